@@ -21,7 +21,7 @@ export default defineConfig({
           exclude,
           // Starts (or finds) Postgres and Kafka once; each test file then makes its own
           // database and topics, so files run in parallel without seeing each other.
-          globalSetup: ['packages/testing/src/global-setup.ts'],
+          globalSetup: ['packages/dev-services/src/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
           maxWorkers: 2,

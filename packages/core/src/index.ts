@@ -5,3 +5,4 @@ export * from './routing.js';
 export * from './message-format.js';
 export * from './trace-context.js';
 export * from './sleep.js';
+export * from './uuid.js';

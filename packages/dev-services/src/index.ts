@@ -1,0 +1,4 @@
+export { ensurePostgres, createTestDatabase, withDatabase, redactUrl, LOCAL_DATABASE_URL, type ServiceHandle, type TestDatabase } from './postgres.js';
+export { ensureKafka, waitForKafka, KAFKA_LOCAL_SCRIPT } from './kafka.js';
+export { dockerAvailable } from './docker.js';
+export { uniqueName, waitFor } from './wait.js';

@@ -1,0 +1,180 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { PgDatabase } from 'drizzle-orm/pg-core';
+import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
+import { currentCorrelationId, currentTraceContext, uuidv7 } from '@eventbus/core';
+import { shardForTenant } from '@eventbus/schema';
+import type { EventInput, WriteResult } from './types.js';
+import { DEFAULT_VALIDATION_LIMITS, validateEvent, type ValidatedEvent, type ValidationLimits } from './validate-event.js';
+
+/** A Drizzle node-postgres database or a transaction from `db.transaction(async (tx) => ...)`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type DrizzleExecutor = PgDatabase<NodePgQueryResultHKT, any, any>;
+
+export interface EventWriterOptions extends Partial<ValidationLimits> {}
+
+/**
+ * Writes events through the caller's database or transaction, never a connection of its
+ * own: given a transaction, the events commit or roll back with the caller's domain rows.
+ *
+ * ```ts
+ * await db.transaction(async (tx) => {
+ *   await tx.insert(orders).values(order)
+ *   await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${order.id}-placed`, eventType: 'order.placed', payload: order })
+ * })
+ * ```
+ */
+export class EventWriter {
+  private readonly limits: ValidationLimits;
+
+  constructor(
+    private readonly db: DrizzleExecutor,
+    options: EventWriterOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_VALIDATION_LIMITS, ...options };
+  }
+
+  /** Appends to the EventLog only (audit, replay; not published). Returns the event id (the original one for a duplicate). */
+  async writeEvent(input: EventInput): Promise<string> {
+    const event = this.prepare([input])[0]!;
+    const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: false }));
+    return (await this.resolveDuplicates([event], result))[0]!.eventLogId;
+  }
+
+  /** Appends to the EventLog and queues the event for the relay, in one round trip. */
+  async writeEventWithOutbox(input: EventInput): Promise<WriteResult> {
+    const event = this.prepare([input])[0]!;
+    const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: true }));
+    return (await this.resolveDuplicates([event], result))[0]!;
+  }
+
+  /**
+   * Writes many events with their outbox rows in one statement. Every input is validated
+   * first; one bad input throws and nothing is written. Results keep the input order.
+   */
+  async writeEventsWithOutbox(inputs: readonly EventInput[]): Promise<WriteResult[]> {
+    if (!Array.isArray(inputs)) throw new TypeError('writeEventsWithOutbox expects an array of events');
+    if (inputs.length === 0) return [];
+    const events = this.prepare(inputs);
+    const result = await this.execute<InsertRow>(insertEventsStatement(events, { withOutbox: true }));
+    return this.resolveDuplicates(events, result);
+  }
+
+  private prepare(inputs: readonly EventInput[]): PreparedEvent[] {
+    const trace = currentTraceContext();
+    let correlation: string | undefined;
+    return inputs.map((input, index) => {
+      const valid = validateEvent(input, this.limits, inputs.length > 1 ? index : undefined);
+      return {
+        ...valid,
+        id: uuidv7(),
+        correlationId: valid.correlationId ?? (correlation ??= currentCorrelationId()),
+        shard: shardForTenant(valid.tenantId),
+        traceparent: trace.traceparent,
+        tracestate: trace.tracestate,
+      };
+    });
+  }
+
+  private async execute<Row>(statement: SQL): Promise<Row[]> {
+    const result = await this.db.execute(statement);
+    return result.rows as unknown as Row[];
+  }
+
+  /**
+   * Rows that hit the unique (tenant_id, event_key) index were not inserted. Their original
+   * ids are read in a second statement: the first statement's snapshot was taken before it
+   * waited for a concurrent writer of the same key, so it cannot see that writer's row.
+   */
+  private async resolveDuplicates(events: PreparedEvent[], rows: InsertRow[]): Promise<WriteResult[]> {
+    const byPosition = new Map(rows.map((r) => [Number(r.position), r]));
+    const results: Array<WriteResult | undefined> = events.map((event, i) => {
+      const row = byPosition.get(i + 1);
+      return row?.inserted ? { eventLogId: event.id, outboxId: row.outbox_id, duplicate: false } : undefined;
+    });
+    const missing = events.filter((_, i) => results[i] === undefined);
+    if (missing.length > 0) {
+      const found = await this.execute<OriginalRow>(findOriginalsStatement(missing));
+      const byKey = new Map(found.map((r) => [`${r.tenant_id}\u0000${r.event_key}`, r]));
+      events.forEach((event, i) => {
+        if (results[i]) return;
+        const original = byKey.get(`${event.tenantId}\u0000${event.eventKey}`);
+        if (!original) {
+          // The conflicting row is invisible to this transaction (REPEATABLE READ or SERIALIZABLE
+          // isolation with a concurrent writer): retrying the transaction resolves it.
+          throw new Error(`event ${event.tenantId}/${event.eventKey} conflicts with a concurrent write not visible to this transaction; retry the transaction`);
+        }
+        results[i] = { eventLogId: original.id, outboxId: original.outbox_id, duplicate: true };
+      });
+    }
+    return results as WriteResult[];
+  }
+}
+
+interface PreparedEvent extends ValidatedEvent {
+  id: string;
+  correlationId: string;
+  shard: number;
+  traceparent: string | null;
+  tracestate: string | null;
+}
+
+interface OriginalRow {
+  id: string;
+  tenant_id: string;
+  event_key: string;
+  outbox_id: string | null;
+}
+
+interface InsertRow {
+  position: string | number;
+  inserted: boolean;
+  outbox_id: string | null;
+}
+
+/**
+ * One statement for one or many events: unnest() turns column arrays into rows, so a bulk
+ * write costs one round trip and one plan. ON CONFLICT DO NOTHING makes the (tenant, key)
+ * dedupe race-free: a concurrent writer of the same key waits on the unique index and then
+ * inserts nothing, without an error that would abort the caller's transaction. Outbox rows
+ * are inserted in input order, so their ids (the relay's publish order) follow it.
+ */
+function insertEventsStatement(events: PreparedEvent[], options: { withOutbox: boolean }): SQL {
+  const column = <K extends keyof PreparedEvent>(key: K) => sql.param(events.map((e) => e[key]));
+  const input = sql`
+    SELECT * FROM unnest(
+      ${column('id')}::uuid[], ${column('tenantId')}::text[], ${column('projectId')}::text[],
+      ${column('eventKey')}::text[], ${column('eventType')}::text[], ${column('version')}::int[],
+      ${column('payloadJson')}::jsonb[], ${column('correlationId')}::text[], ${column('causationId')}::text[],
+      ${column('traceparent')}::text[], ${column('tracestate')}::text[], ${column('shard')}::smallint[]
+    ) WITH ORDINALITY AS t(id, tenant_id, project_id, event_key, event_type, event_version, payload,
+                           correlation_id, causation_id, traceparent, tracestate, shard, position)`;
+  const insertLog = sql`
+    INSERT INTO eventbus.event_log (id, tenant_id, project_id, event_key, event_type, event_version, payload,
+                                    correlation_id, causation_id, traceparent, tracestate)
+    SELECT id, tenant_id, project_id, event_key, event_type, event_version, payload,
+           correlation_id, causation_id, traceparent, tracestate
+    FROM input ORDER BY position
+    ON CONFLICT (tenant_id, event_key) DO NOTHING
+    RETURNING id`;
+  if (!options.withOutbox) {
+    return sql`WITH input AS (${input}), inserted AS (${insertLog})
+      SELECT input.position, true AS inserted, NULL::text AS outbox_id
+      FROM input JOIN inserted ON inserted.id = input.id`;
+  }
+  return sql`WITH input AS (${input}), inserted AS (${insertLog}),
+    outboxed AS (
+      INSERT INTO eventbus.outbox (event_id, shard)
+      SELECT input.id, input.shard FROM input JOIN inserted ON inserted.id = input.id ORDER BY input.position
+      RETURNING id, event_id
+    )
+    SELECT input.position, true AS inserted, outboxed.id::text AS outbox_id
+    FROM input JOIN outboxed ON outboxed.event_id = input.id`;
+}
+
+function findOriginalsStatement(events: PreparedEvent[]): SQL {
+  return sql`
+    SELECT e.id, e.tenant_id, e.event_key, o.id::text AS outbox_id
+    FROM unnest(${sql.param(events.map((e) => e.tenantId))}::text[], ${sql.param(events.map((e) => e.eventKey))}::text[]) AS k(tenant_id, event_key)
+    JOIN eventbus.event_log e ON e.tenant_id = k.tenant_id AND e.event_key = k.event_key
+    LEFT JOIN eventbus.outbox o ON o.event_id = e.id`;
+}

@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
+import pg from 'pg';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { MIGRATION_LOCK_NAMESPACE } from './shards.js';
+
+/** The drizzle/ folder at the repository root (or EVENTBUS_MIGRATIONS_DIR, for images). */
+export function migrationsFolder(): string {
+  const fromEnv = process.env.EVENTBUS_MIGRATIONS_DIR;
+  if (fromEnv) return fromEnv;
+  // Both src/ and dist/ sit three levels below the root.
+  return fileURLToPath(new URL('../../../drizzle', import.meta.url));
+}
+
+export interface MigrateOptions {
+  connectionString: string;
+  folder?: string;
+  log?: (message: string) => void;
+}
+
+/**
+ * Applies pending migrations once, even when several instances start together: drizzle's
+ * migrator takes no lock of its own (drizzle-orm #874), so every run first waits for a
+ * session advisory lock, then the migrator skips what the previous holder applied.
+ */
+export async function runMigrations(options: MigrateOptions): Promise<{ applied: number }> {
+  const folder = options.folder ?? migrationsFolder();
+  if (!existsSync(folder)) throw new Error(`migrations folder not found: ${folder} (set EVENTBUS_MIGRATIONS_DIR)`);
+  const client = new pg.Client({ connectionString: options.connectionString, application_name: 'eventbus-migrate' });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1, 0)', [MIGRATION_LOCK_NAMESPACE]);
+    const before = await countApplied(client);
+    await migrate(drizzle(client), { migrationsFolder: folder, migrationsSchema: 'eventbus', migrationsTable: '__drizzle_migrations' });
+    const applied = (await countApplied(client)) - before;
+    options.log?.(applied === 0 ? 'migrations: up to date' : `migrations: applied ${applied}`);
+    return { applied };
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1, 0)', [MIGRATION_LOCK_NAMESPACE]).catch(() => undefined);
+    await client.end();
+  }
+}
+
+async function countApplied(client: pg.Client): Promise<number> {
+  const exists = await client.query(`SELECT to_regclass('eventbus.__drizzle_migrations') AS t`);
+  if (exists.rows[0]?.t === null) return 0;
+  const result = await client.query('SELECT count(*)::int AS n FROM eventbus.__drizzle_migrations');
+  return result.rows[0].n as number;
+}

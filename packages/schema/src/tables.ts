@@ -1,0 +1,135 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgSchema,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/** Every table lives in its own Postgres schema so it never collides with domain tables. */
+export const eventbus = pgSchema('eventbus');
+
+/**
+ * The append-only EventLog: the history replay reads. A trigger (migration 0001) refuses
+ * UPDATE and DELETE. (tenant_id, event_key) is the producer's idempotency key.
+ */
+export const eventLog = eventbus.table(
+  'event_log',
+  {
+    id: uuid('id').primaryKey(),
+    tenantId: text('tenant_id').notNull(),
+    projectId: text('project_id'),
+    eventKey: text('event_key').notNull(),
+    eventType: text('event_type').notNull(),
+    eventVersion: integer('event_version').notNull().default(1),
+    payload: jsonb('payload').notNull(),
+    correlationId: text('correlation_id').notNull(),
+    causationId: text('causation_id'),
+    /** The producer's W3C trace context, so the relay's publish span continues its trace. */
+    traceparent: text('traceparent'),
+    tracestate: text('tracestate'),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('event_log_tenant_event_key_uq').on(t.tenantId, t.eventKey),
+    // Replay reads one tenant's window in keyset pages of (created_at, id).
+    index('event_log_tenant_created_idx').on(t.tenantId, t.createdAt, t.id),
+    index('event_log_type_created_idx').on(t.eventType, t.createdAt),
+  ],
+);
+
+/**
+ * What the relay still has to publish: a slim row per event (ids, shard, retry state), no
+ * payload copy. Copying the payload would cost producer throughput for nothing: the relay
+ * joins event_log when it claims. Rows are deleted once Kafka acknowledged them.
+ *
+ * Why claim-and-delete and not a `WHERE id > last_seen` cursor: ids are assigned at insert
+ * but become visible at commit, so a cursor skips rows of transactions that commit late.
+ * A claimed row is never skipped; see packages/relay/src/sql/claim-batch.ts.
+ */
+export const outbox = eventbus.table(
+  'outbox',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    eventId: uuid('event_id').notNull(),
+    /** Tenants hash into SHARD_COUNT shards; one relay instance publishes a shard at a time. */
+    shard: smallint('shard').notNull(),
+    /** Failed publish attempts so far (row-level failures only, not broker outages). */
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    lastError: text('last_error'),
+  },
+  (t) => [
+    uniqueIndex('outbox_event_id_uq').on(t.eventId),
+    // The claim walks each owned shard in id order.
+    index('outbox_shard_id_idx').on(t.shard, t.id),
+  ],
+);
+
+/** Dead letters from both stages: the relay (could not publish) and consumers (handler gave up). */
+export const deadLetters = eventbus.table(
+  'dead_letters',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    /** Makes mirroring idempotent: `relay:{eventId}` or `consumer:{group}:{topic}:{partition}:{offset}`. */
+    dedupeKey: text('dedupe_key').notNull(),
+    stage: text('stage', { enum: ['relay', 'consumer'] }).notNull(),
+    groupId: text('group_id'),
+    eventId: text('event_id'),
+    tenantId: text('tenant_id'),
+    eventType: text('event_type'),
+    eventKey: text('event_key'),
+    topic: text('topic'),
+    partition: integer('partition'),
+    offset: text('offset'),
+    messageTimestamp: timestamp('message_timestamp', { withTimezone: true, mode: 'date' }),
+    messageKey: text('message_key'),
+    /** The original value as text (it may not be JSON: undecodable messages land here too). */
+    value: text('value'),
+    headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
+    errorClass: text('error_class').notNull(),
+    errorMessage: text('error_message').notNull(),
+    errorStack: text('error_stack'),
+    attempts: integer('attempts').notNull(),
+    firstFailedAt: timestamp('first_failed_at', { withTimezone: true, mode: 'date' }).notNull(),
+    lastFailedAt: timestamp('last_failed_at', { withTimezone: true, mode: 'date' }).notNull(),
+    status: text('status', { enum: ['pending', 'redriven', 'discarded'] }).notNull().default('pending'),
+    statusChangedAt: timestamp('status_changed_at', { withTimezone: true, mode: 'date' }),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('dead_letters_dedupe_key_uq').on(t.dedupeKey),
+    index('dead_letters_status_created_idx').on(t.status, t.createdAt),
+    index('dead_letters_group_idx').on(t.groupId, t.status),
+    check('dead_letters_stage_group_ck', sql`${t.stage} = 'relay' OR ${t.groupId} IS NOT NULL`),
+  ],
+);
+
+/** Consumer inbox: (group, event id) pairs whose side effects were committed. */
+export const inbox = eventbus.table(
+  'inbox',
+  {
+    groupId: text('group_id').notNull(),
+    eventId: text('event_id').notNull(),
+    processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.eventId] })],
+);
+
+/** Live relay instances (heartbeats) and the shards each holds, for balancing and `outbox status`. */
+export const relayInstances = eventbus.table('relay_instances', {
+  instanceId: text('instance_id').primaryKey(),
+  host: text('host').notNull(),
+  pid: integer('pid').notNull(),
+  startedAt: timestamp('started_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  shards: smallint('shards').array().notNull().default(sql`'{}'::smallint[]`),
+});
