@@ -4,6 +4,7 @@ import { defineConfig } from 'vitest/config';
 // (the "source" export condition), so tests need no build of the libraries; apps that tests
 // start as subprocesses run from dist/ (`pnpm test` builds first).
 const resolve = { conditions: ['source'] };
+const ssr = { resolve: { conditions: ['source'], externalConditions: ['source'] } };
 const exclude = ['**/node_modules/**', '**/dist/**'];
 
 export default defineConfig({
@@ -11,10 +12,12 @@ export default defineConfig({
     projects: [
       {
         resolve,
+        ssr,
         test: { name: 'unit', include: ['{packages,apps}/*/src/**/*.test.ts'], exclude: [...exclude, '**/*.int.test.ts'] },
       },
       {
         resolve,
+        ssr,
         test: {
           name: 'integration',
           include: ['{packages,apps}/*/src/**/*.int.test.ts', '{packages,apps}/*/test/**/*.int.test.ts'],

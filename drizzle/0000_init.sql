@@ -56,6 +56,7 @@ CREATE TABLE "eventbus"."outbox" (
 	"shard" smallint NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"next_attempt_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"first_failed_at" timestamp with time zone,
 	"last_error" text
 );
 --> statement-breakpoint

@@ -2,3 +2,4 @@ export { ensurePostgres, createTestDatabase, withDatabase, redactUrl, LOCAL_DATA
 export { ensureKafka, waitForKafka, KAFKA_LOCAL_SCRIPT } from './kafka.js';
 export { dockerAvailable } from './docker.js';
 export { uniqueName, waitFor } from './wait.js';
+export { KafkaCollector, createTopics, type CollectedMessage } from './kafka-collector.js';

@@ -65,6 +65,7 @@ export const outbox = eventbus.table(
     /** Failed publish attempts so far (row-level failures only, not broker outages). */
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    firstFailedAt: timestamp('first_failed_at', { withTimezone: true, mode: 'date' }),
     lastError: text('last_error'),
   },
   (t) => [

@@ -1,0 +1,146 @@
+import { Kafka, logLevel, type Admin, type Producer, type KafkaConfig, type Message } from 'kafkajs';
+import { PublishError, type MessagePublisher, type OutboundMessage } from './publisher.js';
+
+export interface KafkaPublisherOptions {
+  brokers: string[];
+  clientId?: string;
+  /** Create topics on first use (admin CreateTopics) instead of relying on broker auto-creation. Default true. */
+  createTopics?: boolean;
+  /** Partitions of topics this publisher creates. Default 12. */
+  topicPartitions?: number;
+  /** Replication factor of created topics; -1 = the broker's default. Default -1. */
+  topicReplicationFactor?: number;
+  /** Time one publish may take, kafkajs retries included, before it counts as a transient failure. Default 15000 ms. */
+  publishTimeoutMs?: number;
+  /** Extra kafkajs client settings (ssl, sasl, ...). */
+  kafka?: Partial<KafkaConfig>;
+}
+
+/**
+ * Error types that belong to the messages, not the broker: the same bytes sent again will
+ * be refused again. Everything else (connection loss, leader elections, timeouts, retries
+ * exhausted) is transient.
+ */
+const REJECTED_TYPES = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_TIMESTAMP',
+  'INVALID_TOPIC_EXCEPTION',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'INVALID_REQUIRED_ACKS',
+  'UNSUPPORTED_FOR_MESSAGE_FORMAT',
+  'POLICY_VIOLATION',
+]);
+
+/** The one place kafkajs' producer is used. */
+export class KafkaPublisher implements MessagePublisher {
+  private readonly kafka: Kafka;
+  private producer: Producer | undefined;
+  private admin: Admin | undefined;
+  private readonly knownTopics = new Set<string>();
+  private reconnectNeeded = false;
+
+  constructor(private readonly options: KafkaPublisherOptions) {
+    this.kafka = new Kafka({
+      clientId: options.clientId ?? 'eventbus',
+      brokers: options.brokers,
+      logLevel: logLevel.NOTHING,
+      // Bounded: a broker outage must surface as a transient failure the relay backs off on,
+      // not as a send that hangs while rows stay locked.
+      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+      connectionTimeout: 3000,
+      requestTimeout: 10_000,
+      ...options.kafka,
+    });
+  }
+
+  async connect(): Promise<void> {
+    // Not idempotent (the kafkajs idempotent producer has known OUT_OF_ORDER_SEQUENCE_NUMBER
+    // failures after broker outages); order instead comes from one request in flight, and
+    // the rare duplicate from a retried request carries the same ce_id, so it is detectable.
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, idempotent: false });
+    await this.producer.connect();
+  }
+
+  async publish(messages: readonly OutboundMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    if (!this.producer) throw new PublishError('transient', 'publisher is not connected');
+    try {
+      if (this.reconnectNeeded) {
+        await this.producer.disconnect().catch(() => undefined);
+        await this.producer.connect();
+        this.reconnectNeeded = false;
+      }
+      const byTopic = new Map<string, Message[]>();
+      for (const m of messages) {
+        let list = byTopic.get(m.topic);
+        if (!list) byTopic.set(m.topic, (list = []));
+        list.push({ key: m.key, value: m.value, headers: m.headers });
+      }
+      if (this.options.createTopics !== false) await this.ensureTopics([...byTopic.keys()]);
+      await withTimeout(
+        this.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) }),
+        this.options.publishTimeoutMs ?? 15_000,
+      );
+    } catch (error) {
+      const kind = classify(error);
+      if (kind === 'transient') this.reconnectNeeded = true;
+      throw new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const producer = this.producer;
+    const admin = this.admin;
+    this.producer = undefined;
+    this.admin = undefined;
+    await Promise.all([producer?.disconnect(), admin?.disconnect()]);
+  }
+
+  private async ensureTopics(topics: string[]): Promise<void> {
+    const missing = topics.filter((t) => !this.knownTopics.has(t));
+    if (missing.length === 0) return;
+    if (!this.admin) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+    }
+    // createTopics is idempotent: topics that exist are left as they are.
+    await this.admin.createTopics({
+      waitForLeaders: true,
+      topics: missing.map((topic) => ({
+        topic,
+        numPartitions: this.options.topicPartitions ?? 12,
+        replicationFactor: this.options.topicReplicationFactor ?? -1,
+      })),
+    });
+    for (const t of missing) this.knownTopics.add(t);
+  }
+}
+
+function classify(error: unknown): 'transient' | 'rejected' {
+  for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
+    const type = (e as { type?: string }).type;
+    if (type && REJECTED_TYPES.has(type)) return 'rejected';
+    e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return 'transient';
+}
+
+function describe(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error, depth = 0; e && depth < 3; depth++) {
+    parts.push((e as Error).message ?? String(e));
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+  }
+  return [...new Set(parts)].join(': ');
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no acknowledgement within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,39 @@
+/** One message bound for Kafka. */
+export interface OutboundMessage {
+  topic: string;
+  key: string;
+  value: string | Buffer;
+  headers: Record<string, string>;
+}
+
+/**
+ * Publishes batches to Kafka. The contract the relay, the consumer's retry path and the
+ * replay CLI rely on:
+ * - `publish` resolves only once every message was acknowledged by all in-sync replicas
+ *   (acks = -1);
+ * - messages with the same topic and key are written in array order;
+ * - calls must not overlap (one batch in flight keeps per-key order across batches);
+ * - it rejects with a `PublishError` whose `kind` says whether the broker or network failed
+ *   (`transient`: try the same batch later) or the messages themselves were refused
+ *   (`rejected`: e.g. too large; retrying the same bytes will not help).
+ */
+export interface MessagePublisher {
+  connect(): Promise<void>;
+  publish(messages: readonly OutboundMessage[]): Promise<void>;
+  /** Idempotent; safe before connect. */
+  disconnect(): Promise<void>;
+}
+
+export type PublishFailureKind = 'transient' | 'rejected';
+
+/** A failed publish, classified for the caller's retry decision. */
+export class PublishError extends Error {
+  override readonly name = 'PublishError';
+  constructor(
+    readonly kind: PublishFailureKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,88 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
+import type { MessagePublisher } from '@eventbus/kafka';
+import { silentLogger, type Logger } from './logger.js';
+import type { OutboxNotifier } from './notifier/outbox-notifier.js';
+
+/** Options of `OutboxRelay`. Each default is stated once, here. */
+export interface OutboxRelayOptions {
+  /** Postgres connection string (the primary: LISTEN does not work on replicas or through PgBouncer transaction pooling). */
+  connectionString: string;
+  /** Kafka bootstrap brokers; ignored when `publisher` is given. */
+  brokers?: string[];
+  /** A publisher of your own (tests, another Kafka client). Default: a kafkajs `KafkaPublisher`. */
+  publisher?: MessagePublisher;
+  /** Default: LISTEN through pg-listen on `connectionString`. */
+  notifier?: OutboxNotifier;
+  /** Kafka client id. Default `eventbus-relay`. */
+  clientId?: string;
+  /** Rows claimed and sent per Kafka request. Default 500 (1 to 10000). */
+  batchSize?: number;
+  /** Fallback poll when no notification arrives. Default 1000 ms (10 to 60000). */
+  pollIntervalMs?: number;
+  /** How often shards are rebalanced among instances. Default 2000 ms (100 to 60000). */
+  rebalanceIntervalMs?: number;
+  /** Row-level publish failures: retries, then the DLQ table. The seed's defaults (5 retries, 1 s ×2 up to 60 s). */
+  retryConfig?: Partial<RetryConfig>;
+  /** Longest backoff while the broker or database is unreachable. Default 30000 ms. */
+  maxOutageBackoffMs?: number;
+  /** Topic routing, shared with consumers. Default: `eventbus.{family}`. */
+  routing?: TopicRoutingOptions;
+  /** Shown in `eventbus outbox status` and logs. Default `{host}-{pid}-{random}`. */
+  instanceId?: string;
+  /** Time `stop()` waits for the batch in flight before it cancels it. Default 10000 ms. */
+  shutdownGraceMs?: number;
+  logger?: Logger;
+}
+
+export interface ResolvedRelayOptions {
+  connectionString: string;
+  brokers: string[];
+  publisher: MessagePublisher | undefined;
+  notifier: OutboxNotifier | undefined;
+  clientId: string;
+  batchSize: number;
+  pollIntervalMs: number;
+  rebalanceIntervalMs: number;
+  retryConfig: RetryConfig;
+  maxOutageBackoffMs: number;
+  router: TopicRouter;
+  instanceId: string;
+  shutdownGraceMs: number;
+  logger: Logger;
+}
+
+export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayOptions {
+  if (typeof options.connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(options.connectionString)) {
+    throw invalidConfig('connectionString', 'a postgres:// or postgresql:// URL', options.connectionString === undefined ? 'nothing' : '<redacted>');
+  }
+  const brokers = options.brokers ?? [];
+  if (!options.publisher) {
+    if (brokers.length === 0) throw invalidConfig('brokers', 'at least one host:port', 'none');
+    for (const broker of brokers) {
+      if (!/^[^\s:/]+:\d{1,5}$/.test(broker)) throw invalidConfig('brokers', 'host:port entries', broker);
+    }
+  }
+  const int = (name: keyof OutboxRelayOptions, value: unknown, fallback: number, min: number, max: number): number => {
+    const v = value ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalidConfig(name, `an integer from ${min} to ${max}`, v);
+    return v;
+  };
+  return {
+    connectionString: options.connectionString,
+    brokers,
+    publisher: options.publisher,
+    notifier: options.notifier,
+    clientId: options.clientId ?? 'eventbus-relay',
+    batchSize: int('batchSize', options.batchSize, 500, 1, 10_000),
+    pollIntervalMs: int('pollIntervalMs', options.pollIntervalMs, 1000, 10, 60_000),
+    rebalanceIntervalMs: int('rebalanceIntervalMs', options.rebalanceIntervalMs, 2000, 100, 60_000),
+    retryConfig: resolveRetryConfig(options.retryConfig),
+    maxOutageBackoffMs: int('maxOutageBackoffMs', options.maxOutageBackoffMs, 30_000, 100, 600_000),
+    router: new TopicRouter(options.routing),
+    instanceId: options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
+    shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 600_000),
+    logger: options.logger ?? silentLogger,
+  };
+}

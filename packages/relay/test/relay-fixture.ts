@@ -1,0 +1,69 @@
+import pg from 'pg';
+import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
+import { EventWriter, type EventInput } from '@eventbus/producer';
+import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import { testDatabase, testServices } from '@eventbus/dev-services/test';
+import { OutboxRelay, type OutboxRelayOptions } from '../src/index.js';
+
+/** A database, a topic prefix and helpers of one test file's own. */
+export async function relayFixture(label: string) {
+  const database: TestDatabase = await testDatabase(label);
+  const pool = new pg.Pool({ connectionString: database.url, max: 12 });
+  // Idle clients get 57P01 when the database is dropped WITH (FORCE) at the end; nothing to do then.
+  pool.on('error', () => undefined);
+  const db: NodePgDatabase = drizzle(pool);
+  const prefix = uniqueName(`${label}.`) + '.';
+  const { kafkaBrokers } = testServices();
+  const relays: OutboxRelay[] = [];
+  const collectors: KafkaCollector[] = [];
+
+  return {
+    database,
+    pool,
+    db,
+    prefix,
+    brokers: kafkaBrokers,
+    writer: new EventWriter(db),
+    async write(input: Partial<EventInput> & { tenantId: string }) {
+      return new EventWriter(db).writeEventWithOutbox({
+        eventKey: uniqueName('k-'),
+        eventType: 'order.placed',
+        payload: {},
+        ...input,
+      });
+    },
+    async startRelay(options: Partial<OutboxRelayOptions> = {}) {
+      const relay = new OutboxRelay({
+        connectionString: database.url,
+        brokers: kafkaBrokers,
+        routing: { prefix },
+        pollIntervalMs: 200,
+        rebalanceIntervalMs: 300,
+        ...options,
+      });
+      relays.push(relay);
+      await relay.start();
+      return relay;
+    },
+    async collect(topics: Array<string | RegExp> = [new RegExp(`^${prefix.replace(/\./g, '\\.')}`)]) {
+      const collector = await new KafkaCollector(kafkaBrokers, topics).start();
+      collectors.push(collector);
+      return collector;
+    },
+    async pending(): Promise<number> {
+      const { rows } = await pool.query('SELECT count(*)::int AS n FROM eventbus.outbox');
+      return rows[0].n;
+    },
+    /** Stops every relay and collector started so far (between tests: each test starts its own). */
+    async reset() {
+      await Promise.all(relays.splice(0).map((r) => r.stop()));
+      await Promise.all(collectors.splice(0).map((c) => c.stop()));
+    },
+    async close() {
+      await Promise.all(relays.map((r) => r.stop()));
+      await Promise.all(collectors.map((c) => c.stop()));
+      await pool.end();
+      await database.drop();
+    },
+  };
+}
