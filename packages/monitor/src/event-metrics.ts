@@ -101,7 +101,7 @@ const DEAD_LETTERED = 3;
 const RETRIED_OUTCOMES = 4;
 const LATENCY_SUM = 5;
 const LATENCY_MAX = 6;
-const FIELDS = 8; // 7 used; 8 keeps each bucket's counters on one 64-byte cache line
+const FIELDS = 8; // 7 used; padded to 8 so a bucket's counters are 64 bytes, one cache line
 
 function statusIndex(status: unknown): number {
   switch (status) {
@@ -365,7 +365,11 @@ function validateTiers(tiers: readonly MetricsTier[]): void {
 function invalidEvent(field: string, expected: string, got: unknown): EventBusError {
   // Object.prototype.toString, because String() throws on objects without a prototype.
   const shown =
-    typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' && got !== null ? Object.prototype.toString.call(got) : String(got);
+    typeof got === 'string'
+      ? JSON.stringify(got)
+      : typeof got === 'object' && got !== null
+        ? Object.prototype.toString.call(got)
+        : String(got);
   return new EventBusError('INVALID_EVENT', `recordEventMetric: ${field} must be ${expected}, got ${shown}`, {
     details: { field, expected },
   });

@@ -137,6 +137,11 @@ export class OutboxRelay {
     };
   }
 
+  /** Reconnects of the LISTEN connection since start. */
+  get listenReconnects(): number {
+    return this.notifier.reconnects;
+  }
+
   /** Shards this instance publishes now. */
   get shards(): number[] {
     return [...this.owned].sort((a, b) => a - b);

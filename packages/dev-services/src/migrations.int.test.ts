@@ -1,9 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestDatabase, type TestDatabase } from '@eventbus/dev-services';
-import { testServices } from '@eventbus/dev-services/test';
-import { runMigrations } from './migrate.js';
-import { SHARD_COUNT, shardForTenant } from './shards.js';
+import { createTestDatabase, type TestDatabase } from './postgres.js';
+import { testServices } from './test-env.js';
+import { runMigrations, SHARD_COUNT, shardForTenant } from '@eventbus/schema';
 
 const created: TestDatabase[] = [];
 afterAll(async () => {

@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+/**
+ * The deployable relay: reads the environment, wires @eventbus/relay, serves health and
+ * metrics, and shuts down cleanly on SIGTERM/SIGINT. No logic of its own beyond wiring.
+ */
+import pg from 'pg';
+import { pino } from 'pino';
+import { OutboxRelay, outboxBacklog } from '@eventbus/relay';
+import { runMigrations } from '@eventbus/schema';
+import { ConfigError, loadConfig, type RelayAppConfig } from './config.js';
+import { startHttpServer } from './http-server.js';
+import { renderPrometheus } from './prometheus.js';
+
+let config: RelayAppConfig;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`eventbus-relay: ${error.message}\nSee the README's "Relay configuration" table.\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const log = pino({
+  level: config.logLevel,
+  base: { service: 'eventbus-relay' },
+  // Connection strings and credentials never reach the logs.
+  redact: { paths: ['connectionString', 'databaseUrl', 'password', '*.password', 'sasl', '*.sasl'], censor: '[redacted]' },
+});
+const logger = {
+  debug: (fields: object, message: string) => log.debug(fields, message),
+  info: (fields: object, message: string) => log.info(fields, message),
+  warn: (fields: object, message: string) => log.warn(fields, message),
+  error: (fields: object, message: string) => log.error(fields, message),
+};
+
+async function main(cfg: RelayAppConfig) {
+  if (cfg.migrate) await runMigrations({ connectionString: cfg.databaseUrl, log: (m) => log.info(m) });
+  const relay = new OutboxRelay({
+    connectionString: cfg.databaseUrl,
+    brokers: cfg.brokers,
+    clientId: cfg.clientId,
+    batchSize: cfg.batchSize,
+    pollIntervalMs: cfg.pollIntervalMs,
+    rebalanceIntervalMs: cfg.rebalanceIntervalMs,
+    retryConfig: cfg.retryConfig,
+    routing: { prefix: cfg.topicPrefix, ...(cfg.topicRoutes ? { routes: cfg.topicRoutes } : {}) },
+    shutdownGraceMs: cfg.shutdownGraceMs,
+    logger,
+    ...(cfg.instanceId ? { instanceId: cfg.instanceId } : {}),
+  });
+  // A small pool for the metrics' backlog query, apart from the relay's claim connection.
+  const metricsPool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 1, application_name: 'eventbus-relay-metrics' });
+  metricsPool.on('error', (error) => log.warn({ err: error.message }, 'metrics connection error'));
+
+  await relay.start();
+  const http = await startHttpServer(cfg.httpHost, cfg.httpPort, {
+    live: () => relay.health().live,
+    ready: () => ({ ...relay.health() }),
+    metrics: async () => {
+      const backlog = await outboxBacklog(metricsPool).catch(() => undefined);
+      return renderPrometheus(relay.metrics, backlog, relay.listenReconnects, relay.shards.length);
+    },
+  });
+  log.info({ port: http.port, instanceId: relay.instanceId }, 'relay ready: /livez /readyz /metrics');
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info({ signal }, 'shutting down: finishing the batch in flight');
+    const hardStop = setTimeout(() => {
+      log.error({ graceMs: cfg.shutdownGraceMs }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, cfg.shutdownGraceMs + 5000);
+    hardStop.unref();
+    await relay.stop();
+    await new Promise<void>((resolve) => http.server.close(() => resolve()));
+    await metricsPool.end();
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main(config).catch((error: Error) => {
+  log.fatal({ err: error.message }, 'relay failed to start');
+  process.exit(1);
+});

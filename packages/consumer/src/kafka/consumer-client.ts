@@ -1,0 +1,46 @@
+import type { RawHeaders } from '@eventbus/core';
+
+/** A fetched message, in the shape the consumer needs (no kafkajs types leak out of the adapter). */
+export interface InboundMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  /** ms since the epoch, as Kafka stored it. */
+  timestamp: number;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: RawHeaders;
+}
+
+/** What a batch handler may do while it works through one partition's batch. */
+export interface BatchControl {
+  /** Sends a heartbeat if one is due; call it while a long handler runs to keep group membership. */
+  heartbeat(): Promise<void>;
+  /** Marks the message as done: its offset is committed after the batch. */
+  resolveOffset(offset: string): void;
+  /** False once the consumer is stopping: leave the rest of the batch to whoever gets it next. */
+  isRunning(): boolean;
+  /** True when the partition was re-positioned (seek/rebalance): the rest of the batch is stale. */
+  isStale(): boolean;
+  /** Stops fetching this partition; the returned function resumes it. Unresolved messages are fetched again after the resume. */
+  pause(): () => void;
+}
+
+/** Handles one partition's batch; messages are in offset order. */
+export type BatchHandler = (messages: readonly InboundMessage[], control: BatchControl) => Promise<void>;
+
+/** One subscribe call: exact topics and/or patterns, and where a new group starts. */
+export interface TopicSubscriptionSpec {
+  topics: Array<string | RegExp>;
+  fromBeginning: boolean;
+}
+
+/** A consumer group member, as small as the consumer and the DLQ mirror need it. */
+export interface ConsumerGroupClient {
+  /** Creates missing topics (existing ones are left as they are). */
+  ensureTopics(topics: readonly string[], partitions: number): Promise<void>;
+  /** Joins the group and starts calling `eachBatch`; resolves once running. */
+  start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void>;
+  /** Waits for the batches in flight, commits resolved offsets and leaves the group. Idempotent. */
+  stop(): Promise<void>;
+}

@@ -1,0 +1,156 @@
+import { eventTypeMatcher, eventTypePatternProblem, invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
+import type { MessagePublisher } from '@eventbus/kafka';
+import type { EventMetric } from '@eventbus/monitor';
+import type { KafkaConfig } from 'kafkajs';
+import type { Logger } from './logger.js';
+import { silentLogger } from './logger.js';
+import { dlqTopicFor, retryTopicFor } from './topic-names.js';
+import type { EventHandler, RetryMode, SubscriptionOptions } from './types.js';
+
+/** Options of `EventConsumer`. Each default is stated once, here. */
+export interface EventConsumerOptions {
+  /** Kafka bootstrap brokers, `host:port`. */
+  brokers: string[];
+  /** The Kafka consumer group; retries and the DLQ are per group (`{prefix}retry.{group}`, `{prefix}dlq.{group}`). */
+  groupId: string;
+  /** Handler failures: retries, then the DLQ. Default DEFAULT_RETRY_CONFIG (5 retries, 1 s ×2 up to 60 s). */
+  retryConfig?: Partial<RetryConfig>;
+  /** Topic routing; must be the relay's. Default `eventbus.{family}`. */
+  routing?: TopicRoutingOptions;
+  /** Default `non-blocking`. */
+  mode?: RetryMode;
+  /** Time one handler call may take before it is aborted and counted as a (retriable) failure. Default 30000 ms. */
+  handlerTimeoutMs?: number;
+  /** Time `stop()` lets handlers in flight finish before it aborts their signal. Default 10000 ms. */
+  shutdownGraceMs?: number;
+  /** Where a new group starts on the event topics: the oldest retained message (true) or new ones only. Default false. */
+  fromBeginning?: boolean;
+  /** Partitions handled at the same time. Default 4 (1 to 64). */
+  partitionsConsumedConcurrently?: number;
+  /** Partitions of the topics this consumer creates when missing (event, retry and DLQ topics). Default 12, like the relay's publisher. */
+  topicPartitions?: number;
+  /** Kafka client id. Default `eventbus-consumer`. */
+  clientId?: string;
+  /** Postgres URL for `context.processOnce`; not needed otherwise. */
+  connectionString?: string;
+  /** Publishes retry and DLQ messages. Default: a `KafkaPublisher` on `brokers`. */
+  publisher?: MessagePublisher;
+  /** Receives every attempt's outcome. Default `recordEventMetric` of @eventbus/monitor. */
+  onMetric?: (metric: EventMetric) => void;
+  /** kafkajs session timeout. Default 30000 ms. */
+  sessionTimeoutMs?: number;
+  /** How often a heartbeat is sent, also while a handler runs. Default 3000 ms. */
+  heartbeatIntervalMs?: number;
+  /** Extra kafkajs client settings (ssl, sasl, ...). */
+  kafka?: Partial<KafkaConfig>;
+  logger?: Logger;
+}
+
+/** The options after validation, with every default applied. */
+export interface ResolvedConsumerOptions {
+  brokers: string[];
+  groupId: string;
+  retryConfig: RetryConfig;
+  router: TopicRouter;
+  mode: RetryMode;
+  handlerTimeoutMs: number;
+  shutdownGraceMs: number;
+  fromBeginning: boolean;
+  partitionsConsumedConcurrently: number;
+  topicPartitions: number;
+  clientId: string;
+  connectionString: string | undefined;
+  publisher: MessagePublisher | undefined;
+  onMetric: ((metric: EventMetric) => void) | undefined;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  kafka: Partial<KafkaConfig> | undefined;
+  logger: Logger;
+  retryTopic: string;
+  dlqTopic: string;
+}
+
+/** A subscription after validation. */
+export interface ResolvedSubscription {
+  name: string;
+  eventTypes: readonly string[];
+  matches: (eventType: string) => boolean;
+  handler: EventHandler;
+}
+
+/** Validates brokers the same way for the consumer and the DLQ mirror. */
+export function resolveBrokers(brokers: unknown): string[] {
+  if (!Array.isArray(brokers) || brokers.length === 0) throw invalidConfig('brokers', 'at least one host:port', brokers === undefined ? 'nothing' : String(brokers));
+  for (const broker of brokers) {
+    if (typeof broker !== 'string' || !/^[^\s:/]+:\d{1,5}$/.test(broker)) throw invalidConfig('brokers', 'host:port entries', broker);
+  }
+  return [...brokers];
+}
+
+/** Validates a consumer group id (Kafka allows up to 255 printable characters). */
+export function resolveGroupId(groupId: unknown, setting = 'groupId'): string {
+  if (typeof groupId !== 'string' || groupId.trim() === '' || groupId.length > 255 || /[\x00-\x1f]/.test(groupId)) {
+    throw invalidConfig(setting, 'a non-empty string of at most 255 printable characters', groupId);
+  }
+  return groupId;
+}
+
+/** Validates `options` once; every error names the option at fault. */
+export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedConsumerOptions {
+  if (typeof options !== 'object' || options === null) throw invalidConfig('options', 'an object', options);
+  const brokers = options.publisher && !options.brokers ? [] : resolveBrokers(options.brokers);
+  const groupId = resolveGroupId(options.groupId);
+  const int = (name: keyof EventConsumerOptions, fallback: number, min: number, max: number): number => {
+    const v = options[name] ?? fallback;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw invalidConfig(name, `an integer from ${min} to ${max}`, v);
+    return v;
+  };
+  const mode = options.mode ?? 'non-blocking';
+  if (mode !== 'non-blocking' && mode !== 'in-order') throw invalidConfig('mode', '"non-blocking" or "in-order"', mode);
+  if (options.fromBeginning !== undefined && typeof options.fromBeginning !== 'boolean') throw invalidConfig('fromBeginning', 'a boolean', options.fromBeginning);
+  if (options.connectionString !== undefined && (typeof options.connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(options.connectionString))) {
+    throw invalidConfig('connectionString', 'a postgres:// or postgresql:// URL', '<redacted>');
+  }
+  if (options.onMetric !== undefined && typeof options.onMetric !== 'function') throw invalidConfig('onMetric', 'a function', options.onMetric);
+  const sessionTimeoutMs = int('sessionTimeoutMs', 30_000, 6000, 300_000);
+  const heartbeatIntervalMs = int('heartbeatIntervalMs', 3000, 100, 60_000);
+  if (heartbeatIntervalMs >= sessionTimeoutMs) throw invalidConfig('heartbeatIntervalMs', `less than sessionTimeoutMs (${sessionTimeoutMs})`, heartbeatIntervalMs);
+  const router = new TopicRouter(options.routing ?? {});
+  return {
+    brokers,
+    groupId,
+    retryConfig: resolveRetryConfig(options.retryConfig ?? {}),
+    router,
+    mode,
+    handlerTimeoutMs: int('handlerTimeoutMs', 30_000, 1, 3_600_000),
+    shutdownGraceMs: int('shutdownGraceMs', 10_000, 0, 600_000),
+    fromBeginning: options.fromBeginning ?? false,
+    partitionsConsumedConcurrently: int('partitionsConsumedConcurrently', 4, 1, 64),
+    topicPartitions: int('topicPartitions', 12, 1, 10_000),
+    clientId: options.clientId ?? 'eventbus-consumer',
+    connectionString: options.connectionString,
+    publisher: options.publisher,
+    onMetric: options.onMetric,
+    sessionTimeoutMs,
+    heartbeatIntervalMs,
+    kafka: options.kafka,
+    logger: options.logger ?? silentLogger,
+    retryTopic: retryTopicFor(router.prefix, groupId),
+    dlqTopic: dlqTopicFor(router.prefix, groupId),
+  };
+}
+
+/** Validates one `subscribe` call; `index` gives the default name. */
+export function resolveSubscription(input: SubscriptionOptions<never>, index: number, taken: ReadonlySet<string>): ResolvedSubscription {
+  if (typeof input !== 'object' || input === null) throw invalidConfig('subscribe()', 'an object with eventTypes and handler', input);
+  if (!Array.isArray(input.eventTypes) || input.eventTypes.length === 0) throw invalidConfig('eventTypes', 'a non-empty array of patterns', input.eventTypes);
+  for (const pattern of input.eventTypes) {
+    const problem = typeof pattern === 'string' ? eventTypePatternProblem(pattern) : 'is not a string';
+    if (problem) throw invalidConfig('eventTypes', `valid patterns (${JSON.stringify(pattern)} ${problem})`, pattern);
+  }
+  if (typeof input.handler !== 'function') throw invalidConfig('handler', 'an async function (event, context)', input.handler);
+  const name = input.name ?? String(index);
+  if (typeof name !== 'string' || !/^[\w.-]{1,100}$/.test(name)) throw invalidConfig('name', 'letters, digits, "_", "." or "-" (1 to 100)', name);
+  if (taken.has(name)) throw invalidConfig('name', 'a name no other subscription of this consumer uses', name);
+  return { name, eventTypes: [...input.eventTypes], matches: eventTypeMatcher(input.eventTypes), handler: input.handler as EventHandler };
+}
