@@ -1,5 +1,5 @@
 import type { BusEvent } from '@eventbus/core';
-import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
+import type { InboxTransaction } from './inbox.js';
 
 /** An event as a handler receives it: the decoded CloudEvents attributes, the payload and all headers. */
 export type ConsumedEvent<Payload = unknown> = BusEvent<Payload> & { headers: Record<string, string> };
@@ -19,7 +19,7 @@ export interface HandlerContext {
    * Runs `effect` at most once per (group, event id) in a transaction on the consumer's own
    * pool (needs the `connectionString` option); see `processOnce`. Returns whether it ran.
    */
-  processOnce(effect: (tx: NodePgDatabase) => Promise<void>): Promise<boolean>;
+  processOnce(effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean>;
 }
 
 /** A subscription's handler; a rejection is a failure (retried, unless it is a NonRetriableError). */

@@ -3,3 +3,4 @@ export { ensureKafka, waitForKafka, KAFKA_LOCAL_SCRIPT } from './kafka.js';
 export { dockerAvailable } from './docker.js';
 export { uniqueName, waitFor } from './wait.js';
 export { KafkaCollector, createTopics, type CollectedMessage } from './kafka-collector.js';
+export { PrivateBroker } from './private-broker.js';

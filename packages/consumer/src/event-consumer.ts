@@ -1,0 +1,160 @@
+import pg from 'pg';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { EventBusError, invalidConfig } from '@eventbus/core';
+import { KafkaPublisher, type MessagePublisher } from '@eventbus/kafka';
+import { recordEventMetric } from '@eventbus/monitor';
+import { BatchProcessor } from './batch-processor.js';
+import { processOnce, type InboxTransaction } from './inbox.js';
+import type { ConsumerGroupClient, TopicSubscriptionSpec } from './kafka/consumer-client.js';
+import { KafkajsConsumerClient } from './kafka/kafkajs-consumer.js';
+import { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
+import { SerialPublisher } from './serial-publisher.js';
+import type { SubscriptionOptions } from './types.js';
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Subscribes handlers to event types over one Kafka consumer group.
+ *
+ * ```ts
+ * const consumer = new EventConsumer({ brokers, groupId: 'search-indexer' })
+ * consumer.subscribe({ eventTypes: ['product.*'], handler: async (event, ctx) => { ... } })
+ * await consumer.start()
+ * await consumer.stop()
+ * ```
+ */
+export class EventConsumer {
+  /** The validated options, defaults applied. */
+  readonly options: ResolvedConsumerOptions;
+  private readonly subscriptions: ResolvedSubscription[] = [];
+  private state: State = 'new';
+  private client: ConsumerGroupClient | undefined;
+  private publisher: MessagePublisher | undefined;
+  private processor: BatchProcessor | undefined;
+  private pool: pg.Pool | undefined;
+  private readonly stopGrace = new AbortController();
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(options: EventConsumerOptions) {
+    this.options = resolveConsumerOptions(options);
+  }
+
+  /** Adds a handler for events matching `eventTypes`; only before `start()`. */
+  subscribe<Payload = unknown>(subscription: SubscriptionOptions<Payload>): this {
+    if (this.state !== 'new') throw invalidConfig('subscribe()', 'a call before start()', this.state);
+    const taken = new Set(this.subscriptions.map((s) => s.name));
+    this.subscriptions.push(resolveSubscription(subscription as SubscriptionOptions<never>, this.subscriptions.length, taken));
+    return this;
+  }
+
+  /** The event topics, the retry topic and the DLQ topic this consumer uses. */
+  topics(): { eventTopics: string[]; eventTopicPattern?: RegExp; retryTopic: string; dlqTopic: string } {
+    const { topics, topicPattern } = this.options.router.topicsFor(this.subscriptions.flatMap((s) => s.eventTypes));
+    return { eventTopics: topics, ...(topicPattern ? { eventTopicPattern: topicPattern } : {}), retryTopic: this.options.retryTopic, dlqTopic: this.options.dlqTopic };
+  }
+
+  /** Creates missing topics, joins the group and starts handling events. */
+  start(): Promise<void> {
+    if (this.state !== 'new') throw new EventBusError('INVALID_CONFIG', `start() was already called (the consumer is ${this.state})`);
+    if (this.subscriptions.length === 0) throw invalidConfig('subscribe()', 'at least one subscription before start()', 'none');
+    this.state = 'starting';
+    this.starting = this.connectAndRun();
+    return this.starting;
+  }
+
+  private async connectAndRun(): Promise<void> {
+    const o = this.options;
+    try {
+      this.publisher = o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, ...(o.kafka ? { kafka: o.kafka } : {}) });
+      await this.publisher.connect();
+      this.processor = new BatchProcessor({
+        options: o,
+        subscriptions: this.subscriptions,
+        publisher: new SerialPublisher(this.publisher),
+        recordMetric: o.onMetric ?? recordEventMetric,
+        stopSignal: this.stopGrace.signal,
+        processOnce: (groupId, eventId, effect) => this.processOnce(groupId, eventId, effect),
+      });
+      const client = new KafkajsConsumerClient({
+        brokers: o.brokers,
+        groupId: o.groupId,
+        clientId: o.clientId,
+        concurrency: o.partitionsConsumedConcurrently,
+        sessionTimeoutMs: o.sessionTimeoutMs,
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        ...(o.kafka ? { kafka: o.kafka } : {}),
+      });
+      this.client = client;
+      const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();
+      await client.ensureTopics([...eventTopics, retryTopic, dlqTopic], o.topicPartitions);
+      const subscriptions: TopicSubscriptionSpec[] = [
+        { topics: eventTopicPattern ? [...eventTopics, eventTopicPattern] : eventTopics, fromBeginning: o.fromBeginning },
+        // Everything in the retry topic is this group's pending work, whenever it was written.
+        { topics: [retryTopic], fromBeginning: true },
+      ];
+      const processor = this.processor;
+      await client.start(subscriptions, (messages, control) => processor.handleBatch(messages, control));
+      // stop() may have been called while starting; it waits for `starting` to end.
+      this.state = 'running';
+    } catch (error) {
+      await this.release();
+      this.state = 'stopped';
+      throw error;
+    }
+  }
+
+  /**
+   * Lets handlers in flight finish (aborting their signal after `shutdownGraceMs`), commits
+   * the offsets of finished messages and leaves the group. Idempotent; safe before start.
+   */
+  stop(): Promise<void> {
+    if (this.state === 'new') {
+      this.state = 'stopped';
+      return Promise.resolve();
+    }
+    this.stopping ??= this.shutdown();
+    return this.stopping;
+  }
+
+  private async shutdown(): Promise<void> {
+    // A stop during start waits for the start to finish (or fail) so nothing is left half-connected.
+    await this.starting?.catch(() => undefined);
+    this.state = 'stopping';
+    const grace = setTimeout(() => this.stopGrace.abort(), this.options.shutdownGraceMs);
+    try {
+      await this.release();
+    } finally {
+      clearTimeout(grace);
+      this.state = 'stopped';
+    }
+  }
+
+  private async release(): Promise<void> {
+    const client = this.client;
+    const publisher = this.publisher;
+    const pool = this.pool;
+    this.client = undefined;
+    this.publisher = undefined;
+    this.pool = undefined;
+    try {
+      // The client first: its batches in flight may still publish retries and DLQ messages.
+      await client?.stop();
+    } finally {
+      this.processor?.cancelTimers();
+      // Only a publisher this consumer created is disconnected; a caller's one is theirs.
+      if (!this.options.publisher) await publisher?.disconnect().catch(() => undefined);
+      await pool?.end().catch(() => undefined);
+    }
+  }
+
+  private async processOnce(groupId: string, eventId: string, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
+    if (!this.options.connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
+    if (!this.pool) {
+      this.pool = new pg.Pool({ connectionString: this.options.connectionString, max: this.options.partitionsConsumedConcurrently + 1 });
+      // An idle client's error (server restart) must not crash the process; the next query reconnects.
+      this.pool.on('error', () => undefined);
+    }
+    return drizzle(this.pool).transaction((tx) => processOnce(tx, { groupId, eventId }, () => effect(tx)));
+  }
+}

@@ -1,0 +1,36 @@
+import { sql } from 'drizzle-orm';
+import { PgTransaction } from 'drizzle-orm/pg-core';
+import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
+import { invalidConfig } from '@eventbus/core';
+
+/** A Drizzle node-postgres transaction, from `db.transaction(async (tx) => ...)`. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type InboxTransaction = PgTransaction<NodePgQueryResultHKT, any, any>;
+
+/** The inbox key: one row per consumer group and event. */
+export interface InboxKey {
+  groupId: string;
+  eventId: string;
+}
+
+/**
+ * Runs `effect` only if this (group, event) was not processed before, recording it in
+ * eventbus.inbox inside the caller's transaction: the record and the effects commit or
+ * roll back together, so a redelivered event (crash before the offset commit, a retry
+ * after a timeout) does not apply its effects twice. Returns whether `effect` ran.
+ *
+ * A concurrent delivery of the same event blocks on the inserted key until the first
+ * transaction ends, then sees the conflict: effects stay once-only across workers.
+ */
+export async function processOnce(tx: InboxTransaction, key: InboxKey, effect: () => Promise<void>): Promise<boolean> {
+  // Outside a transaction the inbox row would commit on its own, and a failed effect would
+  // then be marked done forever.
+  if (!(tx instanceof PgTransaction)) throw invalidConfig('processOnce(tx)', 'a Drizzle transaction (db.transaction(async (tx) => ...))', typeof tx);
+  if (!key.groupId || !key.eventId) throw invalidConfig('processOnce(key)', 'non-empty groupId and eventId', JSON.stringify(key));
+  const result = await tx.execute(
+    sql`INSERT INTO eventbus.inbox (group_id, event_id) VALUES (${key.groupId}, ${key.eventId}) ON CONFLICT DO NOTHING RETURNING 1 AS inserted`,
+  );
+  if (result.rows.length === 0) return false;
+  await effect();
+  return true;
+}
