@@ -1,0 +1,135 @@
+import type pg from 'pg';
+import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import type { MessagePublisher } from '@eventbus/kafka';
+import { shardForTenant } from '@eventbus/schema';
+import { DLQ_HEADER } from './dlq-headers.js';
+import { withoutHeaders } from './message-origin.js';
+import { encodeRetryHeaders } from './retry-headers.js';
+import { retryTopicFor } from './topic-names.js';
+
+/** What a re-drive or discard did; `message` says it in words (for a CLI or an admin UI). */
+export interface DeadLetterActionResult {
+  id: string;
+  outcome: 'redriven' | 'discarded' | 'already_redriven' | 'already_discarded' | 'not_found';
+  stage?: 'relay' | 'consumer';
+  message: string;
+}
+
+interface DeadLetterRow {
+  id: string;
+  stage: 'relay' | 'consumer';
+  status: 'pending' | 'redriven' | 'discarded';
+  group_id: string | null;
+  event_id: string | null;
+  tenant_id: string | null;
+  topic: string | null;
+  partition: number | null;
+  offset: string | null;
+  message_timestamp: Date | null;
+  message_key: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+}
+
+/**
+ * Sends a pending dead letter back for processing and marks it `redriven`, under a row lock
+ * so two admins cannot send it twice; a row already re-driven (or discarded) is left alone
+ * and the result says so.
+ * - consumer stage: published to the group's retry topic, due now, attempt reset to 1,
+ *   with the original key, value, headers and coordinates; only the subscription that gave
+ *   up runs again. The publish happens before the commit: if the commit then fails the row
+ *   stays pending and a second re-drive would send again (at-least-once, like everything else).
+ * - relay stage: a new outbox row for the event, in the same transaction as the status change.
+ */
+export async function redriveDeadLetter(
+  pool: pg.Pool,
+  publisher: MessagePublisher,
+  id: number | string,
+  options: { routing?: TopicRoutingOptions } = {},
+): Promise<DeadLetterActionResult> {
+  const key = deadLetterId(id);
+  return inTransaction(pool, async (client) => {
+    const row = await lockRow(client, key);
+    if (!row) return { id: key, outcome: 'not_found', message: `dead letter ${key} does not exist` };
+    if (row.status !== 'pending') return alreadyDone(row);
+    if (row.stage === 'relay') {
+      if (!row.event_id || !row.tenant_id) throw invalidConfig(`dead letter ${key}`, 'a relay row with event_id and tenant_id', 'a row without them');
+      await client.query('INSERT INTO eventbus.outbox (event_id, shard) VALUES ($1::uuid, $2) ON CONFLICT (event_id) DO NOTHING', [row.event_id, shardForTenant(row.tenant_id)]);
+    } else {
+      await publisher.publish([consumerRetryMessage(row, options.routing)]);
+    }
+    await client.query(`UPDATE eventbus.dead_letters SET status = 'redriven', status_changed_at = now() WHERE id = $1`, [key]);
+    const where = row.stage === 'relay' ? 'to the outbox' : `to the retry topic of group ${row.group_id}`;
+    return { id: key, outcome: 'redriven', stage: row.stage, message: `dead letter ${key} re-driven ${where}` };
+  });
+}
+
+/** Marks a pending dead letter `discarded` (it will not be re-driven); other statuses are left alone and reported. */
+export async function discardDeadLetter(pool: pg.Pool, id: number | string): Promise<DeadLetterActionResult> {
+  const key = deadLetterId(id);
+  return inTransaction(pool, async (client) => {
+    const row = await lockRow(client, key);
+    if (!row) return { id: key, outcome: 'not_found', message: `dead letter ${key} does not exist` };
+    if (row.status !== 'pending') return alreadyDone(row);
+    await client.query(`UPDATE eventbus.dead_letters SET status = 'discarded', status_changed_at = now() WHERE id = $1`, [key]);
+    return { id: key, outcome: 'discarded', stage: row.stage, message: `dead letter ${key} discarded` };
+  });
+}
+
+function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions | undefined) {
+  if (!row.group_id || !row.topic || row.partition === null || row.offset === null) {
+    throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
+  }
+  const headers = row.headers ?? {};
+  // The DLQ header names the retry topic, so a re-drive needs no routing config; `routing` is the fallback.
+  const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, row.group_id);
+  const subscription = headers[DLQ_HEADER.subscription];
+  const now = Date.now();
+  return {
+    topic,
+    key: row.message_key ?? '',
+    value: row.value ?? '',
+    headers: encodeRetryHeaders(withoutHeaders(headers, Object.values(DLQ_HEADER)), {
+      attempt: 1,
+      dueAt: now,
+      origin: { topic: row.topic, partition: row.partition, offset: row.offset, timestamp: row.message_timestamp?.getTime() ?? 0 },
+      firstFailureAt: now,
+      ...(subscription ? { subscription } : {}),
+    }),
+  };
+}
+
+function alreadyDone(row: DeadLetterRow): DeadLetterActionResult {
+  const outcome = row.status === 'redriven' ? 'already_redriven' : 'already_discarded';
+  return { id: row.id, outcome, stage: row.stage, message: `dead letter ${row.id} is already ${row.status}; nothing done` };
+}
+
+async function lockRow(client: pg.ClientBase, id: string): Promise<DeadLetterRow | undefined> {
+  const { rows } = await client.query<DeadLetterRow>(
+    `SELECT id::text, stage, status, group_id, event_id, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers
+       FROM eventbus.dead_letters WHERE id = $1 FOR UPDATE`,
+    [id],
+  );
+  return rows[0];
+}
+
+function deadLetterId(id: number | string): string {
+  const text = String(id);
+  if (!/^[1-9]\d{0,18}$/.test(text)) throw invalidConfig('id', 'a dead letter id (a positive integer)', id);
+  return text;
+}
+
+async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await work(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}

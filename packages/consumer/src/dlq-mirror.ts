@@ -1,0 +1,106 @@
+import pg from 'pg';
+import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import type { KafkaConfig } from 'kafkajs';
+import { mirrorDeadLetter } from './dead-letter-row.js';
+import type { ConsumerGroupClient } from './kafka/consumer-client.js';
+import { KafkajsConsumerClient } from './kafka/kafkajs-consumer.js';
+import { silentLogger, type Logger } from './logger.js';
+import { resolveBrokers, resolveGroupId } from './options.js';
+import { dlqTopicFor, dlqTopicPattern } from './topic-names.js';
+
+/** Options of `DlqMirror`. */
+export interface DlqMirrorOptions {
+  brokers: string[];
+  /** Postgres URL of the database holding eventbus.dead_letters (or give `pool`). */
+  connectionString?: string;
+  pool?: pg.Pool;
+  /** Must be the consumers' routing (the prefix names the DLQ topics). Default prefix `eventbus.`. */
+  routing?: TopicRoutingOptions;
+  /**
+   * Consumer groups whose DLQs to mirror. Default: every `{prefix}dlq.*` topic by regex, but
+   * kafkajs resolves a regex once, at subscribe time: a group's DLQ topic created later is
+   * only mirrored after the mirror restarts. List the groups to avoid that (their topics are created if missing).
+   */
+  groups?: string[];
+  /** The mirror's own consumer group. Default `eventbus-dlq-mirror`. */
+  groupId?: string;
+  clientId?: string;
+  /** Partitions of DLQ topics the mirror creates. Default 12. */
+  topicPartitions?: number;
+  kafka?: Partial<KafkaConfig>;
+  logger?: Logger;
+}
+
+/**
+ * Copies every record of the consumers' DLQ topics into eventbus.dead_letters, where they
+ * can be listed, re-driven and discarded. Idempotent per record (see MIRROR_DEAD_LETTER_SQL),
+ * so at-least-once delivery of the DLQ topic yields each row once.
+ */
+export class DlqMirror {
+  private readonly brokers: string[];
+  private readonly groupId: string;
+  private readonly topics: Array<string | RegExp>;
+  private readonly logger: Logger;
+  private client: ConsumerGroupClient | undefined;
+  private pool: pg.Pool | undefined;
+  private ownsPool = false;
+  private stopping: Promise<void> | undefined;
+  /** Records written so far (replays that changed nothing included). */
+  mirrored = 0;
+
+  constructor(private readonly options: DlqMirrorOptions) {
+    this.brokers = resolveBrokers(options.brokers);
+    this.groupId = resolveGroupId(options.groupId ?? 'eventbus-dlq-mirror');
+    if (!options.pool && (typeof options.connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(options.connectionString))) {
+      throw invalidConfig('connectionString', 'a postgres:// URL (or a pool)', '<redacted>');
+    }
+    const prefix = new TopicRouter(options.routing ?? {}).prefix;
+    if (options.groups !== undefined && (!Array.isArray(options.groups) || options.groups.length === 0)) {
+      throw invalidConfig('groups', 'a non-empty array of consumer group ids', options.groups);
+    }
+    this.topics = options.groups ? options.groups.map((g) => dlqTopicFor(prefix, resolveGroupId(g, 'groups'))) : [dlqTopicPattern(prefix)];
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /** Joins the mirror's group and starts copying, from the oldest retained DLQ record. */
+  async start(): Promise<void> {
+    if (this.client || this.stopping) throw invalidConfig('start()', 'one call per DlqMirror', 'a second call');
+    this.ownsPool = !this.options.pool;
+    const pool = this.options.pool ?? new pg.Pool({ connectionString: this.options.connectionString, max: 2 });
+    if (this.ownsPool) pool.on('error', () => undefined);
+    this.pool = pool;
+    const client = new KafkajsConsumerClient({
+      brokers: this.brokers,
+      groupId: this.groupId,
+      clientId: this.options.clientId ?? 'eventbus-dlq-mirror',
+      concurrency: 1,
+      sessionTimeoutMs: 30_000,
+      heartbeatIntervalMs: 3000,
+      ...(this.options.kafka ? { kafka: this.options.kafka } : {}),
+    });
+    this.client = client;
+    const exact = this.topics.filter((t): t is string => typeof t === 'string');
+    await client.ensureTopics(exact, this.options.topicPartitions ?? 12);
+    await client.start([{ topics: this.topics, fromBeginning: true }], async (messages, control) => {
+      for (const message of messages) {
+        if (!control.isRunning() || control.isStale()) return;
+        // A database error throws: kafkajs retries the batch from the last resolved offset.
+        const written = await mirrorDeadLetter(pool, message);
+        if (!written) this.logger.warn({ topic: message.topic, partition: message.partition, offset: message.offset }, 'skipped a DLQ message without eventbus-dlq headers');
+        else this.mirrored++;
+        control.resolveOffset(message.offset);
+      }
+    });
+  }
+
+  /** Commits what was mirrored and leaves the group. Idempotent; safe before start. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const client = this.client;
+      this.client = undefined;
+      await client?.stop();
+      if (this.ownsPool) await this.pool?.end().catch(() => undefined);
+    })();
+    return this.stopping;
+  }
+}

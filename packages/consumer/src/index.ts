@@ -1,0 +1,13 @@
+export { EventConsumer } from './event-consumer.js';
+export { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
+export type { ConsumedEvent, EventHandler, HandlerContext, RetryMode, SubscriptionOptions } from './types.js';
+export { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';
+export { DlqMirror, type DlqMirrorOptions } from './dlq-mirror.js';
+export { redriveDeadLetter, discardDeadLetter, type DeadLetterActionResult } from './dead-letter-admin.js';
+export { consumerDedupeKey } from './dead-letter-row.js';
+export { RETRY_HEADER, encodeRetryHeaders, decodeRetryHeaders, type RetryInfo } from './retry-headers.js';
+export { DLQ_HEADER, encodeDlqHeaders, decodeDlqHeaders, type DeadLetterInfo } from './dlq-headers.js';
+export type { MessageOrigin } from './message-origin.js';
+export { retryTopicFor, dlqTopicFor, dlqTopicPattern, topicSafeGroupId } from './topic-names.js';
+export { silentLogger, type Logger } from './logger.js';
+export { NonRetriableError } from '@eventbus/core';
