@@ -13,13 +13,14 @@ export default defineConfig({
       {
         resolve,
         ssr,
-        test: { name: 'unit', include: ['{packages,apps}/*/src/**/*.test.ts'], exclude: [...exclude, '**/*.int.test.ts'] },
+        test: { name: 'unit', sequence: { groupOrder: 0 }, include: ['{packages,apps}/*/src/**/*.test.ts'], exclude: [...exclude, '**/*.int.test.ts'] },
       },
       {
         resolve,
         ssr,
         test: {
           name: 'integration',
+          sequence: { groupOrder: 1 },
           include: ['{packages,apps}/*/src/**/*.int.test.ts', '{packages,apps}/*/test/**/*.int.test.ts'],
           exclude,
           // Starts (or finds) Postgres and Kafka once; each test file then makes its own

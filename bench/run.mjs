@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+// `pnpm bench`: every figure beside a baseline measured in the same run, on the same
+// Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
+// --only producer|relay|latency, --json <file>.
+import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { sql } from 'drizzle-orm';
+import { Kafka, logLevel } from 'kafkajs';
+import { encodeEvent } from '@eventbus/core';
+import { createTestDatabase, createTopics, ensureKafka, ensurePostgres, uniqueName } from '@eventbus/dev-services';
+import { EventWriter } from '@eventbus/producer';
+import { OutboxRelay } from '@eventbus/relay';
+import { shardForTenant } from '@eventbus/schema';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, json: { type: 'string' } } });
+const quick = values.quick;
+const say = (m) => process.stderr.write(`${m}\n`);
+const results = {};
+const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+const postgres = await ensurePostgres(say);
+const kafka = await ensureKafka(say);
+const brokers = kafka.address.split(',');
+const database = await createTestDatabase(postgres.address, 'bench');
+const pool = new pg.Pool({ connectionString: database.url, max: 12 });
+const db = drizzle(pool);
+say(`bench database ${database.name}, kafka ${kafka.address}, node ${process.version}\n`);
+
+try {
+  if (!values.only || values.only === 'producer') await producerBench();
+  if (!values.only || values.only === 'relay') await relayDrainBench();
+  if (!values.only || values.only === 'latency') await latencyBench();
+} finally {
+  await pool.end();
+  await database.drop();
+  await kafka.stop();
+  await postgres.stop();
+}
+if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
+process.stdout.write(`${JSON.stringify(results)}\n`);
+
+/** Per-event transactions from 8 concurrent writers, for a fixed time each. */
+async function producerBench() {
+  say('## producer: 8 concurrent writers, one event per transaction, 512-byte payloads');
+  await pool.query('CREATE TABLE IF NOT EXISTS public.bench_orders (id uuid PRIMARY KEY, tenant_id text NOT NULL, payload jsonb NOT NULL)');
+  const seconds = quick ? 3 : 8;
+  const run = async (label, body) => {
+    let count = 0;
+    const deadline = Date.now() + seconds * 1000;
+    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
+      while (Date.now() < deadline) {
+        await db.transaction(async (tx) => body(tx, w, count));
+        count++;
+      }
+    }));
+    const rate = count / seconds;
+    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(7)} tx/s`);
+    return rate;
+  };
+  const domain = (tx, w) => tx.execute(sql`INSERT INTO public.bench_orders VALUES (${randomUUID()}, ${`tenant-${w}`}, ${JSON.stringify(PAYLOAD)}::jsonb)`);
+  const withEvent = async (tx, w) => {
+    await domain(tx, w);
+    await new EventWriter(tx).writeEventWithOutbox({ tenantId: `tenant-${w}`, eventKey: randomUUID(), eventType: 'order.placed', payload: PAYLOAD });
+  };
+  const rounds = quick ? 1 : 2;
+  const a = [], b = [], c = [];
+  for (let r = 0; r < rounds; r++) {
+    a.push(await run('(a) domain row only', domain));
+    b.push(await run('(b) domain row + writeEventWithOutbox', withEvent));
+    await pool.query('ALTER TABLE eventbus.outbox DISABLE TRIGGER outbox_notify');
+    c.push(await run('(c) (b) with the NOTIFY trigger disabled', withEvent));
+    await pool.query('ALTER TABLE eventbus.outbox ENABLE TRIGGER outbox_notify');
+    await pool.query('TRUNCATE eventbus.outbox');
+  }
+  const best = (xs) => Math.max(...xs);
+  results.producer = { domainOnlyTxPerS: best(a), withOutboxTxPerS: best(b), withOutboxNoNotifyTxPerS: best(c), ratioBtoA: best(b) / best(a), ratioCtoA: best(c) / best(a) };
+  say(`  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}\n`);
+}
+
+/** Fills the outbox with `rows` events over 50 tenants, in one statement per 20k. */
+async function fillBacklog(rows) {
+  const tenants = Array.from({ length: 50 }, (_, i) => `tenant-${i}`);
+  const shards = tenants.map(shardForTenant);
+  for (let done = 0; done < rows; done += 20_000) {
+    const n = Math.min(20_000, rows - done);
+    await pool.query(
+      `WITH e AS (
+         INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id)
+         SELECT gen_random_uuid(), $1::text[] [1 + g % 50], 'k-' || $3::bigint + g, 'order.placed', $2::jsonb, 'bench'
+         FROM generate_series(1, $4::int) g RETURNING id, tenant_id)
+       INSERT INTO eventbus.outbox (event_id, shard)
+       SELECT id, ($5::int[])[array_position($1::text[], tenant_id)] FROM e`,
+      [tenants, JSON.stringify(PAYLOAD), done, n, shards],
+    );
+  }
+  await pool.query('VACUUM ANALYZE eventbus.outbox');
+}
+
+async function relayDrainBench() {
+  const rows = quick ? 50_000 : 200_000;
+  const batchSize = 1000;
+  say(`## relay drain: ${fmt(rows)} pending rows, 512-byte payloads, batches of ${batchSize}, acks=-1`);
+
+  // Baseline (b): the same claim-and-delete statement on the same table, without Kafka.
+  await fillBacklog(rows);
+  const { CLAIM_BATCH_SQL } = await import('../packages/relay/dist/sql/claim-batch.js');
+  const client = await pool.connect();
+  const allShards = Array.from({ length: 64 }, (_, i) => i);
+  let t0 = performance.now();
+  for (;;) {
+    await client.query('BEGIN');
+    const { rowCount } = await client.query(CLAIM_BATCH_SQL, [allShards, batchSize]);
+    await client.query('COMMIT');
+    if (!rowCount) break;
+  }
+  const claimRate = rows / ((performance.now() - t0) / 1000);
+  client.release();
+  say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s`);
+
+  // Baseline (a): a raw kafkajs producer sending the same messages in the same batch sizes.
+  const topic = uniqueName('bench.') + '.order';
+  const prefix = topic.slice(0, topic.length - 'order'.length);
+  await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+  const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  const producer = k.producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  const sample = encodeEvent({ id: randomUUID(), tenantId: 'tenant-1', projectId: null, eventKey: 'k', eventType: 'order.placed', version: 1,
+    payloadJson: JSON.stringify(PAYLOAD), correlationId: 'bench', causationId: null, createdAt: new Date(), traceparent: null, tracestate: null });
+  const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
+  t0 = performance.now();
+  for (let sent = 0; sent < rows; sent += batchSize) await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
+  const kafkaRate = rows / ((performance.now() - t0) / 1000);
+  await producer.disconnect();
+  say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s`);
+
+  // The relay itself.
+  await fillBacklog(rows);
+  global.gc?.();
+  const rssBefore = process.memoryUsage().rss;
+  let rssPeak = rssBefore;
+  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 100);
+  const relay = new OutboxRelay({ connectionString: database.url, brokers, batchSize, routing: { prefix } });
+  t0 = performance.now();
+  await relay.start();
+  while ((await pool.query('SELECT count(*)::int AS n FROM eventbus.outbox')).rows[0].n > 0) await new Promise((r) => setTimeout(r, 50));
+  const relayRate = rows / ((performance.now() - t0) / 1000);
+  clearInterval(sampler);
+  await relay.stop();
+  const slower = Math.min(claimRate, kafkaRate);
+  say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
+  say(`  process RSS during the drain: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (bench process: relay + pg pool)\n`);
+  results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20 };
+}
+
+/** Commit → consumer receive latency at a steady rate, from the scheduled send time (no coordinated omission). */
+async function latencyBench() {
+  const rate = 1000;
+  const seconds = quick ? 5 : 15;
+  say(`## end-to-end latency at a steady ${rate} events/s for ${seconds} s (from the scheduled write time to a consumer's receipt)`);
+  const measure = async (label, topic, send) => {
+    const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+    const consumer = k.consumer({ groupId: uniqueName('lat-'), maxWaitTimeInMs: 5, minBytes: 1 });
+    const latencies = [];
+    const scheduled = new Map();
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: false });
+    await consumer.run({ eachMessage: async ({ message }) => {
+      const id = (message.headers.ce_eventkey ?? message.headers.ce_id).toString();
+      const at = scheduled.get(id);
+      if (at !== undefined) latencies.push(performance.now() - at);
+    } });
+    await new Promise((r) => setTimeout(r, 3000)); // let the group settle before measuring
+    const start = performance.now();
+    const total = rate * seconds;
+    const inFlight = new Set();
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      const id = randomUUID();
+      scheduled.set(id, due);
+      const p = send(id, i).finally(() => inFlight.delete(p));
+      inFlight.add(p);
+      if (inFlight.size > 64) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    const deadline = Date.now() + 20_000;
+    while (latencies.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await consumer.disconnect();
+    latencies.sort((x, y) => x - y);
+    const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+    const r = { received: latencies.length, expected: total, p50: q(0.5), p99: q(0.99), max: latencies[latencies.length - 1] };
+    say(`  ${label.padEnd(44)} p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  max ${r.max.toFixed(1)} ms  (${r.received}/${total})`);
+    return r;
+  };
+  // Baseline: a raw kafkajs producer sending each event as it is "written".
+  const rawTopic = uniqueName('lat.') + '.raw';
+  await createTopics(brokers, [{ topic: rawTopic, numPartitions: 6 }]);
+  const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  const producer = k.producer();
+  await producer.connect();
+  const raw = await measure('raw kafkajs producer → consumer', rawTopic, (id, i) =>
+    producer.send({ topic: rawTopic, acks: -1, messages: [{ key: `tenant-${i % 50}`, value: JSON.stringify(PAYLOAD), headers: { ce_id: id } }] }));
+  await producer.disconnect();
+  // The pipeline: a committed transaction → NOTIFY → relay → Kafka → consumer.
+  const prefix = uniqueName('lat.') + '.';
+  await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 6 }]);
+  const relay = new OutboxRelay({ connectionString: database.url, brokers, routing: { prefix } });
+  await relay.start();
+  const writer = new EventWriter(db);
+  // The scheduled id travels as the event key (ce_eventkey); the writer assigns the event id.
+  const pipeline = await measure('writeEventWithOutbox → relay → consumer', `${prefix}order`, (id, i) =>
+    writer.writeEventWithOutbox({ tenantId: `tenant-${i % 50}`, eventKey: id, eventType: 'order.placed', payload: PAYLOAD }));
+  await relay.stop();
+  results.latency = { rate, seconds, rawKafka: raw, pipeline };
+  say(`  pipeline / raw: p50 ${(pipeline.p50 / raw.p50).toFixed(2)}×, p99 ${(pipeline.p99 / raw.p99).toFixed(2)}×\n`);
+}

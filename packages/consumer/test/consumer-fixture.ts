@@ -1,0 +1,100 @@
+import pg from 'pg';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { Kafka, logLevel } from 'kafkajs';
+import { encodeEvent, TopicRouter, uuidv7 } from '@eventbus/core';
+import { KafkaPublisher } from '@eventbus/kafka';
+import type { EventMetric } from '@eventbus/monitor';
+import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import { testDatabase, testServices } from '@eventbus/dev-services/test';
+import { DlqMirror, EventConsumer, type DlqMirrorOptions, type EventConsumerOptions, type SubscriptionOptions } from '../src/index.js';
+
+/** One test's event to publish; the rest of the event is filled in. */
+export interface TestEvent {
+  tenantId: string;
+  eventType: string;
+  payload?: unknown;
+  id?: string;
+}
+
+/** A database, Kafka clients and helpers of one test file; each test takes its own prefix and group ids. */
+export async function consumerFixture(label: string) {
+  const database: TestDatabase = await testDatabase(label);
+  const pool = new pg.Pool({ connectionString: database.url, max: 8 });
+  // Idle clients get 57P01 when the database is dropped WITH (FORCE) at the end; nothing to do then.
+  pool.on('error', () => undefined);
+  const { kafkaBrokers } = testServices();
+  const publisher = new KafkaPublisher({ brokers: kafkaBrokers, topicPartitions: 3 });
+  await publisher.connect();
+  const admin = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  const running: Array<{ stop(): Promise<void> }> = [];
+
+  return {
+    database,
+    pool,
+    db: drizzle(pool),
+    brokers: kafkaBrokers,
+    publisher,
+    /** A topic prefix no other test uses. */
+    prefix: () => `${uniqueName(`${label}.`)}.`,
+    group: (name: string) => uniqueName(`${name}-`),
+    /** Publishes an already-encoded event the way the relay does (topic by routing, key = tenant). */
+    async publish(prefix: string, events: TestEvent[]): Promise<string[]> {
+      const router = new TopicRouter({ prefix });
+      const messages = events.map((e) => {
+        const id = e.id ?? uuidv7();
+        const wire = encodeEvent({
+          id, tenantId: e.tenantId, projectId: null, eventKey: `key-${id}`, eventType: e.eventType, version: 1,
+          payloadJson: JSON.stringify(e.payload ?? {}), correlationId: id, causationId: null, createdAt: new Date(), traceparent: null, tracestate: null,
+        });
+        return { topic: router.topicFor(e.eventType), ...wire };
+      });
+      await publisher.publish(messages);
+      return messages.map((m) => m.headers.ce_id!);
+    },
+    async consumer(options: Partial<EventConsumerOptions> & { groupId: string }, subscriptions: SubscriptionOptions<any>[]) {
+      const consumer = new EventConsumer({ brokers: kafkaBrokers, fromBeginning: true, topicPartitions: 3, onMetric: () => {}, ...options });
+      for (const s of subscriptions) consumer.subscribe(s);
+      running.push(consumer);
+      await consumer.start();
+      return consumer;
+    },
+    async mirror(options: Partial<DlqMirrorOptions>) {
+      const mirror = new DlqMirror({ brokers: kafkaBrokers, pool, groupId: uniqueName('mirror-'), topicPartitions: 3, ...options });
+      running.push(mirror);
+      await mirror.start();
+      return mirror;
+    },
+    async collect(topics: string[]) {
+      const collector = await new KafkaCollector(kafkaBrokers, topics).start();
+      running.push(collector);
+      return collector;
+    },
+    /** Messages ever written to a topic (sum of its partitions' high watermarks). */
+    async messageCount(topic: string): Promise<number> {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
+    },
+    /** Stops what the test started (consumers first, so their last publishes land). */
+    async reset() {
+      await Promise.all(running.splice(0).map((r) => r.stop()));
+    },
+    async close() {
+      await Promise.all(running.splice(0).map((r) => r.stop()));
+      await publisher.disconnect();
+      await admin.disconnect();
+      await pool.end();
+      await database.drop();
+    },
+  };
+}
+
+/** Collects metrics per event id, for asserting the statuses a consumer recorded. */
+export function metricLog() {
+  const all: EventMetric[] = [];
+  return {
+    all,
+    onMetric: (m: EventMetric) => void all.push(m),
+    of: (eventId: string) => all.filter((m) => m.eventId === eventId).map((m) => `${m.status}:${m.retryCount}`),
+  };
+}

@@ -1,0 +1,132 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { NonRetriableError, uuidv7 } from '@eventbus/core';
+import { waitFor } from '@eventbus/dev-services';
+import { EventWriter } from '@eventbus/producer';
+import { shardForTenant } from '@eventbus/schema';
+import { discardDeadLetter, DLQ_HEADER, processOnce, redriveDeadLetter } from '../src/index.js';
+import { consumerFixture } from './consumer-fixture.js';
+
+let f: Awaited<ReturnType<typeof consumerFixture>>;
+beforeAll(async () => {
+  f = await consumerFixture('consumer-dlq');
+  await f.pool.query('CREATE TABLE public.effects (event_id text NOT NULL, note text)');
+});
+afterEach(async () => f.reset());
+afterAll(async () => f?.close());
+
+const effectCount = async (eventId: string): Promise<number> =>
+  (await f.pool.query('SELECT count(*)::int AS n FROM public.effects WHERE event_id = $1', [eventId])).rows[0].n;
+const deadLetter = async (where: string, value: string) => (await f.pool.query(`SELECT * FROM eventbus.dead_letters WHERE ${where} = $1`, [value])).rows;
+
+describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', () => {
+  it('re-drives a consumer dead letter to its group once; the group handles it again and the row is marked', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('mailer');
+    const calls: Array<{ id: string; attempt: number }> = [];
+    const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 2, initialDelayMs: 200 } }, [
+      {
+        eventTypes: ['customer.registered'],
+        name: 'welcome-mail',
+        handler: async (event, ctx) => {
+          calls.push({ id: event.id, attempt: ctx.attempt });
+          // Fails the first time only: the template was missing, then fixed.
+          if (calls.filter((c) => c.id === event.id).length === 1) throw new NonRetriableError('template missing');
+        },
+      },
+    ]);
+    await f.mirror({ routing: { prefix }, groups: [groupId] });
+    const [id] = await f.publish(prefix, [{ tenantId: 'shop-9', eventType: 'customer.registered', payload: { email: 'a@b.c' } }]);
+    const [row] = await waitFor(async () => (await deadLetter('event_id', id!)).length === 1 && deadLetter('event_id', id!), { timeoutMs: 15_000, message: 'dead_letters row' });
+    expect(row).toMatchObject({ stage: 'consumer', group_id: groupId, status: 'pending', attempts: 1, error_class: 'NonRetriableError' });
+    expect(row.headers[DLQ_HEADER.subscription]).toBe('welcome-mail');
+
+    const first = await redriveDeadLetter(f.pool, f.publisher, row.id);
+    expect(first).toMatchObject({ outcome: 'redriven', stage: 'consumer' });
+    await waitFor(() => calls.length === 2, { timeoutMs: 15_000, message: 'the re-driven delivery' });
+    expect(calls).toEqual([{ id, attempt: 1 }, { id, attempt: 1 }]);
+    const [after] = await deadLetter('id', row.id);
+    expect(after).toMatchObject({ status: 'redriven' });
+    expect(after.status_changed_at).toBeInstanceOf(Date);
+
+    const second = await redriveDeadLetter(f.pool, f.publisher, row.id);
+    expect(second).toMatchObject({ outcome: 'already_redriven' });
+    expect(second.message).toContain('already redriven');
+    // Anything the second call sent would already be in the topic: publish waits for the ack.
+    expect(await f.messageCount(consumer.options.retryTopic)).toBe(1);
+
+    // A second mirror re-reads the DLQ from the start: still one row, still re-driven.
+    const replay = await f.mirror({ routing: { prefix }, groups: [groupId] });
+    await waitFor(() => replay.mirrored === 1, { timeoutMs: 15_000, message: 'the replayed DLQ record' });
+    expect(await deadLetter('event_id', id!)).toMatchObject([{ id: row.id, status: 'redriven' }]);
+  });
+
+  it('re-drives a relay dead letter into the outbox in its shard, once', async () => {
+    const tenantId = `tenant-${uuidv7()}`;
+    const eventId = await new EventWriter(f.db).writeEvent({ tenantId, eventKey: 'k-1', eventType: 'order.placed', payload: { n: 1 } });
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_id, tenant_id, event_type, error_class, error_message, attempts, first_failed_at, last_failed_at)
+       VALUES ('relay:' || $1, 'relay', $1, $2, 'order.placed', 'PublishError', 'MESSAGE_TOO_LARGE', 6, now(), now()) RETURNING id`,
+      [eventId, tenantId],
+    );
+    const id = rows[0].id as string;
+    expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'redriven', stage: 'relay' });
+    expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'already_redriven' });
+    const outbox = await f.pool.query('SELECT shard, attempts FROM eventbus.outbox WHERE event_id = $1', [eventId]);
+    expect(outbox.rows).toEqual([{ shard: shardForTenant(tenantId), attempts: 0 }]);
+    expect((await deadLetter('id', id))[0]).toMatchObject({ status: 'redriven' });
+  });
+
+  it('discards a pending dead letter and then refuses to re-drive or discard it again', async () => {
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, topic, partition, "offset", error_class, error_message, attempts, first_failed_at, last_failed_at)
+       VALUES ($1, 'consumer', 'g', 't', 0, '5', 'Error', 'x', 1, now(), now()) RETURNING id`,
+      [`consumer:g:t:0:${uuidv7()}`],
+    );
+    const id = rows[0].id as string;
+    expect(await discardDeadLetter(f.pool, id)).toMatchObject({ outcome: 'discarded' });
+    expect(await discardDeadLetter(f.pool, id)).toMatchObject({ outcome: 'already_discarded' });
+    expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'already_discarded' });
+    expect(await discardDeadLetter(f.pool, '999999999')).toMatchObject({ outcome: 'not_found' });
+    expect((await deadLetter('id', id))[0]).toMatchObject({ status: 'discarded' });
+  });
+});
+
+describe('inbox: processOnce', () => {
+  it('applies the effect of the same (group, event) once across transactions, and not at all when the effect fails', async () => {
+    const key = { groupId: 'billing', eventId: uuidv7() };
+    const effect = (tx: Parameters<Parameters<typeof f.db.transaction>[0]>[0]) => async () => {
+      await tx.execute(sql`INSERT INTO public.effects (event_id) VALUES (${key.eventId})`);
+    };
+    await expect(
+      f.db.transaction((tx) => processOnce(tx, key, async () => { await effect(tx)(); throw new Error('downstream failed'); })),
+    ).rejects.toThrow('downstream failed');
+    // The failed attempt left no inbox row: the retry runs the effect.
+    expect(await f.db.transaction((tx) => processOnce(tx, key, effect(tx)))).toBe(true);
+    expect(await f.db.transaction((tx) => processOnce(tx, key, effect(tx)))).toBe(false);
+    expect(await f.db.transaction((tx) => processOnce(tx, { ...key, groupId: 'other-group' }, effect(tx)))).toBe(true);
+    expect(await effectCount(key.eventId)).toBe(2);
+    const inbox = await f.pool.query('SELECT group_id FROM eventbus.inbox WHERE event_id = $1 ORDER BY group_id', [key.eventId]);
+    expect(inbox.rows.map((r) => r.group_id)).toEqual(['billing', 'other-group']);
+    await expect(processOnce(f.db as never, key, effect(f.db as never))).rejects.toThrow(/transaction/);
+  });
+
+  it('context.processOnce skips the effect of a redelivered event (same ce_id twice)', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('billing');
+    const deliveries: boolean[] = [];
+    await f.consumer({ groupId, routing: { prefix }, connectionString: f.database.url }, [
+      {
+        eventTypes: ['invoice.issued'],
+        handler: async (event, ctx) => {
+          deliveries.push(await ctx.processOnce(async (tx) => void (await tx.execute(sql`INSERT INTO public.effects (event_id) VALUES (${event.id})`))));
+        },
+      },
+    ]);
+    const id = uuidv7();
+    await f.publish(prefix, [{ tenantId: 't', eventType: 'invoice.issued', id }, { tenantId: 't', eventType: 'invoice.issued', id }]);
+    await waitFor(() => deliveries.length === 2, { timeoutMs: 15_000, message: 'both deliveries' });
+    expect(deliveries).toEqual([true, false]);
+    expect(await effectCount(id)).toBe(1);
+  });
+});

@@ -1,0 +1,84 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EventBusError } from '@eventbus/core';
+import { waitFor } from '@eventbus/dev-services';
+import { EventConsumer } from '../src/index.js';
+import { consumerFixture } from './consumer-fixture.js';
+
+let f: Awaited<ReturnType<typeof consumerFixture>>;
+beforeAll(async () => {
+  f = await consumerFixture('consumer-stop');
+});
+afterEach(async () => f.reset());
+afterAll(async () => f?.close());
+
+describe('EventConsumer.stop (real Kafka)', () => {
+  it('is safe before start and idempotent', async () => {
+    const consumer = new EventConsumer({ brokers: f.brokers, groupId: f.group('idle') });
+    await consumer.stop();
+    await consumer.stop();
+    expect(() => consumer.subscribe({ eventTypes: ['a.b'], handler: async () => {} })).toThrow(/before start/);
+  });
+
+  it('lets the handler in flight finish and commits its offset, so the next member does not redeliver it', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('finisher');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    let finished = false;
+    const consumer = await f.consumer({ groupId, routing: { prefix } }, [
+      {
+        eventTypes: ['doc.saved'],
+        handler: async (event) => {
+          handled.push(event.id);
+          if (handled.length === 1) await gate;
+          finished = true;
+        },
+      },
+    ]);
+    const [first] = await f.publish(prefix, [{ tenantId: 't', eventType: 'doc.saved' }]);
+    await waitFor(() => handled.length === 1, { timeoutMs: 15_000, message: 'the first delivery' });
+    // The handler is held well past the time a stop that does not wait would take.
+    setTimeout(release, 400);
+    const stops = await Promise.all([consumer.stop().then(() => finished), consumer.stop().then(() => finished)]);
+    expect(stops).toEqual([true, true]);
+
+    const later: string[] = [];
+    await f.consumer({ groupId, routing: { prefix } }, [{ eventTypes: ['doc.saved'], handler: async (event) => void later.push(event.id) }]);
+    const [marker] = await f.publish(prefix, [{ tenantId: 't', eventType: 'doc.saved' }]);
+    await waitFor(() => later.includes(marker!), { timeoutMs: 15_000, message: 'the marker event' });
+    expect(later).not.toContain(first);
+  });
+
+  it('aborts a handler that outlives the grace period and leaves its event for the next member', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('stubborn');
+    let reason: unknown;
+    let inFlight = false;
+    const consumer = await f.consumer({ groupId, routing: { prefix }, shutdownGraceMs: 200 }, [
+      {
+        eventTypes: ['doc.saved'],
+        handler: (_event, ctx) => {
+          inFlight = true;
+          return new Promise<void>((_, reject) => ctx.signal.addEventListener('abort', () => reject((reason = ctx.signal.reason))));
+        },
+      },
+    ]);
+    const dlq = await f.collect([consumer.options.dlqTopic]);
+    const [id] = await f.publish(prefix, [{ tenantId: 't', eventType: 'doc.saved' }]);
+    await waitFor(() => inFlight, { timeoutMs: 15_000, message: 'the handler in flight' });
+    const before = Date.now();
+    await consumer.stop();
+    expect(Date.now() - before).toBeGreaterThanOrEqual(190);
+    expect(reason).toBeInstanceOf(EventBusError);
+    expect((reason as EventBusError).code).toBe('STOPPED');
+
+    const seen: Array<{ id: string; attempt: number }> = [];
+    await f.consumer({ groupId, routing: { prefix } }, [{ eventTypes: ['doc.saved'], handler: async (event, ctx) => void seen.push({ id: event.id, attempt: ctx.attempt }) }]);
+    await waitFor(() => seen.length === 1, { timeoutMs: 15_000, message: 'the redelivery' });
+    expect(seen).toEqual([{ id, attempt: 1 }]);
+    // Interrupted by stop, not failed: no retry, no dead letter.
+    expect(await f.messageCount(consumer.options.retryTopic)).toBe(0);
+    expect(dlq.messages).toHaveLength(0);
+  });
+});
