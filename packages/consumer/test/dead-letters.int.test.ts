@@ -37,7 +37,7 @@ describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', 
     ]);
     await f.mirror({ routing: { prefix }, groups: [groupId] });
     const [id] = await f.publish(prefix, [{ tenantId: 'shop-9', eventType: 'customer.registered', payload: { email: 'a@b.c' } }]);
-    const [row] = await waitFor(async () => (await deadLetter('event_id', id!)).length === 1 && deadLetter('event_id', id!), { timeoutMs: 15_000, message: 'dead_letters row' });
+    const row = await waitFor(async () => (await deadLetter('event_id', id!))[0], { timeoutMs: 15_000, message: 'dead_letters row' });
     expect(row).toMatchObject({ stage: 'consumer', group_id: groupId, status: 'pending', attempts: 1, error_class: 'NonRetriableError' });
     expect(row.headers[DLQ_HEADER.subscription]).toBe('welcome-mail');
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { EventWriter, type EventInput } from '@eventbus/producer';
-import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import { createTopics, KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 import { OutboxRelay, type OutboxRelayOptions } from '../src/index.js';
 
@@ -45,7 +45,9 @@ export async function relayFixture(label: string) {
       await relay.start();
       return relay;
     },
-    async collect(topics: Array<string | RegExp> = [new RegExp(`^${prefix.replace(/\./g, '\\.')}`)]) {
+    /** Collects from `topics` (default: this file's `order` topic, created first: a subscription sees only existing topics). */
+    async collect(topics: string[] = [`${prefix}order`]) {
+      await createTopics(kafkaBrokers, topics.map((topic) => ({ topic })));
       const collector = await new KafkaCollector(kafkaBrokers, topics).start();
       collectors.push(collector);
       return collector;
