@@ -82,7 +82,9 @@ async function producerBench() {
 }
 
 /** Fills the outbox with `rows` events over 50 tenants, in one statement per 20k. */
+let fillRound = 0;
 async function fillBacklog(rows) {
+  const round = fillRound++;
   const tenants = Array.from({ length: 50 }, (_, i) => `tenant-${i}`);
   const shards = tenants.map(shardForTenant);
   for (let done = 0; done < rows; done += 20_000) {
@@ -90,11 +92,11 @@ async function fillBacklog(rows) {
     await pool.query(
       `WITH e AS (
          INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id)
-         SELECT gen_random_uuid(), $1::text[] [1 + g % 50], 'k-' || $3::bigint + g, 'order.placed', $2::jsonb, 'bench'
+         SELECT gen_random_uuid(), ($1::text[])[1 + g % 50], 'k' || $6::int || '-' || ($3::bigint + g), 'order.placed', $2::jsonb, 'bench'
          FROM generate_series(1, $4::int) g RETURNING id, tenant_id)
        INSERT INTO eventbus.outbox (event_id, shard)
        SELECT id, ($5::int[])[array_position($1::text[], tenant_id)] FROM e`,
-      [tenants, JSON.stringify(PAYLOAD), done, n, shards],
+      [tenants, JSON.stringify(PAYLOAD), done, n, shards, round],
     );
   }
   await pool.query('VACUUM ANALYZE eventbus.outbox');
