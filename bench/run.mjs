@@ -20,6 +20,7 @@ const quick = values.quick;
 const say = (m) => process.stderr.write(`${m}\n`);
 const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
+let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 const postgres = await ensurePostgres(say);
@@ -82,7 +83,6 @@ async function producerBench() {
 }
 
 /** Fills the outbox with `rows` events over 50 tenants, in one statement per 20k. */
-let fillRound = 0;
 async function fillBacklog(rows) {
   const round = fillRound++;
   const tenants = Array.from({ length: 50 }, (_, i) => `tenant-${i}`);
