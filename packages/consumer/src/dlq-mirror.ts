@@ -4,7 +4,7 @@ import type { KafkaConfig } from 'kafkajs';
 import { mirrorDeadLetter } from './dead-letter-row.js';
 import type { ConsumerGroupClient } from './kafka/consumer-client.js';
 import { KafkajsConsumerClient } from './kafka/kafkajs-consumer.js';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '@eventbus/core';
 import { resolveBrokers, resolveGroupId } from './options.js';
 import { dlqTopicFor, dlqTopicPattern } from './topic-names.js';
 

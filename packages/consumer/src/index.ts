@@ -9,5 +9,5 @@ export { RETRY_HEADER, encodeRetryHeaders, decodeRetryHeaders, type RetryInfo } 
 export { DLQ_HEADER, encodeDlqHeaders, decodeDlqHeaders, type DeadLetterInfo } from './dlq-headers.js';
 export type { MessageOrigin } from './message-origin.js';
 export { retryTopicFor, dlqTopicFor, dlqTopicPattern, topicSafeGroupId } from './topic-names.js';
-export { silentLogger, type Logger } from './logger.js';
+export { silentLogger, type Logger } from '@eventbus/core';
 export { NonRetriableError } from '@eventbus/core';

@@ -2,8 +2,8 @@ import { eventTypeMatcher, eventTypePatternProblem, invalidConfig, resolveRetryC
 import type { MessagePublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
 import type { KafkaConfig } from 'kafkajs';
-import type { Logger } from './logger.js';
-import { silentLogger } from './logger.js';
+import type { Logger } from '@eventbus/core';
+import { silentLogger } from '@eventbus/core';
 import { dlqTopicFor, retryTopicFor } from './topic-names.js';
 import type { EventHandler, RetryMode, SubscriptionOptions } from './types.js';
 

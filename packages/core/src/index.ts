@@ -6,3 +6,4 @@ export * from './message-format.js';
 export * from './trace-context.js';
 export * from './sleep.js';
 export * from './uuid.js';
+export * from './logger.js';

@@ -1,7 +1,7 @@
 export { OutboxRelay, type RelayHealth } from './outbox-relay.js';
 export { resolveRelayOptions, type OutboxRelayOptions, type ResolvedRelayOptions } from './options.js';
 export { RelayMetrics, Histogram } from './metrics.js';
-export { silentLogger, type Logger } from './logger.js';
+export { silentLogger, type Logger } from '@eventbus/core';
 export { OUTBOX_CHANNEL, type OutboxNotifier } from './notifier/outbox-notifier.js';
 export { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 export { outboxBacklog, type OutboxBacklog } from './sql/outbox-backlog.js';

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
-import { silentLogger, type Logger } from './logger.js';
+import { silentLogger, type Logger } from '@eventbus/core';
 import type { OutboxNotifier } from './notifier/outbox-notifier.js';
 
 /** Options of `OutboxRelay`. Each default is stated once, here. */

@@ -1,4 +1,4 @@
-/** The logging the consumer needs; pino's logger satisfies it. */
+/** The logging every library needs; pino's logger satisfies it. */
 export interface Logger {
   debug(fields: Record<string, unknown>, message: string): void;
   info(fields: Record<string, unknown>, message: string): void;
