@@ -13,7 +13,7 @@ export default defineConfig({
       {
         resolve,
         ssr,
-        test: { name: 'unit', sequence: { groupOrder: 0 }, include: ['{packages,apps}/*/src/**/*.test.ts'], exclude: [...exclude, '**/*.int.test.ts'] },
+        test: { name: 'unit', sequence: { groupOrder: 0 }, include: ['{packages,apps}/*/src/**/*.test.ts', 'faults/src/**/*.test.ts'], exclude: [...exclude, '**/*.int.test.ts'] },
       },
       {
         resolve,
@@ -21,7 +21,7 @@ export default defineConfig({
         test: {
           name: 'integration',
           sequence: { groupOrder: 1 },
-          include: ['{packages,apps}/*/src/**/*.int.test.ts', '{packages,apps}/*/test/**/*.int.test.ts'],
+          include: ['{packages,apps}/*/src/**/*.int.test.ts', '{packages,apps}/*/test/**/*.int.test.ts', 'faults/test/**/*.int.test.ts'],
           exclude,
           // Starts (or finds) Postgres and Kafka once; each test file then makes its own
           // database and topics, so files run in parallel without seeing each other.

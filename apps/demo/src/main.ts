@@ -2,9 +2,11 @@
 /**
  * `pnpm demo`: the whole pipeline on local defaults, with a live view.
  *
- * domain service (orders in Postgres, events in the same transaction)
+ * domain service (orders in Postgres, each with its event in the same transaction)
  *   → outbox → OutboxRelay (LISTEN/NOTIFY) → Kafka topic eventbus-demo.order
- *   → two consumer groups: "billing" (always succeeds) and "shipping" (refuses some orders)
+ *   → EventConsumer group "demo-billing": writes one invoice per order through the inbox (effectively once)
+ *   → EventConsumer group "demo-shipping": refuses some orders on purpose, so retries and dead letters show
+ *   → DlqMirror: the shipping group's DLQ topic → eventbus.dead_letters
  *
  * Options: --duration <seconds> (default 30), --rate <orders/s> (default 200), --json (summary as JSON on stdout).
  */
@@ -12,10 +14,10 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
-import { Kafka, logLevel } from 'kafkajs';
-import { decodeEvent } from '@eventbus/core';
+import { NonRetriableError } from '@eventbus/core';
+import { DlqMirror, EventConsumer } from '@eventbus/consumer';
 import { createTopics, ensureKafka, ensurePostgres, redactUrl, withDatabase } from '@eventbus/dev-services';
-import { EventMetrics } from '@eventbus/monitor';
+import { EventMetrics, type EventMetric } from '@eventbus/monitor';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay, outboxBacklog } from '@eventbus/relay';
 import { runMigrations } from '@eventbus/schema';
@@ -32,6 +34,17 @@ if (!Number.isFinite(durationS) || durationS <= 0 || !Number.isFinite(rate) || r
 const say = (m: string) => process.stderr.write(`${m}\n`);
 const PREFIX = 'eventbus-demo.';
 const TOPIC = `${PREFIX}order`;
+const BILLING = 'demo-billing';
+const SHIPPING = 'demo-shipping';
+/** Short delays so the demo shows retries and dead letters within seconds (the seed's default is 1 s ×2 up to 60 s, 5 retries). */
+const SHIPPING_RETRIES = { maxRetries: 3, initialDelayMs: 500, backoffMultiplier: 2, maxDelayMs: 4000 };
+
+interface Order {
+  orderId: string;
+  total: number;
+  /** Which demo run wrote it: the groups are long-lived, so events of earlier runs are skipped. */
+  run: string;
+}
 
 async function main() {
   say('eventbus demo: finding or starting Postgres and Kafka …');
@@ -42,53 +55,60 @@ async function main() {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
   const db = drizzle(pool);
   await db.execute(sql`CREATE TABLE IF NOT EXISTS public.demo_orders (id text PRIMARY KEY, tenant_id text NOT NULL, total numeric NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+  await db.execute(sql`CREATE TABLE IF NOT EXISTS public.demo_invoices (order_id text PRIMARY KEY, tenant_id text NOT NULL, total numeric NOT NULL)`);
   const brokers = kafka.address.split(',');
   await createTopics(brokers, [{ topic: TOPIC, numPartitions: 6 }]);
+  const runId = Date.now().toString(36);
 
   const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix: PREFIX }, instanceId: 'demo-relay' });
   await relay.start();
 
-  // Two consumer groups on the same events. "shipping" refuses orders over 900 (a business
-  // rule that fails on purpose) so retries and dead letters show up.
-  const stats = { written: 0, billing: 0, shippingOk: 0, shippingRetries: 0, shippingDead: 0 };
+  // What the groups did with this run's events, by event id (a Set, so a redelivery is not counted twice).
+  const billed = new Set<string>();
+  const shipped = new Set<string>();
+  const deadLettered = new Set<string>();
+  let retries = 0;
   const latency = new EventMetrics();
-  const client = new Kafka({ brokers, clientId: 'eventbus-demo', logLevel: logLevel.NOTHING });
-  const runId = Date.now().toString(36);
-  const billing = client.consumer({ groupId: `demo-billing-${runId}`, maxWaitTimeInMs: 20 });
-  const shipping = client.consumer({ groupId: `demo-shipping-${runId}`, maxWaitTimeInMs: 20 });
-  const dlqPool = pool;
-  for (const [consumer, name] of [[billing, 'billing'], [shipping, 'shipping']] as const) {
-    await consumer.connect();
-    await consumer.subscribe({ topic: TOPIC, fromBeginning: false });
-    await consumer.run({
-      eachMessage: async ({ message, partition, topic }) => {
-        const event = decodeEvent(message.value, message.headers);
-        const latencyMs = Date.now() - event.createdAt.getTime();
-        if (name === 'billing') {
-          stats.billing++;
-          latency.record({ timestamp: Date.now(), eventId: event.id, eventType: event.eventType, tenantId: event.tenantId, latencyMs, retryCount: 0, status: 'success' });
-          return;
-        }
-        const total = (event.payload as { total: number }).total;
-        if (total <= 900) {
-          stats.shippingOk++;
-          return;
-        }
-        // In-place retries are the consumer package's job; here the demo records the
-        // refusal the way the DLQ mirror would, so `eventbus dlq list` has rows to show.
-        stats.shippingRetries++;
-        stats.shippingDead++;
-        await dlqPool.query(
-          `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic, partition, "offset",
-             message_key, value, headers, error_class, error_message, attempts, first_failed_at, last_failed_at)
-           VALUES ($1, 'consumer', 'demo-shipping', $2, $3, $4, $5, $6, $7, $8, $3, $9, '{}'::jsonb, 'OverLimitError', $10, 1, now(), now())
-           ON CONFLICT (dedupe_key) DO NOTHING`,
-          [`consumer:demo-shipping:${topic}:${partition}:${message.offset}`, event.id, event.tenantId, event.eventType, event.eventKey, topic, partition, message.offset,
-           JSON.stringify(event.payload), `order total ${total} is over the shipping limit of 900`],
-        );
-      },
-    });
-  }
+  const ours = (event: { payload: unknown }) => (event.payload as Order).run === runId;
+
+  const billing = new EventConsumer({
+    brokers, groupId: BILLING, routing: { prefix: PREFIX }, fromBeginning: true, connectionString: databaseUrl,
+    onMetric: (m: EventMetric) => m.status === 'success' && latency.record(m),
+  });
+  billing.subscribe({
+    eventTypes: ['order.*'],
+    handler: async (event, ctx) => {
+      if (!ours(event)) return;
+      const order = event.payload as Order;
+      // The invoice and the inbox row commit together: a redelivered event bills nothing twice.
+      await ctx.processOnce(async (tx) => {
+        await tx.execute(sql`INSERT INTO public.demo_invoices (order_id, tenant_id, total) VALUES (${order.orderId}, ${event.tenantId}, ${order.total})`);
+      });
+      billed.add(event.id);
+    },
+  });
+
+  const shipping = new EventConsumer({
+    brokers, groupId: SHIPPING, routing: { prefix: PREFIX }, fromBeginning: true, retryConfig: SHIPPING_RETRIES,
+    onMetric: (m: EventMetric) => {
+      if (m.status === 'failed') retries++; // an attempt that failed and goes to the retry topic
+      if (m.status === 'dead_lettered') deadLettered.add(m.eventId);
+    },
+  });
+  shipping.subscribe({
+    eventTypes: ['order.placed'],
+    handler: async (event, ctx) => {
+      if (!ours(event)) return;
+      const { total } = event.payload as Order;
+      // Three business outcomes, so every path of the consumer shows up in the live view:
+      if (total < 20) throw new NonRetriableError(`order total ${total} is under the shipping minimum of 20`); // straight to the DLQ
+      if (total > 900) throw new Error(`order total ${total} is over the shipping limit of 900`); // retried, then the DLQ
+      if (total > 800 && ctx.attempt === 1) throw new Error('carrier API timed out'); // recovers on the first retry
+      shipped.add(event.id);
+    },
+  });
+  const mirror = new DlqMirror({ brokers, pool, routing: { prefix: PREFIX }, groups: [SHIPPING], groupId: 'demo-dlq-mirror' });
+  await Promise.all([billing.start(), shipping.start(), mirror.start()]);
 
   // The domain service: each order and its event in one transaction.
   const abort = new AbortController();
@@ -96,74 +116,85 @@ async function main() {
   process.once('SIGTERM', () => abort.abort());
   const deadline = Date.now() + durationS * 1000;
   const tenants = ['acme', 'globex', 'initech', 'umbrella', 'hooli'];
-  let seq = 0;
+  let written = 0;
   const writer = (async () => {
     const interval = 1000 / rate;
     let next = Date.now();
-    while (!abort.signal.aborted && Date.now() < deadline) {
-      const id = `o-${runId}-${seq++}`;
+    for (let seq = 0; !abort.signal.aborted && Date.now() < deadline; seq++) {
+      const orderId = `o-${runId}-${seq}`;
       const tenantId = tenants[seq % tenants.length]!;
       const total = Math.round(Math.random() * 1000);
       await db.transaction(async (tx) => {
-        await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${id}, ${tenantId}, ${total})`);
-        await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${id}-placed`, eventType: 'order.placed', payload: { orderId: id, total } });
+        await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);
+        const payload: Order = { orderId, total, run: runId };
+        await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${orderId}-placed`, eventType: 'order.placed', payload });
       });
-      stats.written++;
+      written++;
       next += interval;
       const wait = next - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     }
   })();
 
+  // Dead letters of this run that the mirror has written into the DLQ table.
+  const mirroredRows = async () =>
+    deadLettered.size === 0
+      ? 0
+      : Number((await pool.query(`SELECT count(*)::int AS n FROM eventbus.dead_letters WHERE group_id = $1 AND event_id = ANY($2::text[])`, [SHIPPING, [...deadLettered]])).rows[0].n);
   const tty = process.stderr.isTTY;
-  let last = { ...stats, published: 0 };
+  let last = { written: 0, published: 0, billed: 0 };
   const view = setInterval(async () => {
     const backlog = await outboxBacklog(pool).catch(() => undefined);
     const s = latency.stats(10_000);
-    const now = { ...stats, published: relay.metrics.published };
+    const now = { written, published: relay.metrics.published, billed: billed.size };
     const line =
-      `written ${now.written - last.written}/s  published ${now.published - last.published}/s  consumed ${now.billing - last.billing}/s  ` +
-      `latency p50 ${s.p50Latency.toFixed(0)} ms p99 ${s.p99Latency.toFixed(0)} ms  shipping refused ${stats.shippingDead}  ` +
+      `written ${now.written - last.written}/s  published ${now.published - last.published}/s  consumed ${now.billed - last.billed}/s  ` +
+      `latency p50 ${s.p50Latency.toFixed(0)} ms p99 ${s.p99Latency.toFixed(0)} ms  retries ${retries}  DLQ ${deadLettered.size}  ` +
       `backlog ${backlog?.pending ?? '?'}  left ${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s`;
     process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
     last = now;
   }, 1000);
 
   await writer;
-  // Let the pipeline drain what was written.
-  const drainDeadline = Date.now() + 15_000;
-  while (Date.now() < drainDeadline && (stats.billing < stats.written || (await outboxBacklog(pool)).pending > 0)) {
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  // Let the pipeline finish what was written: billing, shipping's retries, the DLQ mirror.
+  const drained = async () =>
+    billed.size >= written && shipped.size + deadLettered.size >= written && (await mirroredRows()) >= deadLettered.size;
+  const drainDeadline = Date.now() + 30_000;
+  while (Date.now() < drainDeadline && !(await drained())) await new Promise((r) => setTimeout(r, 200));
   clearInterval(view);
   if (tty) process.stderr.write('\n');
   const final = latency.stats(durationS * 1000 + 60_000);
+  const invoices = Number((await pool.query(`SELECT count(*)::int AS n FROM public.demo_invoices WHERE order_id LIKE $1`, [`o-${runId}-%`])).rows[0].n);
   const summary = {
-    written: stats.written,
+    written,
     published: relay.metrics.published,
-    consumedByBilling: stats.billing,
-    shippedOk: stats.shippingOk,
-    deadLettered: stats.shippingDead,
+    consumedByBilling: billed.size,
+    invoices,
+    shippedOk: shipped.size,
+    retries,
+    deadLettered: deadLettered.size,
+    mirroredToTable: await mirroredRows(),
     latencyMs: { p50: final.p50Latency, p95: final.p95Latency, p99: final.p99Latency, max: final.maxLatency },
-    lost: stats.written - stats.billing,
+    lost: written - billed.size,
   };
-  await billing.disconnect();
-  await shipping.disconnect();
+  await Promise.all([billing.stop(), shipping.stop(), mirror.stop()]);
   await relay.stop();
   await pool.end();
   await kafka.stop();
   await postgres.stop();
 
   if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  const env = `DATABASE_URL='${redactUrl(databaseUrl)}' KAFKA_BROKERS=${brokers.join(',')} EVENTBUS_TOPIC_PREFIX=${PREFIX}`;
   say(`
-summary: ${summary.written} orders written, ${summary.published} events published, ${summary.consumedByBilling} consumed by billing,
-         ${summary.shippedOk} shipped, ${summary.deadLettered} refused by shipping (dead letters), ${summary.lost} lost
-latency commit → handler: p50 ${summary.latencyMs.p50.toFixed(1)} ms, p95 ${summary.latencyMs.p95.toFixed(1)} ms, p99 ${summary.latencyMs.p99.toFixed(1)} ms
+summary: ${summary.written} orders written, ${summary.published} events published, ${summary.consumedByBilling} billed (${summary.invoices} invoices),
+         ${summary.shippedOk} shipped, ${summary.retries} shipping retries, ${summary.deadLettered} dead-lettered by shipping
+         (${summary.mirroredToTable} mirrored into eventbus.dead_letters), ${summary.lost} lost
+latency commit → billing handler: p50 ${summary.latencyMs.p50.toFixed(1)} ms, p95 ${summary.latencyMs.p95.toFixed(1)} ms, p99 ${summary.latencyMs.p99.toFixed(1)} ms
 
-look further (DATABASE_URL=${redactUrl(databaseUrl)}):
-  psql "${redactUrl(databaseUrl)}" -c "SELECT group_id, error_message, count(*) FROM eventbus.dead_letters GROUP BY 1, 2"
-  psql "${redactUrl(databaseUrl)}" -c "SELECT event_type, count(*) FROM eventbus.event_log GROUP BY 1"
-  (the eventbus CLI — dlq list, stats, replay --dry-run — is not built yet; see the README's status section)`);
+look further:
+  ${env} pnpm eventbus dlq list --group ${SHIPPING}
+  ${env} pnpm eventbus stats
+  ${env} pnpm eventbus replay --tenant acme --types 'order.*' --dry-run`);
   process.exit(summary.lost === 0 ? 0 : 1);
 }
 
@@ -179,6 +210,6 @@ async function demoDatabase(serverUrl: string): Promise<string> {
 }
 
 main().catch((error: Error) => {
-  say(`demo failed: ${error.message}`);
+  say(`demo failed: ${error.stack ?? error.message}`);
   process.exit(1);
 });

@@ -24,6 +24,11 @@ describe('pnpm demo (as a subprocess, short duration)', () => {
       expect(summary.lost).toBe(0);
       expect(summary.deadLettered).toBeGreaterThan(0);
       expect(summary.shippedOk + summary.deadLettered).toBe(summary.written);
+      // Billing applied its effect once per order through the inbox.
+      expect(summary.invoices).toBe(summary.written);
+      // Shipping's failures were retried, and every dead letter reached the DLQ table through the mirror.
+      expect(summary.retries).toBeGreaterThan(0);
+      expect(summary.mirroredToTable).toBe(summary.deadLettered);
       expect(stderr).toMatch(/written \d+\/s\s+published \d+\/s/);
       expect(stderr).toMatch(/summary: \d+ orders written/);
       expect(stderr).toMatch(/look further/);

@@ -1,4 +1,4 @@
-import type { RetryConfig } from '@eventbus/core';
+import { databaseUrlProblem, parseBrokerList, parseTopicRoutes, type RetryConfig } from '@eventbus/core';
 
 /**
  * The relay app's environment variables. Every one is listed here with its default; the
@@ -12,6 +12,7 @@ export const RELAY_ENV = {
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: 'topic = prefix + first segment of the event type' },
   EVENTBUS_TOPIC_ROUTES: { default: '', description: 'JSON object pattern → topic, overrides the prefix rule (first match wins)' },
   RELAY_BATCH_SIZE: { default: '500', description: 'rows claimed and sent per Kafka request (1–10000)' },
+  RELAY_LANES: { default: '2', description: 'claim connections per instance, each with its own share of shards (1–16); overlaps Kafka sends with Postgres claims' },
   RELAY_POLL_INTERVAL_MS: { default: '1000', description: 'fallback poll when no NOTIFY arrives (10–60000)' },
   RELAY_REBALANCE_INTERVAL_MS: { default: '2000', description: 'how often shards are rebalanced between instances' },
   RELAY_MAX_RETRIES: { default: '5', description: 'retries of a row Kafka refuses, then the DLQ table' },
@@ -33,6 +34,7 @@ export interface RelayAppConfig {
   topicPrefix: string;
   topicRoutes: Record<string, string> | undefined;
   batchSize: number;
+  lanes: number;
   pollIntervalMs: number;
   rebalanceIntervalMs: number;
   retryConfig: RetryConfig;
@@ -75,24 +77,12 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
   };
 
   const databaseUrl = raw('DATABASE_URL');
-  if (databaseUrl && !/^postgres(ql)?:\/\/[^/]+/.test(databaseUrl)) {
-    problems.push('DATABASE_URL is invalid: expected postgres://user:pass@host:port/database');
-  }
-  const brokers = raw('KAFKA_BROKERS').split(',').map((b) => b.trim()).filter(Boolean);
-  for (const broker of brokers) {
-    if (!/^[^\s:/]+:\d{1,5}$/.test(broker)) problems.push(`KAFKA_BROKERS entry ${JSON.stringify(broker)} is invalid: expected host:port`);
-  }
-  let topicRoutes: Record<string, string> | undefined;
-  const routesText = raw('EVENTBUS_TOPIC_ROUTES');
-  if (routesText) {
-    try {
-      const parsed: unknown = JSON.parse(routesText);
-      if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) throw new Error('not an object of strings');
-      topicRoutes = parsed as Record<string, string>;
-    } catch {
-      problems.push('EVENTBUS_TOPIC_ROUTES is invalid: expected a JSON object like {"media.*":"eventbus.media-large"}');
-    }
-  }
+  const databaseUrlIssue = databaseUrl ? databaseUrlProblem('DATABASE_URL', databaseUrl) : undefined;
+  if (databaseUrlIssue) problems.push(databaseUrlIssue);
+  const { brokers, problems: brokerProblems } = parseBrokerList('KAFKA_BROKERS', raw('KAFKA_BROKERS'));
+  problems.push(...brokerProblems);
+  const { routes: topicRoutes, problems: routeProblems } = parseTopicRoutes('EVENTBUS_TOPIC_ROUTES', raw('EVENTBUS_TOPIC_ROUTES'));
+  problems.push(...routeProblems);
   const migrateText = raw('RELAY_MIGRATE').toLowerCase();
   if (!['true', 'false', '1', '0'].includes(migrateText)) problems.push(`RELAY_MIGRATE=${JSON.stringify(migrateText)} is invalid: expected true or false`);
   const logLevel = raw('LOG_LEVEL').toLowerCase();
@@ -111,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
     topicPrefix: env.EVENTBUS_TOPIC_PREFIX ?? RELAY_ENV.EVENTBUS_TOPIC_PREFIX.default,
     topicRoutes,
     batchSize: int('RELAY_BATCH_SIZE', 1, 10_000),
+    lanes: int('RELAY_LANES', 1, 16),
     pollIntervalMs: int('RELAY_POLL_INTERVAL_MS', 10, 60_000),
     rebalanceIntervalMs: int('RELAY_REBALANCE_INTERVAL_MS', 100, 60_000),
     retryConfig: {

@@ -5,11 +5,11 @@
  */
 import pg from 'pg';
 import { pino } from 'pino';
-import { OutboxRelay, outboxBacklog } from '@eventbus/relay';
+import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
 import { runMigrations } from '@eventbus/schema';
 import { ConfigError, loadConfig, type RelayAppConfig } from './config.js';
 import { startHttpServer } from './http-server.js';
-import { renderPrometheus } from './prometheus.js';
+import { startTelemetry, traceLogFields } from '@eventbus/telemetry';
 
 let config: RelayAppConfig;
 try {
@@ -25,6 +25,8 @@ try {
 const log = pino({
   level: config.logLevel,
   base: { service: 'eventbus-relay' },
+  // trace_id / span_id of the active span, when there is one.
+  mixin: traceLogFields,
   // Connection strings and credentials never reach the logs.
   redact: { paths: ['connectionString', 'databaseUrl', 'password', '*.password', 'sasl', '*.sasl'], censor: '[redacted]' },
 });
@@ -36,12 +38,15 @@ const logger = {
 };
 
 async function main(cfg: RelayAppConfig) {
+  // First: the relay's instruments bind to the meter provider that is global when it is created.
+  const telemetry = await startTelemetry({ serviceName: 'eventbus-relay', prometheus: true });
   if (cfg.migrate) await runMigrations({ connectionString: cfg.databaseUrl, log: (m) => log.info(m) });
   const relay = new OutboxRelay({
     connectionString: cfg.databaseUrl,
     brokers: cfg.brokers,
     clientId: cfg.clientId,
     batchSize: cfg.batchSize,
+    lanes: cfg.lanes,
     pollIntervalMs: cfg.pollIntervalMs,
     rebalanceIntervalMs: cfg.rebalanceIntervalMs,
     retryConfig: cfg.retryConfig,
@@ -50,20 +55,18 @@ async function main(cfg: RelayAppConfig) {
     logger,
     ...(cfg.instanceId ? { instanceId: cfg.instanceId } : {}),
   });
-  // A small pool for the metrics' backlog query, apart from the relay's claim connection.
+  // A small pool for the metrics' backlog and DLQ queries, apart from the relay's claim connections.
   const metricsPool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 1, application_name: 'eventbus-relay-metrics' });
   metricsPool.on('error', (error) => log.warn({ err: error.message }, 'metrics connection error'));
 
+  const stopGauges = observeRelayGauges({ relay, pool: metricsPool, logger });
   await relay.start();
   const http = await startHttpServer(cfg.httpHost, cfg.httpPort, {
     live: () => relay.health().live,
     ready: () => ({ ...relay.health() }),
-    metrics: async () => {
-      const backlog = await outboxBacklog(metricsPool).catch(() => undefined);
-      return renderPrometheus(relay.metrics, backlog, relay.listenReconnects, relay.shards.length);
-    },
+    metrics: () => telemetry.prometheus!.text(),
   });
-  log.info({ port: http.port, instanceId: relay.instanceId }, 'relay ready: /livez /readyz /metrics');
+  log.info({ port: http.port, instanceId: relay.instanceId, otlp: telemetry.exporting }, 'relay ready: /livez /readyz /metrics');
 
   let shuttingDown = false;
   const shutdown = async (signal: string) => {
@@ -77,7 +80,10 @@ async function main(cfg: RelayAppConfig) {
     hardStop.unref();
     await relay.stop();
     await new Promise<void>((resolve) => http.server.close(() => resolve()));
+    stopGauges();
     await metricsPool.end();
+    // Flushes spans still buffered for the OTLP exporter (bounded by the hard stop above).
+    await telemetry.shutdown().catch((error: Error) => log.warn({ err: error.message }, 'telemetry shutdown failed'));
     log.info('stopped');
     process.exit(0);
   };

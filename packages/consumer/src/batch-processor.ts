@@ -1,3 +1,4 @@
+import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api';
 import { backoffDelayMs, decodeEvent, headersToStrings, HEADER } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
@@ -9,6 +10,8 @@ import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js
 import { decodeRetryHeaders, encodeRetryHeaders } from './retry-headers.js';
 import { runHandler } from './run-handler.js';
 import type { SerialPublisher } from './serial-publisher.js';
+import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
+import { PROCESS_SPAN_EVENT, recordFailure, startProcessSpan } from './telemetry/process-span.js';
 import type { ConsumedEvent, HandlerContext } from './types.js';
 
 /** What became of one message: `done` resolves its offset; the others end the batch without resolving it. */
@@ -54,8 +57,13 @@ export interface BatchProcessorDeps {
 export class BatchProcessor {
   private readonly inOrder = new Map<string, InOrderRetry>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  // Taken at construction (the consumer's start()), after the app started its OTel SDK.
+  private readonly tracer: Tracer = trace.getTracer('@eventbus/consumer');
+  private readonly instruments: ConsumerInstruments;
 
-  constructor(private readonly deps: BatchProcessorDeps) {}
+  constructor(private readonly deps: BatchProcessorDeps) {
+    this.instruments = new ConsumerInstruments(deps.options.groupId);
+  }
 
   /** Processes a batch message by message, resolving each offset once the message is finished with. */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
@@ -106,9 +114,17 @@ export class BatchProcessor {
     try {
       event = decodeEvent(message.value, delivery.headers);
     } catch (error) {
-      // The bytes will not change: straight to the DLQ, the worker carries on.
-      await this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: firstFailureAt ?? Date.now() });
-      this.metric(undecodedEvent(delivery.headers), attempt, 'dead_lettered');
+      // The bytes will not change: straight to the DLQ, the worker carries on. The span
+      // shows the undecodable message in its trace (its headers may still carry one).
+      const { span, context: spanContext } = startProcessSpan(this.tracer, { message, headers: delivery.headers, groupId: options.groupId, attempt });
+      try {
+        recordFailure(span, error);
+        await context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: firstFailureAt ?? Date.now() }));
+        span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+      } finally {
+        span.end();
+      }
+      this.metric(undecodedEvent(delivery.headers), attempt, 'dead_lettered', 'undecodable');
       return 'done';
     }
 
@@ -123,34 +139,56 @@ export class BatchProcessor {
     const stillFailing: ResolvedSubscription[] = [];
 
     for (const subscription of pending) {
-      const outcome = await runHandler((signal) => subscription.handler(event, this.context(event, delivery, current, signal)), {
-        timeoutMs: options.handlerTimeoutMs,
-        stopSignal: this.deps.stopSignal,
-        heartbeat: control.heartbeat,
-        heartbeatEveryMs: Math.max(100, Math.floor(options.heartbeatIntervalMs / 2)),
+      // One CONSUMER span per handler call; the handler runs with it active, so the spans
+      // its own code starts nest under it. Retries and DLQ moves are events on it.
+      const { span, context: handlerContext } = startProcessSpan(this.tracer, {
+        message,
+        headers: delivery.headers,
+        groupId: options.groupId,
+        attempt: current,
+        subscription: subscription.name,
       });
-      if (outcome.ok) {
-        this.metric(event, current, 'success');
-        continue;
-      }
-      // Stopping: leave the offset unresolved; the next owner of the partition delivers it again.
-      if (outcome.interrupted) return 'interrupted';
-      const now = Date.now();
-      firstFailure ??= now;
-      if (isNonRetriable(outcome.error) || current >= 1 + options.retryConfig.maxRetries) {
-        await this.deadLetter(delivery, outcome.error, { attempts: current, firstFailureAt: firstFailure, subscription: subscription.name });
-        this.metric(event, current, 'dead_lettered');
-      } else if (options.mode === 'non-blocking') {
-        await this.publishRetry(delivery, {
-          attempt: current + 1,
-          dueAt: now + backoffDelayMs(options.retryConfig, current),
-          firstFailureAt: firstFailure,
-          subscription: subscription.name,
-        });
-        this.metric(event, current, 'failed');
-      } else {
-        this.metric(event, current, 'failed');
-        stillFailing.push(subscription);
+      try {
+        const outcome = await runHandler(
+          (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, current, signal))),
+          {
+            timeoutMs: options.handlerTimeoutMs,
+            stopSignal: this.deps.stopSignal,
+            heartbeat: control.heartbeat,
+            heartbeatEveryMs: Math.max(100, Math.floor(options.heartbeatIntervalMs / 2)),
+          },
+        );
+        if (outcome.ok) {
+          this.metric(event, current, 'success');
+          continue;
+        }
+        recordFailure(span, outcome.error);
+        // Stopping: leave the offset unresolved; the next owner of the partition delivers it again.
+        if (outcome.interrupted) {
+          span.addEvent(PROCESS_SPAN_EVENT.interrupted);
+          return 'interrupted';
+        }
+        const now = Date.now();
+        firstFailure ??= now;
+        const facts = { attempts: current, firstFailureAt: firstFailure, subscription: subscription.name };
+        if (isNonRetriable(outcome.error) || current >= 1 + options.retryConfig.maxRetries) {
+          await context.with(handlerContext, () => this.deadLetter(delivery, outcome.error, facts));
+          span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(current));
+          this.metric(event, current, 'dead_lettered');
+        } else if (options.mode === 'non-blocking') {
+          const delayMs = backoffDelayMs(options.retryConfig, current);
+          await context.with(handlerContext, () =>
+            this.publishRetry(delivery, { attempt: current + 1, dueAt: now + delayMs, firstFailureAt: facts.firstFailureAt, subscription: subscription.name }),
+          );
+          span.addEvent(PROCESS_SPAN_EVENT.retryScheduled, retryEventAttributes(current + 1, delayMs, options.retryTopic));
+          this.metric(event, current, 'failed');
+        } else {
+          span.addEvent(PROCESS_SPAN_EVENT.retryInPlace, retryEventAttributes(current + 1, backoffDelayMs(options.retryConfig, current)));
+          this.metric(event, current, 'failed');
+          stillFailing.push(subscription);
+        }
+      } finally {
+        span.end();
       }
     }
 
@@ -174,6 +212,10 @@ export class BatchProcessor {
       groupId,
       processOnce: (effect) => this.deps.processOnce(groupId, event.id, effect),
     };
+  }
+
+  private deadLetterEventAttributes(attempts: number): Attributes {
+    return { 'eventbus.dlq.topic': this.deps.options.dlqTopic, 'eventbus.attempts': attempts };
   }
 
   private pauseUntil(control: BatchControl, at: number): void {
@@ -215,15 +257,18 @@ export class BatchProcessor {
     await this.deps.publisher.publish([{ topic: options.dlqTopic, key: message.key?.toString('utf8') ?? '', value: message.value ?? Buffer.alloc(0), headers }]);
   }
 
-  private metric(event: { id: string; eventType: string; tenantId: string; createdAt?: Date }, attempt: number, status: EventStatus): void {
+  /** `eventTypeLabel`: the metric label, `undecodable` for a message whose type header cannot be trusted (bounded labels). */
+  private metric(event: { id: string; eventType: string; tenantId: string; createdAt?: Date }, attempt: number, status: EventStatus, eventTypeLabel = event.eventType): void {
     const now = Date.now();
+    const latencyMs = event.createdAt ? Math.max(0, now - event.createdAt.getTime()) : 0;
     try {
+      this.instruments.record(eventTypeLabel, status, latencyMs);
       this.deps.recordMetric({
         timestamp: now,
         eventId: event.id,
         eventType: event.eventType,
         tenantId: event.tenantId,
-        latencyMs: event.createdAt ? Math.max(0, now - event.createdAt.getTime()) : 0,
+        latencyMs,
         retryCount: attempt - 1,
         status,
       });
@@ -232,6 +277,13 @@ export class BatchProcessor {
       this.deps.options.logger.warn({ error: (error as Error).message }, 'recording a metric failed');
     }
   }
+}
+
+/** Attributes of a retry span event: which attempt comes next, when, and through which topic. */
+function retryEventAttributes(nextAttempt: number, delayMs: number, retryTopic?: string): Attributes {
+  const attributes: Attributes = { 'eventbus.retry.attempt': nextAttempt, 'eventbus.retry.delay_ms': delayMs };
+  if (retryTopic !== undefined) attributes['eventbus.retry.topic'] = retryTopic;
+  return attributes;
 }
 
 /** The identity of an undecodable message, as far as its headers tell. */

@@ -4,3 +4,4 @@ export { dockerAvailable } from './docker.js';
 export { uniqueName, waitFor } from './wait.js';
 export { KafkaCollector, createTopics, type CollectedMessage } from './kafka-collector.js';
 export { PrivateBroker } from './private-broker.js';
+export { checkPerTenantOrder } from './order-check.js';

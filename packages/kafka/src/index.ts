@@ -1,2 +1,3 @@
 export { PublishError, type MessagePublisher, type OutboundMessage, type PublishFailureKind } from './publisher.js';
 export { KafkaPublisher, type KafkaPublisherOptions } from './kafkajs-publisher.js';
+export { InstrumentedPublisher, type InstrumentedPublisherOptions } from './instrumented-publisher.js';

@@ -1,28 +1,103 @@
+import { metrics, type Counter, type Histogram as OtelHistogram, type Meter } from '@opentelemetry/api';
+import { LATENCY_BUCKETS_MS, METRIC, METRIC_LABEL } from '@eventbus/core';
+
+/** The meter name of the relay's instruments. */
+export const RELAY_METER = '@eventbus/relay';
+
+/** The relay's plain counters, each mirrored into an OpenTelemetry counter of the same meaning. */
+type CountName = 'published' | 'publishFailures' | 'deadLettered' | 'transientFailures' | 'batches';
+
+const COUNTERS: Record<CountName, { name: string; description: string }> = {
+  published: { name: 'eventbus.relay.published', description: 'Events acknowledged by Kafka and committed.' },
+  publishFailures: { name: 'eventbus.relay.publish_failures', description: 'Row-level publish failures (Kafka refused the message), each retry counted.' },
+  deadLettered: { name: 'eventbus.relay.dead_lettered', description: 'Rows moved to the DLQ table after their retries.' },
+  transientFailures: { name: 'eventbus.relay.transient_failures', description: 'Batches rolled back because Kafka or Postgres was unavailable.' },
+  batches: { name: 'eventbus.relay.batches', description: 'Claimed batches committed.' },
+};
+
 /**
- * The relay's own counters, cheap to update on the hot path. The app renders them in
- * Prometheus text format (see `renderPrometheus`); label sets are bounded (topic, not tenant
- * or event id).
+ * The relay's counters, cheap to update on the hot path (`metrics.published++`). Each
+ * field is an accessor whose setter forwards the increment to an OpenTelemetry counter on
+ * the meter given at construction (default: the global provider's, so an app starts its
+ * MeterProvider before it creates the relay); the relay loop needs no OTel code of its own.
+ * Label sets stay bounded: no tenant, no event id.
  */
 export class RelayMetrics {
-  published = 0;
-  /** Rows Kafka refused (row-level failures), each retry counted. */
-  publishFailures = 0;
-  deadLettered = 0;
-  /** Batches rolled back because the broker or database was unavailable. */
-  transientFailures = 0;
-  batches = 0;
+  /** Published per topic, for embedders that read it in process (the OTel counter `eventbus.events.published` has topic and type). */
   readonly publishedByTopic = new Map<string, number>();
-  /** Commit-to-ack latency: from the event's created_at to Kafka's acknowledgement. */
-  readonly publishLatency = new Histogram([1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000]);
-  readonly batchSize = new Histogram([1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]);
+  /** Commit-to-ack latency: from the event's created_at to Kafka's acknowledgement, ms. */
+  readonly publishLatency: Histogram;
+  readonly batchSize: Histogram;
+  private readonly counts: Record<CountName, number> = { published: 0, publishFailures: 0, deadLettered: 0, transientFailures: 0, batches: 0 };
+  private readonly counters: Record<CountName, Counter>;
+  private readonly eventsFailed: Counter;
+  private readonly eventsDeadLettered: Counter;
+
+  constructor(meter: Meter = metrics.getMeter(RELAY_METER)) {
+    this.counters = Object.fromEntries(
+      Object.entries(COUNTERS).map(([key, c]) => [key, meter.createCounter(c.name, { description: c.description })]),
+    ) as Record<CountName, Counter>;
+    // Every counter shows from the first scrape at 0, so rate() and alerts have a series before anything happens.
+    for (const counter of Object.values(this.counters)) counter.add(0);
+    this.eventsFailed = meter.createCounter(METRIC.eventsFailed, { description: 'Attempts that failed and will be retried, by stage and event type.' });
+    this.eventsDeadLettered = meter.createCounter(METRIC.eventsDeadLettered, { description: 'Events moved to a DLQ, by stage and event type.' });
+    this.publishLatency = new Histogram(
+      LATENCY_BUCKETS_MS,
+      meter.createHistogram('eventbus.relay.publish_latency_ms', {
+        description: 'Commit (event created_at) to Kafka acknowledgement, ms.',
+        unit: 'ms',
+        advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_MS] },
+      }),
+    );
+    const batchBounds = [1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10_000];
+    this.batchSize = new Histogram(
+      batchBounds,
+      meter.createHistogram('eventbus.relay.batch_size', { description: 'Rows per claimed batch.', advice: { explicitBucketBoundaries: batchBounds } }),
+    );
+  }
+
+  get published(): number { return this.counts.published; }
+  set published(value: number) { this.bump('published', value); }
+  /** Rows Kafka refused (row-level failures), each retry counted. */
+  get publishFailures(): number { return this.counts.publishFailures; }
+  set publishFailures(value: number) { this.bump('publishFailures', value); }
+  get deadLettered(): number { return this.counts.deadLettered; }
+  set deadLettered(value: number) { this.bump('deadLettered', value); }
+  /** Batches rolled back because the broker or database was unavailable. */
+  get transientFailures(): number { return this.counts.transientFailures; }
+  set transientFailures(value: number) { this.bump('transientFailures', value); }
+  get batches(): number { return this.counts.batches; }
+  set batches(value: number) { this.bump('batches', value); }
+
+  /** A row Kafka refused that will be retried: `publishFailures++` plus `eventbus.events.failed{stage="relay", event_type}`. */
+  recordPublishFailure(eventType: string): void {
+    this.publishFailures++;
+    this.eventsFailed.add(1, { [METRIC_LABEL.stage]: 'relay', [METRIC_LABEL.eventType]: eventType });
+  }
+
+  /** A row moved to the DLQ table: `deadLettered++` plus `eventbus.events.dead_lettered{stage="relay", event_type}`. */
+  recordDeadLettered(eventType: string): void {
+    this.deadLettered++;
+    this.eventsDeadLettered.add(1, { [METRIC_LABEL.stage]: 'relay', [METRIC_LABEL.eventType]: eventType });
+  }
+
+  private bump(name: CountName, value: number): void {
+    const delta = value - this.counts[name];
+    this.counts[name] = value;
+    // Counters only go up; a caller resetting a field changes the in-process number only.
+    if (delta > 0) this.counters[name].add(delta);
+  }
 }
 
-/** A fixed-bucket histogram (cumulative buckets, as Prometheus expects). */
+/** A fixed-bucket histogram (cumulative buckets, as Prometheus expects), mirrored into an OpenTelemetry histogram when given one. */
 export class Histogram {
   readonly counts: number[];
   sum = 0;
   count = 0;
-  constructor(readonly bounds: readonly number[]) {
+  constructor(
+    readonly bounds: readonly number[],
+    private readonly instrument?: OtelHistogram,
+  ) {
     this.counts = new Array(bounds.length + 1).fill(0);
   }
   observe(value: number): void {
@@ -31,5 +106,6 @@ export class Histogram {
     this.counts[i]!++;
     this.sum += value;
     this.count++;
+    this.instrument?.record(value);
   }
 }

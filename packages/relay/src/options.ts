@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
-import type { MessagePublisher } from '@eventbus/kafka';
+import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher } from '@eventbus/kafka';
 import { silentLogger, type Logger } from '@eventbus/core';
 import type { OutboxNotifier } from './notifier/outbox-notifier.js';
 
@@ -19,6 +19,12 @@ export interface OutboxRelayOptions {
   clientId?: string;
   /** Rows claimed and sent per Kafka request. Default 500 (1 to 10000). */
   batchSize?: number;
+  /**
+   * Claim connections per instance, each holding its own share of the shards and running
+   * its own claim → publish → commit loop, so Kafka and Postgres round trips overlap.
+   * Default 2 (1 to 16). Each lane is one more Postgres connection.
+   */
+  lanes?: number;
   /** Fallback poll when no notification arrives. Default 1000 ms (10 to 60000). */
   pollIntervalMs?: number;
   /** How often shards are rebalanced among instances. Default 2000 ms (100 to 60000). */
@@ -39,10 +45,12 @@ export interface OutboxRelayOptions {
 export interface ResolvedRelayOptions {
   connectionString: string;
   brokers: string[];
-  publisher: MessagePublisher | undefined;
+  /** The caller's publisher or a kafkajs one, always wrapped in an `InstrumentedPublisher` (send spans, published counter). */
+  publisher: MessagePublisher;
   notifier: OutboxNotifier | undefined;
   clientId: string;
   batchSize: number;
+  lanes: number;
   pollIntervalMs: number;
   rebalanceIntervalMs: number;
   retryConfig: RetryConfig;
@@ -72,10 +80,16 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
   return {
     connectionString: options.connectionString,
     brokers,
-    publisher: options.publisher,
+    // A caller's publisher is traced too: the trace must not break because a test or an
+    // embedder brought its own Kafka client. `message`: continue the producer's stored trace.
+    publisher: new InstrumentedPublisher(options.publisher ?? new KafkaPublisher({ brokers, clientId: options.clientId ?? 'eventbus-relay' }), {
+      stage: 'relay',
+      parent: 'message',
+    }),
     notifier: options.notifier,
     clientId: options.clientId ?? 'eventbus-relay',
     batchSize: int('batchSize', options.batchSize, 500, 1, 10_000),
+    lanes: int('lanes', options.lanes, 2, 1, 16),
     pollIntervalMs: int('pollIntervalMs', options.pollIntervalMs, 1000, 10, 60_000),
     rebalanceIntervalMs: int('rebalanceIntervalMs', options.rebalanceIntervalMs, 2000, 100, 60_000),
     retryConfig: resolveRetryConfig(options.retryConfig),

@@ -57,7 +57,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     });
     this.consumer = consumer;
     await consumer.connect();
-    for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
+    for (const s of subscriptions) await subscribeWhenKnown(consumer, s);
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
@@ -82,5 +82,26 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // disconnect() stops the runner (waiting for the batches in flight), commits the
     // resolved offsets and sends LeaveGroup, so partitions move at once, not after a session timeout.
     await consumer?.disconnect();
+  }
+}
+
+/**
+ * Subscribes, waiting out a topic the broker has just created but does not serve yet.
+ * Right after CreateTopics (ours or another process's), a metadata request can still answer
+ * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition") for a
+ * moment; kafkajs does not retry it inside subscribe(), so a worker started together with
+ * its topics would fail at boot. Seen with several consumers starting at once on a new cluster.
+ */
+async function subscribeWhenKnown(consumer: Consumer, spec: TopicSubscriptionSpec, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      await consumer.subscribe({ topics: spec.topics, fromBeginning: spec.fromBeginning });
+      return;
+    } catch (error) {
+      const type = (error as { type?: string }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() + delay > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
   }
 }

@@ -1,4 +1,4 @@
-import type { CollectedMessage } from '@eventbus/dev-services';
+import type { CollectedMessage } from './kafka-collector.js';
 
 /**
  * Checks per-tenant order the way the guarantee is stated: drop duplicates by event id

@@ -1,0 +1,62 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { usageError } from './cli-error.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** Flags every command takes. */
+export const COMMON_FLAGS = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+} as const;
+
+/**
+ * node:util parseArgs in strict mode; its errors (unknown flag, missing value) become
+ * usage errors (exit 2) that name the command's --help.
+ */
+export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+  } catch (error) {
+    throw usageError(`${(error as Error).message.split('\n')[0]} (see: eventbus ${command} --help)`);
+  }
+}
+
+/** A comma-separated flag value as a list, blanks dropped. */
+export function listFlag(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
+
+/** An ISO 8601 date or date-time; a date without a zone is UTC. Anything else is a usage error. */
+export function dateFlag(name: string, value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const date = ISO_DATE.test(value) ? new Date(/[T ]\d{2}:\d{2}/.test(value) && !/(Z|[+-]\d{2}(:?\d{2})?)$/.test(value) ? `${value}Z` : value) : new Date(NaN);
+  if (Number.isNaN(date.getTime())) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is not a date: expected ISO 8601, like 2026-01-31 or 2026-01-31T12:00:00Z`);
+  return date;
+}
+
+/** A positive integer flag within bounds. */
+export function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < min || n > max) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected an integer from ${min} to ${max}`);
+  return n;
+}
+
+/** A positive number flag (rates may be fractional: 0.5/s). */
+export function positiveNumberFlag(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value.replace(/\/s$/, ''));
+  if (!/^\d+(\.\d+)?(\/s)?$/.test(value) || !(n > 0)) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected events per second, like 500`);
+  return n;
+}
+
+/** Durations like 90s, 15m, 1h, 7d. */
+export function durationFlag(name: string, value: string | undefined, fallbackSeconds: number): number {
+  if (value === undefined) return fallbackSeconds;
+  const match = /^(\d+)(s|m|h|d)$/.exec(value);
+  const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'] : 0;
+  if (!(seconds > 0) || seconds > 366 * 86_400) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected a duration like 15m, 1h or 7d`);
+  return seconds;
+}

@@ -1,0 +1,124 @@
+import type { DeadLetterActionResult } from '@eventbus/consumer';
+import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
+import { usageError } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { confirmBulkAction } from '../confirm.js';
+import { EXIT } from '../exit-codes.js';
+import { note, printJson, printLine } from '../io.js';
+import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings } from '../settings.js';
+import type { DeadLetterSummary } from '../sql/dead-letter-queries.js';
+import { DLQ_FILTER_FLAGS, DLQ_FILTER_HELP, dlqFilterFromFlags } from './dlq-filters.js';
+import { DEAD_LETTER_ID } from './dlq-show.js';
+
+const FLAGS = {
+  ...COMMON_FLAGS,
+  ...CONNECTION_FLAGS,
+  ...DLQ_FILTER_FLAGS,
+  all: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+} as const;
+
+type Action = 'retry' | 'discard';
+
+/** One planned or done action on a dead letter, as printed (and as --json returns it). */
+interface ActionLine {
+  id: string;
+  outcome: DeadLetterActionResult['outcome'] | 'would_redrive' | 'would_discard' | 'not_pending';
+  stage?: 'relay' | 'consumer';
+  message: string;
+}
+
+export const dlqRetryCommand = dlqActionCommand('retry');
+export const dlqDiscardCommand = dlqActionCommand('discard');
+
+function dlqActionCommand(action: Action): Command {
+  const verb = action === 'retry' ? 're-drive' : 'discard';
+  return {
+    path: ['dlq', action],
+    summary:
+      action === 'retry'
+        ? "re-drive dead letters: to the failing group's retry topic, or (relay stage) back through the outbox"
+        : 'mark dead letters discarded (they will not be re-driven)',
+    help: `Usage: eventbus dlq ${action} <id> [<id>...] [--dry-run] [--json]
+       eventbus dlq ${action} --all [filters] [--dry-run] [--yes] [--json]
+
+${
+  action === 'retry'
+    ? `Re-drives pending dead letters. A consumer-stage row goes to its group's retry topic only
+(attempt 1, due now; the other groups are not disturbed); a relay-stage row gets a new
+outbox row and the relay publishes it again. Each row is locked and marked redriven in
+one transaction: running the same retry twice sends the event once.`
+    : `Marks pending dead letters discarded: they stay in the table for the record and are
+never re-driven. Rows that are not pending are left alone and reported.`
+}
+--all acts on every pending row the filters match and asks for confirmation unless --yes
+(without a terminal, --yes is required). --dry-run lists what would happen and changes nothing.
+
+${DLQ_FILTER_HELP}
+
+Examples:
+  eventbus dlq ${action} 42 43
+  eventbus dlq ${action} --all --group billing --type 'order.*' --dry-run
+  eventbus dlq ${action} --all --group billing --since 2026-01-01 --yes --json
+
+${CONNECTION_HELP}`,
+    async run(argv, io) {
+      const { values, positionals } = parseCommandArgs(`dlq ${action}`, argv, FLAGS, true);
+      const all = values.all ?? false;
+      if (all && positionals.length > 0) throw usageError(`give ids or --all, not both (see: eventbus dlq ${action} --help)`);
+      if (!all && positionals.length === 0) throw usageError(`give the ids to ${verb}, or --all with filters (see: eventbus dlq ${action} --help)`);
+      const filterFlagUsed = Object.keys(DLQ_FILTER_FLAGS).some((name) => values[name as keyof typeof DLQ_FILTER_FLAGS] !== undefined);
+      if (!all && filterFlagUsed) throw usageError('filters only apply with --all');
+      if (values.status !== undefined && values.status !== 'pending') throw usageError(`only pending dead letters can be ${action === 'retry' ? 're-driven' : 'discarded'}; drop --status`);
+      for (const id of positionals) if (!DEAD_LETTER_ID.test(id)) throw usageError(`${JSON.stringify(id.slice(0, 80))} is not a dead letter id (a positive integer)`);
+      const filter = all ? await dlqFilterFromFlags(values, 1000) : undefined;
+
+      // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
+    const { discardDeadLetter, DLQ_HEADER, redriveDeadLetter, retryTopicFor } = await import('@eventbus/consumer');
+    const { LazyPublisher, openDatabase } = await import('../connections.js');
+    const { listDeadLetters, showDeadLetter } = await import('../sql/dead-letter-queries.js');
+    const settings = new ConnectionSettings(values, io.env);
+      const routing = action === 'retry' ? settings.routing() : undefined;
+      const db = await openDatabase(settings.databaseUrl());
+      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId());
+      try {
+        const targets: Array<{ id: string; row: DeadLetterSummary | undefined; headers?: Record<string, string> }> = [];
+        if (filter) for (const row of await listDeadLetters(db, filter)) targets.push({ id: row.id, row });
+        else for (const id of positionals) targets.push({ id, row: await showDeadLetter(db, id) });
+
+        const lines: ActionLine[] = [];
+        if (values['dry-run']) {
+          for (const { id, row } of targets) lines.push(plan(action, id, row, (r) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '')));
+        } else {
+          if (all && targets.length > 0) await confirmBulkAction(io, `${verb} ${targets.length} dead letter(s)?`, values.yes ?? false);
+          for (const { id } of targets) {
+            lines.push(action === 'retry' ? await redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : await discardDeadLetter(db, id));
+          }
+        }
+
+        if (values.json) printJson(io, lines);
+        else if (lines.length === 0) note(io, 'no pending dead letters match');
+        else for (const line of lines) printLine(io, line.message);
+        if (all && filter && targets.length === filter.limit) note(io, `stopped at --limit ${filter.limit}; run again for the rest`);
+        return lines.some((l) => l.outcome === 'not_found') ? EXIT.badData : EXIT.ok;
+      } finally {
+        await publisher.disconnect().catch(() => undefined);
+        await db.end();
+      }
+    },
+  };
+}
+
+type PlannedRow = DeadLetterSummary & { headers?: Record<string, string> };
+
+function plan(action: Action, id: string, row: PlannedRow | undefined, retryTopicOf: (row: PlannedRow) => string): ActionLine {
+  if (!row) return { id, outcome: 'not_found', message: `dead letter ${id} does not exist` };
+  if (row.status !== 'pending') return { id, outcome: 'not_pending', stage: row.stage, message: `dead letter ${id} is ${row.status}; it would be left alone` };
+  if (action === 'discard') return { id, outcome: 'would_discard', stage: row.stage, message: `would discard dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'})` };
+  const where =
+    row.stage === 'relay'
+      ? 'to the outbox (the relay publishes it again)'
+      : `to ${retryTopicOf(row)} (group ${row.groupId} only)`;
+  return { id, outcome: 'would_redrive', stage: row.stage, message: `would re-drive dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'}) ${where}` };
+}

@@ -1,0 +1,80 @@
+import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
+import { badData, usageError } from '../cli-error.js';
+import type { Command } from '../command.js';
+import { EXIT } from '../exit-codes.js';
+import { printJson, printLine } from '../io.js';
+import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings } from '../settings.js';
+
+export const DEAD_LETTER_ID = /^[1-9]\d{0,18}$/;
+
+export const dlqShowCommand: Command = {
+  path: ['dlq', 'show'],
+  summary: 'show one dead letter: payload, headers, error, stack, attempts',
+  help: `Usage: eventbus dlq show <id> [--json]
+
+Shows everything stored about one dead letter: where it failed (stage, group, original
+topic/partition/offset), the payload and headers as received, the error with its stack,
+the attempts and the first and last failure.
+
+Example:
+  eventbus dlq show 42
+
+${CONNECTION_HELP}`,
+  async run(argv, io) {
+    const { values, positionals } = parseCommandArgs('dlq show', argv, { ...COMMON_FLAGS, ...CONNECTION_FLAGS }, true);
+    if (positionals.length !== 1) throw usageError('dlq show takes exactly one id (see: eventbus dlq show --help)');
+    const id = positionals[0]!;
+    if (!DEAD_LETTER_ID.test(id)) throw usageError(`${JSON.stringify(id.slice(0, 80))} is not a dead letter id (a positive integer)`);
+    // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
+    const { openDatabase } = await import('../connections.js');
+    const { showDeadLetter } = await import('../sql/dead-letter-queries.js');
+    const db = await openDatabase(new ConnectionSettings(values, io.env).databaseUrl());
+    try {
+      const row = await showDeadLetter(db, id);
+      if (!row) throw badData(`dead letter ${id} does not exist`);
+      const payload = row.stage === 'relay' ? row.eventLogPayload : parseOrText(row.value);
+      if (values.json) {
+        printJson(io, { ...row, payload });
+        return EXIT.ok;
+      }
+      const lines: Array<[string, unknown]> = [
+        ['id', row.id],
+        ['status', `${row.status}${row.statusChangedAt ? ` (since ${row.statusChangedAt.toISOString()})` : ''}`],
+        ['stage', row.stage],
+        ['group', row.groupId],
+        ['tenant', row.tenantId],
+        ['event', `${row.eventId ?? '-'} ${row.eventType ?? ''} (key ${row.eventKey ?? '-'})`],
+        ['origin', row.topic ? `${row.topic} partition ${row.partition} offset ${row.offset}` : null],
+        ['attempts', row.attempts],
+        ['first failed', row.firstFailedAt.toISOString()],
+        ['last failed', row.lastFailedAt.toISOString()],
+        ['error', `${row.errorClass}: ${row.errorMessage}`],
+      ];
+      for (const [name, value] of lines) printLine(io, `${`${name}:`.padEnd(14)}${value ?? '-'}`);
+      printLine(io, '\npayload:');
+      printLine(io, indent(typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2)));
+      printLine(io, '\nheaders:');
+      for (const [name, value] of Object.entries(row.headers).sort(([a], [b]) => a.localeCompare(b))) {
+        if (name !== 'eventbus-dlq-error-stack') printLine(io, `  ${name}: ${value}`);
+      }
+      printLine(io, '\nstack:');
+      printLine(io, indent(row.errorStack ?? '(none)'));
+      return EXIT.ok;
+    } finally {
+      await db.end();
+    }
+  },
+};
+
+function parseOrText(value: string | null): unknown {
+  if (value === null) return null;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+function indent(text: string): string {
+  return text.split('\n').map((l) => `  ${l}`).join('\n');
+}

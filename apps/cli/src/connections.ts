@@ -1,0 +1,56 @@
+import pg from 'pg';
+import { KafkaPublisher, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { CliError } from './cli-error.js';
+import { redactUrl } from './settings.js';
+
+/**
+ * A small pool, checked at once: an unreachable database becomes exit code 4 with the
+ * address (password redacted), before any work starts.
+ */
+export async function openDatabase(url: string): Promise<pg.Pool> {
+  const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5000, application_name: 'eventbus-cli' });
+  // An idle connection dropped by the server must not crash the CLI; the next query reports it.
+  pool.on('error', () => undefined);
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw new CliError('unavailable', `Postgres at ${redactUrl(url)} is unreachable: ${(error as Error).message}`, { cause: error });
+  }
+  return pool;
+}
+
+/**
+ * A publisher that connects on its first publish, so commands that may not need Kafka
+ * (re-driving relay-stage dead letters goes through the outbox) do not require it.
+ */
+export class LazyPublisher implements MessagePublisher {
+  private connected: Promise<void> | undefined;
+  private inner: KafkaPublisher | undefined;
+
+  /** `brokers` is called on first use: a missing KAFKA_BROKERS is an error only when Kafka is needed. */
+  constructor(private readonly brokers: () => string[], private readonly clientId: string) {}
+
+  connect(): Promise<void> {
+    this.connected ??= (async () => {
+      const brokers = this.brokers();
+      this.inner = new KafkaPublisher({ brokers, clientId: this.clientId });
+      try {
+        await this.inner.connect();
+      } catch (error) {
+        this.connected = undefined;
+        throw new CliError('unavailable', `Kafka at ${brokers.join(',')} is unreachable: ${(error as Error).message}`, { cause: error });
+      }
+    })();
+    return this.connected;
+  }
+
+  async publish(messages: readonly OutboundMessage[]): Promise<void> {
+    await this.connect();
+    await this.inner!.publish(messages);
+  }
+
+  async disconnect(): Promise<void> {
+    await this.inner?.disconnect();
+  }
+}

@@ -1,0 +1,138 @@
+import type pg from 'pg';
+
+/** Filters of `dlq list` and `dlq retry|discard --all`. */
+export interface DeadLetterFilter {
+  tenantId?: string;
+  groupId?: string;
+  /** Anchored regexes from event type patterns (see @eventbus/replay's patternToRegex). */
+  typeRegexes?: string[];
+  /** null = every status. */
+  status: 'pending' | 'redriven' | 'discarded' | null;
+  stage?: 'relay' | 'consumer';
+  since?: Date;
+  limit: number;
+}
+
+/** One line of `dlq list`. */
+export interface DeadLetterSummary {
+  id: string;
+  stage: 'relay' | 'consumer';
+  status: string;
+  groupId: string | null;
+  tenantId: string | null;
+  eventType: string | null;
+  eventId: string | null;
+  attempts: number;
+  errorClass: string;
+  errorMessage: string;
+  lastFailedAt: Date;
+  createdAt: Date;
+}
+
+/**
+ * Lists dead letters, newest first. Every filter is a bound parameter and an absent one is
+ * NULL (`$n IS NULL OR …`): the table is small next to the EventLog, and the status index
+ * (status, created_at) serves the common `status = 'pending'` listing.
+ */
+export const LIST_DEAD_LETTERS_SQL = `
+SELECT id::text, stage, status, group_id, tenant_id, event_type, event_id, attempts, error_class, error_message, last_failed_at, created_at
+FROM eventbus.dead_letters
+WHERE ($1::text IS NULL OR status = $1)
+  AND ($2::text IS NULL OR tenant_id = $2)
+  AND ($3::text IS NULL OR group_id = $3)
+  AND ($4::text[] IS NULL OR event_type ~ ANY ($4::text[]))
+  AND ($5::text IS NULL OR stage = $5)
+  AND ($6::timestamptz IS NULL OR created_at >= $6)
+ORDER BY created_at DESC, id DESC
+LIMIT $7`;
+
+export async function listDeadLetters(db: pg.Pool, filter: DeadLetterFilter): Promise<DeadLetterSummary[]> {
+  const { rows } = await db.query(LIST_DEAD_LETTERS_SQL, [
+    filter.status,
+    filter.tenantId ?? null,
+    filter.groupId ?? null,
+    filter.typeRegexes && filter.typeRegexes.length > 0 ? filter.typeRegexes : null,
+    filter.stage ?? null,
+    filter.since?.toISOString() ?? null,
+    filter.limit,
+  ]);
+  return rows.map((r) => ({
+    id: r.id,
+    stage: r.stage,
+    status: r.status,
+    groupId: r.group_id,
+    tenantId: r.tenant_id,
+    eventType: r.event_type,
+    eventId: r.event_id,
+    attempts: r.attempts,
+    errorClass: r.error_class,
+    errorMessage: r.error_message,
+    lastFailedAt: r.last_failed_at,
+    createdAt: r.created_at,
+  }));
+}
+
+/** Everything about one dead letter, for `dlq show`. */
+export interface DeadLetterDetail extends DeadLetterSummary {
+  dedupeKey: string;
+  eventKey: string | null;
+  topic: string | null;
+  partition: number | null;
+  offset: string | null;
+  messageTimestamp: Date | null;
+  messageKey: string | null;
+  value: string | null;
+  headers: Record<string, string>;
+  errorStack: string | null;
+  firstFailedAt: Date;
+  statusChangedAt: Date | null;
+  /** Relay-stage rows carry no value: the payload is read from the EventLog. */
+  eventLogPayload: unknown;
+}
+
+export const SHOW_DEAD_LETTER_SQL = `
+SELECT d.id::text, d.dedupe_key, d.stage, d.status, d.group_id, d.tenant_id, d.event_type, d.event_id, d.event_key, d.topic,
+       d.partition, d."offset", d.message_timestamp, d.message_key, d.value, d.headers, d.error_class, d.error_message,
+       d.error_stack, d.attempts, d.first_failed_at, d.last_failed_at, d.status_changed_at, d.created_at,
+       e.payload AS event_log_payload
+FROM eventbus.dead_letters d
+-- Relay rows keep no value of their own: show the EventLog's payload. The CASE keeps a
+-- malformed event_id (consumer rows hold whatever the message said) from failing the cast.
+LEFT JOIN LATERAL (
+  SELECT payload FROM eventbus.event_log
+  WHERE d.stage = 'relay' AND id = CASE WHEN d.event_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN d.event_id::uuid END
+) e ON true
+WHERE d.id = $1`;
+
+export async function showDeadLetter(db: pg.Pool, id: string): Promise<DeadLetterDetail | undefined> {
+  const { rows } = await db.query(SHOW_DEAD_LETTER_SQL, [id]);
+  const r = rows[0];
+  if (!r) return undefined;
+  return {
+    id: r.id,
+    dedupeKey: r.dedupe_key,
+    stage: r.stage,
+    status: r.status,
+    groupId: r.group_id,
+    tenantId: r.tenant_id,
+    eventType: r.event_type,
+    eventId: r.event_id,
+    eventKey: r.event_key,
+    topic: r.topic,
+    partition: r.partition,
+    offset: r.offset,
+    messageTimestamp: r.message_timestamp,
+    messageKey: r.message_key,
+    value: r.value,
+    headers: r.headers,
+    errorClass: r.error_class,
+    errorMessage: r.error_message,
+    errorStack: r.error_stack,
+    attempts: r.attempts,
+    firstFailedAt: r.first_failed_at,
+    lastFailedAt: r.last_failed_at,
+    statusChangedAt: r.status_changed_at,
+    createdAt: r.created_at,
+    eventLogPayload: r.event_log_payload,
+  };
+}

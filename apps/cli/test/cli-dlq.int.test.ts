@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NonRetriableError } from '@eventbus/core';
+import { DlqMirror, EventConsumer } from '@eventbus/consumer';
+import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
+import { cliFixture, eventIds, runCli, seedEvents } from './cli-fixture.js';
+
+let f: Awaited<ReturnType<typeof cliFixture>>;
+beforeAll(async () => {
+  f = await cliFixture('cli-dlq');
+});
+afterAll(async () => f?.close());
+
+describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postgres and Kafka)', () => {
+  it('lists, shows, re-drives once to the failing group only, and discards; --json parses', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('shop-');
+    const billing = uniqueName('billing-');
+    const audit = uniqueName('audit-');
+    await seedEvents(f.pool, { tenantId: tenant, count: 6, start: '2026-06-01T00:00:00Z', types: ['order.placed'] });
+    const ids = await eventIds(f.pool, tenant);
+    const failing = new Set(ids.slice(0, 3));
+
+    // billing fails the first three orders once (a card processor outage), audit never fails.
+    const calls = { billing: new Map<string, number>(), audit: new Map<string, number>() };
+    const bump = (m: Map<string, number>, id: string) => m.set(id, (m.get(id) ?? 0) + 1).get(id)!;
+    const common = { brokers: f.brokers, routing: { prefix }, fromBeginning: true, topicPartitions: 3, onMetric: () => {} };
+    const topics = [`${prefix}order`, ...[billing, audit].flatMap((g) => [`${prefix}retry.${g}`, `${prefix}dlq.${g}`])];
+    await createTopics(f.brokers, topics.map((topic) => ({ topic })));
+    const billingConsumer = f.track(new EventConsumer({ ...common, groupId: billing }));
+    billingConsumer.subscribe({
+      eventTypes: ['order.*'],
+      name: 'charge',
+      handler: async (event) => {
+        if (bump(calls.billing, event.id) === 1 && failing.has(event.id)) throw new NonRetriableError('card processor declined: 503');
+      },
+    });
+    const auditConsumer = f.track(new EventConsumer({ ...common, groupId: audit }));
+    auditConsumer.subscribe({ eventTypes: ['order.*'], handler: async (event) => void bump(calls.audit, event.id) });
+    await billingConsumer.start();
+    await auditConsumer.start();
+    const mirror = f.track(new DlqMirror({ brokers: f.brokers, pool: f.pool, routing: { prefix }, groups: [billing], groupId: uniqueName('mirror-'), topicPartitions: 3 }));
+    await mirror.start();
+
+    // The events reach Kafka through the CLI itself.
+    const replay = await runCli(['replay', '--tenant', tenant, '--json'], env);
+    expect(replay.code, replay.stderr).toBe(0);
+    await waitFor(async () => (await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters')).rows[0].n === 3, { timeoutMs: 30_000, message: '3 dead letters' });
+    await waitFor(() => calls.audit.size === 6, { timeoutMs: 30_000, message: 'audit saw every order' });
+    // A relay-stage dead letter too (Kafka refused the event): re-driven through the outbox.
+    const relayEvent = ids[5]!;
+    await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_id, tenant_id, event_type, event_key, error_class, error_message, attempts, first_failed_at, last_failed_at)
+       VALUES ($1, 'relay', $2, $3, 'order.placed', 'k', 'PublishError', 'MESSAGE_TOO_LARGE', 6, now(), now())`,
+      [`relay:${relayEvent}`, relayEvent, tenant],
+    );
+
+    const list = await runCli(['dlq', 'list', '--json'], env);
+    expect(list.code, list.stderr).toBe(0);
+    const rows = list.json<Array<{ id: string; stage: string; groupId: string; eventId: string; status: string; attempts: number; errorClass: string }>>();
+    expect(rows).toHaveLength(4);
+    const consumerRows = rows.filter((r) => r.stage === 'consumer');
+    expect(new Set(consumerRows.map((r) => r.eventId))).toEqual(failing);
+    for (const r of consumerRows) expect(r).toMatchObject({ groupId: billing, status: 'pending', attempts: 1, errorClass: 'NonRetriableError' });
+    const relayRow = rows.find((r) => r.stage === 'relay')!;
+    expect((await runCli(['dlq', 'list', '--group', billing, '--type', 'order.*', '--tenant', tenant, '--since', '2020-01-01', '--json'], env)).json()).toHaveLength(3);
+    expect((await runCli(['dlq', 'list', '--stage', 'relay', '--json'], env)).json()).toEqual([expect.objectContaining({ id: relayRow.id })]);
+    expect((await runCli(['dlq', 'list', '--tenant', "' OR 1=1 --", '--json'], env)).json()).toEqual([]);
+    const table = await runCli(['dlq', 'list'], env);
+    expect(table.stdout).toMatch(/^ID\s+STAGE\s+GROUP\s+TENANT\s+TYPE/);
+    expect(table.stdout).toContain('card processor declined: 503');
+
+    const [first, second, third] = consumerRows.map((r) => r.id).sort((a, b) => Number(a) - Number(b));
+    const show = await runCli(['dlq', 'show', first!, '--json'], env);
+    expect(show.code, show.stderr).toBe(0);
+    const detail = show.json();
+    expect(detail).toMatchObject({ id: first, stage: 'consumer', groupId: billing, tenantId: tenant, attempts: 1, errorMessage: 'card processor declined: 503', topic: `${prefix}order` });
+    expect(detail.payload).toEqual({ seq: expect.any(Number) });
+    expect(detail.headers.ce_id).toBe(detail.eventId);
+    expect(detail.errorStack).toContain('NonRetriableError');
+    const shownText = await runCli(['dlq', 'show', relayRow.id], env);
+    expect(shownText.stdout).toMatch(/stage:\s+relay/);
+    expect(shownText.stdout).toContain('"seq": 5'); // a relay row's payload comes from the EventLog
+
+    // Re-drive one row twice: sent once, to billing's retry topic only; billing handles it again, audit does not.
+    const retried = await runCli(['dlq', 'retry', first!], env);
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stdout).toContain(`re-driven to the retry topic of group ${billing}`);
+    const again = await runCli(['dlq', 'retry', first!, '--json'], env);
+    expect(again.json()).toEqual([expect.objectContaining({ id: first, outcome: 'already_redriven' })]);
+    const firstEvent = detail.eventId as string;
+    await waitFor(() => calls.billing.get(firstEvent) === 2, { timeoutMs: 30_000, message: 'billing handled the re-driven event' });
+    expect(await f.messageCount(`${prefix}retry.${billing}`)).toBe(1);
+    expect(await f.messageCount(`${prefix}retry.${audit}`)).toBe(0);
+    expect(calls.audit.get(firstEvent)).toBe(1);
+
+    // Bulk: dry run changes nothing; without a terminal, --yes is required.
+    const dry = await runCli(['dlq', 'retry', '--all', '--group', billing, '--dry-run', '--json'], env);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.json().map((l: { id: string; outcome: string }) => [l.id, l.outcome]).sort()).toEqual([[second, 'would_redrive'], [third, 'would_redrive']].sort());
+    const refused = await runCli(['dlq', 'retry', '--all', '--group', billing], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('Refusing without --yes');
+    expect(await f.messageCount(`${prefix}retry.${billing}`)).toBe(1);
+
+    const discarded = await runCli(['dlq', 'discard', second!, '--json'], env);
+    expect(discarded.json()).toEqual([expect.objectContaining({ id: second, outcome: 'discarded' })]);
+    const bulk = await runCli(['dlq', 'retry', '--all', '--group', billing, '--yes', '--json'], env);
+    expect(bulk.json()).toEqual([expect.objectContaining({ id: third, outcome: 'redriven', stage: 'consumer' })]);
+    expect(await f.messageCount(`${prefix}retry.${billing}`)).toBe(2);
+
+    // The relay row goes back through the outbox: no Kafka needed for that.
+    const { KAFKA_BROKERS: _unused, ...noKafka } = env;
+    const relayRetry = await runCli(['dlq', 'retry', relayRow.id, '--json'], noKafka);
+    expect(relayRetry.code, relayRetry.stderr).toBe(0);
+    expect(relayRetry.json()).toEqual([expect.objectContaining({ outcome: 'redriven', stage: 'relay' })]);
+    expect((await f.pool.query('SELECT count(*)::int AS n FROM eventbus.outbox WHERE event_id = $1', [relayEvent])).rows[0].n).toBe(1);
+
+    const statuses = (await runCli(['dlq', 'list', '--status', 'all', '--json'], env)).json<Array<{ id: string; status: string }>>();
+    expect(Object.fromEntries(statuses.map((r) => [r.id, r.status]))).toEqual({ [first!]: 'redriven', [second!]: 'discarded', [third!]: 'redriven', [relayRow.id]: 'redriven' });
+    const missing = await runCli(['dlq', 'retry', '424242', '--json'], env);
+    expect(missing.code).toBe(3);
+    expect(missing.json()).toEqual([expect.objectContaining({ outcome: 'not_found' })]);
+  });
+});

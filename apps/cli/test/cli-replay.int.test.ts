@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
+import { EventConsumer } from '@eventbus/consumer';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { sql } from 'drizzle-orm';
+import { cliFixture, eventIds, runCli, runCliInProcess, seedEvents, startCli } from './cli-fixture.js';
+
+let f: Awaited<ReturnType<typeof cliFixture>>;
+beforeAll(async () => {
+  f = await cliFixture('cli-replay');
+});
+afterAll(async () => f?.close());
+
+const TYPES = ['product.created', 'product.updated', 'order.placed'];
+
+describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () => {
+  it('emits exactly the events of the date window and type filter, in order, with replay headers; --dry-run emits nothing', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('acme-');
+    await seedEvents(f.pool, { tenantId: tenant, count: 180, start: '2026-01-01T00:00:00Z', types: TYPES });
+    await seedEvents(f.pool, { tenantId: uniqueName('other-'), count: 180, start: '2026-01-01T00:00:00Z', types: TYPES });
+    const from = '2026-01-01T00:30:00Z';
+    const to = '2026-01-01T02:00:00Z';
+    const expected = await eventIds(f.pool, tenant, `created_at BETWEEN $2 AND $3 AND event_type LIKE 'product.%'`, [from, to]);
+    expect(expected.length).toBe(61); // minutes 30..120 inclusive, two types of three
+    const args = ['replay', '--tenant', tenant, '--types', 'product.*', '--from', from, '--to', to, '--page-size', '25', '--json'];
+
+    const dry = await runCli([...args, '--dry-run'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.json()).toMatchObject({ dryRun: true, sent: 61, total: 61, first: { id: expected[0] }, last: { id: expected[60] }, interrupted: false });
+    expect(await f.messageCount(`${prefix}product`)).toBe(0);
+
+    await createTopics(f.brokers, [{ topic: `${prefix}product` }, { topic: `${prefix}order` }]);
+    const collector = await f.collect([`${prefix}product`, `${prefix}order`]);
+    const run = await runCli(args, env);
+    expect(run.code, run.stderr).toBe(0);
+    const result = run.json();
+    expect(result).toMatchObject({ dryRun: false, sent: 61, total: 61, interrupted: false, resumeToken: expect.any(String) });
+    await collector.waitForEvents(61, 20_000);
+    // Exactly these: nothing else reached either topic (publish waits for acks, so the counts are final).
+    expect(await f.messageCount(`${prefix}product`)).toBe(61);
+    expect(await f.messageCount(`${prefix}order`)).toBe(0);
+    // One tenant = one key = one partition: its offset order is the replay order.
+    const received = [...collector.messages].sort((a, b) => Number(a.offset) - Number(b.offset));
+    expect(new Set(received.map((m) => m.partition)).size).toBe(1);
+    expect(received.map((m) => m.headers.ce_id)).toEqual(expected);
+    for (const m of received) {
+      expect(m.key).toBe(tenant);
+      expect(m.headers).toMatchObject({ ce_replayid: result.replayId, ce_tenantid: tenant, ce_specversion: '1.0', 'content-type': 'application/json' });
+      expect(m.headers.ce_type).toMatch(/^product\./);
+    }
+    const seq = received.map((m) => JSON.parse(m.value!).seq as number);
+    expect(seq[0]).toBe(30);
+    expect(seq[seq.length - 1]).toBe(120);
+  });
+
+  it('never emits another tenant\'s events (3 tenants, look-alike ids)', async () => {
+    const prefix = f.prefix();
+    const base = uniqueName('t');
+    // "%" and "_" would widen a LIKE; a trailing space would match a sloppy comparison.
+    const tenants = [base, `${base}%`, `${base.slice(0, -1)}_`];
+    for (const [i, tenantId] of tenants.entries()) await seedEvents(f.pool, { tenantId, count: 20 + i * 5, start: '2026-02-01T00:00:00Z', types: TYPES });
+    for (const [i, tenantId] of tenants.entries()) {
+      const topic = `${prefix}iso-${i}`;
+      await createTopics(f.brokers, [{ topic }]);
+      const collector = await f.collect([topic]);
+      const run = await runCli(['replay', '--tenant', tenantId, '--to-topic', topic, '--json'], f.env(prefix));
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.json().sent).toBe(20 + i * 5);
+      await collector.waitForEvents(20 + i * 5, 20_000);
+      expect(await f.messageCount(topic)).toBe(20 + i * 5);
+      expect(new Set(collector.messages.map((m) => m.headers.ce_tenantid))).toEqual(new Set([tenantId]));
+      expect(collector.messages.map((m) => m.headers.ce_id).sort()).toEqual((await eventIds(f.pool, tenantId)).sort());
+    }
+  });
+
+  it('treats injection strings and garbage in every filter as a usage error or zero matches, changing no rows', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('inj-');
+    await seedEvents(f.pool, { tenantId: tenant, count: 10, start: '2026-03-01T00:00:00Z', types: TYPES });
+    const before = await f.rowCounts();
+    const tables = async () => (await f.pool.query(`SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'eventbus'`)).rows[0].n;
+    const tablesBefore = await tables();
+    const attacks = ["' OR 1=1 --", '"; DROP TABLE eventbus.event_log; --', `${tenant}' OR '1'='1`];
+    const zeroMatches: string[][] = [
+      ...attacks.map((a) => ['--tenant', a]),
+      ['--tenant', tenant, '--correlation-id', attacks[0]!],
+      ['--tenant', 'x'.repeat(900)],
+    ];
+    const usageErrors: string[][] = [
+      ['--tenant', tenant, '--types', attacks[0]!],
+      ['--tenant', tenant, '--types', `product.*,${attacks[1]}`],
+      ['--tenant', tenant, '--types', 'product.(.*)'],
+      ['--tenant', tenant, '--from', attacks[0]!],
+      ['--tenant', tenant, '--to', attacks[1]!],
+      ['--tenant', tenant, '--after', attacks[0]!],
+      ['--tenant', tenant, '--resume', attacks[1]!],
+      ['--tenant', tenant, '--to-topic', attacks[0]!],
+      ['--tenant', 'x'.repeat(10_240)],
+      ['--tenant', tenant, '--from', '2026-13-45'],
+      ['--tenant', tenant, '--from', '2026-03-02', '--to', '2026-03-01'],
+      ['--tenant', tenant, '--rate', '1; DROP'],
+      ['--tenant', tenant, '--page-size', '-1'],
+      ['--tenant', tenant, '--to-topic', 'a', '--group', 'b'],
+      ['--types', 'product.*'],
+    ];
+    // (A NUL byte cannot travel in argv at all; the library test covers NUL in filters.)
+    // The whole matrix runs in-process through the built CLI's entry function (a process
+    // each would cost ~0.5 s of CPU apiece); a sample runs as real processes below.
+    const cases = [...zeroMatches.map((args) => ({ args, expect: 'zero' })), ...usageErrors.map((args) => ({ args, expect: 'usage' }))];
+    const check = (c: { args: string[]; expect: string }, run: { code: number | null; stdout: string; stderr: string }) => {
+      if (c.expect === 'usage') {
+        expect([run.code, c.args]).toEqual([2, c.args]);
+        expect(run.stdout).toBe('');
+        expect(run.stderr).toMatch(/^eventbus: /);
+      } else {
+        expect([run.code, run.stderr, c.args]).toEqual([0, '', c.args]);
+        expect(JSON.parse(run.stdout)).toMatchObject({ sent: 0, total: 0 });
+      }
+    };
+    for (const c of cases) check(c, await runCliInProcess(['replay', ...c.args, '--json', '--dry-run'], env));
+    const sample = [cases[0]!, cases[zeroMatches.length]!, cases[zeroMatches.length + 3]!];
+    const runs = await Promise.all(sample.map((c) => runCli(['replay', ...c.args, '--json', '--dry-run'], env)));
+    sample.forEach((c, i) => check(c, runs[i]!));
+    // Not a dry run too: an injection tenant sends nothing.
+    const real = await runCli(['replay', '--tenant', attacks[0]!, '--json'], env);
+    expect(real.code, real.stderr).toBe(0);
+    expect(real.json().sent).toBe(0);
+    expect(await f.rowCounts()).toEqual(before);
+    expect(await tables()).toBe(tablesBefore);
+  });
+
+  it('--group sends only to that group\'s retry topic; replaying twice into an inbox consumer leaves its state as after one replay', async () => {
+    const prefix = f.prefix();
+    const tenant = uniqueName('grp-');
+    await seedEvents(f.pool, { tenantId: tenant, count: 40, start: '2026-04-01T00:00:00Z', types: TYPES });
+    const productIds = await eventIds(f.pool, tenant, `event_type LIKE 'product.%'`);
+    await f.pool.query('CREATE TABLE IF NOT EXISTS public.search_index (event_id text PRIMARY KEY, applied int NOT NULL)');
+    const db = drizzle(f.pool);
+    const indexer = uniqueName('indexer-');
+    const mailer = uniqueName('mailer-');
+    const seen = { indexer: [] as string[], mailer: [] as string[], replayIds: new Set<string>() };
+    const common = { brokers: f.brokers, routing: { prefix }, fromBeginning: true, topicPartitions: 3, onMetric: () => {} };
+    const indexerConsumer = f.track(new EventConsumer({ ...common, groupId: indexer, connectionString: f.database.url }));
+    indexerConsumer.subscribe({
+      eventTypes: ['product.*'],
+      handler: async (event, ctx) => {
+        seen.indexer.push(event.id);
+        if (event.headers.ce_replayid) seen.replayIds.add(event.headers.ce_replayid);
+        // The inbox: the projection's side effect happens once per event, however often it arrives.
+        await ctx.processOnce(async (tx) => {
+          await tx.execute(sql`INSERT INTO public.search_index (event_id, applied) VALUES (${event.id}, 1)
+                               ON CONFLICT (event_id) DO UPDATE SET applied = search_index.applied + 1`);
+        });
+      },
+    });
+    const mailerConsumer = f.track(new EventConsumer({ ...common, groupId: mailer }));
+    mailerConsumer.subscribe({ eventTypes: ['product.*', 'order.*'], handler: async (event) => void seen.mailer.push(event.id) });
+    // Topics first (with leaders), then one start at a time: a consumer subscribing right
+    // after creating its topics can see metadata that does not list them yet.
+    const topics = [`${prefix}product`, `${prefix}order`, ...[indexer, mailer].flatMap((g) => [`${prefix}retry.${g}`, `${prefix}dlq.${g}`])];
+    await createTopics(f.brokers, topics.map((topic) => ({ topic })));
+    await indexerConsumer.start();
+    await mailerConsumer.start();
+
+    const state = async () => (await db.execute(sql`SELECT event_id, applied FROM public.search_index ORDER BY event_id`)).rows;
+    const replay = () => runCli(['replay', '--tenant', tenant, '--types', 'product.#', '--group', indexer, '--json'], f.env(prefix));
+    const first = await replay();
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.json()).toMatchObject({ sent: productIds.length, first: { topic: `${prefix}retry.${indexer}` } });
+    await waitFor(() => seen.indexer.length >= productIds.length, { timeoutMs: 30_000, message: 'the indexer handled the replay' });
+    const afterOne = await state();
+    expect(afterOne.map((r) => r.event_id).sort()).toEqual([...productIds].sort());
+    expect(afterOne.every((r) => r.applied === 1)).toBe(true);
+
+    const second = await replay();
+    expect(second.code, second.stderr).toBe(0);
+    await waitFor(() => seen.indexer.length >= 2 * productIds.length, { timeoutMs: 30_000, message: 'the indexer handled the second replay' });
+    expect(await state()).toEqual(afterOne);
+    expect(seen.replayIds).toEqual(new Set([first.json().replayId, second.json().replayId]));
+
+    // Only the indexer's retry topic got messages: not the product topic, not the mailer's.
+    expect(await f.messageCount(`${prefix}retry.${indexer}`)).toBe(2 * productIds.length);
+    expect(await f.messageCount(`${prefix}product`)).toBe(0);
+    expect(await f.messageCount(`${prefix}retry.${mailer}`)).toBe(0);
+    expect(seen.mailer).toEqual([]);
+  });
+
+  it('Ctrl-C stops after the page in flight and prints a resume command; resuming leaves no gap and re-sends at most one page', async () => {
+    const prefix = f.prefix();
+    const tenant = uniqueName('int-');
+    const topic = `${prefix}resume`;
+    await seedEvents(f.pool, { tenantId: tenant, count: 2000, start: '2026-05-01T00:00:00Z', types: TYPES });
+    const expected = await eventIds(f.pool, tenant);
+    await createTopics(f.brokers, [{ topic }]);
+    const collector = await f.collect([topic]);
+    const pageSize = 100;
+    const args = ['replay', '--tenant', tenant, '--to-topic', topic, '--page-size', String(pageSize), '--json'];
+    const running = startCli([...args, '--rate', '800'], f.env(prefix));
+    await waitFor(() => collector.messages.length >= 300, { timeoutMs: 20_000, message: 'the replay under way' });
+    running.child.kill('SIGINT');
+    const stopped = await running.done;
+    expect(stopped.code, stopped.stderr).toBe(130);
+    const interrupted = stopped.json();
+    expect(interrupted).toMatchObject({ interrupted: true, resumeToken: expect.any(String), lastEventId: expect.any(String) });
+    expect(interrupted.sent).toBeLessThan(expected.length);
+    expect(stopped.stderr).toContain('resume with:');
+    expect(stopped.stderr).toContain(`--resume ${interrupted.resumeToken}`);
+    expect(interrupted.resumeCommand).toContain(`--tenant ${tenant}`);
+
+    const resumed = await runCli([...args, '--resume', interrupted.resumeToken], f.env(prefix));
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.json()).toMatchObject({ replayId: interrupted.replayId, interrupted: false });
+    expect(interrupted.sent + resumed.json().sent).toBeGreaterThanOrEqual(expected.length);
+
+    await collector.waitForEvents(expected.length, 20_000);
+    const total = await f.messageCount(topic);
+    expect(total - expected.length).toBeLessThanOrEqual(pageSize);
+    // In partition order, with duplicates removed, exactly the log's order: no gap, nothing reordered.
+    const ordered = [...collector.messages].sort((a, b) => Number(a.offset) - Number(b.offset)).map((m) => m.headers.ce_id!);
+    expect([...new Set(ordered)]).toEqual(expected);
+    expect(new Set(collector.messages.map((m) => m.headers.ce_replayid))).toEqual(new Set([interrupted.replayId]));
+  });
+});

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+/**
+ * The deployable DLQ mirror: reads the environment, runs @eventbus/consumer's DlqMirror
+ * (every consumer group's `{prefix}dlq.{group}` topic → eventbus.dead_letters, idempotent
+ * per record), serves health and metrics, and on SIGTERM/SIGINT stops consuming, commits
+ * what it wrote and exits 0. No logic of its own beyond wiring.
+ */
+import pg from 'pg';
+import { createServiceLogger, exitOnSignals, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
+import { DlqMirror } from '@eventbus/consumer';
+import { runMigrations } from '@eventbus/schema';
+import { ConfigError, loadConfig, type DlqMirrorAppConfig } from './config.js';
+import { probeBrokers, probeDeadLettersTable } from './probes.js';
+import { renderPrometheus } from './prometheus.js';
+
+const PROBE_INTERVAL_MS = 5000;
+
+let config: DlqMirrorAppConfig;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`eventbus-dlq-mirror: ${error.message}\nSee the README's "The DLQ mirror app" table.\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const log = createServiceLogger('eventbus-dlq-mirror', config.logLevel);
+
+async function main(cfg: DlqMirrorAppConfig) {
+  if (cfg.migrate) await runMigrations({ connectionString: cfg.databaseUrl, log: (m) => log.info(m) });
+  // One pool for the mirror's inserts (one partition batch at a time), the probes and /metrics.
+  const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 3, application_name: 'eventbus-dlq-mirror' });
+  pool.on('error', (error) => log.warn({ err: error.message }, 'postgres connection error'));
+
+  const mirror = new DlqMirror({
+    brokers: cfg.brokers,
+    pool,
+    routing: { prefix: cfg.topicPrefix },
+    groupId: cfg.groupId,
+    clientId: cfg.clientId,
+    topicPartitions: cfg.topicPartitions,
+    logger: libraryLogger(log),
+    ...(cfg.groups ? { groups: cfg.groups } : {}),
+  });
+  await mirror.start();
+  let running = true;
+
+  const checks = { postgres: false, kafka: false };
+  const probe = async () => {
+    const [postgres, kafka] = await Promise.all([probeDeadLettersTable(pool), probeBrokers(cfg.brokers, 2000)]);
+    if (postgres !== checks.postgres || kafka !== checks.kafka) log.info({ postgres, kafka }, 'dependency checks changed');
+    Object.assign(checks, { postgres, kafka });
+  };
+  await probe();
+  const probes = setInterval(() => void probe(), PROBE_INTERVAL_MS);
+  probes.unref();
+
+  const http = await startHttpServer(cfg.httpHost, cfg.httpPort, {
+    live: () => running,
+    ready: () => ({ ready: running && checks.postgres && checks.kafka, checks: { ...checks, consuming: running }, mirrored: mirror.mirrored }),
+    metrics: () => renderPrometheus(mirror.mirrored, pool),
+  });
+  log.info({ port: http.port, groupId: cfg.groupId, groups: cfg.groups ?? `${cfg.topicPrefix}dlq.*` }, 'dlq mirror ready: /livez /readyz /metrics');
+
+  exitOnSignals(log, cfg.shutdownGraceMs, async () => {
+    running = false;
+    clearInterval(probes);
+    // Waits for the batch in flight, commits the offsets it resolved, leaves the group.
+    await mirror.stop();
+    await new Promise<void>((resolve) => http.server.close(() => resolve()));
+    await pool.end();
+    log.info({ mirrored: mirror.mirrored }, 'mirror stopped, offsets committed');
+  });
+}
+
+main(config).catch((error: Error) => {
+  log.fatal({ err: error.message }, 'dlq mirror failed to start');
+  process.exit(1);
+});

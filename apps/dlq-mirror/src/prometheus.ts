@@ -1,0 +1,42 @@
+import type pg from 'pg';
+
+/** Pending dead letters per stage and group, and the age of the oldest. */
+const PENDING_DEAD_LETTERS_SQL = `
+SELECT stage, group_id, count(*)::int AS n,
+  extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_seconds
+FROM eventbus.dead_letters WHERE status = 'pending' GROUP BY 1, 2`;
+
+/** Renders the mirror's metrics in the Prometheus text format (version 0.0.4). */
+export async function renderPrometheus(mirrored: number, pool: pg.Pool): Promise<string> {
+  const lines: string[] = [];
+  const metric = (name: string, type: string, help: string, samples: Array<[labels: string, value: number]>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+  };
+  metric('eventbus_dlq_mirror_mirrored_total', 'counter', 'DLQ records written to eventbus.dead_letters (redeliveries that changed nothing included).', [['', mirrored]]);
+  // The table is small by design (dead letters are handled, then discarded), and the
+  // (status, created_at) index serves this query; a scrape without the database still answers.
+  const rows = await pool
+    .query<{ stage: string; group_id: string | null; n: number; oldest_age_seconds: number }>(PENDING_DEAD_LETTERS_SQL)
+    .then((r) => r.rows)
+    .catch(() => undefined);
+  if (rows) {
+    metric(
+      // The relay reports the same gauge under the same name (its `eventbus.dlq.size`), so
+      // one alert covers both apps, whichever of them a deployment runs.
+      'eventbus_dlq_size',
+      'gauge',
+      'Pending DLQ table rows (neither re-driven nor discarded), by stage and consumer group.',
+      // Relay-stage rows belong to no group: no group label, as in the relay's series.
+      rows.map((r) => [r.group_id === null ? `{stage="${escapeLabel(r.stage)}"}` : `{stage="${escapeLabel(r.stage)}",group="${escapeLabel(r.group_id)}"}`, r.n]),
+    );
+    metric('eventbus_dlq_oldest_age_seconds', 'gauge', 'Age of the oldest pending DLQ table row, s (0 when none).', [
+      ['', rows.reduce((max, r) => Math.max(max, r.oldest_age_seconds), 0)],
+    ]);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

@@ -1,0 +1,226 @@
+/**
+ * The delivery checker: pure functions from what was written and what was delivered to the
+ * figures of one scenario. No I/O here, so the definitions are unit-tested on their own
+ * (checker.test.ts) and read in one place:
+ *
+ * - **committed**: events in `eventbus.event_log` after the run (the database is the truth;
+ *   the writer's own record is cross-checked against it as `atomicity` problems).
+ * - **lost**: committed, but neither delivered (ordinary events) nor in the DLQ table
+ *   (poison events).
+ * - **phantom**: delivered or dead-lettered, but never committed (a rolled-back write, or
+ *   an id that was never written).
+ * - **duplicates**: deliveries beyond the first of an event id, split into *republished*
+ *   (the same event at another Kafka offset: the relay sent it twice; bounded by one relay
+ *   batch per fault) and *redelivered* (the same offset handled twice: the consumer crashed
+ *   or its group rebalanced before the offset was committed; reported, with samples).
+ * - **inversions**: per tenant, after dropping all but the first delivery of each event id,
+ *   a sequence number that is not greater than the one delivered before it.
+ * - **recovery**: for each fault, the time from its end until every event committed before
+ *   that end had been delivered; the scenario reports the worst.
+ */
+
+/** One transaction of the workload, as the writer saw it end. */
+export interface WriteRecord {
+  eventId: string;
+  tenantId: string;
+  seq: number;
+  /** `error`: the write failed for a reason the workload did not choose; the event log decides. */
+  outcome: 'committed' | 'rolled_back' | 'error';
+  /** ms since the epoch when COMMIT returned (committed only). */
+  committedAtMs?: number;
+  poison?: 'nonretriable' | 'always';
+}
+
+/** One handler invocation recorded by a consumer worker (`faults.deliveries`). */
+export interface DeliveryRecord {
+  /** Insert order; per tenant it is the order the group handled the tenant's events. */
+  id: number;
+  eventId: string;
+  tenantId: string;
+  seq: number;
+  worker: string;
+  partition: number;
+  offset: string;
+  /** The consumer's attempt number (> 1: the delivery came through the group's retry topic). */
+  attempt?: number;
+  receivedAtMs: number;
+}
+
+/** A fault the scenario injected: from `atMs` until `endMs` (when it was repaired). */
+export interface FaultRecord {
+  kind: string;
+  atMs: number;
+  endMs: number;
+  detail?: string;
+}
+
+export interface CheckInput {
+  writes: WriteRecord[];
+  /** Ids present in eventbus.event_log for the workload's tenants, with their tenant and seq. */
+  eventLog: Array<{ eventId: string; tenantId: string; seq: number; poison?: string | null }>;
+  deliveries: DeliveryRecord[];
+  /** Effects applied through the inbox, one row per application. */
+  effects: Array<{ eventId: string }>;
+  /** Event ids in eventbus.dead_letters for the scenario's consumer group. */
+  deadLettered: string[];
+  faults: FaultRecord[];
+  /** When the workload stopped writing; the recovery of a scenario without faults is measured from here. */
+  loadEndMs: number;
+  /** Duplicates allowed per fault (one batch). */
+  batchBound: number;
+}
+
+export interface CheckResult {
+  committed: number;
+  rolledBack: number;
+  delivered: number;
+  deadLettered: number;
+  poisonCommitted: number;
+  lost: string[];
+  phantom: string[];
+  /** The writer and the event log disagree: a write it saw commit is missing, or a rolled-back one is present. */
+  atomicity: string[];
+  /**
+   * `bound` applies to `republished`: one relay batch per fault. `redelivered` (the consumer
+   * handled an offset again: uncommitted offsets after a crash or a group rebalance) is
+   * reported beside it with `samples`, since its size depends on kafkajs' fetch batches.
+   */
+  duplicates: {
+    total: number;
+    republished: number;
+    redelivered: number;
+    bound: number;
+    events: string[];
+    samples: Array<{ eventId: string; deliveries: Array<Pick<DeliveryRecord, 'worker' | 'partition' | 'offset' | 'attempt' | 'receivedAtMs'>> }>;
+  };
+  inversions: string[];
+  /** Delivered events whose inbox effect was applied a number of times other than once. */
+  effectsNotOnce: string[];
+  recoveryMs: number;
+  /** Commit → first delivery, ordinary events. */
+  latencyMs: { p50: number; p99: number; max: number };
+  /** The same for tenants that wrote no poison event (scenario 7 compares it with the baseline). */
+  cleanTenantLatencyMs: { p50: number; p99: number };
+  faults: number;
+}
+
+export function checkDelivery(input: CheckInput): CheckResult {
+  const logById = new Map(input.eventLog.map((e) => [e.eventId, e]));
+  const poisonIds = new Set(input.eventLog.filter((e) => e.poison).map((e) => e.eventId));
+  const rolledBack = input.writes.filter((w) => w.outcome === 'rolled_back');
+  const atomicity = [
+    ...input.writes.filter((w) => w.outcome === 'committed' && !logById.has(w.eventId)).map((w) => `${w.eventId} committed but missing from event_log`),
+    ...rolledBack.filter((w) => logById.has(w.eventId)).map((w) => `${w.eventId} rolled back but present in event_log`),
+  ];
+
+  // First delivery per event, in handling order.
+  const ordered = [...input.deliveries].sort((a, b) => a.id - b.id);
+  const first = new Map<string, DeliveryRecord>();
+  const offsets = new Map<string, Map<string, number>>();
+  for (const d of ordered) {
+    if (!first.has(d.eventId)) first.set(d.eventId, d);
+    let byOffset = offsets.get(d.eventId);
+    if (!byOffset) offsets.set(d.eventId, (byOffset = new Map()));
+    const at = `${d.partition}/${d.offset}`;
+    byOffset.set(at, (byOffset.get(at) ?? 0) + 1);
+  }
+  const deadLettered = new Set(input.deadLettered);
+
+  const lost: string[] = [];
+  for (const e of input.eventLog) {
+    const reached = poisonIds.has(e.eventId) ? deadLettered.has(e.eventId) : first.has(e.eventId);
+    if (!reached) lost.push(e.eventId);
+  }
+  const phantom = [...new Set([...first.keys(), ...deadLettered].filter((id) => !logById.has(id)))];
+
+  let republished = 0;
+  let redelivered = 0;
+  const duplicated: string[] = [];
+  for (const [eventId, byOffset] of offsets) {
+    const extraOffsets = byOffset.size - 1;
+    const extraHandling = [...byOffset.values()].reduce((s, n) => s + n - 1, 0);
+    republished += extraOffsets;
+    redelivered += extraHandling;
+    if (extraOffsets + extraHandling > 0) duplicated.push(eventId);
+  }
+
+  const inversions: string[] = [];
+  const lastByTenant = new Map<string, DeliveryRecord>();
+  for (const d of first.values()) {
+    const last = lastByTenant.get(d.tenantId);
+    if (last && d.seq <= last.seq) inversions.push(`${d.tenantId}: seq ${d.seq} (${d.eventId}) delivered after seq ${last.seq} (${last.eventId})`);
+    lastByTenant.set(d.tenantId, d);
+  }
+
+  const effectCount = new Map<string, number>();
+  for (const e of input.effects) effectCount.set(e.eventId, (effectCount.get(e.eventId) ?? 0) + 1);
+  const effectsNotOnce = [...first.keys()].filter((id) => effectCount.get(id) !== 1).map((id) => `${id} applied ${effectCount.get(id) ?? 0} times`);
+
+  const committedAt = new Map(input.writes.filter((w) => w.committedAtMs !== undefined).map((w) => [w.eventId, w.committedAtMs!]));
+  const ordinary = input.eventLog.filter((e) => !poisonIds.has(e.eventId) && first.has(e.eventId) && committedAt.has(e.eventId));
+  const latency = (events: typeof ordinary) => events.map((e) => Math.max(0, first.get(e.eventId)!.receivedAtMs - committedAt.get(e.eventId)!));
+  const poisonTenants = new Set(input.eventLog.filter((e) => e.poison).map((e) => e.tenantId));
+  const all = latency(ordinary);
+  const clean = latency(ordinary.filter((e) => !poisonTenants.has(e.tenantId)));
+
+  // Recovery: per repair time, how long until everything committed before it was delivered.
+  const repairs = input.faults.length > 0 ? input.faults.map((f) => f.endMs) : [input.loadEndMs];
+  let recoveryMs = 0;
+  for (const repairedAt of repairs) {
+    let latest = repairedAt;
+    for (const e of ordinary) {
+      if (committedAt.get(e.eventId)! <= repairedAt) latest = Math.max(latest, first.get(e.eventId)!.receivedAtMs);
+    }
+    recoveryMs = Math.max(recoveryMs, latest - repairedAt);
+  }
+
+  return {
+    committed: input.eventLog.length,
+    rolledBack: rolledBack.length,
+    delivered: first.size,
+    deadLettered: input.eventLog.filter((e) => poisonIds.has(e.eventId) && deadLettered.has(e.eventId)).length,
+    poisonCommitted: poisonIds.size,
+    lost,
+    phantom,
+    atomicity,
+    duplicates: {
+      total: republished + redelivered,
+      republished,
+      redelivered,
+      bound: Math.max(1, input.faults.length) * input.batchBound,
+      events: duplicated,
+      samples: duplicated.slice(0, 5).map((eventId) => ({
+        eventId,
+        deliveries: ordered.filter((d) => d.eventId === eventId).map(({ worker, partition, offset, attempt, receivedAtMs }) => ({ worker, partition, offset, attempt, receivedAtMs })),
+      })),
+    },
+    inversions,
+    effectsNotOnce,
+    recoveryMs,
+    latencyMs: { p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? Math.max(...all) : 0 },
+    cleanTenantLatencyMs: { p50: percentile(clean, 50), p99: percentile(clean, 99) },
+    faults: input.faults.length,
+  };
+}
+
+/** Nearest-rank percentile; 0 for no values. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** The invariants a scenario must hold; each problem names the event ids involved. */
+export function violations(r: CheckResult): string[] {
+  const problems: string[] = [];
+  const list = (ids: string[]) => ids.slice(0, 20).join(', ') + (ids.length > 20 ? `, … (${ids.length} in all)` : '');
+  if (r.lost.length) problems.push(`lost ${r.lost.length}: ${list(r.lost)}`);
+  if (r.phantom.length) problems.push(`phantom ${r.phantom.length}: ${list(r.phantom)}`);
+  if (r.atomicity.length) problems.push(`atomicity ${r.atomicity.length}: ${list(r.atomicity)}`);
+  if (r.inversions.length) problems.push(`inversions ${r.inversions.length}: ${list(r.inversions)}`);
+  if (r.effectsNotOnce.length) problems.push(`inbox effects not once ${r.effectsNotOnce.length}: ${list(r.effectsNotOnce)}`);
+  if (r.duplicates.republished > r.duplicates.bound) {
+    problems.push(`republished duplicates ${r.duplicates.republished} above the bound ${r.duplicates.bound}: ${list(r.duplicates.events)}`);
+  }
+  return problems;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * `pnpm test:faults [--short] [--scenario <n>]... [--json <file>]`: runs the fault matrix
+ * against the shared Postgres and Kafka (found or started like the tests do), prints the
+ * table, writes the JSON, and exits 1 when an invariant is violated (the event ids are in
+ * the output), 2 on bad arguments. Progress goes to stderr; the table to stdout.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { ensureKafka, ensurePostgres } from '@eventbus/dev-services';
+import { formatResults, runFaultMatrix } from './matrix.js';
+
+const USAGE = 'usage: pnpm test:faults [--short] [--scenario <1-8>]... [--json <file>] [--private-broker-port <port>]';
+
+function parseArgs(argv: string[]) {
+  const options = { short: false, only: [] as number[], json: undefined as string | undefined, privateBrokerPort: 19592 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${arg} needs a value`);
+      return v;
+    };
+    if (arg === '--') continue;
+    else if (arg === '--short') options.short = true;
+    else if (arg === '--scenario') options.only.push(...value().split(',').map(Number));
+    else if (arg === '--json') options.json = value();
+    else if (arg === '--private-broker-port') options.privateBrokerPort = Number(value());
+    else if (arg === '--help' || arg === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${arg}`);
+  }
+  if (options.only.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--scenario expects ids from 1 to 8');
+  if (!Number.isInteger(options.privateBrokerPort) || options.privateBrokerPort === 19092) throw new Error('--private-broker-port must be a free port other than the shared broker');
+  return options;
+}
+
+let options: ReturnType<typeof parseArgs>;
+try {
+  options = parseArgs(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const postgres = await ensurePostgres(log);
+const kafka = await ensureKafka(log);
+const started = new Date();
+try {
+  const results = await runFaultMatrix(
+    { databaseUrl: postgres.address, kafkaBrokers: kafka.address.split(','), privateBrokerPort: options.privateBrokerPort, log },
+    { short: options.short, only: options.only },
+  );
+  process.stdout.write(`\nFault matrix (${options.short ? 'short' : 'full'}), ${started.toISOString()}, ${cpus().length} cores\n\n${formatResults(results)}\n`);
+  if (options.json) {
+    writeFileSync(options.json, JSON.stringify({ startedAt: started.toISOString(), short: options.short, cores: cpus().length, results }, null, 2));
+    log(`JSON written to ${options.json}`);
+  }
+  const failed = results.filter((r) => r.violations.length > 0);
+  if (failed.length > 0) {
+    log(`invariants violated in scenario(s) ${failed.map((r) => r.id).join(', ')}`);
+    process.exitCode = 1;
+  }
+} finally {
+  await kafka.stop();
+  await postgres.stop();
+}

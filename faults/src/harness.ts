@@ -1,0 +1,299 @@
+import pg from 'pg';
+import { DlqMirror } from '@eventbus/consumer';
+import { createTestDatabase, createTopics, PrivateBroker, uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
+import { checkDelivery, violations, type CheckResult, type DeliveryRecord, type FaultRecord } from './checker.js';
+import { ManagedProcess, startRelay, startWorker } from './processes.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { Workload, type WorkloadOptions } from './workload.js';
+
+/** Where the matrix runs: the shared services (never stopped) and a port for its private broker. */
+export interface MatrixEnvironment {
+  databaseUrl: string;
+  /** The shared broker; scenarios that stop a broker use a PrivateBroker instead. */
+  kafkaBrokers: string[];
+  privateBrokerPort: number;
+  log: (line: string) => void;
+}
+
+/** One scenario of the matrix. */
+export interface ScenarioDefinition {
+  id: number;
+  name: string;
+  relays: number;
+  workers: number;
+  /** `private`: a broker of the scenario's own that it may stop (never the shared one). */
+  broker: 'shared' | 'private';
+  /** Relays reach Postgres through a TcpProxy the scenario can cut. */
+  proxy: boolean;
+  /** A DlqMirror runs, so consumer dead letters reach eventbus.dead_letters. */
+  mirror: boolean;
+  handlerDelayMs: number;
+  workload: WorkloadOptions;
+  /** Runs beside the workload; injects faults while `ctx.loadRunning`, and leaves everything repaired when it returns. */
+  inject(ctx: ScenarioContext): Promise<void>;
+}
+
+/** One relay or worker position: the process in it is replaced on restart. */
+export interface Slot {
+  name: string;
+  kind: 'relay' | 'worker';
+  process: ManagedProcess | undefined;
+  generation: number;
+  /** A restart is under way (by the scenario or the supervisor). */
+  busy: boolean;
+}
+
+export const RELAY_BATCH_SIZE = 100;
+
+/** What a scenario's `inject` works with. */
+export class ScenarioContext {
+  readonly faults: FaultRecord[] = [];
+  /** Processes that exited without being asked to (crashes), restarted by the supervisor. */
+  readonly unexpectedExits: string[] = [];
+  readonly relays: Slot[];
+  readonly workers: Slot[];
+  loadRunning = true;
+  loadDone!: Promise<void>;
+
+  constructor(
+    readonly def: ScenarioDefinition,
+    readonly env: MatrixEnvironment,
+    readonly database: TestDatabase,
+    readonly pool: pg.Pool,
+    readonly brokers: string[],
+    readonly prefix: string,
+    readonly groupId: string,
+    readonly relayDatabaseUrl: string,
+    readonly workload: Workload,
+    readonly broker: PrivateBroker | undefined,
+    readonly proxy: TcpProxy | undefined,
+  ) {
+    this.relays = Array.from({ length: def.relays }, (_, i) => ({ name: `relay-${i + 1}`, kind: 'relay' as const, process: undefined, generation: 0, busy: false }));
+    this.workers = Array.from({ length: def.workers }, (_, i) => ({ name: `worker-${i + 1}`, kind: 'worker' as const, process: undefined, generation: 0, busy: false }));
+  }
+
+  log(line: string): void {
+    this.env.log(`  [s${this.def.id}] ${line}`);
+  }
+
+  /** Starts the slot's process (a new generation) and waits until it is ready. */
+  async start(slot: Slot): Promise<void> {
+    slot.generation++;
+    const name = `${slot.name}.${slot.generation}`;
+    slot.process = slot.kind === 'relay'
+      ? await startRelay(name, { databaseUrl: this.relayDatabaseUrl, brokers: this.brokers, topicPrefix: this.prefix, batchSize: RELAY_BATCH_SIZE })
+      : await startWorker(name, { databaseUrl: this.database.url, brokers: this.brokers, topicPrefix: this.prefix, groupId: this.groupId, handlerDelayMs: this.def.handlerDelayMs });
+  }
+
+  /** SIGKILL (crash) or SIGTERM (orderly stop) of the slot's process. */
+  async halt(slot: Slot, how: 'SIGKILL' | 'SIGTERM'): Promise<void> {
+    const proc = slot.process;
+    if (!proc) return;
+    if (how === 'SIGKILL') await proc.kill();
+    else await proc.stop();
+  }
+
+  /** Halts the slot's process and starts a new one, recording the fault from the halt until the new one is ready. */
+  async restart(slot: Slot, how: 'SIGKILL' | 'SIGTERM', kind: string): Promise<void> {
+    slot.busy = true;
+    try {
+      const atMs = Date.now();
+      await this.halt(slot, how);
+      await this.start(slot);
+      this.faults.push({ kind, atMs, endMs: Date.now(), detail: slot.name });
+    } finally {
+      slot.busy = false;
+    }
+  }
+
+  running(slots: Slot[]): Slot[] {
+    return slots.filter((s) => s.process?.running);
+  }
+
+  /** Sleeps `ms`, shorter if the workload ends first (fault loops then stop at once). */
+  async pause(ms: number): Promise<void> {
+    await Promise.race([new Promise((r) => setTimeout(r, ms)), this.loadDone]);
+  }
+
+  /** Restarts processes that died on their own (a process manager would), and remembers that they did. */
+  async supervise(): Promise<void> {
+    for (const slot of [...this.relays, ...this.workers]) {
+      const proc = slot.process;
+      if (slot.busy || !proc || proc.running || proc.stopRequested) continue;
+      this.unexpectedExits.push(`${proc.name} exited with ${proc.exit}: ${proc.output().slice(-600).replace(/\s+/g, ' ')}`);
+      this.log(`${proc.name} exited on its own (${proc.exit}); restarting`);
+      slot.busy = true;
+      this.start(slot)
+        .catch((error: Error) => this.log(`restart of ${slot.name} failed: ${error.message}; retrying`))
+        .finally(() => {
+          slot.busy = false;
+          // A failed start leaves a process that was asked to stop: try again on the next round.
+          if (slot.process && !slot.process.running) slot.process.stopRequested = false;
+        });
+    }
+  }
+}
+
+/** The figures of one scenario, as printed and written to JSON. */
+export interface ScenarioResult extends CheckResult {
+  id: number;
+  name: string;
+  durationMs: number;
+  faultKinds: Record<string, number>;
+  unexpectedExits: string[];
+  violations: string[];
+  /** Set when the run itself failed (a process would not start, a deadline passed). */
+  error?: string;
+}
+
+const DELIVERY_TABLES = `
+CREATE SCHEMA faults;
+CREATE TABLE faults.deliveries (
+  id bigserial PRIMARY KEY, event_id uuid NOT NULL, tenant_id text NOT NULL, seq int NOT NULL, worker text NOT NULL,
+  kafka_partition int NOT NULL, kafka_offset text NOT NULL, attempt int NOT NULL, received_at_ms bigint NOT NULL);
+CREATE INDEX ON faults.deliveries (event_id);
+CREATE TABLE faults.effects (event_id uuid NOT NULL, worker text NOT NULL);`;
+
+/** Events written before the load to see the whole pipeline work; excluded from the figures. */
+const WARMUP_TENANTS = 24;
+
+/**
+ * Runs one scenario end to end: a database and topics of its own, relays and consumer
+ * workers as processes, the workload and the faults, then waits until everything
+ * committed was delivered (or the deadline passed), and checks.
+ */
+export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironment, drainTimeoutMs: number): Promise<ScenarioResult> {
+  const startedAt = Date.now();
+  const broker = def.broker === 'private' ? new PrivateBroker(env.privateBrokerPort) : undefined;
+  let database: TestDatabase | undefined;
+  let pool: pg.Pool | undefined;
+  let proxy: TcpProxy | undefined;
+  let mirror: DlqMirror | undefined;
+  let ctx: ScenarioContext | undefined;
+  let supervisor: NodeJS.Timeout | undefined;
+  try {
+    if (broker) {
+      env.log(`  [s${def.id}] starting a private broker on ${broker.address}`);
+      await broker.start();
+    }
+    const brokers = broker ? [broker.address] : env.kafkaBrokers;
+    database = await createTestDatabase(env.databaseUrl, `faults_s${def.id}`);
+    pool = new pg.Pool({ connectionString: database.url, max: def.workload.writers + 4, application_name: 'faults-checker' });
+    pool.on('error', () => undefined);
+    await pool.query(DELIVERY_TABLES);
+    const prefix = `${uniqueName(`faults.s${def.id}.`)}.`;
+    const groupId = uniqueName(`faults-s${def.id}-`);
+    // A busy broker may answer the first CreateTopics with a transient error.
+    await waitFor(() => createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]).then(() => true), { timeoutMs: 30_000, intervalMs: 500, message: 'topic created' });
+    let relayDatabaseUrl = database.url;
+    if (def.proxy) {
+      const target = new URL(database.url);
+      proxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
+      const viaProxy = new URL(database.url);
+      viaProxy.hostname = '127.0.0.1';
+      viaProxy.port = String(proxy.port);
+      relayDatabaseUrl = viaProxy.toString();
+    }
+    const workload = new Workload(pool, def.workload);
+    ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, proxy);
+    const c = ctx;
+    await Promise.all([...c.relays, ...c.workers].map((slot) => c.start(slot)));
+    if (def.mirror) {
+      mirror = new DlqMirror({ brokers, connectionString: database.url, routing: { prefix }, groups: [groupId], groupId: uniqueName('faults-mirror-') });
+      await mirror.start();
+    }
+    supervisor = setInterval(() => void c.supervise(), 250);
+    c.log(`processes ready after ${Date.now() - startedAt} ms`);
+
+    // Warm-up: one event per warm-up tenant through the whole pipeline before the clock starts.
+    for (let i = 0; i < WARMUP_TENANTS; i++) await workload.writeOne(`warmup-${i}`);
+    workload.writes.length = 0;
+    await waitFor(async () => (await count(c.pool, `SELECT count(DISTINCT event_id)::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >= WARMUP_TENANTS, {
+      timeoutMs: 60_000, intervalMs: 200, message: 'warm-up events delivered',
+    });
+    await pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
+
+    c.log(`warm-up delivered after ${Date.now() - startedAt} ms`);
+    env.log(`  [s${def.id}] load: ${def.workload.ratePerSecond} tx/s (1-${def.workload.eventsPerTransaction ?? 1} events each) for ${def.workload.durationMs / 1000} s over ${def.workload.tenants} tenants, ${def.workload.writers} writers`);
+    c.loadDone = workload.run().finally(() => {
+      c.loadRunning = false;
+    });
+    const injecting = def.inject(c);
+    await c.loadDone;
+    const loadEndMs = Date.now();
+    await injecting;
+
+    // Everything committed must arrive: delivered, or (poison) in the DLQ table.
+    const pending = `
+      SELECT count(*)::int AS n FROM eventbus.event_log e
+      WHERE e.tenant_id NOT LIKE 'warmup-%'
+        AND NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id)
+        AND NOT EXISTS (SELECT 1 FROM eventbus.dead_letters q WHERE q.event_id = e.id::text)`;
+    let drainError: string | undefined;
+    await waitFor(async () => (await count(c.pool, pending)) === 0, { timeoutMs: drainTimeoutMs, intervalMs: 250, message: 'every committed event delivered' })
+      .catch((error: Error) => void (drainError = error.message));
+    // Let anything still in flight land before counting duplicates: outbox empty and deliveries steady.
+    let lastCount = -1;
+    let steadySince = Date.now();
+    await waitFor(async () => {
+      const n = await count(c.pool, 'SELECT (SELECT count(*) FROM faults.deliveries) + (SELECT count(*) FROM eventbus.outbox) AS n');
+      if (n !== lastCount) {
+        lastCount = n;
+        steadySince = Date.now();
+      }
+      return Date.now() - steadySince > 1000 && (await count(c.pool, 'SELECT count(*)::int AS n FROM eventbus.outbox')) === 0;
+    }, { timeoutMs: 20_000, intervalMs: 250, message: 'deliveries settled' }).catch(() => undefined);
+
+    const result = checkDelivery({
+      writes: workload.writes,
+      eventLog: (await c.pool.query(
+        `SELECT id::text AS "eventId", tenant_id AS "tenantId", (payload->>'seq')::int AS seq, payload->>'poison' AS poison
+         FROM eventbus.event_log WHERE tenant_id NOT LIKE 'warmup-%'`,
+      )).rows,
+      deliveries: (await c.pool.query(
+        `SELECT id::int, event_id::text AS "eventId", tenant_id AS "tenantId", seq, worker, kafka_partition AS partition,
+                kafka_offset AS offset, attempt, received_at_ms::float8 AS "receivedAtMs" FROM faults.deliveries`,
+      )).rows as DeliveryRecord[],
+      effects: (await c.pool.query(`SELECT event_id::text AS "eventId" FROM faults.effects f WHERE NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`)).rows,
+      deadLettered: (await c.pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [groupId])).rows.map((r) => r.event_id as string),
+      faults: c.faults,
+      loadEndMs,
+      batchBound: RELAY_BATCH_SIZE,
+    });
+    c.log(`drained and settled after ${Date.now() - startedAt} ms`);
+    const faultKinds: Record<string, number> = {};
+    for (const f of c.faults) faultKinds[f.kind] = (faultKinds[f.kind] ?? 0) + 1;
+    const problems = violations(result);
+    if (drainError) problems.unshift(drainError);
+    return {
+      id: def.id, name: def.name, durationMs: Date.now() - startedAt, ...result, faultKinds,
+      unexpectedExits: c.unexpectedExits, violations: problems,
+    };
+  } catch (error) {
+    const message = (error as Error).message;
+    env.log(`  [s${def.id}] failed: ${message}`);
+    return {
+      ...checkDelivery({ writes: [], eventLog: [], deliveries: [], effects: [], deadLettered: [], faults: [], loadEndMs: 0, batchBound: 0 }),
+      id: def.id, name: def.name, durationMs: Date.now() - startedAt, faultKinds: {}, unexpectedExits: ctx?.unexpectedExits ?? [],
+      violations: [`the scenario did not run to the end: ${message}`], error: message,
+    };
+  } finally {
+    clearInterval(supervisor);
+    if (ctx) {
+      const slots = [...ctx.relays, ...ctx.workers];
+      await Promise.all(slots.map((s) => s.process?.stop(10_000)));
+    }
+    await mirror?.stop().catch(() => undefined);
+    await proxy?.stop();
+    await pool?.end().catch(() => undefined);
+    // FAULTS_KEEP_DATABASE=1 keeps the scenario's database for a look at faults.deliveries afterwards.
+    if (process.env.FAULTS_KEEP_DATABASE === '1') env.log(`  [s${def.id}] kept database ${database?.name}`);
+    else await database?.drop().catch(() => undefined);
+    await broker?.destroy();
+    env.log(`  [s${def.id}] cleaned up after ${Date.now() - startedAt} ms`);
+  }
+}
+
+async function count(pool: pg.Pool, query: string): Promise<number> {
+  return Number((await pool.query(query)).rows[0].n);
+}

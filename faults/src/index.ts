@@ -1,0 +1,6 @@
+export { checkDelivery, percentile, violations, type CheckInput, type CheckResult, type DeliveryRecord, type FaultRecord, type WriteRecord } from './checker.js';
+export { runScenario, RELAY_BATCH_SIZE, type MatrixEnvironment, type ScenarioDefinition, type ScenarioResult } from './harness.js';
+export { runFaultMatrix, formatResults, type MatrixOptions } from './matrix.js';
+export { scenarios } from './scenarios.js';
+export { TcpProxy, type ProxyMode } from './tcp-proxy.js';
+export { Workload, tenantsOf, type WorkloadOptions } from './workload.js';

@@ -1,0 +1,63 @@
+import { runScenario, type MatrixEnvironment, type ScenarioResult } from './harness.js';
+import { scenarios } from './scenarios.js';
+
+export interface MatrixOptions {
+  short: boolean;
+  /** Scenario ids to run; all when empty. */
+  only: number[];
+}
+
+/** Runs the chosen scenarios one after the other (they would only compete for the 2 cores). */
+export async function runFaultMatrix(env: MatrixEnvironment, options: MatrixOptions): Promise<ScenarioResult[]> {
+  const chosen = scenarios({ short: options.short }).filter((s) => options.only.length === 0 || options.only.includes(s.id));
+  const unknown = options.only.filter((id) => !chosen.some((s) => s.id === id));
+  if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')}: expected ids 1 to 8`);
+  const results: ScenarioResult[] = [];
+  for (const def of chosen) {
+    env.log(`scenario ${def.id}: ${def.name}`);
+    const result = await runScenario(def, env, options.short ? 60_000 : 180_000);
+    env.log(`scenario ${def.id}: ${result.violations.length === 0 ? 'ok' : 'FAILED'} in ${(result.durationMs / 1000).toFixed(1)} s`);
+    results.push(result);
+  }
+  return results;
+}
+
+const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
+
+/** The results as a Markdown table (the README's format) plus notes and every violation. */
+export function formatResults(results: ScenarioResult[]): string {
+  const lines = [
+    '| # | scenario | committed | rolled back | delivered | DLQ | lost | phantom | republished / bound | redelivered | inversions | inbox effects ≠ 1 | recovery | p99 latency | faults |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    const faults = Object.entries(r.faultKinds).map(([k, n]) => `${n}× ${k}`).join(', ') || 'none';
+    lines.push(
+      `| ${r.id} | ${r.name} | ${r.committed} | ${r.rolledBack} | ${r.delivered} | ${r.deadLettered}/${r.poisonCommitted} | ${r.lost.length} | ${r.phantom.length} | ` +
+        `${r.duplicates.republished} / ${r.duplicates.bound} | ${r.duplicates.redelivered} | ${r.inversions.length} | ${r.effectsNotOnce.length} | ` +
+        `${fmtMs(r.recoveryMs)} | ${fmtMs(r.latencyMs.p99)} | ${faults} |`,
+    );
+  }
+  const notes: string[] = [];
+  const baseline = results.find((r) => r.id === 1);
+  const poison = results.find((r) => r.id === 7);
+  if (poison) {
+    notes.push(
+      `Scenario 7: p99 latency of tenants without poison ${fmtMs(poison.cleanTenantLatencyMs.p99)} with poison in the load` +
+        (baseline ? `, ${fmtMs(baseline.cleanTenantLatencyMs.p99)} without (scenario 1)` : '') + '.',
+    );
+  }
+  for (const r of results) {
+    if (r.duplicates.redelivered > 0) {
+      const sample = r.duplicates.samples.find((x) => new Set(x.deliveries.map((d) => `${d.partition}/${d.offset}`)).size < x.deliveries.length);
+      if (sample) {
+        const t0 = sample.deliveries[0]!.receivedAtMs;
+        const how = sample.deliveries.map((d) => `${d.worker} at ${d.partition}/${d.offset} attempt ${d.attempt} +${Math.round(d.receivedAtMs - t0)} ms`).join(', then ');
+        notes.push(`Scenario ${r.id}: ${r.duplicates.redelivered} redelivered; e.g. event ${sample.eventId}: ${how}.`);
+      }
+    }
+    if (r.unexpectedExits.length) notes.push(`Scenario ${r.id}: ${r.unexpectedExits.length} process(es) exited on their own and were restarted: ${r.unexpectedExits.map((e) => e.slice(0, 300)).join(' | ')}`);
+    for (const v of r.violations) notes.push(`Scenario ${r.id} VIOLATION: ${v}`);
+  }
+  return [...lines, '', ...notes].join('\n');
+}

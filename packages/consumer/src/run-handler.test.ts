@@ -1,0 +1,53 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runHandler } from './run-handler.js';
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+const options = (over: Partial<Parameters<typeof runHandler>[1]> = {}) => ({
+  timeoutMs: 1000,
+  stopSignal: new AbortController().signal,
+  heartbeat: vi.fn(async () => undefined),
+  heartbeatEveryMs: 300,
+  ...over,
+});
+
+describe('runHandler', () => {
+  it('reports success, a rejection and a synchronous throw', async () => {
+    expect(await runHandler(async () => undefined, options())).toEqual({ ok: true });
+    const boom = new Error('boom');
+    expect(await runHandler(async () => Promise.reject(boom), options())).toEqual({ ok: false, error: boom, interrupted: false });
+    expect(await runHandler(() => { throw boom; }, options())).toEqual({ ok: false, error: boom, interrupted: false });
+  });
+
+  it('heartbeats while a long handler runs, then times it out and aborts its signal', async () => {
+    const o = options();
+    let signal: AbortSignal | undefined;
+    const outcome = runHandler((s) => {
+      signal = s;
+      return new Promise(() => {}); // never settles, ignores its signal
+    }, o);
+    await vi.advanceTimersByTimeAsync(950);
+    expect(o.heartbeat).toHaveBeenCalledTimes(3); // at 300, 600, 900 ms
+    expect(signal!.aborted).toBe(false);
+    await vi.advanceTimersByTimeAsync(100);
+    const result = await outcome;
+    expect(result).toMatchObject({ ok: false, interrupted: false, error: { code: 'HANDLER_TIMEOUT' } });
+    expect(signal!.aborted).toBe(true);
+  });
+
+  it('ends a running handler as interrupted when stop()’s grace period expires, and does not call one when it already has', async () => {
+    const stop = new AbortController();
+    const outcome = runHandler(() => new Promise(() => {}), options({ stopSignal: stop.signal }));
+    stop.abort();
+    expect(await outcome).toMatchObject({ ok: false, interrupted: true, error: { code: 'STOPPED' } });
+    const handler = vi.fn(async () => undefined);
+    expect(await runHandler(handler, options({ stopSignal: stop.signal }))).toMatchObject({ ok: false, interrupted: true });
+    expect(handler).not.toHaveBeenCalled();
+  });
+
+  it('leaves no timer behind once the handler finished', async () => {
+    await runHandler(async () => undefined, options());
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});

@@ -1,0 +1,44 @@
+import { metrics, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
+import { LATENCY_BUCKETS_MS, METRIC, METRIC_LABEL } from '@eventbus/core';
+import type { EventStatus } from '@eventbus/monitor';
+
+/** The meter name of the consumer's instruments. */
+export const CONSUMER_METER = '@eventbus/consumer';
+
+/**
+ * The consumer's OpenTelemetry instruments, labelled by event type and group only (bounded:
+ * no tenant, no event id). Taken from the meter at construction, i.e. at `start()`.
+ */
+export class ConsumerInstruments {
+  private readonly consumed: Counter;
+  private readonly failed: Counter;
+  private readonly deadLettered: Counter;
+  private readonly endToEnd: Histogram;
+
+  constructor(
+    private readonly groupId: string,
+    meter: Meter = metrics.getMeter(CONSUMER_METER),
+  ) {
+    this.consumed = meter.createCounter(METRIC.eventsConsumed, { description: 'Handler calls that succeeded, by event type and group.' });
+    this.failed = meter.createCounter(METRIC.eventsFailed, { description: 'Attempts that failed and will be retried, by stage and event type.' });
+    this.deadLettered = meter.createCounter(METRIC.eventsDeadLettered, { description: 'Events moved to a DLQ, by stage and event type.' });
+    this.endToEnd = meter.createHistogram(METRIC.endToEndLatency, {
+      description: 'Event created (its transaction) to handler done, ms; successes only.',
+      unit: 'ms',
+      advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_MS] },
+    });
+  }
+
+  /** One attempt's outcome; `latencyMs` is the end-to-end latency (recorded for successes). */
+  record(eventType: string, status: EventStatus, latencyMs: number): void {
+    const labels = { [METRIC_LABEL.eventType]: eventType, [METRIC_LABEL.group]: this.groupId };
+    if (status === 'success') {
+      this.consumed.add(1, labels);
+      this.endToEnd.record(latencyMs, labels);
+    } else if (status === 'failed') {
+      this.failed.add(1, { ...labels, [METRIC_LABEL.stage]: 'consumer' });
+    } else if (status === 'dead_lettered') {
+      this.deadLettered.add(1, { ...labels, [METRIC_LABEL.stage]: 'consumer' });
+    }
+  }
+}

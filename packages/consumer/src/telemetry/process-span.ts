@@ -1,0 +1,66 @@
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
+import type { InboundMessage } from '../kafka/consumer-client.js';
+
+/** What a `process` span is about: the delivered message and, once decoded, who handles it. */
+export interface ProcessSpanInput {
+  message: InboundMessage;
+  /** The message's original headers (a retry message's retry headers removed): they carry the trace context. */
+  headers: Record<string, string>;
+  groupId: string;
+  attempt: number;
+  /** The subscription whose handler runs; absent for a message no handler could see (undecodable). */
+  subscription?: string;
+}
+
+/** Names of the span events a `process` span may carry. */
+export const PROCESS_SPAN_EVENT = {
+  retryScheduled: 'eventbus.retry_scheduled',
+  retryInPlace: 'eventbus.retry_in_place',
+  deadLettered: 'eventbus.dead_lettered',
+  interrupted: 'eventbus.interrupted',
+} as const;
+
+/** The attributes of a `process <topic>` span (pure, so the mapping is unit-tested). */
+export function processSpanAttributes(input: ProcessSpanInput): Attributes {
+  const { message } = input;
+  const attributes: Attributes = {
+    ...messageSpanAttributes({ topic: message.topic, key: message.key?.toString('utf8') ?? null, headers: input.headers, bodySize: bodySizeOf(message.value) }),
+    [SPAN_ATTR.operationType]: 'process',
+    [SPAN_ATTR.operationName]: 'process',
+    [SPAN_ATTR.consumerGroup]: input.groupId,
+    [SPAN_ATTR.partition]: String(message.partition),
+    [SPAN_ATTR.kafkaOffset]: Number(message.offset),
+    [SPAN_ATTR.attempt]: input.attempt,
+  };
+  if (input.subscription !== undefined) attributes[SPAN_ATTR.subscription] = input.subscription;
+  return attributes;
+}
+
+/**
+ * The context a `process` span continues: the `traceparent` the relay's `send` span put in
+ * the message, as the parent. Parent rather than link because each span covers exactly
+ * one event (handlers run per event, not per batch), so the event's trace has one clear
+ * predecessor and the producer's request, the relay's send and every handler attempt end
+ * up in one trace. The poll loop's own context is deliberately not used: it belongs to
+ * whatever started the consumer.
+ */
+export function processParentContext(headers: Record<string, string>): Context {
+  const parent = parseTraceparent(headers[HEADER.traceparent], headers[HEADER.tracestate]);
+  return parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
+}
+
+/** Starts a CONSUMER span `process <topic>`; returns it with the context handlers run in (the span active). */
+export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { span: Span; context: Context } {
+  const parent = processParentContext(input.headers);
+  const span = tracer.startSpan(`process ${input.message.topic}`, { kind: SpanKind.CONSUMER, attributes: processSpanAttributes(input) }, parent);
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** Marks a span as failed by `error` (the handler's, or a decode failure). */
+export function recordFailure(span: Span, error: unknown): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  span.recordException(err);
+  span.setAttribute(SPAN_ATTR.errorType, isEventBusError(err) ? err.code : err.name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+}

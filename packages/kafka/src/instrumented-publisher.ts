@@ -1,0 +1,157 @@
+import {
+  context,
+  metrics,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Counter,
+  type Link,
+  type Meter,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import { bodySizeOf, formatTraceparent, HEADER, messageSpanAttributes, METRIC, METRIC_LABEL, parseTraceparent, SPAN_ATTR, type PipelineStage } from '@eventbus/core';
+import { PublishError, type MessagePublisher, type OutboundMessage } from './publisher.js';
+
+/** Options of `InstrumentedPublisher`. */
+export interface InstrumentedPublisherOptions {
+  /** The `stage` label of `eventbus.events.published`: who publishes (`relay`, `replay`). */
+  stage: PipelineStage;
+  /**
+   * Which context each `send` span continues:
+   * - `message` (the relay): the traceparent stored with the event, so the producer's trace
+   *   goes on; a new trace when it has none. The relay loop's ambient context is ignored: it
+   *   belongs to whatever started the relay, not to any event.
+   * - `active` (a replay command, a consumer's retries): the caller's active span, which is
+   *   what caused this send; the message's own traceparent becomes a link.
+   */
+  parent: 'message' | 'active';
+  /** Default: the global tracer provider's `@eventbus/kafka` tracer. */
+  tracer?: Tracer;
+  /** Default: the global meter provider's `@eventbus/kafka` meter, taken at construction. */
+  meter?: Meter;
+}
+
+/**
+ * A `MessagePublisher` decorator that adds what the inner publisher should not know about:
+ * a `send <topic>` PRODUCER span per message (OpenTelemetry messaging conventions), its
+ * `traceparent` injected into the message headers so consumers continue the trace, and the
+ * `eventbus.events.published` counter once Kafka acknowledged. The contract of the inner
+ * publisher (acks, order, no overlap, PublishError kinds) passes through unchanged.
+ *
+ * Cost per message, 500-message batches around a publisher that does nothing, on this
+ * 2-core machine under load: ~3–6 µs without an SDK (no attributes built, headers not
+ * copied); ~40–55 µs with an SDK recording every span (SimpleSpanProcessor). The relay
+ * spends ~70 µs per event in total at 14k/s, so trace with a sampler
+ * (OTEL_TRACES_SAMPLER=parentbased_traceidratio) when the relay runs near its ceiling.
+ */
+export class InstrumentedPublisher implements MessagePublisher {
+  private readonly tracer: Tracer;
+  private readonly published: Counter;
+
+  constructor(
+    private readonly inner: MessagePublisher,
+    private readonly options: InstrumentedPublisherOptions,
+  ) {
+    this.tracer = options.tracer ?? trace.getTracer('@eventbus/kafka');
+    this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {
+      description: 'Events Kafka acknowledged, by stage, event type and topic.',
+      unit: '{event}',
+    });
+  }
+
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+
+  async publish(messages: readonly OutboundMessage[]): Promise<void> {
+    if (messages.length === 0) return this.inner.publish(messages);
+    const spans: Span[] = [];
+    const traced = messages.map((message) => {
+      const span = this.startSendSpan(message, messages.length);
+      spans.push(span);
+      return withTraceHeaders(message, span);
+    });
+    try {
+      await this.inner.publish(traced);
+    } catch (error) {
+      for (const span of spans) endFailed(span, error);
+      throw error;
+    }
+    for (const span of spans) span.end();
+    this.countPublished(messages);
+  }
+
+  private startSendSpan(message: OutboundMessage, batchSize: number): Span {
+    const stored = parseTraceparent(message.headers[HEADER.traceparent], message.headers[HEADER.tracestate]);
+    let parent: Context = ROOT_CONTEXT;
+    const links: Link[] = [];
+    if (this.options.parent === 'message') {
+      if (stored) parent = trace.setSpanContext(ROOT_CONTEXT, stored);
+    } else {
+      parent = context.active();
+      if (stored) links.push({ context: stored });
+    }
+    const span = this.tracer.startSpan(`send ${message.topic}`, { kind: SpanKind.PRODUCER, links }, parent);
+    // Attributes only for spans that are recorded: without an SDK (or when sampled out) the
+    // relay pays no per-message attribute building. Nothing here samples on attributes.
+    if (span.isRecording()) span.setAttributes(sendSpanAttributes(message, batchSize));
+    return span;
+  }
+
+  /** One `add` per (event type, topic) of the batch: a relay batch holds hundreds of messages of few types. */
+  private countPublished(messages: readonly OutboundMessage[]): void {
+    const counts = new Map<string, { eventType: string; topic: string; n: number }>();
+    for (const m of messages) {
+      const eventType = m.headers[HEADER.type] ?? 'unknown';
+      const key = `${eventType}\n${m.topic}`;
+      const entry = counts.get(key);
+      if (entry) entry.n++;
+      else counts.set(key, { eventType, topic: m.topic, n: 1 });
+    }
+    for (const { eventType, topic, n } of counts.values()) {
+      this.published.add(n, { [METRIC_LABEL.stage]: this.options.stage, [METRIC_LABEL.eventType]: eventType, [METRIC_LABEL.topic]: topic });
+    }
+  }
+}
+
+/** The attributes of a `send` span. */
+export function sendSpanAttributes(message: OutboundMessage, batchSize: number): Attributes {
+  const attributes: Attributes = {
+    ...messageSpanAttributes({ topic: message.topic, key: message.key, headers: message.headers, bodySize: bodySizeOf(message.value) }),
+    [SPAN_ATTR.operationType]: 'send',
+    [SPAN_ATTR.operationName]: 'send',
+  };
+  if (batchSize > 1) attributes[SPAN_ATTR.batchMessageCount] = batchSize;
+  return attributes;
+}
+
+/**
+ * The message with the send span's context as its `traceparent`. Unchanged when there is
+ * no valid span context, or when the span is the no-op that merely carries the stored
+ * parent (no SDK): the header would be rewritten to what it already says.
+ */
+function withTraceHeaders(message: OutboundMessage, span: Span): OutboundMessage {
+  const spanContext = span.spanContext();
+  if (!trace.isSpanContextValid(spanContext)) return message;
+  if (!span.isRecording() && message.headers[HEADER.traceparent]?.includes(spanContext.spanId)) return message;
+  const headers: Record<string, string> = { ...message.headers, [HEADER.traceparent]: formatTraceparent(spanContext) };
+  const tracestate = spanContext.traceState?.serialize();
+  if (tracestate) headers[HEADER.tracestate] = tracestate;
+  return { ...message, headers };
+}
+
+function endFailed(span: Span, error: unknown): void {
+  const err = error instanceof Error ? error : new Error(String(error));
+  span.recordException(err);
+  span.setAttribute(SPAN_ATTR.errorType, error instanceof PublishError ? `publish_${error.kind}` : err.name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+  span.end();
+}

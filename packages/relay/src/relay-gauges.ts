@@ -1,0 +1,67 @@
+import type pg from 'pg';
+import { metrics, type Attributes, type BatchObservableCallback, type Meter } from '@opentelemetry/api';
+import type { Logger } from '@eventbus/core';
+import { RELAY_METER } from './metrics.js';
+import { deadLetterCounts } from './sql/dead-letter-counts.js';
+import { outboxBacklog } from './sql/outbox-backlog.js';
+
+/** What the gauges read from a running relay. */
+export interface ObservedRelay {
+  readonly listenReconnects: number;
+  readonly shards: readonly number[];
+}
+
+/** Options of `observeRelayGauges`. */
+export interface RelayGaugeOptions {
+  relay: ObservedRelay;
+  /** Runs the backlog and DLQ queries at collection time (a scrape); apart from the relay's claim connections. */
+  pool: pg.Pool;
+  /** Default: the global provider's `@eventbus/relay` meter. */
+  meter?: Meter;
+  logger?: Logger;
+}
+
+/**
+ * Registers the values that are read, not counted: outbox backlog and its oldest row's age,
+ * DLQ size by stage and group (both from Postgres, queried once per collection), LISTEN
+ * reconnects and shards owned. Returns a function that unregisters them. One relay per
+ * process: a second registration would report the same series twice.
+ */
+export function observeRelayGauges(options: RelayGaugeOptions): () => void {
+  const meter = options.meter ?? metrics.getMeter(RELAY_METER);
+  const backlog = meter.createObservableGauge('eventbus.outbox.backlog', { description: 'Outbox rows not yet published.' });
+  const failing = meter.createObservableGauge('eventbus.outbox.failing', { description: 'Outbox rows waiting for a retry after Kafka refused them.' });
+  const oldestAge = meter.createObservableGauge('eventbus.outbox.oldest_age_seconds', { description: 'Age of the oldest unpublished event, s.', unit: 's' });
+  const dlqSize = meter.createObservableGauge('eventbus.dlq.size', { description: 'Pending DLQ table rows, by stage and consumer group.' });
+  const reconnects = meter.createObservableCounter('eventbus.relay.listen_reconnects', { description: 'Reconnects of the LISTEN connection.' });
+  const shards = meter.createObservableGauge('eventbus.relay.shards_owned', { description: 'Shards this instance publishes.' });
+
+  const callback: BatchObservableCallback = async (result) => {
+    result.observe(reconnects, options.relay.listenReconnects);
+    result.observe(shards, options.relay.shards.length);
+    // A failed query leaves its gauges out of this scrape rather than reporting a false 0.
+    const [outbox, dlq] = await Promise.allSettled([outboxBacklog(options.pool), deadLetterCounts(options.pool)]);
+    if (outbox.status === 'fulfilled') {
+      result.observe(backlog, outbox.value.pending);
+      result.observe(failing, outbox.value.failing);
+      result.observe(oldestAge, outbox.value.oldestAgeSeconds);
+    } else {
+      options.logger?.warn({ err: errorMessage(outbox.reason) }, 'outbox backlog query failed; backlog gauges skipped');
+    }
+    if (dlq.status === 'fulfilled') {
+      for (const row of dlq.value) {
+        const labels: Attributes = row.groupId === null ? { stage: row.stage } : { stage: row.stage, group: row.groupId };
+        result.observe(dlqSize, row.pending, labels);
+      }
+    } else {
+      options.logger?.warn({ err: errorMessage(dlq.reason) }, 'DLQ size query failed; DLQ gauge skipped');
+    }
+  };
+  const observables = [backlog, failing, oldestAge, dlqSize, reconnects, shards];
+  meter.addBatchObservableCallback(callback, observables);
+  return () => meter.removeBatchObservableCallback(callback, observables);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,277 @@
+import pg from 'pg';
+import { backoffDelayMs, encodeEvent, sleep, Wakeup } from '@eventbus/core';
+import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { SHARD_COUNT } from '@eventbus/schema';
+import type { RelayMetrics } from './metrics.js';
+import type { ResolvedRelayOptions } from './options.js';
+import { claimBatch, type ClaimedRow } from './sql/claim-batch.js';
+import { deadLetterRow, returnForRetry } from './sql/record-publish-failure.js';
+import { heartbeat, removeInstance } from './sql/relay-instances.js';
+import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards } from './sql/shard-locks.js';
+
+/** What every lane of one relay shares: the options, the Kafka publisher, the counters and Kafka's health. */
+export interface LaneContext {
+  options: ResolvedRelayOptions;
+  publisher: MessagePublisher;
+  metrics: RelayMetrics;
+  host: string;
+  /** Called with the outcome of every Kafka round trip (ready/not ready). */
+  onKafkaHealth(ok: boolean): void;
+}
+
+type Outcome = { row: ClaimedRow; message?: OutboundMessage; error?: Error };
+
+/**
+ * One claim connection, the shards it holds, and its claim → publish → acknowledge loop.
+ *
+ * The shard locks and the claim transactions live on this one connection, so they cannot
+ * diverge: if the connection dies, Postgres releases the locks and rolls back the claim in
+ * flight at the same moment, and another lane may take the shard without ever publishing
+ * beside this one. Within a lane, batch N+1 is claimed only after batch N was acknowledged
+ * and committed, which keeps each tenant (one shard, one lane) in order.
+ *
+ * Why several lanes per relay: one lane spends its time alternately waiting for Postgres
+ * (claim, commit) and for Kafka (send). Two lanes over disjoint shards overlap one's send
+ * with the other's claim and commit: the drain runs at the pace of the slower resource
+ * instead of the sum of both (`pnpm bench --only relay`). Each lane counts as one
+ * participant when shards are spread (a presence lock of its own), so the same rebalance
+ * rules hold whether lanes share a process or not.
+ */
+export class RelayLane {
+  readonly wakeup = new Wakeup();
+  postgresOk = false;
+  private client: pg.Client | undefined;
+  private owned = new Set<number>();
+  /** Last time each owned shard gave rows: the claim serves the longest-waiting first. */
+  private readonly lastServed = new Map<number, number>();
+
+  constructor(
+    private readonly ctx: LaneContext,
+    /** Shown in relay_instances: the relay's instance id, plus `/lane-N` when it runs several lanes. */
+    readonly laneId: string,
+  ) {}
+
+  get connected(): boolean {
+    return this.client !== undefined;
+  }
+
+  get shards(): number[] {
+    return [...this.owned].sort((a, b) => a - b);
+  }
+
+  /** The loop: runs until `signal` aborts. Never throws; outages back off and retry. */
+  async run(signal: AbortSignal): Promise<void> {
+    const { logger: log, batchSize, pollIntervalMs, rebalanceIntervalMs, maxOutageBackoffMs } = this.ctx.options;
+    let failures = 0;
+    let nextRebalance = 0;
+    while (!signal.aborted) {
+      try {
+        if (!this.client) await this.connect();
+        if (Date.now() >= nextRebalance) {
+          await this.rebalance();
+          nextRebalance = Date.now() + rebalanceIntervalMs;
+        }
+        const claimed = await this.relayOneBatch();
+        if (failures > 0) log.info({ lane: this.laneId, afterFailures: failures }, 'relay recovered');
+        failures = 0;
+        if (claimed >= batchSize) continue; // more is waiting: no sleep
+        await this.wakeup.wait(Math.min(pollIntervalMs, Math.max(0, nextRebalance - Date.now())), signal);
+      } catch (error) {
+        failures++;
+        this.ctx.metrics.transientFailures++;
+        const delay = Math.min(maxOutageBackoffMs, 100 * 2 ** Math.min(failures, 16)) * (0.8 + Math.random() * 0.4);
+        log.warn({ lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) }, 'relay batch failed; backing off (rows stay pending)');
+        if (!(error instanceof PublishError)) {
+          // Postgres failed: its locks went with the connection; start over from a new one.
+          this.postgresOk = false;
+          this.dropConnection();
+        }
+        await sleep(delay, signal);
+      }
+    }
+  }
+
+  /** Opens the claim connection and announces this lane as a participant in the shard split. */
+  async connect(): Promise<void> {
+    const { options } = this.ctx;
+    const client = new pg.Client({
+      connectionString: options.connectionString,
+      application_name: `eventbus-relay ${this.laneId}`.slice(0, 63),
+      keepAlive: true,
+      connectionTimeoutMillis: 5000,
+    });
+    // Errors on an idle connection surface here; the loop notices on its next query.
+    client.on('error', (error) => options.logger.warn({ lane: this.laneId, err: error.message }, 'claim connection error'));
+    await client.connect();
+    try {
+      // A relay that hangs mid-batch must not hold its rows and shards forever.
+      await client.query(`SET idle_in_transaction_session_timeout = '60s'`);
+      await client.query(`SET statement_timeout = '30s'`);
+      await announcePresence(client, (process.pid * 1000 + Math.floor(Math.random() * 1000)) % 2_000_000_000);
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
+    }
+    this.client = client;
+    this.owned = new Set();
+    this.postgresOk = true;
+  }
+
+  /** Sends a NOTIFY on the outbox channel through this lane's connection (the boot self-test). */
+  async notify(channel: string): Promise<void> {
+    await this.client!.query(`SELECT pg_notify($1, '')`, [channel]);
+  }
+
+  /** Ends the connection at once: Postgres rolls back the claim in flight and frees the shards. */
+  dropConnection(): void {
+    const client = this.client;
+    this.client = undefined;
+    this.owned = new Set();
+    client?.end().catch(() => undefined);
+  }
+
+  /** Graceful end: unlocks the shards, removes the instance row, closes the connection. */
+  async release(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      await unlockShards(client, [...this.owned]).catch(() => undefined);
+      await removeInstance(client, this.laneId).catch(() => undefined);
+      await client.end().catch(() => undefined);
+    }
+    this.owned = new Set();
+  }
+
+  /** Claims, publishes and acknowledges one batch; returns how many rows it claimed. */
+  private async relayOneBatch(): Promise<number> {
+    const client = this.client!;
+    if (this.owned.size === 0) return 0;
+    const shards = [...this.owned].sort((a, b) => (this.lastServed.get(a) ?? 0) - (this.lastServed.get(b) ?? 0));
+    await client.query('BEGIN');
+    try {
+      const rows = await claimBatch(client, shards, this.ctx.options.batchSize);
+      this.postgresOk = true;
+      if (rows.length === 0) {
+        await client.query('COMMIT');
+        return 0;
+      }
+      const outcomes: Outcome[] = rows.map((row) => this.toMessage(row));
+      const sendable = outcomes.filter((o) => o.message !== undefined);
+      try {
+        await this.ctx.publisher.publish(sendable.map((o) => o.message!));
+        this.ctx.onKafkaHealth(true);
+      } catch (error) {
+        if (!(error instanceof PublishError) || error.kind === 'transient') throw this.kafkaFailed(error);
+        // Kafka refused something in the batch: find which rows, one at a time and in order.
+        await this.publishOneByOne(sendable);
+      }
+      await this.recordFailures(client, outcomes);
+      await client.query('COMMIT');
+      this.afterCommit(rows, outcomes);
+      return rows.length;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private toMessage(row: ClaimedRow): Outcome {
+    try {
+      const topic = this.ctx.options.router.topicFor(row.eventType);
+      return { row, message: { topic, ...encodeEvent(row) } };
+    } catch (error) {
+      return { row, error: error as Error };
+    }
+  }
+
+  private async publishOneByOne(sendable: Outcome[]): Promise<void> {
+    for (const item of sendable) {
+      try {
+        await this.ctx.publisher.publish([item.message!]);
+      } catch (error) {
+        if (!(error instanceof PublishError) || error.kind === 'transient') throw this.kafkaFailed(error);
+        item.error = error;
+      }
+    }
+    this.ctx.onKafkaHealth(true);
+  }
+
+  /** Rows that failed for their own sake go back with a later due time, or to the DLQ table. */
+  private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
+    const { retryConfig, logger: log } = this.ctx.options;
+    for (const { row, message, error } of outcomes) {
+      if (!error) continue;
+      this.ctx.metrics.publishFailures++;
+      const attempts = row.attempts + 1;
+      if (attempts > retryConfig.maxRetries) {
+        await deadLetterRow(client, row, { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error);
+        this.ctx.metrics.deadLettered++;
+        log.error({ eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message }, 'event moved to the DLQ table (stage relay)');
+      } else {
+        const delay = backoffDelayMs(retryConfig, attempts);
+        await returnForRetry(client, row, attempts, delay, error.message);
+        log.warn({ eventId: row.id, tenantId: row.tenantId, attempts, retryInMs: delay, err: error.message }, 'event refused by Kafka; will retry');
+      }
+    }
+  }
+
+  private afterCommit(rows: ClaimedRow[], outcomes: Outcome[]): void {
+    const { metrics } = this.ctx;
+    const now = Date.now();
+    metrics.batches++;
+    metrics.batchSize.observe(rows.length);
+    for (const { row, error, message } of outcomes) {
+      this.lastServed.set(row.shard, now);
+      if (error || !message) continue;
+      metrics.published++;
+      metrics.publishedByTopic.set(message.topic, (metrics.publishedByTopic.get(message.topic) ?? 0) + 1);
+      metrics.publishLatency.observe(now - row.createdAt.getTime());
+    }
+  }
+
+  private kafkaFailed(error: unknown): Error {
+    this.ctx.onKafkaHealth(false);
+    return error instanceof PublishError ? error : new PublishError('transient', errorMessage(error), { cause: error });
+  }
+
+  /**
+   * Spreads shards over the live lanes (of all instances): each aims at
+   * ceil(SHARD_COUNT / live). A lane above its share releases the surplus between batches;
+   * one below it takes free shards. The shards of a lane that died are free as soon as
+   * Postgres closes its connection, and are taken at the next rebalance.
+   */
+  private async rebalance(): Promise<void> {
+    const client = this.client!;
+    const { logger: log } = this.ctx.options;
+    const live = await countLiveInstances(client);
+    const target = Math.ceil(SHARD_COUNT / live);
+    if (this.owned.size > target) {
+      const surplus = [...this.owned].sort((a, b) => b - a).slice(0, this.owned.size - target);
+      await unlockShards(client, surplus);
+      for (const s of surplus) this.owned.delete(s);
+      log.info({ lane: this.laneId, released: surplus.length, live, owned: this.owned.size }, 'released shards to other lanes');
+    } else if (this.owned.size < target) {
+      const candidates = shuffle(ALL_SHARDS.filter((s) => !this.owned.has(s)));
+      const taken = await tryLockShards(client, candidates, target - this.owned.size);
+      for (const s of taken) this.owned.add(s);
+      if (taken.length > 0) {
+        log.info({ lane: this.laneId, taken: taken.length, live, owned: this.owned.size }, 'took shards');
+        this.wakeup.wake();
+      }
+    }
+    await heartbeat(client, this.laneId, this.ctx.host, this.shards);
+    this.postgresOk = true;
+  }
+}
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { decodeEvent, matchesEventType, TopicRouter, type StoredEvent } from '@eventbus/core';
+import { decodeRetryHeaders } from '@eventbus/consumer';
+import { patternToRegex } from './type-pattern-regex.js';
+import { decodeResumeToken, encodeResumeToken } from './replay-cursor.js';
+import { resolveReplayFilter } from './replay-filter.js';
+import { RatePacer } from './rate-pacer.js';
+import { replayMessage } from './replay-message.js';
+
+describe('patternToRegex', () => {
+  const types = ['product.created', 'product.updated', 'product.variant.created', 'shopify.product.synced', 'pricechange.applied', 'a.b.c.d', 'product_x.created', 'productx.created'];
+  const patterns = ['product.created', 'product.*', '*.created', 'product.#', '#.created', '#', 'product.#.created', '*.*', '*.product.*', '#.b.#'.replace('.#', ''), 'a.#.d', 'shopify.#'];
+  it('agrees with matchesEventType on every pair', () => {
+    for (const pattern of patterns) {
+      const re = new RegExp(patternToRegex(pattern));
+      for (const type of types) expect([pattern, type, re.test(type)]).toEqual([pattern, type, matchesEventType(pattern, type)]);
+    }
+  });
+  it('refuses what is not a pattern, injection attempts included', () => {
+    for (const bad of ["' OR 1=1 --", 'product.(.*)', '"; DROP TABLE x', 'a.#.#', '', 'x'.repeat(10_000), 'a\u0000b']) {
+      expect(() => patternToRegex(bad)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    }
+  });
+});
+
+describe('resume tokens', () => {
+  const point = { replayId: '01890a5d-ac96-774b-bcce-b302099a8057', cursor: { createdAt: '2026-01-02T03:04:05.123456Z', id: '01890a5d-ac96-774b-bcce-b302099a8058' } };
+  it('round-trip', () => expect(decodeResumeToken(encodeResumeToken(point))).toEqual(point));
+  it('refuse garbage and tampered tokens', () => {
+    for (const bad of ['', 'not a token', Buffer.from('{"v":1}').toString('base64url'), Buffer.from(JSON.stringify({ v: 1, r: point.replayId, t: "x' OR 1=1", i: point.cursor.id })).toString('base64url')]) {
+      expect(() => decodeResumeToken(bad)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    }
+  });
+});
+
+describe('resolveReplayFilter', () => {
+  it('accepts a plain filter and turns patterns into regexes', () => {
+    const f = resolveReplayFilter({ tenantId: "t' OR 1=1 --", eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), toDate: new Date('2026-02-01') });
+    expect(f).toMatchObject({ tenantId: "t' OR 1=1 --", typeRegexes: ['^product\\.[^.]+$'], correlationId: null });
+  });
+  it('refuses NUL bytes, blank or huge ids, invalid dates and reversed windows', () => {
+    const bad = [
+      { tenantId: 'a\u0000b' },
+      { tenantId: ' ' },
+      { tenantId: 'x'.repeat(10_001) },
+      { tenantId: 't', fromDate: new Date('nope') },
+      { tenantId: 't', fromDate: new Date('2026-02-01'), toDate: new Date('2026-01-01') },
+      { tenantId: 't', correlationId: '\u0000' },
+    ];
+    for (const filter of bad) expect(() => resolveReplayFilter(filter)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+  });
+});
+
+describe('RatePacer', () => {
+  it('spaces chunks to the rate and sizes chunks to a tenth of a second', async () => {
+    let now = 0;
+    const pacer = new RatePacer(100, 500, () => now);
+    expect(pacer.chunkSize).toBe(10);
+    expect(pacer.delayMs()).toBe(0);
+    await pacer.take(10);
+    expect(pacer.delayMs()).toBe(100);
+    now = 60;
+    expect(pacer.delayMs()).toBe(40);
+    expect(new RatePacer(undefined, 500).chunkSize).toBe(500);
+    expect(() => new RatePacer(0, 500)).toThrow(/positive/);
+  });
+});
+
+describe('replayMessage', () => {
+  const event: StoredEvent = {
+    id: '01890a5d-ac96-774b-bcce-b302099a8057', tenantId: 't-1', projectId: null, eventKey: 'k-1', eventType: 'product.created', version: 1,
+    payloadJson: '{"a":1}', correlationId: 'c-1', causationId: null, createdAt: new Date('2026-01-01T00:00:00Z'), traceparent: null, tracestate: null,
+  };
+  const router = new TopicRouter({ prefix: 'eb.' });
+  it('is the relay format plus ce_replayid, on the event topic', () => {
+    const m = replayMessage(event, { kind: 'event-topics', router }, 'r-1');
+    expect(m.topic).toBe('eb.product');
+    expect(m.key).toBe('t-1');
+    expect(decodeEvent(m.value as string, m.headers)).toMatchObject({ id: event.id, eventType: 'product.created', payload: { a: 1 } });
+    expect(m.headers.ce_replayid).toBe('r-1');
+  });
+  it('targets a group as a due-now retry that its consumer decodes', () => {
+    const m = replayMessage(event, { kind: 'group', groupId: 'billing', router }, 'r-1', 5000);
+    expect(m.topic).toBe('eb.retry.billing');
+    const { info, original } = decodeRetryHeaders(m.headers);
+    expect(info).toMatchObject({ attempt: 1, dueAt: 5000, origin: { topic: 'eb.product', partition: 0 } });
+    expect(info.subscription).toBeUndefined();
+    expect(original.ce_replayid).toBe('r-1');
+    expect(decodeEvent(m.value as string, original).id).toBe(event.id);
+  });
+});

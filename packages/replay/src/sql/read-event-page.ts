@@ -1,0 +1,74 @@
+import type pg from 'pg';
+import type { StoredEvent } from '@eventbus/core';
+import type { ReplayCursor } from '../replay-cursor.js';
+import type { ResolvedReplayFilter } from '../replay-filter.js';
+
+/** An EventLog row as replay reads it: the relay's StoredEvent plus its exact position. */
+export interface ReplayedRow extends StoredEvent {
+  cursor: ReplayCursor;
+}
+
+/**
+ * One keyset page of a tenant's EventLog, in (created_at, id) order, after `cursor`.
+ *
+ * Why this shape:
+ * - `tenant_id = $1 AND (created_at, id) > ($2, $3)` is a range on the index
+ *   event_log_tenant_created_idx (tenant_id, created_at, id): each page starts where the
+ *   last ended, so page N costs what page 1 costs (an OFFSET would re-read every earlier
+ *   row) and memory holds one page, whatever the window's size.
+ * - The first page starts at (fromDate, nil uuid), so the same statement serves every page
+ *   and there is no `cursor IS NULL OR …`, which would stop the planner from using the
+ *   row comparison as an index bound.
+ * - Every filter is a bound parameter; types are anchored regexes from validated patterns.
+ * - created_at comes back twice: as a Date for the message, and as microsecond UTC text
+ *   for the cursor (a Date would round it to milliseconds and re-read rows).
+ * - The payload is read as text and goes to Kafka as is, like the relay's claim.
+ */
+export const READ_EVENT_PAGE_SQL = `
+SELECT e.id::text AS id, e.tenant_id, e.project_id, e.event_key, e.event_type, e.event_version, e.payload::text AS payload_json,
+       e.correlation_id, e.causation_id, e.created_at, e.traceparent, e.tracestate,
+       to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+FROM eventbus.event_log e
+WHERE e.tenant_id = $1
+  AND (e.created_at, e.id) > ($2::timestamptz, $3::uuid)
+  AND e.created_at <= $4::timestamptz
+  AND ($5::text[] IS NULL OR e.event_type ~ ANY ($5::text[]))
+  AND ($6::text IS NULL OR e.correlation_id = $6::text)
+-- Qualified: a bare "id" here would mean the output column (the uuid as text), whose
+-- collation order need not be the uuid order the cursor comparison uses.
+ORDER BY e.created_at, e.id
+LIMIT $7`;
+
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+
+/** The cursor before the first event of the window. */
+export function startCursor(filter: ResolvedReplayFilter): ReplayCursor {
+  return { createdAt: filter.fromDate ? filter.fromDate.toISOString() : '-infinity', id: NIL_UUID };
+}
+
+export async function readEventPage(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, limit: number): Promise<ReplayedRow[]> {
+  const { rows } = await db.query(READ_EVENT_PAGE_SQL, [
+    filter.tenantId,
+    after.createdAt,
+    after.id,
+    filter.toDate ? filter.toDate.toISOString() : 'infinity',
+    filter.typeRegexes,
+    filter.correlationId,
+    limit,
+  ]);
+  return rows.map((r) => ({
+    id: r.id,
+    tenantId: r.tenant_id,
+    projectId: r.project_id,
+    eventKey: r.event_key,
+    eventType: r.event_type,
+    version: r.event_version,
+    payloadJson: r.payload_json,
+    correlationId: r.correlation_id,
+    causationId: r.causation_id,
+    createdAt: r.created_at,
+    traceparent: r.traceparent,
+    tracestate: r.tracestate,
+    cursor: { createdAt: r.cursor_at, id: r.id },
+  }));
+}
