@@ -59,6 +59,8 @@ export interface CheckInput {
   /** Ids present in eventbus.event_log for the workload's tenants, with their tenant and seq. */
   eventLog: Array<{ eventId: string; tenantId: string; seq: number; poison?: string | null }>;
   deliveries: DeliveryRecord[];
+  /** Deliveries to a control group that handles poison events like any other (scenario 7), for the latency comparison. */
+  controlDeliveries?: DeliveryRecord[] | undefined;
   /** Effects applied through the inbox, one row per application. */
   effects: Array<{ eventId: string }>;
   /** Event ids in eventbus.dead_letters for the scenario's consumer group. */
@@ -101,6 +103,8 @@ export interface CheckResult {
   latencyMs: { p50: number; p99: number; max: number };
   /** The same for tenants that wrote no poison event (scenario 7 compares it with the baseline). */
   cleanTenantLatencyMs: { p50: number; p99: number };
+  /** The same tenants' latency in the control group, over the same events at the same time ("without poison"). */
+  controlCleanTenantLatencyMs?: { p50: number; p99: number };
   faults: number;
 }
 
@@ -162,6 +166,14 @@ export function checkDelivery(input: CheckInput): CheckResult {
   const poisonTenants = new Set(input.eventLog.filter((e) => e.poison).map((e) => e.tenantId));
   const all = latency(ordinary);
   const clean = latency(ordinary.filter((e) => !poisonTenants.has(e.tenantId)));
+  let control: number[] | undefined;
+  if (input.controlDeliveries) {
+    const firstControl = new Map<string, number>();
+    for (const d of input.controlDeliveries) firstControl.set(d.eventId, Math.min(firstControl.get(d.eventId) ?? Infinity, d.receivedAtMs));
+    control = input.eventLog
+      .filter((e) => !poisonTenants.has(e.tenantId) && firstControl.has(e.eventId) && committedAt.has(e.eventId))
+      .map((e) => Math.max(0, firstControl.get(e.eventId)! - committedAt.get(e.eventId)!));
+  }
 
   // Recovery: per repair time, how long until everything committed before it was delivered.
   const repairs = input.faults.length > 0 ? input.faults.map((f) => f.endMs) : [input.loadEndMs];
@@ -199,6 +211,7 @@ export function checkDelivery(input: CheckInput): CheckResult {
     recoveryMs,
     latencyMs: { p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? Math.max(...all) : 0 },
     cleanTenantLatencyMs: { p50: percentile(clean, 50), p99: percentile(clean, 99) },
+    ...(control ? { controlCleanTenantLatencyMs: { p50: percentile(control, 50), p99: percentile(control, 99) } } : {}),
     faults: input.faults.length,
   };
 }

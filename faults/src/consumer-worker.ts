@@ -9,7 +9,11 @@
  * delivered: they throw `NonRetriableError` or a plain error on every attempt, and must end
  * in the group's DLQ (and, through the DlqMirror, in `eventbus.dead_letters`).
  *
- * Environment: DATABASE_URL, KAFKA_BROKERS, TOPIC_PREFIX, GROUP_ID, WORKER_ID,
+ * With POISON_MODE=ignore the worker handles poison events like any other: the control
+ * group of scenario 7, whose latency is the "without poison" figure measured at the same
+ * time on the same events. RECORD_AS labels its rows (`main` or `control`).
+ *
+ * Environment: DATABASE_URL, KAFKA_BROKERS, TOPIC_PREFIX, GROUP_ID, WORKER_ID, POISON_MODE, RECORD_AS,
  * HANDLER_DELAY_MS (upper bound of a random pause inside the handler, so a SIGKILL lands
  * mid-handler), SESSION_TIMEOUT_MS.
  * Prints one JSON line `{"ready":true}` on stdout once it has joined the group.
@@ -30,7 +34,9 @@ const env = (name: string, fallback?: string): string => {
 const databaseUrl = env('DATABASE_URL');
 const workerId = env('WORKER_ID');
 const handlerDelayMs = Number(env('HANDLER_DELAY_MS', '0'));
-const pool = new pg.Pool({ connectionString: databaseUrl, max: 6, application_name: `faults-worker ${workerId}` });
+const poisonMode = env('POISON_MODE', 'fail');
+const recordAs = env('RECORD_AS', 'main');
+const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, application_name: `faults-worker ${workerId}` });
 pool.on('error', () => undefined);
 
 interface WorkloadPayload {
@@ -51,9 +57,10 @@ const consumer = new EventConsumer({
   sessionTimeoutMs: Number(env('SESSION_TIMEOUT_MS', '6000')),
   heartbeatIntervalMs: 1000,
   clientId: `faults-${workerId}`,
-  // Each handler makes three round trips to Postgres (record, inbox, effect): with 12
-  // partitions over 2-3 members, 6 at a time keeps the recording from becoming the bottleneck.
-  partitionsConsumedConcurrently: 6,
+  // Each handler makes three round trips to Postgres (record, inbox, effect). 4 partitions
+  // at a time (the default) keeps the connections of 4 workers, relays and the checker
+  // well under Postgres' default max_connections (100) on a server other tests share.
+  partitionsConsumedConcurrently: 4,
   onMetric: () => undefined,
 });
 
@@ -61,17 +68,17 @@ consumer.subscribe<WorkloadPayload>({
   eventTypes: ['order.placed'],
   name: 'checker',
   handler: async (event, ctx) => {
-    const poison = event.payload.poison;
+    const poison = poisonMode === 'fail' ? event.payload.poison : undefined;
     if (poison === 'nonretriable') throw new NonRetriableError(`poison event ${event.id}`);
     if (poison === 'always') throw new Error(`poison event ${event.id} fails on every attempt`);
     await pool.query(
-      `INSERT INTO faults.deliveries (event_id, tenant_id, seq, worker, kafka_partition, kafka_offset, attempt, received_at_ms)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-      [event.id, event.tenantId, event.payload.seq, workerId, ctx.partition, ctx.offset, ctx.attempt, Date.now()],
+      `INSERT INTO faults.deliveries (grp, event_id, tenant_id, seq, worker, kafka_partition, kafka_offset, attempt, received_at_ms)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      [recordAs, event.id, event.tenantId, event.payload.seq, workerId, ctx.partition, ctx.offset, ctx.attempt, Date.now()],
     );
     if (handlerDelayMs > 0) await new Promise((r) => setTimeout(r, Math.random() * handlerDelayMs));
     await ctx.processOnce(async (tx) => {
-      await tx.execute(sql`INSERT INTO faults.effects (event_id, worker) VALUES (${event.id}, ${workerId})`);
+      await tx.execute(sql`INSERT INTO faults.effects (grp, event_id, worker) VALUES (${recordAs}, ${event.id}, ${workerId})`);
     });
   },
 });

@@ -27,6 +27,8 @@ export interface ScenarioDefinition {
   proxy: boolean;
   /** A DlqMirror runs, so consumer dead letters reach eventbus.dead_letters. */
   mirror: boolean;
+  /** Workers of a second group that handles poison events like any other: the latency "without poison", measured at the same time. */
+  controlWorkers?: number;
   handlerDelayMs: number;
   workload: WorkloadOptions;
   /** Runs beside the workload; injects faults while `ctx.loadRunning`, and leaves everything repaired when it returns. */
@@ -36,7 +38,7 @@ export interface ScenarioDefinition {
 /** One relay or worker position: the process in it is replaced on restart. */
 export interface Slot {
   name: string;
-  kind: 'relay' | 'worker';
+  kind: 'relay' | 'worker' | 'control';
   process: ManagedProcess | undefined;
   generation: number;
   /** A restart is under way (by the scenario or the supervisor). */
@@ -52,6 +54,7 @@ export class ScenarioContext {
   readonly unexpectedExits: string[] = [];
   readonly relays: Slot[];
   readonly workers: Slot[];
+  readonly controls: Slot[];
   loadRunning = true;
   loadDone!: Promise<void>;
 
@@ -70,6 +73,7 @@ export class ScenarioContext {
   ) {
     this.relays = Array.from({ length: def.relays }, (_, i) => ({ name: `relay-${i + 1}`, kind: 'relay' as const, process: undefined, generation: 0, busy: false }));
     this.workers = Array.from({ length: def.workers }, (_, i) => ({ name: `worker-${i + 1}`, kind: 'worker' as const, process: undefined, generation: 0, busy: false }));
+    this.controls = Array.from({ length: def.controlWorkers ?? 0 }, (_, i) => ({ name: `control-${i + 1}`, kind: 'control' as const, process: undefined, generation: 0, busy: false }));
   }
 
   log(line: string): void {
@@ -82,7 +86,10 @@ export class ScenarioContext {
     const name = `${slot.name}.${slot.generation}`;
     slot.process = slot.kind === 'relay'
       ? await startRelay(name, { databaseUrl: this.relayDatabaseUrl, brokers: this.brokers, topicPrefix: this.prefix, batchSize: RELAY_BATCH_SIZE })
-      : await startWorker(name, { databaseUrl: this.database.url, brokers: this.brokers, topicPrefix: this.prefix, groupId: this.groupId, handlerDelayMs: this.def.handlerDelayMs });
+      : await startWorker(name, {
+          databaseUrl: this.database.url, brokers: this.brokers, topicPrefix: this.prefix, handlerDelayMs: this.def.handlerDelayMs,
+          ...(slot.kind === 'control' ? { groupId: `${this.groupId}-control`, role: 'control' as const } : { groupId: this.groupId }),
+        });
   }
 
   /** SIGKILL (crash) or SIGTERM (orderly stop) of the slot's process. */
@@ -106,6 +113,10 @@ export class ScenarioContext {
     }
   }
 
+  allSlots(): Slot[] {
+    return [...this.relays, ...this.workers, ...this.controls];
+  }
+
   running(slots: Slot[]): Slot[] {
     return slots.filter((s) => s.process?.running);
   }
@@ -117,7 +128,7 @@ export class ScenarioContext {
 
   /** Restarts processes that died on their own (a process manager would), and remembers that they did. */
   async supervise(): Promise<void> {
-    for (const slot of [...this.relays, ...this.workers]) {
+    for (const slot of this.allSlots()) {
       const proc = slot.process;
       if (slot.busy || !proc || proc.running || proc.stopRequested) continue;
       this.unexpectedExits.push(`${proc.name} exited with ${proc.exit}: ${proc.output().slice(-600).replace(/\s+/g, ' ')}`);
@@ -149,10 +160,10 @@ export interface ScenarioResult extends CheckResult {
 const DELIVERY_TABLES = `
 CREATE SCHEMA faults;
 CREATE TABLE faults.deliveries (
-  id bigserial PRIMARY KEY, event_id uuid NOT NULL, tenant_id text NOT NULL, seq int NOT NULL, worker text NOT NULL,
+  id bigserial PRIMARY KEY, grp text NOT NULL, event_id uuid NOT NULL, tenant_id text NOT NULL, seq int NOT NULL, worker text NOT NULL,
   kafka_partition int NOT NULL, kafka_offset text NOT NULL, attempt int NOT NULL, received_at_ms bigint NOT NULL);
 CREATE INDEX ON faults.deliveries (event_id);
-CREATE TABLE faults.effects (event_id uuid NOT NULL, worker text NOT NULL);`;
+CREATE TABLE faults.effects (grp text NOT NULL, event_id uuid NOT NULL, worker text NOT NULL);`;
 
 /** Events written before the load to see the whole pipeline work; excluded from the figures. */
 const WARMUP_TENANTS = 24;
@@ -197,7 +208,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     const workload = new Workload(pool, def.workload);
     ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, proxy);
     const c = ctx;
-    await Promise.all([...c.relays, ...c.workers].map((slot) => c.start(slot)));
+    await Promise.all(c.allSlots().map((slot) => c.start(slot)));
     if (def.mirror) {
       mirror = new DlqMirror({ brokers, connectionString: database.url, routing: { prefix }, groups: [groupId], groupId: uniqueName('faults-mirror-') });
       await mirror.start();
@@ -208,7 +219,8 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     // Warm-up: one event per warm-up tenant through the whole pipeline before the clock starts.
     for (let i = 0; i < WARMUP_TENANTS; i++) await workload.writeOne(`warmup-${i}`);
     workload.writes.length = 0;
-    await waitFor(async () => (await count(c.pool, `SELECT count(DISTINCT event_id)::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >= WARMUP_TENANTS, {
+    const groups = c.controls.length > 0 ? 2 : 1;
+    await waitFor(async () => (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >= WARMUP_TENANTS * groups, {
       timeoutMs: 60_000, intervalMs: 200, message: 'warm-up events delivered',
     });
     await pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
@@ -227,8 +239,9 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     const pending = `
       SELECT count(*)::int AS n FROM eventbus.event_log e
       WHERE e.tenant_id NOT LIKE 'warmup-%'
-        AND NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id)
-        AND NOT EXISTS (SELECT 1 FROM eventbus.dead_letters q WHERE q.event_id = e.id::text)`;
+        AND ((NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'main')
+              AND NOT EXISTS (SELECT 1 FROM eventbus.dead_letters q WHERE q.event_id = e.id::text))
+          OR (${groups} = 2 AND NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'control')))`;
     let drainError: string | undefined;
     await waitFor(async () => (await count(c.pool, pending)) === 0, { timeoutMs: drainTimeoutMs, intervalMs: 250, message: 'every committed event delivered' })
       .catch((error: Error) => void (drainError = error.message));
@@ -250,11 +263,9 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
         `SELECT id::text AS "eventId", tenant_id AS "tenantId", (payload->>'seq')::int AS seq, payload->>'poison' AS poison
          FROM eventbus.event_log WHERE tenant_id NOT LIKE 'warmup-%'`,
       )).rows,
-      deliveries: (await c.pool.query(
-        `SELECT id::int, event_id::text AS "eventId", tenant_id AS "tenantId", seq, worker, kafka_partition AS partition,
-                kafka_offset AS offset, attempt, received_at_ms::float8 AS "receivedAtMs" FROM faults.deliveries`,
-      )).rows as DeliveryRecord[],
-      effects: (await c.pool.query(`SELECT event_id::text AS "eventId" FROM faults.effects f WHERE NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`)).rows,
+      deliveries: await deliveries(c.pool, 'main'),
+      controlDeliveries: groups === 2 ? await deliveries(c.pool, 'control') : undefined,
+      effects: (await c.pool.query(`SELECT event_id::text AS "eventId" FROM faults.effects f WHERE grp = 'main' AND NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`)).rows,
       deadLettered: (await c.pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [groupId])).rows.map((r) => r.event_id as string),
       faults: c.faults,
       loadEndMs,
@@ -280,8 +291,9 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
   } finally {
     clearInterval(supervisor);
     if (ctx) {
-      const slots = [...ctx.relays, ...ctx.workers];
-      await Promise.all(slots.map((s) => s.process?.stop(10_000)));
+      // A restart the supervisor began may still be starting a process: let it finish, then stop everything.
+      await waitFor(() => !ctx!.allSlots().some((s) => s.busy), { timeoutMs: 60_000, intervalMs: 200 }).catch(() => undefined);
+      await Promise.all(ctx.allSlots().map((s) => s.process?.stop(10_000)));
     }
     await mirror?.stop().catch(() => undefined);
     await proxy?.stop();
@@ -292,6 +304,15 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     await broker?.destroy();
     env.log(`  [s${def.id}] cleaned up after ${Date.now() - startedAt} ms`);
   }
+}
+
+async function deliveries(pool: pg.Pool, grp: 'main' | 'control'): Promise<DeliveryRecord[]> {
+  const { rows } = await pool.query(
+    `SELECT id::int, event_id::text AS "eventId", tenant_id AS "tenantId", seq, worker, kafka_partition AS partition,
+            kafka_offset AS offset, attempt, received_at_ms::float8 AS "receivedAtMs" FROM faults.deliveries WHERE grp = $1`,
+    [grp],
+  );
+  return rows as DeliveryRecord[];
 }
 
 async function count(pool: pg.Pool, query: string): Promise<number> {

@@ -118,6 +118,8 @@ export interface WorkerProcessSettings {
   topicPrefix: string;
   groupId: string;
   handlerDelayMs: number;
+  /** `control`: a second group that treats poison events as ordinary ones (scenario 7's comparison). */
+  role?: 'main' | 'control';
 }
 
 /** Starts a consumer worker and waits until it has joined its group. */
@@ -129,6 +131,8 @@ export async function startWorker(name: string, s: WorkerProcessSettings, timeou
     GROUP_ID: s.groupId,
     WORKER_ID: name,
     HANDLER_DELAY_MS: String(s.handlerDelayMs),
+    RECORD_AS: s.role ?? 'main',
+    POISON_MODE: s.role === 'control' ? 'ignore' : 'fail',
   });
   try {
     await waitFor(() => {

@@ -38,12 +38,16 @@ describe('fault matrix, short form: lost = phantom = inversions = 0, republished
       if (id === 2) expect(result.faultKinds['relay SIGKILL']).toBeGreaterThan(0);
       if (id === 6) {
         expect(result.faultKinds['consumer SIGKILL']).toBeGreaterThan(0);
-        expect(result.faultKinds['consumer rolling restart']).toBe(3);
+        expect(result.faultKinds['consumer rolling restart']).toBe(def.workers);
       }
       if (id === 7) {
         expect(result.poisonCommitted).toBeGreaterThan(0);
         expect(result.deadLettered).toBe(result.poisonCommitted);
         expect(result.delivered).toBe(result.committed - result.poisonCommitted);
+        // Other tenants are not held up by the poison: compared with a control group reading the
+        // same events at the same time without failing on them (a loose bound: 2 shared cores).
+        const control = result.controlCleanTenantLatencyMs!;
+        expect(result.cleanTenantLatencyMs.p99).toBeLessThanOrEqual(3 * control.p99 + 1000);
       }
       if (id === 8) expect(result.faultKinds['long transaction']).toBe(1);
     });

@@ -26,8 +26,8 @@ export interface RunningCli {
 }
 
 /** Starts `eventbus …` with only the given environment (plus PATH). */
-export function startCli(args: string[], env: Record<string, string>): RunningCli {
-  const child = spawn(process.execPath, [CLI_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: string[], env: Record<string, string>, nodeArgs: string[] = []): RunningCli {
+  const child = spawn(process.execPath, [...nodeArgs, CLI_MAIN, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (d) => (stdout += d));

@@ -198,7 +198,8 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     const collector = await f.collect([topic]);
     const pageSize = 100;
     const args = ['replay', '--tenant', tenant, '--to-topic', topic, '--page-size', String(pageSize), '--json'];
-    const running = startCli([...args, '--rate', '800'], f.env(prefix));
+    // Paced so the interrupt lands mid-replay even on a busy machine (2000 events ≈ 5 s).
+    const running = startCli([...args, '--rate', '400'], f.env(prefix));
     await waitFor(() => collector.messages.length >= 300, { timeoutMs: 20_000, message: 'the replay under way' });
     running.child.kill('SIGINT');
     const stopped = await running.done;

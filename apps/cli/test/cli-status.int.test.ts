@@ -68,10 +68,10 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
 
   it('stats: backlog, oldest pending age, DLQ by group and stage, publish rate over the window', async () => {
     const tenant = uniqueName('stats-');
-    const before = (await runCli(['stats', '--window', '15m', '--json'], f.env('x.'))).json();
-    // 40 events in the last 10 minutes, 10 of them still pending; 5 from two hours ago.
-    await seedEvents(f.pool, { tenantId: tenant, count: 40, start: new Date(Date.now() - 600_000).toISOString(), types: ['order.placed'], keyPrefix: 'recent-' });
-    await seedEvents(f.pool, { tenantId: tenant, count: 5, start: new Date(Date.now() - 7_200_000).toISOString(), types: ['order.placed'], keyPrefix: 'old-' });
+    const before = (await runCli(['stats', '--window', '1h', '--json'], f.env('x.'))).json();
+    // 40 events in the last hour (one a minute from 50 minutes ago), 10 of them still pending; 5 from three hours ago.
+    await seedEvents(f.pool, { tenantId: tenant, count: 40, start: new Date(Date.now() - 50 * 60_000).toISOString(), types: ['order.placed'], keyPrefix: 'recent-' });
+    await seedEvents(f.pool, { tenantId: tenant, count: 5, start: new Date(Date.now() - 3 * 3_600_000).toISOString(), types: ['order.placed'], keyPrefix: 'old-' });
     await f.pool.query(`INSERT INTO eventbus.outbox (event_id, shard) SELECT id, 1 FROM eventbus.event_log WHERE tenant_id = $1 AND event_key LIKE 'recent-%' ORDER BY created_at DESC LIMIT 10`, [tenant]);
     const deadLetter = (key: string, stage: string, group: string | null, status: string) =>
       f.pool.query(
@@ -85,13 +85,13 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
     await deadLetter(uniqueName('d'), 'consumer', 'mailer', 'discarded');
     await deadLetter(uniqueName('e'), 'relay', null, 'pending');
 
-    const run = await runCli(['stats', '--window', '15m', '--json'], f.env('x.'));
+    const run = await runCli(['stats', '--window', '1h', '--json'], f.env('x.'));
     expect(run.code, run.stderr).toBe(0);
     const stats = run.json();
-    expect(stats.windowSeconds).toBe(900);
+    expect(stats.windowSeconds).toBe(3600);
     expect(stats.written - before.written).toBe(40);
     expect(stats.published - before.published).toBe(30);
-    expect(stats.publishedPerSecond).toBeCloseTo(stats.published / 900, 2);
+    expect(stats.publishedPerSecond).toBeCloseTo(stats.published / 3600, 2);
     expect(stats.backlog.pending - before.backlog.pending).toBe(10);
     expect(stats.backlog.oldestAgeSeconds).toBeGreaterThan(0);
     expect(stats.deadLetters).toEqual([
@@ -100,7 +100,7 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
       { stage: 'relay', groupId: null, pending: 1, redriven: 0, discarded: 0, newInWindow: 1 },
     ]);
     expect(stats.deadLettersPending).toBe(3);
-    const text = await runCli(['stats', '--window', '15m'], f.env('x.'));
+    const text = await runCli(['stats', '--window', '1h'], f.env('x.'));
     expect(text.stdout).toMatch(/dead letters pending\s+3/);
     expect(text.stdout).toMatch(/consumer\s+billing\s+2\s+1\s+0\s+3/);
   });

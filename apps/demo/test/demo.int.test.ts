@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTestDatabase } from '@eventbus/dev-services';
+import { createTestDatabase, uniqueName } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
 
 const run = promisify(execFile);
@@ -14,11 +14,12 @@ describe('pnpm demo (as a subprocess, short duration)', () => {
     const database = await createTestDatabase(databaseUrl, 'demo');
     try {
       const { stdout, stderr } = await run(process.execPath, [MAIN, '--duration', '3', '--rate', '100', '--json'], {
-        env: { ...process.env, DATABASE_URL: database.url, KAFKA_BROKERS: kafkaBrokers.join(',') },
+        // Its own topics and groups: the other demo test may run at the same time on this broker.
+        env: { ...process.env, DATABASE_URL: database.url, KAFKA_BROKERS: kafkaBrokers.join(','), EVENTBUS_TOPIC_PREFIX: `${uniqueName('demo-')}.`, DEMO_GROUP_PREFIX: `${uniqueName('d')}-` },
         timeout: 60_000,
       });
       const summary = JSON.parse(stdout.trim());
-      expect(summary.written).toBeGreaterThan(100);
+      expect(summary.written).toBeGreaterThan(20); // the rate is a target; a loaded machine writes fewer
       expect(summary.published).toBe(summary.written);
       expect(summary.consumedByBilling).toBe(summary.written);
       expect(summary.lost).toBe(0);

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { sleep } from '@eventbus/core';
-import { KafkaPublisher, type MessagePublisher } from '@eventbus/kafka';
+import type { MessagePublisher } from '@eventbus/kafka';
 import { RelayMetrics } from './metrics.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 import { OUTBOX_CHANNEL, type OutboxNotifier } from './notifier/outbox-notifier.js';
@@ -44,8 +44,8 @@ export class OutboxRelay {
 
   constructor(options: OutboxRelayOptions) {
     this.options = resolveRelayOptions(options);
-    this.publisher =
-      this.options.publisher ?? new KafkaPublisher({ brokers: this.options.brokers, clientId: this.options.clientId });
+    // resolveRelayOptions always gives one: the caller's or a kafkajs one, wrapped for tracing.
+    this.publisher = this.options.publisher;
     this.notifier = this.options.notifier ?? new PgListenNotifier(this.options.connectionString);
     const context = {
       options: this.options,

@@ -201,11 +201,11 @@ export class RelayLane {
     const { retryConfig, logger: log } = this.ctx.options;
     for (const { row, message, error } of outcomes) {
       if (!error) continue;
-      this.ctx.metrics.publishFailures++;
+      this.ctx.metrics.recordPublishFailure(row.eventType);
       const attempts = row.attempts + 1;
       if (attempts > retryConfig.maxRetries) {
         await deadLetterRow(client, row, { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error);
-        this.ctx.metrics.deadLettered++;
+        this.ctx.metrics.recordDeadLettered(row.eventType);
         log.error({ eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message }, 'event moved to the DLQ table (stage relay)');
       } else {
         const delay = backoffDelayMs(retryConfig, attempts);

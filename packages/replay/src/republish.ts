@@ -90,12 +90,22 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
   progress();
 
   const signal = options.signal;
+  // Whether events may remain: a chunk skipped by an abort, or a full last page (the reader
+  // stops at a full page when the signal aborted; a short page is the window's end).
+  let stoppedEarly = false;
+  let lastPageFull = false;
+  let pagesRead = 0;
   pages: for await (const page of eventPages(db, filter, { after, pageSize, ...(signal ? { signal } : {}) })) {
+    lastPageFull = page.length === pageSize;
+    pagesRead++;
     for (let i = 0; i < page.length; i += pacer.chunkSize) {
       const chunk = page.slice(i, i + pacer.chunkSize);
       await pacer.take(chunk.length, signal);
       // Abort between chunks: what was acknowledged stays the resume point.
-      if (signal?.aborted) break pages;
+      if (signal?.aborted) {
+        stoppedEarly = true;
+        break pages;
+      }
       if (!dryRun) await publisher!.publish(chunk.map((row) => replayMessage(row, options.target, replayId)));
       first ??= summary(chunk[0]!, options.target);
       lastRow = chunk[chunk.length - 1]!;
@@ -104,7 +114,8 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
     }
   }
 
-  const interrupted = (signal?.aborted ?? false) && sent < total;
+  // (No page at all: the abort came before the first read, e.g. during the count.)
+  const interrupted = (signal?.aborted ?? false) && (stoppedEarly || lastPageFull || (pagesRead === 0 && total > 0));
   const cursor = lastRow?.cursor ?? options.after ?? null;
   return {
     replayId,

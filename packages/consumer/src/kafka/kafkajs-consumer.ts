@@ -39,13 +39,36 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     await admin.connect();
     try {
       // createTopics is idempotent: topics that exist keep their partition count.
-      await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: partitions })) });
+      // CreateTopics can return before the broker serves the new topics' metadata (its own
+      // wait for leaders can then fail), and a consumer joining in that moment fails with
+      // UNKNOWN_TOPIC_OR_PARTITION: create, then wait until every partition has a leader.
+      await retryWhileTopicUnknown(async () => {
+        await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: partitions })) });
+        const { topics: described } = await admin.fetchTopicMetadata({ topics: [...topics] });
+        const leaderless = described.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
+        if (leaderless.length > 0) throw Object.assign(new Error(`no leader yet for ${leaderless.map((t) => t.name).join(', ')}`), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
+      });
     } finally {
       await admin.disconnect();
     }
   }
 
   async start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
+    // The first join can still meet a topic another process created a moment ago (see
+    // retryWhileTopicUnknown); start over with a fresh consumer until the broker knows it.
+    await retryWhileTopicUnknown(async () => {
+      try {
+        await this.startOnce(subscriptions, eachBatch);
+      } catch (error) {
+        const consumer = this.consumer;
+        this.consumer = undefined;
+        await consumer?.disconnect().catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  private async startOnce(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       sessionTimeout: this.options.sessionTimeoutMs,
@@ -57,7 +80,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     });
     this.consumer = consumer;
     await consumer.connect();
-    for (const s of subscriptions) await subscribeWhenKnown(consumer, s);
+    for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
@@ -86,18 +109,18 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
 }
 
 /**
- * Subscribes, waiting out a topic the broker has just created but does not serve yet.
- * Right after CreateTopics (ours or another process's), a metadata request can still answer
- * UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition") for a
- * moment; kafkajs does not retry it inside subscribe(), so a worker started together with
- * its topics would fail at boot. Seen with several consumers starting at once on a new cluster.
+ * Runs `attempt` again while it fails with UNKNOWN_TOPIC_OR_PARTITION ("This server does
+ * not host this topic-partition"), with backoff, for up to `timeoutMs`. Right after
+ * CreateTopics (ours or another process's) the broker can answer that for a moment, and
+ * kafkajs does not retry it inside subscribe() or the first join, so a worker started
+ * together with its topics failed at boot (seen with the demo's consumers and the DLQ
+ * mirror starting at once on a new cluster). Any other error is thrown at once.
  */
-async function subscribeWhenKnown(consumer: Consumer, spec: TopicSubscriptionSpec, timeoutMs = 15_000): Promise<void> {
+async function retryWhileTopicUnknown(attempt: () => Promise<void>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
     try {
-      await consumer.subscribe({ topics: spec.topics, fromBeginning: spec.fromBeginning });
-      return;
+      return await attempt();
     } catch (error) {
       const type = (error as { type?: string }).type;
       if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() + delay > deadline) throw error;

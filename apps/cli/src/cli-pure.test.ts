@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { dateFlag, durationFlag, intFlag, listFlag, positiveNumberFlag } from './args.js';
+import { describeFailure, CliError } from './cli-error.js';
+import { ProgressBar, renderProgress } from './progress-bar.js';
+import { formatDuration, formatTable } from './table.js';
+import { EventBusError } from '@eventbus/core';
+
+describe('flag parsing', () => {
+  it('dates: ISO 8601 only, zone-less means UTC', () => {
+    expect(dateFlag('from', '2026-01-31')?.toISOString()).toBe('2026-01-31T00:00:00.000Z');
+    expect(dateFlag('from', '2026-01-31T12:30')?.toISOString()).toBe('2026-01-31T12:30:00.000Z');
+    expect(dateFlag('from', '2026-01-31T12:30:00+02:00')?.toISOString()).toBe('2026-01-31T10:30:00.000Z');
+    expect(dateFlag('from', undefined)).toBeUndefined();
+    for (const bad of ['yesterday', '2026-13-45', '31/01/2026', "2026-01-01' OR 1=1", '1700000000']) {
+      expect(() => dateFlag('from', bad)).toThrow(expect.objectContaining({ kind: 'usage' }));
+    }
+  });
+  it('durations, integers, rates and lists', () => {
+    expect(durationFlag('window', '15m', 3600)).toBe(900);
+    expect(durationFlag('window', undefined, 3600)).toBe(3600);
+    expect(() => durationFlag('window', '5x', 1)).toThrow(/15m, 1h or 7d/);
+    expect(intFlag('limit', '50', 1, 100)).toBe(50);
+    expect(() => intFlag('limit', '0', 1, 100)).toThrow(/from 1 to 100/);
+    expect(positiveNumberFlag('rate', '500/s')).toBe(500);
+    expect(positiveNumberFlag('rate', '0.5')).toBe(0.5);
+    expect(() => positiveNumberFlag('rate', '0')).toThrow(/events per second/);
+    expect(listFlag(' product.*, ,order.placed ')).toEqual(['product.*', 'order.placed']);
+  });
+});
+
+describe('describeFailure: exit codes', () => {
+  it('maps errors to the documented codes', () => {
+    expect(describeFailure(new CliError('usage', 'x')).exitCode).toBe(2);
+    expect(describeFailure(new CliError('bad_data', 'x')).exitCode).toBe(3);
+    expect(describeFailure(new EventBusError('INVALID_CONFIG', 'x')).exitCode).toBe(2);
+    expect(describeFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).exitCode).toBe(4);
+    expect(describeFailure(Object.assign(new Error('relation does not exist'), { code: '42P01' })).message).toMatch(/eventbus migrate/);
+    expect(describeFailure(Object.assign(new Error('broker down'), { name: 'PublishError', kind: 'transient' })).exitCode).toBe(4);
+    expect(describeFailure(new Error('boom')).exitCode).toBe(1);
+  });
+});
+
+describe('output', () => {
+  it('tables align and cut long cells', () => {
+    expect(formatTable(['A', 'LONG HEADER'], [['x', 'y'], ['wide cell', null]])).toBe('A          LONG HEADER\nx          y\nwide cell  -');
+    expect(formatTable(['E'], [['a'.repeat(100)]], 10).split('\n')[1]).toBe(`${'a'.repeat(9)}…`);
+    expect(formatDuration(59)).toBe('59s');
+    expect(formatDuration(3725)).toBe('1h 2m');
+  });
+  it('the progress bar shows count, rate and ETA, and draws only on a terminal', () => {
+    expect(renderProgress({ sent: 1000, total: 4000, elapsedMs: 2000 }, 70)).toMatch(/^\[#+·+\] 1,000\/4,000 {2}25\.0% {2}500 ev\/s {2}ETA 6s$/);
+    const written: string[] = [];
+    const stream = (isTTY: boolean) => Object.assign({ write: (s: string) => void written.push(s), isTTY, columns: 80 }) as unknown as NodeJS.WritableStream & { isTTY: boolean };
+    const pipe = new ProgressBar(stream(false));
+    pipe.update({ sent: 1, total: 2, elapsedMs: 10 }, true);
+    pipe.finish();
+    expect(written).toEqual([]);
+    const tty = new ProgressBar(stream(true));
+    tty.update({ sent: 1, total: 2, elapsedMs: 10 }, true);
+    tty.finish();
+    expect(written[0]).toMatch(/^\r\[/);
+    expect(written[1]).toBe('\n');
+  });
+});
