@@ -151,7 +151,7 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
     {
       ...base,
       id: 8,
-      name: `a transaction holds a low id open ${s ? 4 : 30} s while thousands commit`,
+      name: `a transaction holds a low id open ${s ? 4 : 30} s while later ones commit`,
       workload: workload(size, { durationMs: s ? 5000 : 34_000, eventsPerTransaction: s ? 4 : 6 }),
       async inject(ctx: ScenarioContext) {
         // Starts with the load, so its outbox id is among the lowest; its tenant writes again only after it commits.

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NonRetriableError } from '@eventbus/core';
 import { DlqMirror, EventConsumer } from '@eventbus/consumer';
-import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
-import { cliFixture, eventIds, runCli, seedEvents } from './cli-fixture.js';
+import { uniqueName, waitFor } from '@eventbus/dev-services';
+import { cliFixture, createTopics, eventIds, runCli, seedEvents } from './cli-fixture.js';
 
 let f: Awaited<ReturnType<typeof cliFixture>>;
 beforeAll(async () => {

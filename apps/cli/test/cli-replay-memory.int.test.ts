@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopics, uniqueName } from '@eventbus/dev-services';
-import { cliFixture, seedEvents, startCli, type RunningCli } from './cli-fixture.js';
+import { uniqueName } from '@eventbus/dev-services';
+import { cliFixture, createTopics, seedEvents, startCli, type RunningCli } from './cli-fixture.js';
 
 let f: Awaited<ReturnType<typeof cliFixture>>;
 beforeAll(async () => {

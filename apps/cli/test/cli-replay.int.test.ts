@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
+import { uniqueName, waitFor } from '@eventbus/dev-services';
 import { EventConsumer } from '@eventbus/consumer';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
-import { cliFixture, eventIds, runCli, runCliInProcess, seedEvents, startCli } from './cli-fixture.js';
+import { cliFixture, createTopics, eventIds, runCli, runCliInProcess, seedEvents, startCli } from './cli-fixture.js';
 
 let f: Awaited<ReturnType<typeof cliFixture>>;
 beforeAll(async () => {

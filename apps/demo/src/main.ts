@@ -24,6 +24,7 @@ import { EventMetrics, type EventMetric } from '@eventbus/monitor';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay, outboxBacklog } from '@eventbus/relay';
 import { runMigrations } from '@eventbus/schema';
+import { startTelemetry, withSpan } from '@eventbus/telemetry';
 
 const { values } = parseArgs({
   options: {
@@ -57,6 +58,8 @@ interface Order {
 }
 
 async function main() {
+  // Exports traces only when OTEL_EXPORTER_OTLP_ENDPOINT (or another OTel exporter variable) is set.
+  const telemetry = await startTelemetry({ serviceName: 'eventbus-demo' });
   say('eventbus demo: finding or starting Postgres and Kafka …');
   const postgres = await ensurePostgres(say);
   const kafka = await ensureKafka(say);
@@ -136,11 +139,15 @@ async function main() {
       const orderId = `o-${runId}-${seq}`;
       const tenantId = tenants[seq % tenants.length]!;
       const total = Math.round(Math.random() * 1000);
-      await db.transaction(async (tx) => {
-        await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);
-        const payload: Order = { orderId, total, run: runId };
-        await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${orderId}-placed`, eventType: 'order.placed', payload });
-      });
+      // The span stands for the request that places the order: its trace continues through the
+      // relay's send span to both groups' process spans (see the README's Observability section).
+      await withSpan('POST /orders', () =>
+        db.transaction(async (tx) => {
+          await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);
+          const payload: Order = { orderId, total, run: runId };
+          await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${orderId}-placed`, eventType: 'order.placed', payload });
+        }),
+      );
       written++;
       next += interval;
       const wait = next - Date.now();
@@ -193,6 +200,7 @@ async function main() {
   };
   await Promise.all([billing.stop(), shipping.stop(), mirror?.stop()]);
   await relay?.stop();
+  await telemetry.shutdown();
   await pool.end();
   await kafka.stop();
   await postgres.stop();

@@ -198,11 +198,18 @@ describe('docker-compose.yml', () => {
   it('keeps the relay, the mirror and the demo on one topic prefix, and mirrors the demo\'s groups', () => {
     expect(environment(services.relay!).EVENTBUS_TOPIC_PREFIX).toBe(environment(services['dlq-mirror']!).EVENTBUS_TOPIC_PREFIX);
     const demoSource = readFileSync(join(ROOT, 'apps/demo/src/main.ts'), 'utf8');
-    expect(demoSource).toContain(`'${environment(services.relay!).EVENTBUS_TOPIC_PREFIX}'`);
-    // The groups the mirror service is told about are the demo's consumer groups.
+    expect(demoSource).toContain(`EVENTBUS_TOPIC_PREFIX || '${environment(services.relay!).EVENTBUS_TOPIC_PREFIX}'`);
+    // The groups the mirror service is told about are the demo's consumer groups: the demo
+    // names them `${GROUP_PREFIX}<role>`, GROUP_PREFIX defaulting to what DEMO_GROUP_PREFIX leaves unset.
+    const defaultGroupPrefix = /DEMO_GROUP_PREFIX \|\| '([^']+)'/.exec(demoSource)?.[1];
+    expect(defaultGroupPrefix).toBeDefined();
+    expect(environment(services.demo!)).not.toHaveProperty('DEMO_GROUP_PREFIX');
     const groups = environment(services['dlq-mirror']!).DLQ_MIRROR_GROUPS!.split(',');
     expect(groups.length).toBeGreaterThan(0);
-    for (const group of groups) expect(demoSource, group).toContain(`'${group}'`);
+    for (const group of groups) {
+      expect(group.startsWith(defaultGroupPrefix!), group).toBe(true);
+      expect(demoSource, group).toContain(`\`\${GROUP_PREFIX}${group.slice(defaultGroupPrefix!.length)}\``);
+    }
   });
 
   it('runs the collector and the trace viewer only in the otel profile, with a config file that exists', () => {

@@ -1,4 +1,7 @@
-import { databaseUrlProblem, parseBrokerList, parseTopicRoutes, type RetryConfig } from '@eventbus/core';
+import type { RetryConfig } from '@eventbus/core';
+import { EnvReader, LOG_LEVELS, SERVICE_ENV } from '@eventbus/app-runtime';
+
+export { ConfigError } from '@eventbus/app-runtime';
 
 /**
  * The relay app's environment variables. Every one is listed here with its default; the
@@ -6,8 +9,8 @@ import { databaseUrlProblem, parseBrokerList, parseTopicRoutes, type RetryConfig
  * a bad deployment is fixed in one go.
  */
 export const RELAY_ENV = {
-  DATABASE_URL: { required: true, description: 'Postgres primary, postgres://user:pass@host:5432/db' },
-  KAFKA_BROKERS: { required: true, description: 'comma-separated host:port list' },
+  DATABASE_URL: SERVICE_ENV.DATABASE_URL,
+  KAFKA_BROKERS: SERVICE_ENV.KAFKA_BROKERS,
   KAFKA_CLIENT_ID: { default: 'eventbus-relay', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: 'topic = prefix + first segment of the event type' },
   EVENTBUS_TOPIC_ROUTES: { default: '', description: 'JSON object pattern → topic, overrides the prefix rule (first match wins)' },
@@ -21,10 +24,10 @@ export const RELAY_ENV = {
   RELAY_RETRY_BACKOFF_MULTIPLIER: { default: '2', description: 'retry delay growth' },
   RELAY_INSTANCE_ID: { default: '{host}-{pid}-{random}', description: 'name in logs and `eventbus outbox status`' },
   RELAY_MIGRATE: { default: 'true', description: 'apply pending migrations at boot (advisory-locked)' },
-  HTTP_HOST: { default: '0.0.0.0', description: 'address of /livez, /readyz, /metrics' },
+  HTTP_HOST: SERVICE_ENV.HTTP_HOST,
   HTTP_PORT: { default: '8080', description: 'port of /livez, /readyz, /metrics (0 = any free port)' },
   SHUTDOWN_GRACE_MS: { default: '10000', description: 'time to finish the batch in flight on SIGTERM' },
-  LOG_LEVEL: { default: 'info', description: 'trace, debug, info, warn, error, fatal or silent' },
+  LOG_LEVEL: SERVICE_ENV.LOG_LEVEL,
 } as const;
 
 export interface RelayAppConfig {
@@ -46,77 +49,31 @@ export interface RelayAppConfig {
   logLevel: string;
 }
 
-/** Thrown when the environment is wrong; the message lists each variable and what it expects. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(readonly problems: string[]) {
-    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
+/** Reads and validates the environment; throws a ConfigError naming every bad or missing variable. */
 export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
-  const problems: string[] = [];
-  const raw = (name: keyof typeof RELAY_ENV): string => {
-    const spec = RELAY_ENV[name] as { required?: boolean; default?: string };
-    const value = env[name]?.trim();
-    if (value === undefined || value === '') {
-      if (spec.required) problems.push(`${name} is missing: expected ${RELAY_ENV[name].description}`);
-      return spec.default ?? '';
-    }
-    return value;
-  };
-  const int = (name: keyof typeof RELAY_ENV, min: number, max: number): number => {
-    const text = raw(name);
-    const value = Number(text);
-    if (!/^-?\d+$/.test(text) || value < min || value > max) {
-      problems.push(`${name}=${JSON.stringify(text)} is invalid: expected an integer from ${min} to ${max}`);
-    }
-    return value;
-  };
-
-  const databaseUrl = raw('DATABASE_URL');
-  const databaseUrlIssue = databaseUrl ? databaseUrlProblem('DATABASE_URL', databaseUrl) : undefined;
-  if (databaseUrlIssue) problems.push(databaseUrlIssue);
-  const { brokers, problems: brokerProblems } = parseBrokerList('KAFKA_BROKERS', raw('KAFKA_BROKERS'));
-  problems.push(...brokerProblems);
-  const { routes: topicRoutes, problems: routeProblems } = parseTopicRoutes('EVENTBUS_TOPIC_ROUTES', raw('EVENTBUS_TOPIC_ROUTES'));
-  problems.push(...routeProblems);
-  const migrateText = raw('RELAY_MIGRATE').toLowerCase();
-  if (!['true', 'false', '1', '0'].includes(migrateText)) problems.push(`RELAY_MIGRATE=${JSON.stringify(migrateText)} is invalid: expected true or false`);
-  const logLevel = raw('LOG_LEVEL').toLowerCase();
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL=${JSON.stringify(logLevel)} is invalid: expected one of ${LOG_LEVELS.join(', ')}`);
-  const multiplierText = raw('RELAY_RETRY_BACKOFF_MULTIPLIER');
-  const backoffMultiplier = Number(multiplierText);
-  if (!Number.isFinite(backoffMultiplier) || backoffMultiplier < 1 || backoffMultiplier > 100) {
-    problems.push(`RELAY_RETRY_BACKOFF_MULTIPLIER=${JSON.stringify(multiplierText)} is invalid: expected a number from 1 to 100`);
-  }
-  const instanceId = env.RELAY_INSTANCE_ID?.trim() || undefined;
-
-  const config: RelayAppConfig = {
-    databaseUrl,
-    brokers,
-    clientId: raw('KAFKA_CLIENT_ID'),
+  const read = new EnvReader(RELAY_ENV, env);
+  return read.finish({
+    databaseUrl: read.postgresUrl('DATABASE_URL'),
+    brokers: read.brokers('KAFKA_BROKERS'),
+    clientId: read.raw('KAFKA_CLIENT_ID'),
+    // Untrimmed and possibly empty on purpose: the prefix is part of topic names.
     topicPrefix: env.EVENTBUS_TOPIC_PREFIX ?? RELAY_ENV.EVENTBUS_TOPIC_PREFIX.default,
-    topicRoutes,
-    batchSize: int('RELAY_BATCH_SIZE', 1, 10_000),
-    lanes: int('RELAY_LANES', 1, 16),
-    pollIntervalMs: int('RELAY_POLL_INTERVAL_MS', 10, 60_000),
-    rebalanceIntervalMs: int('RELAY_REBALANCE_INTERVAL_MS', 100, 60_000),
+    topicRoutes: read.topicRoutes('EVENTBUS_TOPIC_ROUTES'),
+    batchSize: read.int('RELAY_BATCH_SIZE', 1, 10_000),
+    lanes: read.int('RELAY_LANES', 1, 16),
+    pollIntervalMs: read.int('RELAY_POLL_INTERVAL_MS', 10, 60_000),
+    rebalanceIntervalMs: read.int('RELAY_REBALANCE_INTERVAL_MS', 100, 60_000),
     retryConfig: {
-      maxRetries: int('RELAY_MAX_RETRIES', 0, 100),
-      initialDelayMs: int('RELAY_RETRY_INITIAL_DELAY_MS', 0, 86_400_000),
-      maxDelayMs: int('RELAY_RETRY_MAX_DELAY_MS', 0, 86_400_000),
-      backoffMultiplier,
+      maxRetries: read.int('RELAY_MAX_RETRIES', 0, 100),
+      initialDelayMs: read.int('RELAY_RETRY_INITIAL_DELAY_MS', 0, 86_400_000),
+      maxDelayMs: read.int('RELAY_RETRY_MAX_DELAY_MS', 0, 86_400_000),
+      backoffMultiplier: read.number('RELAY_RETRY_BACKOFF_MULTIPLIER', 1, 100),
     },
-    instanceId,
-    migrate: migrateText === 'true' || migrateText === '1',
-    httpHost: raw('HTTP_HOST'),
-    httpPort: int('HTTP_PORT', 0, 65_535),
-    shutdownGraceMs: int('SHUTDOWN_GRACE_MS', 0, 600_000),
-    logLevel,
-  };
-  if (problems.length > 0) throw new ConfigError(problems);
-  return config;
+    instanceId: read.optional('RELAY_INSTANCE_ID'),
+    migrate: read.bool('RELAY_MIGRATE'),
+    httpHost: read.raw('HTTP_HOST'),
+    httpPort: read.int('HTTP_PORT', 0, 65_535),
+    shutdownGraceMs: read.int('SHUTDOWN_GRACE_MS', 0, 600_000),
+    logLevel: read.oneOf('LOG_LEVEL', LOG_LEVELS),
+  });
 }

@@ -4,12 +4,11 @@
  * metrics, and shuts down cleanly on SIGTERM/SIGINT. No logic of its own beyond wiring.
  */
 import pg from 'pg';
-import { pino } from 'pino';
+import { createServiceLogger, exitOnSignals, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
 import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
 import { runMigrations } from '@eventbus/schema';
 import { ConfigError, loadConfig, type RelayAppConfig } from './config.js';
-import { startHttpServer } from './http-server.js';
-import { startTelemetry, traceLogFields } from '@eventbus/telemetry';
+import { startTelemetry } from '@eventbus/telemetry';
 
 let config: RelayAppConfig;
 try {
@@ -22,20 +21,8 @@ try {
   throw error;
 }
 
-const log = pino({
-  level: config.logLevel,
-  base: { service: 'eventbus-relay' },
-  // trace_id / span_id of the active span, when there is one.
-  mixin: traceLogFields,
-  // Connection strings and credentials never reach the logs.
-  redact: { paths: ['connectionString', 'databaseUrl', 'password', '*.password', 'sasl', '*.sasl'], censor: '[redacted]' },
-});
-const logger = {
-  debug: (fields: object, message: string) => log.debug(fields, message),
-  info: (fields: object, message: string) => log.info(fields, message),
-  warn: (fields: object, message: string) => log.warn(fields, message),
-  error: (fields: object, message: string) => log.error(fields, message),
-};
+const log = createServiceLogger('eventbus-relay', config.logLevel);
+const logger = libraryLogger(log);
 
 async function main(cfg: RelayAppConfig) {
   // First: the relay's instruments bind to the meter provider that is global when it is created.
@@ -68,27 +55,14 @@ async function main(cfg: RelayAppConfig) {
   });
   log.info({ port: http.port, instanceId: relay.instanceId, otlp: telemetry.exporting }, 'relay ready: /livez /readyz /metrics');
 
-  let shuttingDown = false;
-  const shutdown = async (signal: string) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    log.info({ signal }, 'shutting down: finishing the batch in flight');
-    const hardStop = setTimeout(() => {
-      log.error({ graceMs: cfg.shutdownGraceMs }, 'shutdown took too long; exiting');
-      process.exit(1);
-    }, cfg.shutdownGraceMs + 5000);
-    hardStop.unref();
+  exitOnSignals(log, cfg.shutdownGraceMs, async () => {
     await relay.stop();
     await new Promise<void>((resolve) => http.server.close(() => resolve()));
     stopGauges();
     await metricsPool.end();
-    // Flushes spans still buffered for the OTLP exporter (bounded by the hard stop above).
+    // Flushes spans still buffered for the OTLP exporter (bounded by the hard stop).
     await telemetry.shutdown().catch((error: Error) => log.warn({ err: error.message }, 'telemetry shutdown failed'));
-    log.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  });
 }
 
 main(config).catch((error: Error) => {

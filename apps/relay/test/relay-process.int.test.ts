@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -16,6 +16,12 @@ beforeAll(async () => {
   database = await testDatabase('relayapp');
   pool = new pg.Pool({ connectionString: database.url, max: 8 });
   pool.on('error', () => undefined);
+});
+// A test that failed half-way leaves its relay running, which would take the next test's
+// shards (same database): kill whatever is still alive after each test.
+afterEach(async () => {
+  const alive = children.filter((child) => child.exitCode === null && child.signalCode === null);
+  await Promise.all(alive.map((child) => new Promise((resolve) => child.once('exit', resolve).kill('SIGKILL'))));
 });
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { uuidv7 } from '@eventbus/core';
-import type { MessagePublisher } from '@eventbus/kafka';
+import { EventBusError, sleep, uuidv7 } from '@eventbus/core';
+import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { DEFAULT_PAGE_SIZE, eventPages } from './event-pages.js';
 import { RatePacer } from './rate-pacer.js';
 import { encodeResumeToken, type ReplayCursor } from './replay-cursor.js';
@@ -106,7 +106,19 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
         stoppedEarly = true;
         break pages;
       }
-      if (!dryRun) await publisher!.publish(chunk.map((row) => replayMessage(row, options.target, replayId)));
+      if (!dryRun) {
+        try {
+          await publishWithRetries(publisher!, chunk.map((row) => replayMessage(row, options.target, replayId)), signal);
+        } catch (error) {
+          // Everything before this chunk was acknowledged: hand the caller the point to resume from.
+          const cursor = lastRow?.cursor ?? options.after;
+          throw new EventBusError('PUBLISH_FAILED', `replay ${replayId} stopped after ${sent} event(s): ${(error as Error).message}`, {
+            cause: error,
+            retriable: true,
+            details: { replayId, sent, total, lastEventId: lastRow?.id ?? options.after?.id ?? null, resumeToken: cursor ? encodeResumeToken({ replayId, cursor }) : null },
+          });
+        }
+      }
       first ??= summary(chunk[0]!, options.target);
       lastRow = chunk[chunk.length - 1]!;
       sent += chunk.length;
@@ -129,6 +141,24 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
     lastEventId: lastRow?.id ?? options.after?.id ?? null,
     elapsedMs: Date.now() - startedAt,
   };
+}
+
+/**
+ * A transient failure (broker briefly away, a just-created topic's metadata not yet
+ * everywhere) is retried a few times with backoff, like the relay does; a refused message
+ * or a persisting outage ends the replay with its resume point.
+ */
+const PUBLISH_ATTEMPTS = 4;
+async function publishWithRetries(publisher: MessagePublisher, messages: OutboundMessage[], signal: AbortSignal | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await publisher.publish(messages);
+    } catch (error) {
+      const transient = error instanceof PublishError && error.kind === 'transient';
+      if (!transient || attempt >= PUBLISH_ATTEMPTS || signal?.aborted) throw error;
+      await sleep(250 * 2 ** (attempt - 1), signal);
+    }
+  }
 }
 
 function summary(row: ReplayedRow, target: ReplayTarget): EventSummary {

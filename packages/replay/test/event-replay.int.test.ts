@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { TopicRouter, type BusEvent } from '@eventbus/core';
-import type { MessagePublisher, OutboundMessage } from '@eventbus/kafka';
+import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { EventWriter } from '@eventbus/producer';
 import { uniqueName, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase } from '@eventbus/dev-services/test';
@@ -124,6 +124,27 @@ describe('republishEvents (real Postgres, recording publisher)', () => {
     expect(publisher.sent.map((m) => m.headers.ce_id)).toEqual(ids);
     expect(new Set(publisher.sent.map((m) => m.headers.ce_replayid))).toEqual(new Set([first.replayId]));
     expect(publisher.sent[0]).toMatchObject({ topic: 'r.order', key: tenantId });
+  });
+
+  it('retries a transient publish failure; a lasting one ends the replay with the point to resume from', async () => {
+    const tenantId = uniqueName('flaky-');
+    const ids = await writeHistory(tenantId);
+    const target = { kind: 'topic' as const, topic: 'scratch' };
+    const publisher = new RecordingPublisher();
+    let calls = 0;
+    // Call 2 fails once (retried, succeeds); from call 5 on, the broker is gone.
+    publisher.publish = async (messages) => {
+      calls++;
+      if (calls === 2 || calls >= 5) throw new PublishError('transient', 'broker unreachable');
+      publisher.sent.push(...messages);
+    };
+    const error = await republishEvents(pool, { filter: { tenantId }, target, publisher, pageSize: 25 }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'PUBLISH_FAILED', retriable: true, details: { sent: 75, lastEventId: ids[74] } });
+    expect(publisher.sent.map((m) => m.headers.ce_id)).toEqual(ids.slice(0, 75));
+    const point = decodeResumeToken((error as { details: { resumeToken: string } }).details.resumeToken);
+    publisher.publish = RecordingPublisher.prototype.publish;
+    await republishEvents(pool, { filter: { tenantId }, target, publisher, pageSize: 25, after: point.cursor, replayId: point.replayId });
+    expect(publisher.sent.map((m) => m.headers.ce_id)).toEqual(ids);
   });
 
   it('paces to --rate and sends nothing in a dry run', async () => {

@@ -1,6 +1,7 @@
 import type { ReplayCursor, ReplayFilter, ReplayTarget, RepublishResult } from '@eventbus/replay';
 import { COMMON_FLAGS, dateFlag, intFlag, listFlag, parseCommandArgs, positiveNumberFlag } from '../args.js';
-import { badData, usageError } from '../cli-error.js';
+import { isEventBusError } from '@eventbus/core';
+import { badData, CliError, usageError } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { note, printJson, printLine, type CliIo } from '../io.js';
@@ -106,18 +107,24 @@ ${CONNECTION_HELP}`,
       // Connect before reading, so an unreachable broker fails fast (exit 4) instead of after the first page.
       await publisher?.connect();
       const bar = new ProgressBar(io.stderr);
-      const result = await republishEvents(db, {
-        filter,
-        target,
-        pageSize,
-        dryRun,
-        signal: io.signal,
-        ...optional('publisher', publisher),
-        ...optional('replayId', resumePoint?.replayId),
-        ...optional('after', after),
-        ...optional('ratePerSecond', rate),
-        onProgress: (p) => bar.update(p, p.sent === p.total),
-      });
+      let result: RepublishResult;
+      try {
+        result = await republishEvents(db, {
+          filter,
+          target,
+          pageSize,
+          dryRun,
+          signal: io.signal,
+          ...optional('publisher', publisher),
+          ...optional('replayId', resumePoint?.replayId),
+          ...optional('after', after),
+          ...optional('ratePerSecond', rate),
+          onProgress: (p) => bar.update(p, p.sent === p.total),
+        });
+      } catch (error) {
+        bar.finish();
+        throw withResumeHint(error, argv);
+      }
       bar.finish();
       report(io, result, values.json ?? false, argv);
       return result.interrupted ? EXIT.interrupted : EXIT.ok;
@@ -127,6 +134,19 @@ ${CONNECTION_HELP}`,
     }
   },
 };
+
+/**
+ * A replay that Kafka stopped (after the publisher's retries) still knows how far it got:
+ * the error's message gains the command that continues from there. Exit code 4 for an
+ * outage, 3 when Kafka refused the messages themselves.
+ */
+function withResumeHint(error: unknown, argv: string[]): unknown {
+  if (!isEventBusError(error, 'PUBLISH_FAILED')) return error;
+  const token = error.details.resumeToken as string | null;
+  const resume = token ? `\nresume with:\n  eventbus replay ${withoutResumeFlags(argv).map(shellQuote).join(' ')} --resume ${token}` : '';
+  const refused = (error.cause as { kind?: string } | undefined)?.kind === 'rejected';
+  return new CliError(refused ? 'bad_data' : 'unavailable', `${error.message}${resume}`, { cause: error });
+}
 
 function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[]): void {
   const resumeCommand = result.interrupted && result.resumeToken ? `eventbus replay ${withoutResumeFlags(argv).map(shellQuote).join(' ')} --resume ${result.resumeToken}` : null;
