@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
-// --only producer|relay|latency|consumer, --json <file>.
+// --only producer|relay|latency|consumer|replay (comma-separated), --json <file>.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -18,6 +18,8 @@ import { shardForTenant } from '@eventbus/schema';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, json: { type: 'string' } } });
 const quick = values.quick;
+/** `--only relay,replay`: the named benches, in their usual order. */
+const runs = (name) => !values.only || values.only.split(',').includes(name);
 const say = (m) => process.stderr.write(`${m}\n`);
 const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
@@ -33,10 +35,11 @@ const db = drizzle(pool);
 say(`bench database ${database.name}, kafka ${kafka.address}, node ${process.version}\n`);
 
 try {
-  if (!values.only || values.only === 'producer') await producerBench();
-  if (!values.only || values.only === 'relay') await relayDrainBench();
-  if (!values.only || values.only === 'latency') await latencyBench();
-  if (!values.only || values.only === 'consumer') await consumerBench();
+  if (runs('producer')) await producerBench();
+  if (runs('relay')) await relayDrainBench();
+  if (runs('latency')) await latencyBench();
+  if (runs('consumer')) await consumerBench();
+  if (runs('replay')) await replayBench();
 } finally {
   await pool.end();
   await database.drop();
@@ -302,4 +305,42 @@ async function consumerBench() {
   });
   say(`  EventConsumer / raw kafkajs: ${(library / raw).toFixed(2)}\n`);
   results.consumer = { events: total, partitions, rawKafkaEventsPerS: raw, eventConsumerEventsPerS: library, ratio: library / raw };
+}
+
+/**
+ * Replay (`eventbus replay`'s engine): one tenant's EventLog republished in keyset pages with
+ * acks=-1, against the read path alone (dry run) and, when it ran in the same process, the
+ * relay's drain rate. One tenant means one key, so one partition: the replay's ceiling is
+ * one partition leader, where the relay spreads 50 tenants over 12 partitions.
+ */
+async function replayBench() {
+  const { republishEvents } = await import('@eventbus/replay');
+  const { KafkaPublisher } = await import('@eventbus/kafka');
+  const rows = quick ? 50_000 : 200_000;
+  const pageSize = 1000;
+  say(`## replay: ${fmt(rows)} EventLog events of one tenant, 512-byte payloads, pages of ${pageSize}, acks=-1`);
+  const tenantId = uniqueName('replay-');
+  await pool.query(
+    `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id, created_at)
+     SELECT gen_random_uuid(), $1, 'r-' || g, 'order.placed', $2::jsonb, 'bench', now() - interval '1 day' + g * interval '1 millisecond'
+     FROM generate_series(1, $3::int) g`,
+    [tenantId, JSON.stringify(PAYLOAD), rows],
+  );
+  const topic = `${uniqueName('bench.')}.replayed`;
+  await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+  const target = { kind: 'topic', topic };
+  let t0 = performance.now();
+  await republishEvents(pool, { filter: { tenantId }, target, dryRun: true, pageSize });
+  const readRate = rows / ((performance.now() - t0) / 1000);
+  say(`  (b) read path alone (dry run)                ${fmt(readRate).padStart(8)} events/s`);
+  const publisher = new KafkaPublisher({ brokers });
+  await publisher.connect();
+  t0 = performance.now();
+  const result = await republishEvents(pool, { filter: { tenantId }, target, publisher, pageSize });
+  const replayRate = result.sent / ((performance.now() - t0) / 1000);
+  await publisher.disconnect();
+  const relayRate = results.relayDrain?.relayEventsPerS;
+  const ratio = relayRate ? ` = ${(replayRate / relayRate).toFixed(2)} × the relay's drain (${fmt(relayRate)}/s)` : ' (run with the relay bench for the ratio to its drain rate)';
+  say(`  replay (republishEvents, one tenant)         ${fmt(replayRate).padStart(8)} events/s${ratio}\n`);
+  results.replay = { events: result.sent, pageSize, replayEventsPerS: replayRate, readOnlyEventsPerS: readRate, ...(relayRate ? { ratioToRelayDrain: replayRate / relayRate } : {}) };
 }

@@ -11,7 +11,7 @@
  *   an id that was never written).
  * - **duplicates**: deliveries beyond the first of an event id, split into *republished*
  *   (the same event at another Kafka offset: the relay sent it twice; bounded by one relay
- *   batch per fault) and *redelivered* (the same offset handled twice: the consumer crashed
+ *   batch per lane per fault) and *redelivered* (the same offset handled twice: the consumer crashed
  *   or its group rebalanced before the offset was committed; reported, with samples).
  * - **inversions**: per tenant, after dropping all but the first delivery of each event id,
  *   a sequence number that is not greater than the one delivered before it.
@@ -68,7 +68,7 @@ export interface CheckInput {
   faults: FaultRecord[];
   /** When the workload stopped writing; the recovery of a scenario without faults is measured from here. */
   loadEndMs: number;
-  /** Duplicates allowed per fault (one batch). */
+  /** Republished duplicates allowed per fault (one relay batch per lane). */
   batchBound: number;
 }
 
@@ -83,7 +83,7 @@ export interface CheckResult {
   /** The writer and the event log disagree: a write it saw commit is missing, or a rolled-back one is present. */
   atomicity: string[];
   /**
-   * `bound` applies to `republished`: one relay batch per fault. `redelivered` (the consumer
+   * `bound` applies to `republished`: one relay batch per lane per fault. `redelivered` (the consumer
    * handled an offset again: uncommitted offsets after a crash or a group rebalance) is
    * reported beside it with `samples`, since its size depends on kafkajs' fetch batches.
    */

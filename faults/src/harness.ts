@@ -46,6 +46,8 @@ export interface Slot {
 }
 
 export const RELAY_BATCH_SIZE = 100;
+/** Claim connections per relay (RELAY_LANES): each may have one batch in flight, so a crash may resend one batch per lane. */
+export const RELAY_LANES = 2;
 
 /** What a scenario's `inject` works with. */
 export class ScenarioContext {
@@ -85,7 +87,7 @@ export class ScenarioContext {
     slot.generation++;
     const name = `${slot.name}.${slot.generation}`;
     slot.process = slot.kind === 'relay'
-      ? await startRelay(name, { databaseUrl: this.relayDatabaseUrl, brokers: this.brokers, topicPrefix: this.prefix, batchSize: RELAY_BATCH_SIZE })
+      ? await startRelay(name, { databaseUrl: this.relayDatabaseUrl, brokers: this.brokers, topicPrefix: this.prefix, batchSize: RELAY_BATCH_SIZE, lanes: RELAY_LANES })
       : await startWorker(name, {
           databaseUrl: this.database.url, brokers: this.brokers, topicPrefix: this.prefix, handlerDelayMs: this.def.handlerDelayMs,
           ...(slot.kind === 'control' ? { groupId: `${this.groupId}-control`, role: 'control' as const } : { groupId: this.groupId }),
@@ -269,7 +271,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       deadLettered: (await c.pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [groupId])).rows.map((r) => r.event_id as string),
       faults: c.faults,
       loadEndMs,
-      batchBound: RELAY_BATCH_SIZE,
+      batchBound: RELAY_BATCH_SIZE * RELAY_LANES,
     });
     c.log(`drained and settled after ${Date.now() - startedAt} ms`);
     const faultKinds: Record<string, number> = {};

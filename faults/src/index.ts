@@ -1,5 +1,5 @@
 export { checkDelivery, percentile, violations, type CheckInput, type CheckResult, type DeliveryRecord, type FaultRecord, type WriteRecord } from './checker.js';
-export { runScenario, RELAY_BATCH_SIZE, type MatrixEnvironment, type ScenarioDefinition, type ScenarioResult } from './harness.js';
+export { runScenario, RELAY_BATCH_SIZE, RELAY_LANES, type MatrixEnvironment, type ScenarioDefinition, type ScenarioResult } from './harness.js';
 export { runFaultMatrix, formatResults, type MatrixOptions } from './matrix.js';
 export { scenarios } from './scenarios.js';
 export { TcpProxy, type ProxyMode } from './tcp-proxy.js';

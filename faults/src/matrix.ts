@@ -17,6 +17,7 @@ export async function runFaultMatrix(env: MatrixEnvironment, options: MatrixOpti
     env.log(`scenario ${def.id}: ${def.name}`);
     const result = await runScenario(def, env, options.short ? 60_000 : 180_000);
     env.log(`scenario ${def.id}: ${result.violations.length === 0 ? 'ok' : 'FAILED'} in ${(result.durationMs / 1000).toFixed(1)} s`);
+    env.log(formatResults([result]).split('\n')[2]!);
     results.push(result);
   }
   return results;

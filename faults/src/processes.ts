@@ -74,6 +74,7 @@ export interface RelayProcessSettings {
   brokers: string[];
   topicPrefix: string;
   batchSize: number;
+  lanes: number;
 }
 
 /** Starts `node apps/relay/dist/main.js` and waits until /readyz answers 200. */
@@ -84,6 +85,7 @@ export async function startRelay(name: string, s: RelayProcessSettings, timeoutM
     EVENTBUS_TOPIC_PREFIX: s.topicPrefix,
     KAFKA_CLIENT_ID: `faults-${name}`,
     RELAY_BATCH_SIZE: String(s.batchSize),
+    RELAY_LANES: String(s.lanes),
     RELAY_POLL_INTERVAL_MS: '500',
     RELAY_REBALANCE_INTERVAL_MS: '500',
     RELAY_INSTANCE_ID: name,

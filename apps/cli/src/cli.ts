@@ -75,7 +75,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
       io.stdout.write(`${found.command.help}\n`);
       return EXIT.ok;
     }
-    return await found.command.run(found.rest, io);
+    const command = found.command;
+    const run = () => command.run(found.rest, io);
+    return await (io.traced ? io.traced(`eventbus ${command.path.join(' ')}`, run) : run());
   } catch (error) {
     const { exitCode, message } = describeFailure(error);
     io.stderr.write(`eventbus: ${message}\n`);

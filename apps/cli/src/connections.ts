@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { KafkaPublisher, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { CliError } from './cli-error.js';
 import { redactUrl } from './settings.js';
 
@@ -23,10 +23,13 @@ export async function openDatabase(url: string): Promise<pg.Pool> {
 /**
  * A publisher that connects on its first publish, so commands that may not need Kafka
  * (re-driving relay-stage dead letters goes through the outbox) do not require it.
+ * Instrumented as stage `replay`: each message gets a `send <topic>` span under the
+ * command's span (the message's stored traceparent becomes a link) and counts in
+ * `eventbus.events.published`; without an OpenTelemetry SDK that is a no-op.
  */
 export class LazyPublisher implements MessagePublisher {
   private connected: Promise<void> | undefined;
-  private inner: KafkaPublisher | undefined;
+  private inner: MessagePublisher | undefined;
 
   /** `brokers` is called on first use: a missing KAFKA_BROKERS is an error only when Kafka is needed. */
   constructor(private readonly brokers: () => string[], private readonly clientId: string) {}
@@ -34,7 +37,7 @@ export class LazyPublisher implements MessagePublisher {
   connect(): Promise<void> {
     this.connected ??= (async () => {
       const brokers = this.brokers();
-      this.inner = new KafkaPublisher({ brokers, clientId: this.clientId });
+      this.inner = new InstrumentedPublisher(new KafkaPublisher({ brokers, clientId: this.clientId }), { stage: 'replay', parent: 'active' });
       try {
         await this.inner.connect();
       } catch (error) {

@@ -10,6 +10,8 @@ export interface CliIo {
   env: NodeJS.ProcessEnv;
   /** Aborted on Ctrl-C. */
   signal: AbortSignal;
+  /** Runs a command inside a span (set when OpenTelemetry exports); absent = just run it. */
+  traced?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 export function printJson(io: CliIo, data: unknown): void {

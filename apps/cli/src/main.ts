@@ -17,14 +17,35 @@ process.on('SIGINT', () => {
 });
 process.on('SIGTERM', () => controller.abort());
 
+const telemetry = await startTelemetryIfAsked(process.env);
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
   signal: controller.signal,
+  ...(telemetry ? { traced: telemetry.traced } : {}),
 });
+// Spans still buffered go out before the process ends.
+await telemetry?.shutdown().catch((error: Error) => process.stderr.write(`eventbus: telemetry shutdown failed: ${error.message}\n`));
 // Let stdout drain (a large --json document into a pipe) before exiting.
 process.exitCode = code;
 if (!process.stdout.writableNeedDrain) process.exit(code);
 else process.stdout.once('drain', () => process.exit(code));
+
+/**
+ * OpenTelemetry, as the relay app starts it, when the standard OTEL_* variables ask for an
+ * exporter. The telemetry package (and the SDK) load only then: a CLI that starts for a
+ * --help or a usage error must not pay for them. Each command runs in a span
+ * (`eventbus replay`, …) that the replay's `send` spans belong to.
+ */
+async function startTelemetryIfAsked(env: NodeJS.ProcessEnv) {
+  if (!Object.keys(env).some((name) => name.startsWith('OTEL_'))) return undefined;
+  const { otelExportRequested, startTelemetry, withSpan } = await import('@eventbus/telemetry');
+  if (!otelExportRequested(env)) return undefined;
+  const telemetry = await startTelemetry({ serviceName: 'eventbus-cli', env });
+  return {
+    traced: <T>(name: string, fn: () => Promise<T>) => withSpan(name, fn, { tracer: '@eventbus/cli' }),
+    shutdown: () => telemetry.shutdown(),
+  };
+}

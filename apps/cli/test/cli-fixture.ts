@@ -3,7 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Readable, Writable } from 'node:stream';
 import pg from 'pg';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { createTopics as createTopicsOnce, KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 
 /** The built CLI: the tests run it as an operator would, as a process. */
@@ -82,22 +82,6 @@ export async function runCliInProcess(args: string[], env: Record<string, string
   return { code, stdout, stderr };
 }
 
-/**
- * createTopics, retried: right after CreateTopics the single KRaft broker can answer a
- * metadata request with UNKNOWN_TOPIC_OR_PARTITION, which kafkajs' waitForLeaders does not
- * retry (seen here under load). Creating an existing topic is a no-op, so retrying is safe.
- */
-export async function createTopics(brokers: string[], topics: Array<{ topic: string }>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await createTopicsOnce(brokers, topics);
-    } catch (error) {
-      if ((error as { type?: string }).type !== 'UNKNOWN_TOPIC_OR_PARTITION' || attempt >= 10) throw error;
-      await new Promise((r) => setTimeout(r, 200 * attempt));
-    }
-  }
-}
-
 /** A migrated database, Kafka admin and collectors for one test file. */
 export async function cliFixture(label: string) {
   const database: TestDatabase = await testDatabase(label);
@@ -162,3 +146,6 @@ export async function eventIds(pool: pg.Pool, tenantId: string, where = 'true', 
   const { rows } = await pool.query(`SELECT id::text FROM eventbus.event_log WHERE tenant_id = $1 AND ${where} ORDER BY created_at, id`, [tenantId, ...params]);
   return rows.map((r) => r.id);
 }
+
+// dev-services' createTopics waits out a just-created topic the broker does not host yet.
+export { createTopics } from '@eventbus/dev-services';

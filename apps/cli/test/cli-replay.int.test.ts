@@ -224,4 +224,33 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     expect([...new Set(ordered)]).toEqual(expected);
     expect(new Set(collector.messages.map((m) => m.headers.ce_replayid))).toEqual(new Set([interrupted.replayId]));
   });
+
+  it('with an OpenTelemetry exporter configured, the replay runs in an "eventbus replay" span whose send spans mark the events as replayed and link their stored trace', async () => {
+    const prefix = f.prefix();
+    const tenant = uniqueName('otel-');
+    const topic = `${prefix}traced`;
+    const stored = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    await f.pool.query(
+      `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id, traceparent)
+       SELECT gen_random_uuid(), $1, 'k' || i, 'order.placed', '{}', 'c', $2 FROM generate_series(1, 2) i`,
+      [tenant, stored],
+    );
+    await createTopics(f.brokers, [{ topic }]);
+    // The console exporter prints finished spans to stdout (the operator's choice of exporter).
+    const run = await runCli(['replay', '--tenant', tenant, '--to-topic', topic], { ...f.env(prefix), OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none' });
+    expect(run.code, run.stderr).toBe(0);
+    const spans = run.stdout.split(/\n(?=\{\n)/).filter((block) => block.includes('instrumentationScope')).map((block) => ({
+      name: /\n {2}name: '([^']+)'/.exec(block)?.[1],
+      id: /\n {2}id: '([0-9a-f]+)'/.exec(block)?.[1],
+      traceId: /\n {2}traceId: '([0-9a-f]+)'/.exec(block)?.[1],
+      parentId: /parentSpanContext: \{[^}]*spanId: '([0-9a-f]+)'/.exec(block)?.[1],
+      replayed: block.includes("'eventbus.replayed': true"),
+      linksStored: block.includes("traceId: '0af7651916cd43dd8448eb211c80319c'"),
+    }));
+    const command = spans.find((s) => s.name === 'eventbus replay');
+    expect(command).toBeDefined();
+    const sends = spans.filter((s) => s.name === `send ${topic}`);
+    expect(sends).toHaveLength(2);
+    for (const send of sends) expect(send).toMatchObject({ traceId: command!.traceId, parentId: command!.id, replayed: true, linksStored: true });
+  });
 });

@@ -1,3 +1,4 @@
+import { createTopicsAndWait } from '@eventbus/kafka';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { uniqueName, waitFor } from './wait.js';
 
@@ -69,7 +70,7 @@ export async function createTopics(brokers: string[], topics: Array<{ topic: str
   const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((t) => ({ numPartitions: 3, ...t })) });
+    await createTopicsAndWait(admin, topics.map((t) => ({ numPartitions: 3, ...t })));
   } finally {
     await admin.disconnect();
   }

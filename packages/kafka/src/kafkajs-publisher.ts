@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Admin, type Producer, type KafkaConfig, type Message } from 'kafkajs';
+import { createTopicsAndWait } from './create-topics.js';
 import { PublishError, type MessagePublisher, type OutboundMessage } from './publisher.js';
 
 export interface KafkaPublisherOptions {
@@ -106,15 +107,15 @@ export class KafkaPublisher implements MessagePublisher {
       this.admin = this.kafka.admin();
       await this.admin.connect();
     }
-    // createTopics is idempotent: topics that exist are left as they are.
-    await this.admin.createTopics({
-      waitForLeaders: true,
-      topics: missing.map((topic) => ({
+    // Idempotent: topics that exist are left as they are.
+    await createTopicsAndWait(
+      this.admin,
+      missing.map((topic) => ({
         topic,
         numPartitions: this.options.topicPartitions ?? 12,
         replicationFactor: this.options.topicReplicationFactor ?? -1,
       })),
-    });
+    );
     for (const t of missing) this.knownTopics.add(t);
   }
 }

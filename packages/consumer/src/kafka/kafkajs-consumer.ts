@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
+import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
 import type { BatchHandler, ConsumerGroupClient, InboundMessage, TopicSubscriptionSpec } from './consumer-client.js';
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
@@ -38,16 +39,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
-      // createTopics is idempotent: topics that exist keep their partition count.
-      // CreateTopics can return before the broker serves the new topics' metadata (its own
-      // wait for leaders can then fail), and a consumer joining in that moment fails with
-      // UNKNOWN_TOPIC_OR_PARTITION: create, then wait until every partition has a leader.
-      await retryWhileTopicUnknown(async () => {
-        await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: partitions })) });
-        const { topics: described } = await admin.fetchTopicMetadata({ topics: [...topics] });
-        const leaderless = described.filter((t) => t.partitions.length === 0 || t.partitions.some((p) => p.leader < 0));
-        if (leaderless.length > 0) throw Object.assign(new Error(`no leader yet for ${leaderless.map((t) => t.name).join(', ')}`), { type: 'UNKNOWN_TOPIC_OR_PARTITION' });
-      });
+      // Idempotent: topics that exist keep their partition count.
+      await createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: partitions })));
     } finally {
       await admin.disconnect();
     }
@@ -55,7 +48,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
 
   async start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
     // The first join can still meet a topic another process created a moment ago (see
-    // retryWhileTopicUnknown); start over with a fresh consumer until the broker knows it.
+    // retryWhileTopicUnknown in @eventbus/kafka); start over with a fresh consumer until the broker knows it.
     await retryWhileTopicUnknown(async () => {
       try {
         await this.startOnce(subscriptions, eachBatch);
@@ -105,26 +98,5 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // disconnect() stops the runner (waiting for the batches in flight), commits the
     // resolved offsets and sends LeaveGroup, so partitions move at once, not after a session timeout.
     await consumer?.disconnect();
-  }
-}
-
-/**
- * Runs `attempt` again while it fails with UNKNOWN_TOPIC_OR_PARTITION ("This server does
- * not host this topic-partition"), with backoff, for up to `timeoutMs`. Right after
- * CreateTopics (ours or another process's) the broker can answer that for a moment, and
- * kafkajs does not retry it inside subscribe() or the first join, so a worker started
- * together with its topics failed at boot (seen with the demo's consumers and the DLQ
- * mirror starting at once on a new cluster). Any other error is thrown at once.
- */
-async function retryWhileTopicUnknown(attempt: () => Promise<void>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
-    try {
-      return await attempt();
-    } catch (error) {
-      const type = (error as { type?: string }).type;
-      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' || Date.now() + delay > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
   }
 }
