@@ -13,7 +13,7 @@ function workload(size: MatrixSize, overrides: Partial<WorkloadOptions> = {}): W
     tenants: 60,
     writers: 8,
     ratePerSecond: size.short ? 120 : 100,
-    durationMs: size.short ? 4000 : 20_000,
+    durationMs: size.short ? 3000 : 20_000,
     eventsPerTransaction: 3,
     rollbackShare: 0.04,
     holdShare: 0.02,
@@ -127,7 +127,7 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
       name: 'consumers SIGKILLed mid-handler, then a rolling restart',
       workers: s ? 2 : 3,
       handlerDelayMs: 10,
-      workload: workload(size, { durationMs: s ? 6000 : 30_000 }),
+      workload: workload(size, { durationMs: s ? 5000 : 30_000 }),
       async inject(ctx) {
         const killPhaseEnds = Date.now() + ctx.def.workload.durationMs * 0.5;
         while (ctx.loadRunning && Date.now() < killPhaseEnds) {
@@ -151,12 +151,12 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
     {
       ...base,
       id: 8,
-      name: `a transaction holds a low id open ${s ? 4 : 30} s while later ones commit`,
-      workload: workload(size, { durationMs: s ? 5000 : 34_000, eventsPerTransaction: s ? 4 : 6 }),
+      name: `a transaction holds a low id open ${s ? 3 : 30} s while later ones commit`,
+      workload: workload(size, { durationMs: s ? 4000 : 34_000, eventsPerTransaction: s ? 4 : 6 }),
       async inject(ctx: ScenarioContext) {
         // Starts with the load, so its outbox id is among the lowest; its tenant writes again only after it commits.
         const atMs = Date.now();
-        const held = await ctx.workload.writeOne('long-tx', { holdMs: s ? 4000 : 30_000 });
+        const held = await ctx.workload.writeOne('long-tx', { holdMs: s ? 3000 : 30_000 });
         if (held.outcome !== 'committed') throw new Error(`the long transaction did not commit (${held.outcome})`);
         const after = ctx.workload.writes.filter((w) => w.outcome === 'committed' && w.committedAtMs! < held.committedAtMs! && w.tenantId !== 'long-tx').length;
         ctx.log(`the long transaction (event ${held.eventId}) committed after ${after} events committed behind it`);

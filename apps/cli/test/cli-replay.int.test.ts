@@ -147,13 +147,14 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     indexerConsumer.subscribe({
       eventTypes: ['product.*'],
       handler: async (event, ctx) => {
-        seen.indexer.push(event.id);
         if (event.headers.ce_replayid) seen.replayIds.add(event.headers.ce_replayid);
         // The inbox: the projection's side effect happens once per event, however often it arrives.
         await ctx.processOnce(async (tx) => {
           await tx.execute(sql`INSERT INTO public.search_index (event_id, applied) VALUES (${event.id}, 1)
                                ON CONFLICT (event_id) DO UPDATE SET applied = search_index.applied + 1`);
         });
+        // Counted once its transaction committed, so the test reads the table only after it.
+        seen.indexer.push(event.id);
       },
     });
     const mailerConsumer = f.track(new EventConsumer({ ...common, groupId: mailer }));

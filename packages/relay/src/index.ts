@@ -4,6 +4,6 @@ export { RelayMetrics, Histogram, RELAY_METER } from './metrics.js';
 export { observeRelayGauges, type ObservedRelay, type RelayGaugeOptions } from './relay-gauges.js';
 export { deadLetterCounts, type DeadLetterCount } from './sql/dead-letter-counts.js';
 export { silentLogger, type Logger } from '@eventbus/core';
-export { OUTBOX_CHANNEL, type OutboxNotifier } from './notifier/outbox-notifier.js';
+export { OUTBOX_CHANNEL, parseShardMask, type NotifierHandlers, type OutboxNotifier } from './notifier/outbox-notifier.js';
 export { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 export { outboxBacklog, type OutboxBacklog } from './sql/outbox-backlog.js';

@@ -3,7 +3,7 @@ import { sleep } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import { RelayMetrics } from './metrics.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
-import { OUTBOX_CHANNEL, type OutboxNotifier } from './notifier/outbox-notifier.js';
+import { maskHasAny, OUTBOX_CHANNEL, parseShardMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
 import { resolveRelayOptions, type OutboxRelayOptions, type ResolvedRelayOptions } from './options.js';
 import { RelayLane } from './relay-lane.js';
 
@@ -76,9 +76,9 @@ export class OutboxRelay {
       // All lanes announce themselves before any rebalances, so the first split already counts them all.
       for (const lane of this.lanes) await lane.connect();
       await this.notifier.start({
-        onNotify: () => {
+        onNotify: (payload) => {
           this.selfTestPending = false;
-          this.wakeAll();
+          this.wakeLanesFor(parseShardMask(payload));
         },
         // After every (re)connect: notifications sent meanwhile are lost, so sweep now.
         onConnected: () => {
@@ -151,6 +151,16 @@ export class OutboxRelay {
 
   private wakeAll(): void {
     for (const lane of this.lanes) lane.wakeup.wake();
+  }
+
+  /**
+   * Wakes the lanes holding a shard the notification names (every lane when it names none),
+   * so one commit costs one claim, not one per lane. A shard in handover belongs to no lane
+   * for a moment: the lane that takes it wakes itself, and the poll covers the rest.
+   */
+  private wakeLanesFor(mask: bigint | undefined): void {
+    if (mask === undefined) return this.wakeAll();
+    for (const lane of this.lanes) if (maskHasAny(mask, lane.ownedShards)) lane.wakeup.wake();
   }
 
   /** LISTEN silently never fires through PgBouncer (transaction pooling) or on a replica: say so at boot. */

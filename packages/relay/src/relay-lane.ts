@@ -59,6 +59,11 @@ export class RelayLane {
     return [...this.owned].sort((a, b) => a - b);
   }
 
+  /** The shards held now, unsorted and uncopied (for the per-notification check). */
+  get ownedShards(): ReadonlySet<number> {
+    return this.owned;
+  }
+
   /** The loop: runs until `signal` aborts. Never throws; outages back off and retry. */
   async run(signal: AbortSignal): Promise<void> {
     const { logger: log, batchSize, pollIntervalMs, rebalanceIntervalMs, maxOutageBackoffMs } = this.ctx.options;

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createTopics, waitFor } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
-import { SHARD_COUNT } from '@eventbus/schema';
+import { SHARD_COUNT, shardForTenant } from '@eventbus/schema';
+import { parseShardMask } from '../src/index.js';
 import { relayFixture } from './relay-fixture.js';
 
 let f: Awaited<ReturnType<typeof relayFixture>>;
@@ -13,6 +14,25 @@ afterEach(async () => f.reset());
 afterAll(async () => f?.close());
 
 describe('OutboxRelay (real Postgres, real Kafka)', () => {
+  it('notifies once per transaction, naming exactly the shards of the rows it inserted', async () => {
+    const listener = new pg.Client({ connectionString: f.database.url });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+    await listener.query('LISTEN eventbus_outbox');
+    try {
+      const tenants = ['tenant-a', 'tenant-b', 'tenant-c'];
+      await new EventWriter(f.db).writeEventsWithOutbox(tenants.map((tenantId, i) => ({ tenantId, eventKey: `mask-${i}`, eventType: 'order.placed', payload: {} })));
+      await f.write({ tenantId: 'tenant-z', eventKey: 'mask-z' });
+      await waitFor(() => payloads.length >= 2, { timeoutMs: 5000, message: 'two notifications' });
+      const expected = (ts: string[]) => ts.reduce((mask, t) => mask | (1n << BigInt(shardForTenant(t))), 0n);
+      expect(payloads.map(parseShardMask)).toEqual([expected(tenants), expected(['tenant-z'])]);
+    } finally {
+      await listener.end();
+      await f.pool.query('DELETE FROM eventbus.outbox'); // no relay ran: the next test's must not publish these
+    }
+  });
+
   it('publishes a committed event with the topic, key, CloudEvents headers and payload', async () => {
     const topic = `${f.prefix}order`;
     await createTopics(f.brokers, [{ topic }]);

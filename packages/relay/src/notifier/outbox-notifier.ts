@@ -5,7 +5,7 @@
  */
 export interface OutboxNotifier {
   /** Connects and listens; resolves once listening. Keeps reconnecting forever afterwards. */
-  start(handlers: { onNotify: () => void; onConnected: () => void; onError: (error: Error) => void }): Promise<void>;
+  start(handlers: NotifierHandlers): Promise<void>;
   /** True while the listening connection is up. */
   readonly connected: boolean;
   /** Reconnects so far. */
@@ -14,4 +14,30 @@ export interface OutboxNotifier {
   stop(): Promise<void>;
 }
 
+/** What a notifier calls. */
+export interface NotifierHandlers {
+  /** A notification arrived; `payload` as sent (see `parseShardMask`). */
+  onNotify: (payload: string) => void;
+  /** The listening connection is (again) up: notifications sent meanwhile are lost. */
+  onConnected: () => void;
+  onError: (error: Error) => void;
+}
+
 export const OUTBOX_CHANNEL = 'eventbus_outbox';
+
+/**
+ * The shards a notification names: the outbox trigger (drizzle/0002) sends a 64-bit mask
+ * in hex, bit n = shard n. Undefined for anything else (an empty payload, e.g. the boot
+ * self-test or a trigger from before that migration): wake everyone then.
+ */
+export function parseShardMask(payload: string): bigint | undefined {
+  if (!/^[0-9a-f]{1,16}$/.test(payload)) return undefined;
+  const mask = BigInt(`0x${payload}`);
+  return mask === 0n ? undefined : mask;
+}
+
+/** Whether `mask` names any of `shards`. */
+export function maskHasAny(mask: bigint, shards: Iterable<number>): boolean {
+  for (const shard of shards) if ((mask >> BigInt(shard)) & 1n) return true;
+  return false;
+}

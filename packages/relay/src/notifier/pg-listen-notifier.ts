@@ -1,6 +1,6 @@
 import pgListen, { type Subscriber } from 'pg-listen';
 import { sleep } from '@eventbus/core';
-import { OUTBOX_CHANNEL, type OutboxNotifier } from './outbox-notifier.js';
+import { OUTBOX_CHANNEL, type NotifierHandlers, type OutboxNotifier } from './outbox-notifier.js';
 
 // pg-listen is CommonJS with `exports.default`: under Node's ESM interop the default import
 // is the module object. Accept either shape.
@@ -28,23 +28,23 @@ export class PgListenNotifier implements OutboxNotifier {
     return this.reconnectCount;
   }
 
-  async start(handlers: { onNotify: () => void; onConnected: () => void; onError: (error: Error) => void }): Promise<void> {
+  async start(handlers: NotifierHandlers): Promise<void> {
     this.stopped = false;
     await this.open(handlers);
   }
 
-  private async open(handlers: { onNotify: () => void; onConnected: () => void; onError: (error: Error) => void }): Promise<void> {
+  private async open(handlers: NotifierHandlers): Promise<void> {
     const subscriber = createSubscriber(
       { connectionString: this.connectionString, application_name: 'eventbus-relay-listen' },
       {
         retryTimeout: 0, // 0 = never give up (pg-listen checks `retryTimeout && elapsed > retryTimeout`)
         retryInterval: (attempt: number) => Math.min(5000, 100 * 2 ** attempt),
         paranoidChecking: 5000, // a dead TCP connection is noticed within ~5 s
-        parse: (payload: string) => payload, // the payload is empty, not JSON
+        parse: (payload: string) => payload, // a shard mask in hex, not JSON
       },
     );
     this.subscriber = subscriber;
-    subscriber.notifications.on(OUTBOX_CHANNEL, () => handlers.onNotify());
+    subscriber.notifications.on(OUTBOX_CHANNEL, (payload: unknown) => handlers.onNotify(typeof payload === 'string' ? payload : ''));
     subscriber.events.on('reconnect', () => {
       this.isConnected = false;
     });
@@ -64,7 +64,7 @@ export class PgListenNotifier implements OutboxNotifier {
     await subscriber.listenTo(OUTBOX_CHANNEL);
   }
 
-  private async replace(old: Subscriber, handlers: { onNotify: () => void; onConnected: () => void; onError: (error: Error) => void }) {
+  private async replace(old: Subscriber, handlers: NotifierHandlers) {
     await old.close().catch(() => undefined);
     for (let attempt = 0; !this.stopped; attempt++) {
       await sleep(Math.min(5000, 200 * 2 ** attempt));
