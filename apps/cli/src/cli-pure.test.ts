@@ -47,14 +47,18 @@ describe('output', () => {
     expect(formatDuration(59)).toBe('59s');
     expect(formatDuration(3725)).toBe('1h 2m');
   });
-  it('the progress bar shows count, rate and ETA, and draws only on a terminal', () => {
+  it('the progress bar shows count, rate and ETA on a terminal; in a pipe, plain throttled lines', () => {
     expect(renderProgress({ sent: 1000, total: 4000, elapsedMs: 2000 }, 70)).toMatch(/^\[#+·+\] 1,000\/4,000 {2}25\.0% {2}500 ev\/s {2}ETA 6s$/);
     const written: string[] = [];
     const stream = (isTTY: boolean) => Object.assign({ write: (s: string) => void written.push(s), isTTY, columns: 80 }) as unknown as NodeJS.WritableStream & { isTTY: boolean };
-    const pipe = new ProgressBar(stream(false));
-    pipe.update({ sent: 1, total: 2, elapsedMs: 10 }, true);
+    const pipe = new ProgressBar(stream(false), { lineIntervalMs: 60_000 });
+    pipe.update({ sent: 0, total: 4, elapsedMs: 0 }, true); // nothing sent yet: no line
+    pipe.update({ sent: 1, total: 4, elapsedMs: 10 }, true);
+    pipe.update({ sent: 2, total: 4, elapsedMs: 20 }, true); // within the interval: no line
+    pipe.update({ sent: 4, total: 4, elapsedMs: 30 }, true); // the end: the summary says it
     pipe.finish();
-    expect(written).toEqual([]);
+    expect(written).toEqual(['progress: 1/4  25.0%  100 ev/s  ETA 0s\n']);
+    written.length = 0;
     const tty = new ProgressBar(stream(true));
     tty.update({ sent: 1, total: 2, elapsedMs: 10 }, true);
     tty.finish();

@@ -31,8 +31,15 @@ export class LazyPublisher implements MessagePublisher {
   private connected: Promise<void> | undefined;
   private inner: MessagePublisher | undefined;
 
-  /** `brokers` is called on first use: a missing KAFKA_BROKERS is an error only when Kafka is needed. */
-  constructor(private readonly brokers: () => string[], private readonly clientId: string) {}
+  /**
+   * `brokers` is called on first use: a missing KAFKA_BROKERS is an error only when Kafka is needed.
+   * `retryConnect: false` keeps a failed connect's error for later calls instead of trying again.
+   */
+  constructor(
+    private readonly brokers: () => string[],
+    private readonly clientId: string,
+    private readonly options: { retryConnect?: boolean } = {},
+  ) {}
 
   connect(): Promise<void> {
     this.connected ??= (async () => {
@@ -41,7 +48,7 @@ export class LazyPublisher implements MessagePublisher {
       try {
         await this.inner.connect();
       } catch (error) {
-        this.connected = undefined;
+        if (this.options.retryConnect !== false) this.connected = undefined;
         throw new CliError('unavailable', `Kafka at ${brokers.join(',')} is unreachable: ${(error as Error).message}`, { cause: error });
       }
     })();

@@ -39,9 +39,12 @@ const REJECTED_TYPES = new Set([
 export class KafkaPublisher implements MessagePublisher {
   private readonly kafka: Kafka;
   private producer: Producer | undefined;
-  private admin: Admin | undefined;
+  private adminReady: Promise<Admin> | undefined;
   private readonly knownTopics = new Set<string>();
-  private reconnectNeeded = false;
+  /** Bumped by each reconnect; a transient failure records the generation it happened on. */
+  private generation = 0;
+  private failedGeneration = -1;
+  private reconnecting: Promise<void> | undefined;
 
   constructor(private readonly options: KafkaPublisherOptions) {
     this.kafka = new Kafka({
@@ -65,15 +68,19 @@ export class KafkaPublisher implements MessagePublisher {
     await this.producer.connect();
   }
 
+  /**
+   * Safe to call while other calls are in flight (the relay's lanes share one publisher).
+   * A transient failure marks the connection it happened on; the next call replaces the
+   * producer once, and a send that failed only because another call replaced the producer
+   * under it does not ask for yet another replacement.
+   */
   async publish(messages: readonly OutboundMessage[]): Promise<void> {
     if (messages.length === 0) return;
     if (!this.producer) throw new PublishError('transient', 'publisher is not connected');
+    let generation = this.generation;
     try {
-      if (this.reconnectNeeded) {
-        await this.producer.disconnect().catch(() => undefined);
-        await this.producer.connect();
-        this.reconnectNeeded = false;
-      }
+      if (this.failedGeneration === this.generation) await this.reconnect();
+      generation = this.generation;
       const byTopic = new Map<string, Message[]>();
       for (const m of messages) {
         let list = byTopic.get(m.topic);
@@ -87,29 +94,52 @@ export class KafkaPublisher implements MessagePublisher {
       );
     } catch (error) {
       const kind = classify(error);
-      if (kind === 'transient') this.reconnectNeeded = true;
+      if (kind === 'transient' && generation === this.generation) this.failedGeneration = generation;
       throw new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(error)}`, { cause: error });
     }
   }
 
   async disconnect(): Promise<void> {
     const producer = this.producer;
-    const admin = this.admin;
+    const admin = this.adminReady;
     this.producer = undefined;
-    this.admin = undefined;
-    await Promise.all([producer?.disconnect(), admin?.disconnect()]);
+    this.adminReady = undefined;
+    await Promise.all([producer?.disconnect(), admin?.then((a) => a.disconnect(), () => undefined)]);
+  }
+
+  /** One reconnect at a time; concurrent callers wait for the same one. */
+  private reconnect(): Promise<void> {
+    this.reconnecting ??= (async () => {
+      try {
+        await this.producer?.disconnect().catch(() => undefined);
+        await this.producer?.connect();
+        this.generation++;
+      } finally {
+        this.reconnecting = undefined;
+      }
+    })();
+    return this.reconnecting;
+  }
+
+  /** One admin client, created on first need; a failed connect is retried by the next call. */
+  private admin(): Promise<Admin> {
+    this.adminReady ??= (async () => {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      return admin;
+    })().catch((error: unknown) => {
+      this.adminReady = undefined;
+      throw error;
+    });
+    return this.adminReady;
   }
 
   private async ensureTopics(topics: string[]): Promise<void> {
     const missing = topics.filter((t) => !this.knownTopics.has(t));
     if (missing.length === 0) return;
-    if (!this.admin) {
-      this.admin = this.kafka.admin();
-      await this.admin.connect();
-    }
-    // Idempotent: topics that exist are left as they are.
+    // Idempotent: topics that exist are left as they are (two calls creating the same topic are fine).
     await createTopicsAndWait(
-      this.admin,
+      await this.admin(),
       missing.map((topic) => ({
         topic,
         numPartitions: this.options.topicPartitions ?? 12,

@@ -12,7 +12,9 @@ export interface OutboundMessage {
  * - `publish` resolves only once every message was acknowledged by all in-sync replicas
  *   (acks = -1);
  * - messages with the same topic and key are written in array order;
- * - calls must not overlap (one batch in flight keeps per-key order across batches);
+ * - calls may overlap, but order across calls holds only between calls that do not: a
+ *   caller that needs per-key order keeps one batch of that key in flight (the relay: a
+ *   tenant belongs to one shard, a shard to one lane, a lane sends one batch at a time);
  * - it rejects with a `PublishError` whose `kind` says whether the broker or network failed
  *   (`transient`: try the same batch later) or the messages themselves were refused
  *   (`rejected`: e.g. too large; retrying the same bytes will not help).

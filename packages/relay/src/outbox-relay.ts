@@ -38,7 +38,7 @@ export class OutboxRelay {
   private abort: AbortController | undefined;
   private loop: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
-  private kafkaOk = false;
+  private starting: Promise<void> | undefined;
   private publisherConnected = false;
   private selfTestPending = false;
 
@@ -52,7 +52,6 @@ export class OutboxRelay {
       publisher: this.publisher,
       metrics: this.metrics,
       host: hostname(),
-      onKafkaHealth: (ok: boolean) => (this.kafkaOk = ok),
     };
     const { lanes, instanceId } = this.options;
     this.lanes = Array.from({ length: lanes }, (_, i) => new RelayLane(context, lanes === 1 ? instanceId : `${instanceId}/lane-${i}`));
@@ -63,16 +62,19 @@ export class OutboxRelay {
   }
 
   /** Connects and starts the lanes. Fails fast (and cleans up) when Postgres or Kafka cannot be reached at boot. */
-  async start(): Promise<void> {
-    if (this.loop) return;
-    if (this.stopping) throw new Error('OutboxRelay was stopped; create a new instance');
+  start(): Promise<void> {
+    if (this.stopping) return Promise.reject(new Error('OutboxRelay was stopped; create a new instance'));
+    this.starting ??= this.connectAndRun();
+    return this.starting;
+  }
+
+  private async connectAndRun(): Promise<void> {
     const log = this.options.logger;
     const abort = new AbortController();
     this.abort = abort;
     try {
       await this.publisher.connect();
       this.publisherConnected = true;
-      this.kafkaOk = true;
       // All lanes announce themselves before any rebalances, so the first split already counts them all.
       for (const lane of this.lanes) await lane.connect();
       await this.notifier.start({
@@ -90,6 +92,7 @@ export class OutboxRelay {
       await this.notifySelfTest();
     } catch (error) {
       await this.release();
+      this.starting = undefined; // a later start() may try again
       throw error;
     }
     const { batchSize, pollIntervalMs, lanes } = this.options;
@@ -103,6 +106,8 @@ export class OutboxRelay {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      // A stop during start waits for the start to finish (or fail), so nothing is left half-connected.
+      await this.starting?.catch(() => undefined);
       this.abort?.abort();
       if (this.loop) {
         let timer: NodeJS.Timeout | undefined;
@@ -114,7 +119,9 @@ export class OutboxRelay {
         if (!finished) {
           this.options.logger.warn({ graceMs: this.options.shutdownGraceMs }, 'batch still in flight after the grace period; rolling it back');
           for (const lane of this.lanes) lane.dropConnection();
-          await this.loop;
+          // A lane may still wait on Kafka; disconnecting the publisher in release() ends that
+          // wait, so do not let it hold the shutdown past the grace period.
+          await Promise.race([this.loop, sleep(1000)]);
         }
       }
       await this.release();
@@ -129,7 +136,7 @@ export class OutboxRelay {
 
   health(): RelayHealth {
     const postgres = this.lanes.every((lane) => lane.postgresOk && lane.connected);
-    const checks = { postgres, kafka: this.kafkaOk, listen: this.notifier.connected };
+    const checks = { postgres, kafka: this.publisherConnected && this.lanes.every((lane) => lane.kafkaOk), listen: this.notifier.connected };
     return {
       live: this.loop !== undefined && this.stopping === undefined,
       ready: checks.postgres && checks.kafka && checks.listen && this.stopping === undefined,

@@ -3,6 +3,7 @@ import { backoffDelayMs, encodeEvent, sleep, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { SHARD_COUNT } from '@eventbus/schema';
 import type { RelayMetrics } from './metrics.js';
+import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
 import { claimBatch, type ClaimedRow } from './sql/claim-batch.js';
 import { deadLetterRow, returnForRetry } from './sql/record-publish-failure.js';
@@ -15,8 +16,6 @@ export interface LaneContext {
   publisher: MessagePublisher;
   metrics: RelayMetrics;
   host: string;
-  /** Called with the outcome of every Kafka round trip (ready/not ready). */
-  onKafkaHealth(ok: boolean): void;
 }
 
 type Outcome = { row: ClaimedRow; message?: OutboundMessage; error?: Error };
@@ -40,6 +39,8 @@ type Outcome = { row: ClaimedRow; message?: OutboundMessage; error?: Error };
 export class RelayLane {
   readonly wakeup = new Wakeup();
   postgresOk = false;
+  /** Outcome of this lane's last Kafka round trip (per lane, so one failing lane is not masked by a healthy one). */
+  kafkaOk = true;
   private client: pg.Client | undefined;
   private owned = new Set<number>();
   /** Last time each owned shard gave rows: the claim serves the longest-waiting first. */
@@ -101,7 +102,7 @@ export class RelayLane {
     const { options } = this.ctx;
     const client = new pg.Client({
       connectionString: options.connectionString,
-      application_name: `eventbus-relay ${this.laneId}`.slice(0, 63),
+      application_name: applicationName(this.laneId),
       keepAlive: true,
       connectionTimeoutMillis: 5000,
     });
@@ -112,7 +113,7 @@ export class RelayLane {
       // A relay that hangs mid-batch must not hold its rows and shards forever.
       await client.query(`SET idle_in_transaction_session_timeout = '60s'`);
       await client.query(`SET statement_timeout = '30s'`);
-      await announcePresence(client, (process.pid * 1000 + Math.floor(Math.random() * 1000)) % 2_000_000_000);
+      await announcePresence(client);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -163,12 +164,10 @@ export class RelayLane {
       const outcomes: Outcome[] = rows.map((row) => this.toMessage(row));
       const sendable = outcomes.filter((o) => o.message !== undefined);
       try {
-        await this.ctx.publisher.publish(sendable.map((o) => o.message!));
-        this.ctx.onKafkaHealth(true);
+        await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: OutboundMessage }>);
+        this.kafkaOk = true;
       } catch (error) {
-        if (!(error instanceof PublishError) || error.kind === 'transient') throw this.kafkaFailed(error);
-        // Kafka refused something in the batch: find which rows, one at a time and in order.
-        await this.publishOneByOne(sendable);
+        throw this.kafkaFailed(error);
       }
       await this.recordFailures(client, outcomes);
       await client.query('COMMIT');
@@ -187,18 +186,6 @@ export class RelayLane {
     } catch (error) {
       return { row, error: error as Error };
     }
-  }
-
-  private async publishOneByOne(sendable: Outcome[]): Promise<void> {
-    for (const item of sendable) {
-      try {
-        await this.ctx.publisher.publish([item.message!]);
-      } catch (error) {
-        if (!(error instanceof PublishError) || error.kind === 'transient') throw this.kafkaFailed(error);
-        item.error = error;
-      }
-    }
-    this.ctx.onKafkaHealth(true);
   }
 
   /** Rows that failed for their own sake go back with a later due time, or to the DLQ table. */
@@ -235,7 +222,7 @@ export class RelayLane {
   }
 
   private kafkaFailed(error: unknown): Error {
-    this.ctx.onKafkaHealth(false);
+    this.kafkaOk = false;
     return error instanceof PublishError ? error : new PublishError('transient', errorMessage(error), { cause: error });
   }
 
@@ -267,6 +254,19 @@ export class RelayLane {
     await heartbeat(client, this.laneId, this.ctx.host, this.shards);
     this.postgresOk = true;
   }
+}
+
+/**
+ * `eventbus-relay <lane id>` within Postgres' 63 bytes: a long instance id is cut, never
+ * the `/lane-N` suffix, which `eventbus outbox status` reads to tell the lanes apart.
+ */
+export function applicationName(laneId: string): string {
+  const name = `eventbus-relay ${laneId}`;
+  if (Buffer.byteLength(name) <= 63) return name;
+  const suffix = /\/lane-\d+$/.exec(laneId)?.[0] ?? '';
+  let head = name.slice(0, name.length - suffix.length);
+  while (Buffer.byteLength(head + suffix) > 63) head = head.slice(0, -1);
+  return head + suffix;
 }
 
 function shuffle<T>(items: T[]): T[] {

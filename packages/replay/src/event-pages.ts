@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { ReplayCursor } from './replay-cursor.js';
 import type { ResolvedReplayFilter } from './replay-filter.js';
 import { readEventPage, startCursor, type ReplayedRow } from './sql/read-event-page.js';
+import { replayUpperBound } from './sql/replay-upper-bound.js';
 
 /** Rows per keyset page: big enough to amortise the round trip, small enough to keep memory flat. */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -25,11 +26,15 @@ const RESET_PAGE_PLAN_SETTINGS = 'RESET enable_sort; RESET enable_bitmapscan';
  *
  * Given a Pool, it holds one connection for the whole iteration (see PAGE_PLAN_SETTINGS);
  * given a client, it uses it as is and leaves its settings alone.
+ *
+ * `before` is the exclusive upper bound on created_at; absent, it is computed once before the
+ * first read (min(--to, the visibility horizon), see replayUpperBound), so a transaction that
+ * started before the cursor and commits during the iteration is not skipped.
  */
 export async function* eventPages(
   db: pg.Pool | pg.ClientBase,
   filter: ResolvedReplayFilter,
-  options: { after?: ReplayCursor; pageSize?: number; signal?: AbortSignal } = {},
+  options: { after?: ReplayCursor; pageSize?: number; signal?: AbortSignal; before?: string } = {},
 ): AsyncGenerator<ReplayedRow[]> {
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   let cursor = options.after ?? startCursor(filter);
@@ -38,8 +43,9 @@ export async function* eventPages(
   try {
     if (owned) await owned.query(PAGE_PLAN_SETTINGS);
     const client = owned ?? (db as pg.ClientBase);
+    const before = options.before ?? (await replayUpperBound(client, filter.toDate)).bound;
     while (!options.signal?.aborted) {
-      const page = await readEventPage(client, filter, cursor, pageSize);
+      const page = await readEventPage(client, filter, cursor, pageSize, before);
       if (page.length === 0) return;
       yield page;
       cursor = page[page.length - 1]!.cursor;

@@ -1,10 +1,11 @@
 export { EventReplay, type EventLogDatabase, type ReplayHandler, type ReplayOptions, type ReplaySubscription } from './event-replay.js';
 export { republishEvents, type RepublishOptions, type RepublishProgress, type RepublishResult, type EventSummary } from './republish.js';
 export { resolveReplayFilter, type ReplayFilter, type ResolvedReplayFilter } from './replay-filter.js';
-export { encodeResumeToken, decodeResumeToken, type ReplayCursor, type ResumePoint } from './replay-cursor.js';
+export { encodeResumeToken, decodeResumeToken, checkResumePoint, replayFilterHash, type ReplayCursor, type ResumePoint } from './replay-cursor.js';
 export { replayMessage, targetTopic, REPLAY_HEADER, type ReplayTarget } from './replay-message.js';
 export { RatePacer } from './rate-pacer.js';
 export { patternToRegex } from './type-pattern-regex.js';
 export { eventPages, DEFAULT_PAGE_SIZE } from './event-pages.js';
 export { findEventCursor } from './sql/find-event-cursor.js';
 export { countMatchingEvents } from './sql/count-matching-events.js';
+export { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';

@@ -3,11 +3,12 @@ import { EventBusError, sleep, uuidv7 } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { DEFAULT_PAGE_SIZE, eventPages } from './event-pages.js';
 import { RatePacer } from './rate-pacer.js';
-import { encodeResumeToken, type ReplayCursor } from './replay-cursor.js';
+import { encodeResumeToken, replayFilterHash, type ReplayCursor } from './replay-cursor.js';
 import { resolveReplayFilter, type ReplayFilter } from './replay-filter.js';
 import { replayMessage, targetTopic, type ReplayTarget } from './replay-message.js';
 import { countMatchingEvents } from './sql/count-matching-events.js';
 import { startCursor, type ReplayedRow } from './sql/read-event-page.js';
+import { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';
 
 export interface RepublishOptions {
   filter: ReplayFilter;
@@ -18,6 +19,11 @@ export interface RepublishOptions {
   replayId?: string;
   /** Continue after this position (from a resume token or `--after <event id>`). */
   after?: ReplayCursor;
+  /**
+   * The exclusive upper bound on created_at of a resumed replay (its token's). Absent: computed
+   * when the replay starts, min(toDate, the visibility horizon); see replayUpperBound.
+   */
+  upperBound?: string;
   pageSize?: number;
   /** Average events per second; default unlimited. */
   ratePerSecond?: number;
@@ -59,6 +65,13 @@ export interface RepublishResult {
   resumeToken: string | null;
   /** The last event sent, for `--after`. */
   lastEventId: string | null;
+  /**
+   * The window's exclusive upper bound: events created before `bound` were read. `limitedBy`
+   * says whether --to, a transaction still open when the replay started, or the start itself
+   * set it ('resumed': taken from the token). Events from `bound` on (`--from <bound>`) are
+   * for a later replay.
+   */
+  upperBound: { bound: string; limitedBy: ReplayUpperBound['limitedBy'] | 'resumed'; hiddenSessions: number };
   elapsedMs: number;
 }
 
@@ -81,7 +94,16 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   const pacer = new RatePacer(dryRun ? undefined : options.ratePerSecond, pageSize);
   const after = options.after ?? startCursor(filter);
-  const total = await countMatchingEvents(db, filter, after);
+  // Fixed before the first read: a transaction that started before the cursor and commits
+  // during the replay is then either read (it started before the bound, so the bound waited
+  // for it) or left for the next replay; never skipped.
+  const upperBound: RepublishResult['upperBound'] = options.upperBound
+    ? { bound: options.upperBound, limitedBy: 'resumed', hiddenSessions: 0 }
+    : await replayUpperBound(db, filter.toDate);
+  const before = upperBound.bound;
+  const token = (cursor: ReplayCursor) =>
+    encodeResumeToken({ replayId, cursor, tenantId: filter.tenantId, filterHash: replayFilterHash(filter), upperBound: before });
+  const total = await countMatchingEvents(db, filter, after, before);
 
   let sent = 0;
   let first: EventSummary | null = null;
@@ -95,7 +117,7 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
   let stoppedEarly = false;
   let lastPageFull = false;
   let pagesRead = 0;
-  pages: for await (const page of eventPages(db, filter, { after, pageSize, ...(signal ? { signal } : {}) })) {
+  pages: for await (const page of eventPages(db, filter, { after, pageSize, before, ...(signal ? { signal } : {}) })) {
     lastPageFull = page.length === pageSize;
     pagesRead++;
     for (let i = 0; i < page.length; i += pacer.chunkSize) {
@@ -115,7 +137,7 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
           throw new EventBusError('PUBLISH_FAILED', `replay ${replayId} stopped after ${sent} event(s): ${(error as Error).message}`, {
             cause: error,
             retriable: true,
-            details: { replayId, sent, total, lastEventId: lastRow?.id ?? options.after?.id ?? null, resumeToken: cursor ? encodeResumeToken({ replayId, cursor }) : null },
+            details: { replayId, sent, total, lastEventId: lastRow?.id ?? options.after?.id ?? null, resumeToken: cursor ? token(cursor) : null, upperBound: before },
           });
         }
       }
@@ -137,8 +159,9 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
     first,
     last: lastRow ? summary(lastRow, options.target) : null,
     interrupted,
-    resumeToken: cursor ? encodeResumeToken({ replayId, cursor }) : null,
+    resumeToken: cursor ? token(cursor) : null,
     lastEventId: lastRow?.id ?? options.after?.id ?? null,
+    upperBound,
     elapsedMs: Date.now() - startedAt,
   };
 }

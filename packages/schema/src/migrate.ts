@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
@@ -47,4 +48,29 @@ async function countApplied(client: pg.Client): Promise<number> {
   if (exists.rows[0]?.t === null) return 0;
   const result = await client.query('SELECT count(*)::int AS n FROM eventbus.__drizzle_migrations');
   return result.rows[0].n as number;
+}
+
+/**
+ * The migrations `runMigrations` would apply, by name (the journal's tags), without applying
+ * anything or taking the lock. drizzle's migrator applies every migration whose journal time
+ * (`when`, stored as created_at) is later than the last one recorded; this reads the same.
+ */
+export async function pendingMigrations(options: { connectionString: string; folder?: string }): Promise<string[]> {
+  const folder = options.folder ?? migrationsFolder();
+  const journalPath = join(folder, 'meta', '_journal.json');
+  if (!existsSync(journalPath)) throw new Error(`migrations journal not found: ${journalPath} (set EVENTBUS_MIGRATIONS_DIR)`);
+  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string; when: number }> };
+  const client = new pg.Client({ connectionString: options.connectionString, application_name: 'eventbus-migrate' });
+  await client.connect();
+  try {
+    const exists = await client.query(`SELECT to_regclass('eventbus.__drizzle_migrations') AS t`);
+    let last = -Infinity;
+    if (exists.rows[0]?.t !== null) {
+      const { rows } = await client.query('SELECT max(created_at)::text AS last FROM eventbus.__drizzle_migrations');
+      if (rows[0]?.last !== null && rows[0]?.last !== undefined) last = Number(rows[0].last);
+    }
+    return journal.entries.filter((e) => e.when > last).map((e) => e.tag);
+  } finally {
+    await client.end();
+  }
 }

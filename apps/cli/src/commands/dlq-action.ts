@@ -1,6 +1,6 @@
 import type { DeadLetterActionResult } from '@eventbus/consumer';
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
-import { usageError } from '../cli-error.js';
+import { CliError, describeFailure, usageError } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { confirmBulkAction } from '../confirm.js';
 import { EXIT } from '../exit-codes.js';
@@ -24,7 +24,8 @@ type Action = 'retry' | 'discard';
 /** One planned or done action on a dead letter, as printed (and as --json returns it). */
 interface ActionLine {
   id: string;
-  outcome: DeadLetterActionResult['outcome'] | 'would_redrive' | 'would_discard' | 'not_pending';
+  /** `failed`: the action threw for this row (its transaction rolled back, the row is unchanged); `message` says why. */
+  outcome: DeadLetterActionResult['outcome'] | 'would_redrive' | 'would_discard' | 'not_pending' | 'failed';
   stage?: 'relay' | 'consumer';
   message: string;
 }
@@ -54,6 +55,8 @@ never re-driven. Rows that are not pending are left alone and reported.`
 }
 --all acts on every pending row the filters match and asks for confirmation unless --yes
 (without a terminal, --yes is required). --dry-run lists what would happen and changes nothing.
+A row that cannot be acted on does not stop the others: it is reported as failed with the
+reason, every row is printed, and the exit code is 3 (bad data) or 4 (service unavailable).
 
 ${DLQ_FILTER_HELP}
 
@@ -75,25 +78,46 @@ ${CONNECTION_HELP}`,
       const filter = all ? await dlqFilterFromFlags(values, 1000) : undefined;
 
       // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-    const { discardDeadLetter, DLQ_HEADER, redriveDeadLetter, retryTopicFor } = await import('@eventbus/consumer');
-    const { LazyPublisher, openDatabase } = await import('../connections.js');
-    const { listDeadLetters, showDeadLetter } = await import('../sql/dead-letter-queries.js');
-    const settings = new ConnectionSettings(values, io.env);
+      const { discardDeadLetter, DLQ_HEADER, redriveDeadLetter, retryTopicFor } = await import('@eventbus/consumer');
+      const { LazyPublisher, openDatabase } = await import('../connections.js');
+      const { listDeadLetters, showDeadLetter } = await import('../sql/dead-letter-queries.js');
+      const settings = new ConnectionSettings(values, io.env);
       const routing = action === 'retry' ? settings.routing() : undefined;
       const db = await openDatabase(settings.databaseUrl());
-      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId());
+      // Kafka that fails to connect once is not tried again for every row (each try takes seconds).
+      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), { retryConnect: false });
       try {
         const targets: Array<{ id: string; row: DeadLetterSummary | undefined; headers?: Record<string, string> }> = [];
         if (filter) for (const row of await listDeadLetters(db, filter)) targets.push({ id: row.id, row });
         else for (const id of positionals) targets.push({ id, row: await showDeadLetter(db, id) });
 
         const lines: ActionLine[] = [];
+        // Exit code of the worst failure: 4 (a service unavailable) over 2 (a missing setting,
+        // e.g. KAFKA_BROKERS for a consumer-stage row) over 3 (the row's data).
+        let failureCode: typeof EXIT.badData | typeof EXIT.unavailable | typeof EXIT.usage | undefined;
         if (values['dry-run']) {
           for (const { id, row } of targets) lines.push(plan(action, id, row, (r) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '')));
         } else {
           if (all && targets.length > 0) await confirmBulkAction(io, `${verb} ${targets.length} dead letter(s)?`, values.yes ?? false);
-          for (const { id } of targets) {
-            lines.push(action === 'retry' ? await redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : await discardDeadLetter(db, id));
+          let postgresDown: string | undefined;
+          for (const { id, row } of targets) {
+            if (postgresDown) {
+              // Every further row would wait out a connection timeout: reported, not tried.
+              lines.push({ id, outcome: 'failed', ...(row ? { stage: row.stage } : {}), message: `dead letter ${id}: not attempted (${postgresDown})` });
+              continue;
+            }
+            try {
+              lines.push(action === 'retry' ? await redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : await discardDeadLetter(db, id));
+            } catch (error) {
+              // Each row is its own transaction: this one rolled back, the ones before stay done.
+              const { exitCode, message } = describeFailure(error);
+              const unavailable = exitCode === EXIT.unavailable;
+              const code = unavailable ? EXIT.unavailable : error instanceof CliError && error.kind === 'usage' ? EXIT.usage : EXIT.badData;
+              const rank = (c: typeof failureCode) => (c === EXIT.unavailable ? 3 : c === EXIT.usage ? 2 : c === EXIT.badData ? 1 : 0);
+              if (rank(code) > rank(failureCode)) failureCode = code;
+              lines.push({ id, outcome: 'failed', ...(row ? { stage: row.stage } : {}), message: `dead letter ${id} not ${action === 'retry' ? 're-driven' : 'discarded'}: ${message}` });
+              if (unavailable && !isKafkaFailure(error)) postgresDown = `Postgres unavailable: ${message}`;
+            }
           }
         }
 
@@ -101,6 +125,9 @@ ${CONNECTION_HELP}`,
         else if (lines.length === 0) note(io, 'no pending dead letters match');
         else for (const line of lines) printLine(io, line.message);
         if (all && filter && targets.length === filter.limit) note(io, `stopped at --limit ${filter.limit}; run again for the rest`);
+        const failed = lines.filter((l) => l.outcome === 'failed').length;
+        if (failed > 0) note(io, `${failed} of ${lines.length} dead letter(s) failed; the others are done as printed`);
+        if (failureCode !== undefined) return failureCode;
         return lines.some((l) => l.outcome === 'not_found') ? EXIT.badData : EXIT.ok;
       } finally {
         await publisher.disconnect().catch(() => undefined);
@@ -108,6 +135,12 @@ ${CONNECTION_HELP}`,
       }
     },
   };
+}
+
+/** A Kafka failure (the CLI's own connect error, kafkajs, a publish error), as opposed to Postgres. */
+function isKafkaFailure(error: unknown): boolean {
+  const e = error as { name?: string; message?: string } | undefined;
+  return e?.name === 'PublishError' || (e?.name?.startsWith('KafkaJS') ?? false) || /^Kafka /.test(e?.message ?? '');
 }
 
 type PlannedRow = DeadLetterSummary & { headers?: Record<string, string> };

@@ -8,22 +8,31 @@ import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings, redactUrl } from
 export const migrateCommand: Command = {
   path: ['migrate'],
   summary: 'apply pending schema migrations (advisory-locked, safe beside running relays)',
-  help: `Usage: eventbus migrate [--json]
+  help: `Usage: eventbus migrate [--dry-run] [--json]
 
 Applies the pending migrations of the eventbus schema. Several runs at once are safe: they
 queue on an advisory lock and the later ones find nothing to do.
+  --dry-run   list the pending migrations; apply nothing
 
-Example:
+Examples:
+  DATABASE_URL=postgres://eventbus@db:5432/app eventbus migrate --dry-run
   DATABASE_URL=postgres://eventbus@db:5432/app eventbus migrate
 
 ${CONNECTION_HELP}`,
   async run(argv, io) {
-    const { values } = parseCommandArgs('migrate', argv, { ...COMMON_FLAGS, ...CONNECTION_FLAGS });
+    const { values } = parseCommandArgs('migrate', argv, { ...COMMON_FLAGS, ...CONNECTION_FLAGS, 'dry-run': { type: 'boolean' } });
     const url = new ConnectionSettings(values, io.env).databaseUrl();
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-    const { runMigrations } = await import('@eventbus/schema');
+    const { pendingMigrations, runMigrations } = await import('@eventbus/schema');
     let applied: number;
     try {
+      if (values['dry-run']) {
+        const pending = await pendingMigrations({ connectionString: url });
+        if (values.json) printJson(io, { dryRun: true, pending });
+        else if (pending.length === 0) printLine(io, 'schema is up to date');
+        else printLine(io, `would apply ${pending.length} migration(s):\n${pending.map((m) => `  ${m}`).join('\n')}`);
+        return EXIT.ok;
+      }
       ({ applied } = await runMigrations({ connectionString: url, log: (m) => note(io, m) }));
     } catch (error) {
       const code = (error as { code?: string }).code;

@@ -2,6 +2,7 @@ import type { ReplayCursor, ReplayFilter, ReplayTarget, RepublishResult } from '
 import { COMMON_FLAGS, dateFlag, intFlag, listFlag, parseCommandArgs, positiveNumberFlag } from '../args.js';
 import { isEventBusError } from '@eventbus/core';
 import { badData, CliError, usageError } from '../cli-error.js';
+import { confirmBulkAction } from '../confirm.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { note, printJson, printLine, type CliIo } from '../io.js';
@@ -24,6 +25,7 @@ const FLAGS = {
   resume: { type: 'string' },
   after: { type: 'string' },
   'page-size': { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
 } as const;
 
 const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -32,7 +34,7 @@ const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$
 export const replayCommand: Command = {
   path: ['replay'],
   summary: "republish a tenant's EventLog events to Kafka (all groups, one topic, or one group)",
-  help: `Usage: eventbus replay --tenant <id> [filters] [target] [--rate <n/s>] [--dry-run] [--json]
+  help: `Usage: eventbus replay --tenant <id> [filters] [target] [--rate <n/s>] [--dry-run] [--yes] [--json]
 
 Republishes the tenant's events from the EventLog, oldest first ((created_at, id) order),
 in the relay's message format plus the header ce_replayid (one id per replay). Consumers
@@ -42,9 +44,10 @@ Filters (each a bound parameter; a replay never reads another tenant's events):
   --tenant <id>            required
   --types <patterns>       comma-separated: product.*, product.#, pricechange.applied
   --from <ISO>             created at or after (2026-01-01, 2026-01-01T12:00:00Z)
-  --to <ISO>               created at or before
+  --to <ISO>               created at or before (see "Upper bound" below)
   --correlation-id <id>
-Target (default: the topic the relay publishes each type to, i.e. every subscriber):
+Target (default: the topic the relay publishes each type to, i.e. every subscriber; this
+re-sends to every consumer group, so it asks [y/N] on a terminal and needs --yes in a script):
   --to-topic <name>        one topic
   --group <group>          only that consumer group, through its retry topic
 Control:
@@ -53,14 +56,22 @@ Control:
   --resume <token>         continue an interrupted replay (the token it printed)
   --after <event id>       start after this event of the tenant
   --page-size <n>          events read and sent per page (default 500)
+  --yes, -y                do not ask before re-sending to the shared event topics
 
-A progress bar (count, rate, ETA) is drawn on stderr when stderr is a terminal. Ctrl-C
-stops after the page in flight and prints the command that resumes without gaps.
+Upper bound: a replay reads events created before min(--to, the start of the oldest
+transaction still open when it starts): an event of a transaction that is still open is
+committed later with its transaction's start time, and reading past it would skip it. The
+bound is reported (JSON: upperBound) and kept by --resume; replay later events with
+--from <bound>. Transactions of other roles are seen only with pg_read_all_stats.
+
+Progress (count, rate, ETA) goes to stderr: a bar on a terminal, else a line every 5 s.
+Ctrl-C stops after the page in flight and prints the command that resumes without gaps.
 
 Examples:
   eventbus replay --tenant acme --types 'product.*,pricechange.applied' \\
     --from 2026-01-01 --to 2026-01-31T23:59:59Z --group search-indexer --rate 500
   eventbus replay --tenant acme --types 'order.#' --dry-run --json
+  eventbus replay --tenant acme --from 2026-01-01 --yes
 
 ${CONNECTION_HELP}`,
   async run(argv, io) {
@@ -73,7 +84,7 @@ ${CONNECTION_HELP}`,
     if (values.group !== undefined && (values.group.trim() === '' || values.group.length > 249)) throw usageError('--group must be a consumer group id (1 to 249 characters)');
 
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-    const { decodeResumeToken, findEventCursor, republishEvents, resolveReplayFilter } = await import('@eventbus/replay');
+    const { checkResumePoint, decodeResumeToken, findEventCursor, republishEvents, resolveReplayFilter } = await import('@eventbus/replay');
     const { LazyPublisher, openDatabase } = await import('../connections.js');
     const filter: ReplayFilter = {
       tenantId: values.tenant,
@@ -82,11 +93,13 @@ ${CONNECTION_HELP}`,
       ...optional('toDate', dateFlag('to', values.to)),
       ...optional('correlationId', values['correlation-id']),
     };
-    resolveReplayFilter(filter); // bad filters fail here, before any connection (INVALID_CONFIG → exit 2)
+    const resolved = resolveReplayFilter(filter); // bad filters fail here, before any connection (INVALID_CONFIG → exit 2)
     const pageSize = intFlag('page-size', values['page-size'], 1, 10_000) ?? 500;
     const rate = positiveNumberFlag('rate', values.rate);
     const dryRun = values['dry-run'] ?? false;
     const resumePoint = values.resume === undefined ? undefined : decodeResumeToken(values.resume);
+    // A token of another tenant or other filters would silently skip events: refused (exit 2).
+    if (resumePoint) checkResumePoint(resumePoint, resolved);
 
     const settings = new ConnectionSettings(values, io.env);
     const router = settings.router();
@@ -106,6 +119,15 @@ ${CONNECTION_HELP}`,
       }
       // Connect before reading, so an unreachable broker fails fast (exit 4) instead of after the first page.
       await publisher?.connect();
+      // The default target re-sends to every consumer group subscribed to the topics: ask
+      // (after the connections work, so a "yes" is not followed by an outage error).
+      if (target.kind === 'event-topics' && !dryRun) {
+        await confirmBulkAction(
+          io,
+          `re-send tenant ${JSON.stringify(filter.tenantId.slice(0, 80))}'s events to the shared event topics, where every consumer group sees them again (--group or --to-topic narrow that)?`,
+          values.yes ?? false,
+        );
+      }
       const bar = new ProgressBar(io.stderr);
       let result: RepublishResult;
       try {
@@ -118,6 +140,7 @@ ${CONNECTION_HELP}`,
           ...optional('publisher', publisher),
           ...optional('replayId', resumePoint?.replayId),
           ...optional('after', after),
+          ...optional('upperBound', resumePoint?.upperBound),
           ...optional('ratePerSecond', rate),
           onProgress: (p) => bar.update(p, p.sent === p.total),
         });
@@ -126,6 +149,12 @@ ${CONNECTION_HELP}`,
         throw withResumeHint(error, argv);
       }
       bar.finish();
+      if (result.upperBound.hiddenSessions > 0) {
+        note(
+          io,
+          `warning: ${result.upperBound.hiddenSessions} session(s) of other roles are not visible in pg_stat_activity; an event they commit late may be past this replay's cursor. Grant pg_read_all_stats to this role to include their transactions in the upper bound.`,
+        );
+      }
       report(io, result, values.json ?? false, argv);
       return result.interrupted ? EXIT.interrupted : EXIT.ok;
     } finally {
@@ -156,12 +185,20 @@ function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[
     printLine(io, `replay ${result.replayId}: ${verb} ${result.sent} of ${result.total} event(s) in ${formatDuration(result.elapsedMs / 1000)}`);
     if (result.first) printLine(io, `  first: ${result.first.id} ${result.first.eventType} ${result.first.createdAt} -> ${result.first.topic}`);
     if (result.last) printLine(io, `  last:  ${result.last.id} ${result.last.eventType} ${result.last.createdAt} -> ${result.last.topic}`);
+    printLine(io, `  upper bound: events created before ${result.upperBound.bound} (${BOUND_REASON[result.upperBound.limitedBy]}); later ones: --from ${result.upperBound.bound}`);
   }
   if (resumeCommand) {
     note(io, `interrupted after ${result.sent} of ${result.total} event(s); everything up to event ${result.lastEventId} was acknowledged by Kafka.`);
     note(io, `resume with:\n  ${resumeCommand}\nor: --after ${result.lastEventId}`);
   }
 }
+
+const BOUND_REASON: Record<RepublishResult['upperBound']['limitedBy'], string> = {
+  to: 'set by --to',
+  'open-transaction': 'the start of a transaction still open when the replay began',
+  now: 'when the replay began',
+  resumed: 'kept from the resumed replay',
+};
 
 /** The original arguments without a previous --resume/--after, to print the resuming command. */
 function withoutResumeFlags(argv: string[]): string[] {

@@ -13,9 +13,12 @@ import { SHARD_COUNT, SHARD_LOCK_NAMESPACE } from '@eventbus/schema';
  */
 const PRESENCE_KEY = -1;
 
-export async function announcePresence(client: pg.ClientBase, instanceNumber: number): Promise<void> {
-  // Two-key form (namespace, key): key = PRESENCE_KEY - instanceNumber keeps it out of the shard range.
-  await client.query('SELECT pg_advisory_lock($1, $2)', [SHARD_LOCK_NAMESPACE, PRESENCE_KEY - instanceNumber]);
+export async function announcePresence(client: pg.ClientBase): Promise<void> {
+  // Two-key form (namespace, key). key = PRESENCE_KEY - backend pid: negative, so out of the
+  // shard range, and unique among live connections of the server, so no two lanes (of one
+  // process, or of containers that all run as pid 1) ever contend for the same key.
+  const { rows } = await client.query('SELECT pg_try_advisory_lock($1, $2 - pg_backend_pid()) AS locked', [SHARD_LOCK_NAMESPACE, PRESENCE_KEY]);
+  if (!rows[0].locked) throw new Error('presence lock already held: another session took key -1 - this backend pid');
 }
 
 /** Live relay instances on this database: holders of a presence lock. */

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { ReplayCursor } from '../replay-cursor.js';
 import type { ResolvedReplayFilter } from '../replay-filter.js';
+import { toDateBound } from './read-event-page.js';
 
 /**
  * How many events a replay will read after `after`: the total for a progress bar's ETA and
@@ -11,16 +12,17 @@ SELECT count(*)::bigint AS n
 FROM eventbus.event_log
 WHERE tenant_id = $1
   AND (created_at, id) > ($2::timestamptz, $3::uuid)
-  AND created_at <= $4::timestamptz
+  AND created_at < $4::timestamptz
   AND ($5::text[] IS NULL OR event_type ~ ANY ($5::text[]))
   AND ($6::text IS NULL OR correlation_id = $6::text)`;
 
-export async function countMatchingEvents(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor): Promise<number> {
+/** `before`: the replay's exclusive upper bound (see replayUpperBound); default: --to alone. */
+export async function countMatchingEvents(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, before = toDateBound(filter)): Promise<number> {
   const { rows } = await db.query(COUNT_MATCHING_EVENTS_SQL, [
     filter.tenantId,
     after.createdAt,
     after.id,
-    filter.toDate ? filter.toDate.toISOString() : 'infinity',
+    before,
     filter.typeRegexes,
     filter.correlationId,
   ]);

@@ -19,6 +19,8 @@ export interface ReplayedRow extends StoredEvent {
  * - The first page starts at (fromDate, nil uuid), so the same statement serves every page
  *   and there is no `cursor IS NULL OR …`, which would stop the planner from using the
  *   row comparison as an index bound.
+ * - The upper bound is exclusive ($4): min(--to + 1 µs, the visibility horizon), computed
+ *   once when the replay starts (see replay-upper-bound.ts), never "whatever is there now".
  * - Every filter is a bound parameter; types are anchored regexes from validated patterns.
  * - created_at comes back twice: as a Date for the message, and as microsecond UTC text
  *   for the cursor (a Date would round it to milliseconds and re-read rows).
@@ -31,7 +33,7 @@ SELECT e.id::text AS id, e.tenant_id, e.project_id, e.event_key, e.event_type, e
 FROM eventbus.event_log e
 WHERE e.tenant_id = $1
   AND (e.created_at, e.id) > ($2::timestamptz, $3::uuid)
-  AND e.created_at <= $4::timestamptz
+  AND e.created_at < $4::timestamptz
   AND ($5::text[] IS NULL OR e.event_type ~ ANY ($5::text[]))
   AND ($6::text IS NULL OR e.correlation_id = $6::text)
 -- Qualified: a bare "id" here would mean the output column (the uuid as text), whose
@@ -46,12 +48,21 @@ export function startCursor(filter: ResolvedReplayFilter): ReplayCursor {
   return { createdAt: filter.fromDate ? filter.fromDate.toISOString() : '-infinity', id: NIL_UUID };
 }
 
-export async function readEventPage(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, limit: number): Promise<ReplayedRow[]> {
+/**
+ * The exclusive bound that --to alone gives (to + 1 µs; Postgres timestamps have microseconds),
+ * for callers that pass no computed bound.
+ */
+export function toDateBound(filter: ResolvedReplayFilter): string {
+  return filter.toDate ? `${filter.toDate.toISOString().slice(0, -1)}001Z` : 'infinity';
+}
+
+/** `before`: the exclusive upper bound (see replayUpperBound); default: --to alone. */
+export async function readEventPage(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, limit: number, before = toDateBound(filter)): Promise<ReplayedRow[]> {
   const { rows } = await db.query(READ_EVENT_PAGE_SQL, [
     filter.tenantId,
     after.createdAt,
     after.id,
-    filter.toDate ? filter.toDate.toISOString() : 'infinity',
+    before,
     filter.typeRegexes,
     filter.correlationId,
     limit,

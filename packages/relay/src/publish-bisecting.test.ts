@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { publishBisecting, type BisectItem } from './publish-bisecting.js';
+
+/** A broker that refuses any request holding a message whose value is 'bad', and stores the others. */
+function fakeBroker(transientOn?: string) {
+  const stored: string[] = [];
+  let requests = 0;
+  const publisher: MessagePublisher = {
+    connect: async () => undefined,
+    disconnect: async () => undefined,
+    publish: async (messages: readonly OutboundMessage[]) => {
+      requests++;
+      if (transientOn && messages.some((m) => m.value === transientOn)) throw new PublishError('transient', 'broker gone');
+      if (messages.some((m) => m.value === 'bad')) throw new PublishError('rejected', 'MESSAGE_TOO_LARGE');
+      stored.push(...messages.map((m) => `${m.key}:${String(m.value)}`));
+    },
+  };
+  return { publisher, stored, requests: () => requests };
+}
+
+const item = (key: string, value: string): BisectItem => ({ message: { topic: 't', key, value, headers: {} } });
+
+describe('publishBisecting', () => {
+  it('marks exactly the refused messages, sends the rest in order, in O(log n) requests', async () => {
+    const broker = fakeBroker();
+    const items = Array.from({ length: 1000 }, (_, i) => item(`k${i % 3}`, i === 417 ? 'bad' : String(i)));
+    await publishBisecting(broker.publisher, items);
+    expect(items.filter((i) => i.error).map((i) => i.message.value)).toEqual(['bad']);
+    expect(items[417]!.error).toBeInstanceOf(PublishError);
+    const expected = items.filter((i) => i.message.value !== 'bad').map((i) => `${i.message.key}:${String(i.message.value)}`);
+    expect(broker.stored).toEqual(expected);
+    expect(broker.requests()).toBeLessThanOrEqual(2 * Math.ceil(Math.log2(1000)) + 1);
+  });
+
+  it('finds several refused messages', async () => {
+    const broker = fakeBroker();
+    const items = ['a', 'bad', 'b', 'c', 'bad', 'bad', 'd'].map((v, i) => item(`k${i}`, v));
+    await publishBisecting(broker.publisher, items);
+    expect(items.map((i) => Boolean(i.error))).toEqual([false, true, false, false, true, true, false]);
+    expect(broker.stored.map((s) => s.split(':')[1])).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('throws a transient failure for the caller to roll back, whatever the halving reached', async () => {
+    const broker = fakeBroker('boom');
+    const items = ['a', 'bad', 'boom', 'c'].map((v, i) => item(`k${i}`, v));
+    await expect(publishBisecting(broker.publisher, items)).rejects.toMatchObject({ kind: 'transient' });
+  });
+});

@@ -1,0 +1,33 @@
+import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+
+/** A message to send and, once this returns, the refusal that belongs to it alone (if any). */
+export interface BisectItem {
+  message: OutboundMessage;
+  error?: Error;
+}
+
+/**
+ * Sends `items`; when Kafka refuses the request, finds which messages it refuses by halving,
+ * in order, and sets `error` on each of them (the others are sent). One bad message among n
+ * costs about 2·log2(n) sends, where one send per message could outlast the relay's claim
+ * transaction (idle_in_transaction_session_timeout) on a large batch and loop forever without
+ * ever reaching the DLQ. Halves go in array order, so the accepted messages of a key keep
+ * their order. Kafka may have stored part of a refused request; re-sending it duplicates
+ * those messages, which carry the same ce_id. A transient failure (or any error that is not
+ * a PublishError) is thrown: the caller rolls the whole batch back.
+ */
+export async function publishBisecting(publisher: MessagePublisher, items: BisectItem[]): Promise<void> {
+  if (items.length === 0) return;
+  try {
+    await publisher.publish(items.map((item) => item.message));
+  } catch (error) {
+    if (!(error instanceof PublishError) || error.kind === 'transient') throw error;
+    if (items.length === 1) {
+      items[0]!.error = error;
+      return;
+    }
+    const middle = Math.ceil(items.length / 2);
+    await publishBisecting(publisher, items.slice(0, middle));
+    await publishBisecting(publisher, items.slice(middle));
+  }
+}
