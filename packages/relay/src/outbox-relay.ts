@@ -40,7 +40,8 @@ export class OutboxRelay {
   private stopping: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
   private publisherConnected = false;
-  private selfTestPending = false;
+  /** Resolves the boot self-test when the first notification comes back. */
+  private selfTestHeard: (() => void) | undefined;
 
   constructor(options: OutboxRelayOptions) {
     this.options = resolveRelayOptions(options);
@@ -79,7 +80,7 @@ export class OutboxRelay {
       for (const lane of this.lanes) await lane.connect();
       await this.notifier.start({
         onNotify: (payload) => {
-          this.selfTestPending = false;
+          this.selfTestHeard?.();
           this.wakeLanesFor(parseShardMask(payload));
         },
         // After every (re)connect: notifications sent meanwhile are lost, so sweep now.
@@ -172,11 +173,15 @@ export class OutboxRelay {
 
   /** LISTEN silently never fires through PgBouncer (transaction pooling) or on a replica: say so at boot. */
   private async notifySelfTest(): Promise<void> {
-    this.selfTestPending = true;
-    await this.lanes[0]!.notify(OUTBOX_CHANNEL);
-    const deadline = Date.now() + 3000;
-    while (this.selfTestPending && Date.now() < deadline) await sleep(20);
-    if (this.selfTestPending) {
+    let timer: NodeJS.Timeout | undefined;
+    const heard = await Promise.race([
+      new Promise<boolean>((resolve) => (this.selfTestHeard = () => resolve(true))),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 3000))),
+      this.lanes[0]!.notify(OUTBOX_CHANNEL).then(() => new Promise<boolean>(() => {})),
+    ]);
+    clearTimeout(timer);
+    this.selfTestHeard = undefined;
+    if (!heard) {
       this.options.logger.warn(
         { pollIntervalMs: this.options.pollIntervalMs },
         'LISTEN/NOTIFY self-test failed: no notification came back within 3 s (PgBouncer in transaction mode, or a read replica?). Relying on the fallback poll.',
