@@ -31,7 +31,11 @@ export interface OutboxRelayOptions {
   rebalanceIntervalMs?: number;
   /** Row-level publish failures: retries, then the DLQ table. The seed's defaults (5 retries, 1 s ×2 up to 60 s). */
   retryConfig?: Partial<RetryConfig>;
-  /** Longest backoff while the broker or database is unreachable. Default 30000 ms. */
+  /**
+   * Longest backoff while the broker or database is unreachable. Default 5000 ms: a retry is
+   * one failed connection attempt, cheap, and a longer cap would delay recovery by as much
+   * after the outage ends (the fault matrix saw ~30 s with a 30 s cap).
+   */
   maxOutageBackoffMs?: number;
   /** Topic routing, shared with consumers. Default: `eventbus.{family}`. */
   routing?: TopicRoutingOptions;
@@ -93,7 +97,7 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     pollIntervalMs: int('pollIntervalMs', options.pollIntervalMs, 1000, 10, 60_000),
     rebalanceIntervalMs: int('rebalanceIntervalMs', options.rebalanceIntervalMs, 2000, 100, 60_000),
     retryConfig: resolveRetryConfig(options.retryConfig),
-    maxOutageBackoffMs: int('maxOutageBackoffMs', options.maxOutageBackoffMs, 30_000, 100, 600_000),
+    maxOutageBackoffMs: int('maxOutageBackoffMs', options.maxOutageBackoffMs, 5000, 100, 600_000),
     router: new TopicRouter(options.routing),
     instanceId: options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 600_000),

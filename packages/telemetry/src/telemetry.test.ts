@@ -67,15 +67,21 @@ describe('startTelemetry', () => {
   });
 
   it('with OTEL_TRACES_EXPORTER set starts the SDK and records spans', async () => {
-    const saved = { ...process.env };
     // The SDK reads process.env itself; console output is avoided by an exporter of `none` for metrics.
-    Object.assign(process.env, { OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none', OTEL_LOG_LEVEL: 'none' });
+    // Only these keys change, and only they are restored: process.env stays the same object
+    // (replacing it would detach it from the real environment for the rest of the worker).
+    const set = { OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none', OTEL_LOG_LEVEL: 'none' };
+    const saved = Object.fromEntries(Object.keys(set).map((key) => [key, process.env[key]]));
+    Object.assign(process.env, set);
     const telemetry = await startTelemetry({ serviceName: 'test' });
     try {
       expect(telemetry.exporting).toBe(true);
       expect(trace.getTracer('t').startSpan('x').isRecording()).toBe(true);
     } finally {
-      process.env = saved;
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
       const write = process.stdout.write;
       process.stdout.write = () => true; // the console exporter prints the ended span on flush
       try {
