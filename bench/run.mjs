@@ -159,8 +159,18 @@ async function relayDrainBench() {
   await relay.stop();
   const slower = Math.min(claimRate, kafkaRate);
   say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
-  say(`  process RSS during the drain: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (bench process: relay + pg pool)\n`);
-  results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20 };
+  say(`  process RSS during the drain: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (bench process: relay + pg pool)`);
+  // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
+  const size = async () => (await pool.query(`SELECT pg_total_relation_size('eventbus.outbox') AS outbox, pg_total_relation_size('eventbus.event_log') AS log,
+      (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'eventbus.outbox'::regclass) AS dead,
+      (SELECT count(*) FROM eventbus.event_log) AS events`)).rows[0];
+  const drained = await size();
+  await pool.query('VACUUM eventbus.outbox');
+  const vacuumed = await size();
+  const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
+  say(`  storage after the drain: outbox ${mb(drained.outbox)} MB (${fmt(Number(drained.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(drained.log)} MB for ${fmt(Number(drained.events))} events\n`);
+  results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
+    storage: { outboxBytesDrained: Number(drained.outbox), deadTuples: Number(drained.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(drained.log) } };
 }
 
 /**

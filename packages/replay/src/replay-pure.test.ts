@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeEvent, matchesEventType, TopicRouter, type StoredEvent } from '@eventbus/core';
 import { decodeRetryHeaders } from '@eventbus/consumer';
 import { patternToRegex } from './type-pattern-regex.js';
-import { decodeResumeToken, encodeResumeToken } from './replay-cursor.js';
+import { checkResumePoint, decodeResumeToken, encodeResumeToken, replayFilterHash } from './replay-cursor.js';
 import { resolveReplayFilter } from './replay-filter.js';
 import { RatePacer } from './rate-pacer.js';
 import { replayMessage } from './replay-message.js';
@@ -24,11 +24,46 @@ describe('patternToRegex', () => {
 });
 
 describe('resume tokens', () => {
-  const point = { replayId: '01890a5d-ac96-774b-bcce-b302099a8057', cursor: { createdAt: '2026-01-02T03:04:05.123456Z', id: '01890a5d-ac96-774b-bcce-b302099a8058' } };
-  it('round-trip', () => expect(decodeResumeToken(encodeResumeToken(point))).toEqual(point));
+  const filterA = resolveReplayFilter({ tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01') });
+  const point = {
+    replayId: '01890a5d-ac96-774b-bcce-b302099a8057',
+    cursor: { createdAt: '2026-01-02T03:04:05.123456Z', id: '01890a5d-ac96-774b-bcce-b302099a8058' },
+    tenantId: 'tenant-a',
+    filterHash: replayFilterHash(filterA),
+    upperBound: '2026-11-26T20:00:00.000001Z',
+  };
+  it('round-trip, with tenant, filter hash and upper bound', () => expect(decodeResumeToken(encodeResumeToken(point))).toEqual(point));
   it('refuse garbage and tampered tokens', () => {
-    for (const bad of ['', 'not a token', Buffer.from('{"v":1}').toString('base64url'), Buffer.from(JSON.stringify({ v: 1, r: point.replayId, t: "x' OR 1=1", i: point.cursor.id })).toString('base64url')]) {
+    const encode = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const fields = { v: 2, r: point.replayId, t: point.cursor.createdAt, i: point.cursor.id, n: point.tenantId, f: point.filterHash, u: point.upperBound };
+    for (const bad of [
+      '',
+      'not a token',
+      encode({ v: 1 }),
+      encode({ ...fields, t: "x' OR 1=1" }),
+      encode({ ...fields, u: 'infinity' }),
+      encode({ ...fields, f: 'zz' }),
+      encode({ ...fields, n: '' }),
+    ]) {
       expect(() => decodeResumeToken(bad)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    }
+    // A token of the first format (no tenant, no filters): refused with what to do instead.
+    expect(() => decodeResumeToken(encode({ v: 1, r: point.replayId, t: point.cursor.createdAt, i: point.cursor.id }))).toThrow(/--after/);
+  });
+  it('belong to their tenant and filters: another tenant or other filters are refused', () => {
+    expect(() => checkResumePoint(point, filterA)).not.toThrow();
+    // Same filters written differently: the same hash.
+    expect(() => checkResumePoint(point, resolveReplayFilter({ tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01T00:00:00Z') }))).not.toThrow();
+    expect(() => checkResumePoint(point, resolveReplayFilter({ tenantId: 'tenant-b', eventTypes: ['product.*'], fromDate: new Date('2026-01-01') }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/tenant "tenant-a", not "tenant-b"/) }),
+    );
+    for (const other of [
+      { tenantId: 'tenant-a', eventTypes: ['product.#'], fromDate: new Date('2026-01-01') },
+      { tenantId: 'tenant-a', eventTypes: ['product.*'] },
+      { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), toDate: new Date('2026-02-01') },
+      { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), correlationId: 'c' },
+    ]) {
+      expect(() => checkResumePoint(point, resolveReplayFilter(other))).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/other filters/) }));
     }
   });
 });
