@@ -4,15 +4,10 @@
  * libraries (@eventbus/replay, @eventbus/consumer's dead-letter admin, @eventbus/relay's
  * backlog query, @eventbus/schema's migrations).
  */
-import { Console } from 'node:console';
+// First: the global console writes to stderr (see stderr-console.ts).
+import './stderr-console.js';
 import { runCli } from './cli.js';
 import { EXIT } from './exit-codes.js';
-
-// stdout carries only the command's result (`--json | jq` must parse); the CLI writes it
-// through io.stdout, never through `console`. Everything else that uses the global console
-// (OpenTelemetry's console span and metric exporters with OTEL_TRACES_EXPORTER=console, its
-// diagnostic logger, a library's stray console.log) goes to stderr.
-globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
 
 // Ctrl-C once: commands stop at their next safe point (a replay after the page in flight)
 // and report; twice: leave now.

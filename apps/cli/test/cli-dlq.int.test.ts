@@ -43,7 +43,7 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     await mirror.start();
 
     // The events reach Kafka through the CLI itself.
-    const replay = await runCli(['replay', '--tenant', tenant, '--json'], env);
+    const replay = await runCli(['replay', '--tenant', tenant, '--json', '--yes'], env);
     expect(replay.code, replay.stderr).toBe(0);
     await waitFor(async () => (await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters')).rows[0].n === 3, { timeoutMs: 30_000, message: '3 dead letters' });
     await waitFor(() => calls.audit.size === 6, { timeoutMs: 30_000, message: 'audit saw every order' });
@@ -124,4 +124,51 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     expect(missing.code).toBe(3);
     expect(missing.json()).toEqual([expect.objectContaining({ outcome: 'not_found' })]);
   });
+
+  it('--all goes on past a row that fails: every row is reported (also in --json), then exit 3 for bad data or 4 for an unreachable Kafka', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('bulk-');
+    await seedEvents(f.pool, { tenantId: tenant, count: 2, start: '2026-09-01T00:00:00Z', types: ['order.placed'] });
+    const [goodEvent, otherEvent] = await eventIds(f.pool, tenant);
+    const relayRow = async (key: string, eventId: string | null) =>
+      (
+        await f.pool.query(
+          `INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_id, tenant_id, event_type, event_key, error_class, error_message, attempts, first_failed_at, last_failed_at)
+           VALUES ($1, 'relay', $2, $3, 'order.placed', 'k', 'PublishError', 'MESSAGE_TOO_LARGE', 6, now(), now()) RETURNING id::text`,
+          [uniqueName(key), eventId, tenant],
+        )
+      ).rows[0].id as string;
+    // Newest first: the broken row (no event_id) is acted on between two good ones.
+    const good1 = await relayRow('good1-', goodEvent!);
+    const broken = await relayRow('broken-', null);
+    const good2 = await relayRow('good2-', otherEvent!);
+
+    const bulk = await runCli(['dlq', 'retry', '--all', '--tenant', tenant, '--yes', '--json'], env);
+    expect(bulk.code, bulk.stderr).toBe(3);
+    const lines = bulk.json<Array<{ id: string; outcome: string; message: string }>>();
+    expect(lines.map((l) => [l.id, l.outcome])).toEqual([[good2, 'redriven'], [broken, 'failed'], [good1, 'redriven']]);
+    expect(lines[1]!.message).toMatch(new RegExp(`dead letter ${broken} not re-driven: .*event_id`));
+    expect(bulk.stderr).toContain('1 of 3 dead letter(s) failed');
+    // The rows around the failure were really done; the failed one is untouched.
+    const status = async (id: string) => (await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status;
+    expect([await status(good2), await status(broken), await status(good1)]).toEqual(['redriven', 'pending', 'redriven']);
+    expect((await f.pool.query('SELECT count(*)::int AS n FROM eventbus.outbox WHERE event_id = ANY($1::uuid[])', [[goodEvent, otherEvent]])).rows[0].n).toBe(2);
+
+    // Kafka unreachable: a consumer-stage row fails with exit 4; the relay-stage row after it is still re-driven.
+    const relay = await relayRow('relay3-', goodEvent!);
+    await f.pool.query(`UPDATE eventbus.dead_letters SET status = 'discarded' WHERE id = $1`, [broken]);
+    const consumerRow = (
+      await f.pool.query(
+        `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, topic, partition, "offset", message_key, value, headers, error_class, error_message, attempts, first_failed_at, last_failed_at)
+         VALUES ($1, 'consumer', 'g', $2, $3, 'order.placed', $4, 0, '1', $3, '{}', '{}'::jsonb, 'Error', 'boom', 1, now(), now()) RETURNING id::text`,
+        [uniqueName('cons-'), goodEvent, tenant, `${prefix}order`],
+      )
+    ).rows[0].id as string;
+    const noKafka = await runCli(['dlq', 'retry', '--all', '--tenant', tenant, '--yes'], { ...env, KAFKA_BROKERS: '127.0.0.1:1' }, 60_000);
+    expect(noKafka.code, noKafka.stderr).toBe(4);
+    expect(noKafka.stdout).toMatch(new RegExp(`dead letter ${consumerRow} not re-driven: Kafka at 127\\.0\\.0\\.1:1 is unreachable`));
+    expect(noKafka.stdout).toContain(`dead letter ${relay} re-driven to the outbox`);
+    expect([await status(consumerRow), await status(relay)]).toEqual(['pending', 'redriven']);
+  }, 90_000);
 });

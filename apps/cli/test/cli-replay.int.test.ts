@@ -1,9 +1,12 @@
+import { Readable, Writable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName, waitFor } from '@eventbus/dev-services';
 import { EventConsumer } from '@eventbus/consumer';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
-import { cliFixture, createTopics, eventIds, runCli, runCliInProcess, seedEvents, startCli } from './cli-fixture.js';
+import { CLI_MAIN, cliFixture, createTopics, eventIds, runCli, runCliInProcess, seedEvents, startCli } from './cli-fixture.js';
 
 let f: Awaited<ReturnType<typeof cliFixture>>;
 beforeAll(async () => {
@@ -24,11 +27,14 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     const to = '2026-01-01T02:00:00Z';
     const expected = await eventIds(f.pool, tenant, `created_at BETWEEN $2 AND $3 AND event_type LIKE 'product.%'`, [from, to]);
     expect(expected.length).toBe(61); // minutes 30..120 inclusive, two types of three
-    const args = ['replay', '--tenant', tenant, '--types', 'product.*', '--from', from, '--to', to, '--page-size', '25', '--json'];
+    // The default target (every consumer group): a script says --yes.
+    const args = ['replay', '--tenant', tenant, '--types', 'product.*', '--from', from, '--to', to, '--page-size', '25', '--json', '--yes'];
 
     const dry = await runCli([...args, '--dry-run'], env);
     expect(dry.code).toBe(0);
     expect(dry.json()).toMatchObject({ dryRun: true, sent: 61, total: 61, first: { id: expected[0] }, last: { id: expected[60] }, interrupted: false });
+    // --to is inclusive: the exclusive bound is one microsecond after it.
+    expect(dry.json().upperBound).toEqual({ bound: '2026-01-01T02:00:00.000001Z', limitedBy: 'to', hiddenSessions: 0 });
     expect(await f.messageCount(`${prefix}product`)).toBe(0);
 
     await createTopics(f.brokers, [{ topic: `${prefix}product` }, { topic: `${prefix}order` }]);
@@ -125,7 +131,7 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     const runs = await Promise.all(sample.map((c) => runCli(['replay', ...c.args, '--json', '--dry-run'], env)));
     sample.forEach((c, i) => check(c, runs[i]!));
     // Not a dry run too: an injection tenant sends nothing.
-    const real = await runCli(['replay', '--tenant', attacks[0]!, '--json'], env);
+    const real = await runCli(['replay', '--tenant', attacks[0]!, '--json', '--yes'], env);
     expect(real.code, real.stderr).toBe(0);
     expect(real.json().sent).toBe(0);
     expect(await f.rowCounts()).toEqual(before);
@@ -199,9 +205,11 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     const collector = await f.collect([topic]);
     const pageSize = 100;
     const args = ['replay', '--tenant', tenant, '--to-topic', topic, '--page-size', String(pageSize), '--json'];
-    // Paced so the interrupt lands mid-replay even on a busy machine (2000 events ≈ 5 s).
-    const running = startCli([...args, '--rate', '400'], f.env(prefix));
-    await waitFor(() => collector.messages.length >= 300, { timeoutMs: 20_000, message: 'the replay under way' });
+    // Paced at 100/s, so 2000 events take ≥ 20 s: the interrupt lands mid-replay however busy
+    // the machine. The CLI's own progress line on stderr (written once the first chunk was
+    // acknowledged) says it is under way; no dependence on how fast a collector consumes.
+    const running = startCli([...args, '--rate', '100'], f.env(prefix));
+    await waitFor(() => running.stderr().includes('progress: '), { timeoutMs: 30_000, message: 'the replay under way (its progress line on stderr)' });
     running.child.kill('SIGINT');
     const stopped = await running.done;
     expect(stopped.code, stopped.stderr).toBe(130);
@@ -237,10 +245,13 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
       [tenant, stored],
     );
     await createTopics(f.brokers, [{ topic }]);
-    // The console exporter prints finished spans to stdout (the operator's choice of exporter).
-    const run = await runCli(['replay', '--tenant', tenant, '--to-topic', topic], { ...f.env(prefix), OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none' });
+    // The console exporter prints finished spans through the global console, which the CLI
+    // points at stderr: stdout keeps only the --json document.
+    const run = await runCli(['replay', '--tenant', tenant, '--to-topic', topic, '--json'], { ...f.env(prefix), OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none' });
     expect(run.code, run.stderr).toBe(0);
-    const spans = run.stdout.split(/\n(?=\{\n)/).filter((block) => block.includes('instrumentationScope')).map((block) => ({
+    expect(run.json()).toMatchObject({ sent: 2 });
+    expect(run.stdout).not.toContain('instrumentationScope');
+    const spans = run.stderr.split(/\n(?=\{\n)/).filter((block) => block.includes('instrumentationScope')).map((block) => ({
       name: /\n {2}name: '([^']+)'/.exec(block)?.[1],
       id: /\n {2}id: '([0-9a-f]+)'/.exec(block)?.[1],
       traceId: /\n {2}traceId: '([0-9a-f]+)'/.exec(block)?.[1],
@@ -253,5 +264,105 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     const sends = spans.filter((s) => s.name === `send ${topic}`);
     expect(sends).toHaveLength(2);
     for (const send of sends) expect(send).toMatchObject({ traceId: command!.traceId, parentId: command!.id, replayed: true, linksStored: true });
+  });
+
+  it('an event of a transaction still open when the replay starts is never skipped: the bound stops before it, and a replay --from the bound gets it', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('held-');
+    const topic = `${prefix}held`;
+    await createTopics(f.brokers, [{ topic }]);
+    await seedEvents(f.pool, { tenantId: tenant, count: 30, start: '2026-06-01T00:00:00Z', types: TYPES });
+    const insert = (db: pg.ClientBase | pg.Pool, key: string) =>
+      db.query(`INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES (gen_random_uuid(), $1, $2, 'order.placed', '{}', 'c') RETURNING id::text`, [tenant, key]);
+    // A writer's transaction: it writes its event (created_at = now() = the transaction's start) and stays open.
+    const holder = new pg.Client({ connectionString: f.database.url });
+    await holder.connect();
+    let heldId: string;
+    const collector = await f.collect([topic]);
+    try {
+      await holder.query('BEGIN');
+      heldId = (await insert(holder, 'held')).rows[0].id;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // A later event, committed at once: created_at after the held one's.
+      const laterId: string = (await insert(f.pool, 'later')).rows[0].id;
+
+      // The replay starts and runs to the end while the writer's transaction is open.
+      const run = await runCli(['replay', '--tenant', tenant, '--to-topic', topic, '--page-size', '7', '--json'], env);
+      expect(run.code, run.stderr).toBe(0);
+      const result = run.json();
+      await holder.query('COMMIT');
+
+      expect(result.upperBound).toMatchObject({ limitedBy: 'open-transaction' });
+      const bound: string = result.upperBound.bound;
+      const createdAt = async (id: string) => (await f.pool.query(`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t FROM eventbus.event_log WHERE id = $1`, [id])).rows[0].t as string;
+      // The held event is not before the bound (so no keyset cursor can have passed it) ...
+      expect(await createdAt(heldId) >= bound).toBe(true);
+      await collector.waitForEvents(result.sent, 20_000);
+      const emitted = new Set(collector.messages.map((m) => m.headers.ce_id));
+      // ... and the replay emitted exactly the tenant's events before the bound: the later
+      // event was not sent past a held one that would then be skipped.
+      expect([...emitted].sort()).toEqual((await eventIds(f.pool, tenant, 'created_at < $2', [bound])).sort());
+      expect(emitted.has(laterId)).toBe(false);
+      expect(result.sent).toBe(30);
+
+      // The follow-up replay from the reported bound picks up both, the held one first.
+      const next = await runCli(['replay', '--tenant', tenant, '--to-topic', topic, '--from', bound, '--json'], env);
+      expect(next.code, next.stderr).toBe(0);
+      expect(next.json()).toMatchObject({ sent: 2, first: { id: heldId }, last: { id: laterId } });
+      await collector.waitForEvents(32, 20_000);
+      expect(new Set(collector.messages.map((m) => m.headers.ce_id))).toEqual(new Set(await eventIds(f.pool, tenant)));
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('--resume refuses a token of another tenant or other filters (exit 2), and a resumed replay keeps the original bound', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const a = uniqueName('res-a-');
+    const b = uniqueName('res-b-');
+    for (const tenantId of [a, b]) await seedEvents(f.pool, { tenantId, count: 10, start: '2026-07-01T00:00:00Z', types: TYPES });
+    const first = await runCliInProcess(['replay', '--tenant', a, '--types', 'product.*', '--dry-run', '--json'], env);
+    expect(first.code, first.stderr).toBe(0);
+    const { resumeToken, upperBound } = JSON.parse(first.stdout);
+    const wrongTenant = await runCliInProcess(['replay', '--tenant', b, '--types', 'product.*', '--resume', resumeToken, '--dry-run', '--json'], env);
+    expect([wrongTenant.code, wrongTenant.stdout]).toEqual([2, '']);
+    expect(wrongTenant.stderr).toContain(`belongs to a replay of tenant "${a}", not "${b}"`);
+    const otherTypes = await runCliInProcess(['replay', '--tenant', a, '--types', 'order.*', '--resume', resumeToken, '--dry-run', '--json'], env);
+    expect(otherTypes.code).toBe(2);
+    expect(otherTypes.stderr).toMatch(/other filters/);
+    // The same replay resumes, with the bound it started with (even though time went on).
+    const resumed = await runCliInProcess(['replay', '--tenant', a, '--types', 'product.*', '--resume', resumeToken, '--dry-run', '--json'], env);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(JSON.parse(resumed.stdout).upperBound).toEqual({ bound: upperBound.bound, limitedBy: 'resumed', hiddenSessions: 0 });
+  });
+
+  it('the default target (every consumer group) needs --yes in a script, and a "no" on a terminal exits 1; nothing is sent', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('ask-');
+    await seedEvents(f.pool, { tenantId: tenant, count: 3, start: '2026-08-01T00:00:00Z', types: ['order.placed'] });
+    await createTopics(f.brokers, [{ topic: `${prefix}order` }]);
+    const refused = await runCli(['replay', '--tenant', tenant], env);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/shared event topics.*Refusing without --yes/);
+    // On a terminal, answered "n".
+    const { runCli: run } = (await import(pathToFileURL(CLI_MAIN.replace(/main\.js$/, 'cli.js')).href)) as { runCli: (argv: string[], io: unknown) => Promise<number> };
+    let stderr = '';
+    const code = await run(['replay', '--tenant', tenant], {
+      stdout: new Writable({ write: (_c, _e, done) => done() }),
+      stderr: new Writable({ write: (chunk, _e, done) => ((stderr += String(chunk)), done()) }),
+      stdin: Object.assign(Readable.from(['n\n']), { isTTY: true }),
+      env,
+      signal: new AbortController().signal,
+    });
+    expect(code, stderr).toBe(1);
+    expect(stderr).toContain('[y/N]');
+    expect(stderr).toContain('not confirmed');
+    expect(await f.messageCount(`${prefix}order`)).toBe(0);
+    // --group, --to-topic and --dry-run do not ask.
+    const dry = await runCli(['replay', '--tenant', tenant, '--dry-run', '--json'], env);
+    expect([dry.code, dry.json().sent]).toEqual([0, 3]);
   });
 });

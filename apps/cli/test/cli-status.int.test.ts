@@ -19,11 +19,24 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
     await admin.query(`CREATE DATABASE "${name}"`);
     try {
       const env = { DATABASE_URL: withDatabase(testServices().databaseUrl, name) };
+      // --dry-run lists what would be applied and applies nothing.
+      const dry = await runCli(['migrate', '--dry-run', '--json'], env);
+      expect(dry.code, dry.stderr).toBe(0);
+      const pending: string[] = dry.json().pending;
+      expect(pending.length).toBeGreaterThan(0);
+      expect(pending[0]).toMatch(/^0000_/);
+      const probe = new pg.Client({ connectionString: env.DATABASE_URL });
+      await probe.connect();
+      expect((await probe.query(`SELECT to_regclass('eventbus.event_log') AS t`)).rows[0].t).toBeNull();
+      await probe.end();
       const first = await runCli(['migrate', '--json'], env);
       expect(first.code, first.stderr).toBe(0);
       expect(first.json().applied).toBeGreaterThan(0);
+      expect(first.json().applied).toBe(pending.length);
       const second = await runCli(['migrate'], env);
       expect([second.code, second.stdout]).toEqual([0, 'schema is up to date\n']);
+      const dryAfter = await runCli(['migrate', '--dry-run'], env);
+      expect([dryAfter.code, dryAfter.stdout]).toEqual([0, 'schema is up to date\n']);
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
       await admin.end();

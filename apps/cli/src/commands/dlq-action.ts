@@ -56,7 +56,8 @@ never re-driven. Rows that are not pending are left alone and reported.`
 --all acts on every pending row the filters match and asks for confirmation unless --yes
 (without a terminal, --yes is required). --dry-run lists what would happen and changes nothing.
 A row that cannot be acted on does not stop the others: it is reported as failed with the
-reason, every row is printed, and the exit code is 3 (bad data) or 4 (service unavailable).
+reason, every row is printed, and the exit code is 3 (bad data) or 4 (service unavailable;
+2 when a setting it needs is missing, e.g. KAFKA_BROKERS for a consumer-stage row).
 
 ${DLQ_FILTER_HELP}
 
