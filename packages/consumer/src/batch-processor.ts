@@ -4,7 +4,7 @@ import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import { encodeDlqHeaders } from './dlq-headers.js';
 import { describeFailure, isNonRetriable } from './failure.js';
-import type { BatchControl, InboundMessage } from './kafka/consumer-client.js';
+import { COMMIT_INTERVAL_MS, type BatchControl, type InboundMessage } from './kafka/consumer-client.js';
 import type { MessageOrigin } from './message-origin.js';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders } from './retry-headers.js';
@@ -60,18 +60,45 @@ export class BatchProcessor {
   // Taken at construction (the consumer's start()), after the app started its OTel SDK.
   private readonly tracer: Tracer = trace.getTracer('@eventbus/consumer');
   private readonly instruments: ConsumerInstruments;
+  /** Half the group's heartbeat interval: how often a batch, and a long handler call, heartbeat. */
+  private readonly heartbeatEveryMs: number;
 
   constructor(private readonly deps: BatchProcessorDeps) {
     this.instruments = new ConsumerInstruments(deps.options.groupId);
+    this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
   }
 
-  /** Processes a batch message by message, resolving each offset once the message is finished with. */
+  /**
+   * Processes a batch message by message, resolving each offset once the message is finished with.
+   *
+   * Between messages it heartbeats once half a heartbeat interval passed since the last
+   * heartbeat (here or inside a handler call), and commits the resolved offsets every
+   * `COMMIT_INTERVAL_MS`: kafkajs itself heartbeats and commits only between batches, so a
+   * batch of many short handlers would otherwise send no heartbeat at all (runHandler's timer
+   * restarts with every call) and get the member evicted, and a rebalance mid-batch would
+   * replay the whole batch. Both checks are a subtraction per message; kafkajs throttles the
+   * calls again. A rebalance reported by either rejects and ends the batch (resolved offsets
+   * committed first), so the member rejoins at once instead of finishing stale work.
+   */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
+    const heartbeatEveryMs = this.heartbeatEveryMs;
+    let lastHeartbeatAt = Date.now();
+    let lastCommitAt = lastHeartbeatAt;
+    const heartbeat = () => {
+      lastHeartbeatAt = Date.now();
+      return control.heartbeat();
+    };
     for (const message of messages) {
       if (!control.isRunning() || control.isStale()) return;
-      const result = await this.handleMessage(message, control);
+      const result = await this.handleMessage(message, control, heartbeat);
       if (result !== 'done') return;
       control.resolveOffset(message.offset);
+      const now = Date.now();
+      if (now - lastCommitAt >= COMMIT_INTERVAL_MS) {
+        lastCommitAt = now;
+        await control.commitOffsetsIfNecessary();
+      }
+      if (now - lastHeartbeatAt >= heartbeatEveryMs) await heartbeat();
     }
   }
 
@@ -81,7 +108,8 @@ export class BatchProcessor {
     this.resumeTimers.clear();
   }
 
-  private async handleMessage(message: InboundMessage, control: BatchControl): Promise<MessageResult> {
+  /** `heartbeat`: the batch's (it notes when the last one was sent), for runHandler to call during a long handler. */
+  private async handleMessage(message: InboundMessage, control: BatchControl, heartbeat: () => Promise<void>): Promise<MessageResult> {
     const { options } = this.deps;
     const raw = headersToStrings(message.headers);
     let delivery: Delivery = {
@@ -154,8 +182,8 @@ export class BatchProcessor {
           {
             timeoutMs: options.handlerTimeoutMs,
             stopSignal: this.deps.stopSignal,
-            heartbeat: control.heartbeat,
-            heartbeatEveryMs: Math.max(100, Math.floor(options.heartbeatIntervalMs / 2)),
+            heartbeat,
+            heartbeatEveryMs: this.heartbeatEveryMs,
           },
         );
         if (outcome.ok) {

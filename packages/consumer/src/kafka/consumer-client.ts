@@ -12,12 +12,34 @@ export interface InboundMessage {
   headers: RawHeaders;
 }
 
+/**
+ * How often resolved offsets are committed while a batch is still being worked through (the
+ * kafkajs `autoCommitInterval` behind `BatchControl.commitOffsetsIfNecessary`). Without it a
+ * rebalance mid-batch replays the whole batch, which under CPU starvation was thousands of
+ * events. 1 s bounds that replay to about a second of work while costing at most one
+ * OffsetCommit per second for the whole member (the interval is group-wide in kafkajs, shared by
+ * every partition's batch, and any end-of-batch commit restarts it), which a per-message
+ * count could not promise: with a fast handler, every N messages can be many commits a second.
+ */
+export const COMMIT_INTERVAL_MS = 1000;
+
 /** What a batch handler may do while it works through one partition's batch. */
 export interface BatchControl {
-  /** Sends a heartbeat if one is due; call it while a long handler runs to keep group membership. */
+  /**
+   * Sends a heartbeat if one is due (kafkajs sends at most one per heartbeat interval); call it
+   * between messages and while a long handler runs to keep group membership. Rejects when the
+   * group is rebalancing (after committing the resolved offsets): let that end the batch so
+   * the member rejoins at once.
+   */
   heartbeat(): Promise<void>;
-  /** Marks the message as done: its offset is committed after the batch. */
+  /** Marks the message as done: its offset is committed by the next commit (periodic, end of batch, stop or rebalance). */
   resolveOffset(offset: string): void;
+  /**
+   * Commits the resolved offsets (of every partition of this member, resolved ones only) if
+   * `COMMIT_INTERVAL_MS` passed since the last commit; otherwise does nothing. Rejects like
+   * `heartbeat()` when the group is rebalancing.
+   */
+  commitOffsetsIfNecessary(): Promise<void>;
   /** False once the consumer is stopping: leave the rest of the batch to whoever gets it next. */
   isRunning(): boolean;
   /** True when the partition was re-positioned (seek/rebalance): the rest of the batch is stale. */

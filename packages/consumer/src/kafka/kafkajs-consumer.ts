@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
-import type { BatchHandler, ConsumerGroupClient, InboundMessage, TopicSubscriptionSpec } from './consumer-client.js';
+import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
 export interface KafkajsConsumerOptions {
@@ -18,7 +18,9 @@ export interface KafkajsConsumerOptions {
 /**
  * The one place kafkajs' consumer is used. `eachBatch` (not `eachMessage`) because only
  * a batch handler can heartbeat while a long handler runs; offsets are resolved by the
- * caller one message at a time, so a stop or crash mid-batch redelivers only unfinished ones.
+ * caller one message at a time and committed every `COMMIT_INTERVAL_MS` during a batch as
+ * well as after it, so a stop mid-batch redelivers only unfinished messages, and a crash or
+ * rebalance mid-batch about a second of work at most.
  */
 export class KafkajsConsumerClient implements ConsumerGroupClient {
   private readonly kafka: Kafka;
@@ -77,7 +79,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
+      // What commitOffsetsIfNecessary() waits for; without an interval or threshold kafkajs
+      // never commits there, only at the end of a batch. Resolved offsets only, as always.
+      autoCommitInterval: COMMIT_INTERVAL_MS,
+      eachBatch: async ({ batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
         const messages: InboundMessage[] = batch.messages.map((m) => ({
           topic: batch.topic,
           partition: batch.partition,
@@ -87,7 +92,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
           value: m.value,
           headers: m.headers ?? {},
         }));
-        await eachBatch(messages, { heartbeat, resolveOffset, isRunning, isStale, pause });
+        await eachBatch(messages, { heartbeat, resolveOffset, commitOffsetsIfNecessary: () => commitOffsetsIfNecessary(), isRunning, isStale, pause });
       },
     });
   }

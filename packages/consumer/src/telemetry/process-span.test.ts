@@ -1,8 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import { describe, expect, it, vi } from 'vitest';
+import { ROOT_CONTEXT, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { HEADER } from '@eventbus/core';
 import type { InboundMessage } from '../kafka/consumer-client.js';
-import { processParentContext, processSpanAttributes } from './process-span.js';
+import { processParentContext, processSpanAttributes, startProcessSpan } from './process-span.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SEND_SPAN = '00f067aa0ba902b7';
@@ -54,5 +54,24 @@ describe('process span', () => {
     expect(trace.getSpanContext(processParentContext(headers))).toMatchObject({ traceId: TRACE, spanId: SEND_SPAN, isRemote: true });
     expect(processParentContext({ [HEADER.id]: 'e-1' })).toBe(ROOT_CONTEXT);
     expect(processParentContext({ [HEADER.traceparent]: 'not-a-traceparent' })).toBe(ROOT_CONTEXT);
+  });
+
+  it('starts a span with the sampling attributes only, and adds the rest only when it records', () => {
+    const input = { message, headers, groupId: 'billing', attempt: 2, subscription: 'invoices' };
+    for (const recording of [false, true]) {
+      const span = { isRecording: () => recording, setAttributes: vi.fn() } as unknown as Span;
+      const startSpan = vi.fn(() => span);
+      startProcessSpan({ startSpan } as unknown as Tracer, input);
+      expect(startSpan).toHaveBeenCalledWith('process eventbus.retry.billing', expect.objectContaining({
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': 'eventbus.retry.billing',
+          'messaging.consumer.group.name': 'billing',
+        },
+      }), expect.anything());
+      if (recording) expect(span.setAttributes).toHaveBeenCalledWith(processSpanAttributes(input));
+      else expect(span.setAttributes).not.toHaveBeenCalled();
+    }
   });
 });

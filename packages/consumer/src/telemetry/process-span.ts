@@ -50,10 +50,33 @@ export function processParentContext(headers: Record<string, string>): Context {
   return parent ? trace.setSpanContext(ROOT_CONTEXT, parent) : ROOT_CONTEXT;
 }
 
-/** Starts a CONSUMER span `process <topic>`; returns it with the context handlers run in (the span active). */
+/**
+ * The attributes a `process` span starts with: the few the messaging conventions list as
+ * known at creation, for samplers (system, operation, destination, group). Cheap: constants
+ * and strings the input already holds.
+ */
+export function processSpanSamplingAttributes(input: ProcessSpanInput): Attributes {
+  return {
+    [SPAN_ATTR.messagingSystem]: 'kafka',
+    [SPAN_ATTR.operationType]: 'process',
+    [SPAN_ATTR.destination]: input.message.topic,
+    [SPAN_ATTR.consumerGroup]: input.groupId,
+  };
+}
+
+/**
+ * Starts a CONSUMER span `process <topic>`; returns it with the context handlers run in (the span active).
+ *
+ * The full attribute set (`processSpanAttributes`) is built only for a span that records: it
+ * runs once per handler call, and without an SDK (or when sampled out) building it anyway made
+ * a `process` span cost ~12 µs instead of ~0.3 µs (measured on this 2-core machine; the whole
+ * consumer spends ~50–70 µs per event with a no-op handler). Samplers see
+ * `processSpanSamplingAttributes`, as with `InstrumentedPublisher` in @eventbus/kafka.
+ */
 export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { span: Span; context: Context } {
   const parent = processParentContext(input.headers);
-  const span = tracer.startSpan(`process ${input.message.topic}`, { kind: SpanKind.CONSUMER, attributes: processSpanAttributes(input) }, parent);
+  const span = tracer.startSpan(`process ${input.message.topic}`, { kind: SpanKind.CONSUMER, attributes: processSpanSamplingAttributes(input) }, parent);
+  if (span.isRecording()) span.setAttributes(processSpanAttributes(input));
   return { span, context: trace.setSpan(parent, span) };
 }
 

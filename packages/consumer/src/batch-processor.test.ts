@@ -1,0 +1,117 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { encodeEvent } from '@eventbus/core';
+import { BatchProcessor } from './batch-processor.js';
+import { COMMIT_INTERVAL_MS, type BatchControl, type InboundMessage } from './kafka/consumer-client.js';
+import { resolveConsumerOptions, resolveSubscription } from './options.js';
+import { SerialPublisher } from './serial-publisher.js';
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+const HEARTBEAT_INTERVAL_MS = 1000; // the processor heartbeats every 500 ms
+
+function messages(n: number): InboundMessage[] {
+  return Array.from({ length: n }, (_, i) => {
+    const wire = encodeEvent({
+      id: `e-${i}`, tenantId: 't-1', projectId: null, eventKey: `k-${i}`, eventType: 'order.placed', version: 1, payloadJson: '{}',
+      correlationId: 'c', causationId: null, createdAt: new Date(), traceparent: null, tracestate: null,
+    });
+    return { topic: 'eventbus.order', partition: 0, offset: String(i), timestamp: Date.now(), key: Buffer.from(wire.key), value: Buffer.from(wire.value), headers: wire.headers };
+  });
+}
+
+/** A processor whose one subscription waits `handlerMs` per event (on the fake clock). */
+function processor(handlerMs: number) {
+  const handled: string[] = [];
+  const options = resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, sessionTimeoutMs: 6000, onMetric: () => undefined });
+  const subscription = resolveSubscription(
+    { eventTypes: ['order.*'], handler: async (event) => { await new Promise((r) => setTimeout(r, handlerMs)); handled.push(event.id); } },
+    0,
+    new Set(),
+  );
+  const p = new BatchProcessor({
+    options,
+    subscriptions: [subscription],
+    publisher: new SerialPublisher({ connect: async () => undefined, disconnect: async () => undefined, publish: async () => undefined }),
+    recordMetric: () => undefined,
+    stopSignal: new AbortController().signal,
+    processOnce: async () => true,
+  });
+  return { p, handled };
+}
+
+/** A BatchControl that records when (fake clock) heartbeats and commits were asked for, and what was resolved by then. */
+function control(over: Partial<BatchControl> = {}) {
+  const resolved: string[] = [];
+  const heartbeats: number[] = [];
+  const commits: Array<{ at: number; resolved: string[] }> = [];
+  const c: BatchControl = {
+    heartbeat: vi.fn(async () => void heartbeats.push(Date.now())),
+    resolveOffset: (offset) => void resolved.push(offset),
+    commitOffsetsIfNecessary: vi.fn(async () => void commits.push({ at: Date.now(), resolved: [...resolved] })),
+    isRunning: () => true,
+    isStale: () => false,
+    pause: () => () => undefined,
+    ...over,
+  };
+  return { c, resolved, heartbeats, commits };
+}
+
+describe('BatchProcessor.handleBatch', () => {
+  it('heartbeats between consecutive short handlers, each too short for its own heartbeat timer', async () => {
+    const { p, handled } = processor(450); // just under the 500 ms at which runHandler would heartbeat
+    const { c, heartbeats } = control();
+    const start = Date.now();
+    const done = p.handleBatch(messages(20), c);
+    await vi.advanceTimersByTimeAsync(20 * 450 + 100);
+    await done;
+    expect(handled).toHaveLength(20);
+    // 9 s of work: without heartbeats between messages there would be none at all.
+    expect(heartbeats.length).toBeGreaterThanOrEqual(8);
+    const gaps = [heartbeats[0]! - start, ...heartbeats.slice(1).map((t, i) => t - heartbeats[i]!)];
+    expect(Math.max(...gaps)).toBeLessThanOrEqual(HEARTBEAT_INTERVAL_MS);
+  });
+
+  it('does not heartbeat between messages when handlers heartbeat themselves or the batch is quick', async () => {
+    const { p } = processor(1);
+    const { c, heartbeats } = control();
+    const done = p.handleBatch(messages(50), c);
+    await vi.advanceTimersByTimeAsync(200);
+    await done;
+    expect(heartbeats).toEqual([]); // 50 ms of work: kafkajs' own heartbeat after the batch is enough
+
+    // A 1.2 s handler heartbeats at 500 and 1000 ms inside its call; the batch adds none right after it.
+    const slow = processor(1200);
+    const s = control();
+    const slowDone = slow.p.handleBatch(messages(1), s.c);
+    await vi.advanceTimersByTimeAsync(1300);
+    await slowDone;
+    expect(s.heartbeats).toHaveLength(2);
+  });
+
+  it('commits resolved offsets about once a second during a batch, never one not yet resolved', async () => {
+    const { p } = processor(100);
+    const { c, commits, resolved } = control();
+    const start = Date.now();
+    const done = p.handleBatch(messages(35), c); // 3.5 s
+    await vi.advanceTimersByTimeAsync(3600);
+    await done;
+    expect(resolved).toHaveLength(35);
+    expect(commits.map((x) => x.at - start)).toEqual([COMMIT_INTERVAL_MS, 2 * COMMIT_INTERVAL_MS, 3 * COMMIT_INTERVAL_MS]);
+    // Each commit comes right after the message finishing at that moment was resolved.
+    expect(commits.map((x) => x.resolved.length)).toEqual([10, 20, 30]);
+  });
+
+  it('ends the batch when a heartbeat reports a rebalance, leaving the rest unresolved', async () => {
+    const { p, handled } = processor(450);
+    const rebalancing = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    const { c, resolved } = control({ heartbeat: vi.fn(async () => Promise.reject(rebalancing)) });
+    const done = p.handleBatch(messages(10), c);
+    const outcome = expect(done).rejects.toBe(rebalancing);
+    await vi.advanceTimersByTimeAsync(10 * 450);
+    await outcome;
+    // The heartbeat after the second message (900 ms) fails: two handled and resolved, the rest left for the next owner.
+    expect(handled).toEqual(['e-0', 'e-1']);
+    expect(resolved).toEqual(['0', '1']);
+  });
+});
