@@ -6,6 +6,7 @@ import { context, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { testDatabase } from '@eventbus/dev-services/test';
 import type { TestDatabase } from '@eventbus/dev-services';
+import { shardForTenant } from '@eventbus/schema';
 import { EventBusError, withCorrelationId } from '@eventbus/core';
 import { EventWriter, type EventInput } from './index.js';
 
@@ -166,20 +167,25 @@ describe('EventWriter (real Postgres)', () => {
     expect(rows[0].n).toBe(1);
   });
 
-  it('sends one NOTIFY per transaction, with no event data, however many events it writes', async () => {
+  it('sends one NOTIFY per transaction for one tenant, however many events it writes, naming only the shard', async () => {
     const listener = new pg.Client({ connectionString: database.url });
     await listener.connect();
-    const received: string[] = [];
-    listener.on('notification', (n) => received.push(n.payload ?? ''));
-    await listener.query('LISTEN eventbus_outbox');
-    await db.transaction(async (tx) => {
-      const writer = new EventWriter(tx);
-      await writer.writeEventsWithOutbox(Array.from({ length: 100 }, (_, i) => event({ eventKey: `notify-bulk-${i}` })));
-      for (let i = 0; i < 5; i++) await writer.writeEventWithOutbox(event({ eventKey: `notify-single-${i}` }));
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    expect(received).toEqual(['']);
-    await listener.end();
+    try {
+      const received: string[] = [];
+      listener.on('notification', (n) => received.push(n.payload ?? ''));
+      await listener.query('LISTEN eventbus_outbox');
+      await db.transaction(async (tx) => {
+        const writer = new EventWriter(tx);
+        await writer.writeEventsWithOutbox(Array.from({ length: 100 }, (_, i) => event({ eventKey: `notify-bulk-${i}` })));
+        for (let i = 0; i < 5; i++) await writer.writeEventWithOutbox(event({ eventKey: `notify-single-${i}` }));
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      // Six statements, one tenant: Postgres folds the identical notifications into one. The
+      // payload is the hex shard mask (drizzle/0002), never event data.
+      expect(received).toEqual([(1n << BigInt(shardForTenant('tenant-a'))).toString(16)]);
+    } finally {
+      await listener.end();
+    }
   });
 
   describe('bad input: a typed error that says what to fix, nothing written, transaction still usable', () => {

@@ -32,6 +32,9 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       brokers: options.brokers,
       logLevel: logLevel.NOTHING,
       connectionTimeout: 3000,
+      // kafkajs' default backoff grows to 30 s between reconnects, so a consumer resumed up to
+      // ~30 s after a broker outage ended (fault matrix scenario 3); 5 s bounds that delay.
+      retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 10 },
       ...options.kafka,
     });
   }
