@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { createTestDatabase, uniqueName, waitFor } from '@eventbus/dev-services';
+import { createTestDatabase, startAppProcess, uniqueName, waitFor } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
 
 const run = promisify(execFile);
@@ -16,15 +16,10 @@ afterAll(() => {
 
 /** Starts an app the way docker-compose does, with the same kind of environment; resolves once it logs that it is ready. */
 async function startApp(main: string, env: Record<string, string>, ready: RegExp) {
-  const child = spawn(process.execPath, [main], { env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await waitFor(() => ready.test(output) || child.exitCode !== null, { timeoutMs: 30_000, message: `${main} ready` });
-  if (child.exitCode !== null) throw new Error(`${main} exited: ${output.slice(-1000)}`);
-  return { child, exited };
+  const app = startAppProcess(main, env, children);
+  await waitFor(() => ready.test(app.output()) || app.child.exitCode !== null, { timeoutMs: 30_000, message: `${main} ready` });
+  if (app.child.exitCode !== null) throw new Error(`${main} exited: ${app.output().slice(-1000)}`);
+  return app;
 }
 
 describe('pnpm demo --external (the docker-compose layout: relay and DLQ mirror as their own processes)', () => {

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { dlqTopicFor, encodeDlqHeaders, retryTopicFor } from '@eventbus/consumer';
-import { uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
+import { startAppProcess, uniqueName, waitFor, type AppProcess, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -28,23 +28,10 @@ afterAll(async () => {
   await database?.drop();
 });
 
-interface RunningMirror {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
+type RunningMirror = AppProcess;
 
 function startMirrorProcess(env: Record<string, string>): RunningMirror {
-  const child = spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exited };
+  return startAppProcess(MAIN, env, children);
 }
 
 async function readyPort(mirror: RunningMirror): Promise<string> {

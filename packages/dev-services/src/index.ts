@@ -5,3 +5,4 @@ export { uniqueName, waitFor } from './wait.js';
 export { KafkaCollector, createTopics, type CollectedMessage } from './kafka-collector.js';
 export { PrivateBroker } from './private-broker.js';
 export { checkPerTenantOrder } from './order-check.js';
+export { startAppProcess, type AppProcess } from './app-process.js';
