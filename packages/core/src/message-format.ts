@@ -71,6 +71,28 @@ export interface StoredEvent {
   tracestate: string | null;
 }
 
+/**
+ * A StoredEvent from a row that selects eventbus.event_log's columns under their own names,
+ * with `id::text AS id` and `payload::text AS payload_json` (the relay's claim and the
+ * replay's page read both do).
+ */
+export function storedEventFromRow(r: Record<string, any>): StoredEvent {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    projectId: r.project_id,
+    eventKey: r.event_key,
+    eventType: r.event_type,
+    version: r.event_version,
+    payloadJson: r.payload_json,
+    correlationId: r.correlation_id,
+    causationId: r.causation_id,
+    createdAt: r.created_at,
+    traceparent: r.traceparent,
+    tracestate: r.tracestate,
+  };
+}
+
 export interface WireMessage {
   key: string;
   value: string | Buffer;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { StoredEvent } from '@eventbus/core';
+import { storedEventFromRow, type StoredEvent } from '@eventbus/core';
 
 /** A claimed outbox row joined with its event. */
 export interface ClaimedRow extends StoredEvent {
@@ -58,17 +58,6 @@ export async function claimBatch(client: pg.ClientBase, shardsInOrder: readonly 
     shard: r.shard,
     attempts: r.attempts,
     firstFailedAt: r.first_failed_at,
-    id: r.id,
-    tenantId: r.tenant_id,
-    projectId: r.project_id,
-    eventKey: r.event_key,
-    eventType: r.event_type,
-    version: r.event_version,
-    payloadJson: r.payload_json,
-    correlationId: r.correlation_id,
-    causationId: r.causation_id,
-    createdAt: r.created_at,
-    traceparent: r.traceparent,
-    tracestate: r.tracestate,
+    ...storedEventFromRow(r),
   }));
 }

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { StoredEvent } from '@eventbus/core';
+import { storedEventFromRow, type StoredEvent } from '@eventbus/core';
 import type { ReplayCursor } from '../replay-cursor.js';
 import type { ResolvedReplayFilter } from '../replay-filter.js';
 
@@ -68,18 +68,7 @@ export async function readEventPage(db: pg.Pool | pg.ClientBase, filter: Resolve
     limit,
   ]);
   return rows.map((r) => ({
-    id: r.id,
-    tenantId: r.tenant_id,
-    projectId: r.project_id,
-    eventKey: r.event_key,
-    eventType: r.event_type,
-    version: r.event_version,
-    payloadJson: r.payload_json,
-    correlationId: r.correlation_id,
-    causationId: r.causation_id,
-    createdAt: r.created_at,
-    traceparent: r.traceparent,
-    tracestate: r.tracestate,
+    ...storedEventFromRow(r),
     cursor: { createdAt: r.cursor_at, id: r.id },
   }));
 }
