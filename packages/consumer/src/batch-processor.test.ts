@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeEvent } from '@eventbus/core';
 import { BatchProcessor } from './batch-processor.js';
-import { COMMIT_INTERVAL_MS, type BatchControl, type InboundMessage } from './kafka/consumer-client.js';
+import type { BatchControl, InboundMessage } from './kafka/consumer-client.js';
 import { resolveConsumerOptions, resolveSubscription } from './options.js';
 import { SerialPublisher } from './serial-publisher.js';
 
@@ -40,21 +40,19 @@ function processor(handlerMs: number) {
   return { p, handled };
 }
 
-/** A BatchControl that records when (fake clock) heartbeats and commits were asked for, and what was resolved by then. */
+/** A BatchControl that records when (fake clock) heartbeats were asked for, and what was resolved. */
 function control(over: Partial<BatchControl> = {}) {
   const resolved: string[] = [];
   const heartbeats: number[] = [];
-  const commits: Array<{ at: number; resolved: string[] }> = [];
   const c: BatchControl = {
     heartbeat: vi.fn(async () => void heartbeats.push(Date.now())),
     resolveOffset: (offset) => void resolved.push(offset),
-    commitOffsetsIfNecessary: vi.fn(async () => void commits.push({ at: Date.now(), resolved: [...resolved] })),
     isRunning: () => true,
     isStale: () => false,
     pause: () => () => undefined,
     ...over,
   };
-  return { c, resolved, heartbeats, commits };
+  return { c, resolved, heartbeats };
 }
 
 describe('BatchProcessor.handleBatch', () => {
@@ -87,19 +85,6 @@ describe('BatchProcessor.handleBatch', () => {
     await vi.advanceTimersByTimeAsync(1300);
     await slowDone;
     expect(s.heartbeats).toHaveLength(2);
-  });
-
-  it('commits resolved offsets about once a second during a batch, never one not yet resolved', async () => {
-    const { p } = processor(100);
-    const { c, commits, resolved } = control();
-    const start = Date.now();
-    const done = p.handleBatch(messages(35), c); // 3.5 s
-    await vi.advanceTimersByTimeAsync(3600);
-    await done;
-    expect(resolved).toHaveLength(35);
-    expect(commits.map((x) => x.at - start)).toEqual([COMMIT_INTERVAL_MS, 2 * COMMIT_INTERVAL_MS, 3 * COMMIT_INTERVAL_MS]);
-    // Each commit comes right after the message finishing at that moment was resolved.
-    expect(commits.map((x) => x.resolved.length)).toEqual([10, 20, 30]);
   });
 
   it('ends the batch when a heartbeat reports a rebalance, leaving the rest unresolved', async () => {

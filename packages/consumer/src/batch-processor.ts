@@ -4,7 +4,7 @@ import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import { encodeDlqHeaders } from './dlq-headers.js';
 import { describeFailure, isNonRetriable } from './failure.js';
-import { COMMIT_INTERVAL_MS, type BatchControl, type InboundMessage } from './kafka/consumer-client.js';
+import type { BatchControl, InboundMessage } from './kafka/consumer-client.js';
 import type { MessageOrigin } from './message-origin.js';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders } from './retry-headers.js';
@@ -69,21 +69,20 @@ export class BatchProcessor {
   }
 
   /**
-   * Processes a batch message by message, resolving each offset once the message is finished with.
+   * Processes a batch message by message, resolving each offset once the message is finished
+   * with (the client commits resolved offsets in the background, every second).
    *
    * Between messages it heartbeats once half a heartbeat interval passed since the last
-   * heartbeat (here or inside a handler call), and commits the resolved offsets every
-   * `COMMIT_INTERVAL_MS`: kafkajs itself heartbeats and commits only between batches, so a
-   * batch of many short handlers would otherwise send no heartbeat at all (runHandler's timer
-   * restarts with every call) and get the member evicted, and a rebalance mid-batch would
-   * replay the whole batch. Both checks are a subtraction per message; kafkajs throttles the
-   * calls again. A rebalance reported by either rejects and ends the batch (resolved offsets
-   * committed first), so the member rejoins at once instead of finishing stale work.
+   * heartbeat (here or inside a handler call): kafkajs itself heartbeats only between
+   * batches, so a batch of many short handlers would otherwise send no heartbeat at all
+   * (runHandler's timer restarts with every call) and get the member evicted. The check is a
+   * subtraction per message; kafkajs throttles the calls again. A rebalance reported by a
+   * heartbeat rejects and ends the batch (resolved offsets committed first), so the member
+   * rejoins at once instead of finishing stale work.
    */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
     const heartbeatEveryMs = this.heartbeatEveryMs;
     let lastHeartbeatAt = Date.now();
-    let lastCommitAt = lastHeartbeatAt;
     const heartbeat = () => {
       lastHeartbeatAt = Date.now();
       return control.heartbeat();
@@ -93,12 +92,7 @@ export class BatchProcessor {
       const result = await this.handleMessage(message, control, heartbeat);
       if (result !== 'done') return;
       control.resolveOffset(message.offset);
-      const now = Date.now();
-      if (now - lastCommitAt >= COMMIT_INTERVAL_MS) {
-        lastCommitAt = now;
-        await control.commitOffsetsIfNecessary();
-      }
-      if (now - lastHeartbeatAt >= heartbeatEveryMs) await heartbeat();
+      if (Date.now() - lastHeartbeatAt >= heartbeatEveryMs) await heartbeat();
     }
   }
 

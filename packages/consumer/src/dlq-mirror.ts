@@ -77,6 +77,7 @@ export class DlqMirror {
       sessionTimeoutMs: 30_000,
       heartbeatIntervalMs: 3000,
       ...(this.options.kafka ? { kafka: this.options.kafka } : {}),
+      onCommitError: (error) => this.logger.warn({ error: (error as Error).message }, 'offset commit failed; the offsets go with the next commit'),
     });
     this.client = client;
     const exact = this.topics.filter((t): t is string => typeof t === 'string');

@@ -84,6 +84,7 @@ export class EventConsumer {
         sessionTimeoutMs: o.sessionTimeoutMs,
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         ...(o.kafka ? { kafka: o.kafka } : {}),
+        onCommitError: (error) => o.logger.warn({ groupId: o.groupId, error: (error as Error).message }, 'offset commit failed; the offsets go with the next commit'),
       });
       this.client = client;
       const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();

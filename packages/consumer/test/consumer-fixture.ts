@@ -75,6 +75,11 @@ export async function consumerFixture(label: string) {
       const offsets = await admin.fetchTopicOffsets(topic);
       return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
     },
+    /** The group's committed offsets (next offset to read) per partition of a topic; -1 where none. */
+    async committedOffsets(groupId: string, topic: string): Promise<number[]> {
+      const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return (committed?.partitions ?? []).sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset));
+    },
     /** Stops what the test started (consumers first, so their last publishes land). */
     async reset() {
       await Promise.all(running.splice(0).map((r) => r.stop()));

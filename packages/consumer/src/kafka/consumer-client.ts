@@ -13,13 +13,10 @@ export interface InboundMessage {
 }
 
 /**
- * How often resolved offsets are committed while a batch is still being worked through (the
- * kafkajs `autoCommitInterval` behind `BatchControl.commitOffsetsIfNecessary`). Without it a
- * rebalance mid-batch replays the whole batch, which under CPU starvation was thousands of
- * events. 1 s bounds that replay to about a second of work while costing at most one
- * OffsetCommit per second for the whole member (the interval is group-wide in kafkajs, shared by
- * every partition's batch, and any end-of-batch commit restarts it), which a per-message
- * count could not promise: with a fast handler, every N messages can be many commits a second.
+ * How often the offsets of finished messages are committed (OffsetCommitter), whether a
+ * batch is still being worked through or the member is idle. It bounds what a crash or an
+ * unannounced rebalance redelivers to about a second of work, at one OffsetCommit per second
+ * per member at most.
  */
 export const COMMIT_INTERVAL_MS = 1000;
 
@@ -32,14 +29,8 @@ export interface BatchControl {
    * the member rejoins at once.
    */
   heartbeat(): Promise<void>;
-  /** Marks the message as done: its offset is committed by the next commit (periodic, end of batch, stop or rebalance). */
+  /** Marks the message as done: its offset goes with the next commit (periodic, stop or rebalance). */
   resolveOffset(offset: string): void;
-  /**
-   * Commits the resolved offsets (of every partition of this member, resolved ones only) if
-   * `COMMIT_INTERVAL_MS` passed since the last commit; otherwise does nothing. Rejects like
-   * `heartbeat()` when the group is rebalancing.
-   */
-  commitOffsetsIfNecessary(): Promise<void>;
   /** False once the consumer is stopping: leave the rest of the batch to whoever gets it next. */
   isRunning(): boolean;
   /** True when the partition was re-positioned (seek/rebalance): the rest of the batch is stale. */
@@ -63,6 +54,6 @@ export interface ConsumerGroupClient {
   ensureTopics(topics: readonly string[], partitions: number): Promise<void>;
   /** Joins the group and starts calling `eachBatch`; resolves once running. */
   start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void>;
-  /** Waits for the batches in flight, commits resolved offsets and leaves the group. Idempotent. */
+  /** Ends the batches in flight after their current message, commits resolved offsets and leaves the group. Idempotent. */
   stop(): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
 import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
+import { OffsetCommitter } from './offset-committer.js';
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
 export interface KafkajsConsumerOptions {
@@ -13,18 +14,28 @@ export interface KafkajsConsumerOptions {
   heartbeatIntervalMs: number;
   /** Extra kafkajs client settings (ssl, sasl, ...). */
   kafka?: Partial<KafkaConfig>;
+  /** A background offset commit failed (the offsets go with the next commit). */
+  onCommitError?: (error: unknown) => void;
 }
 
 /**
  * The one place kafkajs' consumer is used. `eachBatch` (not `eachMessage`) because only
- * a batch handler can heartbeat while a long handler runs; offsets are resolved by the
- * caller one message at a time and committed every `COMMIT_INTERVAL_MS` during a batch as
- * well as after it, so a stop mid-batch redelivers only unfinished messages, and a crash or
- * rebalance mid-batch about a second of work at most.
+ * a batch handler can heartbeat while a long handler runs. Offsets are resolved by the
+ * caller one message at a time and committed by an `OffsetCommitter` every
+ * `COMMIT_INTERVAL_MS`, not by kafkajs after every batch (`autoCommit: false`), so no batch
+ * waits for an OffsetCommit round trip. A stop commits everything finished before leaving
+ * the group; a rebalance noticed by a heartbeat commits before the batch ends; a crash
+ * redelivers about one interval of work at most.
  */
 export class KafkajsConsumerClient implements ConsumerGroupClient {
   private readonly kafka: Kafka;
   private consumer: Consumer | undefined;
+  private committer: OffsetCommitter | undefined;
+  /** Set by stop(): batches end after their current message and new ones are left unprocessed. */
+  private stopping = false;
+  private batchesInFlight = 0;
+  private batchesIdle: (() => void) | undefined;
+  private stopped: Promise<void> | undefined;
 
   constructor(private readonly options: KafkajsConsumerOptions) {
     this.kafka = new Kafka({
@@ -79,32 +90,78 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     this.consumer = consumer;
     await consumer.connect();
     for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
+    const committer = new OffsetCommitter(
+      (offsets) => consumer.commitOffsets(offsets),
+      COMMIT_INTERVAL_MS,
+      this.options.onCommitError ?? (() => undefined),
+    );
+    this.committer = committer;
+    // The new assignment: pending offsets of partitions that moved away are dropped.
+    consumer.on(consumer.events.GROUP_JOIN, (e) => committer.assign(e.payload.memberAssignment));
+    // A rebalance found by the fetch loop (the member was between batches): commit what is
+    // pending before the join if the request gets there first; if not, at most one interval of
+    // work is processed again.
+    consumer.on(consumer.events.REBALANCING, () => void committer.flush().catch(() => undefined));
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
-      // What commitOffsetsIfNecessary() waits for; without an interval or threshold kafkajs
-      // never commits there, only at the end of a batch. Resolved offsets only, as always.
-      autoCommitInterval: COMMIT_INTERVAL_MS,
-      eachBatch: async ({ batch, heartbeat, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, pause }) => {
-        const messages: InboundMessage[] = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          timestamp: Number(m.timestamp),
-          key: m.key,
-          value: m.value,
-          headers: m.headers ?? {},
-        }));
-        await eachBatch(messages, { heartbeat, resolveOffset, commitOffsetsIfNecessary: () => commitOffsetsIfNecessary(), isRunning, isStale, pause });
+      autoCommit: false,
+      eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
+        if (this.stopping) return; // left unresolved: the next owner reads it
+        this.batchesInFlight++;
+        try {
+          const messages: InboundMessage[] = batch.messages.map((m) => ({
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: m.offset,
+            timestamp: Number(m.timestamp),
+            key: m.key,
+            value: m.value,
+            headers: m.headers ?? {},
+          }));
+          await eachBatch(messages, {
+            heartbeat: async () => {
+              try {
+                await heartbeat();
+              } catch (error) {
+                // Rebalancing: the member still holds its generation, so what it finished can be
+                // committed before it rejoins (kafkajs does the same with autoCommit).
+                await committer.flush().catch(() => undefined);
+                throw error;
+              }
+            },
+            resolveOffset: (offset) => {
+              resolveOffset(offset); // kafkajs' fetch position
+              committer.resolve(batch.topic, batch.partition, offset);
+            },
+            isRunning: () => !this.stopping && isRunning(),
+            isStale,
+            pause,
+          });
+        } finally {
+          if (--this.batchesInFlight === 0) this.batchesIdle?.();
+        }
       },
     });
+    committer.start();
   }
 
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
     const consumer = this.consumer;
+    const committer = this.committer;
     this.consumer = undefined;
-    // disconnect() stops the runner (waiting for the batches in flight), commits the
-    // resolved offsets and sends LeaveGroup, so partitions move at once, not after a session timeout.
-    await consumer?.disconnect();
+    if (!consumer) return;
+    // 1. Batches end after their current message (isRunning() turns false for them).
+    this.stopping = true;
+    if (this.batchesInFlight > 0) await new Promise<void>((resolve) => (this.batchesIdle = resolve));
+    // 2. Everything finished is committed while the member still owns its partitions.
+    await committer?.stop().catch((error) => this.options.onCommitError?.(error));
+    // 3. LeaveGroup, so partitions move at once, not after a session timeout.
+    await consumer.disconnect();
   }
 }
