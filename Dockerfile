@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The deployable apps, one image each, from one multi-stage build:
 #   docker build --target relay      -t eventbus-relay .
 #   docker build --target dlq-mirror -t eventbus-dlq-mirror .
@@ -24,11 +23,16 @@ RUN pnpm install --offline --frozen-lockfile
 # pnpm runs the builds in dependency order (the libraries' dist/ first).
 RUN pnpm --filter "@eventbus/relay-app..." --filter "@eventbus/dlq-mirror..." --filter "@eventbus/demo..." run build
 # --legacy: copies each workspace package as it is on disk (dist/ included) instead of
-# requiring inject-workspace-packages for the whole repository.
+# requiring inject-workspace-packages for the whole repository. "As it is on disk" means
+# src/ and test/ too, in the app and in every @eventbus package under node_modules/.pnpm:
+# all are removed (the packages' `source` export condition is only for vitest).
 RUN pnpm deploy --legacy --prod --filter=@eventbus/relay-app /out/relay \
  && pnpm deploy --legacy --prod --filter=@eventbus/dlq-mirror /out/dlq-mirror \
  && pnpm deploy --legacy --prod --filter=@eventbus/demo /out/demo \
  && rm -rf /out/*/src /out/*/test /out/*/.turbo \
+    /out/*/node_modules/.pnpm/@eventbus+*/node_modules/@eventbus/*/src \
+    /out/*/node_modules/.pnpm/@eventbus+*/node_modules/@eventbus/*/test \
+    /out/*/node_modules/.pnpm/@eventbus+*/node_modules/@eventbus/*/.turbo \
  && cp -r drizzle /out/drizzle
 
 # ---- runtime base: no pnpm, no compiler, no sources ----
