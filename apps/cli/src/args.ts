@@ -52,11 +52,15 @@ export function positiveNumberFlag(name: string, value: string | undefined): num
   return n;
 }
 
-/** Durations like 90s, 15m, 1h, 7d. */
-export function durationFlag(name: string, value: string | undefined, fallbackSeconds: number): number {
+/**
+ * Durations like 90s, 15m, 1h, 7d, at most `maxSeconds` (default 366 days: a stats window;
+ * retention ages pass a longer one).
+ */
+export function durationFlag(name: string, value: string | undefined, fallbackSeconds: number, maxSeconds = 366 * 86_400): number {
   if (value === undefined) return fallbackSeconds;
   const match = /^(\d+)(s|m|h|d)$/.exec(value);
   const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'] : 0;
-  if (!(seconds > 0) || seconds > 366 * 86_400) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected a duration like 15m, 1h or 7d`);
+  if (!(seconds > 0)) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected a duration like 15m, 1h or 7d (a whole number of s, m, h or d)`);
+  if (seconds > maxSeconds) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is too long: at most ${Math.floor(maxSeconds / 86_400)}d`);
   return seconds;
 }

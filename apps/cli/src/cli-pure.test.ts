@@ -4,6 +4,7 @@ import { describeFailure, CliError } from './cli-error.js';
 import { ProgressBar, renderProgress } from './progress-bar.js';
 import { formatDuration, formatTable } from './table.js';
 import { EventBusError } from '@eventbus/core';
+import { packTenants } from './commands/prune.js';
 
 describe('flag parsing', () => {
   it('dates: ISO 8601 only, zone-less means UTC', () => {
@@ -19,6 +20,9 @@ describe('flag parsing', () => {
     expect(durationFlag('window', '15m', 3600)).toBe(900);
     expect(durationFlag('window', undefined, 3600)).toBe(3600);
     expect(() => durationFlag('window', '5x', 1)).toThrow(/15m, 1h or 7d/);
+    expect(() => durationFlag('window', '400d', 1)).toThrow(/--window "400d" is too long: at most 366d/);
+    expect(durationFlag('inbox-older-than', '730d', 0, 36_500 * 86_400)).toBe(730 * 86_400);
+    expect(() => durationFlag('inbox-older-than', '0d', 0, 36_500 * 86_400)).toThrow(/--inbox-older-than "0d" is invalid/);
     expect(intFlag('limit', '50', 1, 100)).toBe(50);
     expect(() => intFlag('limit', '0', 1, 100)).toThrow(/from 1 to 100/);
     expect(positiveNumberFlag('rate', '500/s')).toBe(500);
@@ -64,5 +68,25 @@ describe('output', () => {
     tty.finish();
     expect(written[0]).toMatch(/^\r\[/);
     expect(written[1]).toBe('\n');
+    written.length = 0;
+    const labelled = new ProgressBar(stream(false), { label: 'inbox', unit: 'rows' });
+    labelled.update({ sent: 5000, total: 20_000, elapsedMs: 1000 });
+    expect(written).toEqual(['progress (inbox): 5,000/20,000  25.0%  5,000 rows/s  ETA 3s\n']);
+  });
+});
+
+describe('prune', () => {
+  it('packs tenants with few old events into shared batches; a large tenant is a batch of its own', () => {
+    const plan = [
+      { tenantId: 'a', prunable: 3 },
+      { tenantId: 'b', prunable: 0 },
+      { tenantId: 'c', prunable: 4 },
+      { tenantId: 'd', prunable: 1 },
+      { tenantId: 'e', prunable: 12 },
+      { tenantId: 'f', prunable: 2 },
+    ];
+    expect(packTenants(plan, 8)).toEqual([['a', 'c', 'd'], ['e'], ['f']]);
+    expect(packTenants(plan, 1)).toEqual([['a'], ['c'], ['d'], ['e'], ['f']]);
+    expect(packTenants([], 8)).toEqual([]);
   });
 });

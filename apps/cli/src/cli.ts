@@ -10,7 +10,7 @@ export const EXIT_CODE_HELP = `Exit codes:
   2    usage error: unknown command or flag, bad value, bulk action without --yes in a script
   3    bad data: the id or event does not exist, or the row cannot be acted on
   4    service unavailable: Postgres or Kafka unreachable, or the schema not migrated
-  130  interrupted (Ctrl-C); replay prints how to resume`;
+  130  interrupted (Ctrl-C); replay prints how to resume, prune what it deleted`;
 
 export function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.path.join(' ').length));

@@ -14,7 +14,7 @@ export const EXIT = {
   badData: 3,
   /** Postgres or Kafka could not be reached (or the schema is not migrated). */
   unavailable: 4,
-  /** Stopped by Ctrl-C; a replay prints how to resume. */
+  /** Stopped by Ctrl-C; a replay prints how to resume, a prune what it deleted before it stopped. */
   interrupted: 130,
 } as const;
 

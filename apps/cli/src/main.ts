@@ -9,12 +9,12 @@ import './stderr-console.js';
 import { runCli } from './cli.js';
 import { EXIT } from './exit-codes.js';
 
-// Ctrl-C once: commands stop at their next safe point (a replay after the page in flight)
+// Ctrl-C once: commands stop at their next safe point (a replay after the page in flight, a prune after its batch)
 // and report; twice: leave now.
 const controller = new AbortController();
 process.on('SIGINT', () => {
   if (controller.signal.aborted) process.exit(EXIT.interrupted);
-  process.stderr.write('\nstopping after the page in flight (Ctrl-C again to quit at once)…\n');
+  process.stderr.write('\nstopping at the next safe point: after the replay page or prune batch in flight (Ctrl-C again to quit at once)…\n');
   controller.abort();
 });
 process.on('SIGTERM', () => controller.abort());

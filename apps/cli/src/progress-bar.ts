@@ -12,12 +12,17 @@ export class ProgressBar {
   private drawn = false;
   private lastLine = 0;
   private readonly lineIntervalMs: number;
+  private readonly label: string | undefined;
+  private readonly unit: string;
 
+  /** `label` names what runs when a command has several phases (`event log`); `unit` is what is counted (default `ev`). */
   constructor(
     private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
-    options: { lineIntervalMs?: number } = {},
+    options: { lineIntervalMs?: number; label?: string; unit?: string } = {},
   ) {
     this.lineIntervalMs = options.lineIntervalMs ?? 5000;
+    this.label = options.label;
+    this.unit = options.unit ?? 'ev';
   }
 
   get enabled(): boolean {
@@ -30,13 +35,14 @@ export class ProgressBar {
       // Not at 0 (nothing happened yet) nor at the end (the summary follows).
       if (p.sent === 0 || p.sent >= p.total || (this.lastLine !== 0 && now - this.lastLine < this.lineIntervalMs)) return;
       this.lastLine = now;
-      this.stream.write(`progress: ${renderStats(p)}\n`);
+      this.stream.write(`progress${this.label ? ` (${this.label})` : ''}: ${renderStats(p, this.unit)}\n`);
       return;
     }
     if (!force && now - this.lastDraw < 100) return;
     this.lastDraw = now;
     this.drawn = true;
-    this.stream.write(`\r${renderProgress(p, Math.min(100, (this.stream.columns ?? 80) - 1))}\u001b[K`);
+    const prefix = this.label ? `${this.label} ` : '';
+    this.stream.write(`\r${prefix}${renderProgress(p, Math.min(100, (this.stream.columns ?? 80) - 1) - prefix.length, this.unit)}\u001b[K`);
   }
 
   /** Ends the bar's line so later messages start on their own. */
@@ -47,18 +53,18 @@ export class ProgressBar {
 }
 
 /** The bar's text, e.g. `[#####·····] 1,000/2,000  50.0%  400 ev/s  ETA 3s`. */
-export function renderProgress(p: RepublishProgress, width = 80): string {
+export function renderProgress(p: RepublishProgress, width = 80, unit = 'ev'): string {
   const fraction = p.total > 0 ? Math.min(1, p.sent / p.total) : 1;
-  const stats = ` ${renderStats(p)}`;
+  const stats = ` ${renderStats(p, unit)}`;
   const barWidth = Math.max(10, width - stats.length - 2);
   const filled = Math.round(fraction * barWidth);
   return `[${'#'.repeat(filled)}${'·'.repeat(barWidth - filled)}]${stats}`;
 }
 
 /** `1,000/2,000  50.0%  400 ev/s  ETA 3s` */
-function renderStats(p: RepublishProgress): string {
+function renderStats(p: RepublishProgress, unit: string): string {
   const fraction = p.total > 0 ? Math.min(1, p.sent / p.total) : 1;
   const rate = p.elapsedMs > 0 ? (p.sent * 1000) / p.elapsedMs : 0;
   const eta = rate > 0 ? (p.total - p.sent) / rate : Number.POSITIVE_INFINITY;
-  return `${p.sent.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')}  ${(fraction * 100).toFixed(1)}%  ${Math.round(rate).toLocaleString('en-US')} ev/s  ETA ${formatDuration(eta)}`;
+  return `${p.sent.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')}  ${(fraction * 100).toFixed(1)}%  ${Math.round(rate).toLocaleString('en-US')} ${unit}/s  ETA ${formatDuration(eta)}`;
 }

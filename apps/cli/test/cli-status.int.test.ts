@@ -146,7 +146,7 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
   });
 
   it('--help on every command exits 0 and shows an example', async () => {
-    const commands = [[], ['migrate'], ['replay'], ['dlq'], ['dlq', 'list'], ['dlq', 'show'], ['dlq', 'retry'], ['dlq', 'discard'], ['outbox', 'status'], ['stats']];
+    const commands = [[], ['migrate'], ['replay'], ['dlq'], ['dlq', 'list'], ['dlq', 'show'], ['dlq', 'retry'], ['dlq', 'discard'], ['outbox', 'status'], ['stats'], ['prune']];
     for (const words of commands) {
       const run = await runCliInProcess([...words, '--help'], {});
       expect([words, run.code]).toEqual([words, 0]);

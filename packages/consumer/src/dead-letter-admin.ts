@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
-import { shardForTenant } from '@eventbus/schema';
+import { inTransaction, shardForTenant } from '@eventbus/schema';
 import { DLQ_HEADER } from './dlq-headers.js';
 import { withoutHeaders } from './message-origin.js';
 import { encodeRetryHeaders } from './retry-headers.js';
@@ -117,19 +117,4 @@ function deadLetterId(id: number | string): string {
   const text = String(id);
   if (!/^[1-9]\d{0,18}$/.test(text)) throw invalidConfig('id', 'a dead letter id (a positive integer)', id);
   return text;
-}
-
-async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
 }

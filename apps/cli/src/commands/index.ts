@@ -4,6 +4,7 @@ import { dlqListCommand } from './dlq-list.js';
 import { dlqShowCommand } from './dlq-show.js';
 import { migrateCommand } from './migrate.js';
 import { outboxStatusCommand } from './outbox-status.js';
+import { pruneCommand } from './prune.js';
 import { replayCommand } from './replay.js';
 import { statsCommand } from './stats.js';
 
@@ -17,4 +18,5 @@ export const COMMANDS: readonly Command[] = [
   dlqDiscardCommand,
   outboxStatusCommand,
   statsCommand,
+  pruneCommand,
 ];
