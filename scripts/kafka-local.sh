@@ -10,9 +10,18 @@
 #   scripts/kafka-local.sh stop             # SIGTERM the recorded pid, wait for clean shutdown
 #   scripts/kafka-local.sh status           # exit 0 and print the bootstrap address when running
 #
+# `start` and `status` print the advertised address (127.0.0.1:$KAFKA_ADVERTISED_PORT): the one
+# clients end up on.
+#
 # Settings (environment):
 #   KAFKA_VERSION   default 4.1.1           kafka_2.13 version from Maven Central
 #   KAFKA_PORT      default 19092           client (PLAINTEXT) port; the controller uses +1
+#   KAFKA_ADVERTISED_PORT default KAFKA_PORT   port the broker tells clients to connect to
+#                   (advertised.listeners). Kafka clients bootstrap, then reconnect to the
+#                   advertised address, so a TCP proxy on this port forwarding to KAFKA_PORT
+#                   carries every connection (the fault matrix cuts the network there). Such a
+#                   proxy must be running before clients connect; the readiness wait below
+#                   reads the broker log, not the port, so it needs none.
 #   KAFKA_DATA_DIR  default .kafka-local/<port>   log dir, pid file, broker log
 #   KAFKA_CACHE_DIR default ~/.cache/eventbus-kafka   jars, shared by every checkout
 #   KAFKA_HEAP      default -Xmx512m -Xms512m
@@ -21,6 +30,7 @@ set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
 KAFKA_PORT="${KAFKA_PORT:-19092}"
+KAFKA_ADVERTISED_PORT="${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}"
 CONTROLLER_PORT="$((KAFKA_PORT + 1))"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KAFKA_DATA_DIR="${KAFKA_DATA_DIR:-$ROOT/.kafka-local/$KAFKA_PORT}"
@@ -80,7 +90,7 @@ process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
 listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_ADVERTISED_PORT
 controller.listener.names=CONTROLLER
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
@@ -125,7 +135,7 @@ java_cmd() {
 }
 
 start() {
-  if pid="$(running_pid)"; then log "already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"; echo "127.0.0.1:$KAFKA_PORT"; return 0; fi
+  if pid="$(running_pid)"; then log "already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"; echo "127.0.0.1:$KAFKA_ADVERTISED_PORT"; return 0; fi
   install
   write_config
   if [[ ! -f "$KAFKA_DATA_DIR/logs/meta.properties" ]]; then
@@ -146,8 +156,9 @@ start() {
     if (( SECONDS > deadline )); then log "not ready after ${KAFKA_READY_TIMEOUT_S}s"; tail -n 40 "$LOG_FILE" >&2; stop; exit 1; fi
     sleep 0.5
   done
-  log "ready on 127.0.0.1:$KAFKA_PORT"
-  echo "127.0.0.1:$KAFKA_PORT"
+  if [[ "$KAFKA_ADVERTISED_PORT" == "$KAFKA_PORT" ]]; then log "ready on 127.0.0.1:$KAFKA_PORT"
+  else log "ready on 127.0.0.1:$KAFKA_PORT, advertised as 127.0.0.1:$KAFKA_ADVERTISED_PORT"; fi
+  echo "127.0.0.1:$KAFKA_ADVERTISED_PORT"
 }
 
 stop() {
@@ -162,7 +173,7 @@ stop() {
 
 status() {
   local pid
-  if pid="$(running_pid)"; then echo "127.0.0.1:$KAFKA_PORT"; log "running (pid $pid)"; return 0; fi
+  if pid="$(running_pid)"; then echo "127.0.0.1:$KAFKA_ADVERTISED_PORT"; log "running (pid $pid)"; return 0; fi
   log "not running"; return 1
 }
 

@@ -89,9 +89,25 @@ describe('checkDelivery', () => {
       faults: [{ kind: 'relay SIGKILL', atMs: 1000, endMs: 2000 }],
     }));
     expect(r.recoveryMs).toBe(2000);
+    expect(r.recoveryByKindMs).toEqual({ 'relay SIGKILL': 2000 });
     expect(r.duplicates).toMatchObject({ total: 30, republished: 30, bound: 10 });
     expect(r.duplicates.samples[0]).toMatchObject({ eventId: 'e0', deliveries: [{ partition: 0, offset: '0' }, { partition: 1, offset: '0' }] });
     expect(violations(r)[0]).toMatch(/^republished duplicates 30 above the bound 10: e0, e1/);
+  });
+
+  it('reports the worst recovery per fault kind beside the overall worst', () => {
+    const eventLog = [0, 1, 2].map((i) => ({ eventId: `e${i}`, tenantId: 't1', seq: i }));
+    const r = checkDelivery(base({
+      // e0 commits before the reset ends (2000) and arrives 500 ms after; e1 and e2 commit during the black hole (ends 6000) and arrive 3000 ms after.
+      writes: [write('e0', 't1', 0, 1500), write('e1', 't1', 1, 4000), write('e2', 't1', 2, 5000)],
+      eventLog,
+      deliveries: [delivery('e0', 't1', 0, 2500), delivery('e1', 't1', 1, 8500), delivery('e2', 't1', 2, 9000)],
+      effects: eventLog.map((e) => ({ eventId: e.eventId })),
+      faults: [{ kind: 'reset', atMs: 1000, endMs: 2000 }, { kind: 'black hole', atMs: 3000, endMs: 6000 }],
+    }));
+    // The reset's recovery ends with e0; e1 and e2 committed after it ended.
+    expect(r.recoveryByKindMs).toEqual({ reset: 500, 'black hole': 3000 });
+    expect(r.recoveryMs).toBe(3000);
   });
 });
 

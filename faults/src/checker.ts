@@ -16,7 +16,8 @@
  * - **inversions**: per tenant, after dropping all but the first delivery of each event id,
  *   a sequence number that is not greater than the one delivered before it.
  * - **recovery**: for each fault, the time from its end until every event committed before
- *   that end had been delivered; the scenario reports the worst.
+ *   that end had been delivered; the scenario reports the worst, and the worst per fault kind
+ *   (a scenario with faults of several kinds, e.g. 9's reset and black hole, shows each).
  */
 
 /** One transaction of the workload, as the writer saw it end. */
@@ -99,6 +100,8 @@ export interface CheckResult {
   /** Delivered events whose inbox effect was applied a number of times other than once. */
   effectsNotOnce: string[];
   recoveryMs: number;
+  /** The worst recovery per fault kind (empty without faults). */
+  recoveryByKindMs: Record<string, number>;
   /** Commit → first delivery, ordinary events. */
   latencyMs: { p50: number; p99: number; max: number };
   /** The same for tenants that wrote no poison event (scenario 7 compares it with the baseline). */
@@ -176,14 +179,19 @@ export function checkDelivery(input: CheckInput): CheckResult {
   }
 
   // Recovery: per repair time, how long until everything committed before it was delivered.
-  const repairs = input.faults.length > 0 ? input.faults.map((f) => f.endMs) : [input.loadEndMs];
-  let recoveryMs = 0;
-  for (const repairedAt of repairs) {
+  const recoveryAfter = (repairedAt: number) => {
     let latest = repairedAt;
     for (const e of ordinary) {
       if (committedAt.get(e.eventId)! <= repairedAt) latest = Math.max(latest, first.get(e.eventId)!.receivedAtMs);
     }
-    recoveryMs = Math.max(recoveryMs, latest - repairedAt);
+    return latest - repairedAt;
+  };
+  let recoveryMs = input.faults.length > 0 ? 0 : recoveryAfter(input.loadEndMs);
+  const recoveryByKindMs: Record<string, number> = {};
+  for (const fault of input.faults) {
+    const ms = recoveryAfter(fault.endMs);
+    recoveryMs = Math.max(recoveryMs, ms);
+    recoveryByKindMs[fault.kind] = Math.max(recoveryByKindMs[fault.kind] ?? 0, ms);
   }
 
   return {
@@ -209,6 +217,7 @@ export function checkDelivery(input: CheckInput): CheckResult {
     inversions,
     effectsNotOnce,
     recoveryMs,
+    recoveryByKindMs,
     latencyMs: { p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? Math.max(...all) : 0 },
     cleanTenantLatencyMs: { p50: percentile(clean, 50), p99: percentile(clean, 99) },
     ...(control ? { controlCleanTenantLatencyMs: { p50: percentile(control, 50), p99: percentile(control, 99) } } : {}),

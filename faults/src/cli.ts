@@ -9,8 +9,10 @@ import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { ensureKafka, ensurePostgres } from '@eventbus/dev-services';
 import { formatResults, runFaultMatrix } from './matrix.js';
+import { scenarios } from './scenarios.js';
 
-const USAGE = 'usage: pnpm test:faults [--short] [--scenario <1-8>]... [--json <file>] [--private-broker-port <port>]';
+const SCENARIO_IDS = scenarios({ short: false }).map((s) => s.id);
+const USAGE = `usage: pnpm test:faults [--short] [--scenario <${SCENARIO_IDS[0]}-${SCENARIO_IDS.at(-1)}>]... [--json <file>] [--private-broker-port <port>]`;
 
 function parseArgs(argv: string[]) {
   const options = { short: false, only: [] as number[], json: undefined as string | undefined, privateBrokerPort: 19592 };
@@ -31,7 +33,7 @@ function parseArgs(argv: string[]) {
       process.exit(0);
     } else throw new Error(`unknown argument ${arg}`);
   }
-  if (options.only.some((n) => !Number.isInteger(n) || n < 1 || n > 8)) throw new Error('--scenario expects ids from 1 to 8');
+  if (options.only.some((n) => !SCENARIO_IDS.includes(n))) throw new Error(`--scenario expects one of ${SCENARIO_IDS.join(', ')}`);
   if (!Number.isInteger(options.privateBrokerPort) || options.privateBrokerPort === 19092) throw new Error('--private-broker-port must be a free port other than the shared broker');
   return options;
 }

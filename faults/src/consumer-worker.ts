@@ -15,7 +15,8 @@
  *
  * Environment: DATABASE_URL, KAFKA_BROKERS, TOPIC_PREFIX, GROUP_ID, WORKER_ID, POISON_MODE, RECORD_AS,
  * HANDLER_DELAY_MS (upper bound of a random pause inside the handler, so a SIGKILL lands
- * mid-handler), SESSION_TIMEOUT_MS.
+ * mid-handler), SESSION_TIMEOUT_MS, KAFKAJS_LOG_LEVEL (kafkajs' own log: 1 error to
+ * 5 debug; default none). The consumer's warnings and errors go to stderr as JSON lines.
  * Prints one JSON line `{"ready":true}` on stdout once it has joined the group.
  */
 import pg from 'pg';
@@ -36,6 +37,12 @@ const workerId = env('WORKER_ID');
 const handlerDelayMs = Number(env('HANDLER_DELAY_MS', '0'));
 const poisonMode = env('POISON_MODE', 'fail');
 const recordAs = env('RECORD_AS', 'main');
+
+/** The consumer's warnings (failed offset commits, dead letters) as JSON lines on stderr: the process log shows when they happened. */
+function stderrLine(level: string) {
+  return (fields: Record<string, unknown>, message: string) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+}
+
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, application_name: `faults-worker ${workerId}` });
 pool.on('error', () => undefined);
 
@@ -62,6 +69,9 @@ const consumer = new EventConsumer({
   // well under Postgres' default max_connections (100) on a server other tests share.
   partitionsConsumedConcurrently: 4,
   onMetric: () => undefined,
+  // Silent by default, like the consumer itself; turned up to see what the group did during a fault.
+  ...(process.env.KAFKAJS_LOG_LEVEL ? { kafka: { logLevel: Number(process.env.KAFKAJS_LOG_LEVEL) } } : {}),
+  logger: { debug() {}, info() {}, warn: stderrLine('warn'), error: stderrLine('error') },
 });
 
 consumer.subscribe<WorkloadPayload>({

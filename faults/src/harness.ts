@@ -1,9 +1,8 @@
 import pg from 'pg';
 import { DlqMirror } from '@eventbus/consumer';
-import { createTestDatabase, createTopics, PrivateBroker, uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
+import { createTestDatabase, createTopics, PrivateBroker, TcpProxy, uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
 import { checkDelivery, violations, type CheckResult, type DeliveryRecord, type FaultRecord } from './checker.js';
 import { ManagedProcess, startRelay, startWorker } from './processes.js';
-import { TcpProxy } from './tcp-proxy.js';
 import { Workload, type WorkloadOptions } from './workload.js';
 
 /** Where the matrix runs: the shared services (never stopped) and a port for its private broker. */
@@ -23,8 +22,14 @@ export interface ScenarioDefinition {
   workers: number;
   /** `private`: a broker of the scenario's own that it may stop (never the shared one). */
   broker: 'shared' | 'private';
-  /** Relays reach Postgres through a TcpProxy the scenario can cut. */
-  proxy: boolean;
+  /** Relays reach Postgres through a TcpProxy the scenario can cut (`ctx.postgresProxy`). */
+  postgresProxy: boolean;
+  /**
+   * Every Kafka client (relays, workers, the DLQ mirror, the harness' own admin calls) reaches
+   * the broker through a TcpProxy the scenario can cut (`ctx.kafkaProxy`). Needs the private
+   * broker, which advertises the proxy's port so that no client can bypass it.
+   */
+  kafkaProxy?: boolean;
   /** A DlqMirror runs, so consumer dead letters reach eventbus.dead_letters. */
   mirror: boolean;
   /** Workers of a second group that handles poison events like any other: the latency "without poison", measured at the same time. */
@@ -71,7 +76,8 @@ export class ScenarioContext {
     readonly relayDatabaseUrl: string,
     readonly workload: Workload,
     readonly broker: PrivateBroker | undefined,
-    readonly proxy: TcpProxy | undefined,
+    readonly postgresProxy: TcpProxy | undefined,
+    readonly kafkaProxy: TcpProxy | undefined,
   ) {
     this.relays = Array.from({ length: def.relays }, (_, i) => ({ name: `relay-${i + 1}`, kind: 'relay' as const, process: undefined, generation: 0, busy: false }));
     this.workers = Array.from({ length: def.workers }, (_, i) => ({ name: `worker-${i + 1}`, kind: 'worker' as const, process: undefined, generation: 0, busy: false }));
@@ -128,6 +134,21 @@ export class ScenarioContext {
     await Promise.race([new Promise((r) => setTimeout(r, ms)), this.loadDone]);
   }
 
+  /**
+   * Waits until the main group has received every event the workload saw commit up to `atMs`
+   * (poison aside: it ends in the DLQ), or until `timeoutMs` passed; says which. A scenario
+   * with consecutive faults waits so between them, so that each fault's recovery is its own
+   * and not the sum of both.
+   */
+  async waitForDelivery(atMs: number, timeoutMs: number): Promise<boolean> {
+    const ids = this.workload.writes.filter((w) => w.outcome === 'committed' && w.committedAtMs! <= atMs && !w.poison).map((w) => w.eventId);
+    const delivered = async () => {
+      const { rows } = await this.pool.query(`SELECT count(DISTINCT event_id)::int AS n FROM faults.deliveries WHERE grp = 'main' AND event_id = ANY($1::uuid[])`, [ids]);
+      return Number(rows[0].n) >= ids.length;
+    };
+    return waitFor(delivered, { timeoutMs, intervalMs: 250 }).then(() => true, () => false);
+  }
+
   /** Restarts processes that died on their own (a process manager would), and remembers that they did. */
   async supervise(): Promise<void> {
     for (const slot of this.allSlots()) {
@@ -177,16 +198,23 @@ const WARMUP_TENANTS = 24;
  */
 export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironment, drainTimeoutMs: number): Promise<ScenarioResult> {
   const startedAt = Date.now();
-  const broker = def.broker === 'private' ? new PrivateBroker(env.privateBrokerPort) : undefined;
+  if (def.kafkaProxy && def.broker !== 'private') throw new Error(`scenario ${def.id}: kafkaProxy needs broker: 'private' (the shared broker advertises its own port)`);
+  let broker: PrivateBroker | undefined;
   let database: TestDatabase | undefined;
   let pool: pg.Pool | undefined;
-  let proxy: TcpProxy | undefined;
+  let postgresProxy: TcpProxy | undefined;
+  let kafkaProxy: TcpProxy | undefined;
   let mirror: DlqMirror | undefined;
   let ctx: ScenarioContext | undefined;
   let supervisor: NodeJS.Timeout | undefined;
   try {
-    if (broker) {
-      env.log(`  [s${def.id}] starting a private broker on ${broker.address}`);
+    if (def.kafkaProxy) {
+      // Forwarding before the broker starts: the broker's readiness check already goes through it.
+      kafkaProxy = await new TcpProxy('127.0.0.1', env.privateBrokerPort).start();
+    }
+    if (def.broker === 'private') {
+      broker = new PrivateBroker(env.privateBrokerPort, kafkaProxy ? { advertisedPort: kafkaProxy.port } : {});
+      env.log(`  [s${def.id}] starting a private broker on 127.0.0.1:${broker.port}${kafkaProxy ? `, advertised as ${broker.address} (the Kafka proxy)` : ''}`);
       await broker.start();
     }
     const brokers = broker ? [broker.address] : env.kafkaBrokers;
@@ -199,16 +227,16 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     // A busy broker may answer the first CreateTopics with a transient error.
     await waitFor(() => createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]).then(() => true), { timeoutMs: 30_000, intervalMs: 500, message: 'topic created' });
     let relayDatabaseUrl = database.url;
-    if (def.proxy) {
+    if (def.postgresProxy) {
       const target = new URL(database.url);
-      proxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
+      postgresProxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
       const viaProxy = new URL(database.url);
       viaProxy.hostname = '127.0.0.1';
-      viaProxy.port = String(proxy.port);
+      viaProxy.port = String(postgresProxy.port);
       relayDatabaseUrl = viaProxy.toString();
     }
     const workload = new Workload(pool, def.workload);
-    ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, proxy);
+    ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, postgresProxy, kafkaProxy);
     const c = ctx;
     await Promise.all(c.allSlots().map((slot) => c.start(slot)));
     if (def.mirror) {
@@ -298,12 +326,13 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       await Promise.all(ctx.allSlots().map((s) => s.process?.stop(10_000)));
     }
     await mirror?.stop().catch(() => undefined);
-    await proxy?.stop();
+    await postgresProxy?.stop();
     await pool?.end().catch(() => undefined);
     // FAULTS_KEEP_DATABASE=1 keeps the scenario's database for a look at faults.deliveries afterwards.
     if (process.env.FAULTS_KEEP_DATABASE === '1') env.log(`  [s${def.id}] kept database ${database?.name}`);
     else await database?.drop().catch(() => undefined);
     await broker?.destroy();
+    await kafkaProxy?.stop();
     env.log(`  [s${def.id}] cleaned up after ${Date.now() - startedAt} ms`);
   }
 }

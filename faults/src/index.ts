@@ -2,5 +2,4 @@ export { checkDelivery, percentile, violations, type CheckInput, type CheckResul
 export { runScenario, RELAY_BATCH_SIZE, RELAY_LANES, type MatrixEnvironment, type ScenarioDefinition, type ScenarioResult } from './harness.js';
 export { runFaultMatrix, formatResults, type MatrixOptions } from './matrix.js';
 export { scenarios } from './scenarios.js';
-export { TcpProxy, type ProxyMode } from './tcp-proxy.js';
 export { Workload, tenantsOf, type WorkloadOptions } from './workload.js';

@@ -11,7 +11,7 @@ export interface MatrixOptions {
 export async function runFaultMatrix(env: MatrixEnvironment, options: MatrixOptions): Promise<ScenarioResult[]> {
   const chosen = scenarios({ short: options.short }).filter((s) => options.only.length === 0 || options.only.includes(s.id));
   const unknown = options.only.filter((id) => !chosen.some((s) => s.id === id));
-  if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')}: expected ids 1 to 8`);
+  if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')}: expected one of ${scenarios({ short: false }).map((s) => s.id).join(', ')}`);
   const results: ScenarioResult[] = [];
   for (const def of chosen) {
     env.log(`scenario ${def.id}: ${def.name}`);
@@ -51,6 +51,8 @@ export function formatResults(results: ScenarioResult[]): string {
     );
   }
   for (const r of results) {
+    const kinds = Object.entries(r.recoveryByKindMs);
+    if (kinds.length > 1) notes.push(`Scenario ${r.id}: recovery per fault kind (worst): ${kinds.map(([k, ms]) => `${k} ${fmtMs(ms)}`).join(', ')}.`);
     if (r.duplicates.redelivered > 0) {
       const sample = r.duplicates.samples.find((x) => new Set(x.deliveries.map((d) => `${d.partition}/${d.offset}`)).size < x.deliveries.length);
       if (sample) {

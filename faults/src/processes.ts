@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@eventbus/dev-services';
 
@@ -29,11 +31,17 @@ export class ManagedProcess {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // FAULTS_PROCESS_LOGS=<dir> keeps each process' whole output in <dir>/<name>.log, to see
+    // afterwards what a relay or worker did during a fault (the report keeps only a tail).
+    const logDir = process.env.FAULTS_PROCESS_LOGS;
+    const logFile = logDir ? createWriteStream(join(logDir, `${name}.log`), { flags: 'a' }) : undefined;
     const keep = (d: Buffer) => {
       this.tail = (this.tail + d.toString()).slice(-20_000);
+      logFile?.write(d);
     };
     this.child.stdout!.on('data', keep);
     this.child.stderr!.on('data', keep);
+    this.child.on('close', () => logFile?.end());
     this.exited = new Promise((resolve) =>
       this.child.on('exit', (code, signal) => {
         this.exit = code ?? signal;
@@ -135,6 +143,8 @@ export async function startWorker(name: string, s: WorkerProcessSettings, timeou
     HANDLER_DELAY_MS: String(s.handlerDelayMs),
     RECORD_AS: s.role ?? 'main',
     POISON_MODE: s.role === 'control' ? 'ignore' : 'fail',
+    // FAULTS_KAFKAJS_LOG_LEVEL=4 (info) shows the group's joins, rebalances and connection errors in the worker's output.
+    ...(process.env.FAULTS_KAFKAJS_LOG_LEVEL ? { KAFKAJS_LOG_LEVEL: process.env.FAULTS_KAFKAJS_LOG_LEVEL } : {}),
   });
   try {
     await waitFor(() => {

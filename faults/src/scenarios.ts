@@ -22,10 +22,12 @@ function workload(size: MatrixSize, overrides: Partial<WorkloadOptions> = {}): W
   };
 }
 
-/** The eight scenarios of issue #7. */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The eight scenarios of issue #7, and the Kafka network cut (9). */
 export function scenarios(size: MatrixSize): ScenarioDefinition[] {
   const s = size.short;
-  const base = { relays: 2, workers: 2, broker: 'shared' as const, proxy: false, mirror: false, handlerDelayMs: 2 };
+  const base = { relays: 2, workers: 2, broker: 'shared' as const, postgresProxy: false, mirror: false, handlerDelayMs: 2 };
   return [
     {
       ...base,
@@ -68,7 +70,7 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
       ...base,
       id: 4,
       name: 'relay Postgres connections terminated; network cut and stall (TCP proxy)',
-      proxy: true,
+      postgresProxy: true,
       workload: workload(size, { durationMs: s ? 10_000 : 30_000 }),
       async inject(ctx) {
         const kinds = ['pg_terminate_backend', 'network drop', 'network stall'] as const;
@@ -84,9 +86,9 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
             );
             ctx.faults.push({ kind, atMs, endMs: Date.now(), detail: `${rows[0].n} connections` });
           } else {
-            ctx.proxy!.setMode(kind === 'network drop' ? 'drop' : 'stall');
+            ctx.postgresProxy!.setMode(kind === 'network drop' ? 'drop' : 'stall');
             await new Promise((r) => setTimeout(r, s ? 1500 : 4000));
-            ctx.proxy!.setMode('pass');
+            ctx.postgresProxy!.setMode('pass');
             ctx.faults.push({ kind, atMs, endMs: Date.now() });
           }
         }
@@ -162,6 +164,43 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
         ctx.log(`the long transaction (event ${held.eventId}) committed after ${after} events committed behind it`);
         ctx.faults.push({ kind: 'long transaction', atMs, endMs: held.committedAtMs!, detail: `${held.eventId}; ${after} events committed while it was open` });
         await ctx.workload.writeOne('long-tx');
+      },
+    },
+    {
+      ...base,
+      id: 9,
+      name: `Kafka network cut: connections reset ${s ? 3 : 10} s, then a black hole ${s ? 6 : 35} s, then healed`,
+      broker: 'private',
+      kafkaProxy: true,
+      // Poison and the mirror put the consumers' retry and DLQ publishes and the DlqMirror through the cut too.
+      mirror: true,
+      workload: workload(size, { durationMs: s ? 30_000 : 95_000, poison: { tenants: 2, share: 0.1 } }),
+      async inject(ctx) {
+        // The black hole outlasts every Kafka timeout of the clients: the relay's publisher
+        // (request 10 s, whole publish 15 s: packages/kafka), kafkajs' default request timeout
+        // (30 s: the consumers and the mirror) and the workers' session timeout (6 s). The short
+        // form only checks that a reset and a shorter stall are survived.
+        const cut = async (mode: 'drop' | 'stall', ms: number, kind: string): Promise<number> => {
+          ctx.log(`Kafka proxy: ${mode} for ${ms / 1000} s`);
+          const atMs = Date.now();
+          ctx.kafkaProxy!.setMode(mode);
+          await sleep(ms);
+          ctx.kafkaProxy!.setMode('pass');
+          const endMs = Date.now();
+          ctx.faults.push({ kind, atMs, endMs, detail: `${ctx.kafkaProxy!.accepted} connections through the proxy so far` });
+          ctx.log(`Kafka proxy: healed after ${kind}`);
+          return endMs;
+        };
+        await ctx.pause(s ? 3000 : 6000);
+        const resetEnd = await cut('drop', s ? 3000 : 10_000, 'Kafka connections reset');
+        // The pipeline catches up before the black hole (within a deadline that leaves load after
+        // it), so each fault's recovery is its own.
+        const passMs = s ? 3000 : 10_000;
+        const [caughtUp] = await Promise.all([ctx.waitForDelivery(resetEnd, s ? 15_000 : 30_000), sleep(passMs)]);
+        ctx.log(`${caughtUp ? 'caught up' : 'NOT caught up'} after the reset, ${Date.now() - resetEnd} ms after its end`);
+        await cut('stall', s ? 6000 : 35_000, 'Kafka black hole');
+        // The load goes on after the heal (full form: 14 s at least, ~30 s typically; short: 3 s at
+        // least), so recovery is measured under load.
       },
     },
   ];

@@ -7,6 +7,18 @@ import { KAFKA_LOCAL_SCRIPT, waitForKafka } from './kafka.js';
 
 const run = promisify(execFile);
 
+/** Options of `PrivateBroker`. */
+export interface PrivateBrokerOptions {
+  /**
+   * The port the broker advertises to clients (KAFKA_ADVERTISED_PORT of scripts/kafka-local.sh).
+   * Default: `port`. Give the port of a proxy that forwards to `port` to put every client
+   * connection through the proxy: clients reconnect to the advertised address after their
+   * first metadata response, so a proxy only in front of the bootstrap port would be bypassed.
+   * The proxy must forward before `start()` is awaited: its readiness check connects through it.
+   */
+  advertisedPort?: number;
+}
+
 /**
  * A second real broker that one test may stop and start (a broker outage) without
  * disturbing the shared broker other test files use. Built by scripts/kafka-local.sh
@@ -14,14 +26,30 @@ const run = promisify(execFile);
  */
 export class PrivateBroker {
   readonly dataDir = mkdtempSync(join(tmpdir(), 'eventbus-kafka-'));
-  constructor(readonly port: number) {}
+  /** The port clients are told to use (`port` unless a proxy sits in front). */
+  readonly advertisedPort: number;
 
+  constructor(
+    /** The port the broker listens on; the controller uses the next one. */
+    readonly port: number,
+    options: PrivateBrokerOptions = {},
+  ) {
+    this.advertisedPort = options.advertisedPort ?? port;
+  }
+
+  /** The bootstrap address for clients: the advertised one, where every connection ends up anyway. */
   get address(): string {
-    return `127.0.0.1:${this.port}`;
+    return `127.0.0.1:${this.advertisedPort}`;
   }
 
   private env() {
-    return { ...process.env, KAFKA_PORT: String(this.port), KAFKA_DATA_DIR: this.dataDir, KAFKA_HEAP: '-Xmx384m -Xms384m' };
+    return {
+      ...process.env,
+      KAFKA_PORT: String(this.port),
+      KAFKA_ADVERTISED_PORT: String(this.advertisedPort),
+      KAFKA_DATA_DIR: this.dataDir,
+      KAFKA_HEAP: '-Xmx384m -Xms384m',
+    };
   }
 
   async start(): Promise<void> {

@@ -96,7 +96,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       this.options.onCommitError ?? (() => undefined),
     );
     this.committer = committer;
-    // The new assignment: pending offsets of partitions that moved away are dropped.
+    // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => committer.assign(e.payload.memberAssignment));
     // A rebalance found by the fetch loop (the member was between batches): commit what is
     // pending before the join if the request gets there first; if not, at most one interval of

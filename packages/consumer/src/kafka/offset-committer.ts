@@ -54,12 +54,17 @@ export class OffsetCommitter {
   }
 
   /**
-   * After a rebalance: keeps the pending offsets of the partitions still assigned and drops
-   * the others, whose progress now belongs to their new owner.
+   * After a rebalance: forgets every pending offset and accepts resolves only for the new
+   * assignment. Pending offsets of partitions that moved belong to their new owner's
+   * progress. Those of partitions kept are forgotten too: kafkajs starts each assigned
+   * partition again from its committed offset after a join, so this member handles those
+   * messages again anyway, and a member that was expelled (not merely rebalanced) may get a
+   * partition back that another member committed further in between, which an old pending
+   * offset would move backwards.
    */
   assign(assignment: Assignment): void {
     this.assigned = new Set(Object.entries(assignment).flatMap(([topic, partitions]) => partitions.map((p) => partitionKey(topic, p))));
-    for (const key of this.pending.keys()) if (!this.assigned.has(key)) this.pending.delete(key);
+    this.pending.clear();
   }
 
   /** Offsets resolved but not committed yet (for tests and logs). */

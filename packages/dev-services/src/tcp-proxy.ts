@@ -4,17 +4,21 @@ import net from 'node:net';
 export type ProxyMode = 'pass' | 'drop' | 'stall';
 
 /**
- * A TCP proxy between a relay and Postgres that a scenario can cut.
+ * A TCP proxy in front of a service (Postgres for the relays, or a private Kafka broker for
+ * every Kafka client) that a test or a fault-matrix scenario can cut.
  *
  * - `pass`: forwards both ways.
- * - `drop`: resets every open connection and every new one until the mode changes: the
- *   relay sees ECONNRESET / a failed connect, as on a broken route that the kernel reports.
- * - `stall`: keeps the connections open but forwards nothing (bytes are held, not lost)
- *   until the mode changes: a network hiccup the relay has to sit out without an error.
+ * - `drop`: resets every open connection and every new one until the mode changes: clients
+ *   see ECONNRESET / a failed connect, as on a broken route that the kernel reports.
+ * - `stall`: keeps the connections open and accepts new ones, but forwards nothing (bytes
+ *   are held, not lost) until the mode changes: a black hole clients have to sit out
+ *   without an error, until their own timeouts fire.
  *
- * Only Postgres is proxied: a Kafka client reconnects to the address the broker
- * *advertises*, so a proxy in front of the bootstrap port would be bypassed after the
- * first metadata request. Kafka outages are a stopped private broker (scenario 3).
+ * Kafka needs the broker's help: a client bootstraps, then reconnects to the address the
+ * broker *advertises*, so a proxy only in front of the bootstrap port would be bypassed
+ * after the first metadata request. Start the proxy first and make a `PrivateBroker`
+ * advertise its port (`advertisedPort`): then every connection, bootstrap or not, goes
+ * through here (the fault matrix's `kafkaProxy` scenarios, the relay's black-hole test).
  */
 export class TcpProxy {
   private server: net.Server | undefined;
@@ -31,7 +35,7 @@ export class TcpProxy {
     return this.modeNow;
   }
 
-  /** Connections accepted so far (useful to show the relay really went through the proxy). */
+  /** Connections accepted so far (useful to show the clients really went through the proxy). */
   accepted = 0;
 
   async start(): Promise<this> {
