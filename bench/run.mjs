@@ -3,7 +3,7 @@
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
 // --only producer|relay|latency|consumer|replay (comma-separated), --json <file>.
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -27,6 +27,45 @@ const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
 let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+/**
+ * CPU seconds used so far by the three parties of a drain: this process (relay or baseline
+ * client), every Postgres server process and the Kafka broker's JVM, read from /proc (Linux
+ * only; elsewhere, or for a broker in a container of another host, the figure is missing).
+ * The difference of two snapshots says which resource a phase spent its time on: on a
+ * 2-core machine a sum near 2 cores means the phase was CPU-bound, whatever each part did.
+ */
+function cpuSnapshot() {
+  const tick = 100; // USER_HZ on Linux
+  const self = process.cpuUsage();
+  const snap = { at: performance.now(), node: (self.user + self.system) / 1e6, pids: new Map() };
+  let pids = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    // Not Linux: only this process is measured.
+  }
+  for (const pid of pids) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      const party = /(^|\/)postgres/.test(cmd) ? 'postgres' : cmd.includes('kafka.Kafka') ? 'kafka' : undefined;
+      if (!party) continue;
+      const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
+      snap.pids.set(pid, { party, seconds: (Number(fields[11]) + Number(fields[12])) / tick }); // utime + stime
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return snap;
+}
+/** Cores used between two snapshots, per party (a process that ended in between is not counted). */
+function coresUsed(before, after) {
+  const s = (after.at - before.at) / 1000;
+  const used = { node: (after.node - before.node) / s, postgres: 0, kafka: 0 };
+  for (const [pid, { party, seconds }] of after.pids) used[party] += (seconds - (before.pids.get(pid)?.seconds ?? 0)) / s;
+  return { ...used, total: used.node + used.postgres + used.kafka };
+}
+const showCores = (c) => `cores used: node ${c.node.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, kafka ${c.kafka.toFixed(2)} = ${c.total.toFixed(2)}`;
 
 const postgres = await ensurePostgres(say);
 const kafka = await ensureKafka(say);
@@ -119,6 +158,7 @@ async function relayDrainBench() {
   const { CLAIM_BATCH_SQL } = await import('../packages/relay/dist/sql/claim-batch.js');
   const client = await pool.connect();
   const allShards = Array.from({ length: 64 }, (_, i) => i);
+  let cpu0 = cpuSnapshot();
   let t0 = performance.now();
   for (;;) {
     await client.query('BEGIN');
@@ -127,8 +167,9 @@ async function relayDrainBench() {
     if (!rowCount) break;
   }
   const claimRate = rows / ((performance.now() - t0) / 1000);
+  const claimCores = coresUsed(cpu0, cpuSnapshot());
   client.release();
-  say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s`);
+  say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s    ${showCores(claimCores)}`);
 
   // Baseline (a): a raw kafkajs producer sending the same messages in the same batch sizes.
   const topic = uniqueName('bench.') + '.order';
@@ -140,11 +181,13 @@ async function relayDrainBench() {
   const sample = encodeEvent({ id: randomUUID(), tenantId: 'tenant-1', projectId: null, eventKey: 'k', eventType: 'order.placed', version: 1,
     payloadJson: JSON.stringify(PAYLOAD), correlationId: 'bench', causationId: null, createdAt: new Date(), traceparent: null, tracestate: null });
   const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
+  cpu0 = cpuSnapshot();
   t0 = performance.now();
   for (let sent = 0; sent < rows; sent += batchSize) await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
   const kafkaRate = rows / ((performance.now() - t0) / 1000);
+  const kafkaCores = coresUsed(cpu0, cpuSnapshot());
   await producer.disconnect();
-  say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s`);
+  say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s    ${showCores(kafkaCores)}`);
 
   // The relay itself.
   await fillBacklog(rows);
@@ -153,14 +196,20 @@ async function relayDrainBench() {
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 100);
   const relay = new OutboxRelay({ connectionString: database.url, brokers, batchSize, routing: { prefix } });
+  cpu0 = cpuSnapshot();
   t0 = performance.now();
   await relay.start();
   while ((await pool.query('SELECT count(*)::int AS n FROM eventbus.outbox')).rows[0].n > 0) await new Promise((r) => setTimeout(r, 50));
   const relayRate = rows / ((performance.now() - t0) / 1000);
+  const relayCores = coresUsed(cpu0, cpuSnapshot());
   clearInterval(sampler);
   await relay.stop();
   const slower = Math.min(claimRate, kafkaRate);
   say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
+  say(`  relay drain ${showCores(relayCores)}`);
+  // CPU per event of each part: what the drain would reach if it had the cores to itself.
+  const perEvent = (c, rate) => (c.total / rate) * 1e6;
+  say(`  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`);
   say(`  process RSS during the drain: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (bench process: relay + pg pool)`);
   // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
   const size = async () => (await pool.query(`SELECT pg_total_relation_size('eventbus.outbox') AS outbox, pg_total_relation_size('eventbus.event_log') AS log,
@@ -172,6 +221,7 @@ async function relayDrainBench() {
   const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
   say(`  storage after the drain: outbox ${mb(drained.outbox)} MB (${fmt(Number(drained.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(drained.log)} MB for ${fmt(Number(drained.events))} events\n`);
   results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
+    coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
     storage: { outboxBytesDrained: Number(drained.outbox), deadTuples: Number(drained.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(drained.log) } };
 }
 
