@@ -77,11 +77,13 @@ describe('tracing across producer → relay → Kafka → consumer', () => {
   it('puts the producer span, the send span, the process span and the handler in one trace, chained parent to child', async () => {
     const { request, eventId } = await writeInRequestSpan('order.placed');
     const topic = `${prefix}order`;
-    // The process span ends after the handler returns: wait for it, not just the handler.
+    // The process span ends after the handler returns: wait for it, not just the handler. And
+    // for the send span: it ends when the relay has Kafka's acknowledgement, which can reach the
+    // relay after the consumer has already fetched and handled the message.
     const spans = await waitFor(() => {
       const s = spansOf(request.traceId);
-      return s.some((x) => x.name === `process ${topic}`) ? s : undefined;
-    }, { timeoutMs: 45_000, message: 'the process span' });
+      return s.some((x) => x.name === `process ${topic}`) && s.some((x) => x.name === `send ${topic}`) ? s : undefined;
+    }, { timeoutMs: 45_000, message: 'the process and send spans' });
 
     const handler = handled.find((h) => h.eventId === eventId)!;
     expect(handler.active?.traceId).toBe(request.traceId);
