@@ -14,7 +14,7 @@ import { EXIT } from './exit-codes.js';
 const controller = new AbortController();
 process.on('SIGINT', () => {
   if (controller.signal.aborted) process.exit(EXIT.interrupted);
-  process.stderr.write('\nstopping at the next safe point: after the replay page or prune batch in flight (Ctrl-C again to quit at once)…\n');
+  process.stderr.write('\nstopping after the replay page or prune batch in flight (Ctrl-C again to quit at once)…\n');
   controller.abort();
 });
 process.on('SIGTERM', () => controller.abort());
