@@ -56,7 +56,11 @@ export async function listDeadLetters(db: pg.Pool, filter: DeadLetterFilter): Pr
     filter.since?.toISOString() ?? null,
     filter.limit,
   ]);
-  return rows.map((r) => ({
+  return rows.map(summaryFromRow);
+}
+
+function summaryFromRow(r: pg.QueryResultRow): DeadLetterSummary {
+  return {
     id: r.id,
     stage: r.stage,
     status: r.status,
@@ -69,7 +73,7 @@ export async function listDeadLetters(db: pg.Pool, filter: DeadLetterFilter): Pr
     errorMessage: r.error_message,
     lastFailedAt: r.last_failed_at,
     createdAt: r.created_at,
-  }));
+  };
 }
 
 /** Everything about one dead letter, for `dlq show`. */
@@ -109,14 +113,8 @@ export async function showDeadLetter(db: pg.Pool, id: string): Promise<DeadLette
   const r = rows[0];
   if (!r) return undefined;
   return {
-    id: r.id,
+    ...summaryFromRow(r),
     dedupeKey: r.dedupe_key,
-    stage: r.stage,
-    status: r.status,
-    groupId: r.group_id,
-    tenantId: r.tenant_id,
-    eventType: r.event_type,
-    eventId: r.event_id,
     eventKey: r.event_key,
     topic: r.topic,
     partition: r.partition,
@@ -125,14 +123,9 @@ export async function showDeadLetter(db: pg.Pool, id: string): Promise<DeadLette
     messageKey: r.message_key,
     value: r.value,
     headers: r.headers,
-    errorClass: r.error_class,
-    errorMessage: r.error_message,
     errorStack: r.error_stack,
-    attempts: r.attempts,
     firstFailedAt: r.first_failed_at,
-    lastFailedAt: r.last_failed_at,
     statusChangedAt: r.status_changed_at,
-    createdAt: r.created_at,
     eventLogPayload: r.event_log_payload,
   };
 }

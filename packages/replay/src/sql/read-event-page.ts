@@ -56,17 +56,14 @@ export function toDateBound(filter: ResolvedReplayFilter): string {
   return filter.toDate ? `${filter.toDate.toISOString().slice(0, -1)}001Z` : 'infinity';
 }
 
+/** $1–$6 of READ_EVENT_PAGE_SQL and COUNT_MATCHING_EVENTS_SQL, which share their predicate. */
+export function windowParams(filter: ResolvedReplayFilter, after: ReplayCursor, before: string): unknown[] {
+  return [filter.tenantId, after.createdAt, after.id, before, filter.typeRegexes, filter.correlationId];
+}
+
 /** `before`: the exclusive upper bound (see replayUpperBound); default: --to alone. */
 export async function readEventPage(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, limit: number, before = toDateBound(filter)): Promise<ReplayedRow[]> {
-  const { rows } = await db.query(READ_EVENT_PAGE_SQL, [
-    filter.tenantId,
-    after.createdAt,
-    after.id,
-    before,
-    filter.typeRegexes,
-    filter.correlationId,
-    limit,
-  ]);
+  const { rows } = await db.query(READ_EVENT_PAGE_SQL, [...windowParams(filter, after, before), limit]);
   return rows.map((r) => ({
     ...storedEventFromRow(r),
     cursor: { createdAt: r.cursor_at, id: r.id },
