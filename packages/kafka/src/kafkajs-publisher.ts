@@ -95,8 +95,10 @@ export class KafkaPublisher implements MessagePublisher {
       }
       if (this.options.createTopics !== false) await this.ensureTopics([...byTopic.keys()]);
       // The caller gave up while we reconnected or created topics (the relay rolled its rows
-      // back): a send started now would only add a late duplicate.
-      if (Date.now() >= deadline) return;
+      // back): a send started now would only add a late duplicate. A throw, never a return:
+      // should this line run before the timeout's timer fires, a return would be taken for
+      // Kafka's acknowledgement of messages never sent.
+      if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
       // reconnect() replaces the producer's connections, not the object: `producer` stays current.
       await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
     };
