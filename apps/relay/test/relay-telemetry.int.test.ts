@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,8 +20,12 @@ beforeAll(async () => {
   pool = new pg.Pool({ connectionString: database.url, max: 4 });
   pool.on('error', () => undefined);
 });
-afterAll(async () => {
+// Both tests share the database: a relay a failed test left running would claim the next
+// test's events (and publish them under its own prefix).
+afterEach(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+afterAll(async () => {
   await pool?.end();
   await database?.drop();
 });
@@ -53,11 +57,14 @@ describe('apps/relay telemetry', () => {
       `INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_type, error_class, error_message, attempts, first_failed_at, last_failed_at)
        VALUES ('relay:x', 'relay', 'order.placed', 'PublishError', 'too large', 6, now(), now())`,
     );
+    // Both counters in one scrape: a scrape is not atomic across meters. The relay's meter is
+    // read after its gauges' Postgres queries, the publisher's before them, so one scrape can
+    // show the relay's count ahead of the publisher's by a batch that landed in between.
+    const published = `eventbus_events_published_total{stage="relay",event_type="order.placed",topic="${topic}"} 2`;
     const text = await waitFor(async () => {
       const t = await metrics();
-      return /^eventbus_relay_published_total 2$/m.test(t) ? t : undefined;
-    }, { timeoutMs: 30_000, message: 'two events published' });
-    expect(text).toContain(`eventbus_events_published_total{stage="relay",event_type="order.placed",topic="${topic}"} 2`);
+      return /^eventbus_relay_published_total 2$/m.test(t) && t.includes(published) ? t : undefined;
+    }, { timeoutMs: 30_000, message: 'two events published, by both counters' });
     expect(text).toMatch(/^# TYPE eventbus_relay_publish_latency_ms histogram$/m);
     expect(text).toMatch(/^eventbus_relay_publish_latency_ms_bucket\{le="\+Inf"\} 2$/m);
     expect(text).toMatch(/^eventbus_relay_batch_size_count [1-9]\d*$/m);
