@@ -17,6 +17,8 @@ RUN npm install -g pnpm@10.34.9
 WORKDIR /repo
 # Dependencies are fetched from the lockfile alone, so this layer survives source changes.
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json .npmrc ./
+# kafkajs is installed with its patch (patches/, see README "Performance"); pnpm needs it at fetch.
+COPY patches ./patches
 RUN pnpm fetch
 COPY . .
 RUN pnpm install --offline --frozen-lockfile
