@@ -44,6 +44,35 @@ const event = (over: Partial<EventInput> = {}): EventInput => ({
 });
 
 describe('EventWriter (real Postgres)', () => {
+  it('runs its insert as a named prepared statement on the caller’s transaction, or plainly when told not to', async () => {
+    const prepared = (tx: Parameters<Parameters<typeof db.transaction>[0]>[0]) =>
+      tx.execute(sql`SELECT name FROM pg_prepared_statements WHERE name LIKE 'eventbus_%' ORDER BY name`).then((r) => r.rows.map((row) => row.name));
+    // One client for both, so the second sees what the first left on the connection.
+    const client = await pool.connect();
+    try {
+      const single = drizzle(client);
+      const plain = await single.transaction(async (tx) => {
+        await new EventWriter(tx, { preparedStatements: false }).writeEventWithOutbox(event());
+        return prepared(tx);
+      });
+      expect(plain).toEqual([]);
+      const rolledBack = await single
+        .transaction(async (tx) => {
+          await new EventWriter(tx).writeEventWithOutbox(event({ eventKey: 'prepared-rolled-back' }));
+          await new EventWriter(tx).writeEvent(event({ eventKey: 'prepared-log-only' }));
+          expect(await prepared(tx)).toEqual(['eventbus_insert_events', 'eventbus_insert_events_with_outbox']);
+          throw new Error('roll back');
+        })
+        .catch((error: Error) => error.message);
+      expect(rolledBack).toBe('roll back');
+      // The prepared insert ran inside the transaction: its rows went with the rollback.
+      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM eventbus.event_log WHERE event_key IN ('prepared-rolled-back', 'prepared-log-only')`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      client.release();
+    }
+  });
+
   it('commits the event rows with the caller’s domain change', async () => {
     const before = await counts();
     const result = await db.transaction(async (tx) => {

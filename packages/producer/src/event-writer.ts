@@ -1,5 +1,5 @@
 import { sql, type SQL } from 'drizzle-orm';
-import type { PgDatabase } from 'drizzle-orm/pg-core';
+import { PgDialect, type PgDatabase } from 'drizzle-orm/pg-core';
 import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import { currentCorrelationId, currentTraceContext, uuidv7 } from '@eventbus/core';
 import { shardForTenant } from '@eventbus/schema';
@@ -10,7 +10,24 @@ import { DEFAULT_VALIDATION_LIMITS, validateEvent, type ValidatedEvent, type Val
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type DrizzleExecutor = PgDatabase<NodePgQueryResultHKT, any, any>;
 
-export interface EventWriterOptions extends Partial<ValidationLimits> {}
+export interface EventWriterOptions extends Partial<ValidationLimits> {
+  /**
+   * Run the insert as a named prepared statement, planned once per connection. Default
+   * true: planning the three-CTE insert cost more than running it (`pnpm bench --only
+   * producer`). Turn it off behind PgBouncer older than 1.21 in transaction mode, which
+   * cannot keep a prepared statement between transactions.
+   */
+  preparedStatements?: boolean;
+}
+
+/** Turns Drizzle `sql` into text and parameters; the statements here use no casing or schema mapping. */
+const dialect = new PgDialect();
+
+/**
+ * Names of the prepared inserts. The statement text does not depend on the number of
+ * events (each column is one array parameter), so one name per shape serves every call.
+ */
+const STATEMENT_NAME = { withOutbox: 'eventbus_insert_events_with_outbox', logOnly: 'eventbus_insert_events' } as const;
 
 /**
  * Writes events through the caller's database or transaction, never a connection of its
@@ -25,25 +42,28 @@ export interface EventWriterOptions extends Partial<ValidationLimits> {}
  */
 export class EventWriter {
   private readonly limits: ValidationLimits;
+  private readonly preparedStatements: boolean;
 
   constructor(
     private readonly db: DrizzleExecutor,
     options: EventWriterOptions = {},
   ) {
-    this.limits = { ...DEFAULT_VALIDATION_LIMITS, ...options };
+    const { preparedStatements = true, ...limits } = options;
+    this.limits = { ...DEFAULT_VALIDATION_LIMITS, ...limits };
+    this.preparedStatements = preparedStatements;
   }
 
   /** Appends to the EventLog only (audit, replay; not published). Returns the event id (the original one for a duplicate). */
   async writeEvent(input: EventInput): Promise<string> {
     const event = this.prepare([input])[0]!;
-    const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: false }));
+    const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: false }), STATEMENT_NAME.logOnly);
     return (await this.resolveDuplicates([event], result))[0]!.eventLogId;
   }
 
   /** Appends to the EventLog and queues the event for the relay, in one round trip. */
   async writeEventWithOutbox(input: EventInput): Promise<WriteResult> {
     const event = this.prepare([input])[0]!;
-    const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: true }));
+    const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: true }), STATEMENT_NAME.withOutbox);
     return (await this.resolveDuplicates([event], result))[0]!;
   }
 
@@ -55,7 +75,7 @@ export class EventWriter {
     if (!Array.isArray(inputs)) throw new TypeError('writeEventsWithOutbox expects an array of events');
     if (inputs.length === 0) return [];
     const events = this.prepare(inputs);
-    const result = await this.execute<InsertRow>(insertEventsStatement(events, { withOutbox: true }));
+    const result = await this.execute<InsertRow>(insertEventsStatement(events, { withOutbox: true }), STATEMENT_NAME.withOutbox);
     return this.resolveDuplicates(events, result);
   }
 
@@ -75,7 +95,18 @@ export class EventWriter {
     });
   }
 
-  private async execute<Row>(statement: SQL): Promise<Row[]> {
+  /**
+   * Runs `statement` on the caller's database or transaction. With a `name`, as a named
+   * prepared statement: node-postgres prepares it once per connection and then only binds
+   * and executes, skipping the plan that cost ~0.4 ms of a 2-core machine per write. It goes
+   * through the session of the caller's Drizzle object, so it joins the caller's transaction.
+   */
+  private async execute<Row>(statement: SQL, name?: string): Promise<Row[]> {
+    if (name !== undefined && this.preparedStatements) {
+      const prepared = this.db._.session.prepareQuery(dialect.sqlToQuery(statement), undefined, name, false);
+      const result = (await prepared.execute()) as { rows: unknown[] };
+      return result.rows as Row[];
+    }
     const result = await this.db.execute(statement);
     return result.rows as unknown as Row[];
   }

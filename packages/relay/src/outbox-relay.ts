@@ -3,7 +3,7 @@ import { sleep } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import { RelayMetrics } from './metrics.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
-import { maskHasAny, OUTBOX_CHANNEL, parseShardMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
+import { OUTBOX_CHANNEL, parseShardMask, shardsInMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
 import { resolveRelayOptions, type OutboxRelayOptions, type ResolvedRelayOptions } from './options.js';
 import { RelayLane } from './relay-lane.js';
 
@@ -157,18 +157,21 @@ export class OutboxRelay {
     return this.lanes.flatMap((lane) => lane.shards).sort((a, b) => a - b);
   }
 
+  /** Rows may wait anywhere (a listener (re)connect, a notification without a mask): every lane sweeps. */
   private wakeAll(): void {
-    for (const lane of this.lanes) lane.wakeup.wake();
+    for (const lane of this.lanes) lane.rowsMayWait();
   }
 
   /**
    * Wakes the lanes holding a shard the notification names (every lane when it names none),
-   * so one commit costs one claim, not one per lane. A shard in handover belongs to no lane
-   * for a moment: the lane that takes it wakes itself, and the poll covers the rest.
+   * so one commit costs one claim, not one per lane, and that claim probes only the named
+   * shards. A shard in handover belongs to no lane for a moment: the lane that takes it
+   * probes it at once, and the poll covers the rest.
    */
   private wakeLanesFor(mask: bigint | undefined): void {
     if (mask === undefined) return this.wakeAll();
-    for (const lane of this.lanes) if (maskHasAny(mask, lane.ownedShards)) lane.wakeup.wake();
+    const shards = shardsInMask(mask);
+    for (const lane of this.lanes) lane.rowsMayWait(shards);
   }
 
   /** LISTEN silently never fires through PgBouncer (transaction pooling) or on a replica: say so at boot. */

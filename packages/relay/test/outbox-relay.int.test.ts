@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { sql } from 'drizzle-orm';
 import { createTopics, waitFor } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { SHARD_COUNT, shardForTenant } from '@eventbus/schema';
@@ -155,6 +156,28 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     } finally {
       await admin.end();
     }
+  });
+
+  it('claims by the notified shards, yet a row that came without a notification is swept within one poll interval', async () => {
+    const collector = await f.collect();
+    // A lane woken by a notification probes only the shards it names (relay-lane.ts). A row
+    // written with eventbus.notify = 'off' is named by nobody: the sweep must still find it.
+    const relay = await f.startRelay({ pollIntervalMs: 1500, rebalanceIntervalMs: 10_000, lanes: 1 });
+    await waitFor(() => relay.shards.length === SHARD_COUNT, { timeoutMs: 5000, message: 'the relay holds every shard' });
+    const [silentTenant, loudTenant] = ['silent-tenant', 'loud-tenant'];
+    expect(shardForTenant(silentTenant)).not.toBe(shardForTenant(loudTenant));
+    const silent = await f.db.transaction(async (tx) => {
+      await tx.execute(sql`SET LOCAL eventbus.notify = 'off'`);
+      return new EventWriter(tx).writeEventWithOutbox({ tenantId: silentTenant, eventKey: 'silent', eventType: 'order.placed', payload: {} });
+    });
+    const written = Date.now();
+    // Meanwhile, notified rows of another shard keep the lane busy with narrow claims.
+    for (let i = 0; i < 5; i++) {
+      const loud = await f.write({ tenantId: loudTenant });
+      await waitFor(() => collector.eventIds().has(loud.eventLogId), { timeoutMs: 3000, message: `notified event ${i}` });
+    }
+    await waitFor(() => collector.eventIds().has(silent.eventLogId), { timeoutMs: 5000, message: 'the un-notified event' });
+    expect(Date.now() - written).toBeLessThan(1500 + 1500); // one poll interval, plus a claim and Kafka's round trip
   });
 
   it('rejects bad options with a typed error naming the setting', async () => {

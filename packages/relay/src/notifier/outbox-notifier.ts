@@ -36,8 +36,9 @@ export function parseShardMask(payload: string): bigint | undefined {
   return mask === 0n ? undefined : mask;
 }
 
-/** Whether `mask` names any of `shards`. */
-export function maskHasAny(mask: bigint, shards: Iterable<number>): boolean {
-  for (const shard of shards) if ((mask >> BigInt(shard)) & 1n) return true;
-  return false;
+/** The shards `mask` names, ascending. */
+export function shardsInMask(mask: bigint): number[] {
+  const shards: number[] = [];
+  for (let shard = 0; mask !== 0n; shard++, mask >>= 1n) if (mask & 1n) shards.push(shard);
+  return shards;
 }
