@@ -88,7 +88,7 @@ export class RelayLane {
 
   /** The loop: runs until `signal` aborts. Never throws; outages back off and retry. */
   async run(signal: AbortSignal): Promise<void> {
-    const { logger: log, batchSize, pollIntervalMs, rebalanceIntervalMs, maxOutageBackoffMs } = this.ctx.options;
+    const { logger: log, batchSize, rebalanceIntervalMs, maxOutageBackoffMs } = this.ctx.options;
     let failures = 0;
     let nextRebalance = 0;
     while (!signal.aborted) {
