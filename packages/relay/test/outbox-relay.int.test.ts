@@ -53,7 +53,10 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
       ce_tenantid: 'tenant-1', ce_projectid: 'p-9', ce_eventkey: 'order-1-placed', ce_eventversion: '2',
       ce_correlationid: 'corr-1', ce_causationid: 'cmd-1', 'content-type': 'application/json',
     });
-    expect(new Date(message.headers.ce_time!).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    // ce_time is the stored created_at to the millisecond, as the replay path (node-postgres' Date) gives it.
+    const stored = await f.pool.query(`SELECT created_at, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso FROM eventbus.event_log WHERE id = $1`, [written.eventLogId]);
+    expect(message.headers.ce_time).toBe(stored.rows[0].iso);
+    expect(message.headers.ce_time).toBe((stored.rows[0].created_at as Date).toISOString());
     await waitFor(async () => (await f.pending()) === 0, { message: 'outbox drained' });
     expect(relay.metrics.published).toBeGreaterThanOrEqual(1);
     expect(relay.health()).toMatchObject({ live: true, ready: true, checks: { postgres: true, kafka: true, listen: true } });
