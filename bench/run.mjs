@@ -364,7 +364,9 @@ async function consumerBench() {
       if (count === total) done(performance.now());
     };
     const stop = await run(onMessage);
-    const last = await Promise.race([finished, new Promise((r) => setTimeout(() => r(undefined), 300_000))]);
+    let timer;
+    const last = await Promise.race([finished, new Promise((r) => (timer = setTimeout(() => r(undefined), 300_000)))]);
+    clearTimeout(timer); // else the process lingers 5 minutes after printing its results
     await stop();
     if (last === undefined) throw new Error(`${label}: only ${count} of ${total} events within 5 minutes`);
     const rate = (total - 1) / ((last - first) / 1000);
