@@ -155,8 +155,9 @@ async function relayDrainBench() {
 
   // Baseline (b): the same claim-and-delete statement on the same table, without Kafka.
   await fillBacklog(rows);
-  const { CLAIM_BATCH_SQL } = await import('../packages/relay/dist/sql/claim-batch.js');
+  const { CLAIM_BATCH_SQL, CLAIM_SESSION_SQL } = await import('../packages/relay/dist/sql/claim-batch.js');
   const client = await pool.connect();
+  await client.query(CLAIM_SESSION_SQL); // the relay's claim connections run with it too
   const allShards = Array.from({ length: 64 }, (_, i) => i);
   let cpu0 = cpuSnapshot();
   let t0 = performance.now();
@@ -166,6 +167,7 @@ async function relayDrainBench() {
     await client.query('COMMIT');
     if (!rowCount) break;
   }
+  await client.query('RESET ALL');
   const claimRate = rows / ((performance.now() - t0) / 1000);
   const claimCores = coresUsed(cpu0, cpuSnapshot());
   client.release();

@@ -5,7 +5,7 @@ import { SHARD_COUNT } from '@eventbus/schema';
 import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
-import { claimBatch, type ClaimedRow } from './sql/claim-batch.js';
+import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow } from './sql/claim-batch.js';
 import { deadLetterRow, returnForRetry } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards } from './sql/shard-locks.js';
@@ -136,6 +136,7 @@ export class RelayLane {
       // A relay that hangs mid-batch must not hold its rows and shards forever.
       await client.query(`SET idle_in_transaction_session_timeout = '60s'`);
       await client.query(`SET statement_timeout = '30s'`);
+      await client.query(CLAIM_SESSION_SQL);
       await announcePresence(client);
     } catch (error) {
       await client.end().catch(() => undefined);

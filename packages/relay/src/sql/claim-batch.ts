@@ -59,6 +59,17 @@ SELECT d.id::text AS outbox_id, d.shard, d.attempts, d.first_failed_at,
 FROM deleted d JOIN eventbus.event_log e ON e.id = d.event_id
 ORDER BY d.id`;
 
+/**
+ * Run once on each claim connection. With a backlog, the planner reads each probed shard
+ * through a bitmap scan of all its pending rows, sorts them and keeps the first `limit`:
+ * at 1,000 of ~1,250 rows per shard its cost model prefers that to an index scan in
+ * (shard, id) order, which stops after `limit` rows and needs no sort. Measured on the raw
+ * claim loop (100k pending rows, batches of 1,000): 15k → 32k rows/s, and Postgres' CPU
+ * per row halved (68 → 34 µs). Nothing else on the claim connection (shard locks,
+ * heartbeats, dead-letter writes by primary key) gains from bitmap scans.
+ */
+export const CLAIM_SESSION_SQL = 'SET enable_bitmapscan = off';
+
 export async function claimBatch(client: pg.ClientBase, shardsInOrder: readonly number[], limit: number): Promise<ClaimedRow[]> {
   const { rows } = await client.query(CLAIM_BATCH_SQL, [shardsInOrder, limit]);
   return rows.map((r) => ({
