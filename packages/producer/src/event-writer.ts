@@ -14,8 +14,9 @@ export interface EventWriterOptions extends Partial<ValidationLimits> {
   /**
    * Run the insert as a named prepared statement, planned once per connection. Default
    * true: planning the three-CTE insert cost more than running it (`pnpm bench --only
-   * producer`). Turn it off behind PgBouncer older than 1.21 in transaction mode, which
-   * cannot keep a prepared statement between transactions.
+   * producer`). Turn it off behind PgBouncer in transaction mode, older than 1.21 or with
+   * `max_prepared_statements = 0` (1.21's default): it cannot keep a prepared statement
+   * between transactions.
    */
   preparedStatements?: boolean;
 }

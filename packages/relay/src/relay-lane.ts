@@ -93,7 +93,10 @@ export class RelayLane {
     let nextRebalance = 0;
     while (!signal.aborted) {
       try {
-        if (!this.client) await this.connect();
+        if (!this.client) {
+          await this.connect();
+          nextRebalance = 0; // a new connection holds no shards: take a share at once
+        }
         if (Date.now() >= nextRebalance) {
           await this.rebalance();
           nextRebalance = Date.now() + rebalanceIntervalMs;
@@ -194,7 +197,12 @@ export class RelayLane {
   /** Claims, publishes and acknowledges one batch; returns how many rows it claimed. */
   private async relayOneBatch(): Promise<number> {
     const client = this.client!;
-    if (this.owned.size === 0) return 0;
+    if (this.owned.size === 0) {
+      // Nothing to sweep until the next rebalance gives shards (which are probed at once):
+      // push the sweep out, or the loop's wait would be 0 ms and spin.
+      this.nextSweepAt = Date.now() + this.ctx.options.pollIntervalMs;
+      return 0;
+    }
     const { shards, sweep } = this.takeShardsToClaim();
     if (shards.length === 0) return 0;
     const claimed = await this.claimPublishAcknowledge(client, shards);

@@ -183,6 +183,24 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     expect(Date.now() - written).toBeLessThan(1500 + 1500); // one poll interval, plus a claim and Kafka's round trip
   });
 
+  it('a lane that holds no shard waits for the poll or the next rebalance instead of spinning', async () => {
+    const holder = await f.startRelay({ lanes: 1, rebalanceIntervalMs: 60_000 });
+    await waitFor(() => holder.shards.length === SHARD_COUNT, { timeoutMs: 5000, message: 'the first relay holds every shard' });
+    // The second relay's first rebalance finds no free shard, and the holder keeps them all
+    // for a minute: its lane has nothing to claim. Count how often it goes back to sleep.
+    const idle = await f.startRelay({ lanes: 1, rebalanceIntervalMs: 60_000, pollIntervalMs: 500 });
+    const lane = (idle as unknown as { lanes: Array<{ wakeup: { wait: (ms: number, signal?: AbortSignal) => Promise<void> } }> }).lanes[0]!;
+    let waits = 0;
+    const wait = lane.wakeup.wait.bind(lane.wakeup);
+    lane.wakeup.wait = (ms, signal) => {
+      waits++;
+      return wait(ms, signal);
+    };
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(idle.shards).toEqual([]);
+    expect(waits).toBeLessThanOrEqual(6); // one per 500 ms poll; a spinning loop makes hundreds
+  });
+
   it('rejects bad options with a typed error naming the setting', async () => {
     const { OutboxRelay } = await import('../src/index.js');
     expect(() => new OutboxRelay({ connectionString: 'mysql://x', brokers: ['a:1'] })).toThrow(/connectionString: expected a postgres:\/\//);

@@ -39,6 +39,6 @@ export function parseShardMask(payload: string): bigint | undefined {
 /** The shards `mask` names, ascending. */
 export function shardsInMask(mask: bigint): number[] {
   const shards: number[] = [];
-  for (let shard = 0; mask !== 0n; shard++, mask >>= 1n) if (mask & 1n) shards.push(shard);
+  for (let shard = 0; shard < 64; shard++) if ((mask >> BigInt(shard)) & 1n) shards.push(shard);
   return shards;
 }

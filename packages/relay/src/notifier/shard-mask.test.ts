@@ -18,5 +18,7 @@ describe('the outbox notification payload (shard mask)', () => {
     expect(shardsInMask(parseShardMask('ffffffffffffffff')!)).toEqual(Array.from({ length: 64 }, (_, i) => i));
     expect(shardsInMask(1n)).toEqual([0]);
     expect(shardsInMask(0b1010n)).toEqual([1, 3]);
+    expect(shardsInMask(-1n)).toEqual(Array.from({ length: 64 }, (_, i) => i)); // never loops forever on a negative
+    expect(shardsInMask(0n)).toEqual([]);
   });
 });

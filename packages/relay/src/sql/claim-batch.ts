@@ -27,7 +27,8 @@ export interface ClaimedRow extends StoredEvent {
  *   tenants of other shards. Empty shards cost one index probe on (shard, id) each.
  * - The payload is read from event_log as text (`payload::text`), so it goes to Kafka
  *   without a parse and re-serialize in Node.
- * - `created_at` as epoch milliseconds (a float8, computed exactly in numeric first): node-postgres'
+ * - `created_at` as epoch milliseconds (a float8, computed exactly in numeric first, which
+ *   `extract` returns from Postgres 14 on; 13 would give a float8 and could be 1 ms low): node-postgres'
  *   timestamp parser was ~2 % of the relay's CPU in a drain; a Date holds milliseconds either way.
  * - `id = ANY (ARRAY(SELECT ...))`, not `DELETE ... USING claimed`: with USING, the planner
  *   hash-joined the claimed ids against a sequential scan of the whole outbox, so every
