@@ -74,16 +74,14 @@ export class RelayLane {
    * anywhere (a listener reconnect: notifications were lost). Wakes the loop.
    */
   rowsMayWait(shards?: readonly number[]): void {
-    let mine = shards === undefined;
-    if (shards === undefined) this.nextSweepAt = 0;
-    else {
-      for (const shard of shards) {
-        if (!this.owned.has(shard)) continue;
-        this.notified.add(shard);
-        mine = true;
-      }
+    if (shards === undefined) {
+      this.nextSweepAt = 0;
+      this.wakeup.wake();
+      return;
     }
-    if (mine) this.wakeup.wake();
+    const mine = shards.filter((shard) => this.owned.has(shard));
+    for (const shard of mine) this.notified.add(shard);
+    if (mine.length > 0) this.wakeup.wake();
   }
 
   /** The loop: runs until `signal` aborts. Never throws; outages back off and retry. */
