@@ -2,9 +2,13 @@
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
 // --only producer|relay|latency|consumer|replay (comma-separated), --json <file>.
+// For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2); BENCH_PROF=<dir>
+// writes a V8 CPU profile of the relay process there (read it with Chrome DevTools).
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
@@ -48,7 +52,9 @@ function cpuSnapshot() {
   for (const pid of pids) {
     try {
       const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      const party = /(^|\/)postgres/.test(cmd) ? 'postgres' : cmd.includes('kafka.Kafka') ? 'kafka' : undefined;
+      // By the program (argv[0]), not the arguments: the relay process' own arguments hold a postgres:// URL.
+      const program = cmd.split('\0')[0];
+      const party = /(^|\/)postgres/.test(program) ? 'postgres' : cmd.includes('kafka.Kafka') ? 'kafka' : undefined;
       if (!party) continue;
       const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
       snap.pids.set(pid, { party, seconds: (Number(fields[11]) + Number(fields[12])) / tick }); // utime + stime
@@ -145,7 +151,9 @@ async function fillBacklog(rows) {
       [tenants, JSON.stringify(PAYLOAD), done, n, shards, round],
     );
   }
-  await pool.query('VACUUM ANALYZE eventbus.outbox');
+  // Both tables: autovacuum would otherwise start on the event log's new rows (an insert
+  // threshold, Postgres 13+) in the middle of the drain that follows and take its CPU.
+  await pool.query('VACUUM ANALYZE eventbus.outbox, eventbus.event_log');
 }
 
 async function relayDrainBench() {
@@ -191,43 +199,51 @@ async function relayDrainBench() {
   await producer.disconnect();
   say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s    ${showCores(kafkaCores)}`);
 
-  // The relay itself.
+  // The relay itself, in a process of its own (bench/relay-process.mjs): the RSS and node CPU
+  // below are the relay's alone. Until session 5 it ran in this process, whose peak RSS
+  // (232-260 MB) also held the baselines' leftovers and the bench's own pool.
   await fillBacklog(rows);
-  global.gc?.();
-  const rssBefore = process.memoryUsage().rss;
-  let rssPeak = rssBefore;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 100);
-  const relay = new OutboxRelay({ connectionString: database.url, brokers, batchSize, routing: { prefix } });
+  const child = fork(fileURLToPath(new URL('./relay-process.mjs', import.meta.url)), [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] } : {});
+  const fromChild = (key) => new Promise((resolve, reject) => {
+    child.on('message', (m) => m[key] && resolve(m));
+    child.once('exit', (code) => reject(new Error(`relay process exited with ${code} before '${key}'`)));
+  });
+  const starting = fromChild('starting');
+  const ready = fromChild('ready');
+  const done = fromChild('done');
+  await starting;
   cpu0 = cpuSnapshot();
-  t0 = performance.now();
-  await relay.start();
-  // Done when the relay counted every event published (in process, free). Polling
-  // count(*) on the outbox instead cost a Postgres backend ~0.2 of a core (a scan over the
-  // drained rows' dead tuples every 50 ms), taken from the drain it measured.
-  while (relay.metrics.published < rows) await new Promise((r) => setTimeout(r, 20));
-  const relayRate = rows / ((performance.now() - t0) / 1000);
-  const relayCores = coresUsed(cpu0, cpuSnapshot());
-  clearInterval(sampler);
-  await relay.stop();
+  await ready;
+  const drained = await done;
+  const relayRate = rows / drained.seconds;
+  const cpu1 = cpuSnapshot();
+  const relayCores = coresUsed(cpu0, cpu1);
+  relayCores.total -= relayCores.node; // this process only waited: the node share is the relay process'
+  relayCores.node = drained.cpuSeconds / drained.seconds;
+  relayCores.total += relayCores.node;
+  const rssPeak = drained.peakRssMb * 2 ** 20;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.send({ stop: true });
+  await exited;
   const slower = Math.min(claimRate, kafkaRate);
   say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
   say(`  relay drain ${showCores(relayCores)}`);
   // CPU per event of each part: what the drain would reach if it had the cores to itself.
   const perEvent = (c, rate) => (c.total / rate) * 1e6;
   say(`  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`);
-  say(`  process RSS during the drain: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (bench process: relay + pg pool)`);
+  say(`  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM of the relay process, start to drained)`);
   // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
   const size = async () => (await pool.query(`SELECT pg_total_relation_size('eventbus.outbox') AS outbox, pg_total_relation_size('eventbus.event_log') AS log,
       (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'eventbus.outbox'::regclass) AS dead,
       (SELECT count(*) FROM eventbus.event_log) AS events`)).rows[0];
-  const drained = await size();
+  const afterDrain = await size();
   await pool.query('VACUUM eventbus.outbox');
   const vacuumed = await size();
   const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
-  say(`  storage after the drain: outbox ${mb(drained.outbox)} MB (${fmt(Number(drained.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(drained.log)} MB for ${fmt(Number(drained.events))} events\n`);
+  say(`  storage after the drain: outbox ${mb(afterDrain.outbox)} MB (${fmt(Number(afterDrain.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(afterDrain.log)} MB for ${fmt(Number(afterDrain.events))} events\n`);
   results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
     coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
-    storage: { outboxBytesDrained: Number(drained.outbox), deadTuples: Number(drained.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(drained.log) } };
+    storage: { outboxBytesDrained: Number(afterDrain.outbox), deadTuples: Number(afterDrain.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(afterDrain.log) } };
 }
 
 /**
@@ -245,7 +261,8 @@ async function latencyBench() {
 
 async function latencyAt(rate) {
   const seconds = quick ? 5 : 15;
-  say(`## end-to-end latency at a steady ${rate} events/s for ${seconds} s`);
+  const warmup = quick ? 1 : 3;
+  say(`## end-to-end latency at a steady ${rate} events/s for ${seconds} s (after ${warmup} s of warm-up at the same rate)`);
   /**
    * Observers: a raw kafkajs consumer, or (`observer: 'EventConsumer'`) the product's own
    * consumer with a handler that only notes the arrival, which adds decoding, subscription
@@ -254,6 +271,7 @@ async function latencyAt(rate) {
   const measure = async (label, topic, send, observer = 'kafkajs') => {
     const scheduled = new Map();
     const committed = new Map();
+    const warm = new Set();
     const received = new Map();
     const arrived = (id) => {
       if (scheduled.has(id) && !received.has(id)) received.set(id, performance.now());
@@ -275,8 +293,13 @@ async function latencyAt(rate) {
       consumer = { stop: () => raw.disconnect() };
     }
     await new Promise((r) => setTimeout(r, 3000)); // let the group settle before measuring
+    // The first `warmup` seconds run at the same rate but are reported apart: they hold the
+    // cold start (JIT, the pool opening its connections and preparing its statements, the
+    // first plans on fresh tables), which put p99 at 160-280 ms for the first second of the
+    // pipeline and 5-24 ms for every later one (measured per second, session 5).
+    const warmupCount = rate * warmup;
     const start = performance.now();
-    const total = rate * seconds;
+    const total = warmupCount + rate * seconds;
     const inFlight = new Set();
     for (let i = 0; i < total; i++) {
       const due = start + (i * 1000) / rate;
@@ -284,6 +307,7 @@ async function latencyAt(rate) {
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
       const id = randomUUID();
       scheduled.set(id, due);
+      if (i < warmupCount) warm.add(id);
       const p = send(id, i).then((at) => committed.set(id, at)).finally(() => inFlight.delete(p));
       inFlight.add(p);
       if (inFlight.size > 64) await Promise.race(inFlight);
@@ -292,15 +316,33 @@ async function latencyAt(rate) {
     const deadline = Date.now() + 20_000;
     while (received.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await consumer.stop();
-    const summarize = (from) => {
-      const xs = [...received].map(([id, at]) => Math.max(0, at - from.get(id))).sort((x, y) => x - y);
+    const summarize = (from, inWarmup = false) => {
+      const xs = [...received].filter(([id]) => warm.has(id) === inWarmup).map(([id, at]) => Math.max(0, at - from.get(id))).sort((x, y) => x - y);
       const q = (p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
       return { p50: q(0.5), p99: q(0.99), max: xs[xs.length - 1] };
     };
-    const r = { received: received.size, expected: total, fromCommit: summarize(committed), fromSchedule: summarize(scheduled) };
+    /** p99 from commit for each second of the measured part: shows whether a tail is one stall or spread. */
+    const p99BySecond = () => {
+      const bySecond = [];
+      for (const [id, at] of received) {
+        if (warm.has(id)) continue;
+        const second = Math.floor((scheduled.get(id) - start) / 1000) - warmup;
+        (bySecond[second] ??= []).push(at - committed.get(id));
+      }
+      return bySecond.map((xs) => Math.round(xs.sort((x, y) => x - y)[Math.floor(0.99 * xs.length)]));
+    };
+    const r = {
+      received: received.size - [...warm].filter((id) => received.has(id)).length,
+      expected: total - warmupCount,
+      fromCommit: summarize(committed),
+      fromSchedule: summarize(scheduled),
+      warmupFromCommit: summarize(committed, true),
+      p99BySecond: p99BySecond(),
+    };
     const show = (x) => `p50 ${x.p50.toFixed(1)} ms  p99 ${x.p99.toFixed(1)} ms  max ${x.max.toFixed(1)} ms`;
     say(`  ${label.padEnd(40)} from commit/ack:  ${show(r.fromCommit)}  (${r.received}/${total})`);
     say(`  ${''.padEnd(40)} from schedule:    ${show(r.fromSchedule)}`);
+    say(`  ${''.padEnd(40)} warm-up (${warmup} s), from commit: ${show(r.warmupFromCommit)}; p99 per second after it: ${r.p99BySecond.join(' ')}`);
     return r;
   };
   // Baseline: a raw kafkajs producer sending each event as it is "written"; its "commit" is the send call.
@@ -327,7 +369,7 @@ async function latencyAt(rate) {
   await relay.stop();
   say(`  pipeline / raw, from commit: p50 ${(pipeline.fromCommit.p50 / raw.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / raw.fromCommit.p99).toFixed(2)}×`);
   say(`  EventConsumer / raw kafkajs consumer (same pipeline), from commit: p50 ${(product.fromCommit.p50 / pipeline.fromCommit.p50).toFixed(2)}×, p99 ${(product.fromCommit.p99 / pipeline.fromCommit.p99).toFixed(2)}×\n`);
-  return { rate, seconds, rawKafka: raw, pipeline, withEventConsumer: product };
+  return { rate, seconds, warmupSeconds: warmup, rawKafka: raw, pipeline, withEventConsumer: product };
 }
 
 /**

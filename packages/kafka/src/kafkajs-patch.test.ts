@@ -7,7 +7,9 @@ import { describe, expect, it } from 'vitest';
  * 32-bit. Kafka must see the very same bytes: a hand-computed record, and round trips
  * through kafkajs' own decoder over the shapes the relay sends (null key or value, Buffer
  * and string headers, repeated header keys, multi-byte UTF-8, timestamp deltas beyond 32
- * bits). And a key must land in the partition Java clients choose for it.
+ * bits). And a key must land in the partition Java clients choose for it. The batch CRC
+ * (slicing-by-8 since session 5) is also checked by the broker on every produce of the
+ * integration tests: Kafka refuses a batch whose CRC is wrong (CORRUPT_MESSAGE).
  */
 const require = createRequire(import.meta.url);
 const kafkajsRoot = require.resolve('kafkajs').replace(/index\.js$/, '');
@@ -16,6 +18,9 @@ const Decoder = require(`${kafkajsRoot}src/protocol/decoder`);
 const encodeRecord = require(`${kafkajsRoot}src/protocol/recordBatch/record/v0`);
 const decodeRecord = require(`${kafkajsRoot}src/protocol/recordBatch/record/v0/decoder`);
 const murmur2 = require(`${kafkajsRoot}src/producer/partitioners/default/murmur2`);
+const crc32C = require(`${kafkajsRoot}src/protocol/recordBatch/crc32C/crc32C`);
+const groupMessagesPerPartition = require(`${kafkajsRoot}src/producer/groupMessagesPerPartition`);
+const produceRequestV3 = require(`${kafkajsRoot}src/protocol/requests/produce/v3/request`);
 
 type RecordInput = { offsetDelta: number; timestampDelta: number; key: string | null; value: string | Buffer | null; headers: Record<string, string | Buffer | string[]> };
 
@@ -83,5 +88,43 @@ describe('kafkajs record encoding (patched)', () => {
       expect(murmur2(key), key).toBe(hash);
       expect(murmur2(Buffer.from(key)), key).toBe(hash);
     }
+  });
+
+  it('computes CRC32-C as RFC 3720 and the byte-at-a-time original do, at every length', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    // RFC 3720, B.4: 32 zero bytes, 32 bytes of 0xff, 32 ascending bytes.
+    expect(crc32C(Buffer.alloc(32))).toBe(0x8a9136aa);
+    expect(crc32C(Buffer.alloc(32, 0xff))).toBe(0x62a8ab43);
+    expect(crc32C(Buffer.from(Array.from({ length: 32 }, (_, i) => i)))).toBe(0x46dd794e);
+    let seed = 1;
+    const byte = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) >>> 16) & 0xff;
+    for (let length = 0; length < 600; length += 1 + (length >> 5)) {
+      const buffer = Buffer.from(Array.from({ length }, byte));
+      expect(crc32C(buffer), `length ${length}`).toBe(crc32C.bytewise(buffer));
+    }
+  });
+
+  it('groups messages per partition in their order, without copying arrays per message', () => {
+    const messages = Array.from({ length: 50 }, (_, i) => ({ key: `tenant-${i % 7}`, value: String(i) }));
+    const partitionMetadata = [0, 1, 2].map((partitionId) => ({ partitionId, leader: 0 }));
+    const partitioner = ({ message }: { message: { key: string } }) => Number(message.key.slice(7)) % 3;
+    const grouped = groupMessagesPerPartition({ topic: 't', partitionMetadata, messages, partitioner });
+    expect(Object.keys(grouped)).toEqual(['0', '1', '2']);
+    for (const partition of [0, 1, 2]) expect(grouped[partition]).toEqual(messages.filter((m) => partitioner({ message: m }) === partition));
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner })).toEqual({});
+  });
+
+  it('puts each message’s record, with its offset and timestamp deltas, into the produce request', async () => {
+    const messages = [
+      { key: 'tenant-1', value: 'a', headers: { ce_id: '1' }, timestamp: 1000, partition: 0 },
+      { key: null, value: Buffer.from('b'), headers: { ce_id: '2', multi: ['x', 'y'] }, timestamp: 1500 },
+      { key: 'tenant-2', value: null, timestamp: 1250 },
+    ];
+    const request = produceRequestV3({ acks: -1, timeout: 30000, compression: 0, topicData: [{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages }] }] });
+    const bytes: Buffer = (await request.encode()).buffer;
+    messages.forEach((message, i) => {
+      const record: Buffer = encodeRecord({ key: message.key, value: message.value, headers: message.headers, offsetDelta: i, timestampDelta: message.timestamp - 1000 }).buffer;
+      expect(bytes.includes(record), `record ${i}`).toBe(true);
+    });
   });
 });

@@ -1,0 +1,48 @@
+// The relay drain's relay, in a process of its own, wired as apps/relay wires it (telemetry
+// with the Prometheus reader, the backlog gauges' pool, the relay), minus the HTTP server
+// and migrations. Run by run.mjs with `fork`: its RSS and CPU are then the relay's alone,
+// not the bench process' with the baselines' leftovers and the writers' pool.
+//
+// argv: <connection string> <brokers, comma-separated> <topic prefix> <batch size> <rows>
+// Sends { starting } just before the relay starts (the clock starts), { ready } once started, then { done, seconds, cpuSeconds, peakRssMb } when it has
+// published <rows> events; stops gracefully and exits on any message from the parent.
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
+import { startTelemetry } from '@eventbus/telemetry';
+
+const [connectionString, brokers, prefix, batchSize, rows] = process.argv.slice(2);
+const expected = Number(rows);
+
+/** Peak RSS of this process since it started (VmHWM: the kernel's high-water mark, no sampling gaps). */
+function peakRssMb() {
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'latin1'));
+  return hwm ? Number(hwm[1]) / 1024 : process.memoryUsage().rss / 2 ** 20;
+}
+
+const telemetry = await startTelemetry({ serviceName: 'eventbus-relay-bench', prometheus: true, env: {} });
+const relay = new OutboxRelay({ connectionString, brokers: brokers.split(','), batchSize: Number(batchSize), ...(process.env.BENCH_LANES ? { lanes: Number(process.env.BENCH_LANES) } : {}), routing: { prefix } });
+const metricsPool = new pg.Pool({ connectionString, max: 1 });
+const stopGauges = observeRelayGauges({ relay, pool: metricsPool });
+
+process.send({ starting: true });
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+await relay.start();
+process.send({ ready: true });
+// Done when the relay counted every event published (in process, free). Polling count(*) on
+// the outbox instead cost a Postgres backend ~0.2 of a core (a scan over the drained rows'
+// dead tuples every 50 ms), taken from the drain it measured.
+while (relay.metrics.published < expected) await new Promise((r) => setTimeout(r, 20));
+const seconds = (performance.now() - t0) / 1000;
+const cpu = process.cpuUsage(cpu0);
+// Report, then wait for the word to stop: the parent reads Postgres' CPU from the relay's
+// backends, which end with the stop.
+process.once('message', async () => {
+  await relay.stop();
+  stopGauges();
+  await metricsPool.end();
+  await telemetry.shutdown();
+  process.exit(0);
+});
+process.send({ done: true, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: peakRssMb() });
