@@ -62,6 +62,24 @@ describe('kafkajs record encoding (patched)', () => {
     }
   });
 
+  it('writes the right length prefix when UTF-8 needs a longer varint than the string’s length suggests', () => {
+    // The patched encoder guesses the prefix from the UTF-16 length and moves the bytes when
+    // UTF-8 is longer: 40 × 'é' is 80 bytes (1 → 2 prefix bytes), 5,000 × 'é' is 10,000 (2 → 3).
+    // A value larger than the shared scratch buffer (128 KiB) makes it grow mid-record.
+    const cases: RecordInput[] = [
+      { offsetDelta: 0, timestampDelta: 0, key: 'é'.repeat(40), value: 'é'.repeat(5000), headers: { ['ü'.repeat(40)]: 'é'.repeat(40) } },
+      { offsetDelta: 1, timestampDelta: 5, key: '€'.repeat(30), value: 'x'.repeat(200_000) + '€'.repeat(10), headers: { a: Buffer.alloc(0), b: '' } },
+      { offsetDelta: 2, timestampDelta: 5, key: '', value: '', headers: {} },
+    ];
+    for (const record of cases) {
+      const decoded = roundTrip(record);
+      expect(decoded.key?.toString()).toBe(record.key);
+      expect(decoded.value?.toString()).toBe(record.value);
+      const got = Object.fromEntries(Object.entries(decoded.headers as Record<string, Buffer>).map(([k, v]) => [k, v.toString()]));
+      expect(got).toEqual(Object.fromEntries(Object.entries(record.headers).map(([k, v]) => [k, v.toString()])));
+    }
+  });
+
   it('encodes varlongs at the 32-bit edges as kafkajs’ Long path does', () => {
     for (const v of [0, 1, -1, 63, 64, -65, 2 ** 30, -(2 ** 30), 2 ** 31 - 1, -(2 ** 31), 2 ** 31, -(2 ** 31) - 1, 2 ** 40]) {
       const bytes: Buffer = new Encoder().writeVarLong(v).buffer;
