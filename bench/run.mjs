@@ -340,7 +340,7 @@ async function latencyAt(rate) {
       p99BySecond: p99BySecond(),
     };
     const show = (x) => `p50 ${x.p50.toFixed(1)} ms  p99 ${x.p99.toFixed(1)} ms  max ${x.max.toFixed(1)} ms`;
-    say(`  ${label.padEnd(40)} from commit/ack:  ${show(r.fromCommit)}  (${r.received}/${total})`);
+    say(`  ${label.padEnd(40)} from commit/ack:  ${show(r.fromCommit)}  (${r.received}/${r.expected})`);
     say(`  ${''.padEnd(40)} from schedule:    ${show(r.fromSchedule)}`);
     say(`  ${''.padEnd(40)} warm-up (${warmup} s), from commit: ${show(r.warmupFromCommit)}; p99 per second after it: ${r.p99BySecond.join(' ')}`);
     return r;

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { sleep } from '@eventbus/core';
-import type { MessagePublisher } from '@eventbus/kafka';
+import { kafkajsPatchRevision, type MessagePublisher } from '@eventbus/kafka';
 import { RelayMetrics } from './metrics.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 import { OUTBOX_CHANNEL, parseShardMask, shardsInMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
@@ -97,7 +97,11 @@ export class OutboxRelay {
       throw error;
     }
     const { batchSize, pollIntervalMs, lanes } = this.options;
-    log.info({ instanceId: this.instanceId, lanes, batchSize, pollIntervalMs }, 'relay started');
+    const kafkajsPatch = kafkajsPatchRevision();
+    log.info({ instanceId: this.instanceId, lanes, batchSize, pollIntervalMs, kafkajsPatch: kafkajsPatch ?? 'none' }, 'relay started');
+    if (kafkajsPatch === undefined) {
+      log.warn({}, 'kafkajs is not patched: the same bytes reach Kafka, but the relay drains several times slower; apply patches/kafkajs@2.2.4.patch (README, Benchmarks)');
+    }
     this.loop = Promise.all(this.lanes.map((lane) => lane.run(abort.signal))).then(() => undefined);
   }
 

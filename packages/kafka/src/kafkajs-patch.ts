@@ -1,0 +1,19 @@
+import { createRequire } from 'node:module';
+
+/**
+ * Which revision of `patches/kafkajs@2.2.4.patch` the kafkajs in use carries, or
+ * `undefined` for a plain kafkajs. The patch adds `kafkajs/src/eventbus-patch.js` as its
+ * marker. pnpm applies the patch inside this repository (and in its Docker images); a
+ * project that installs `@eventbus/relay` from a registry gets plain kafkajs unless it
+ * applies the patch itself, and its relay then drains several times slower (see the README's
+ * Benchmarks). The relay logs a warning at start in that case rather than failing: plain
+ * kafkajs puts the same bytes on the wire.
+ */
+export function kafkajsPatchRevision(load: (id: string) => unknown = createRequire(import.meta.url)): number | undefined {
+  try {
+    const marker = load('kafkajs/src/eventbus-patch.js') as { revision?: unknown };
+    return typeof marker.revision === 'number' ? marker.revision : undefined;
+  } catch {
+    return undefined;
+  }
+}
