@@ -36,6 +36,7 @@ async function main(cfg: RelayAppConfig) {
     lanes: cfg.lanes,
     pollIntervalMs: cfg.pollIntervalMs,
     rebalanceIntervalMs: cfg.rebalanceIntervalMs,
+    kafkaFailoverMs: cfg.kafkaFailoverMs,
     retryConfig: cfg.retryConfig,
     routing: { prefix: cfg.topicPrefix, ...(cfg.topicRoutes ? { routes: cfg.topicRoutes } : {}) },
     shutdownGraceMs: cfg.shutdownGraceMs,

@@ -51,11 +51,14 @@ export interface InstrumentedPublisherOptions {
 export class InstrumentedPublisher implements MessagePublisher {
   private readonly tracer: Tracer;
   private readonly published: Counter;
+  /** The inner publisher's probe, when it has one (a relay lane hands over its shards only then). */
+  readonly probe?: () => Promise<void>;
 
   constructor(
     private readonly inner: MessagePublisher,
     private readonly options: InstrumentedPublisherOptions,
   ) {
+    if (inner.probe) this.probe = () => inner.probe!();
     this.tracer = options.tracer ?? trace.getTracer('@eventbus/kafka');
     this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {
       description: 'Events Kafka acknowledged, by stage, event type and topic.',

@@ -120,6 +120,23 @@ export class KafkaPublisher implements MessagePublisher {
     }
   }
 
+  /**
+   * One metadata round trip (DescribeCluster) through the admin client, on the same network
+   * path and settings as the producer, bounded by the publish timeout. A failed probe drops
+   * the admin client, so the next probe starts from a fresh connection.
+   */
+  async probe(): Promise<void> {
+    const timeoutMs = this.options.publishTimeoutMs ?? 15_000;
+    try {
+      await withTimeout(this.admin().then((admin) => admin.describeCluster()), timeoutMs);
+    } catch (error) {
+      const admin = this.adminReady;
+      this.adminReady = undefined;
+      void admin?.then((a) => a.disconnect(), () => undefined).catch(() => undefined);
+      throw new PublishError('transient', `Kafka did not answer a metadata request: ${describe(error)}`, { cause: error });
+    }
+  }
+
   async disconnect(): Promise<void> {
     const producer = this.producer;
     const admin = this.adminReady;

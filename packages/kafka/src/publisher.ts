@@ -24,6 +24,13 @@ export interface MessagePublisher {
   publish(messages: readonly OutboundMessage[]): Promise<void>;
   /** Idempotent; safe before connect. */
   disconnect(): Promise<void>;
+  /**
+   * Resolves when Kafka answers this client again, rejects (`PublishError`, transient) when
+   * it does not. Optional: a relay lane that handed its shards to other instances because it
+   * could not reach Kafka (`kafkaFailoverMs`) probes before it rejoins; without `probe` it
+   * never hands them over.
+   */
+  probe?(): Promise<void>;
 }
 
 export type PublishFailureKind = 'transient' | 'rejected';

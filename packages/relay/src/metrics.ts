@@ -5,7 +5,7 @@ import { LATENCY_BUCKETS_MS, METRIC, METRIC_LABEL } from '@eventbus/core';
 export const RELAY_METER = '@eventbus/relay';
 
 /** The relay's plain counters, each mirrored into an OpenTelemetry counter of the same meaning. */
-type CountName = 'published' | 'publishFailures' | 'deadLettered' | 'transientFailures' | 'batches';
+type CountName = 'published' | 'publishFailures' | 'deadLettered' | 'transientFailures' | 'batches' | 'kafkaFailovers';
 
 const COUNTERS: Record<CountName, { name: string; description: string }> = {
   published: { name: 'eventbus.relay.published', description: 'Events acknowledged by Kafka and committed.' },
@@ -13,6 +13,7 @@ const COUNTERS: Record<CountName, { name: string; description: string }> = {
   deadLettered: { name: 'eventbus.relay.dead_lettered', description: 'Rows moved to the DLQ table after their retries.' },
   transientFailures: { name: 'eventbus.relay.transient_failures', description: 'Batches rolled back because Kafka or Postgres was unavailable.' },
   batches: { name: 'eventbus.relay.batches', description: 'Claimed batches committed.' },
+  kafkaFailovers: { name: 'eventbus.relay.kafka_failovers', description: 'Times a lane released its shards to other instances because it could not reach Kafka.' },
 };
 
 /**
@@ -28,7 +29,7 @@ export class RelayMetrics {
   /** Commit-to-ack latency: from the event's created_at to Kafka's acknowledgement, ms. */
   readonly publishLatency: Histogram;
   readonly batchSize: Histogram;
-  private readonly counts: Record<CountName, number> = { published: 0, publishFailures: 0, deadLettered: 0, transientFailures: 0, batches: 0 };
+  private readonly counts: Record<CountName, number> = { published: 0, publishFailures: 0, deadLettered: 0, transientFailures: 0, batches: 0, kafkaFailovers: 0 };
   private readonly counters: Record<CountName, Counter>;
   private readonly eventsFailed: Counter;
   private readonly eventsDeadLettered: Counter;
@@ -68,6 +69,9 @@ export class RelayMetrics {
   set transientFailures(value: number) { this.bump('transientFailures', value); }
   get batches(): number { return this.counts.batches; }
   set batches(value: number) { this.bump('batches', value); }
+  /** Times a lane released its shards to other instances because its publishes kept failing (`kafkaFailoverMs`). */
+  get kafkaFailovers(): number { return this.counts.kafkaFailovers; }
+  set kafkaFailovers(value: number) { this.bump('kafkaFailovers', value); }
 
   /** A row Kafka refused that will be retried: `publishFailures++` plus `eventbus.events.failed{stage="relay", event_type}`. */
   recordPublishFailure(eventType: string): void {

@@ -37,6 +37,14 @@ export interface OutboxRelayOptions {
    * after the outage ends (the fault matrix saw ~30 s with a 30 s cap).
    */
   maxOutageBackoffMs?: number;
+  /**
+   * How long this instance's publishes may keep failing (Kafka unreachable from here, a
+   * broken route, expired credentials) before its lanes release their shards to the other
+   * instances, which take them at their next rebalance. Only when another instance is live;
+   * a lane that released its shards probes Kafka and rejoins the split once Kafka answers.
+   * Default 20000 ms; 0 = never (the instance keeps its shards through any Kafka outage).
+   */
+  kafkaFailoverMs?: number;
   /** Topic routing, shared with consumers. Default: `eventbus.{family}`. */
   routing?: TopicRoutingOptions;
   /** Shown in `eventbus outbox status` and logs. Default `{host}-{pid}-{random}`. */
@@ -59,6 +67,7 @@ export interface ResolvedRelayOptions {
   rebalanceIntervalMs: number;
   retryConfig: RetryConfig;
   maxOutageBackoffMs: number;
+  kafkaFailoverMs: number;
   router: TopicRouter;
   instanceId: string;
   shutdownGraceMs: number;
@@ -98,6 +107,7 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     rebalanceIntervalMs: int('rebalanceIntervalMs', options.rebalanceIntervalMs, 2000, 100, 60_000),
     retryConfig: resolveRetryConfig(options.retryConfig),
     maxOutageBackoffMs: int('maxOutageBackoffMs', options.maxOutageBackoffMs, 5000, 100, 600_000),
+    kafkaFailoverMs: int('kafkaFailoverMs', options.kafkaFailoverMs, 20_000, 0, 3_600_000),
     router: new TopicRouter(options.routing),
     instanceId: options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`,
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 600_000),

@@ -53,6 +53,7 @@ export class OutboxRelay {
       publisher: this.publisher,
       metrics: this.metrics,
       host: hostname(),
+      presentLanes: () => this.lanes.filter((lane) => lane.connected && !lane.handedOver).length,
     };
     const { lanes, instanceId } = this.options;
     this.lanes = Array.from({ length: lanes }, (_, i) => new RelayLane(context, lanes === 1 ? instanceId : `${instanceId}/lane-${i}`));

@@ -8,7 +8,7 @@ import type { ResolvedRelayOptions } from './options.js';
 import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow } from './sql/claim-batch.js';
 import { deadLetterRow, returnForRetry } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
-import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards } from './sql/shard-locks.js';
+import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
 
 /** What every lane of one relay shares: the options, the Kafka publisher, the counters and Kafka's health. */
 export interface LaneContext {
@@ -16,6 +16,8 @@ export interface LaneContext {
   publisher: MessagePublisher;
   metrics: RelayMetrics;
   host: string;
+  /** Lanes of this instance that count in the shard split now (connected, not handed over): they share this lane's Kafka client. */
+  presentLanes(): number;
 }
 
 type Outcome = { row: ClaimedRow; message?: OutboundMessage; error?: Error };
@@ -54,6 +56,13 @@ export class RelayLane {
   private readonly notified = new Set<number>();
   /** When the next claim must probe every owned shard: the fallback poll, after a (re)connect, new shards or a failure. */
   private nextSweepAt = 0;
+  /** Start of the first of the publishes failing now; undefined while Kafka acknowledges. */
+  private kafkaFailingSince: number | undefined;
+  /**
+   * This lane released its shards and its presence because it could not reach Kafka for
+   * `kafkaFailoverMs` while other instances could take over; it rejoins once Kafka answers.
+   */
+  handedOver = false;
 
   constructor(
     private readonly ctx: LaneContext,
@@ -95,6 +104,11 @@ export class RelayLane {
           await this.connect();
           nextRebalance = 0; // a new connection holds no shards: take a share at once
         }
+        if (this.handedOver) {
+          await this.rejoinWhenKafkaAnswers(signal);
+          nextRebalance = 0;
+          continue;
+        }
         if (Date.now() >= nextRebalance) {
           await this.rebalance();
           nextRebalance = Date.now() + rebalanceIntervalMs;
@@ -111,7 +125,13 @@ export class RelayLane {
         this.ctx.metrics.transientFailures++;
         const delay = Math.min(maxOutageBackoffMs, 100 * 2 ** Math.min(failures, 16)) * (0.8 + Math.random() * 0.4);
         log.warn({ lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) }, 'relay batch failed; backing off (rows stay pending)');
-        if (!(error instanceof PublishError)) {
+        if (error instanceof PublishError) {
+          await this.handOverIfKafkaStaysDown().catch((handOverError: unknown) => {
+            log.warn({ lane: this.laneId, err: errorMessage(handOverError) }, 'could not hand the shards over; starting over from a new connection');
+            this.postgresOk = false;
+            this.dropConnection();
+          });
+        } else {
           // Postgres failed: its locks went with the connection; start over from a new one.
           this.postgresOk = false;
           this.dropConnection();
@@ -147,6 +167,7 @@ export class RelayLane {
     this.owned = new Set();
     this.nextSweepAt = 0;
     this.postgresOk = true;
+    this.handedOver = false; // a new connection is present again (it announced itself above)
   }
 
   /** Sends a NOTIFY on the outbox channel through this lane's connection (the boot self-test). */
@@ -223,10 +244,13 @@ export class RelayLane {
       }
       const outcomes: Outcome[] = rows.map((row) => this.toMessage(row));
       const sendable = outcomes.filter((o) => o.message !== undefined);
+      const sendStartedAt = Date.now();
       try {
         await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: OutboundMessage }>);
         this.kafkaOk = true;
+        this.kafkaFailingSince = undefined;
       } catch (error) {
+        this.kafkaFailingSince ??= sendStartedAt;
         throw this.kafkaFailed(error);
       }
       await this.recordFailures(client, outcomes);
@@ -279,6 +303,51 @@ export class RelayLane {
       metrics.publishedByTopic.set(message.topic, (metrics.publishedByTopic.get(message.topic) ?? 0) + 1);
       metrics.publishLatency.observe(now - row.createdAt.getTime());
     }
+  }
+
+  /**
+   * After `kafkaFailoverMs` of failing publishes, releases this lane's shards and presence so
+   * that instances which still reach Kafka take the shards at their next rebalance (≤
+   * `rebalanceIntervalMs`): a relay cut off from Kafka alone (a broken route, expired
+   * credentials) no longer stalls its tenants while another instance could publish them.
+   * Nothing happens without another live instance: this instance's other lanes share its
+   * Kafka client and do not count. The batch in flight was rolled back before this runs.
+   */
+  private async handOverIfKafkaStaysDown(): Promise<void> {
+    const { kafkaFailoverMs, logger: log } = this.ctx.options;
+    const client = this.client;
+    if (kafkaFailoverMs === 0 || !this.ctx.publisher.probe || this.kafkaFailingSince === undefined || !client || this.owned.size === 0) return;
+    const failingForMs = Date.now() - this.kafkaFailingSince;
+    if (failingForMs < kafkaFailoverMs) return;
+    const others = (await countLiveInstances(client)) - this.ctx.presentLanes();
+    if (others <= 0) return;
+    const released = [...this.owned];
+    await unlockShards(client, released);
+    this.owned = new Set();
+    await withdrawPresence(client);
+    this.handedOver = true;
+    this.ctx.metrics.kafkaFailovers++;
+    log.warn({ lane: this.laneId, failingForMs, released: released.length, otherLanes: others }, 'Kafka unreachable from this instance: shards released to the other instances; rejoining when Kafka answers');
+  }
+
+  /** While handed over: probe Kafka with backoff (the instance row kept fresh, no shards), then count in the split again. */
+  private async rejoinWhenKafkaAnswers(signal: AbortSignal): Promise<void> {
+    const { publisher, options, host } = this.ctx;
+    for (let attempt = 1; !signal.aborted; attempt++) {
+      try {
+        await publisher.probe!();
+        break;
+      } catch {
+        await heartbeat(this.client!, this.laneId, host, []);
+        await sleep(Math.min(options.maxOutageBackoffMs, 250 * 2 ** Math.min(attempt, 8)), signal);
+      }
+    }
+    if (signal.aborted) return;
+    await announcePresence(this.client!);
+    this.handedOver = false;
+    this.kafkaFailingSince = undefined;
+    this.kafkaOk = true;
+    options.logger.info({ lane: this.laneId }, 'Kafka answers again: rejoining the shard split');
   }
 
   private kafkaFailed(error: unknown): Error {

@@ -21,6 +21,11 @@ export async function announcePresence(client: pg.ClientBase): Promise<void> {
   if (!rows[0].locked) throw new Error('presence lock already held: another session took key -1 - this backend pid');
 }
 
+/** Stops counting this connection as a live participant (its shards must be released first). */
+export async function withdrawPresence(client: pg.ClientBase): Promise<void> {
+  await client.query('SELECT pg_advisory_unlock($1, $2 - pg_backend_pid())', [SHARD_LOCK_NAMESPACE, PRESENCE_KEY]);
+}
+
 /** Live relay instances on this database: holders of a presence lock. */
 export async function countLiveInstances(client: pg.ClientBase): Promise<number> {
   const { rows } = await client.query(
