@@ -211,11 +211,14 @@ async function relayDrainBench() {
   const starting = fromChild('starting');
   const ready = fromChild('ready');
   const done = fromChild('done');
+  // Each is awaited below; without these, a child that dies early would leave the later
+  // ones rejected with no handler, and Node would exit before the bench's cleanup.
+  for (const p of [ready, done]) p.catch(() => undefined);
   await starting;
-  cpu0 = cpuSnapshot();
   await ready;
+  cpu0 = cpuSnapshot(); // the drain's window, as the relay process measures its own
   const drained = await done;
-  const relayRate = rows / drained.seconds;
+  const relayRate = drained.drained / drained.seconds;
   const cpu1 = cpuSnapshot();
   const relayCores = coresUsed(cpu0, cpu1);
   relayCores.total -= relayCores.node; // this process only waited: the node share is the relay process'

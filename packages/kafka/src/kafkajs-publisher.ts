@@ -101,6 +101,7 @@ export class KafkaPublisher implements MessagePublisher {
       if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
       // reconnect() replaces the producer's connections, not the object: `producer` stays current.
       await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
+      for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
     };
     try {
       // The deadline covers the whole call, not only sendBatch. When the network to the broker
@@ -121,19 +122,28 @@ export class KafkaPublisher implements MessagePublisher {
   }
 
   /**
-   * One metadata round trip (DescribeCluster) through the admin client, on the same network
-   * path and settings as the producer, bounded by the publish timeout. A failed probe drops
-   * the admin client, so the next probe starts from a fresh connection.
+   * Whether Kafka answers this client again, on the producer's network path and settings: a
+   * DescribeCluster, then a ListOffsets of each topic published so far (up to 20), which goes
+   * to the leader of every partition: a route broken to one leader fails the probe, as it
+   * would fail a publish. A short-lived admin client of its own, so a probe that times out
+   * leaves nothing half-broken behind for publishes. Bounded by the publish timeout.
    */
   async probe(): Promise<void> {
     const timeoutMs = this.options.publishTimeoutMs ?? 15_000;
+    const admin = this.kafka.admin();
     try {
-      await withTimeout(this.admin().then((admin) => admin.describeCluster()), timeoutMs);
+      await withTimeout(
+        (async () => {
+          await admin.connect();
+          await admin.describeCluster();
+          for (const topic of [...this.knownTopics].slice(0, 20)) await admin.fetchTopicOffsets(topic);
+        })(),
+        timeoutMs,
+      );
     } catch (error) {
-      const admin = this.adminReady;
-      this.adminReady = undefined;
-      void admin?.then((a) => a.disconnect(), () => undefined).catch(() => undefined);
-      throw new PublishError('transient', `Kafka did not answer a metadata request: ${describe(error)}`, { cause: error });
+      throw new PublishError('transient', `Kafka did not answer the probe: ${describe(error)}`, { cause: error });
+    } finally {
+      void admin.disconnect().catch(() => undefined);
     }
   }
 

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { sleep } from '@eventbus/core';
 import { kafkajsPatchRevision, type MessagePublisher } from '@eventbus/kafka';
+import { KafkaFailover } from './kafka-failover.js';
 import { RelayMetrics } from './metrics.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 import { OUTBOX_CHANNEL, parseShardMask, shardsInMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
@@ -40,6 +41,7 @@ export class OutboxRelay {
   private stopping: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
   private publisherConnected = false;
+  private readonly failover: KafkaFailover;
   /** Resolves the boot self-test when the first notification comes back. */
   private selfTestHeard: (() => void) | undefined;
 
@@ -53,8 +55,16 @@ export class OutboxRelay {
       publisher: this.publisher,
       metrics: this.metrics,
       host: hostname(),
-      presentLanes: () => this.lanes.filter((lane) => lane.connected && !lane.handedOver).length,
+      failover: new KafkaFailover({
+        failoverMs: this.options.kafkaFailoverMs,
+        outageBackoffMs: this.options.maxOutageBackoffMs,
+        publisher: this.publisher,
+        metrics: this.metrics,
+        logger: this.options.logger,
+        ownBackendPids: () => this.lanes.flatMap((lane) => (lane.backendPid === undefined ? [] : [lane.backendPid])),
+      }),
     };
+    this.failover = context.failover;
     const { lanes, instanceId } = this.options;
     this.lanes = Array.from({ length: lanes }, (_, i) => new RelayLane(context, lanes === 1 ? instanceId : `${instanceId}/lane-${i}`));
   }
@@ -142,7 +152,8 @@ export class OutboxRelay {
 
   health(): RelayHealth {
     const postgres = this.lanes.every((lane) => lane.postgresOk && lane.connected);
-    const checks = { postgres, kafka: this.publisherConnected && this.lanes.every((lane) => lane.kafkaOk), listen: this.notifier.connected };
+    const kafka = this.publisherConnected && !this.failover.handedOver && this.lanes.every((lane) => lane.kafkaOk);
+    const checks = { postgres, kafka, listen: this.notifier.connected };
     return {
       live: this.loop !== undefined && this.stopping === undefined,
       ready: checks.postgres && checks.kafka && checks.listen && this.stopping === undefined,

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { backoffDelayMs, encodeEvent, sleep, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { SHARD_COUNT } from '@eventbus/schema';
+import type { KafkaFailover } from './kafka-failover.js';
 import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
@@ -16,8 +17,8 @@ export interface LaneContext {
   publisher: MessagePublisher;
   metrics: RelayMetrics;
   host: string;
-  /** Lanes of this instance that count in the shard split now (connected, not handed over): they share this lane's Kafka client. */
-  presentLanes(): number;
+  /** The instance's Kafka failover: shared, since the lanes share the Kafka client. */
+  failover: KafkaFailover;
 }
 
 type Outcome = { row: ClaimedRow; message?: OutboundMessage; error?: Error };
@@ -56,13 +57,8 @@ export class RelayLane {
   private readonly notified = new Set<number>();
   /** When the next claim must probe every owned shard: the fallback poll, after a (re)connect, new shards or a failure. */
   private nextSweepAt = 0;
-  /** Start of the first of the publishes failing now; undefined while Kafka acknowledges. */
-  private kafkaFailingSince: number | undefined;
-  /**
-   * This lane released its shards and its presence because it could not reach Kafka for
-   * `kafkaFailoverMs` while other instances could take over; it rejoins once Kafka answers.
-   */
-  handedOver = false;
+  /** This connection holds its presence lock (counts in the shard split); false while the instance is handed over. */
+  private present = false;
 
   constructor(
     private readonly ctx: LaneContext,
@@ -104,10 +100,16 @@ export class RelayLane {
           await this.connect();
           nextRebalance = 0; // a new connection holds no shards: take a share at once
         }
-        if (this.handedOver) {
-          await this.rejoinWhenKafkaAnswers(signal);
-          nextRebalance = 0;
+        if (this.ctx.failover.handedOver) {
+          await this.sitOutHandover(signal);
           continue;
+        }
+        if (!this.present) {
+          // Back from a handover: count in the split again and take a share at once.
+          await announcePresence(this.client!);
+          this.present = true;
+          this.kafkaOk = true;
+          nextRebalance = 0;
         }
         if (Date.now() >= nextRebalance) {
           await this.rebalance();
@@ -126,11 +128,14 @@ export class RelayLane {
         const delay = Math.min(maxOutageBackoffMs, 100 * 2 ** Math.min(failures, 16)) * (0.8 + Math.random() * 0.4);
         log.warn({ lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) }, 'relay batch failed; backing off (rows stay pending)');
         if (error instanceof PublishError) {
-          await this.handOverIfKafkaStaysDown().catch((handOverError: unknown) => {
-            log.warn({ lane: this.laneId, err: errorMessage(handOverError) }, 'could not hand the shards over; starting over from a new connection');
+          // After long enough, the whole instance hands its shards over (the loop's next turn releases them).
+          const handedOver = this.client ? await this.ctx.failover.handOverIfDue(this.client, signal).catch((countError: unknown) => {
+            log.warn({ lane: this.laneId, err: errorMessage(countError) }, 'could not count the other relay instances; starting over from a new connection');
             this.postgresOk = false;
             this.dropConnection();
-          });
+            return false;
+          }) : false;
+          if (handedOver) continue; // no backoff: release the shards now
         } else {
           // Postgres failed: its locks went with the connection; start over from a new one.
           this.postgresOk = false;
@@ -158,7 +163,8 @@ export class RelayLane {
       await client.query(`SET idle_in_transaction_session_timeout = '60s'`);
       await client.query(`SET statement_timeout = '30s'`);
       await client.query(CLAIM_SESSION_SQL);
-      await announcePresence(client);
+      // While the instance is handed over (Kafka unreachable from here), a new connection stays out of the split.
+      if (!this.ctx.failover.handedOver) await announcePresence(client);
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -167,7 +173,12 @@ export class RelayLane {
     this.owned = new Set();
     this.nextSweepAt = 0;
     this.postgresOk = true;
-    this.handedOver = false; // a new connection is present again (it announced itself above)
+    this.present = !this.ctx.failover.handedOver;
+  }
+
+  /** Backend pid of the claim connection (its presence lock is keyed by it), when connected. */
+  get backendPid(): number | undefined {
+    return (this.client as (pg.Client & { processID?: number }) | undefined)?.processID;
   }
 
   /** Sends a NOTIFY on the outbox channel through this lane's connection (the boot self-test). */
@@ -248,9 +259,9 @@ export class RelayLane {
       try {
         await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: OutboundMessage }>);
         this.kafkaOk = true;
-        this.kafkaFailingSince = undefined;
+        this.ctx.failover.succeeded();
       } catch (error) {
-        this.kafkaFailingSince ??= sendStartedAt;
+        if (!(error instanceof PublishError) || error.kind === 'transient') this.ctx.failover.failed(sendStartedAt);
         throw this.kafkaFailed(error);
       }
       await this.recordFailures(client, outcomes);
@@ -306,48 +317,26 @@ export class RelayLane {
   }
 
   /**
-   * After `kafkaFailoverMs` of failing publishes, releases this lane's shards and presence so
-   * that instances which still reach Kafka take the shards at their next rebalance (≤
-   * `rebalanceIntervalMs`): a relay cut off from Kafka alone (a broken route, expired
-   * credentials) no longer stalls its tenants while another instance could publish them.
-   * Nothing happens without another live instance: this instance's other lanes share its
-   * Kafka client and do not count. The batch in flight was rolled back before this runs.
+   * While the instance is handed over (kafka-failover.ts): releases this lane's shards and
+   * presence, then waits for Kafka to answer, keeping its instance row fresh with no shards.
+   * The batch in flight was rolled back before the handover was decided.
    */
-  private async handOverIfKafkaStaysDown(): Promise<void> {
-    const { kafkaFailoverMs, logger: log } = this.ctx.options;
-    const client = this.client;
-    if (kafkaFailoverMs === 0 || !this.ctx.publisher.probe || this.kafkaFailingSince === undefined || !client || this.owned.size === 0) return;
-    const failingForMs = Date.now() - this.kafkaFailingSince;
-    if (failingForMs < kafkaFailoverMs) return;
-    const others = (await countLiveInstances(client)) - this.ctx.presentLanes();
-    if (others <= 0) return;
-    const released = [...this.owned];
-    await unlockShards(client, released);
-    this.owned = new Set();
-    await withdrawPresence(client);
-    this.handedOver = true;
-    this.ctx.metrics.kafkaFailovers++;
-    log.warn({ lane: this.laneId, failingForMs, released: released.length, otherLanes: others }, 'Kafka unreachable from this instance: shards released to the other instances; rejoining when Kafka answers');
-  }
-
-  /** While handed over: probe Kafka with backoff (the instance row kept fresh, no shards), then count in the split again. */
-  private async rejoinWhenKafkaAnswers(signal: AbortSignal): Promise<void> {
-    const { publisher, options, host } = this.ctx;
-    for (let attempt = 1; !signal.aborted; attempt++) {
-      try {
-        await publisher.probe!();
-        break;
-      } catch {
-        await heartbeat(this.client!, this.laneId, host, []);
-        await sleep(Math.min(options.maxOutageBackoffMs, 250 * 2 ** Math.min(attempt, 8)), signal);
-      }
+  private async sitOutHandover(signal: AbortSignal): Promise<void> {
+    const client = this.client!;
+    const { failover, host, options } = this.ctx;
+    if (this.present) {
+      const released = [...this.owned];
+      await unlockShards(client, released);
+      this.owned = new Set();
+      await withdrawPresence(client);
+      this.present = false;
+      this.kafkaOk = false;
+      options.logger.warn({ lane: this.laneId, released: released.length }, 'released shards and left the split until Kafka answers');
     }
-    if (signal.aborted) return;
-    await announcePresence(this.client!);
-    this.handedOver = false;
-    this.kafkaFailingSince = undefined;
-    this.kafkaOk = true;
-    options.logger.info({ lane: this.laneId }, 'Kafka answers again: rejoining the shard split');
+    while (failover.handedOver && !signal.aborted) {
+      await heartbeat(client, this.laneId, host, []);
+      await Promise.race([failover.ended(), sleep(options.rebalanceIntervalMs, signal)]);
+    }
   }
 
   private kafkaFailed(error: unknown): Error {

@@ -65,7 +65,11 @@ describe('a relay cut off from Kafka while another instance reaches it', () => {
     }
     await waitFor(() => a.shards.length === SHARD_COUNT && b.shards.length === 0, { timeoutMs: 20_000, message: 'a holds every shard, b none' });
     const handedOverAfterMs = Date.now() - cutAt;
-    expect(b.metrics.kafkaFailovers).toBeGreaterThanOrEqual(1);
+    // Decided once for the instance: b's two lanes, on the same cut client, do not take back what the other released.
+    await new Promise((r) => setTimeout(r, 1500)); // five of the relays' rebalance intervals
+    expect(b.shards).toEqual([]);
+    expect(a.shards.length).toBe(SHARD_COUNT);
+    expect(b.metrics.kafkaFailovers).toBe(1);
     expect(b.health().checks.kafka).toBe(false); // b says it is not ready while it cannot reach Kafka
     await collector.waitForEvents(tenants.length * seq, 20_000);
     // b's failover: its first failing publish (≤ 1.5 s), then FAILOVER_MS, then a's next rebalance (300 ms), with a margin for a loaded machine.

@@ -26,15 +26,21 @@ export async function withdrawPresence(client: pg.ClientBase): Promise<void> {
   await client.query('SELECT pg_advisory_unlock($1, $2 - pg_backend_pid())', [SHARD_LOCK_NAMESPACE, PRESENCE_KEY]);
 }
 
+const PRESENCE_HOLDERS = `
+  SELECT count(*)::int AS n FROM pg_locks
+  WHERE locktype = 'advisory' AND granted AND classid = $1 AND objsubid = 2 AND objid::int < 0
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`;
+
 /** Live relay instances on this database: holders of a presence lock. */
 export async function countLiveInstances(client: pg.ClientBase): Promise<number> {
-  const { rows } = await client.query(
-    `SELECT count(*)::int AS n FROM pg_locks
-     WHERE locktype = 'advisory' AND granted AND classid = $1 AND objsubid = 2 AND objid::int < 0
-       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    [SHARD_LOCK_NAMESPACE],
-  );
+  const { rows } = await client.query(PRESENCE_HOLDERS, [SHARD_LOCK_NAMESPACE]);
   return Math.max(1, rows[0].n as number);
+}
+
+/** Presence holders other than the given backends (one relay instance's claim connections). */
+export async function countOtherParticipants(client: pg.ClientBase, ownBackendPids: readonly number[]): Promise<number> {
+  const { rows } = await client.query(`${PRESENCE_HOLDERS} AND pid <> ALL ($2::int[])`, [SHARD_LOCK_NAMESPACE, ownBackendPids]);
+  return rows[0].n as number;
 }
 
 /**
