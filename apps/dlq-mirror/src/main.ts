@@ -60,7 +60,7 @@ async function main(cfg: DlqMirrorAppConfig) {
   const http = await startHttpServer(cfg.httpHost, cfg.httpPort, {
     live: () => running,
     ready: () => ({ ready: running && checks.postgres && checks.kafka, checks: { ...checks, consuming: running }, mirrored: mirror.mirrored }),
-    metrics: () => renderPrometheus(mirror.mirrored, pool),
+    metrics: () => renderPrometheus(mirror, pool),
   });
   log.info({ port: http.port, groupId: cfg.groupId, groups: cfg.groups ?? `${cfg.topicPrefix}dlq.*` }, 'dlq mirror ready: /livez /readyz /metrics');
 

@@ -38,9 +38,9 @@ async function readyPort(mirror: RunningMirror): Promise<string> {
   return waitFor(() => /"port":(\d+)/.exec(mirror.output())?.[1], { timeoutMs: 30_000, message: `mirror ready; output so far:\n${mirror.output()}` });
 }
 
-async function mirroredTotal(port: string): Promise<number> {
+async function mirroredTotal(port: string, series = 'eventbus_dlq_mirror_mirrored_total'): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  return Number(/^eventbus_dlq_mirror_mirrored_total (\d+)$/m.exec(text)?.[1]);
+  return Number(new RegExp(`^${series} (\\d+)$`, 'm').exec(text)?.[1]);
 }
 
 /** A DLQ record as an EventConsumer of `groupId` writes it, for the original at `offset`. */
@@ -138,10 +138,12 @@ describe('apps/dlq-mirror as a process', () => {
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
 
-    // A new mirror group re-reads the whole DLQ topic: all three deliveries, still two rows.
+    // A new mirror group re-reads the whole DLQ topic: all three deliveries are below the
+    // position the mirror keeps in Postgres, so none is copied again; still two rows.
     const replay = startMirrorProcess({ ...env, DLQ_MIRROR_GROUP_ID: uniqueName('mirror-replay-') });
     const port3 = await readyPort(replay);
-    await waitFor(async () => (await mirroredTotal(port3)) === 3, { timeoutMs: 30_000, message: 'replay of the DLQ topic' });
+    await waitFor(async () => (await mirroredTotal(port3, 'eventbus_dlq_mirror_seen_before_total')) === 3, { timeoutMs: 30_000, message: 'replay of the DLQ topic' });
+    expect(await mirroredTotal(port3)).toBe(0);
     expect((await rowsFor(groupId)).map((r) => r.event_id)).toEqual(['evt-41', 'evt-42']);
     replay.child.kill('SIGTERM');
     expect(await replay.exited).toBe(0);

@@ -33,8 +33,10 @@ export interface DlqMirrorOptions {
 
 /**
  * Copies every record of the consumers' DLQ topics into eventbus.dead_letters, where they
- * can be listed, re-driven and discarded. Idempotent per record (see MIRROR_DEAD_LETTER_SQL),
- * so at-least-once delivery of the DLQ topic yields each row once.
+ * can be listed, re-driven and discarded. Once per record (see MIRROR_DEAD_LETTER_SQL): at
+ * least once delivery of the DLQ topic yields each row once, and a re-read from the beginning
+ * (a new group id, expired group offsets) does not bring back rows pruned since, because the
+ * mirror keeps its position per DLQ partition in Postgres, written with each row.
  */
 export class DlqMirror {
   private readonly brokers: string[];
@@ -45,8 +47,10 @@ export class DlqMirror {
   private pool: pg.Pool | undefined;
   private ownsPool = false;
   private stopping: Promise<void> | undefined;
-  /** Records written so far (replays that changed nothing included). */
+  /** Records copied so far (a record whose row already held the same failure included). */
   mirrored = 0;
+  /** Records skipped because the mirror's position says they were copied before (a re-read of the DLQ topic). */
+  seenBefore = 0;
 
   constructor(private readonly options: DlqMirrorOptions) {
     this.brokers = resolveBrokers(options.brokers);
@@ -86,9 +90,10 @@ export class DlqMirror {
       for (const message of messages) {
         if (!control.isRunning() || control.isStale()) return;
         // A database error throws: kafkajs retries the batch from the last resolved offset.
-        const written = await mirrorDeadLetter(pool, message);
-        if (!written) this.logger.warn({ topic: message.topic, partition: message.partition, offset: message.offset }, 'skipped a DLQ message without eventbus-dlq headers');
-        else this.mirrored++;
+        const outcome = await mirrorDeadLetter(pool, message);
+        if (outcome === 'mirrored') this.mirrored++;
+        else if (outcome === 'seen_before') this.seenBefore++;
+        else this.logger.warn({ topic: message.topic, partition: message.partition, offset: message.offset }, 'skipped a DLQ message without eventbus-dlq headers');
         control.resolveOffset(message.offset);
       }
     });

@@ -57,8 +57,32 @@ describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', 
 
     // A second mirror re-reads the DLQ from the start: still one row, still re-driven.
     const replay = await f.mirror({ routing: { prefix }, groups: [groupId] });
-    await waitFor(() => replay.mirrored === 1, { timeoutMs: 15_000, message: 'the replayed DLQ record' });
+    await waitFor(() => replay.seenBefore === 1, { timeoutMs: 15_000, message: 'the replayed DLQ record' });
+    expect(replay.mirrored).toBe(0);
     expect(await deadLetter('event_id', id!)).toMatchObject([{ id: row.id, status: 'redriven' }]);
+  });
+
+  it('a mirror that re-reads the DLQ topics from the beginning does not bring back a dead letter resolved and pruned since', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('indexer');
+    await f.consumer({ groupId, routing: { prefix } }, [
+      { eventTypes: ['doc.indexed'], name: 'index', handler: async () => { throw new NonRetriableError('bad document'); } },
+    ]);
+    const first = await f.mirror({ routing: { prefix }, groups: [groupId] });
+    const [resolved] = await f.publish(prefix, [{ tenantId: 'shop-1', eventType: 'doc.indexed', payload: { n: 1 } }]);
+    const row = await waitFor(async () => (await deadLetter('event_id', resolved!))[0], { timeoutMs: 15_000, message: 'the first dead letter' });
+    // An operator discards it; `eventbus prune` later deletes resolved rows past their retention.
+    expect(await discardDeadLetter(f.pool, row.id)).toMatchObject({ outcome: 'discarded' });
+    await f.pool.query('DELETE FROM eventbus.dead_letters WHERE id = $1', [row.id]);
+    await first.stop();
+
+    // The mirror comes back in a consumer group without offsets (renamed, or its offsets
+    // expired while it was down): it reads the DLQ topic from the beginning. A new failure too.
+    const fresh = await f.mirror({ routing: { prefix }, groups: [groupId] });
+    const [later] = await f.publish(prefix, [{ tenantId: 'shop-1', eventType: 'doc.indexed', payload: { n: 2 } }]);
+    await waitFor(() => fresh.seenBefore === 1 && fresh.mirrored === 1, { timeoutMs: 20_000, message: 'both DLQ records read by the new mirror' });
+    expect(await deadLetter('event_id', resolved!)).toEqual([]);
+    expect(await deadLetter('event_id', later!)).toMatchObject([{ status: 'pending', error_class: 'NonRetriableError' }]);
   });
 
   it('re-drives a relay dead letter into the outbox in its shard, once', async () => {

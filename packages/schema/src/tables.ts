@@ -134,3 +134,23 @@ export const relayInstances = eventbus.table('relay_instances', {
   heartbeatAt: timestamp('heartbeat_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   shards: smallint('shards').array().notNull().default(sql`'{}'::smallint[]`),
 });
+
+/**
+ * How far the DLQ mirror has copied each DLQ topic partition into dead_letters: the next
+ * offset to copy. Written in the statement that inserts the dead letter, so the table and the
+ * position never disagree, and read by that same statement: a DLQ record below the position
+ * was copied before and is skipped. Without it, a mirror whose consumer group lost its
+ * offsets (group renamed, or idle longer than Kafka's offsets.retention.minutes) re-read the
+ * DLQ topics from the beginning and brought dead letters back that operators had resolved and
+ * `eventbus prune` had deleted.
+ */
+export const dlqMirrorPositions = eventbus.table(
+  'dlq_mirror_positions',
+  {
+    topic: text('topic').notNull(),
+    partition: integer('partition').notNull(),
+    nextOffset: bigint('next_offset', { mode: 'number' }).notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.topic, t.partition] })],
+);
