@@ -82,6 +82,7 @@ export class DlqMirror {
       heartbeatIntervalMs: 3000,
       ...(this.options.kafka ? { kafka: this.options.kafka } : {}),
       onCommitError: (error) => this.logger.warn({ error: (error as Error).message }, 'offset commit failed; the offsets go with the next commit'),
+      onCrash: (error, { restartedBy }) => this.logger.warn({ groupId: this.groupId, err: (error as Error).message, restartedBy }, 'Kafka consumer crashed; restarting it'),
     });
     this.client = client;
     const exact = this.topics.filter((t): t is string => typeof t === 'string');

@@ -85,6 +85,7 @@ export class EventConsumer {
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         ...(o.kafka ? { kafka: o.kafka } : {}),
         onCommitError: (error) => o.logger.warn({ groupId: o.groupId, error: (error as Error).message }, 'offset commit failed; the offsets go with the next commit'),
+        onCrash: (error, { restartedBy }) => o.logger.warn({ groupId: o.groupId, err: (error as Error).message, restartedBy }, 'Kafka consumer crashed; restarting it'),
       });
       this.client = client;
       const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();

@@ -16,6 +16,12 @@ export interface KafkajsConsumerOptions {
   kafka?: Partial<KafkaConfig>;
   /** A background offset commit failed (the offsets go with the next commit). */
   onCommitError?: (error: unknown) => void;
+  /**
+   * kafkajs' consumer crashed. `restarting`: whether this client starts a fresh consumer
+   * (kafkajs itself restarts only after errors it deems retriable; this client restarts after
+   * the others too, until stopped).
+   */
+  onCrash?: (error: unknown, info: { restartedBy: 'kafkajs' | 'client' }) => void;
 }
 
 /**
@@ -36,6 +42,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private batchesInFlight = 0;
   private batchesIdle: (() => void) | undefined;
   private stopped: Promise<void> | undefined;
+  /** A fresh consumer being started after a crash kafkajs does not recover from by itself. */
+  private restarting: Promise<void> | undefined;
 
   constructor(private readonly options: KafkajsConsumerOptions) {
     this.kafka = new Kafka({
@@ -102,6 +110,14 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // pending before the join if the request gets there first; if not, at most one interval of
     // work is processed again.
     consumer.on(consumer.events.REBALANCING, () => void committer.flush().catch(() => undefined));
+    // kafkajs restarts its consumer after a crash only when the error is retriable; after any
+    // other (a coordinator not found, a request timeout, an error of ours that escaped a
+    // batch) the consumer stays down, silently, with the process alive. Start a fresh one.
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      this.options.onCrash?.(error, { restartedBy: restart ? 'kafkajs' : 'client' });
+      if (!restart && this.consumer === consumer) this.restartAfterCrash(subscriptions, eachBatch);
+    });
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
@@ -151,13 +167,42 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     return this.stopped;
   }
 
+  /** Replaces a crashed consumer with a fresh one (same group, subscriptions, handler), with backoff, until it runs or the client stops. */
+  private restartAfterCrash(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): void {
+    this.restarting ??= (async () => {
+      for (let attempt = 1; !this.stopping; attempt++) {
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+        if (this.stopping) return;
+        const crashed = this.consumer;
+        this.consumer = undefined;
+        await this.committer?.stop().catch(() => undefined); // its generation is gone: a commit would fail
+        await crashed?.disconnect().catch(() => undefined);
+        try {
+          await this.start(subscriptions, eachBatch);
+          if (this.stopping) {
+            // stop() ran while this consumer was starting: it did not see it, so leave here.
+            const started = this.consumer as Consumer | undefined; // set again by start()
+            this.consumer = undefined;
+            await started?.disconnect().catch(() => undefined);
+          }
+          return;
+        } catch (error) {
+          this.options.onCrash?.(error, { restartedBy: 'client' });
+        }
+      }
+    })().finally(() => {
+      this.restarting = undefined;
+    });
+  }
+
   private async shutdown(): Promise<void> {
+    // 1. Batches end after their current message (isRunning() turns false for them), and a
+    //    restart after a crash gives up (or leaves at once if its consumer is starting).
+    this.stopping = true;
     const consumer = this.consumer;
     const committer = this.committer;
     this.consumer = undefined;
     if (!consumer) return;
-    // 1. Batches end after their current message (isRunning() turns false for them).
-    this.stopping = true;
     if (this.batchesInFlight > 0) await new Promise<void>((resolve) => (this.batchesIdle = resolve));
     // 2. Everything finished is committed while the member still owns its partitions.
     await committer?.stop().catch((error) => this.options.onCommitError?.(error));

@@ -1,0 +1,55 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Kafka, KafkaJSNonRetriableError, logLevel } from 'kafkajs';
+import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
+import { testServices } from '@eventbus/dev-services/test';
+import { KafkajsConsumerClient } from '../src/kafka/kafkajs-consumer.js';
+
+// kafkajs restarts its consumer after a crash only when the error is retriable. After any
+// other one (KafkaJSGroupCoordinatorNotFound and KafkaJSTimeout are among them, both seen
+// around network cuts) its consumer stays down while the process lives on. The client
+// starts a fresh one. Provoked here with a non-retriable error escaping the batch handler.
+const { kafkaBrokers } = testServices();
+const stops: Array<() => Promise<void>> = [];
+afterAll(async () => {
+  for (const stop of stops) await stop();
+});
+
+describe('KafkajsConsumerClient after a crash kafkajs does not restart from', () => {
+  it('starts a fresh consumer in the same group, which gets the unfinished message again', { timeout: 60_000 }, async () => {
+    const topic = uniqueName('crash.') + '.order';
+    await createTopics(kafkaBrokers, [{ topic, numPartitions: 1 }]);
+    const crashes: Array<{ message: string; restartedBy: string }> = [];
+    const client = new KafkajsConsumerClient({
+      brokers: kafkaBrokers,
+      groupId: uniqueName('crash-'),
+      clientId: 'crash-test',
+      concurrency: 1,
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 1000,
+      onCrash: (error, { restartedBy }) => crashes.push({ message: (error as Error).message, restartedBy }),
+    });
+    stops.push(() => client.stop());
+    const seen: string[] = [];
+    let thrown = false;
+    await client.start([{ topics: [topic], fromBeginning: true }], async (messages, control) => {
+      for (const message of messages) {
+        seen.push(message.value!.toString());
+        if (!thrown) {
+          thrown = true;
+          throw new KafkaJSNonRetriableError('something kafkajs will not retry');
+        }
+        control.resolveOffset(message.offset);
+      }
+    });
+
+    const producer = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    stops.push(() => producer.disconnect());
+    await producer.send({ topic, acks: -1, messages: [{ value: 'first' }, { value: 'second' }] });
+
+    await waitFor(() => seen.includes('second'), { timeoutMs: 45_000, message: `the messages after the crash (seen: ${seen.join(', ')})` });
+    expect(crashes[0]).toMatchObject({ message: 'something kafkajs will not retry', restartedBy: 'client' });
+    // The crashed batch's message was not resolved: the fresh consumer reads it again.
+    expect(seen.filter((v) => v === 'first').length).toBe(2);
+  });
+});
