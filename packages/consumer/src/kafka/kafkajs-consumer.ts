@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
 import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
+import { ExpulsionWatch } from './expulsion-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
@@ -98,14 +99,22 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     this.consumer = consumer;
     await consumer.connect();
     for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
-    const committer = new OffsetCommitter(
-      (offsets) => consumer.commitOffsets(offsets),
-      COMMIT_INTERVAL_MS,
-      this.options.onCommitError ?? (() => undefined),
-    );
+    // Refused as unknown to the coordinator for this long (2 session timeouts, at least 15 s),
+    // the member is taken as expelled for good: start a fresh consumer (see ExpulsionWatch).
+    const expulsion = new ExpulsionWatch(Math.max(15_000, 2 * this.options.sessionTimeoutMs));
+    const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, (error) => {
+      this.options.onCommitError?.(error);
+      if (expulsion.commitFailed(error) && this.consumer === consumer) {
+        this.options.onCrash?.(new Error(`offset commits refused as from an unknown member for ${Math.max(15_000, 2 * this.options.sessionTimeoutMs)} ms: expelled and not rejoining`), { restartedBy: 'client' });
+        this.restartAfterCrash(subscriptions, eachBatch);
+      }
+    });
     this.committer = committer;
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
-    consumer.on(consumer.events.GROUP_JOIN, (e) => committer.assign(e.payload.memberAssignment));
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      expulsion.joined();
+      committer.assign(e.payload.memberAssignment);
+    });
     // A rebalance found by the fetch loop (the member was between batches): commit what is
     // pending before the join if the request gets there first; if not, at most one interval of
     // work is processed again.
