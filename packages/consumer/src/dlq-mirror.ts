@@ -96,6 +96,10 @@ export class DlqMirror {
         else if (outcome === 'seen_before') this.seenBefore++;
         else this.logger.warn({ topic: message.topic, partition: message.partition, offset: message.offset }, 'skipped a DLQ message without eventbus-dlq headers');
         control.resolveOffset(message.offset);
+        // kafkajs heartbeats only between batches, and sends one here only when due: a long
+        // batch keeps the membership (and the client's MembershipWatch) alive. Rejects when
+        // the group rebalances, which ends the batch; the member rejoins.
+        await control.heartbeat();
       }
     });
   }

@@ -1,7 +1,8 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
 import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
-import { ExpulsionWatch } from './expulsion-watch.js';
+import { sleep } from '@eventbus/core';
+import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
@@ -45,6 +46,12 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private stopped: Promise<void> | undefined;
   /** A fresh consumer being started after a crash kafkajs does not recover from by itself. */
   private restarting: Promise<void> | undefined;
+  /** The consumer started by a restart crashed in its first join (kafkajs' run() then resolves all the same): go again. */
+  private crashedDuringRestart = false;
+  /** Checks the current consumer's membership (MembershipWatch) once a second. */
+  private watchTimer: NodeJS.Timeout | undefined;
+  /** Aborted by stop(): ends a restart's backoff at once. */
+  private readonly stopSignal = new AbortController();
 
   constructor(private readonly options: KafkajsConsumerOptions) {
     this.kafka = new Kafka({
@@ -95,24 +102,23 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       // The consumer creates its topics itself (ensureTopics) with the relay's partition
       // count; a broker auto-created topic would silently get the broker default.
       allowAutoTopicCreation: false,
+      // kafkajs' own restart after a retriable crash, as by default (5 retries), but never of a
+      // consumer this client replaced or stopped: it would rejoin the group as a zombie member.
+      retry: { retries: 5, restartOnFailure: async () => this.consumer === consumer && !this.stopping },
     });
     this.consumer = consumer;
     await consumer.connect();
     for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
-    // Refused as unknown to the coordinator for this long (2 session timeouts, at least 15 s),
-    // the member is taken as expelled for good: start a fresh consumer (see ExpulsionWatch).
-    const expulsion = new ExpulsionWatch(Math.max(15_000, 2 * this.options.sessionTimeoutMs));
-    const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, (error) => {
-      this.options.onCommitError?.(error);
-      if (expulsion.commitFailed(error) && this.consumer === consumer) {
-        this.options.onCrash?.(new Error(`offset commits refused as from an unknown member for ${Math.max(15_000, 2 * this.options.sessionTimeoutMs)} ms: expelled and not rejoining`), { restartedBy: 'client' });
-        this.restartAfterCrash(subscriptions, eachBatch);
-      }
-    });
+    const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, this.options.onCommitError ?? (() => undefined));
     this.committer = committer;
+    // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left
+    // its group without a crash and is not coming back by itself (see MembershipWatch).
+    const membershipLimitMs = Math.max(15_000, 2 * this.options.sessionTimeoutMs);
+    const membership = new MembershipWatch(membershipLimitMs);
+    consumer.on(consumer.events.HEARTBEAT, () => membership.alive());
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
-      expulsion.joined();
+      membership.alive();
       committer.assign(e.payload.memberAssignment);
     });
     // A rebalance found by the fetch loop (the member was between batches): commit what is
@@ -123,9 +129,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // other (a coordinator not found, a request timeout, an error of ours that escaped a
     // batch) the consumer stays down, silently, with the process alive. Start a fresh one.
     consumer.on(consumer.events.CRASH, (event) => {
+      if (this.consumer !== consumer) return; // replaced or stopped: its end is expected
       const { error, restart } = event.payload;
       this.options.onCrash?.(error, { restartedBy: restart ? 'kafkajs' : 'client' });
-      if (!restart && this.consumer === consumer) this.restartAfterCrash(subscriptions, eachBatch);
+      if (!restart) this.restartAfterCrash(subscriptions, eachBatch);
     });
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
@@ -133,6 +140,11 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       autoCommit: false,
       eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
         if (this.stopping) return; // left unresolved: the next owner reads it
+        if (this.consumer !== consumer) {
+          // A consumer this client replaced, restarted by a kafkajs timer set before: leave the group.
+          void consumer.disconnect().catch(() => undefined);
+          return;
+        }
         this.batchesInFlight++;
         try {
           const messages: InboundMessage[] = batch.messages.map((m) => ({
@@ -169,6 +181,13 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       },
     });
     committer.start();
+    clearInterval(this.watchTimer);
+    this.watchTimer = setInterval(() => {
+      if (this.consumer !== consumer || this.stopping || this.restarting || !membership.expired()) return;
+      this.options.onCrash?.(new Error(`no heartbeat accepted and no join for ${membershipLimitMs} ms: the member left its group without a crash`), { restartedBy: 'client' });
+      this.restartAfterCrash(subscriptions, eachBatch);
+    }, 1000);
+    this.watchTimer.unref();
   }
 
   stop(): Promise<void> {
@@ -176,38 +195,54 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     return this.stopped;
   }
 
-  /** Replaces a crashed consumer with a fresh one (same group, subscriptions, handler), with backoff, until it runs or the client stops. */
+  /**
+   * Replaces a crashed (or silently departed) consumer with a fresh one in the same group,
+   * with the same subscriptions and handler, with backoff, until one runs or the client
+   * stops. A crash of the fresh consumer while it starts is seen (crashedDuringRestart) and
+   * retried; stop() waits for this to finish, so no member joins after stop() resolved.
+   */
   private restartAfterCrash(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): void {
-    this.restarting ??= (async () => {
+    if (this.restarting) {
+      this.crashedDuringRestart = true;
+      return;
+    }
+    this.restarting = (async () => {
       for (let attempt = 1; !this.stopping; attempt++) {
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));
+        await sleep(Math.min(5000, 250 * 2 ** attempt), this.stopSignal.signal);
         if (this.stopping) return;
-        const crashed = this.consumer;
-        this.consumer = undefined;
-        await this.committer?.stop().catch(() => undefined); // its generation is gone: a commit would fail
-        await crashed?.disconnect().catch(() => undefined);
+        await this.dropConsumer(); // waits for its batch in flight, if any
+        if (this.stopping) return;
+        this.crashedDuringRestart = false;
         try {
           await this.start(subscriptions, eachBatch);
-          if (this.stopping) {
-            // stop() ran while this consumer was starting: it did not see it, so leave here.
-            const started = this.consumer as Consumer | undefined; // set again by start()
-            this.consumer = undefined;
-            await started?.disconnect().catch(() => undefined);
-          }
-          return;
         } catch (error) {
           this.options.onCrash?.(error, { restartedBy: 'client' });
+          continue;
         }
+        if (this.stopping) return; // shutdown() leaves with the consumer just started
+        if (!this.crashedDuringRestart) return;
       }
     })().finally(() => {
       this.restarting = undefined;
     });
   }
 
+  /** Stops the current consumer's membership watch and committer (its generation is gone) and leaves with it. */
+  private async dropConsumer(): Promise<void> {
+    const consumer = this.consumer;
+    this.consumer = undefined;
+    clearInterval(this.watchTimer);
+    await this.committer?.stop().catch(() => undefined);
+    await consumer?.disconnect().catch(() => undefined);
+  }
+
   private async shutdown(): Promise<void> {
-    // 1. Batches end after their current message (isRunning() turns false for them), and a
-    //    restart after a crash gives up (or leaves at once if its consumer is starting).
+    // 1. Batches end after their current message (isRunning() turns false for them); a restart
+    //    after a crash gives up and is waited for, so no member joins after this.
     this.stopping = true;
+    this.stopSignal.abort();
+    clearInterval(this.watchTimer);
+    await this.restarting;
     const consumer = this.consumer;
     const committer = this.committer;
     this.consumer = undefined;
