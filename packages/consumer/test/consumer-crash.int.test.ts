@@ -52,4 +52,37 @@ describe('KafkajsConsumerClient after a crash kafkajs does not restart from', ()
     // The crashed batch's message was not resolved: the fresh consumer reads it again.
     expect(seen.filter((v) => v === 'first').length).toBe(2);
   });
+
+  it('stop() during the restart ends it: no member is left in the group afterwards', { timeout: 60_000 }, async () => {
+    const topic = uniqueName('crash.') + '.order';
+    const groupId = uniqueName('crash-stop-');
+    await createTopics(kafkaBrokers, [{ topic, numPartitions: 1 }]);
+    let crashed = false;
+    const client = new KafkajsConsumerClient({
+      brokers: kafkaBrokers,
+      groupId,
+      clientId: 'crash-stop-test',
+      concurrency: 1,
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 1000,
+      onCrash: () => (crashed = true),
+    });
+    await client.start([{ topics: [topic], fromBeginning: true }], async () => {
+      throw new KafkaJSNonRetriableError('crash every time');
+    });
+    const kafka = new Kafka({ brokers: kafkaBrokers, logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    stops.push(() => producer.disconnect());
+    await producer.send({ topic, acks: -1, messages: [{ value: 'poison' }] });
+    await waitFor(() => crashed, { timeoutMs: 30_000, message: 'the crash' });
+    // The restart waits out its backoff now; stop() must end it rather than race it.
+    await client.stop();
+    await new Promise((r) => setTimeout(r, 3000)); // longer than the restart's first backoff
+    const admin = kafka.admin();
+    await admin.connect();
+    stops.push(() => admin.disconnect());
+    const { groups } = await admin.describeGroups([groupId]);
+    expect(groups[0]!.members).toEqual([]);
+  });
 });
