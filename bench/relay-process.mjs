@@ -4,7 +4,7 @@
 // not the bench process' with the baselines' leftovers and the writers' pool.
 //
 // argv: <connection string> <brokers, comma-separated> <topic prefix> <batch size> <rows>
-// Sends { starting } just before the relay starts, { ready } once started (the drain clock starts), then { done, seconds, cpuSeconds, peakRssMb } when it has
+// Sends { ready } once started (the drain clock starts), then { done, seconds, cpuSeconds, peakRssMb } when it has
 // published <rows> events; stops gracefully and exits on any message from the parent.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
@@ -25,7 +25,6 @@ const relay = new OutboxRelay({ connectionString, brokers: brokers.split(','), b
 const metricsPool = new pg.Pool({ connectionString, max: 1 });
 const stopGauges = observeRelayGauges({ relay, pool: metricsPool });
 
-process.send({ starting: true });
 await relay.start();
 // The clock starts once the relay runs (connections and the boot self-test are not drain);
 // what it published before this line (a batch at most) is left out of the count.

@@ -208,22 +208,19 @@ async function relayDrainBench() {
     child.on('message', (m) => m[key] && resolve(m));
     child.once('exit', (code) => reject(new Error(`relay process exited with ${code} before '${key}'`)));
   });
-  const starting = fromChild('starting');
   const ready = fromChild('ready');
   const done = fromChild('done');
-  // Each is awaited below; without these, a child that dies early would leave the later
-  // ones rejected with no handler, and Node would exit before the bench's cleanup.
-  for (const p of [ready, done]) p.catch(() => undefined);
-  await starting;
+  // Both are awaited below; without this, a child that dies early would leave `done`
+  // rejected with no handler, and Node would exit before the bench's cleanup.
+  done.catch(() => undefined);
   await ready;
   cpu0 = cpuSnapshot(); // the drain's window, as the relay process measures its own
   const drained = await done;
   const relayRate = drained.drained / drained.seconds;
-  const cpu1 = cpuSnapshot();
-  const relayCores = coresUsed(cpu0, cpu1);
-  relayCores.total -= relayCores.node; // this process only waited: the node share is the relay process'
-  relayCores.node = drained.cpuSeconds / drained.seconds;
-  relayCores.total += relayCores.node;
+  // Postgres and Kafka from /proc; node from the relay process (this one only waited).
+  const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpu0, cpuSnapshot());
+  const relayNode = drained.cpuSeconds / drained.seconds;
+  const relayCores = { node: relayNode, postgres: postgresShare, kafka: kafkaShare, total: relayNode + postgresShare + kafkaShare };
   const rssPeak = drained.peakRssMb * 2 ** 20;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send({ stop: true });

@@ -127,19 +127,12 @@ export class RelayLane {
         this.ctx.metrics.transientFailures++;
         const delay = Math.min(maxOutageBackoffMs, 100 * 2 ** Math.min(failures, 16)) * (0.8 + Math.random() * 0.4);
         log.warn({ lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) }, 'relay batch failed; backing off (rows stay pending)');
-        if (error instanceof PublishError) {
-          // After long enough, the whole instance hands its shards over (the loop's next turn releases them).
-          const handedOver = this.client ? await this.ctx.failover.handOverIfDue(this.client, signal).catch((countError: unknown) => {
-            log.warn({ lane: this.laneId, err: errorMessage(countError) }, 'could not count the other relay instances; starting over from a new connection');
-            this.postgresOk = false;
-            this.dropConnection();
-            return false;
-          }) : false;
-          if (handedOver) continue; // no backoff: release the shards now
-        } else {
+        if (!(error instanceof PublishError)) {
           // Postgres failed: its locks went with the connection; start over from a new one.
           this.postgresOk = false;
           this.dropConnection();
+        } else if (await this.handOverIfDue(signal)) {
+          continue; // no backoff: the loop's next turn releases the shards
         }
         await sleep(delay, signal);
       }
@@ -330,12 +323,24 @@ export class RelayLane {
       this.owned = new Set();
       await withdrawPresence(client);
       this.present = false;
-      this.kafkaOk = false;
       options.logger.warn({ lane: this.laneId, released: released.length }, 'released shards and left the split until Kafka answers');
     }
     while (failover.handedOver && !signal.aborted) {
       await heartbeat(client, this.laneId, host, []);
       await Promise.race([failover.ended(), sleep(options.rebalanceIntervalMs, signal)]);
+    }
+  }
+
+  /** After a failed publish: whether the whole instance hands its shards over now (kafka-failover.ts). */
+  private async handOverIfDue(signal: AbortSignal): Promise<boolean> {
+    if (!this.client) return false;
+    try {
+      return await this.ctx.failover.handOverIfDue(this.client, signal);
+    } catch (error) {
+      this.ctx.options.logger.warn({ lane: this.laneId, err: errorMessage(error) }, 'could not count the other relay instances; starting over from a new connection');
+      this.postgresOk = false;
+      this.dropConnection();
+      return false;
     }
   }
 

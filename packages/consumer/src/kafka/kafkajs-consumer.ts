@@ -1,7 +1,7 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
+import { sleep } from '@eventbus/core';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
 import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
-import { sleep } from '@eventbus/core';
 import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
 
@@ -19,9 +19,9 @@ export interface KafkajsConsumerOptions {
   /** A background offset commit failed (the offsets go with the next commit). */
   onCommitError?: (error: unknown) => void;
   /**
-   * kafkajs' consumer crashed. `restarting`: whether this client starts a fresh consumer
-   * (kafkajs itself restarts only after errors it deems retriable; this client restarts after
-   * the others too, until stopped).
+   * kafkajs' consumer crashed, or left its group without a crash (MembershipWatch).
+   * `restartedBy`: who starts it again, kafkajs (after errors it deems retriable) or this
+   * client (after any other, with a fresh consumer, until stopped).
    */
   onCrash?: (error: unknown, info: { restartedBy: 'kafkajs' | 'client' }) => void;
 }
