@@ -6,6 +6,12 @@ import { defineConfig } from 'vitest/config';
 const resolve = { conditions: ['source'] };
 const ssr = { resolve: { conditions: ['source'], externalConditions: ['source'] } };
 const exclude = ['**/node_modules/**', '**/dist/**'];
+// The 3-node cluster project (scripts/kafka-local.sh cluster-*: three JVMs, a JDK and Maven even
+// where Docker is available) runs only when asked for: `--project cluster` (`pnpm test:cluster`)
+// or KAFKA_CLUSTER_TESTS=1. The fast suite stays on the single broker.
+const argv = process.argv;
+const clusterRequested = process.env.KAFKA_CLUSTER_TESTS === '1'
+  || argv.some((a, i) => a === '--project=cluster' || (a === '--project' && argv[i + 1] === 'cluster'));
 
 export default defineConfig({
   test: {
@@ -31,6 +37,23 @@ export default defineConfig({
           maxWorkers: 2,
         },
       },
+      ...(clusterRequested
+        ? [{
+            resolve,
+            ssr,
+            test: {
+              name: 'cluster',
+              sequence: { groupOrder: 2 },
+              include: ['{packages,apps}/*/test-cluster/**/*.int.test.ts', 'faults/test-cluster/**/*.int.test.ts'],
+              exclude,
+              // Each file starts (or reuses) the cluster on 29092-29097 and stops its nodes: one file at a time.
+              testTimeout: 90_000,
+              hookTimeout: 240_000,
+              maxWorkers: 1,
+              fileParallelism: false,
+            },
+          }]
+        : []),
     ],
   },
 });

@@ -26,6 +26,27 @@
 #   KAFKA_CACHE_DIR default ~/.cache/eventbus-kafka   jars, shared by every checkout
 #   KAFKA_HEAP      default -Xmx512m -Xms512m
 #   KAFKA_READY_TIMEOUT_S default 90
+#
+# Cluster mode: 3 KRaft nodes on this machine (each broker and controller, a 3-voter quorum),
+# replication factor 3 and min.insync.replicas=2 for new and internal topics. Separate ports
+# and data dir, so it runs beside the single broker and never touches it.
+#
+#   scripts/kafka-local.sh cluster-start            # format once, start the nodes not running, wait until
+#                                                   # each logs 'Kafka Server started' and no partition is under-replicated
+#   scripts/kafka-local.sh cluster-stop             # SIGTERM every node (in parallel: a quorum stopped one by one
+#                                                   # leaves the last node waiting for a controller), wait for exit
+#   scripts/kafka-local.sh cluster-status           # exit 0 when all 3 run; prints the bootstrap list, per-node state on stderr
+#   scripts/kafka-local.sh cluster-stop-node N [--kill]        # SIGTERM (controlled shutdown) or SIGKILL node N (1-3)
+#   scripts/kafka-local.sh cluster-start-node N [--no-isr-wait] # start node N, wait for its log, then until it is
+#                                                   # back in the ISR of every partition (no under-replicated partition)
+#   scripts/kafka-local.sh cluster-isr-wait         # wait until no partition of any topic is under-replicated
+#
+# Cluster settings (environment):
+#   KAFKA_CLUSTER_PORT  default 29092   node N listens for clients on KAFKA_CLUSTER_PORT + 2(N-1)
+#                       (29092, 29094, 29096) and for its controller on the next port (29093, 29095, 29097)
+#   KAFKA_CLUSTER_DIR   default .kafka-local/cluster-<port>   node-N/ (log dir, pid, server.log) per node
+#   KAFKA_CLUSTER_HEAP  default -Xmx384m -Xms384m   per node
+#   KAFKA_ISR_TIMEOUT_S default 180     how long the ISR waits may take
 set -euo pipefail
 
 KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
@@ -177,10 +198,206 @@ status() {
   log "not running"; return 1
 }
 
+# ---------------------------------------------------------------------------------------------
+# Cluster mode. Everything below reads only KAFKA_CLUSTER_* settings (and the shared jar cache),
+# so the single-broker commands above behave as before.
+
+KAFKA_CLUSTER_PORT="${KAFKA_CLUSTER_PORT:-29092}"
+KAFKA_CLUSTER_DIR="${KAFKA_CLUSTER_DIR:-$ROOT/.kafka-local/cluster-$KAFKA_CLUSTER_PORT}"
+KAFKA_CLUSTER_HEAP="${KAFKA_CLUSTER_HEAP:--Xmx384m -Xms384m}"
+KAFKA_ISR_TIMEOUT_S="${KAFKA_ISR_TIMEOUT_S:-180}"
+CLUSTER_NODES=(1 2 3)
+
+node_port() { echo "$((KAFKA_CLUSTER_PORT + 2 * ($1 - 1)))"; }
+node_dir() { echo "$KAFKA_CLUSTER_DIR/node-$1"; }
+cluster_bootstrap() { echo "127.0.0.1:$(node_port 1),127.0.0.1:$(node_port 2),127.0.0.1:$(node_port 3)"; }
+
+check_node_id() {
+  [[ "${1:-}" =~ ^[123]$ ]] || { log "unknown node id '${1:-}': the cluster has nodes 1, 2 and 3"; exit 2; }
+}
+
+node_pid() {
+  local pid_file; pid_file="$(node_dir "$1")/kafka.pid"
+  [[ -f "$pid_file" ]] || return 1
+  local pid; pid="$(cat "$pid_file")"
+  kill -0 "$pid" 2>/dev/null && grep -q "kafka.Kafka" "/proc/$pid/cmdline" 2>/dev/null && { echo "$pid"; return 0; }
+  return 1
+}
+
+write_node_config() {
+  local n="$1" dir port voters=""
+  dir="$(node_dir "$n")"; port="$(node_port "$n")"
+  for m in "${CLUSTER_NODES[@]}"; do voters+="${voters:+,}$m@127.0.0.1:$(( $(node_port "$m") + 1 ))"; done
+  mkdir -p "$dir/logs"
+  # Defaults as a production cluster has them (replica.lag.time.max.ms, broker session timeout,
+  # unclean election off), so failovers take the time they would take there; only threads,
+  # buffers and partition counts of internal topics are cut for a 2-core machine.
+  cat >"$dir/server.properties" <<PROPS
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$((port + 1))
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/logs
+num.partitions=3
+default.replication.factor=3
+min.insync.replicas=2
+auto.create.topics.enable=true
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+transaction.state.log.num.partitions=3
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+group.initial.rebalance.delay.ms=0
+log.cleaner.dedupe.buffer.size=16777216
+log.cleaner.threads=1
+num.network.threads=2
+num.io.threads=2
+num.replica.fetchers=1
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.retention.hours=24
+PROPS
+  cat >"$dir/log4j2.properties" <<L4J
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $dir/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+L4J
+}
+
+# Starts node N's JVM if it is not running; does not wait.
+launch_node() {
+  local n="$1" dir pid
+  dir="$(node_dir "$n")"
+  if pid="$(node_pid "$n")"; then log "node $n already running (pid $pid) on 127.0.0.1:$(node_port "$n")"; return 0; fi
+  write_node_config "$n"
+  if [[ ! -f "$dir/logs/meta.properties" ]]; then
+    # All nodes share one cluster id, generated once per cluster dir.
+    java $KAFKA_CLUSTER_HEAP -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$LIB_DIR/*" \
+      kafka.tools.StorageTool format -t "$(cat "$KAFKA_CLUSTER_DIR/cluster.id")" -c "$dir/server.properties" --ignore-formatted >&2
+  fi
+  : >"$dir/server.log"
+  nohup bash -c "exec java $KAFKA_CLUSTER_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:ParallelGCThreads=1 -XX:ConcGCThreads=1 \
+    -XX:CICompilerCount=2 -Djava.awt.headless=true -Dlog4j2.configurationFile='$dir/log4j2.properties' -cp '$LIB_DIR/*' \
+    kafka.Kafka '$dir/server.properties'" >"$dir/stdout.log" 2>&1 &
+  echo $! >"$dir/kafka.pid"
+  log "node $n started pid $(cat "$dir/kafka.pid") on 127.0.0.1:$(node_port "$n") (log: $dir/server.log)"
+}
+
+# Waits until node N logs 'Kafka Server started' (unfenced and serving, see start()).
+wait_node_ready() {
+  local n="$1" dir deadline=$((SECONDS + KAFKA_READY_TIMEOUT_S))
+  dir="$(node_dir "$n")"
+  until grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null; do
+    if ! node_pid "$n" >/dev/null; then log "node $n exited during start:"; tail -n 40 "$dir/stdout.log" "$dir/server.log" >&2; return 1; fi
+    if (( SECONDS > deadline )); then log "node $n not ready after ${KAFKA_READY_TIMEOUT_S}s"; tail -n 40 "$dir/server.log" >&2; return 1; fi
+    sleep 0.5
+  done
+  log "node $n ready on 127.0.0.1:$(node_port "$n")"
+}
+
+# Waits until no partition of any topic is under-replicated (ISR smaller than the replica list):
+# a restarted node has caught up and is back in every ISR. TopicCommand runs in its own small JVM.
+cluster_isr_wait() {
+  local deadline=$((SECONDS + KAFKA_ISR_TIMEOUT_S)) out
+  while :; do
+    if out="$(java -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.rootLogger.level=error -cp "$LIB_DIR/*" \
+        org.apache.kafka.tools.TopicCommand --bootstrap-server "$(cluster_bootstrap)" --describe --under-replicated-partitions 2>/dev/null)"; then
+      if [[ -z "$(echo "$out" | grep -E 'Partition:')" ]]; then log "no under-replicated partitions"; return 0; fi
+    fi
+    if (( SECONDS > deadline )); then log "partitions still under-replicated after ${KAFKA_ISR_TIMEOUT_S}s:"; echo "$out" | head -n 20 >&2; return 1; fi
+    sleep 1
+  done
+}
+
+stop_node() {
+  local n="$1" how="${2:-TERM}" pid
+  if ! pid="$(node_pid "$n")"; then log "node $n not running"; rm -f "$(node_dir "$n")/kafka.pid"; return 0; fi
+  kill "-$how" "$pid"
+  for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  if kill -0 "$pid" 2>/dev/null; then log "node $n: no clean shutdown after 30s, killing $pid"; kill -KILL "$pid"; fi
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$(node_dir "$n")/kafka.pid"
+  log "node $n stopped (SIG$how)"
+}
+
+cluster_start() {
+  install
+  mkdir -p "$KAFKA_CLUSTER_DIR"
+  [[ -f "$KAFKA_CLUSTER_DIR/cluster.id" ]] || java_tool_uuid >"$KAFKA_CLUSTER_DIR/cluster.id"
+  # All at once: a node waits for a quorum (2 of 3 voters) before it can start serving, and the
+  # first run's format (a JVM each) takes seconds per node on a busy 2-core machine.
+  local pids=()
+  for n in "${CLUSTER_NODES[@]}"; do launch_node "$n" & pids+=($!); done
+  for pid in "${pids[@]}"; do wait "$pid" || { log "a node failed to launch"; cluster_stop; exit 1; }; done
+  for n in "${CLUSTER_NODES[@]}"; do wait_node_ready "$n" || { cluster_stop; exit 1; }; done
+  cluster_isr_wait
+  log "cluster ready"
+  cluster_bootstrap
+}
+
+java_tool_uuid() {
+  java -Xmx128m -cp "$LIB_DIR/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1
+}
+
+cluster_stop() {
+  local pids=()
+  for n in "${CLUSTER_NODES[@]}"; do stop_node "$n" TERM & pids+=($!); done
+  wait "${pids[@]}"
+  log "cluster stopped"
+}
+
+cluster_status() {
+  local up=0 pid
+  for n in "${CLUSTER_NODES[@]}"; do
+    if pid="$(node_pid "$n")"; then log "node $n running (pid $pid) on 127.0.0.1:$(node_port "$n")"; up=$((up + 1))
+    else log "node $n not running"; fi
+  done
+  cluster_bootstrap
+  (( up == ${#CLUSTER_NODES[@]} ))
+}
+
+cluster_start_node() {
+  check_node_id "${1:-}"
+  [[ -f "$KAFKA_CLUSTER_DIR/cluster.id" ]] || { log "no cluster in $KAFKA_CLUSTER_DIR: run cluster-start first"; exit 1; }
+  launch_node "$1"
+  wait_node_ready "$1" || exit 1
+  [[ "${2:-}" == "--no-isr-wait" ]] || cluster_isr_wait
+}
+
+cluster_stop_node() {
+  check_node_id "${1:-}"
+  case "${2:-}" in
+    "") stop_node "$1" TERM ;;
+    --kill) stop_node "$1" KILL ;;
+    *) log "unknown option '$2' (expected --kill)"; exit 2 ;;
+  esac
+}
+
 case "${1:-}" in
   install) install ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+  cluster-start) cluster_start ;;
+  cluster-stop) cluster_stop ;;
+  cluster-status) cluster_status ;;
+  cluster-start-node) cluster_start_node "${2:-}" "${3:-}" ;;
+  cluster-stop-node) cluster_stop_node "${2:-}" "${3:-}" ;;
+  cluster-isr-wait) cluster_isr_wait ;;
+  *) echo "usage: $0 install|start|stop|status|cluster-start|cluster-stop|cluster-status|cluster-start-node N [--no-isr-wait]|cluster-stop-node N [--kill]|cluster-isr-wait" >&2; exit 2 ;;
 esac

@@ -7,3 +7,4 @@ export { PrivateBroker, type PrivateBrokerOptions } from './private-broker.js';
 export { TcpProxy, type ProxyMode } from './tcp-proxy.js';
 export { checkPerTenantOrder } from './order-check.js';
 export { startAppProcess, type AppProcess } from './app-process.js';
+export { KafkaCluster, KafkaClusterError, CLUSTER_NODE_IDS, DEFAULT_CLUSTER_PORT, type ClusterNodeId, type KafkaClusterErrorCode, type KafkaClusterOptions, type UnderReplicatedPartition } from './kafka-cluster.js';
