@@ -4,10 +4,11 @@ import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import { encodeDlqHeaders } from './dlq-headers.js';
 import { describeFailure, isNonRetriable } from './failure.js';
+import { headerBytes, keyBytes } from './header-bytes.js';
 import type { BatchControl, InboundMessage } from './kafka/consumer-client.js';
-import type { MessageOrigin } from './message-origin.js';
+import { withoutHeaders, type MessageOrigin } from './message-origin.js';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
-import { decodeRetryHeaders, encodeRetryHeaders } from './retry-headers.js';
+import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from './retry-headers.js';
 import { runHandler } from './run-handler.js';
 import type { SerialPublisher } from './serial-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
@@ -29,8 +30,10 @@ interface InOrderRetry {
 interface Delivery {
   message: InboundMessage;
   origin: MessageOrigin;
-  /** The original headers (retry headers removed). */
+  /** The original headers (retry headers removed), decoded as UTF-8: what handlers, spans and decoding read. */
   headers: Record<string, string>;
+  /** The same headers with their values as received (Buffers): what retry and DLQ copies carry. */
+  headerBytes: Record<string, string | Buffer>;
 }
 
 /** Collaborators of `BatchProcessor`, owned by `EventConsumer`. */
@@ -110,6 +113,7 @@ export class BatchProcessor {
       message,
       origin: { topic: message.topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp },
       headers: raw,
+      headerBytes: headerBytes(message.headers),
     };
     let attempt = 1;
     let firstFailureAt: number | undefined;
@@ -126,7 +130,7 @@ export class BatchProcessor {
         this.pauseUntil(control, retry.info.dueAt);
         return 'paused';
       }
-      delivery = { message, origin: retry.info.origin, headers: retry.original };
+      delivery = { message, origin: retry.info.origin, headers: retry.original, headerBytes: withoutHeaders(delivery.headerBytes, Object.values(RETRY_HEADER)) };
       attempt = retry.info.attempt;
       firstFailureAt = retry.info.firstFailureAt;
       only = retry.info.subscription;
@@ -254,9 +258,10 @@ export class BatchProcessor {
     await this.deps.publisher.publish([
       {
         topic: this.deps.options.retryTopic,
-        key: message.key?.toString('utf8') ?? '',
+        // The original bytes of key, value and headers: the same partition, and what the producer sent.
+        key: keyBytes(message.key),
         value: message.value ?? Buffer.alloc(0),
-        headers: encodeRetryHeaders(delivery.headers, { ...retry, origin: delivery.origin }),
+        headers: encodeRetryHeaders(delivery.headerBytes, { ...retry, origin: delivery.origin }),
       },
     ]);
   }
@@ -266,7 +271,7 @@ export class BatchProcessor {
     const { message } = delivery;
     const failure = describeFailure(error);
     options.logger.warn({ groupId: options.groupId, ...delivery.origin, error: failure.errorMessage, attempts: facts.attempts }, 'event dead-lettered');
-    const headers = encodeDlqHeaders(delivery.headers, {
+    const headers = encodeDlqHeaders(delivery.headerBytes, {
       ...failure,
       origin: delivery.origin,
       groupId: options.groupId,
@@ -276,7 +281,8 @@ export class BatchProcessor {
       retryTopic: options.retryTopic,
       ...(facts.subscription === undefined ? {} : { subscription: facts.subscription }),
     });
-    await this.deps.publisher.publish([{ topic: options.dlqTopic, key: message.key?.toString('utf8') ?? '', value: message.value ?? Buffer.alloc(0), headers }]);
+    // The original bytes of key, value and headers (see publishRetry).
+    await this.deps.publisher.publish([{ topic: options.dlqTopic, key: keyBytes(message.key), value: message.value ?? Buffer.alloc(0), headers }]);
   }
 
   /** `eventTypeLabel`: the metric label, `undecodable` for a message whose type header cannot be trusted (bounded labels). */

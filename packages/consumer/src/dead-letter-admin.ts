@@ -29,6 +29,11 @@ interface DeadLetterRow {
   message_key: string | null;
   value: string | null;
   headers: Record<string, string>;
+  /** The record's bytes (migration 0004); NULL in older rows, which are re-driven from the text columns. */
+  message_key_bytes: Buffer | null;
+  value_bytes: Buffer | null;
+  header_names: Buffer[] | null;
+  header_values: Array<Buffer | null> | null;
 }
 
 /**
@@ -36,7 +41,8 @@ interface DeadLetterRow {
  * so two admins cannot send it twice; a row already re-driven (or discarded) is left alone
  * and the result says so.
  * - consumer stage: published to the group's retry topic, due now, attempt reset to 1,
- *   with the original key, value, headers and coordinates; only the subscription that gave
+ *   with the original key, value, headers and coordinates (their bytes as the DLQ record
+ *   held them; rows mirrored before migration 0004 only have text); only the subscription that gave
  *   up runs again. The publish happens before the commit: if the commit then fails the row
  *   stays pending and a second re-drive would send again (at-least-once, like everything else).
  * - relay stage: a new outbox row for the event, in the same transaction as the status change.
@@ -81,15 +87,16 @@ function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions |
     throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
   }
   const headers = row.headers ?? {};
+  const original = row.header_names && row.header_values ? headersFromBytes(row.header_names, row.header_values) : headers;
   // The DLQ header names the retry topic, so a re-drive needs no routing config; `routing` is the fallback.
   const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, row.group_id);
   const subscription = headers[DLQ_HEADER.subscription];
   const now = Date.now();
   return {
     topic,
-    key: row.message_key ?? '',
-    value: row.value ?? '',
-    headers: encodeRetryHeaders(withoutHeaders(headers, Object.values(DLQ_HEADER)), {
+    key: row.message_key_bytes ?? row.message_key ?? '',
+    value: row.value_bytes ?? row.value ?? '',
+    headers: encodeRetryHeaders(withoutHeaders(original, Object.values(DLQ_HEADER)), {
       attempt: 1,
       dueAt: now,
       origin: { topic: row.topic, partition: row.partition, offset: row.offset, timestamp: row.message_timestamp?.getTime() ?? 0 },
@@ -99,6 +106,16 @@ function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions |
   };
 }
 
+/** Headers from the row's bytea arrays: values stay bytes; a repeated name keeps its last value; a null value is left out. */
+function headersFromBytes(names: readonly Buffer[], values: ReadonlyArray<Buffer | null>): Record<string, string | Buffer> {
+  const headers: Record<string, string | Buffer> = {};
+  names.forEach((name, i) => {
+    const value = values[i];
+    if (value !== null && value !== undefined) headers[name.toString('utf8')] = value;
+  });
+  return headers;
+}
+
 function alreadyDone(row: DeadLetterRow): DeadLetterActionResult {
   const outcome = row.status === 'redriven' ? 'already_redriven' : 'already_discarded';
   return { id: row.id, outcome, stage: row.stage, message: `dead letter ${row.id} is already ${row.status}; nothing done` };
@@ -106,7 +123,8 @@ function alreadyDone(row: DeadLetterRow): DeadLetterActionResult {
 
 async function lockRow(client: pg.ClientBase, id: string): Promise<DeadLetterRow | undefined> {
   const { rows } = await client.query<DeadLetterRow>(
-    `SELECT id::text, stage, status, group_id, event_id, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers
+    `SELECT id::text, stage, status, group_id, event_id, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers,
+            message_key_bytes, value_bytes, header_names, header_values
        FROM eventbus.dead_letters WHERE id = $1 FOR UPDATE`,
     [id],
   );

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { headersToStrings, HEADER } from '@eventbus/core';
+import { headersToStrings, HEADER, type RawHeaders } from '@eventbus/core';
 import { decodeDlqHeaders } from './dlq-headers.js';
 import type { InboundMessage } from './kafka/consumer-client.js';
 
@@ -21,6 +21,10 @@ export function consumerDedupeKey(groupId: string, topic: string, partition: num
  *   record), the row reopens as pending, or that second failure would be invisible.
  * Returns one row when the record was new to the mirror (inserted or reopened or a conflict
  * left as it was), none when the position says it was copied before.
+ *
+ * The record's key, value and headers go in twice: as bytea ($23–$26, byte for byte, what a
+ * re-drive sends) and as readable text (message_key, value, headers: UTF-8 with NUL and
+ * invalid sequences as U+FFFD), because text and jsonb cannot hold a NUL byte.
  */
 export const MIRROR_DEAD_LETTER_SQL = `
 WITH position AS (
@@ -31,14 +35,16 @@ WITH position AS (
 ), mirrored AS (
   INSERT INTO eventbus.dead_letters AS d (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic,
     partition, "offset", message_timestamp, message_key, value, headers, error_class, error_message, error_stack,
-    attempts, first_failed_at, last_failed_at)
+    attempts, first_failed_at, last_failed_at, message_key_bytes, value_bytes, header_names, header_values)
   SELECT $1, 'consumer', $2, $3, $4, $5, $6, $7, $8, $9, to_timestamp($10::double precision / 1000), $11, $12, $13::jsonb,
-    $14, $15, $16, $17, to_timestamp($18::double precision / 1000), to_timestamp($19::double precision / 1000)
+    $14, $15, $16, $17, to_timestamp($18::double precision / 1000), to_timestamp($19::double precision / 1000),
+    $23::bytea, $24::bytea, $25::bytea[], $26::bytea[]
   WHERE EXISTS (SELECT 1 FROM position)
   ON CONFLICT (dedupe_key) DO UPDATE SET
     status = 'pending', status_changed_at = now(), headers = EXCLUDED.headers, error_class = EXCLUDED.error_class,
     error_message = EXCLUDED.error_message, error_stack = EXCLUDED.error_stack, attempts = EXCLUDED.attempts,
-    first_failed_at = EXCLUDED.first_failed_at, last_failed_at = EXCLUDED.last_failed_at
+    first_failed_at = EXCLUDED.first_failed_at, last_failed_at = EXCLUDED.last_failed_at,
+    header_names = EXCLUDED.header_names, header_values = EXCLUDED.header_values
   WHERE d.status = 'redriven' AND d.last_failed_at < EXCLUDED.last_failed_at
 )
 SELECT 1 FROM position`;
@@ -62,31 +68,112 @@ export async function mirrorDeadLetter(db: pg.Pool | pg.ClientBase, message: Inb
     return 'not_a_dead_letter';
   }
   const { origin } = info;
+  const text = (value: string | undefined): string | null => (value === undefined ? null : readableText(value));
+  const bytes = recordBytes(message);
   const { rowCount } = await db.query(MIRROR_DEAD_LETTER_SQL, [
-    consumerDedupeKey(info.groupId, origin.topic, origin.partition, origin.offset),
-    info.groupId,
-    headers[HEADER.id] ?? null,
-    headers[HEADER.tenantId] ?? null,
-    headers[HEADER.type] ?? null,
-    headers[HEADER.eventKey] ?? null,
-    origin.topic,
+    readableText(consumerDedupeKey(info.groupId, origin.topic, origin.partition, origin.offset)),
+    readableText(info.groupId),
+    text(headers[HEADER.id]),
+    text(headers[HEADER.tenantId]),
+    text(headers[HEADER.type]),
+    text(headers[HEADER.eventKey]),
+    readableText(origin.topic),
     origin.partition,
     origin.offset,
     origin.timestamp,
-    message.key?.toString('utf8') ?? null,
-    // Postgres text cannot hold NUL bytes; garbage values keep the rest.
-    message.value?.toString('utf8').replace(/\u0000/g, '') ?? null,
+    message.key === null ? null : readableText(message.key.toString('utf8')),
+    message.value === null ? null : readableText(message.value.toString('utf8')),
     // All headers, the DLQ ones included: a re-drive reads the subscription and retry topic from them.
-    JSON.stringify(headers).replace(/\\u0000/g, ''),
-    info.errorClass,
-    info.errorMessage,
-    info.errorStack ?? null,
+    JSON.stringify(Object.fromEntries(Object.entries(headers).map(([name, value]) => [readableText(name), readableText(value)]))),
+    readableText(info.errorClass),
+    readableText(info.errorMessage),
+    info.errorStack === undefined ? null : readableText(info.errorStack),
     info.attempts,
     info.firstFailureAt,
     info.lastFailureAt,
     message.topic,
     message.partition,
     message.offset,
+    bytes.key,
+    bytes.value,
+    bytes.headerNames,
+    bytes.headerValues,
   ]);
   return rowCount === 1 ? 'mirrored' : 'seen_before';
+}
+
+/**
+ * Records a DLQ record the mirror gave up storing (see eventbus.dead_letters_unstorable) and
+ * moves the mirror's position past it, in one statement: the record is skipped exactly when
+ * it is written down. Nothing is written when the position is already past it (seen before).
+ */
+export const SKIP_UNSTORABLE_SQL = `
+WITH position AS (
+  INSERT INTO eventbus.dlq_mirror_positions AS p (topic, partition, next_offset) VALUES ($1, $2, $3::bigint + 1)
+  ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset, updated_at = now()
+  WHERE p.next_offset < EXCLUDED.next_offset
+  RETURNING 1
+), skipped AS (
+  INSERT INTO eventbus.dead_letters_unstorable AS u (topic, partition, "offset", attempts, error_code, error_message,
+    message_key, value, header_names, header_values)
+  SELECT $1, $2, $3::bigint, $4, $5, $6, $7::bytea, $8::bytea, $9::bytea[], $10::bytea[]
+  WHERE EXISTS (SELECT 1 FROM position)
+  -- Only after an operator reset the position (a recreated topic): the newer failure wins.
+  ON CONFLICT (topic, partition, "offset") DO UPDATE SET attempts = EXCLUDED.attempts, error_code = EXCLUDED.error_code,
+    error_message = EXCLUDED.error_message, message_key = EXCLUDED.message_key, value = EXCLUDED.value,
+    header_names = EXCLUDED.header_names, header_values = EXCLUDED.header_values, created_at = now()
+)
+SELECT 1 FROM position`;
+
+/**
+ * Writes a record that could not be stored to dead_letters_unstorable and advances the
+ * position past it. Should even that row be refused with its bytes (a record error again),
+ * it is written without them: the position and the error are what keep the partition going.
+ */
+export async function skipUnstorable(
+  db: pg.Pool | pg.ClientBase,
+  message: InboundMessage,
+  failure: { attempts: number; error: unknown },
+): Promise<'unstorable' | 'seen_before'> {
+  const { code, message: errorMessage } = failure.error as { code?: unknown; message?: unknown };
+  const head = [message.topic, message.partition, message.offset, failure.attempts, typeof code === 'string' ? code : null, readableText(String(errorMessage ?? failure.error)).slice(0, 4000)];
+  const bytes = recordBytes(message);
+  let result: pg.QueryResult;
+  try {
+    result = await db.query(SKIP_UNSTORABLE_SQL, [...head, bytes.key, bytes.value, bytes.headerNames, bytes.headerValues]);
+  } catch (error) {
+    if (!isRecordError(error)) throw error;
+    result = await db.query(SKIP_UNSTORABLE_SQL, [...head, null, null, null, null]);
+  }
+  return result.rowCount === 1 ? 'unstorable' : 'seen_before';
+}
+
+/**
+ * Whether an error belongs to the record rather than to Postgres' availability: SQLSTATE
+ * classes 22 (data exception: a value out of a column's range, bytes the encoding refuses),
+ * 23 (integrity constraint violation) and 54 (program limit exceeded: a row or index entry
+ * too large). Retrying such a record cannot succeed until the schema changes; anything else
+ * (a lost connection, a shutdown, a missing table) is the database's and waits, record kept.
+ */
+export function isRecordError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code);
+}
+
+/** Text Postgres can store: NUL (which text and jsonb refuse) shown as U+FFFD, like invalid UTF-8 already is. */
+export function readableText(value: string): string {
+  return value.includes('\u0000') ? value.replace(/\u0000/g, '\uFFFD') : value;
+}
+
+/** A record's key, value and headers as bytea parameters: headers as names and values in record order, repeats kept. */
+function recordBytes(message: InboundMessage): { key: Buffer | null; value: Buffer | null; headerNames: Buffer[]; headerValues: Array<Buffer | null> } {
+  const headerNames: Buffer[] = [];
+  const headerValues: Array<Buffer | null> = [];
+  for (const [name, raw] of Object.entries(message.headers ?? ({} as RawHeaders))) {
+    for (const value of Array.isArray(raw) ? raw : [raw]) {
+      headerNames.push(Buffer.from(name, 'utf8'));
+      headerValues.push(value === undefined || value === null ? null : typeof value === 'string' ? Buffer.from(value, 'utf8') : value);
+    }
+  }
+  return { key: message.key, value: message.value, headerNames, headerValues };
 }

@@ -41,9 +41,13 @@ export interface DeadLetterInfo {
   retryTopic: string;
 }
 
-/** The headers of a DLQ message: the original ones (retry and older DLQ headers dropped) plus the failure facts. */
-export function encodeDlqHeaders(original: Record<string, string>, info: DeadLetterInfo): Record<string, string> {
-  const headers = withoutHeaders(original, Object.values(DLQ_HEADER));
+/**
+ * The headers of a DLQ message: the original ones (older DLQ headers dropped; the caller drops
+ * retry headers) plus the failure facts. Original values given as Buffers (the consumer's
+ * copies) are passed on as they are, so the DLQ record carries the producer's header bytes exactly.
+ */
+export function encodeDlqHeaders<V extends string | Buffer>(original: Readonly<Record<string, V>>, info: DeadLetterInfo): Record<string, V | string> {
+  const headers: Record<string, V | string> = withoutHeaders(original, Object.values(DLQ_HEADER));
   headers[DLQ_HEADER.originalTopic] = info.origin.topic;
   headers[DLQ_HEADER.originalPartition] = String(info.origin.partition);
   headers[DLQ_HEADER.originalOffset] = info.origin.offset;

@@ -1,8 +1,8 @@
 import pg from 'pg';
-import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { invalidConfig, sleep, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { KafkaConfig } from 'kafkajs';
-import { mirrorDeadLetter } from './dead-letter-row.js';
-import type { ConsumerGroupClient } from './kafka/consumer-client.js';
+import { isRecordError, mirrorDeadLetter, skipUnstorable, type MirrorOutcome } from './dead-letter-row.js';
+import type { BatchControl, ConsumerGroupClient, InboundMessage } from './kafka/consumer-client.js';
 import { KafkajsConsumerClient } from './kafka/kafkajs-consumer.js';
 import { silentLogger, type Logger } from '@eventbus/core';
 import { resolveBrokers, resolveGroupId } from './options.js';
@@ -29,7 +29,18 @@ export interface DlqMirrorOptions {
   topicPartitions?: number;
   kafka?: Partial<KafkaConfig>;
   logger?: Logger;
+  /**
+   * Inserts tried for a record Postgres refuses as data (SQLSTATE class 22, 23 or 54, see
+   * isRecordError) before it is skipped into eventbus.dead_letters_unstorable. Default 3
+   * (1–100), 200 ms apart and growing: a refusal that goes away on its own (a constraint an
+   * operator is replacing) gets a second chance, the partition waits at most about a second.
+   */
+  unstorableAttempts?: number;
 }
+
+/** Default of `DlqMirrorOptions.unstorableAttempts`. */
+export const DEFAULT_UNSTORABLE_ATTEMPTS = 3;
+const UNSTORABLE_RETRY_DELAY_MS = 200;
 
 /**
  * Copies every record of the consumers' DLQ topics into eventbus.dead_letters, where they
@@ -43,6 +54,8 @@ export class DlqMirror {
   private readonly groupId: string;
   private readonly topics: Array<string | RegExp>;
   private readonly logger: Logger;
+  private readonly unstorableAttempts: number;
+  private readonly stopSignal = new AbortController();
   private client: ConsumerGroupClient | undefined;
   private pool: pg.Pool | undefined;
   private ownsPool = false;
@@ -51,6 +64,8 @@ export class DlqMirror {
   mirrored = 0;
   /** Records skipped because the mirror's position says they were copied before (a re-read of the DLQ topic). */
   seenBefore = 0;
+  /** Records skipped into eventbus.dead_letters_unstorable after `unstorableAttempts` refused inserts (alert on any). */
+  unstorable = 0;
 
   constructor(private readonly options: DlqMirrorOptions) {
     this.brokers = resolveBrokers(options.brokers);
@@ -64,6 +79,9 @@ export class DlqMirror {
     }
     this.topics = options.groups ? options.groups.map((g) => dlqTopicFor(prefix, resolveGroupId(g, 'groups'))) : [dlqTopicPattern(prefix)];
     this.logger = options.logger ?? silentLogger;
+    const attempts = options.unstorableAttempts ?? DEFAULT_UNSTORABLE_ATTEMPTS;
+    if (!Number.isInteger(attempts) || attempts < 1 || attempts > 100) throw invalidConfig('unstorableAttempts', 'an integer from 1 to 100', attempts);
+    this.unstorableAttempts = attempts;
   }
 
   /** Joins the mirror's group and starts copying, from the oldest retained DLQ record. */
@@ -90,10 +108,13 @@ export class DlqMirror {
     await client.start([{ topics: this.topics, fromBeginning: true }], async (messages, control) => {
       for (const message of messages) {
         if (!control.isRunning() || control.isStale()) return;
-        // A database error throws: kafkajs retries the batch from the last resolved offset.
-        const outcome = await mirrorDeadLetter(pool, message);
+        // A database error that is not the record's throws: kafkajs retries the batch from the
+        // last resolved offset. A record Postgres refuses is skipped after bounded retries.
+        const outcome = await this.copy(pool, message, control);
+        if (outcome === undefined) return; // stopping or rebalancing during a retry: the record stays unresolved
         if (outcome === 'mirrored') this.mirrored++;
         else if (outcome === 'seen_before') this.seenBefore++;
+        else if (outcome === 'unstorable') this.unstorable++;
         else this.logger.warn({ topic: message.topic, partition: message.partition, offset: message.offset }, 'skipped a DLQ message without eventbus-dlq headers');
         control.resolveOffset(message.offset);
         // kafkajs heartbeats only between batches, and sends one here only when due: a long
@@ -104,8 +125,41 @@ export class DlqMirror {
     });
   }
 
+  /**
+   * Copies one record; a record Postgres refuses as data is tried `unstorableAttempts` times
+   * in all, then written to dead_letters_unstorable with its position and error, and the
+   * position moves past it: one such record never stops the records behind it. Undefined
+   * when the mirror stops (or the group rebalances) between tries.
+   */
+  private async copy(pool: pg.Pool, message: InboundMessage, control: BatchControl): Promise<MirrorOutcome | 'unstorable' | undefined> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await mirrorDeadLetter(pool, message);
+      } catch (error) {
+        if (!isRecordError(error)) throw error;
+        const position = { topic: message.topic, partition: message.partition, offset: message.offset };
+        const reason = { code: (error as { code?: string }).code, error: (error as Error).message };
+        if (attempt >= this.unstorableAttempts) {
+          const outcome = await skipUnstorable(pool, message, { attempts: attempt, error });
+          if (outcome === 'unstorable') {
+            this.logger.error(
+              { ...position, attempts: attempt, ...reason },
+              'DLQ record cannot be stored in eventbus.dead_letters; skipped into eventbus.dead_letters_unstorable',
+            );
+          }
+          return outcome;
+        }
+        this.logger.warn({ ...position, attempt, ...reason }, 'DLQ record refused by Postgres; trying again');
+        await sleep(UNSTORABLE_RETRY_DELAY_MS * attempt, this.stopSignal.signal);
+        if (!control.isRunning() || control.isStale()) return undefined;
+        await control.heartbeat();
+      }
+    }
+  }
+
   /** Commits what was mirrored and leaves the group. Idempotent; safe before start. */
   stop(): Promise<void> {
+    this.stopSignal.abort();
     this.stopping ??= (async () => {
       const client = this.client;
       this.client = undefined;

@@ -32,7 +32,7 @@ export function offsetHeader(headers: Record<string, string>, name: string): str
 }
 
 /** `headers` without the names in `names`: the original headers of a wrapped message. */
-export function withoutHeaders(headers: Record<string, string>, names: Iterable<string>): Record<string, string> {
+export function withoutHeaders<V>(headers: Readonly<Record<string, V>>, names: Iterable<string>): Record<string, V> {
   const drop = new Set(names);
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !drop.has(name)));
 }

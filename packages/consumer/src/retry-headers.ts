@@ -28,9 +28,13 @@ export interface RetryInfo {
   subscription?: string;
 }
 
-/** The headers of a retry message: the original ones (older retry headers dropped) plus the retry facts. */
-export function encodeRetryHeaders(original: Record<string, string>, info: RetryInfo): Record<string, string> {
-  const headers = withoutHeaders(original, Object.values(RETRY_HEADER));
+/**
+ * The headers of a retry message: the original ones (older retry headers dropped) plus the
+ * retry facts. Original values given as Buffers (the consumer's copies) are passed on as
+ * they are, so the retry carries the producer's header bytes exactly.
+ */
+export function encodeRetryHeaders<V extends string | Buffer>(original: Readonly<Record<string, V>>, info: RetryInfo): Record<string, V | string> {
+  const headers: Record<string, V | string> = withoutHeaders(original, Object.values(RETRY_HEADER));
   headers[RETRY_HEADER.attempt] = String(info.attempt);
   headers[RETRY_HEADER.dueAt] = String(info.dueAt);
   headers[RETRY_HEADER.originalTopic] = info.origin.topic;

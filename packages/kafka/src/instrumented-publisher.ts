@@ -93,7 +93,7 @@ export class InstrumentedPublisher implements MessagePublisher {
   }
 
   private startSendSpan(message: OutboundMessage, batchSize: number): Span {
-    const stored = parseTraceparent(message.headers[HEADER.traceparent], message.headers[HEADER.tracestate]);
+    const stored = parseTraceparent(headerText(message.headers[HEADER.traceparent]), headerText(message.headers[HEADER.tracestate]));
     let parent: Context = ROOT_CONTEXT;
     const links: Link[] = [];
     if (this.options.parent === 'message') {
@@ -113,7 +113,7 @@ export class InstrumentedPublisher implements MessagePublisher {
   private countPublished(messages: readonly OutboundMessage[]): void {
     const counts = new Map<string, { eventType: string; topic: string; n: number }>();
     for (const m of messages) {
-      const eventType = m.headers[HEADER.type] ?? 'unknown';
+      const eventType = headerText(m.headers[HEADER.type]) ?? 'unknown';
       const key = `${eventType}\n${m.topic}`;
       const entry = counts.get(key);
       if (entry) entry.n++;
@@ -128,7 +128,7 @@ export class InstrumentedPublisher implements MessagePublisher {
 /** The attributes of a `send` span. */
 export function sendSpanAttributes(message: OutboundMessage, batchSize: number): Attributes {
   const attributes: Attributes = {
-    ...messageSpanAttributes({ topic: message.topic, key: message.key, headers: message.headers, bodySize: bodySizeOf(message.value) }),
+    ...messageSpanAttributes({ topic: message.topic, key: headerText(message.key)!, headers: textHeaders(message.headers), bodySize: bodySizeOf(message.value) }),
     [SPAN_ATTR.operationType]: 'send',
     [SPAN_ATTR.operationName]: 'send',
   };
@@ -144,11 +144,28 @@ export function sendSpanAttributes(message: OutboundMessage, batchSize: number):
 function withTraceHeaders(message: OutboundMessage, span: Span): OutboundMessage {
   const spanContext = span.spanContext();
   if (!trace.isSpanContextValid(spanContext)) return message;
-  if (!span.isRecording() && message.headers[HEADER.traceparent]?.includes(spanContext.spanId)) return message;
-  const headers: Record<string, string> = { ...message.headers, [HEADER.traceparent]: formatTraceparent(spanContext) };
+  if (!span.isRecording() && headerText(message.headers[HEADER.traceparent])?.includes(spanContext.spanId)) return message;
+  const headers: Record<string, string | Buffer> = { ...message.headers, [HEADER.traceparent]: formatTraceparent(spanContext) };
   const tracestate = spanContext.traceState?.serialize();
   if (tracestate) headers[HEADER.tracestate] = tracestate;
   return { ...message, headers };
+}
+
+/**
+ * A header value (or key) as text, for span attributes and metric labels: a Buffer is read
+ * as UTF-8. The message itself is sent with its bytes unchanged (retry and DLQ copies carry
+ * the original bytes as Buffers).
+ */
+function headerText(value: string | Buffer | undefined): string | undefined {
+  return value === undefined || typeof value === 'string' ? value : value.toString('utf8');
+}
+
+/** The headers as text; the same object when every value already is (the relay's case: no copy). */
+function textHeaders(headers: Readonly<Record<string, string | Buffer>>): Readonly<Record<string, string>> {
+  for (const value of Object.values(headers)) {
+    if (typeof value !== 'string') return Object.fromEntries(Object.entries(headers).map(([name, v]) => [name, headerText(v)!]));
+  }
+  return headers as Readonly<Record<string, string>>;
 }
 
 function endFailed(span: Span, error: unknown): void {

@@ -1,9 +1,9 @@
 /** One message bound for Kafka. */
 export interface OutboundMessage {
   topic: string;
-  key: string;
+  key: string | Buffer;
   value: string | Buffer;
-  headers: Record<string, string>;
+  headers: Record<string, string | Buffer>;
 }
 
 /**

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   bigint,
   check,
+  customType,
   index,
   integer,
   jsonb,
@@ -13,6 +14,9 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+
+/** Raw bytes (node-postgres reads and writes a bytea as a Buffer); drizzle 0.45 has no bytea column of its own. */
+const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
 
 /** Every table lives in its own Postgres schema so it never collides with domain tables. */
 export const eventbus = pgSchema('eventbus');
@@ -92,10 +96,22 @@ export const deadLetters = eventbus.table(
     partition: integer('partition'),
     offset: text('offset'),
     messageTimestamp: timestamp('message_timestamp', { withTimezone: true, mode: 'date' }),
+    /** The key as readable text: UTF-8, with invalid sequences and NUL shown as U+FFFD (lossy; see messageKeyBytes). */
     messageKey: text('message_key'),
-    /** The original value as text (it may not be JSON: undecodable messages land here too). */
+    /** The original value as readable text, like message_key (it may not be JSON: undecodable messages land here too). */
     value: text('value'),
+    /** Header name -> value as readable text, like message_key (the last value of a repeated header). */
     headers: jsonb('headers').$type<Record<string, string>>().notNull().default({}),
+    /**
+     * The DLQ record's key, value and headers byte for byte (migration 0004), written by the
+     * DLQ mirror: what a re-drive sends. Headers as two arrays of the same length, in record
+     * order, repeats kept. NULL in rows written before 0004 and in relay rows; readers then
+     * fall back to the text columns above.
+     */
+    messageKeyBytes: bytea('message_key_bytes'),
+    valueBytes: bytea('value_bytes'),
+    headerNames: bytea('header_names').array(),
+    headerValues: bytea('header_values').array(),
     errorClass: text('error_class').notNull(),
     errorMessage: text('error_message').notNull(),
     errorStack: text('error_stack'),
@@ -111,7 +127,35 @@ export const deadLetters = eventbus.table(
     index('dead_letters_status_created_idx').on(t.status, t.createdAt),
     index('dead_letters_group_idx').on(t.groupId, t.status),
     check('dead_letters_stage_group_ck', sql`${t.stage} = 'relay' OR ${t.groupId} IS NOT NULL`),
+    check('dead_letters_header_arrays_ck', sql`cardinality(${t.headerNames}) = cardinality(${t.headerValues})`),
   ],
+);
+
+/**
+ * DLQ records the mirror could not store in dead_letters (a row Postgres refuses: a value out
+ * of a column's range, a constraint, a size limit) after its bounded retries: the record's
+ * position in its DLQ topic, the error and the record's bytes, written in the statement that
+ * moves the mirror's position past it, so one such record never stops the partition behind
+ * it. See docs/dead-letters.md. Bytes are NULL when even this row could not hold them.
+ */
+export const deadLettersUnstorable = eventbus.table(
+  'dead_letters_unstorable',
+  {
+    topic: text('topic').notNull(),
+    partition: integer('partition').notNull(),
+    offset: bigint('offset', { mode: 'number' }).notNull(),
+    /** Inserts tried before the record was skipped. */
+    attempts: integer('attempts').notNull(),
+    /** The Postgres SQLSTATE of the last failure (e.g. 22003 numeric out of range, 23514 check violation). */
+    errorCode: text('error_code'),
+    errorMessage: text('error_message').notNull(),
+    messageKey: bytea('message_key'),
+    value: bytea('value'),
+    headerNames: bytea('header_names').array(),
+    headerValues: bytea('header_values').array(),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.topic, t.partition, t.offset] })],
 );
 
 /** Consumer inbox: (group, event id) pairs whose side effects were committed. */

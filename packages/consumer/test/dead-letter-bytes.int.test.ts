@@ -1,0 +1,194 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel, type Consumer, type IHeaders } from 'kafkajs';
+import { uuidv7, type Logger } from '@eventbus/core';
+import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
+import { DLQ_HEADER, dlqTopicFor, encodeDlqHeaders, redriveDeadLetter, RETRY_HEADER, retryTopicFor } from '../src/index.js';
+import { consumerFixture } from './consumer-fixture.js';
+
+let f: Awaited<ReturnType<typeof consumerFixture>>;
+const collectors: Consumer[] = [];
+beforeAll(async () => {
+  f = await consumerFixture('consumer-dlq-bytes');
+});
+afterEach(async () => {
+  await Promise.all(collectors.splice(0).map((c) => c.disconnect()));
+  await f.reset();
+});
+afterAll(async () => f?.close());
+
+/** A record as kafkajs delivers it: bytes, not strings. */
+interface RawRecord {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: IHeaders;
+}
+
+/** Reads topics with plain kafkajs, keeping key, value and header values as Buffers. */
+async function collectRaw(topics: string[]): Promise<RawRecord[]> {
+  const records: RawRecord[] = [];
+  const consumer = new Kafka({ brokers: f.brokers, clientId: 'raw-collector', logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName('raw-'), maxWaitTimeInMs: 50 });
+  collectors.push(consumer);
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.run({ eachMessage: async ({ topic, partition, message }) => void records.push({ topic, partition, offset: message.offset, ...message, headers: message.headers ?? {} }) });
+  return records;
+}
+
+/** `00 ff fe 00 41`: NUL bytes and bytes that are not UTF-8 (issue 15, item 4). */
+const KEY = Buffer.from([0x00, 0xff, 0xfe, 0x00, 0x41]);
+/** Not UTF-8 either (a lead byte without its continuation), NUL included. */
+const BROKEN = Buffer.from([0xc3, 0x28, 0x00, 0xe2, 0x82]);
+// A JSON value the consumer decodes (the invalid bytes sit inside a string), so the handler runs and fails.
+const VALUE = Buffer.concat([Buffer.from('{"note":"'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('"}')]);
+
+function eventHeaders(id: string): Record<string, string | Buffer> {
+  return {
+    ce_specversion: '1.0', ce_id: id, ce_type: 'blob.stored', ce_source: '/tenants/bytes', ce_time: new Date().toISOString(),
+    ce_tenantid: 'bytes', ce_eventkey: `key-${id}`, 'content-type': 'application/json',
+    'x-binary': KEY, 'x-broken': BROKEN, 'x-nul': Buffer.from('a\u0000b'),
+  };
+}
+
+/** Every original header arrives with its bytes unchanged. */
+function expectOriginalHeaders(headers: IHeaders, original: Record<string, string | Buffer>): void {
+  for (const [name, value] of Object.entries(original)) {
+    expect(Buffer.from(headers[name] as Buffer).equals(Buffer.from(value)), `header ${name}: ${(headers[name] as Buffer | undefined)?.toString('hex')}`).toBe(true);
+  }
+}
+
+describe('dead letters byte for byte (real Kafka, real Postgres)', () => {
+  it('retry and DLQ copies, the mirrored row and a re-drive carry the original key, value and header bytes, on the original partition', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('bytes');
+    const topic = `${prefix}blob`;
+    // Equal partition counts: the same key bytes hash to the same partition number in each topic.
+    // KEY hashes to partition 0 of 3; the UTF-8 round trip of it (00 ef bf bd ef bf bd 00 41) to 2.
+    await createTopics(f.brokers, [topic, retryTopicFor(prefix, groupId), dlqTopicFor(prefix, groupId)].map((t) => ({ topic: t, numPartitions: 3 })));
+    const raw = await collectRaw([topic, retryTopicFor(prefix, groupId), dlqTopicFor(prefix, groupId)]);
+    const attempts: number[] = [];
+    const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 1, initialDelayMs: 100 } }, [
+      {
+        eventTypes: ['blob.stored'],
+        name: 'store',
+        handler: async (_event, ctx) => {
+          attempts.push(ctx.attempt);
+          throw new TypeError('storage is full');
+        },
+      },
+    ]);
+    await f.mirror({ routing: { prefix }, groups: [groupId] });
+
+    const id = uuidv7();
+    const headers = eventHeaders(id);
+    await f.publisher.publish([{ topic, key: KEY, value: VALUE, headers }]);
+    await waitFor(() => raw.some((r) => r.topic === consumer.options.dlqTopic), { timeoutMs: 20_000, message: 'the DLQ record' });
+    const original = raw.find((r) => r.topic === topic)!;
+    const retry = raw.find((r) => r.topic === consumer.options.retryTopic)!;
+    const dlq = raw.find((r) => r.topic === consumer.options.dlqTopic)!;
+    expect(attempts).toEqual([1, 2]);
+    expect(original.key!.equals(KEY)).toBe(true);
+    for (const copy of [retry, dlq]) {
+      expect(copy.key?.toString('hex'), `${copy.topic} key`).toBe(KEY.toString('hex'));
+      expect(copy.value?.toString('hex'), `${copy.topic} value`).toBe(VALUE.toString('hex'));
+      expectOriginalHeaders(copy.headers, headers);
+      expect(copy.partition, `${copy.topic} partition`).toBe(original.partition);
+    }
+    expect(retry.headers[RETRY_HEADER.attempt]?.toString()).toBe('2');
+    expect(dlq.headers[DLQ_HEADER.errorClass]?.toString()).toBe('TypeError');
+    expect(dlq.headers).not.toHaveProperty(RETRY_HEADER.attempt);
+
+    // The mirror keeps the bytes (a NUL in the key and in headers once made its INSERT fail).
+    const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE group_id = $1', [groupId])).rows[0], {
+      timeoutMs: 15_000, message: 'the mirrored dead_letters row',
+    });
+    expect(row.message_key_bytes.toString('hex')).toBe(KEY.toString('hex'));
+    expect(row.value_bytes.toString('hex')).toBe(VALUE.toString('hex'));
+    const stored = Object.fromEntries((row.header_names as Buffer[]).map((name, i) => [name.toString('utf8'), row.header_values[i] as Buffer]));
+    expectOriginalHeaders(stored, headers);
+    expect(Object.keys(stored).sort()).toEqual(Object.keys(dlq.headers).sort());
+    // The readable columns: U+FFFD where the bytes are not text.
+    expect(row).toMatchObject({ event_id: id, tenant_id: 'bytes', message_key: '\uFFFD\uFFFD\uFFFD\uFFFDA', status: 'pending' });
+    expect(row.headers['x-nul']).toBe('a\uFFFDb');
+
+    // A re-drive sends the same bytes again, to the retry topic, on the same partition.
+    expect(await redriveDeadLetter(f.pool, f.publisher, row.id)).toMatchObject({ outcome: 'redriven' });
+    const redriven = await waitFor(() => raw.filter((r) => r.topic === consumer.options.retryTopic)[1], { timeoutMs: 15_000, message: 'the re-driven record' });
+    expect(redriven.key?.toString('hex')).toBe(KEY.toString('hex'));
+    expect(redriven.value?.toString('hex')).toBe(VALUE.toString('hex'));
+    expectOriginalHeaders(redriven.headers, headers);
+    expect(redriven.partition).toBe(original.partition);
+    expect(redriven.headers[RETRY_HEADER.attempt]?.toString()).toBe('1');
+    expect(redriven.headers).not.toHaveProperty(DLQ_HEADER.errorClass);
+    await waitFor(() => attempts.length === 3, { timeoutMs: 15_000, message: 'the re-driven delivery' });
+  });
+
+  it('skips a record Postgres refuses after bounded attempts into dead_letters_unstorable, and mirrors the records behind it', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('refused');
+    const dlqTopic = dlqTopicFor(prefix, groupId);
+    await createTopics(f.brokers, [{ topic: dlqTopic, numPartitions: 3 }]);
+    // Genuinely unstorable in this database: dead_letters refuses the tenant, as a constraint an
+    // operator added would (the mirror cannot store it however often it tries).
+    await f.pool.query(`ALTER TABLE eventbus.dead_letters ADD CONSTRAINT test_refuses_tenant CHECK (tenant_id IS DISTINCT FROM 'refused-tenant')`);
+    try {
+      const record = (offset: string, tenant: string) => ({
+        topic: dlqTopic,
+        // One key: one partition, read in the order sent.
+        key: Buffer.from([0x00, 0x01]),
+        value: Buffer.from([0xde, 0xad, 0x00, 0xbe, 0xef]),
+        headers: encodeDlqHeaders(
+          { ce_id: uuidv7(), ce_type: 'order.placed', ce_tenantid: tenant, 'x-binary': KEY },
+          {
+            origin: { topic: `${prefix}order`, partition: 1, offset, timestamp: Date.now() }, groupId, errorClass: 'Error', errorMessage: 'boom',
+            attempts: 1, firstFailureAt: Date.now(), lastFailureAt: Date.now(), retryTopic: retryTopicFor(prefix, groupId),
+          },
+        ),
+      });
+      await f.publisher.publish([record('1', 'refused-tenant'), record('2', 'ok-tenant'), record('3', 'ok-tenant')]);
+
+      const logs: Array<{ level: string; fields: Record<string, unknown>; message: string }> = [];
+      const logger: Logger = {
+        debug: () => {},
+        info: () => {},
+        warn: (fields, message) => void logs.push({ level: 'warn', fields, message }),
+        error: (fields, message) => void logs.push({ level: 'error', fields, message }),
+      };
+      const mirror = await f.mirror({ routing: { prefix }, groups: [groupId], unstorableAttempts: 3, logger });
+      await waitFor(() => mirror.mirrored === 2, { timeoutMs: 20_000, message: `the two records behind the refused one (logs: ${JSON.stringify(logs)})` });
+      expect(mirror.unstorable).toBe(1);
+
+      const skipped = (await f.pool.query('SELECT * FROM eventbus.dead_letters_unstorable WHERE topic = $1', [dlqTopic])).rows;
+      expect(skipped).toHaveLength(1);
+      const [unstorable] = skipped;
+      expect(unstorable).toMatchObject({ attempts: 3, error_code: '23514' });
+      expect(unstorable.error_message).toContain('test_refuses_tenant');
+      expect(unstorable.message_key.toString('hex')).toBe('0001');
+      expect(unstorable.value.toString('hex')).toBe('dead00beef');
+      const names = (unstorable.header_names as Buffer[]).map((n) => n.toString('utf8'));
+      expect(unstorable.header_values[names.indexOf('x-binary')].equals(KEY)).toBe(true);
+
+      const rows = (await f.pool.query(`SELECT "offset", tenant_id FROM eventbus.dead_letters WHERE group_id = $1 ORDER BY "offset"`, [groupId])).rows;
+      expect(rows).toEqual([{ offset: '2', tenant_id: 'ok-tenant' }, { offset: '3', tenant_id: 'ok-tenant' }]);
+      // The position moved past all three DLQ records (the refused one included).
+      const position = (await f.pool.query('SELECT partition, next_offset::int AS next FROM eventbus.dlq_mirror_positions WHERE topic = $1', [dlqTopic])).rows;
+      expect(position).toEqual([{ partition: unstorable.partition, next: Number(unstorable.offset) + 3 }]);
+
+      // Two refused tries logged as warnings, the skip as an error with the record's position.
+      const tries = logs.filter((l) => l.message.startsWith('DLQ record refused'));
+      expect(tries.map((l) => l.fields.attempt)).toEqual([1, 2]);
+      const skip = logs.filter((l) => l.level === 'error');
+      expect(skip).toEqual([
+        {
+          level: 'error',
+          message: expect.stringContaining('skipped into eventbus.dead_letters_unstorable'),
+          fields: expect.objectContaining({ topic: dlqTopic, partition: unstorable.partition, offset: String(unstorable.offset), attempts: 3, code: '23514' }),
+        },
+      ]);
+    } finally {
+      await f.pool.query('ALTER TABLE eventbus.dead_letters DROP CONSTRAINT test_refuses_tenant');
+    }
+  });
+});
