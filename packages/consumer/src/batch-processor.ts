@@ -138,7 +138,8 @@ export class BatchProcessor {
 
     let event: ConsumedEvent;
     try {
-      event = decodeEvent(message.value, delivery.headers);
+      // The original record's timestamp: createdAt of an event that has no `time` (another SDK's).
+      event = decodeEvent(message.value, delivery.headers, { timestamp: delivery.origin.timestamp });
     } catch (error) {
       // The bytes will not change: straight to the DLQ, the worker carries on. The span
       // shows the undecodable message in its trace (its headers may still carry one).

@@ -204,17 +204,17 @@ describe('decodeEvent, structured mode', () => {
   });
 
   it.each([
-    [{ ...sdkEvent, data_base64: 'e30=' }, /both data and data_base64/],
-    [{ ...sdkEvent, data: undefined, data_base64: 'not base64!' }, /data_base64 is not base64/],
-    [{ ...sdkEvent, data: undefined, data_base64: Buffer.from('plain text').toString('base64') }, /data_base64 does not decode to JSON/],
-    [{ ...sdkEvent, datacontenttype: 'text/xml', data: '<a/>' }, /datacontenttype text\/xml is not JSON/],
-    [{ ...sdkEvent, time: '2026-01-02' }, /attribute time is not an RFC 3339 date-time/],
-    [{ ...sdkEvent, specversion: undefined }, /attribute specversion is missing/],
-    [{ ...sdkEvent, specversion: '0.3' }, /attribute specversion is "0.3"/],
-    [{ ...sdkEvent, tenantid: { id: 1 } }, /attribute tenantid is a JSON object/],
-    [{ ...sdkEvent, eventversion: 1.5 }, /attribute eventversion is not an integer >= 1: "1.5"/],
-    [{ ...sdkEvent, id: '' }, /attribute id is missing/],
-  ])('refuses %j', (event, pattern) => {
+    ['data and data_base64', { ...sdkEvent, data_base64: 'e30=' }, /both data and data_base64/],
+    ['data_base64 that is not base64', { ...sdkEvent, data: undefined, data_base64: 'not base64!' }, /data_base64 is not base64/],
+    ['data_base64 that is not JSON', { ...sdkEvent, data: undefined, data_base64: Buffer.from('plain text').toString('base64') }, /data_base64 does not decode to JSON/],
+    ['datacontenttype text/xml', { ...sdkEvent, datacontenttype: 'text/xml', data: '<a/>' }, /datacontenttype text\/xml is not JSON/],
+    ['a date as time', { ...sdkEvent, time: '2026-01-02' }, /attribute time is not an RFC 3339 date-time/],
+    ['no specversion', { ...sdkEvent, specversion: undefined }, /attribute specversion is missing/],
+    ['specversion 0.3', { ...sdkEvent, specversion: '0.3' }, /attribute specversion is "0.3"/],
+    ['an object as tenantid', { ...sdkEvent, tenantid: { id: 1 } }, /attribute tenantid is a JSON object/],
+    ['eventversion 1.5', { ...sdkEvent, eventversion: 1.5 }, /attribute eventversion is not an integer >= 1: "1.5"/],
+    ['an empty id', { ...sdkEvent, id: '' }, /attribute id is missing/],
+  ])('refuses %s', (_label, event, pattern) => {
     const { value, headers } = structured(event);
     expectUndecodable(() => decodeEvent(value, headers), pattern);
   });
