@@ -17,6 +17,10 @@ export const DLQ_MIRROR_ENV = {
   },
   DLQ_MIRROR_GROUP_ID: { default: 'eventbus-dlq-mirror', description: "the mirror's own consumer group" },
   DLQ_MIRROR_TOPIC_PARTITIONS: { default: '12', description: 'partitions of the DLQ topics the mirror creates (1–1000)' },
+  DLQ_MIRROR_UNSTORABLE_ATTEMPTS: {
+    default: '3',
+    description: 'inserts tried for a DLQ record Postgres refuses as data before it is skipped into eventbus.dead_letters_unstorable (1–100)',
+  },
   DLQ_MIRROR_MIGRATE: { default: 'true', description: 'apply pending migrations at boot (advisory-locked, like the relay)' },
   HTTP_HOST: SERVICE_ENV.HTTP_HOST,
   HTTP_PORT: { default: '8081', description: 'port of /livez, /readyz, /metrics (0 = any free port)' },
@@ -33,6 +37,7 @@ export interface DlqMirrorAppConfig {
   groups: string[] | undefined;
   groupId: string;
   topicPartitions: number;
+  unstorableAttempts: number;
   migrate: boolean;
   httpHost: string;
   httpPort: number;
@@ -53,6 +58,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): DlqMirrorAppConfig {
     groups: groups.length > 0 ? groups : undefined,
     groupId: read.raw('DLQ_MIRROR_GROUP_ID'),
     topicPartitions: read.int('DLQ_MIRROR_TOPIC_PARTITIONS', 1, 1000),
+    unstorableAttempts: read.int('DLQ_MIRROR_UNSTORABLE_ATTEMPTS', 1, 100),
     migrate: read.bool('DLQ_MIRROR_MIGRATE'),
     httpHost: read.raw('HTTP_HOST'),
     httpPort: read.int('HTTP_PORT', 0, 65_535),

@@ -41,6 +41,7 @@ async function main(cfg: DlqMirrorAppConfig) {
     groupId: cfg.groupId,
     clientId: cfg.clientId,
     topicPartitions: cfg.topicPartitions,
+    unstorableAttempts: cfg.unstorableAttempts,
     logger: libraryLogger(log),
     ...(cfg.groups ? { groups: cfg.groups } : {}),
   });

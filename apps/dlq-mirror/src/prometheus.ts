@@ -7,7 +7,7 @@ SELECT stage, group_id, count(*)::int AS n,
 FROM eventbus.dead_letters WHERE status = 'pending' GROUP BY 1, 2`;
 
 /** Renders the mirror's metrics in the Prometheus text format (version 0.0.4). */
-export async function renderPrometheus(counts: { mirrored: number; seenBefore: number }, pool: pg.Pool): Promise<string> {
+export async function renderPrometheus(counts: { mirrored: number; seenBefore: number; unstorable: number }, pool: pg.Pool): Promise<string> {
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: Array<[labels: string, value: number]>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -15,6 +15,12 @@ export async function renderPrometheus(counts: { mirrored: number; seenBefore: n
   };
   metric('eventbus_dlq_mirror_mirrored_total', 'counter', 'DLQ records copied into eventbus.dead_letters.', [['', counts.mirrored]]);
   metric('eventbus_dlq_mirror_seen_before_total', 'counter', 'DLQ records skipped because the mirror copied them before (a re-read of the DLQ topics).', [['', counts.seenBefore]]);
+  metric(
+    'eventbus_dlq_mirror_unstorable_total',
+    'counter',
+    'DLQ records Postgres refused after the bounded attempts, skipped into eventbus.dead_letters_unstorable (alert on any increase).',
+    [['', counts.unstorable]],
+  );
   // The table is small by design (dead letters are handled, then discarded), and the
   // (status, created_at) index serves this query; a scrape without the database still answers.
   const rows = await pool

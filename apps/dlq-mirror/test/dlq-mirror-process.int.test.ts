@@ -148,4 +148,41 @@ describe('apps/dlq-mirror as a process', () => {
     replay.child.kill('SIGTERM');
     expect(await replay.exited).toBe(0);
   });
+  it('skips a DLQ record Postgres cannot store after DLQ_MIRROR_UNSTORABLE_ATTEMPTS tries, counts and logs it, and mirrors the records behind it', async () => {
+    const prefix = `${uniqueName('dlqapp.')}.`;
+    const groupId = uniqueName('billing-');
+    const topic = dlqTopicFor(prefix, groupId);
+    const env = {
+      DATABASE_URL: database.url,
+      KAFKA_BROKERS: testServices().kafkaBrokers.join(','),
+      EVENTBUS_TOPIC_PREFIX: prefix,
+      DLQ_MIRROR_GROUP_ID: uniqueName('mirror-'),
+      DLQ_MIRROR_GROUPS: groupId,
+      DLQ_MIRROR_TOPIC_PARTITIONS: '1',
+      DLQ_MIRROR_UNSTORABLE_ATTEMPTS: '2',
+    };
+    const mirror = startMirrorProcess(env);
+    const port = await readyPort(mirror);
+    // Genuinely unstorable: the original partition is beyond dead_letters.partition (a Postgres
+    // integer), as a record that another producer wrote to the DLQ topic may say. A NUL in the
+    // key and in a header too: those alone no longer stop anything.
+    const poison = dlqRecord(prefix, groupId, '1', 'evt-poison');
+    poison.headers['eventbus-dlq-original-partition'] = '4294967296';
+    const withNul = { ...dlqRecord(prefix, groupId, '2', 'evt-nul'), key: Buffer.from([0x00, 0xff, 0xfe, 0x00, 0x41]) };
+    withNul.headers['x-nul'] = Buffer.from([0x61, 0x00, 0x62]);
+    await producer.send({ topic, acks: -1, messages: [poison, withNul, dlqRecord(prefix, groupId, '3', 'evt-after')] });
+
+    await waitFor(async () => (await rowsFor(groupId)).length === 2, { timeoutMs: 30_000, message: `the records behind the unstorable one; output:\n${mirror.output()}` });
+    expect((await rowsFor(groupId)).map((r) => r.event_id)).toEqual(['evt-nul', 'evt-after']);
+    const nul = (await pool.query('SELECT message_key_bytes FROM eventbus.dead_letters WHERE event_id = $1', ['evt-nul'])).rows[0];
+    expect(nul.message_key_bytes.toString('hex')).toBe('00fffe0041');
+    expect(await mirroredTotal(port, 'eventbus_dlq_mirror_unstorable_total')).toBe(1);
+    expect(await mirroredTotal(port)).toBe(2);
+    const skipped = (await pool.query('SELECT partition, "offset"::text, attempts, error_code, error_message FROM eventbus.dead_letters_unstorable WHERE topic = $1', [topic])).rows;
+    expect(skipped).toEqual([{ partition: 0, offset: '0', attempts: 2, error_code: '22003', error_message: expect.stringContaining('out of range') }]);
+    const logged = mirror.output().split('\n').filter((l) => l.includes('dead_letters_unstorable')).map((l) => JSON.parse(l));
+    expect(logged).toEqual([expect.objectContaining({ level: 50, topic, partition: 0, offset: '0', attempts: 2, code: '22003' })]);
+    mirror.child.kill('SIGTERM');
+    expect(await mirror.exited).toBe(0);
+  });
 });

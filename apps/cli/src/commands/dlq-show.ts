@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
+import { displayBytes, jsonBytes } from '../bytes-display.js';
 import { badData, usageError } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
@@ -13,8 +15,15 @@ export const dlqShowCommand: Command = {
   help: `Usage: eventbus dlq show <id> [--json]
 
 Shows everything stored about one dead letter: where it failed (stage, group, original
-topic/partition/offset), the payload and headers as received, the error with its stack,
-the attempts and the first and last failure.
+topic/partition/offset), the key, payload and headers as received, the error with its
+stack, the attempts and the first and last failure.
+
+Key, value and headers are kept byte for byte. Shown as text when they are valid UTF-8;
+otherwise (and for control characters such as NUL) bytes are escaped as \\xNN and a
+backslash as \\\\, with "(not UTF-8)" after the value. With --json, "bytes" holds them
+unambiguously: {"utf8": "..."} for valid UTF-8, else {"base64": "..."}; headers as a list of
+{name, value} in record order. Rows mirrored before migration 0004 have "bytes": null and
+only the readable copies (messageKey, value, headers), where such bytes show as U+FFFD.
 
 Example:
   eventbus dlq show 42
@@ -32,9 +41,15 @@ ${CONNECTION_HELP}`,
     try {
       const row = await showDeadLetter(db, id);
       if (!row) throw badData(`dead letter ${id} does not exist`);
-      const payload = row.stage === 'relay' ? row.eventLogPayload : parseOrText(row.value);
+      const { bytes } = row;
+      const payload = row.stage === 'relay' ? row.eventLogPayload : bytes ? parseBytes(bytes.value) : parseOrText(row.value);
       if (values.json) {
-        printJson(io, { ...row, payload });
+        const encoded = bytes && {
+          key: jsonBytes(bytes.key),
+          value: jsonBytes(bytes.value),
+          headers: bytes.headers.map((h) => ({ name: h.name.toString('utf8'), value: jsonBytes(h.value) })),
+        };
+        printJson(io, { ...row, bytes: encoded, payload: payload instanceof Buffer ? jsonBytes(payload) : payload });
         return EXIT.ok;
       }
       const lines: Array<[string, unknown]> = [
@@ -45,6 +60,7 @@ ${CONNECTION_HELP}`,
         ['tenant', row.tenantId],
         ['event', `${row.eventId ?? '-'} ${row.eventType ?? ''} (key ${row.eventKey ?? '-'})`],
         ['origin', row.topic ? `${row.topic} partition ${row.partition} offset ${row.offset}` : null],
+        ['key', bytes ? (bytes.key && shown(bytes.key)) : row.messageKey],
         ['attempts', row.attempts],
         ['first failed', row.firstFailedAt.toISOString()],
         ['last failed', row.lastFailedAt.toISOString()],
@@ -52,9 +68,12 @@ ${CONNECTION_HELP}`,
       ];
       for (const [name, value] of lines) printLine(io, `${`${name}:`.padEnd(14)}${value ?? '-'}`);
       printLine(io, '\npayload:');
-      printLine(io, indent(typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2)));
+      printLine(io, indent(payload instanceof Buffer ? shown(payload, true) : typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2)));
       printLine(io, '\nheaders:');
-      for (const [name, value] of Object.entries(row.headers).sort(([a], [b]) => a.localeCompare(b))) {
+      const headers: Array<[string, string]> = bytes
+        ? bytes.headers.map((h) => [displayBytes(h.name), h.value === null ? '(null)' : shown(h.value)])
+        : Object.entries(row.headers);
+      for (const [name, value] of headers.sort(([a], [b]) => a.localeCompare(b))) {
         if (name !== 'eventbus-dlq-error-stack') printLine(io, `  ${name}: ${value}`);
       }
       printLine(io, '\nstack:');
@@ -73,6 +92,17 @@ function parseOrText(value: string | null): unknown {
   } catch {
     return value;
   }
+}
+
+/** The value as JSON when it parses, as text when it is UTF-8, else the bytes (shown escaped). */
+function parseBytes(value: Buffer | null): unknown {
+  if (value === null) return null;
+  return isUtf8(value) ? parseOrText(value.toString('utf8')) : value;
+}
+
+/** Bytes as `displayBytes` shows them, marked when they are not UTF-8. */
+function shown(bytes: Buffer, keepNewlines = false): string {
+  return `${displayBytes(bytes, { keepNewlines })}${isUtf8(bytes) ? '' : ' (not UTF-8)'}`;
 }
 
 function indent(text: string): string {

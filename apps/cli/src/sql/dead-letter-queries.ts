@@ -76,6 +76,16 @@ function summaryFromRow(r: pg.QueryResultRow): DeadLetterSummary {
   };
 }
 
+/**
+ * The DLQ record's key, value and headers byte for byte (migration 0004's bytea columns):
+ * headers in record order, repeats kept, a null value as null.
+ */
+export interface DeadLetterBytes {
+  key: Buffer | null;
+  value: Buffer | null;
+  headers: Array<{ name: Buffer; value: Buffer | null }>;
+}
+
 /** Everything about one dead letter, for `dlq show`. */
 export interface DeadLetterDetail extends DeadLetterSummary {
   dedupeKey: string;
@@ -84,9 +94,12 @@ export interface DeadLetterDetail extends DeadLetterSummary {
   partition: number | null;
   offset: string | null;
   messageTimestamp: Date | null;
+  /** Readable text copies (NUL and invalid UTF-8 as U+FFFD): what rows from before migration 0004 and relay rows have. */
   messageKey: string | null;
   value: string | null;
   headers: Record<string, string>;
+  /** The record's bytes; null for relay rows and for rows mirrored before migration 0004. */
+  bytes: DeadLetterBytes | null;
   errorStack: string | null;
   firstFailedAt: Date;
   statusChangedAt: Date | null;
@@ -98,6 +111,7 @@ export const SHOW_DEAD_LETTER_SQL = `
 SELECT d.id::text, d.dedupe_key, d.stage, d.status, d.group_id, d.tenant_id, d.event_type, d.event_id, d.event_key, d.topic,
        d.partition, d."offset", d.message_timestamp, d.message_key, d.value, d.headers, d.error_class, d.error_message,
        d.error_stack, d.attempts, d.first_failed_at, d.last_failed_at, d.status_changed_at, d.created_at,
+       d.message_key_bytes, d.value_bytes, d.header_names, d.header_values,
        e.payload AS event_log_payload
 FROM eventbus.dead_letters d
 -- Relay rows keep no value of their own: show the EventLog's payload. The CASE keeps a
@@ -123,9 +137,22 @@ export async function showDeadLetter(db: pg.Pool, id: string): Promise<DeadLette
     messageKey: r.message_key,
     value: r.value,
     headers: r.headers,
+    bytes: bytesFromRow(r),
     errorStack: r.error_stack,
     firstFailedAt: r.first_failed_at,
     statusChangedAt: r.status_changed_at,
     eventLogPayload: r.event_log_payload,
+  };
+}
+
+/** The bytea columns, when the mirror wrote them (header_names is never NULL then: an empty array at least). */
+function bytesFromRow(r: pg.QueryResultRow): DeadLetterBytes | null {
+  const names = r.header_names as Buffer[] | null;
+  const values = r.header_values as Array<Buffer | null> | null;
+  if (names === null || values === null) return null;
+  return {
+    key: r.message_key_bytes,
+    value: r.value_bytes,
+    headers: names.map((name, i) => ({ name, value: values[i] ?? null })),
   };
 }
