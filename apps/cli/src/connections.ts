@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 import { CliError } from './cli-error.js';
 import { redactUrl } from './settings.js';
 
@@ -55,9 +55,9 @@ export class LazyPublisher implements MessagePublisher {
     return this.connected;
   }
 
-  async publish(messages: readonly OutboundMessage[]): Promise<void> {
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
     await this.connect();
-    await this.inner!.publish(messages);
+    return this.inner!.publish(messages);
   }
 
   async disconnect(): Promise<void> {

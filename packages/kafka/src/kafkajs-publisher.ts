@@ -1,6 +1,7 @@
-import { Kafka, logLevel, type Admin, type Producer, type KafkaConfig, type Message } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type RecordMetadata } from 'kafkajs';
+import { acknowledgedPositions } from './acknowledged-positions.js';
 import { createTopicsAndWait } from './create-topics.js';
-import { PublishError, type MessagePublisher, type OutboundMessage } from './publisher.js';
+import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 
 export interface KafkaPublisherOptions {
   brokers: string[];
@@ -16,6 +17,11 @@ export interface KafkaPublisherOptions {
    * replacing a failed producer and creating topics included. Default 15000 ms.
    */
   publishTimeoutMs?: number;
+  /**
+   * Broker-side deduplication of re-sent batches (producer id + sequence numbers, KIP-98).
+   * Default true. Off, a batch re-sent after a lost answer can be written twice (same ce_id).
+   */
+  idempotent?: boolean;
   /** Extra kafkajs client settings (ssl, sasl, ...). */
   kafka?: Partial<KafkaConfig>;
 }
@@ -38,16 +44,42 @@ const REJECTED_TYPES = new Set([
   'POLICY_VIOLATION',
 ]);
 
-/** The one place kafkajs' producer is used. */
+/** One kafkajs producer and what the publisher knows of its state. */
+interface PooledProducer {
+  producer: Producer;
+  /** A transient failure happened on its connections: replace them before its next send. */
+  needsReconnect: boolean;
+}
+
+/**
+ * Beyond this many sends in flight (callers' overlapping publishes plus sends still running
+ * after their publish timed out), a publish fails at once instead of opening yet another
+ * producer: Kafka is not answering, and the callers back off.
+ */
+const MAX_PRODUCERS = 32;
+
+/**
+ * The one place kafkajs' producer is used.
+ *
+ * Idempotent by default (`enable.idempotence` as Kafka's Java producer has it since 3.0): each
+ * producer has a producer id and numbers its batches per partition, so a batch re-sent after
+ * a lost answer (a leader that appended and died, a connection cut mid-request) is dropped by
+ * the broker instead of written twice. kafkajs keeps those numbers in step only with one send
+ * in flight per producer, so the publisher keeps a small pool: a publish borrows an idle
+ * producer for the whole of its send, and overlapping publishes (the relay's lanes) get
+ * producers of their own. The patched kafkajs re-sends only unacknowledged partitions with
+ * the sequence numbers they were first given, and after a send whose outcome is unknown asks
+ * for a new producer id before the next one (patches/kafkajs@2.2.4.patch, revision 3).
+ */
 export class KafkaPublisher implements MessagePublisher {
   private readonly kafka: Kafka;
-  private producer: Producer | undefined;
+  private connected = false;
+  private readonly idle: PooledProducer[] = [];
+  private readonly all = new Set<PooledProducer>();
   private adminReady: Promise<Admin> | undefined;
   private readonly knownTopics = new Set<string>();
-  /** Bumped by each reconnect; a transient failure records the generation it happened on. */
-  private generation = 0;
-  private failedGeneration = -1;
-  private reconnecting: Promise<void> | undefined;
+  /** The partition kafkajs' partitioner chose for each message object of a send in progress. */
+  private readonly partitionOf = new WeakMap<object, number>();
 
   constructor(private readonly options: KafkaPublisherOptions) {
     this.kafka = new Kafka({
@@ -64,61 +96,123 @@ export class KafkaPublisher implements MessagePublisher {
   }
 
   async connect(): Promise<void> {
-    // Not idempotent (the kafkajs idempotent producer has known OUT_OF_ORDER_SEQUENCE_NUMBER
-    // failures after broker outages); order instead comes from one request in flight, and
-    // the rare duplicate from a retried request carries the same ce_id, so it is detectable.
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: true, maxInFlightRequests: 1, idempotent: false });
-    await this.producer.connect();
+    // One producer up front, so a publisher that cannot reach Kafka fails here.
+    this.idle.push(await this.openProducer());
+    this.connected = true;
   }
 
   /**
-   * Safe to call while other calls are in flight (the relay's lanes share one publisher).
-   * A transient failure marks the connection it happened on; the next call replaces the
-   * producer once, and a send that failed only because another call replaced the producer
-   * under it does not ask for yet another replacement.
+   * Safe to call while other calls are in flight (the relay's lanes share one publisher):
+   * each call sends on a producer of its own. A transient failure marks the producer it
+   * happened on, which reconnects before its next send.
    */
-  async publish(messages: readonly OutboundMessage[]): Promise<void> {
-    if (messages.length === 0) return;
-    const producer = this.producer;
-    if (!producer) throw new PublishError('transient', 'publisher is not connected');
-    let generation = this.generation;
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    if (messages.length === 0) return [];
+    if (!this.connected) throw new PublishError('transient', 'publisher is not connected');
     const timeoutMs = this.options.publishTimeoutMs ?? 15_000;
     const deadline = Date.now() + timeoutMs;
-    const attempt = async () => {
-      if (this.failedGeneration === this.generation) await this.reconnect();
-      generation = this.generation;
+    const sent: Message[] = messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
+    const attempt = async (): Promise<PublishedPosition[]> => {
       const byTopic = new Map<string, Message[]>();
-      for (const m of messages) {
+      messages.forEach((m, i) => {
         let list = byTopic.get(m.topic);
         if (!list) byTopic.set(m.topic, (list = []));
-        list.push({ key: m.key, value: m.value, headers: m.headers });
-      }
+        list.push(sent[i]!);
+      });
       if (this.options.createTopics !== false) await this.ensureTopics([...byTopic.keys()]);
-      // The caller gave up while we reconnected or created topics (the relay rolled its rows
-      // back): a send started now would only add a late duplicate. A throw, never a return:
-      // should this line run before the timeout's timer fires, a return would be taken for
-      // Kafka's acknowledgement of messages never sent.
-      if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
-      // reconnect() replaces the producer's connections, not the object: `producer` stays current.
-      await producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
-      for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
+      const pooled = await this.borrow();
+      try {
+        // The caller gave up while we reconnected or created topics (the relay rolled its rows
+        // back): a send started now would only add a late duplicate. A throw, never a return:
+        // should this line run before the timeout's timer fires, a return would be taken for
+        // Kafka's acknowledgement of messages never sent.
+        if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
+        const answers = await pooled.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
+        for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
+        return this.positionsOf(messages, sent, answers);
+      } catch (error) {
+        if (classify(error) === 'transient') pooled.needsReconnect = true;
+        throw error;
+      } finally {
+        // Back to the pool only once its send has settled, even when the caller stopped
+        // waiting: its sequence numbers allow one send in flight.
+        this.idle.push(pooled);
+      }
     };
     try {
       // The deadline covers the whole call, not only sendBatch. When the network to the broker
-      // is a black hole (no answer, no reset), replacing the failed producer first waits for its
+      // is a black hole (no answer, no reset), replacing a failed producer first waits for its
       // requests in flight (kafkajs' disconnect waits up to requestTimeout) and a new topic waits
       // for the admin's CreateTopics: the fault matrix (scenario 9, a 35 s stall) saw publish
       // take 20 s against the 15 s default, the relay's kafka-black-hole test 9.7 s against 3 s.
       // The relay publishes inside its claim transaction, so this bound is how long a cut
-      // network can keep its rows locked per attempt. Work cut short goes on in the background:
-      // the next call waits for the same reconnect, and a send that still lands is a duplicate
-      // with the same ce_id.
-      await withTimeout(attempt(), timeoutMs);
+      // network can keep its rows locked per attempt. Work cut short goes on in the background
+      // on its own producer; a send that still lands is a duplicate with the same ce_id.
+      return await withTimeout(attempt(), timeoutMs);
     } catch (error) {
-      const kind = classify(error);
-      if (kind === 'transient' && generation === this.generation) this.failedGeneration = generation;
-      throw new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(error)}`, { cause: error });
+      throw new PublishError(classify(error), `publish of ${messages.length} message(s) failed: ${describe(error)}`, { cause: error });
     }
+  }
+
+  /**
+   * The position of every message from the partition answers, checked independently of
+   * kafkajs: a send that resolved without an acknowledged offset for some message is a
+   * failed (transient) publish, so its rows stay in the outbox.
+   */
+  private positionsOf(messages: readonly OutboundMessage[], sent: Message[], answers: RecordMetadata[]): PublishedPosition[] {
+    const check = acknowledgedPositions(
+      messages.map((m, i) => ({ topic: m.topic, partition: this.partitionOf.get(sent[i]!) })),
+      answers.map((a) => ({ topicName: a.topicName, partition: a.partition, errorCode: a.errorCode, baseOffset: a.baseOffset ?? '-1' })),
+    );
+    if (check.ok) return check.positions;
+    throw new UnacknowledgedSendError(
+      `Kafka's answer acknowledged no offset for ${check.unacknowledged} of ${messages.length} message(s) ` +
+        `(e.g. ${check.example.topic} partition ${check.example.partition ?? 'unassigned'}); they are treated as not sent`,
+    );
+  }
+
+  /** An idle producer, reconnected first when its last send failed; a new one when none is idle. */
+  private async borrow(): Promise<PooledProducer> {
+    const pooled = this.idle.pop();
+    if (!pooled) {
+      if (this.all.size >= MAX_PRODUCERS) throw new Error(`${MAX_PRODUCERS} sends already in flight: Kafka is not answering them`);
+      return this.openProducer();
+    }
+    if (pooled.needsReconnect) {
+      try {
+        await pooled.producer.disconnect().catch(() => undefined);
+        await pooled.producer.connect();
+        pooled.needsReconnect = false;
+      } catch (error) {
+        this.idle.push(pooled);
+        throw error;
+      }
+    }
+    return pooled;
+  }
+
+  private async openProducer(): Promise<PooledProducer> {
+    const idempotent = this.options.idempotent ?? true;
+    const partitionOf = this.partitionOf;
+    const producer = this.kafka.producer({
+      allowAutoTopicCreation: true,
+      maxInFlightRequests: 1,
+      idempotent,
+      // kafkajs' Java-compatible murmur2 partitioner, recording its choice per message so the
+      // answer can be matched to every message (positionsOf).
+      createPartitioner: () => {
+        const choose = Partitioners.DefaultPartitioner();
+        return (args) => {
+          const partition = choose(args);
+          partitionOf.set(args.message, partition);
+          return partition;
+        };
+      },
+    });
+    await producer.connect();
+    const pooled = { producer, needsReconnect: false };
+    this.all.add(pooled);
+    return pooled;
   }
 
   /**
@@ -148,25 +242,13 @@ export class KafkaPublisher implements MessagePublisher {
   }
 
   async disconnect(): Promise<void> {
-    const producer = this.producer;
+    const producers = [...this.all];
     const admin = this.adminReady;
-    this.producer = undefined;
+    this.connected = false;
+    this.all.clear();
+    this.idle.length = 0;
     this.adminReady = undefined;
-    await Promise.all([producer?.disconnect(), admin?.then((a) => a.disconnect(), () => undefined)]);
-  }
-
-  /** One reconnect at a time; concurrent callers wait for the same one. */
-  private reconnect(): Promise<void> {
-    this.reconnecting ??= (async () => {
-      try {
-        await this.producer?.disconnect().catch(() => undefined);
-        await this.producer?.connect();
-        this.generation++;
-      } finally {
-        this.reconnecting = undefined;
-      }
-    })();
-    return this.reconnecting;
+    await Promise.all([...producers.map((p) => p.producer.disconnect()), admin?.then((a) => a.disconnect(), () => undefined)]);
   }
 
   /** One admin client, created on first need; a failed connect is retried by the next call. */
@@ -196,6 +278,11 @@ export class KafkaPublisher implements MessagePublisher {
     );
     for (const t of missing) this.knownTopics.add(t);
   }
+}
+
+/** A send kafkajs resolved although Kafka acknowledged no offset for some of its messages. */
+class UnacknowledgedSendError extends Error {
+  override readonly name = 'UnacknowledgedSendError';
 }
 
 function classify(error: unknown): 'transient' | 'rejected' {

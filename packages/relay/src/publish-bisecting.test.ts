@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
-import { publishBisecting, type BisectItem } from './publish-bisecting.js';
+import { publishBisecting, requireEveryPosition, type BisectItem } from './publish-bisecting.js';
 
 /** A broker that refuses any request holding a message whose value is 'bad', and stores the others. */
 function fakeBroker(transientOn?: string) {
@@ -14,6 +14,7 @@ function fakeBroker(transientOn?: string) {
       if (transientOn && messages.some((m) => m.value === transientOn)) throw new PublishError('transient', 'broker gone');
       if (messages.some((m) => m.value === 'bad')) throw new PublishError('rejected', 'MESSAGE_TOO_LARGE');
       stored.push(...messages.map((m) => `${m.key}:${String(m.value)}`));
+      return messages.map((m) => ({ topic: m.topic, partition: 0, offset: String(stored.length) }));
     },
   };
   return { publisher, stored, requests: () => requests };
@@ -45,5 +46,21 @@ describe('publishBisecting', () => {
     const broker = fakeBroker('boom');
     const items = ['a', 'bad', 'boom', 'c'].map((v, i) => item(`k${i}`, v));
     await expect(publishBisecting(broker.publisher, items)).rejects.toMatchObject({ kind: 'transient' });
+  });
+
+  it('treats a publish that resolves without a position for every message as a transient failure', async () => {
+    const message: OutboundMessage = { topic: 't', key: 'k', value: 'v', headers: {} };
+    const resolvesShort: MessagePublisher = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      publish: async () => [],
+    };
+    const error = await publishBisecting(resolvesShort, [{ message }, { message }]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(PublishError);
+    expect((error as PublishError).kind).toBe('transient');
+    expect(() => requireEveryPosition([message], [{ topic: 't', partition: -1, offset: '3' }])).toThrow(PublishError);
+    expect(() => requireEveryPosition([message], [{ topic: 'other', partition: 0, offset: '3' }])).toThrow(PublishError);
+    expect(() => requireEveryPosition([message], [{ topic: 't', partition: 0, offset: '-1' }])).toThrow(PublishError);
+    expect(() => requireEveryPosition([message], [{ topic: 't', partition: 0, offset: '3' }])).not.toThrow();
   });
 });

@@ -1,4 +1,4 @@
-import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 
 /** A message to send and, once this returns, the refusal that belongs to it alone (if any). */
 export interface BisectItem {
@@ -19,7 +19,8 @@ export interface BisectItem {
 export async function publishBisecting(publisher: MessagePublisher, items: BisectItem[]): Promise<void> {
   if (items.length === 0) return;
   try {
-    await publisher.publish(items.map((item) => item.message));
+    const messages = items.map((item) => item.message);
+    requireEveryPosition(messages, await publisher.publish(messages));
   } catch (error) {
     if (!(error instanceof PublishError) || error.kind === 'transient') throw error;
     if (items.length === 1) {
@@ -29,5 +30,19 @@ export async function publishBisecting(publisher: MessagePublisher, items: Bisec
     const middle = Math.ceil(items.length / 2);
     await publishBisecting(publisher, items.slice(0, middle));
     await publishBisecting(publisher, items.slice(middle));
+  }
+}
+
+/**
+ * The relay deletes a row only for a message Kafka gave a position (partition and offset):
+ * a publisher that resolves with fewer positions than messages, or a position that is not
+ * one, has not proven the send, so the batch counts as a transient failure and its rows
+ * stay in the outbox. The publisher checks the client's answers already (acknowledged-
+ * positions.ts); this holds the contract for any MessagePublisher.
+ */
+export function requireEveryPosition(messages: readonly OutboundMessage[], positions: readonly PublishedPosition[]): void {
+  const proven = positions.length === messages.length && positions.every((p, i) => p.topic === messages[i]!.topic && p.partition >= 0 && /^\d+$/.test(p.offset));
+  if (!proven) {
+    throw new PublishError('transient', `Kafka acknowledged no position for some of the ${messages.length} message(s) sent (${positions.length} position(s) returned); not deleting their rows`);
   }
 }

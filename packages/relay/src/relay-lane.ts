@@ -21,7 +21,9 @@ export interface LaneContext {
   failover: KafkaFailover;
 }
 
-type Outcome = { row: ClaimedRow; message?: OutboundMessage; error?: Error };
+/** A message the relay built from an event row: its key and headers are text (encodeEvent). */
+type RelayMessage = OutboundMessage & { key: string; headers: Record<string, string> };
+type Outcome = { row: ClaimedRow; message?: RelayMessage; error?: Error };
 
 /**
  * One claim connection, the shards it holds, and its claim → publish → acknowledge loop.
@@ -250,7 +252,7 @@ export class RelayLane {
       const sendable = outcomes.filter((o) => o.message !== undefined);
       const sendStartedAt = Date.now();
       try {
-        await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: OutboundMessage }>);
+        await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: RelayMessage }>);
         this.kafkaOk = true;
         this.ctx.failover.succeeded();
       } catch (error) {

@@ -175,7 +175,8 @@ const PUBLISH_ATTEMPTS = 4;
 async function publishWithRetries(publisher: MessagePublisher, messages: OutboundMessage[], signal: AbortSignal | undefined): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await publisher.publish(messages);
+      await publisher.publish(messages);
+      return;
     } catch (error) {
       const transient = error instanceof PublishError && error.kind === 'transient';
       if (!transient || attempt >= PUBLISH_ATTEMPTS || signal?.aborted) throw error;
