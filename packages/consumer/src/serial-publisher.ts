@@ -1,4 +1,4 @@
-import type { MessagePublisher, OutboundMessage } from '@eventbus/kafka';
+import type { MessagePublisher, OutboundMessage, PublishedPosition } from '@eventbus/kafka';
 
 /**
  * Serialises publishes: MessagePublisher calls must not overlap, but partitions are
@@ -10,7 +10,7 @@ export class SerialPublisher {
   constructor(private readonly publisher: MessagePublisher) {}
 
   /** Publishes after every earlier call settled; rejects with that publish's error. */
-  publish(messages: readonly OutboundMessage[]): Promise<void> {
+  publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
     const run = this.tail.then(() => this.publisher.publish(messages));
     this.tail = run.catch(() => undefined);
     return run;

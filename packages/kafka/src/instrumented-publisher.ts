@@ -14,7 +14,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { bodySizeOf, formatTraceparent, HEADER, messageSpanAttributes, METRIC, METRIC_LABEL, parseTraceparent, SPAN_ATTR, type PipelineStage } from '@eventbus/core';
-import { PublishError, type MessagePublisher, type OutboundMessage } from './publisher.js';
+import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 
 /** Options of `InstrumentedPublisher`. */
 export interface InstrumentedPublisherOptions {
@@ -74,7 +74,7 @@ export class InstrumentedPublisher implements MessagePublisher {
     return this.inner.disconnect();
   }
 
-  async publish(messages: readonly OutboundMessage[]): Promise<void> {
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
     if (messages.length === 0) return this.inner.publish(messages);
     const spans: Span[] = [];
     const traced = messages.map((message) => {
@@ -82,14 +82,16 @@ export class InstrumentedPublisher implements MessagePublisher {
       spans.push(span);
       return withTraceHeaders(message, span);
     });
+    let positions: PublishedPosition[];
     try {
-      await this.inner.publish(traced);
+      positions = await this.inner.publish(traced);
     } catch (error) {
       for (const span of spans) endFailed(span, error);
       throw error;
     }
     for (const span of spans) span.end();
     this.countPublished(messages);
+    return positions;
   }
 
   private startSendSpan(message: OutboundMessage, batchSize: number): Span {

@@ -6,11 +6,21 @@ export interface OutboundMessage {
   headers: Record<string, string | Buffer>;
 }
 
+/** Where Kafka stored one message: the answer of the partition leader that acknowledged it. */
+export interface PublishedPosition {
+  topic: string;
+  partition: number;
+  /** The message's offset in its partition (a decimal string: Kafka offsets are 64-bit). */
+  offset: string;
+}
+
 /**
  * Publishes batches to Kafka. The contract the relay, the consumer's retry path and the
  * replay CLI rely on:
  * - `publish` resolves only once every message was acknowledged by all in-sync replicas
- *   (acks = -1);
+ *   (acks = -1), with the position Kafka gave each message (`positions[i]` for
+ *   `messages[i]`); a message without an acknowledged position is a failed publish, never a
+ *   resolved one;
  * - messages with the same topic and key are written in array order;
  * - calls may overlap, but order across calls holds only between calls that do not: a
  *   caller that needs per-key order keeps one batch of that key in flight (the relay: a
@@ -21,7 +31,7 @@ export interface OutboundMessage {
  */
 export interface MessagePublisher {
   connect(): Promise<void>;
-  publish(messages: readonly OutboundMessage[]): Promise<void>;
+  publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]>;
   /** Idempotent; safe before connect. */
   disconnect(): Promise<void>;
   /**
