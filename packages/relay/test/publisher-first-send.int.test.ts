@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { uniqueName } from '@eventbus/dev-services';
+import { testServices } from '@eventbus/dev-services/test';
+import { KafkaPublisher } from '@eventbus/kafka';
+
+// The first send to partitions created a moment before: the broker may answer
+// NOT_LEADER_OR_FOLLOWER for some partitions of the request while it writes the others.
+// Upstream kafkajs re-sent the whole request, writing the partitions that had succeeded twice
+// (16 messages sent, 24 stored). The patched client re-sends only the refused partitions,
+// and the idempotent producer would drop a repeated batch even if one were re-sent.
+describe('the first publish to topics created a moment before', () => {
+  for (const idempotent of [false, true]) {
+    it(`stores each message exactly once, in order per key (idempotent: ${idempotent})`, async () => {
+      const brokers = testServices().kafkaBrokers;
+      const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      const publisher = new KafkaPublisher({ brokers, topicPartitions: 12, idempotent });
+      await publisher.connect();
+      try {
+        for (let round = 0; round < 3; round++) {
+          const topics = [uniqueName('first-send.'), uniqueName('first-send.')];
+          const messages = topics.flatMap((topic) => Array.from({ length: 48 }, (_, i) => ({ topic, key: `tenant-${i % 16}`, value: `${i}`, headers: {} })));
+          const positions = await publisher.publish(messages);
+          expect(positions).toHaveLength(messages.length);
+          for (const topic of topics) {
+            const offsets = await admin.fetchTopicOffsets(topic);
+            expect(offsets.reduce((sum, o) => sum + Number(o.high), 0)).toBe(48);
+            // Per key, positions rise in the order the messages were given.
+            const byKey = new Map<string, bigint[]>();
+            messages.forEach((m, i) => m.topic === topic && byKey.set(m.key, [...(byKey.get(m.key) ?? []), BigInt(positions[i]!.offset)]));
+            for (const seq of byKey.values()) expect(seq).toEqual([...seq].sort((a, b) => (a < b ? -1 : 1)));
+          }
+          await admin.deleteTopics({ topics });
+        }
+      } finally {
+        await publisher.disconnect();
+        await admin.disconnect();
+      }
+    }, 60_000);
+  }
+});
