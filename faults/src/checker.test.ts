@@ -95,6 +95,19 @@ describe('checkDelivery', () => {
     expect(violations(r)[0]).toMatch(/^republished duplicates 30 above the bound 10: e0, e1/);
   });
 
+  it('allows no republished duplicate when the scenario sets a bound of 0 (broker faults, no project crash)', () => {
+    const eventLog = [0, 1].map((i) => ({ eventId: `e${i}`, tenantId: 't1', seq: i }));
+    const r = checkDelivery(base({
+      eventLog,
+      deliveries: [delivery('e0', 't1', 0, 1, '0/0'), delivery('e1', 't1', 1, 2, '0/1'), delivery('e0', 't1', 0, 3, '0/2')],
+      effects: eventLog.map((e) => ({ eventId: e.eventId })),
+      faults: [{ kind: 'broker SIGKILL', atMs: 0, endMs: 1 }],
+      republishBound: 0,
+    }));
+    expect(r.duplicates).toMatchObject({ republished: 1, bound: 0, events: ['e0'] });
+    expect(violations(r)).toEqual(['republished duplicates 1 above the bound 0: e0']);
+  });
+
   it('reports the worst recovery per fault kind beside the overall worst', () => {
     const eventLog = [0, 1, 2].map((i) => ({ eventId: `e${i}`, tenantId: 't1', seq: i }));
     const r = checkDelivery(base({

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `pnpm test:faults [--short] [--scenario <n>]... [--json <file>]`: runs the fault matrix
- * against the shared Postgres and Kafka (found or started like the tests do), prints the
+ * against the shared Postgres and Kafka (found or started like the tests do; scenarios 10-13
+ * on the local 3-node cluster, started for the run unless running), prints the
  * table, writes the JSON, and exits 1 when an invariant is violated (the event ids are in
  * the output), 2 on bad arguments. Progress goes to stderr; the table to stdout.
  */
@@ -12,10 +13,10 @@ import { formatResults, runFaultMatrix } from './matrix.js';
 import { scenarios } from './scenarios.js';
 
 const SCENARIO_IDS = scenarios({ short: false }).map((s) => s.id);
-const USAGE = `usage: pnpm test:faults [--short] [--scenario <${SCENARIO_IDS[0]}-${SCENARIO_IDS.at(-1)}>]... [--json <file>] [--private-broker-port <port>]`;
+const USAGE = `usage: pnpm test:faults [--short] [--scenario <${SCENARIO_IDS[0]}-${SCENARIO_IDS.at(-1)}>]... [--json <file>] [--private-broker-port <port>] [--cluster-port <port>]`;
 
 function parseArgs(argv: string[]) {
-  const options = { short: false, only: [] as number[], json: undefined as string | undefined, privateBrokerPort: 19592 };
+  const options = { short: false, only: [] as number[], json: undefined as string | undefined, privateBrokerPort: 19592, clusterPort: 29092 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = () => {
@@ -28,6 +29,7 @@ function parseArgs(argv: string[]) {
     else if (arg === '--scenario') options.only.push(...value().split(',').map(Number));
     else if (arg === '--json') options.json = value();
     else if (arg === '--private-broker-port') options.privateBrokerPort = Number(value());
+    else if (arg === '--cluster-port') options.clusterPort = Number(value());
     else if (arg === '--help' || arg === '-h') {
       process.stdout.write(`${USAGE}\n`);
       process.exit(0);
@@ -35,6 +37,10 @@ function parseArgs(argv: string[]) {
   }
   if (options.only.some((n) => !SCENARIO_IDS.includes(n))) throw new Error(`--scenario expects one of ${SCENARIO_IDS.join(', ')}`);
   if (!Number.isInteger(options.privateBrokerPort) || options.privateBrokerPort === 19092) throw new Error('--private-broker-port must be a free port other than the shared broker');
+  // The cluster uses clusterPort .. clusterPort+5 (3 client ports, 3 controller ports).
+  if (!Number.isInteger(options.clusterPort) || (options.clusterPort <= 19093 && options.clusterPort + 5 >= 19092)) {
+    throw new Error('--cluster-port must be a port whose 6 ports (clients and controllers of 3 nodes) do not include the shared broker\'s 19092/19093');
+  }
   return options;
 }
 
@@ -48,12 +54,14 @@ try {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const postgres = await ensurePostgres(log);
-const kafka = await ensureKafka(log);
+// The single broker only when a chosen scenario runs on it: cluster-only runs need none.
+const needsSharedBroker = scenarios({ short: options.short }).some((s) => (options.only.length === 0 || options.only.includes(s.id)) && s.broker === 'shared');
+const kafka = needsSharedBroker ? await ensureKafka(log) : undefined;
 const started = new Date();
 try {
   const results = await runFaultMatrix(
-    { databaseUrl: postgres.address, kafkaBrokers: kafka.address.split(','), privateBrokerPort: options.privateBrokerPort, log },
-    { short: options.short, only: options.only },
+    { databaseUrl: postgres.address, kafkaBrokers: kafka ? kafka.address.split(',') : [], privateBrokerPort: options.privateBrokerPort, log },
+    { short: options.short, only: options.only, clusterPort: options.clusterPort },
   );
   process.stdout.write(`\nFault matrix (${options.short ? 'short' : 'full'}), ${started.toISOString()}, ${cpus().length} cores\n\n${formatResults(results)}\n`);
   if (options.json) {
@@ -66,6 +74,6 @@ try {
     process.exitCode = 1;
   }
 } finally {
-  await kafka.stop();
+  await kafka?.stop();
   await postgres.stop();
 }

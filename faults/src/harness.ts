@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { DlqMirror } from '@eventbus/consumer';
-import { createTestDatabase, createTopics, PrivateBroker, TcpProxy, uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
+import { createTestDatabase, createTopics, PrivateBroker, TcpProxy, uniqueName, waitFor, type KafkaCluster, type TestDatabase } from '@eventbus/dev-services';
 import { checkDelivery, violations, type CheckResult, type DeliveryRecord, type FaultRecord } from './checker.js';
 import { ManagedProcess, startRelay, startWorker } from './processes.js';
+import { PublishProgressMonitor, summarizeStalls, type FaultStall } from './publish-progress.js';
 import { Workload, type WorkloadOptions } from './workload.js';
 
 /** Where the matrix runs: the shared services (never stopped) and a port for its private broker. */
@@ -11,6 +12,8 @@ export interface MatrixEnvironment {
   /** The shared broker; scenarios that stop a broker use a PrivateBroker instead. */
   kafkaBrokers: string[];
   privateBrokerPort: number;
+  /** The local 3-node cluster, for scenarios with `broker: 'cluster'` (started by runFaultMatrix when one is chosen). */
+  cluster?: KafkaCluster;
   log: (line: string) => void;
 }
 
@@ -20,8 +23,26 @@ export interface ScenarioDefinition {
   name: string;
   relays: number;
   workers: number;
-  /** `private`: a broker of the scenario's own that it may stop (never the shared one). */
-  broker: 'shared' | 'private';
+  /**
+   * `private`: a broker of the scenario's own that it may stop (never the shared one).
+   * `cluster`: the local 3-node cluster (`env.cluster`, RF 3, min ISR 2), whose nodes the
+   * scenario may stop and kill (`ctx.cluster`); the scenario's topics are deleted afterwards.
+   */
+  broker: 'shared' | 'private' | 'cluster';
+  /**
+   * No topic is created before the load and no warm-up runs: the relays' publisher creates the
+   * topic right before its first send, and the workers start with the load (their own topic
+   * creation is idempotent). The first publish to a just-created topic is the fault.
+   */
+  freshTopics?: boolean;
+  /**
+   * Republished duplicates allowed: `batch-per-fault` (default) one relay batch per lane per
+   * fault; `crashes-only` none unless a project process (relay, worker) exited on its own, then
+   * one batch per lane per such exit. For faults of Kafka alone, where no duplicate may appear.
+   */
+  republishAllowance?: 'batch-per-fault' | 'crashes-only';
+  /** Sample publishing progress (outbox) every 100 ms and report the longest stalls (`publishStall`). */
+  measurePublishStall?: boolean;
   /** Relays reach Postgres through a TcpProxy the scenario can cut (`ctx.postgresProxy`). */
   postgresProxy: boolean;
   /**
@@ -78,6 +99,7 @@ export class ScenarioContext {
     readonly broker: PrivateBroker | undefined,
     readonly postgresProxy: TcpProxy | undefined,
     readonly kafkaProxy: TcpProxy | undefined,
+    readonly cluster: KafkaCluster | undefined,
   ) {
     this.relays = Array.from({ length: def.relays }, (_, i) => ({ name: `relay-${i + 1}`, kind: 'relay' as const, process: undefined, generation: 0, busy: false }));
     this.workers = Array.from({ length: def.workers }, (_, i) => ({ name: `worker-${i + 1}`, kind: 'worker' as const, process: undefined, generation: 0, busy: false }));
@@ -178,6 +200,8 @@ export interface ScenarioResult extends CheckResult {
   violations: string[];
   /** Set when the run itself failed (a process would not start, a deadline passed). */
   error?: string;
+  /** Scenarios with `measurePublishStall`: the longest time events waited in the outbox with none published, overall and around each fault. */
+  publishStall?: { maxMs: number; byFault: FaultStall[] };
 }
 
 const DELIVERY_TABLES = `
@@ -199,6 +223,8 @@ const WARMUP_TENANTS = 24;
 export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironment, drainTimeoutMs: number): Promise<ScenarioResult> {
   const startedAt = Date.now();
   if (def.kafkaProxy && def.broker !== 'private') throw new Error(`scenario ${def.id}: kafkaProxy needs broker: 'private' (the shared broker advertises its own port)`);
+  if (def.broker === 'cluster' && !env.cluster) throw new Error(`scenario ${def.id} needs the 3-node cluster (env.cluster): run it through runFaultMatrix or pnpm test:faults`);
+  const cluster = def.broker === 'cluster' ? env.cluster : undefined;
   let broker: PrivateBroker | undefined;
   let database: TestDatabase | undefined;
   let pool: pg.Pool | undefined;
@@ -207,6 +233,8 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
   let mirror: DlqMirror | undefined;
   let ctx: ScenarioContext | undefined;
   let supervisor: NodeJS.Timeout | undefined;
+  let monitor: PublishProgressMonitor | undefined;
+  let prefix: string | undefined;
   try {
     if (def.kafkaProxy) {
       // Forwarding before the broker starts: the broker's readiness check already goes through it.
@@ -217,15 +245,22 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       env.log(`  [s${def.id}] starting a private broker on 127.0.0.1:${broker.port}${kafkaProxy ? `, advertised as ${broker.address} (the Kafka proxy)` : ''}`);
       await broker.start();
     }
-    const brokers = broker ? [broker.address] : env.kafkaBrokers;
+    if (cluster) {
+      // A node restarted by the previous scenario may still be catching up: start from full ISR.
+      await cluster.waitForFullIsr();
+    }
+    const brokers = broker ? [broker.address] : cluster ? cluster.brokers : env.kafkaBrokers;
     database = await createTestDatabase(env.databaseUrl, `faults_s${def.id}`);
     pool = new pg.Pool({ connectionString: database.url, max: def.workload.writers + 4, application_name: 'faults-checker' });
     pool.on('error', () => undefined);
     await pool.query(DELIVERY_TABLES);
-    const prefix = `${uniqueName(`faults.s${def.id}.`)}.`;
+    prefix = `${uniqueName(`faults.s${def.id}.`)}.`;
     const groupId = uniqueName(`faults-s${def.id}-`);
-    // A busy broker may answer the first CreateTopics with a transient error.
-    await waitFor(() => createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]).then(() => true), { timeoutMs: 30_000, intervalMs: 500, message: 'topic created' });
+    if (!def.freshTopics) {
+      // A busy broker may answer the first CreateTopics with a transient error.
+      const topic = `${prefix}order`;
+      await waitFor(() => createTopics(brokers, [{ topic, numPartitions: 12 }]).then(() => true), { timeoutMs: 30_000, intervalMs: 500, message: 'topic created' });
+    }
     let relayDatabaseUrl = database.url;
     if (def.postgresProxy) {
       const target = new URL(database.url);
@@ -236,9 +271,11 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       relayDatabaseUrl = viaProxy.toString();
     }
     const workload = new Workload(pool, def.workload);
-    ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, postgresProxy, kafkaProxy);
+    ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, postgresProxy, kafkaProxy, cluster);
     const c = ctx;
-    await Promise.all(c.allSlots().map((slot) => c.start(slot)));
+    // With fresh topics the consumers start with the load (below), so the relay's first publish meets a topic just created.
+    const startLate = def.freshTopics ? [...c.workers, ...c.controls] : [];
+    await Promise.all(c.allSlots().filter((slot) => !startLate.includes(slot)).map((slot) => c.start(slot)));
     if (def.mirror) {
       mirror = new DlqMirror({ brokers, connectionString: database.url, routing: { prefix }, groups: [groupId], groupId: uniqueName('faults-mirror-') });
       await mirror.start();
@@ -246,24 +283,28 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     supervisor = setInterval(() => void c.supervise(), 250);
     c.log(`processes ready after ${Date.now() - startedAt} ms`);
 
-    // Warm-up: one event per warm-up tenant through the whole pipeline before the clock starts.
-    for (let i = 0; i < WARMUP_TENANTS; i++) await workload.writeOne(`warmup-${i}`);
-    workload.writes.length = 0;
     const groups = c.controls.length > 0 ? 2 : 1;
-    await waitFor(async () => (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >= WARMUP_TENANTS * groups, {
-      timeoutMs: 60_000, intervalMs: 200, message: 'warm-up events delivered',
-    });
-    await pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
-
-    c.log(`warm-up delivered after ${Date.now() - startedAt} ms`);
+    if (!def.freshTopics) {
+      // Warm-up: one event per warm-up tenant through the whole pipeline before the clock starts.
+      for (let i = 0; i < WARMUP_TENANTS; i++) await workload.writeOne(`warmup-${i}`);
+      workload.writes.length = 0;
+      await waitFor(async () => (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >= WARMUP_TENANTS * groups, {
+        timeoutMs: 60_000, intervalMs: 200, message: 'warm-up events delivered',
+      });
+      await pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
+      c.log(`warm-up delivered after ${Date.now() - startedAt} ms`);
+    }
+    if (def.measurePublishStall) monitor = new PublishProgressMonitor(pool).start();
     env.log(`  [s${def.id}] load: ${def.workload.ratePerSecond} tx/s (1-${def.workload.eventsPerTransaction ?? 1} events each) for ${def.workload.durationMs / 1000} s over ${def.workload.tenants} tenants, ${def.workload.writers} writers`);
     c.loadDone = workload.run().finally(() => {
       c.loadRunning = false;
     });
     const injecting = def.inject(c);
+    const lateStarts = Promise.all(startLate.map((slot) => c.start(slot)));
     await c.loadDone;
     const loadEndMs = Date.now();
     await injecting;
+    await lateStarts;
 
     // Everything committed must arrive: delivered, or (poison) in the DLQ table.
     const pending = `
@@ -286,6 +327,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       }
       return Date.now() - steadySince > 1000 && (await count(c.pool, 'SELECT count(*)::int AS n FROM eventbus.outbox')) === 0;
     }, { timeoutMs: 20_000, intervalMs: 250, message: 'deliveries settled' }).catch(() => undefined);
+    monitor?.stop();
 
     const result = checkDelivery({
       writes: workload.writes,
@@ -300,6 +342,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       faults: c.faults,
       loadEndMs,
       batchBound: RELAY_BATCH_SIZE * RELAY_LANES,
+      ...(def.republishAllowance === 'crashes-only' ? { republishBound: c.unexpectedExits.length * RELAY_BATCH_SIZE * RELAY_LANES } : {}),
     });
     c.log(`drained and settled after ${Date.now() - startedAt} ms`);
     const faultKinds: Record<string, number> = {};
@@ -309,6 +352,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     return {
       id: def.id, name: def.name, durationMs: Date.now() - startedAt, ...result, faultKinds,
       unexpectedExits: c.unexpectedExits, violations: problems,
+      ...(monitor ? { publishStall: summarizeStalls(monitor.samples, c.faults) } : {}),
     };
   } catch (error) {
     const message = (error as Error).message;
@@ -320,6 +364,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     };
   } finally {
     clearInterval(supervisor);
+    monitor?.stop();
     if (ctx) {
       // A restart the supervisor began may still be starting a process: let it finish, then stop everything.
       await waitFor(() => !ctx!.allSlots().some((s) => s.busy), { timeoutMs: 60_000, intervalMs: 200 }).catch(() => undefined);
@@ -333,6 +378,10 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     else await database?.drop().catch(() => undefined);
     await broker?.destroy();
     await kafkaProxy?.stop();
+    if (cluster && prefix) {
+      // The cluster outlives the scenario: its 12-partition RF-3 topics would slow every later restart.
+      await cluster.deleteTopicsWithPrefix(prefix).catch((error: Error) => env.log(`  [s${def.id}] deleting topics ${prefix}* failed: ${error.message}`));
+    }
     env.log(`  [s${def.id}] cleaned up after ${Date.now() - startedAt} ms`);
   }
 }

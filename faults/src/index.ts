@@ -3,3 +3,5 @@ export { runScenario, RELAY_BATCH_SIZE, RELAY_LANES, type MatrixEnvironment, typ
 export { runFaultMatrix, formatResults, type MatrixOptions } from './matrix.js';
 export { scenarios } from './scenarios.js';
 export { Workload, tenantsOf, type WorkloadOptions } from './workload.js';
+export { clusterScenarios } from './cluster-scenarios.js';
+export { PublishProgressMonitor, stalls, summarizeStalls, type FaultStall, type ProgressSample, type Stall } from './publish-progress.js';

@@ -1,3 +1,4 @@
+import { KafkaCluster } from '@eventbus/dev-services';
 import { runScenario, type MatrixEnvironment, type ScenarioResult } from './harness.js';
 import { scenarios } from './scenarios.js';
 
@@ -5,6 +6,8 @@ export interface MatrixOptions {
   short: boolean;
   /** Scenario ids to run; all when empty. */
   only: number[];
+  /** Client port of node 1 of the local cluster (scenarios 10-13). Default 29092. */
+  clusterPort?: number;
 }
 
 /** Runs the chosen scenarios one after the other (they would only compete for the 2 cores). */
@@ -12,15 +15,31 @@ export async function runFaultMatrix(env: MatrixEnvironment, options: MatrixOpti
   const chosen = scenarios({ short: options.short }).filter((s) => options.only.length === 0 || options.only.includes(s.id));
   const unknown = options.only.filter((id) => !chosen.some((s) => s.id === id));
   if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')}: expected one of ${scenarios({ short: false }).map((s) => s.id).join(', ')}`);
+  // The 3-node cluster only when a chosen scenario needs it (three JVMs on a 2-core machine);
+  // stopped afterwards if this run started it.
+  const cluster = !env.cluster && chosen.some((s) => s.broker === 'cluster') ? await new KafkaCluster({ basePort: options.clusterPort, log: env.log }).start() : undefined;
+  const runEnv = cluster ? { ...env, cluster } : env;
   const results: ScenarioResult[] = [];
-  for (const def of chosen) {
-    env.log(`scenario ${def.id}: ${def.name}`);
-    const result = await runScenario(def, env, options.short ? 60_000 : 180_000);
-    env.log(`scenario ${def.id}: ${result.violations.length === 0 ? 'ok' : 'FAILED'} in ${(result.durationMs / 1000).toFixed(1)} s`);
-    env.log(formatResults([result]).split('\n')[2]!);
-    results.push(result);
+  try {
+    for (const def of chosen) {
+      env.log(`scenario ${def.id}: ${def.name}`);
+      const result = await runScenario(def, runEnv, options.short ? 60_000 : 180_000);
+      env.log(`scenario ${def.id}: ${result.violations.length === 0 ? 'ok' : 'FAILED'} in ${(result.durationMs / 1000).toFixed(1)} s`);
+      env.log(formatResults([result]).split('\n')[2]!);
+      if (result.publishStall) env.log(stallNote(result));
+      results.push(result);
+    }
+  } finally {
+    await cluster?.stop();
   }
   return results;
+}
+
+/** One line: the longest publish stall, and the one around each fault. */
+function stallNote(r: ScenarioResult): string {
+  const stall = r.publishStall!;
+  const perFault = stall.byFault.map((f) => `${f.kind}${f.detail ? ` (${f.detail})` : ''} ${fmtMs(f.stallMs)}, from ${fmtMs(f.startsAfterFaultMs)} after it began`).join('; ');
+  return `Scenario ${r.id}: publishing stalled at most ${fmtMs(stall.maxMs)}${perFault ? `; per fault: ${perFault}` : ''}.`;
 }
 
 const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
@@ -60,6 +79,11 @@ export function formatResults(results: ScenarioResult[]): string {
         const how = sample.deliveries.map((d) => `${d.worker} at ${d.partition}/${d.offset} attempt ${d.attempt} +${Math.round(d.receivedAtMs - t0)} ms`).join(', then ');
         notes.push(`Scenario ${r.id}: ${r.duplicates.redelivered} redelivered; e.g. event ${sample.eventId}: ${how}.`);
       }
+    }
+    if (r.publishStall) notes.push(stallNote(r));
+    if (r.duplicates.republished > 0) {
+      const sample = r.duplicates.samples.find((x) => new Set(x.deliveries.map((d) => `${d.partition}/${d.offset}`)).size > 1);
+      if (sample) notes.push(`Scenario ${r.id}: ${r.duplicates.republished} republished (bound ${r.duplicates.bound}); e.g. event ${sample.eventId} at ${[...new Set(sample.deliveries.map((d) => `${d.partition}/${d.offset}`))].join(' and ')}.`);
     }
     if (r.unexpectedExits.length) notes.push(`Scenario ${r.id}: ${r.unexpectedExits.length} process(es) exited on their own and were restarted: ${r.unexpectedExits.map((e) => e.slice(0, 300)).join(' | ')}`);
     for (const v of r.violations) notes.push(`Scenario ${r.id} VIOLATION: ${v}`);

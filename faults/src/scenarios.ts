@@ -1,5 +1,6 @@
 import type { ScenarioContext, ScenarioDefinition, Slot } from './harness.js';
 import type { WorkloadOptions } from './workload.js';
+import { clusterScenarios } from './cluster-scenarios.js';
 
 /** Full run (`pnpm test:faults`) or the short form CI runs (`--short`, and the integration test). */
 export interface MatrixSize {
@@ -24,7 +25,7 @@ function workload(size: MatrixSize, overrides: Partial<WorkloadOptions> = {}): W
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The eight scenarios of issue #7, and the Kafka network cut (9). */
+/** The eight scenarios of issue #7, the Kafka network cut (9), and the 3-node cluster's faults (10-13, cluster-scenarios.ts). */
 export function scenarios(size: MatrixSize): ScenarioDefinition[] {
   const s = size.short;
   const base = { relays: 2, workers: 2, broker: 'shared' as const, postgresProxy: false, mirror: false, handlerDelayMs: 2 };
@@ -203,5 +204,6 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
         // least), so recovery is measured under load.
       },
     },
+      ...clusterScenarios(size),
   ];
 }

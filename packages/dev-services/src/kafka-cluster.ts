@@ -172,6 +172,15 @@ export class KafkaCluster {
     }
   }
 
+  /** Deletes every topic whose name starts with `prefix` (a scenario's or a test's own); returns how many. */
+  async deleteTopicsWithPrefix(prefix: string): Promise<number> {
+    if (prefix.length === 0) throw new KafkaClusterError('INVALID_OPTION', 'deleteTopicsWithPrefix needs a non-empty prefix: it would delete every topic');
+    const admin = await this.admin();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length > 0) await admin.deleteTopics({ topics, timeout: 30_000 });
+    return topics.length;
+  }
+
   /** Stops the cluster if this handle started it; otherwise starts again the nodes it stopped. Idempotent. */
   async stop(): Promise<void> {
     const admin = this.adminClient;
