@@ -211,7 +211,13 @@ export class KafkaCluster {
   }
 
   private env(): NodeJS.ProcessEnv {
-    return { ...process.env, KAFKA_CLUSTER_PORT: String(this.basePort), ...(this.dataDir ? { KAFKA_CLUSTER_DIR: this.dataDir } : {}) };
+    return {
+      // A node SIGKILLed under load recovers its logs before it serves: on 2 busy cores that took longer than the script's 90 s default.
+      KAFKA_READY_TIMEOUT_S: '240',
+      ...process.env,
+      KAFKA_CLUSTER_PORT: String(this.basePort),
+      ...(this.dataDir ? { KAFKA_CLUSTER_DIR: this.dataDir } : {}),
+    };
   }
 
   private async script(args: string[]): Promise<string> {
@@ -220,7 +226,10 @@ export class KafkaCluster {
       return stdout;
     } catch (error) {
       const e = error as { stderr?: string; message: string };
-      throw new KafkaClusterError('SCRIPT_FAILED', `kafka-local.sh ${args.join(' ')} failed: ${(e.stderr ?? e.message).slice(-2000)}`, { cause: error });
+      // The script's own lines say what failed; the broker log tail after them says why.
+      const stderr = e.stderr ?? e.message;
+      const own = stderr.split('\n').filter((line) => line.startsWith('[kafka-local]')).slice(-8).join('\n');
+      throw new KafkaClusterError('SCRIPT_FAILED', `kafka-local.sh ${args.join(' ')} failed:\n${own}\n${stderr.slice(-1500)}`, { cause: error });
     }
   }
 }
