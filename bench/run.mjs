@@ -202,32 +202,42 @@ async function relayDrainBench() {
   // The relay itself, in a process of its own (bench/relay-process.mjs): the RSS and node CPU
   // below are the relay's alone. Until session 5 it ran in this process, whose peak RSS
   // (232-260 MB) also held the baselines' leftovers and the bench's own pool.
-  await fillBacklog(rows);
-  const child = fork(fileURLToPath(new URL('./relay-process.mjs', import.meta.url)), [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] } : {});
-  const fromChild = (key) => new Promise((resolve, reject) => {
-    child.on('message', (m) => m[key] && resolve(m));
-    child.once('exit', (code) => reject(new Error(`relay process exited with ${code} before '${key}'`)));
-  });
-  const ready = fromChild('ready');
-  const done = fromChild('done');
-  // Both are awaited below; without this, a child that dies early would leave `done`
-  // rejected with no handler, and Node would exit before the bench's cleanup.
-  done.catch(() => undefined);
-  await ready;
-  cpu0 = cpuSnapshot(); // the drain's window, as the relay process measures its own
-  const drained = await done;
-  const relayRate = drained.drained / drained.seconds;
-  // Postgres and Kafka from /proc; node from the relay process (this one only waited).
-  const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpu0, cpuSnapshot());
-  const relayNode = drained.cpuSeconds / drained.seconds;
-  const relayCores = { node: relayNode, postgres: postgresShare, kafka: kafkaShare, total: relayNode + postgresShare + kafkaShare };
-  const rssPeak = drained.peakRssMb * 2 ** 20;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.send({ stop: true });
-  await exited;
+  /** Drains a fresh backlog of `rows` with the relay in its own process; `idempotent` false turns the idempotent producer off. */
+  const drainInRelayProcess = async (idempotent) => {
+    await fillBacklog(rows);
+    const child = fork(fileURLToPath(new URL('./relay-process.mjs', import.meta.url)), [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
+      env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
+      ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] } : {}),
+    });
+    const fromChild = (key) => new Promise((resolve, reject) => {
+      child.on('message', (m) => m[key] && resolve(m));
+      child.once('exit', (code) => reject(new Error(`relay process exited with ${code} before '${key}'`)));
+    });
+    const ready = fromChild('ready');
+    const done = fromChild('done');
+    // Both are awaited below; without this, a child that dies early would leave `done`
+    // rejected with no handler, and Node would exit before the bench's cleanup.
+    done.catch(() => undefined);
+    await ready;
+    const cpuStart = cpuSnapshot(); // the drain's window, as the relay process measures its own
+    const drained = await done;
+    const rate = drained.drained / drained.seconds;
+    // Postgres and Kafka from /proc; node from the relay process (this one only waited).
+    const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
+    const node = drained.cpuSeconds / drained.seconds;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.send({ stop: true });
+    await exited;
+    return { rate, cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare }, rssPeak: drained.peakRssMb * 2 ** 20 };
+  };
+  // The relay as deployed (idempotent producer), then the same drain without idempotence:
+  // the cost of broker-side deduplication, measured in this run.
+  const { rate: relayRate, cores: relayCores, rssPeak } = await drainInRelayProcess(true);
+  const plain = await drainInRelayProcess(false);
   const slower = Math.min(claimRate, kafkaRate);
   say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
   say(`  relay drain ${showCores(relayCores)}`);
+  say(`  relay without the idempotent producer       ${fmt(plain.rate).padStart(8)} events/s; idempotent / plain = ${(relayRate / plain.rate).toFixed(2)}`);
   // CPU per event of each part: what the drain would reach if it had the cores to itself.
   const perEvent = (c, rate) => (c.total / rate) * 1e6;
   say(`  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`);
@@ -241,7 +251,7 @@ async function relayDrainBench() {
   const vacuumed = await size();
   const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
   say(`  storage after the drain: outbox ${mb(afterDrain.outbox)} MB (${fmt(Number(afterDrain.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(afterDrain.log)} MB for ${fmt(Number(afterDrain.events))} events\n`);
-  results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
+  results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, relayNotIdempotentEventsPerS: plain.rate, idempotentToPlain: relayRate / plain.rate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
     coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
     storage: { outboxBytesDrained: Number(afterDrain.outbox), deadTuples: Number(afterDrain.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(afterDrain.log) } };
 }
@@ -367,9 +377,15 @@ async function latencyAt(rate) {
   const pipeline = await measure('writeEventWithOutbox → relay → consumer', `${prefix}order`, write);
   const product = await measure('  … → EventConsumer handler', `${prefix}order`, write, 'EventConsumer');
   await relay.stop();
+  // The same pipeline with the idempotent producer off: what broker-side deduplication costs.
+  const plainRelay = new OutboxRelay({ connectionString: database.url, brokers, routing: { prefix }, kafkaIdempotent: false });
+  await plainRelay.start();
+  const plain = await measure('  … same, idempotent producer off', `${prefix}order`, write);
+  await plainRelay.stop();
+  say(`  idempotent / plain producer, from commit: p50 ${(pipeline.fromCommit.p50 / plain.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / plain.fromCommit.p99).toFixed(2)}×`);
   say(`  pipeline / raw, from commit: p50 ${(pipeline.fromCommit.p50 / raw.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / raw.fromCommit.p99).toFixed(2)}×`);
   say(`  EventConsumer / raw kafkajs consumer (same pipeline), from commit: p50 ${(product.fromCommit.p50 / pipeline.fromCommit.p50).toFixed(2)}×, p99 ${(product.fromCommit.p99 / pipeline.fromCommit.p99).toFixed(2)}×\n`);
-  return { rate, seconds, warmupSeconds: warmup, rawKafka: raw, pipeline, withEventConsumer: product };
+  return { rate, seconds, warmupSeconds: warmup, rawKafka: raw, pipeline, pipelineNotIdempotent: plain, withEventConsumer: product };
 }
 
 /**

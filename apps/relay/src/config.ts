@@ -18,6 +18,7 @@ export const RELAY_ENV = {
   RELAY_LANES: { default: '2', description: 'claim connections per instance, each with its own share of shards (1–16); overlaps Kafka sends with Postgres claims' },
   RELAY_POLL_INTERVAL_MS: { default: '1000', description: 'fallback poll when no NOTIFY arrives (10–60000)' },
   RELAY_REBALANCE_INTERVAL_MS: { default: '2000', description: 'how often shards are rebalanced between instances' },
+  RELAY_KAFKA_IDEMPOTENT: { default: 'true', description: 'idempotent producer: the broker drops a batch re-sent after a lost answer instead of writing it twice' },
   RELAY_KAFKA_FAILOVER_MS: { default: '20000', description: 'publishes failing this long hand the instance\'s shards to other instances that reach Kafka (0 = never)' },
   RELAY_MAX_RETRIES: { default: '5', description: 'retries of a row Kafka refuses, then the DLQ table' },
   RELAY_RETRY_INITIAL_DELAY_MS: { default: '1000', description: 'first retry delay' },
@@ -42,6 +43,7 @@ export interface RelayAppConfig {
   pollIntervalMs: number;
   rebalanceIntervalMs: number;
   kafkaFailoverMs: number;
+  kafkaIdempotent: boolean;
   retryConfig: RetryConfig;
   instanceId: string | undefined;
   migrate: boolean;
@@ -66,6 +68,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
     pollIntervalMs: read.int('RELAY_POLL_INTERVAL_MS', 10, 60_000),
     rebalanceIntervalMs: read.int('RELAY_REBALANCE_INTERVAL_MS', 100, 60_000),
     kafkaFailoverMs: read.int('RELAY_KAFKA_FAILOVER_MS', 0, 3_600_000),
+    kafkaIdempotent: read.bool('RELAY_KAFKA_IDEMPOTENT'),
     retryConfig: {
       maxRetries: read.int('RELAY_MAX_RETRIES', 0, 100),
       initialDelayMs: read.int('RELAY_RETRY_INITIAL_DELAY_MS', 0, 86_400_000),

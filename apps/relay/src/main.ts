@@ -37,6 +37,7 @@ async function main(cfg: RelayAppConfig) {
     pollIntervalMs: cfg.pollIntervalMs,
     rebalanceIntervalMs: cfg.rebalanceIntervalMs,
     kafkaFailoverMs: cfg.kafkaFailoverMs,
+    kafkaIdempotent: cfg.kafkaIdempotent,
     retryConfig: cfg.retryConfig,
     routing: { prefix: cfg.topicPrefix, ...(cfg.topicRoutes ? { routes: cfg.topicRoutes } : {}) },
     shutdownGraceMs: cfg.shutdownGraceMs,

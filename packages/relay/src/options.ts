@@ -17,6 +17,12 @@ export interface OutboxRelayOptions {
   notifier?: OutboxNotifier;
   /** Kafka client id. Default `eventbus-relay`. */
   clientId?: string;
+  /**
+   * Broker-side deduplication of re-sent batches (the idempotent producer: producer id and
+   * sequence numbers). Default true: a batch re-sent because its answer was lost (a leader
+   * that appended and died) is not written twice. Ignored when `publisher` is given.
+   */
+  kafkaIdempotent?: boolean;
   /** Rows claimed and sent per Kafka request. Default 500 (1 to 10000). */
   batchSize?: number;
   /**
@@ -95,7 +101,7 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     brokers,
     // A caller's publisher is traced too: the trace must not break because a test or an
     // embedder brought its own Kafka client. `message`: continue the producer's stored trace.
-    publisher: new InstrumentedPublisher(options.publisher ?? new KafkaPublisher({ brokers, clientId: options.clientId ?? 'eventbus-relay' }), {
+    publisher: new InstrumentedPublisher(options.publisher ?? new KafkaPublisher({ brokers, clientId: options.clientId ?? 'eventbus-relay', idempotent: options.kafkaIdempotent ?? true }), {
       stage: 'relay',
       parent: 'message',
     }),
