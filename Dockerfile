@@ -5,7 +5,9 @@
 # Each runtime image holds only its app, its production dependencies (`pnpm deploy --prod`)
 # and the migrations, runs as the unprivileged `node` user, and starts node directly
 # (exec-form CMD, no shell in between) so SIGTERM reaches the app's shutdown handler.
-ARG NODE_VERSION=22
+# The Node that scripts/run.sh and CI run (.node-version; docs/node-versions.md): bump both together.
+# Overridable for a 22 image (--build-arg NODE_VERSION=22.23.5; engines allow ^22.15.0 || ^24.0.0).
+ARG NODE_VERSION=24.22.3
 
 # ---- build: all dependencies, compile, then one pruned production tree per app ----
 # The full image has python/make/g++ for the few native builds (testcontainers' ssh2 in the demo).
