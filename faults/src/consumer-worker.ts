@@ -22,6 +22,7 @@
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import { EventConsumer, NonRetriableError } from '@eventbus/consumer';
+import { KafkajsConsumerClient, type ConsumerGroupSettings } from '@eventbus/kafka';
 
 const env = (name: string, fallback?: string): string => {
   const value = process.env[name] ?? fallback;
@@ -70,7 +71,9 @@ const consumer = new EventConsumer({
   partitionsConsumedConcurrently: 4,
   onMetric: () => undefined,
   // Silent by default, like the consumer itself; turned up to see what the group did during a fault.
-  ...(process.env.KAFKAJS_LOG_LEVEL ? { kafka: { logLevel: Number(process.env.KAFKAJS_LOG_LEVEL) } } : {}),
+  ...(process.env.KAFKAJS_LOG_LEVEL
+    ? { consumerClient: (settings: ConsumerGroupSettings) => new KafkajsConsumerClient({ ...settings, brokers: env('KAFKA_BROKERS').split(','), kafkajs: { logLevel: Number(process.env.KAFKAJS_LOG_LEVEL) } }) }
+    : {}),
   logger: { debug() {}, info() {}, warn: stderrLine('warn'), error: stderrLine('error') },
 });
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeEvent } from '@eventbus/core';
 import { BatchProcessor } from './batch-processor.js';
-import type { BatchControl, InboundMessage } from './kafka/consumer-client.js';
+import type { BatchControl, InboundMessage } from '@eventbus/kafka';
 import { resolveConsumerOptions, resolveSubscription } from './options.js';
 import { SerialPublisher } from './serial-publisher.js';
 

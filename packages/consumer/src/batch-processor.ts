@@ -2,13 +2,13 @@ import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api
 import { backoffDelayMs, decodeEvent, headersToStrings, HEADER } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
-import { encodeDlqHeaders } from './dlq-headers.js';
+import { encodeDlqHeaders } from '@eventbus/core';
 import { describeFailure, isNonRetriable } from './failure.js';
-import { headerBytes, keyBytes } from './header-bytes.js';
-import type { BatchControl, InboundMessage } from './kafka/consumer-client.js';
-import { withoutHeaders, type MessageOrigin } from './message-origin.js';
+import { headerBytes, keyBytes } from '@eventbus/core';
+import type { BatchControl, InboundMessage } from '@eventbus/kafka';
+import { withoutHeaders, type MessageOrigin } from '@eventbus/core';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
-import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from './retry-headers.js';
+import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/core';
 import { runHandler } from './run-handler.js';
 import type { SerialPublisher } from './serial-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';

@@ -2,10 +2,10 @@ import type pg from 'pg';
 import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import { inTransaction, shardForTenant } from '@eventbus/schema';
-import { DLQ_HEADER } from './dlq-headers.js';
-import { withoutHeaders } from './message-origin.js';
-import { encodeRetryHeaders } from './retry-headers.js';
-import { retryTopicFor } from './topic-names.js';
+import { DLQ_HEADER } from '@eventbus/core';
+import { withoutHeaders } from '@eventbus/core';
+import { encodeRetryHeaders } from '@eventbus/core';
+import { retryTopicFor } from '@eventbus/core';
 
 /** What a re-drive or discard did; `message` says it in words (for a CLI or an admin UI). */
 export interface DeadLetterActionResult {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { headersToStrings, HEADER, type RawHeaders } from '@eventbus/core';
-import { decodeDlqHeaders } from './dlq-headers.js';
-import type { InboundMessage } from './kafka/consumer-client.js';
+import { decodeDlqHeaders } from '@eventbus/core';
+import type { InboundMessage } from '@eventbus/kafka';
 
 /** The dedupe key of a consumer-stage dead letter: the original coordinates, so one failure is one row. */
 export function consumerDedupeKey(groupId: string, topic: string, partition: number, offset: string): string {

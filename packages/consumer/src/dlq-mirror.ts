@@ -1,12 +1,9 @@
 import pg from 'pg';
-import { invalidConfig, sleep, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
-import type { KafkaConfig } from 'kafkajs';
+import { dlqTopicFor, dlqTopicPattern, errorMessage, invalidConfig, silentLogger, sleep, TopicRouter, type Logger, type TopicRoutingOptions } from '@eventbus/core';
 import { isRecordError, mirrorDeadLetter, skipUnstorable, type MirrorOutcome } from './dead-letter-row.js';
-import type { BatchControl, ConsumerGroupClient, InboundMessage } from './kafka/consumer-client.js';
-import { KafkajsConsumerClient } from './kafka/kafkajs-consumer.js';
-import { silentLogger, type Logger } from '@eventbus/core';
+import type { BatchControl, ConsumerGroupClient, ConsumerGroupClientFactory, InboundMessage, KafkaConnectionOptions } from '@eventbus/kafka';
+import { KafkajsConsumerClient } from '@eventbus/kafka';
 import { resolveBrokers, resolveGroupId } from './options.js';
-import { dlqTopicFor, dlqTopicPattern } from './topic-names.js';
 
 /** Options of `DlqMirror`. */
 export interface DlqMirrorOptions {
@@ -27,7 +24,10 @@ export interface DlqMirrorOptions {
   clientId?: string;
   /** Partitions of DLQ topics the mirror creates. Default 12. */
   topicPartitions?: number;
-  kafka?: Partial<KafkaConfig>;
+  /** TLS, SASL and timeouts of the Kafka connection. */
+  connection?: KafkaConnectionOptions;
+  /** Opens the mirror's consumer client. Default: a kafkajs `KafkajsConsumerClient` on `brokers` with `connection`. */
+  consumerClient?: ConsumerGroupClientFactory;
   logger?: Logger;
   /**
    * Inserts tried for a record Postgres refuses as data (SQLSTATE class 22, 23 or 54, see
@@ -91,16 +91,15 @@ export class DlqMirror {
     const pool = this.options.pool ?? new pg.Pool({ connectionString: this.options.connectionString, max: 2 });
     if (this.ownsPool) pool.on('error', () => undefined);
     this.pool = pool;
-    const client = new KafkajsConsumerClient({
-      brokers: this.brokers,
+    const openClient = this.options.consumerClient ?? ((settings) => new KafkajsConsumerClient({ ...settings, brokers: this.brokers, connection: this.options.connection }));
+    const client = openClient({
       groupId: this.groupId,
       clientId: this.options.clientId ?? 'eventbus-dlq-mirror',
       concurrency: 1,
       sessionTimeoutMs: 30_000,
       heartbeatIntervalMs: 3000,
-      ...(this.options.kafka ? { kafka: this.options.kafka } : {}),
-      onCommitError: (error) => this.logger.warn({ error: (error as Error).message }, 'offset commit failed; the offsets go with the next commit'),
-      onCrash: (error, { restartedBy }) => this.logger.warn({ groupId: this.groupId, err: (error as Error).message, restartedBy }, 'Kafka consumer crashed; restarting it'),
+      onCommitError: (error) => this.logger.warn({ groupId: this.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
+      onCrash: (error, { restartedBy }) => this.logger.warn({ groupId: this.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
     });
     this.client = client;
     const exact = this.topics.filter((t): t is string => typeof t === 'string');

@@ -1,12 +1,10 @@
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { EventBusError, invalidConfig } from '@eventbus/core';
-import { KafkaPublisher, type MessagePublisher } from '@eventbus/kafka';
+import { errorMessage, EventBusError, invalidConfig } from '@eventbus/core';
+import { KafkajsConsumerClient, KafkaPublisher, type ConsumerGroupClient, type MessagePublisher, type TopicSubscriptionSpec } from '@eventbus/kafka';
 import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
 import { processOnce, type InboxTransaction } from './inbox.js';
-import type { ConsumerGroupClient, TopicSubscriptionSpec } from './kafka/consumer-client.js';
-import { KafkajsConsumerClient } from './kafka/kafkajs-consumer.js';
 import { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
 import { SerialPublisher } from './serial-publisher.js';
 import type { SubscriptionOptions } from './types.js';
@@ -66,7 +64,7 @@ export class EventConsumer {
   private async connectAndRun(): Promise<void> {
     const o = this.options;
     try {
-      this.publisher = o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, ...(o.kafka ? { kafka: o.kafka } : {}) });
+      this.publisher = o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, connection: o.connection });
       await this.publisher.connect();
       this.processor = new BatchProcessor({
         options: o,
@@ -76,16 +74,15 @@ export class EventConsumer {
         stopSignal: this.stopGrace.signal,
         processOnce: (groupId, eventId, effect) => this.processOnce(groupId, eventId, effect),
       });
-      const client = new KafkajsConsumerClient({
-        brokers: o.brokers,
+      const openClient = o.consumerClient ?? ((settings) => new KafkajsConsumerClient({ ...settings, brokers: o.brokers, connection: o.connection }));
+      const client = openClient({
         groupId: o.groupId,
         clientId: o.clientId,
         concurrency: o.partitionsConsumedConcurrently,
         sessionTimeoutMs: o.sessionTimeoutMs,
         heartbeatIntervalMs: o.heartbeatIntervalMs,
-        ...(o.kafka ? { kafka: o.kafka } : {}),
-        onCommitError: (error) => o.logger.warn({ groupId: o.groupId, error: (error as Error).message }, 'offset commit failed; the offsets go with the next commit'),
-        onCrash: (error, { restartedBy }) => o.logger.warn({ groupId: o.groupId, err: (error as Error).message, restartedBy }, 'Kafka consumer crashed; restarting it'),
+        onCommitError: (error) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
+        onCrash: (error, { restartedBy }) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
       });
       this.client = client;
       const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();

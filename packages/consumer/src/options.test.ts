@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY_CONFIG, EventBusError } from '@eventbus/core';
 import { resolveConsumerOptions, resolveSubscription } from './options.js';
-import { topicSafeGroupId } from './topic-names.js';
+import { topicSafeGroupId } from '@eventbus/core';
 
 const base = { brokers: ['127.0.0.1:19092'], groupId: 'search-indexer' };
 const handler = async () => {};

@@ -1,10 +1,9 @@
 import { eventTypeMatcher, eventTypePatternProblem, invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
-import type { MessagePublisher } from '@eventbus/kafka';
+import type { ConsumerGroupClientFactory, KafkaConnectionOptions, MessagePublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
-import type { KafkaConfig } from 'kafkajs';
 import type { Logger } from '@eventbus/core';
 import { silentLogger } from '@eventbus/core';
-import { dlqTopicFor, retryTopicFor } from './topic-names.js';
+import { dlqTopicFor, retryTopicFor } from '@eventbus/core';
 import type { EventHandler, RetryMode, SubscriptionOptions } from './types.js';
 
 /** Options of `EventConsumer`. Each default is stated once, here. */
@@ -37,12 +36,14 @@ export interface EventConsumerOptions {
   publisher?: MessagePublisher;
   /** Receives every attempt's outcome. Default `recordEventMetric` of @eventbus/monitor. */
   onMetric?: (metric: EventMetric) => void;
-  /** kafkajs session timeout. Default 30000 ms. */
+  /** Group session timeout: a member silent this long is removed from the group. Default 30000 ms. */
   sessionTimeoutMs?: number;
   /** How often a heartbeat is sent, also while a handler runs. Default 3000 ms. */
   heartbeatIntervalMs?: number;
-  /** Extra kafkajs client settings (ssl, sasl, ...). */
-  kafka?: Partial<KafkaConfig>;
+  /** TLS, SASL and timeouts of the Kafka connections (consumer and retry/DLQ publisher). */
+  connection?: KafkaConnectionOptions;
+  /** Opens the group's consumer client. Default: a kafkajs `KafkajsConsumerClient` on `brokers` with `connection`. */
+  consumerClient?: ConsumerGroupClientFactory;
   logger?: Logger;
 }
 
@@ -64,7 +65,8 @@ export interface ResolvedConsumerOptions {
   onMetric: ((metric: EventMetric) => void) | undefined;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
-  kafka: Partial<KafkaConfig> | undefined;
+  connection: KafkaConnectionOptions | undefined;
+  consumerClient: ConsumerGroupClientFactory | undefined;
   logger: Logger;
   retryTopic: string;
   dlqTopic: string;
@@ -133,7 +135,8 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
     onMetric: options.onMetric,
     sessionTimeoutMs,
     heartbeatIntervalMs,
-    kafka: options.kafka,
+    connection: options.connection,
+    consumerClient: options.consumerClient,
     logger: options.logger ?? silentLogger,
     retryTopic: retryTopicFor(router.prefix, groupId),
     dlqTopic: dlqTopicFor(router.prefix, groupId),

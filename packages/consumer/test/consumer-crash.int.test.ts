@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Kafka, KafkaJSNonRetriableError, logLevel } from 'kafkajs';
 import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
-import { KafkajsConsumerClient } from '../src/kafka/kafkajs-consumer.js';
+import { KafkajsConsumerClient } from '@eventbus/kafka';
 
 // kafkajs restarts its consumer after a crash only when the error is retriable. After any
 // other one (KafkaJSGroupCoordinatorNotFound and KafkaJSTimeout are among them, both seen

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, resolveRetryConfig, DEFAULT_RETRY_CONFIG } from './retry.js';
 import { eventTypeMatcher, eventTypePatternProblem, eventTypeProblem, matchesEventType } from './event-type.js';
 import { TopicRouter, patternsMayOverlap } from './routing.js';
-import { decodeEvent, encodeEvent, HEADER } from './message-format.js';
+import { decodeEvent, encodeEvent, HEADER } from './wire/message-format.js';
 import { EventBusError } from './errors.js';
 import { uuidv7 } from './uuid.js';
 

@@ -60,3 +60,8 @@ export function invalidConfig(setting: string, expected: string, got: unknown): 
     details: { setting, expected },
   });
 }
+
+/** The message of anything thrown (an Error's message, else its string form): for logs' `err` field. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

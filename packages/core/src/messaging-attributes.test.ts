@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TraceFlags } from '@opentelemetry/api';
-import { encodeEvent, HEADER } from './message-format.js';
+import { encodeEvent, HEADER } from './wire/message-format.js';
 import { bodySizeOf, messageSpanAttributes, SPAN_ATTR } from './messaging-attributes.js';
 import { formatTraceparent, parseTraceparent } from './trace-context.js';
 

@@ -1,5 +1,5 @@
 import type { Attributes } from '@opentelemetry/api';
-import { HEADER } from './message-format.js';
+import { HEADER } from './wire/message-format.js';
 
 /**
  * Span attribute names: the OpenTelemetry messaging conventions (semconv 1.27+), the

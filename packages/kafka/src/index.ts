@@ -4,3 +4,15 @@ export { KafkaPublisher, type KafkaPublisherOptions } from './kafkajs-publisher.
 export { InstrumentedPublisher, type InstrumentedPublisherOptions } from './instrumented-publisher.js';
 export { createTopicsAndWait, retryWhileTopicUnknown } from './create-topics.js';
 export { kafkajsPatchRevision } from './kafkajs-patch.js';
+export {
+  COMMIT_INTERVAL_MS,
+  type BatchControl,
+  type BatchHandler,
+  type ConsumerGroupClient,
+  type ConsumerGroupClientFactory,
+  type ConsumerGroupSettings,
+  type InboundMessage,
+  type TopicSubscriptionSpec,
+} from './consumer/consumer-client.js';
+export { KafkajsConsumerClient, type KafkajsConsumerOptions } from './consumer/kafkajs-consumer.js';
+export { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';

@@ -1,5 +1,6 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type RecordMetadata } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions } from './acknowledged-positions.js';
+import { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 
@@ -22,8 +23,10 @@ export interface KafkaPublisherOptions {
    * Default true. Off, a batch re-sent after a lost answer can be written twice (same ce_id).
    */
   idempotent?: boolean;
-  /** Extra kafkajs client settings (ssl, sasl, ...). */
-  kafka?: Partial<KafkaConfig>;
+  /** TLS, SASL and timeouts. */
+  connection?: KafkaConnectionOptions;
+  /** kafkajs settings beyond `connection`, applied last (tests: a socket factory, a log level). Specific to this adapter. */
+  kafkajs?: Partial<KafkaConfig>;
 }
 
 /**
@@ -91,7 +94,8 @@ export class KafkaPublisher implements MessagePublisher {
       retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
       connectionTimeout: 3000,
       requestTimeout: 10_000,
-      ...options.kafka,
+      ...kafkajsConnectionConfig(options.connection),
+      ...options.kafkajs,
     });
   }
 
@@ -127,7 +131,13 @@ export class KafkaPublisher implements MessagePublisher {
         // should this line run before the timeout's timer fires, a return would be taken for
         // Kafka's acknowledgement of messages never sent.
         if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
-        const answers = await pooled.producer.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })) });
+        // `deadline` (patch revision 4): kafkajs retries until this call's own deadline and no
+        // longer, so a send does not land in the background after the caller rolled back and
+        // re-sent the same rows. Retrying that long is what lets an idempotent re-send reach the
+        // new leader after a leader dies (the broker session timeout, 9 s by default) and be
+        // dropped there when the dead leader had already appended it.
+        const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline } as ProducerBatch;
+        const answers = await pooled.producer.sendBatch(batch);
         for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
         return this.positionsOf(messages, sent, answers);
       } catch (error) {
@@ -198,6 +208,9 @@ export class KafkaPublisher implements MessagePublisher {
       allowAutoTopicCreation: true,
       maxInFlightRequests: 1,
       idempotent,
+      // Retries end at each send's deadline (see publish), not after a count: a retry at most
+      // every second until then.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
       // kafkajs' Java-compatible murmur2 partitioner, recording its choice per message so the
       // answer can be matched to every message (positionsOf).
       createPartitioner: () => {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { metrics, type Attributes, type BatchObservableCallback, type Meter } from '@opentelemetry/api';
-import type { Logger } from '@eventbus/core';
+import { errorMessage, type Logger } from '@eventbus/core';
 import { RELAY_METER } from './metrics.js';
 import { deadLetterCounts } from './sql/dead-letter-counts.js';
 import { outboxBacklog } from './sql/outbox-backlog.js';
@@ -60,8 +60,4 @@ export function observeRelayGauges(options: RelayGaugeOptions): () => void {
   const observables = [backlog, failing, oldestAge, dlqSize, reconnects, shards];
   meter.addBatchObservableCallback(callback, observables);
   return () => meter.removeBatchObservableCallback(callback, observables);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backoffDelayMs, encodeEvent, sleep, Wakeup } from '@eventbus/core';
+import { backoffDelayMs, encodeEvent, errorMessage, sleep, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { SHARD_COUNT } from '@eventbus/schema';
 import type { KafkaFailover } from './kafka-failover.js';
@@ -402,8 +402,4 @@ function shuffle<T>(items: T[]): T[] {
     [items[i], items[j]] = [items[j]!, items[i]!];
   }
   return items;
-}
-
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -30,7 +30,7 @@ function publisherThroughProxy(): KafkaPublisher {
     brokers: f.brokers,
     clientId: 'relay-b',
     publishTimeoutMs: 1500,
-    kafka: { socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect), retry: { retries: 1, initialRetryTime: 100 } },
+    kafkajs: { socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect), retry: { retries: 1, initialRetryTime: 100 } },
   });
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ROOT_CONTEXT, trace, type Span, type Tracer } from '@opentelemetry/api';
 import { HEADER } from '@eventbus/core';
-import type { InboundMessage } from '../kafka/consumer-client.js';
+import type { InboundMessage } from '@eventbus/kafka';
 import { processParentContext, processSpanAttributes, startProcessSpan } from './process-span.js';
 
 const TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';

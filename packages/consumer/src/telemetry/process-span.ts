@@ -1,6 +1,6 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
-import type { InboundMessage } from '../kafka/consumer-client.js';
+import type { InboundMessage } from '@eventbus/kafka';
 
 /** What a `process` span is about: the delivered message and, once decoded, who handles it. */
 export interface ProcessSpanInput {

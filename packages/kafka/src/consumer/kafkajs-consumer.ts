@@ -1,29 +1,18 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { sleep } from '@eventbus/core';
-import { createTopicsAndWait, retryWhileTopicUnknown } from '@eventbus/kafka';
-import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
+import { kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
+import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
+import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type ConsumerGroupSettings, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
 import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
-export interface KafkajsConsumerOptions {
+export interface KafkajsConsumerOptions extends ConsumerGroupSettings {
   brokers: string[];
-  groupId: string;
-  clientId: string;
-  /** Partitions handled at the same time (kafkajs `partitionsConsumedConcurrently`). */
-  concurrency: number;
-  sessionTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  /** Extra kafkajs client settings (ssl, sasl, ...). */
-  kafka?: Partial<KafkaConfig>;
-  /** A background offset commit failed (the offsets go with the next commit). */
-  onCommitError?: (error: unknown) => void;
-  /**
-   * kafkajs' consumer crashed, or left its group without a crash (MembershipWatch).
-   * `restartedBy`: who starts it again, kafkajs (after errors it deems retriable) or this
-   * client (after any other, with a fresh consumer, until stopped).
-   */
-  onCrash?: (error: unknown, info: { restartedBy: 'kafkajs' | 'client' }) => void;
+  /** TLS, SASL and timeouts. */
+  connection?: KafkaConnectionOptions;
+  /** kafkajs settings beyond `connection`, applied last (tests: a socket factory, a log level). Specific to this adapter. */
+  kafkajs?: Partial<KafkaConfig>;
 }
 
 /**
@@ -62,7 +51,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       // kafkajs' default backoff grows to 30 s between reconnects, so a consumer resumed up to
       // ~30 s after a broker outage ended (fault matrix scenario 3); 5 s bounds that delay.
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 10 },
-      ...options.kafka,
+      ...kafkajsConnectionConfig(options.connection),
+      ...options.kafkajs,
     });
   }
 

@@ -1,4 +1,4 @@
-import { EventBusError } from './errors.js';
+import { EventBusError } from '../errors.js';
 import { parseRfc3339 } from './rfc3339.js';
 
 /**

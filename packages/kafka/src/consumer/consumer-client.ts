@@ -57,3 +57,27 @@ export interface ConsumerGroupClient {
   /** Ends the batches in flight after their current message, commits resolved offsets and leaves the group. Idempotent. */
   stop(): Promise<void>;
 }
+
+/** What a consumer group client is opened with: its group, and how its owner hears of trouble. */
+export interface ConsumerGroupSettings {
+  groupId: string;
+  clientId: string;
+  /** Partitions handled at the same time. */
+  concurrency: number;
+  sessionTimeoutMs: number;
+  heartbeatIntervalMs: number;
+  /** A background offset commit failed (the offsets go with the next commit). */
+  onCommitError?: (error: unknown) => void;
+  /**
+   * The client's consumer crashed, or left its group without a crash. `restartedBy`: who
+   * starts it again, the Kafka library (after errors it deems retriable) or the client itself.
+   */
+  onCrash?: (error: unknown, info: { restartedBy: 'kafkajs' | 'client' }) => void;
+}
+
+/**
+ * Opens the client of one consumer group. `EventConsumer` and `DlqMirror` take one (option
+ * `consumerClient`) the way the relay takes a `MessagePublisher`; their default opens a
+ * `KafkajsConsumerClient` on their brokers.
+ */
+export type ConsumerGroupClientFactory = (settings: ConsumerGroupSettings) => ConsumerGroupClient;

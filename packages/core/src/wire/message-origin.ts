@@ -1,4 +1,4 @@
-import { EventBusError } from '@eventbus/core';
+import { EventBusError } from '../errors.js';
 
 /** Where a message was first consumed: its coordinates survive every retry and the DLQ. */
 export interface MessageOrigin {

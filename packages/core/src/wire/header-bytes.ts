@@ -1,4 +1,4 @@
-import type { RawHeaders } from '@eventbus/core';
+import type { RawHeaders } from './message-format.js';
 
 /**
  * A fetched record's headers with their values as Kafka delivered them (Buffers), for the

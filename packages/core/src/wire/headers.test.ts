@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventBusError } from '@eventbus/core';
+import { EventBusError } from '../errors.js';
 import { DLQ_HEADER, decodeDlqHeaders, encodeDlqHeaders } from './dlq-headers.js';
 import { RETRY_HEADER, decodeRetryHeaders, encodeRetryHeaders, type RetryInfo } from './retry-headers.js';
 

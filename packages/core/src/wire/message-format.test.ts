@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EventBusError } from './errors.js';
+import { EventBusError } from '../errors.js';
 import { decodeEvent, encodeEvent, HEADER, SOURCE_PATH, STRUCTURED_CONTENT_TYPE, tenantSource, type StoredEvent } from './message-format.js';
 
 /**

@@ -1,0 +1,29 @@
+import type { ConnectionOptions } from 'node:tls';
+import type { KafkaConfig, SASLOptions } from 'kafkajs';
+
+/**
+ * How to reach a secured Kafka cluster: the settings an application passes through the
+ * project's own options (relay, EventConsumer, DLQ mirror), so that none of them exposes the
+ * client library's configuration type and another client could stand behind the same ports.
+ */
+export interface KafkaConnectionOptions {
+  /** TLS: `true` for the system's CAs, or Node's TLS options (ca, cert, key, servername, ...). Default off. */
+  ssl?: boolean | ConnectionOptions;
+  /** SASL authentication (PLAIN or SCRAM over TLS). Default none. */
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /** Time to establish a TCP connection to a broker. Default 3000 ms. */
+  connectionTimeoutMs?: number;
+  /** Time to wait for a broker's answer to one request. Default 10000 ms for producing, kafkajs' 30000 ms for consuming. */
+  requestTimeoutMs?: number;
+}
+
+/** The kafkajs settings for `connection` (only what it sets: the caller's defaults stay otherwise). */
+export function kafkajsConnectionConfig(connection: KafkaConnectionOptions | undefined): Partial<KafkaConfig> {
+  if (!connection) return {};
+  const config: Partial<KafkaConfig> = {};
+  if (connection.ssl !== undefined) config.ssl = connection.ssl;
+  if (connection.sasl) config.sasl = connection.sasl as SASLOptions;
+  if (connection.connectionTimeoutMs !== undefined) config.connectionTimeout = connection.connectionTimeoutMs;
+  if (connection.requestTimeoutMs !== undefined) config.requestTimeout = connection.requestTimeoutMs;
+  return config;
+}
