@@ -140,7 +140,7 @@ async function main() {
       const tenantId = tenants[seq % tenants.length]!;
       const total = Math.round(Math.random() * 1000);
       // The span stands for the request that places the order: its trace continues through the
-      // relay's send span to both groups' process spans (see the README's Observability section).
+      // relay's send span to both groups' process spans (see docs/consumers.md, tracing).
       await withSpan('POST /orders', () =>
         db.transaction(async (tx) => {
           await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);

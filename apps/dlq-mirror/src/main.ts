@@ -20,7 +20,7 @@ try {
   config = loadConfig(process.env);
 } catch (error) {
   if (error instanceof ConfigError) {
-    process.stderr.write(`eventbus-dlq-mirror: ${error.message}\nSee the README's "The DLQ mirror app" table.\n`);
+    process.stderr.write(`eventbus-dlq-mirror: ${error.message}\nSee the DLQ mirror's environment table in docs/operators.md.\n`);
     process.exit(2);
   }
   throw error;

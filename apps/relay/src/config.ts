@@ -5,7 +5,7 @@ export { ConfigError } from '@eventbus/app-runtime';
 
 /**
  * The relay app's environment variables. Every one is listed here with its default; the
- * README's table is generated from the same facts. Validation collects every problem, so
+ * table in docs/operators.md lists the same facts (kept by hand). Validation collects every problem, so
  * a bad deployment is fixed in one go.
  */
 export const RELAY_ENV = {

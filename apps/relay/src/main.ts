@@ -15,7 +15,7 @@ try {
   config = loadConfig(process.env);
 } catch (error) {
   if (error instanceof ConfigError) {
-    process.stderr.write(`eventbus-relay: ${error.message}\nSee the README's "Relay configuration" table.\n`);
+    process.stderr.write(`eventbus-relay: ${error.message}\nSee the relay's environment table in docs/operators.md.\n`);
     process.exit(2);
   }
   throw error;

@@ -37,5 +37,5 @@ export interface SubscriptionOptions<Payload = unknown> {
   name?: string;
 }
 
-/** Which delivery mode the consumer retries in; see the README for the trade-off. */
+/** Which delivery mode the consumer retries in; see docs/consumers.md for the trade-off. */
 export type RetryMode = 'non-blocking' | 'in-order';

@@ -6,7 +6,7 @@ import { dockerAvailable } from './docker.js';
 import type { ServiceHandle } from './postgres.js';
 
 const run = promisify(execFile);
-/** The project's own broker script (KRaft, assembled from Maven Central, see KAFKA-LOCAL in the README). */
+/** The project's own broker script (KRaft, assembled from Maven Central, see docs/kafka-local.md). */
 export const KAFKA_LOCAL_SCRIPT = fileURLToPath(new URL('../../../scripts/kafka-local.sh', import.meta.url));
 export const LOCAL_KAFKA_PORT = Number(process.env.KAFKA_PORT ?? 19092);
 

@@ -3,7 +3,7 @@ export { acknowledgedPositions, type AcknowledgementCheck, type PartitionAcknowl
 export { KafkaPublisher, type KafkaPublisherOptions } from './kafkajs-publisher.js';
 export { InstrumentedPublisher, type InstrumentedPublisherOptions } from './instrumented-publisher.js';
 export { createTopicsAndWait, retryWhileTopicUnknown } from './create-topics.js';
-export { kafkajsPatchRevision } from './kafkajs-patch.js';
+export { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 export {
   COMMIT_INTERVAL_MS,
   type BatchControl,

@@ -5,10 +5,13 @@ import { createRequire } from 'node:module';
  * `undefined` for a plain kafkajs. The patch adds `kafkajs/src/eventbus-patch.js` as its
  * marker. pnpm applies the patch inside this repository (and in its Docker images); a
  * project that installs `@eventbus/relay` from a registry gets plain kafkajs unless it
- * applies the patch itself, and its relay then drains several times slower (see the README's
+ * applies the patch itself, and its relay then drains several times slower (see docs/performance.md's
  * Benchmarks). The relay logs a warning at start in that case rather than failing: plain
  * kafkajs puts the same bytes on the wire.
  */
+/** The revision this code is written for: per-partition send tracking (3) and send deadlines (4). */
+export const KAFKAJS_PATCH_REVISION = 4;
+
 export function kafkajsPatchRevision(load: (id: string) => unknown = createRequire(import.meta.url)): number | undefined {
   try {
     const marker = load('kafkajs/src/eventbus-patch.js') as { revision?: unknown };

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions } from './acknowledged-positions.js';
 import { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
+import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 
@@ -60,6 +61,9 @@ interface PooledProducer {
  * producer: Kafka is not answering, and the callers back off.
  */
 const MAX_PRODUCERS = 32;
+
+/** Whether the installed kafkajs takes `sendBatch({ deadline })` (patch revision 4 and later). */
+const HONOURS_DEADLINE = (kafkajsPatchRevision() ?? 0) >= KAFKAJS_PATCH_REVISION;
 
 /**
  * The one place kafkajs' producer is used.
@@ -209,8 +213,9 @@ export class KafkaPublisher implements MessagePublisher {
       maxInFlightRequests: 1,
       idempotent,
       // Retries end at each send's deadline (see publish), not after a count: a retry at most
-      // every second until then.
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 },
+      // every second until then. A kafkajs without the patch ignores the deadline and would
+      // retry forever in the background: it gets a bounded count instead.
+      retry: HONOURS_DEADLINE ? { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 } : { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 },
       // kafkajs' Java-compatible murmur2 partitioner, recording its choice per message so the
       // answer can be matched to every message (positionsOf).
       createPartitioner: () => {

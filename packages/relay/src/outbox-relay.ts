@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { sleep } from '@eventbus/core';
-import { kafkajsPatchRevision, type MessagePublisher } from '@eventbus/kafka';
+import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision, type MessagePublisher } from '@eventbus/kafka';
 import { KafkaFailover } from './kafka-failover.js';
 import { RelayMetrics } from './metrics.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
@@ -110,8 +110,11 @@ export class OutboxRelay {
     const { batchSize, pollIntervalMs, lanes } = this.options;
     const kafkajsPatch = kafkajsPatchRevision();
     log.info({ instanceId: this.instanceId, lanes, batchSize, pollIntervalMs, kafkajsPatch: kafkajsPatch ?? 'none' }, 'relay started');
-    if (kafkajsPatch === undefined) {
-      log.warn({}, 'kafkajs is not patched: the same bytes reach Kafka, but the relay drains several times slower; apply patches/kafkajs@2.2.4.patch (README, Benchmarks)');
+    if (kafkajsPatch === undefined || kafkajsPatch < KAFKAJS_PATCH_REVISION) {
+      // Still safe: a send plain kafkajs resolves without writing every partition (kafkajs
+      // #1303) fails the position check and is retried; but partition errors re-send whole
+      // requests (duplicates) and the relay drains several times slower.
+      log.warn({ kafkajsPatch: kafkajsPatch ?? 'none', expected: KAFKAJS_PATCH_REVISION }, 'kafkajs lacks patches/kafkajs@2.2.4.patch: more duplicates at leader changes and a slower drain; apply the patch (docs/operators.md, the kafkajs patch)');
     }
     this.loop = Promise.all(this.lanes.map((lane) => lane.run(abort.signal))).then(() => undefined);
   }
