@@ -37,7 +37,7 @@ RUN pnpm deploy --legacy --prod --filter=@eventbus/relay-app /out/relay \
     /out/*/node_modules/.pnpm/@eventbus+*/node_modules/@eventbus/*/src \
     /out/*/node_modules/.pnpm/@eventbus+*/node_modules/@eventbus/*/test \
     /out/*/node_modules/.pnpm/@eventbus+*/node_modules/@eventbus/*/.turbo \
- && cp -r drizzle /out/drizzle
+ && cp -r packages/schema/drizzle /out/drizzle
 
 # ---- runtime base: no pnpm, no compiler, no sources ----
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime

@@ -6,12 +6,15 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { MIGRATION_LOCK_NAMESPACE } from './shards.js';
 
-/** The drizzle/ folder at the repository root (or EVENTBUS_MIGRATIONS_DIR, for images). */
+/**
+ * This package's drizzle/ folder (or EVENTBUS_MIGRATIONS_DIR, for images). The SQL ships in the
+ * published package (`files`), so an installed @eventbus/schema finds it beside its dist/.
+ */
 export function migrationsFolder(): string {
   const fromEnv = process.env.EVENTBUS_MIGRATIONS_DIR;
   if (fromEnv) return fromEnv;
-  // Both src/ and dist/ sit three levels below the root.
-  return fileURLToPath(new URL('../../../drizzle', import.meta.url));
+  // Both src/ and dist/ sit one level below the package root.
+  return fileURLToPath(new URL('../drizzle', import.meta.url));
 }
 
 export interface MigrateOptions {
