@@ -1,5 +1,5 @@
 import { encodeEvent, HEADER, type StoredEvent, type TopicRouter } from '@eventbus/core';
-import { encodeRetryHeaders, retryTopicFor } from '@eventbus/consumer';
+import { encodeRetryHeaders, retryTopicFor } from '@eventbus/core';
 import type { OutboundMessage } from '@eventbus/kafka';
 
 /** Where republished events go. */

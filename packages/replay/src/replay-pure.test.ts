@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeEvent, matchesEventType, TopicRouter, type StoredEvent } from '@eventbus/core';
-import { decodeRetryHeaders } from '@eventbus/consumer';
+import { decodeRetryHeaders } from '@eventbus/core';
 import { patternToRegex } from './type-pattern-regex.js';
 import { checkResumePoint, decodeResumeToken, encodeResumeToken, replayFilterHash } from './replay-cursor.js';
 import { resolveReplayFilter } from './replay-filter.js';
