@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acknowledgedPositions } from './acknowledged-positions.js';
+import { acknowledgedPositions, positionsWhereAcknowledged } from './acknowledged-positions.js';
 
 const ok = (topicName: string, partition: number, baseOffset: string) => ({ topicName, partition, errorCode: 0, baseOffset });
 
@@ -41,5 +41,20 @@ describe('acknowledgedPositions', () => {
     expect(acknowledgedPositions([{ topic: 't', partition: undefined }], [ok('t', 0, '0')]).ok).toBe(false);
     // The same partition number of another topic is not an answer for this one.
     expect(acknowledgedPositions([{ topic: 't', partition: 0 }], [ok('u', 0, '0')]).ok).toBe(false);
+  });
+});
+
+describe('positionsWhereAcknowledged', () => {
+  it('gives positions to the messages of acknowledged partitions only (a send that failed for the others)', () => {
+    const sent = [
+      { topic: 'orders', partition: 0 },
+      { topic: 'orders', partition: 1 },
+      { topic: 'orders', partition: 0 },
+    ];
+    expect(positionsWhereAcknowledged(sent, [ok('orders', 0, '10'), { topicName: 'orders', partition: 1, errorCode: 10, baseOffset: '-1' }])).toEqual([
+      { topic: 'orders', partition: 0, offset: '10' },
+      undefined,
+      { topic: 'orders', partition: 0, offset: '11' },
+    ]);
   });
 });

@@ -33,6 +33,19 @@ export type AcknowledgementCheck =
  * partition per request), so the k-th message of a partition sits at `baseOffset + k`.
  */
 export function acknowledgedPositions(sent: readonly SentMessage[], answers: readonly PartitionAcknowledgement[]): AcknowledgementCheck {
+  const each = positionsWhereAcknowledged(sent, answers);
+  const unacknowledged = each.filter((p) => p === undefined).length;
+  if (unacknowledged === 0) return { ok: true, positions: each as PublishedPosition[] };
+  const missing = sent[each.indexOf(undefined)]!;
+  return { ok: false, unacknowledged, example: { topic: missing.topic, partition: missing.partition } };
+}
+
+/**
+ * Each message's position, or undefined where its partition was not acknowledged. Used for a
+ * send that failed for some partitions: the messages of the others are in Kafka, and a caller
+ * that re-sent them would write them twice.
+ */
+export function positionsWhereAcknowledged(sent: readonly SentMessage[], answers: readonly PartitionAcknowledgement[]): Array<PublishedPosition | undefined> {
   const baseOffsets = new Map<string, bigint>();
   for (const answer of answers) {
     if (answer.errorCode !== 0) continue;
@@ -41,23 +54,15 @@ export function acknowledgedPositions(sent: readonly SentMessage[], answers: rea
     baseOffsets.set(partitionKey(answer.topicName, answer.partition), base);
   }
   const nextIndex = new Map<string, bigint>();
-  const positions: PublishedPosition[] = [];
-  let unacknowledged = 0;
-  let example: { topic: string; partition: number | undefined } | undefined;
-  for (const message of sent) {
-    const key = message.partition === undefined ? undefined : partitionKey(message.topic, message.partition);
-    const base = key === undefined ? undefined : baseOffsets.get(key);
-    if (key === undefined || base === undefined) {
-      unacknowledged++;
-      example ??= { topic: message.topic, partition: message.partition };
-      continue;
-    }
+  return sent.map((message) => {
+    if (message.partition === undefined) return undefined;
+    const key = partitionKey(message.topic, message.partition);
+    const base = baseOffsets.get(key);
+    if (base === undefined) return undefined;
     const index = nextIndex.get(key) ?? 0n;
     nextIndex.set(key, index + 1n);
-    positions.push({ topic: message.topic, partition: message.partition!, offset: (base + index).toString() });
-  }
-  if (unacknowledged > 0) return { ok: false, unacknowledged, example: example! };
-  return { ok: true, positions };
+    return { topic: message.topic, partition: message.partition, offset: (base + index).toString() };
+  });
 }
 
 function partitionKey(topic: string, partition: number): string {

@@ -9,8 +9,11 @@ import { createRequire } from 'node:module';
  * Benchmarks). The relay logs a warning at start in that case rather than failing: plain
  * kafkajs puts the same bytes on the wire.
  */
-/** The revision this code is written for: per-partition send tracking (3) and send deadlines (4). */
-export const KAFKAJS_PATCH_REVISION = 4;
+/**
+ * The revision this code is written for: per-partition send tracking (3), send deadlines (4),
+ * message refusals ending a send and the acknowledged partitions of a failed send (5).
+ */
+export const KAFKAJS_PATCH_REVISION = 5;
 
 export function kafkajsPatchRevision(load: (id: string) => unknown = createRequire(import.meta.url)): number | undefined {
   try {

@@ -1,5 +1,5 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
-import { acknowledgedPositions } from './acknowledged-positions.js';
+import { acknowledgedPositions, positionsWhereAcknowledged } from './acknowledged-positions.js';
 import { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
@@ -140,8 +140,16 @@ export class KafkaPublisher implements MessagePublisher {
         // re-sent the same rows. Retrying that long is what lets an idempotent re-send reach the
         // new leader after a leader dies (the broker session timeout, 9 s by default) and be
         // dropped there when the dead leader had already appended it.
-        const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline } as ProducerBatch;
-        const answers = await pooled.producer.sendBatch(batch);
+        // The send's own deadline ends before the caller's timer, so that a send that cannot
+        // finish fails with its own error (a refusal stays a refusal, not a timeout).
+        const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
+        const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
+        let answers: RecordMetadata[];
+        try {
+          answers = await pooled.producer.sendBatch(batch);
+        } catch (error) {
+          throw Object.assign(new SendFailedError(error), { positions: this.partialPositions(messages, sent, error) });
+        }
         for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
         return this.positionsOf(messages, sent, answers);
       } catch (error) {
@@ -149,8 +157,8 @@ export class KafkaPublisher implements MessagePublisher {
         throw error;
       } finally {
         // Back to the pool only once its send has settled, even when the caller stopped
-        // waiting: its sequence numbers allow one send in flight.
-        this.idle.push(pooled);
+        // waiting: its sequence numbers allow one send in flight. Not after a disconnect().
+        if (this.all.has(pooled)) this.idle.push(pooled);
       }
     };
     try {
@@ -164,8 +172,20 @@ export class KafkaPublisher implements MessagePublisher {
       // on its own producer; a send that still lands is a duplicate with the same ce_id.
       return await withTimeout(attempt(), timeoutMs);
     } catch (error) {
-      throw new PublishError(classify(error), `publish of ${messages.length} message(s) failed: ${describe(error)}`, { cause: error });
+      const positions = error instanceof SendFailedError ? error.positions : undefined;
+      const cause = error instanceof SendFailedError ? error.cause : error;
+      throw new PublishError(classify(cause), `publish of ${messages.length} message(s) failed: ${describe(cause)}`, { cause, ...(positions ? { positions } : {}) });
     }
+  }
+
+  /** Positions of the messages whose partitions kafkajs acknowledged before the send failed (patch revision 5). */
+  private partialPositions(messages: readonly OutboundMessage[], sent: Message[], error: unknown): Array<PublishedPosition | undefined> | undefined {
+    const answers = (error as { eventbusAcknowledged?: RecordMetadata[] } | undefined)?.eventbusAcknowledged;
+    if (!answers || answers.length === 0) return undefined;
+    return positionsWhereAcknowledged(
+      messages.map((m, i) => ({ topic: m.topic, partition: this.partitionOf.get(sent[i]!) })),
+      answers.map((a) => ({ topicName: a.topicName, partition: a.partition, errorCode: a.errorCode, baseOffset: a.baseOffset ?? '-1' })),
+    );
   }
 
   /**
@@ -198,7 +218,7 @@ export class KafkaPublisher implements MessagePublisher {
         await pooled.producer.connect();
         pooled.needsReconnect = false;
       } catch (error) {
-        this.idle.push(pooled);
+        if (this.all.has(pooled)) this.idle.push(pooled);
         throw error;
       }
     }
@@ -227,7 +247,13 @@ export class KafkaPublisher implements MessagePublisher {
         };
       },
     });
-    await producer.connect();
+    try {
+      await producer.connect();
+    } catch (error) {
+      // connect() may have opened broker connections before initProducerId failed.
+      await producer.disconnect().catch(() => undefined);
+      throw error;
+    }
     const pooled = { producer, needsReconnect: false };
     this.all.add(pooled);
     return pooled;
@@ -295,6 +321,15 @@ export class KafkaPublisher implements MessagePublisher {
       })),
     );
     for (const t of missing) this.knownTopics.add(t);
+  }
+}
+
+/** A failed kafkajs send, with the positions of the messages its acknowledged partitions hold. */
+class SendFailedError extends Error {
+  override readonly name = 'SendFailedError';
+  positions: Array<PublishedPosition | undefined> | undefined;
+  constructor(cause: unknown) {
+    super('send failed', { cause });
   }
 }
 

@@ -48,11 +48,19 @@ export type PublishFailureKind = 'transient' | 'rejected';
 /** A failed publish, classified for the caller's retry decision. */
 export class PublishError extends Error {
   override readonly name = 'PublishError';
+  /**
+   * For a publish that failed for some partitions only: `positions[i]` is where Kafka stored
+   * `messages[i]` nonetheless (its partition was acknowledged in the same request), undefined
+   * where it was not. Absent when nothing is known to be stored. A caller re-sending the
+   * failed messages leaves out those with a position, or they are written twice.
+   */
+  readonly positions?: ReadonlyArray<PublishedPosition | undefined>;
   constructor(
     readonly kind: PublishFailureKind,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; positions?: ReadonlyArray<PublishedPosition | undefined> },
   ) {
     super(message, options);
+    if (options?.positions?.some((p) => p !== undefined)) this.positions = options.positions;
   }
 }

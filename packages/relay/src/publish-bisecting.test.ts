@@ -63,4 +63,26 @@ describe('publishBisecting', () => {
     expect(() => requireEveryPosition([message], [{ topic: 't', partition: 0, offset: '-1' }])).toThrow(PublishError);
     expect(() => requireEveryPosition([message], [{ topic: 't', partition: 0, offset: '3' }])).not.toThrow();
   });
+
+  it('does not send again what a refused request stored anyway (its acknowledged partitions)', async () => {
+    const sends: string[][] = [];
+    // Partition "a" is acknowledged in the first request while partition "b" is refused
+    // because of the 'bad' message in it.
+    const publisher: MessagePublisher = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      publish: async (messages: readonly OutboundMessage[]) => {
+        sends.push(messages.map((m) => String(m.value)));
+        const positions = messages.map((m, i) => (m.key === 'a' ? { topic: m.topic, partition: 0, offset: String(i) } : undefined));
+        if (messages.some((m) => m.value === 'bad')) throw new PublishError('rejected', 'MESSAGE_TOO_LARGE', { positions });
+        return messages.map((m, i) => ({ topic: m.topic, partition: 0, offset: String(100 + i) }));
+      },
+    };
+    const items = [item('a', 'a1'), item('b', 'b1'), item('b', 'bad'), item('a', 'a2'), item('b', 'b2')];
+    await publishBisecting(publisher, items);
+    expect(items.map((i) => Boolean(i.error))).toEqual([false, false, true, false, false]);
+    // a1 and a2 went once, in the first request; only b's messages were sent again.
+    expect(sends.flat().filter((v) => v.startsWith('a'))).toEqual(['a1', 'a2']);
+    expect(sends.slice(1).flat()).not.toContain('a1');
+  });
 });

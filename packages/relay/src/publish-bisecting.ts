@@ -8,12 +8,13 @@ export interface BisectItem {
 
 /**
  * Sends `items`; when Kafka refuses the request, finds which messages it refuses by halving,
- * in order, and sets `error` on each of them (the others are sent). One bad message among n
+ * in order, and sets `error` on each of them (the others are sent). Messages a refused request
+ * stored anyway (their partitions were acknowledged: `PublishError.positions`) are not sent
+ * again. One bad message among n
  * costs about 2·log2(n) sends, where one send per message could outlast the relay's claim
  * transaction (idle_in_transaction_session_timeout) on a large batch and loop forever without
  * ever reaching the DLQ. Halves go in array order, so the accepted messages of a key keep
- * their order. Kafka may have stored part of a refused request; re-sending it duplicates
- * those messages, which carry the same ce_id. A transient failure (or any error that is not
+ * their order. A transient failure (or any error that is not
  * a PublishError) is thrown: the caller rolls the whole batch back.
  */
 export async function publishBisecting(publisher: MessagePublisher, items: BisectItem[]): Promise<void> {
@@ -23,13 +24,18 @@ export async function publishBisecting(publisher: MessagePublisher, items: Bisec
     requireEveryPosition(messages, await publisher.publish(messages));
   } catch (error) {
     if (!(error instanceof PublishError) || error.kind === 'transient') throw error;
-    if (items.length === 1) {
-      items[0]!.error = error;
+    // Partitions acknowledged in the refused request hold their messages already: only the
+    // others are sent again (a partition is acknowledged or not as a whole, and all messages
+    // of one key sit in one partition, so this keeps per-key order).
+    const unsent = error.positions ? items.filter((_, i) => error.positions![i] === undefined) : items;
+    if (unsent.length === 0) return;
+    if (unsent.length === 1) {
+      unsent[0]!.error = error;
       return;
     }
-    const middle = Math.ceil(items.length / 2);
-    await publishBisecting(publisher, items.slice(0, middle));
-    await publishBisecting(publisher, items.slice(middle));
+    const middle = Math.ceil(unsent.length / 2);
+    await publishBisecting(publisher, unsent.slice(0, middle));
+    await publishBisecting(publisher, unsent.slice(middle));
   }
 }
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { uniqueName } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
-import { KafkaPublisher } from '@eventbus/kafka';
+import { KafkaPublisher, PublishError } from '@eventbus/kafka';
+import { publishBisecting, type BisectItem } from '../src/publish-bisecting.js';
 
 // The first send to partitions created a moment before: the broker may answer
 // NOT_LEADER_OR_FOLLOWER for some partitions of the request while it writes the others.
@@ -39,4 +40,41 @@ describe('the first publish to topics created a moment before', () => {
       }
     }, 60_000);
   }
+
+  it('a request Kafka refuses for one partition does not write the acknowledged partitions twice', async () => {
+    const brokers = testServices().kafkaBrokers;
+    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const roomy = uniqueName('refused.');
+    const tight = uniqueName('refused.');
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [
+        { topic: roomy, numPartitions: 1 },
+        // A batch over 4 KB is refused (MESSAGE_TOO_LARGE) on this topic only.
+        { topic: tight, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] },
+      ],
+    });
+    const publisher = new KafkaPublisher({ brokers, createTopics: false });
+    await publisher.connect();
+    try {
+      const items: BisectItem[] = [
+        { message: { topic: roomy, key: 'k', value: 'r1', headers: {} } },
+        { message: { topic: tight, key: 'k', value: 'x'.repeat(8000), headers: {} } },
+        { message: { topic: roomy, key: 'k', value: 'r2', headers: {} } },
+        { message: { topic: tight, key: 'k', value: 't1', headers: {} } },
+      ];
+      await publishBisecting(publisher, items);
+      expect(items.map((i) => Boolean(i.error))).toEqual([false, true, false, false]);
+      expect((items[1]!.error as PublishError).kind).toBe('rejected');
+      const stored = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((sum, o) => sum + Number(o.high), 0);
+      // The roomy topic's partition was acknowledged in the refused request: r1 and r2 once.
+      expect(await stored(roomy)).toBe(2);
+      expect(await stored(tight)).toBe(1);
+      await admin.deleteTopics({ topics: [roomy, tight] });
+    } finally {
+      await publisher.disconnect();
+      await admin.disconnect();
+    }
+  }, 60_000);
 });
