@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { uniqueName, waitFor, withDatabase } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
+import { KAFKAJS_PATCH_REVISION } from '@eventbus/kafka';
 
 // The packages as a user gets them: `pnpm pack` every publishable package (workspace:*
 // rewritten to 0.1.0), `npm install` the tarballs into a temporary copy of
@@ -105,6 +106,12 @@ describe('the packed packages installed with npm into examples/order-service', (
     expect((await readFile(join(app, 'node_modules/@eventbus/relay-app/dist/main.js'), 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
+  it('get the kafkajs patch applied by the example\'s postinstall (patch-package with the patch @eventbus/kafka ships)', async () => {
+    const script = "import('@eventbus/kafka').then((m) => console.log(JSON.stringify(m.kafkajsPatchRevision() ?? null)))";
+    const revision = JSON.parse(await sh(process.execPath, ['-e', script], { cwd: app }));
+    expect(revision).toBe(KAFKAJS_PATCH_REVISION);
+  });
+
   it('typecheck with the service\'s own TypeScript and drizzle-orm, and carry an order to an invoice through the installed relay', async () => {
     await sh(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: app });
 
@@ -156,8 +163,8 @@ describe('the packed packages installed with npm into examples/order-service', (
       ]);
       expect((await db.query('SELECT count(*)::int AS n FROM orders')).rows[0].n).toBe(3);
       expect((await db.query('SELECT count(*)::int AS n FROM eventbus.outbox')).rows[0].n).toBe(0);
-      // An npm install gets plain kafkajs; the relay says so at start (docs/operators.md, the kafkajs patch).
-      expect(relay.output()).toContain('"kafkajsPatch":"none"');
+      // The example's postinstall applied the kafkajs patch @eventbus/kafka ships, with patch-package.
+      expect(relay.output()).toContain(`"kafkajsPatch":${KAFKAJS_PATCH_REVISION}`);
       for (const p of [server, worker, relay]) p.child.kill('SIGTERM');
     } finally {
       await db.end().catch(() => undefined);
