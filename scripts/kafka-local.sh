@@ -324,6 +324,16 @@ cluster_isr_wait() {
   done
 }
 
+# Moves the leadership of partitions to their preferred replica (the first of the replica
+# list), as Kafka's own tool does it: tests reorder a partition's replicas, then elect.
+cluster_elect_preferred() {
+  local topic="$1" partition="$2"
+  [[ -n "$topic" && "$partition" =~ ^[0-9]+$ ]] || { log "usage: cluster-elect-preferred <topic> <partition>"; exit 2; }
+  java -Xmx128m -XX:TieredStopAtLevel=1 -Dlog4j2.rootLogger.level=error -cp "$LIB_DIR/*" \
+    org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$(cluster_bootstrap)" \
+    --election-type PREFERRED --topic "$topic" --partition "$partition" >&2
+}
+
 stop_node() {
   local n="$1" how="${2:-TERM}" pid
   if ! pid="$(node_pid "$n")"; then log "node $n not running"; rm -f "$(node_dir "$n")/kafka.pid"; return 0; fi
@@ -399,5 +409,6 @@ case "${1:-}" in
   cluster-start-node) cluster_start_node "${2:-}" "${3:-}" ;;
   cluster-stop-node) cluster_stop_node "${2:-}" "${3:-}" ;;
   cluster-isr-wait) cluster_isr_wait ;;
+  cluster-elect-preferred) cluster_elect_preferred "${2:-}" "${3:-}" ;;
   *) echo "usage: $0 install|start|stop|status|cluster-start|cluster-stop|cluster-status|cluster-start-node N [--no-isr-wait]|cluster-stop-node N [--kill]|cluster-isr-wait" >&2; exit 2 ;;
 esac

@@ -145,6 +145,28 @@ export class KafkaCluster {
     return leader as ClusterNodeId;
   }
 
+  /**
+   * Makes `node` the leader of a partition while every node stays up, the way an operator's
+   * preferred-leader election does: the replica list is reordered to put `node` first
+   * (AlterPartitionReassignments, same replica set, so no data moves), then Kafka's own
+   * LeaderElectionCommand elects the preferred replica. Clients with cached metadata still
+   * send to the old leader, which answers NOT_LEADER_OR_FOLLOWER on an open connection.
+   */
+  async moveLeader(topic: string, partition: number, node: number): Promise<void> {
+    const to = checkNode(node);
+    const admin = await this.admin();
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const replicas = topics[0]?.partitions.find((p) => p.partitionId === partition)?.replicas;
+    if (!replicas?.includes(to)) throw new KafkaClusterError('NO_LEADER', `node ${to} holds no replica of ${topic}/${partition} (replicas [${replicas ?? ''}])`);
+    await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition, replicas: [to, ...replicas.filter((r) => r !== to)] }] }] });
+    await waitFor(async () => (await admin.listPartitionReassignments({ topics: [{ topic, partitions: [partition] }] })).topics.every((t) => t.partitions.length === 0), {
+      timeoutMs: 30_000,
+      message: `reassignment of ${topic}/${partition} done`,
+    });
+    await this.script(['cluster-elect-preferred', topic, String(partition)]);
+    await waitFor(async () => (await this.leaderOf(topic, partition)) === to, { timeoutMs: 30_000, message: `node ${to} leads ${topic}/${partition}` });
+  }
+
   /** Leader of every partition of a topic, by partition id. */
   async leaders(topic: string): Promise<Map<number, number>> {
     const { topics } = await (await this.admin()).fetchTopicMetadata({ topics: [topic] });
