@@ -132,11 +132,16 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.retention.hours=24
 PROPS
-  cat >"$KAFKA_DATA_DIR/log4j2.properties" <<L4J
+  write_log_config "$KAFKA_DATA_DIR/log4j2.properties" "$LOG_FILE"
+}
+
+# The broker's log4j2 config: everything to one file, which the readiness waits read.
+write_log_config() { # $1: config file to write, $2: the broker's log file
+  cat >"$1" <<L4J
 status = warn
 appender.file.type = File
 appender.file.name = file
-appender.file.fileName = $LOG_FILE
+appender.file.fileName = $2
 appender.file.layout.type = PatternLayout
 appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = info
@@ -263,20 +268,7 @@ background.threads=2
 num.recovery.threads.per.data.dir=1
 log.retention.hours=24
 PROPS
-  cat >"$dir/log4j2.properties" <<L4J
-status = warn
-appender.file.type = File
-appender.file.name = file
-appender.file.fileName = $dir/server.log
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = info
-rootLogger.appenderRef.file.ref = file
-logger.kafka.name = kafka
-logger.kafka.level = info
-logger.state.name = state.change.logger
-logger.state.level = warn
-L4J
+  write_log_config "$dir/log4j2.properties" "$dir/server.log"
 }
 
 # Starts node N's JVM if it is not running; does not wait.
