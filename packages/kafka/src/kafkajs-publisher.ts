@@ -1,5 +1,5 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
-import { acknowledgedPositions, positionsWhereAcknowledged } from './acknowledged-positions.js';
+import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
@@ -135,13 +135,12 @@ export class KafkaPublisher implements MessagePublisher {
         // should this line run before the timeout's timer fires, a return would be taken for
         // Kafka's acknowledgement of messages never sent.
         if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
-        // `deadline` (patch revision 4): kafkajs retries until this call's own deadline and no
-        // longer, so a send does not land in the background after the caller rolled back and
-        // re-sent the same rows. Retrying that long is what lets an idempotent re-send reach the
-        // new leader after a leader dies (the broker session timeout, 9 s by default) and be
-        // dropped there when the dead leader had already appended it.
-        // The send's own deadline ends before the caller's timer, so that a send that cannot
-        // finish fails with its own error (a refusal stays a refusal, not a timeout).
+        // `deadline` (patch revision 4): kafkajs retries until then and no longer, so a send does
+        // not land in the background after the caller rolled back and re-sent the same rows.
+        // Retrying that long lets an idempotent re-send reach the new leader after a leader dies
+        // (the broker session timeout, 9 s by default) and be dropped there when the dead leader
+        // had appended it. It ends before the caller's timer, so a send that cannot finish fails
+        // with its own error (a refusal stays a refusal, not a timeout).
         const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
         const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
         let answers: RecordMetadata[];
@@ -182,10 +181,7 @@ export class KafkaPublisher implements MessagePublisher {
   private partialPositions(messages: readonly OutboundMessage[], sent: Message[], error: unknown): Array<PublishedPosition | undefined> | undefined {
     const answers = (error as { eventbusAcknowledged?: RecordMetadata[] } | undefined)?.eventbusAcknowledged;
     if (!answers || answers.length === 0) return undefined;
-    return positionsWhereAcknowledged(
-      messages.map((m, i) => ({ topic: m.topic, partition: this.partitionOf.get(sent[i]!) })),
-      answers.map((a) => ({ topicName: a.topicName, partition: a.partition, errorCode: a.errorCode, baseOffset: a.baseOffset ?? '-1' })),
-    );
+    return positionsWhereAcknowledged(this.sentPartitions(messages, sent), answers.map(partitionAnswer));
   }
 
   /**
@@ -194,15 +190,17 @@ export class KafkaPublisher implements MessagePublisher {
    * failed (transient) publish, so its rows stay in the outbox.
    */
   private positionsOf(messages: readonly OutboundMessage[], sent: Message[], answers: RecordMetadata[]): PublishedPosition[] {
-    const check = acknowledgedPositions(
-      messages.map((m, i) => ({ topic: m.topic, partition: this.partitionOf.get(sent[i]!) })),
-      answers.map((a) => ({ topicName: a.topicName, partition: a.partition, errorCode: a.errorCode, baseOffset: a.baseOffset ?? '-1' })),
-    );
+    const check = acknowledgedPositions(this.sentPartitions(messages, sent), answers.map(partitionAnswer));
     if (check.ok) return check.positions;
     throw new UnacknowledgedSendError(
       `Kafka's answer acknowledged no offset for ${check.unacknowledged} of ${messages.length} message(s) ` +
         `(e.g. ${check.example.topic} partition ${check.example.partition ?? 'unassigned'}); they are treated as not sent`,
     );
+  }
+
+  /** Each message's topic and the partition kafkajs' partitioner chose for it (undefined: never partitioned). */
+  private sentPartitions(messages: readonly OutboundMessage[], sent: Message[]): SentMessage[] {
+    return messages.map((m, i) => ({ topic: m.topic, partition: this.partitionOf.get(sent[i]!) }));
   }
 
   /** An idle producer, reconnected first when its last send failed; a new one when none is idle. */
@@ -336,6 +334,11 @@ class SendFailedError extends Error {
 /** A send kafkajs resolved although Kafka acknowledged no offset for some of its messages. */
 class UnacknowledgedSendError extends Error {
   override readonly name = 'UnacknowledgedSendError';
+}
+
+/** A kafkajs partition answer in the shape the position checks read; no offset reads as -1. */
+function partitionAnswer(a: RecordMetadata): PartitionAcknowledgement {
+  return { topicName: a.topicName, partition: a.partition, errorCode: a.errorCode, baseOffset: a.baseOffset ?? '-1' };
 }
 
 function classify(error: unknown): 'transient' | 'rejected' {
