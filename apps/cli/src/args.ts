@@ -15,10 +15,33 @@ export const COMMON_FLAGS = {
  */
 export function parseCommandArgs<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals });
+    return parseArgs({ args: attachDashValues(argv, options), options, strict: true, allowPositionals });
   } catch (error) {
-    throw usageError(`${(error as Error).message.split('\n')[0]} (see: eventbus ${command} --help)`);
+    // "argument is ambiguous": a flag followed by another flag, i.e. a forgotten value.
+    const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec((error as Error).message);
+    const message = ambiguous ? `${ambiguous[1]} needs a value` : (error as Error).message.split('\n')[0];
+    throw usageError(`${message} (see: eventbus ${command} --help)`);
   }
+}
+
+/**
+ * `--rate -5` as `--rate=-5`: parseArgs refuses a value that starts with a dash as
+ * "ambiguous", which says nothing about the value; attached, the flag's own check reports
+ * what is wrong with it ("expected events per second"). Only numbers are attached, so a
+ * forgotten value before the next flag (`--limit --json`) is still "argument missing".
+ */
+function attachDashValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = argv[i + 1];
+    const name = arg.startsWith('--') ? arg.slice(2) : undefined;
+    if (name !== undefined && options[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
 }
 
 /** A comma-separated flag value as a list, blanks dropped. */

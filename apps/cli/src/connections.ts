@@ -1,23 +1,36 @@
 import pg from 'pg';
 import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 import { CliError } from './cli-error.js';
-import { redactUrl } from './settings.js';
+import { errorMessage, isEventBusError } from '@eventbus/core';
+import { redactUrl, type ConnectionSettings } from './settings.js';
 
 /**
- * A small pool, checked at once: an unreachable database becomes exit code 4 with the
- * address (password redacted), before any work starts.
+ * A small pool, checked at once: an unreachable database (refused, silent past the connect
+ * timeout, login refused) becomes exit code 4 naming the setting and the address (password
+ * redacted), before any work starts.
  */
-export async function openDatabase(url: string): Promise<pg.Pool> {
-  const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5000, application_name: 'eventbus-cli' });
+export async function openDatabase(settings: ConnectionSettings): Promise<pg.Pool> {
+  const url = settings.databaseUrl();
+  const pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: settings.connectTimeoutMs(), application_name: 'eventbus-cli' });
   // An idle connection dropped by the server must not crash the CLI; the next query reports it.
   pool.on('error', () => undefined);
   try {
     await pool.query('SELECT 1');
   } catch (error) {
     await pool.end().catch(() => undefined);
-    throw new CliError('unavailable', `Postgres at ${redactUrl(url)} is unreachable: ${(error as Error).message}`, { cause: error });
+    throw databaseUnreachable(settings, error);
   }
   return pool;
+}
+
+/** The one wording of "cannot connect to Postgres": which setting, which address, why. */
+export function databaseUnreachable(settings: ConnectionSettings, cause: unknown): CliError {
+  const original = isEventBusError(cause, 'DATABASE_UNAVAILABLE') && cause.cause !== undefined ? cause.cause : cause;
+  // pg says only "timeout expired" or "Connection terminated due to connection timeout": say which timeout.
+  const reason = /timeout/i.test(errorMessage(original))
+    ? `no answer within ${settings.connectTimeoutMs()} ms (DATABASE_CONNECT_TIMEOUT_MS)`
+    : errorMessage(original);
+  return new CliError('unavailable', `cannot connect to Postgres at ${redactUrl(settings.databaseUrl())} (${settings.databaseSetting()}): ${reason}`, { cause });
 }
 
 /**
@@ -38,7 +51,8 @@ export class LazyPublisher implements MessagePublisher {
   constructor(
     private readonly brokers: () => string[],
     private readonly clientId: string,
-    private readonly options: { retryConnect?: boolean } = {},
+    /** `setting`: where the broker list came from (--brokers or KAFKA_BROKERS), for the error. */
+    private readonly options: { retryConnect?: boolean; setting?: string } = {},
   ) {}
 
   connect(): Promise<void> {
@@ -49,7 +63,9 @@ export class LazyPublisher implements MessagePublisher {
         await this.inner.connect();
       } catch (error) {
         if (this.options.retryConnect !== false) this.connected = undefined;
-        throw new CliError('unavailable', `Kafka at ${brokers.join(',')} is unreachable: ${(error as Error).message}`, { cause: error });
+        const setting = this.options.setting ?? 'KAFKA_BROKERS';
+        const reason = isEventBusError(error, 'BROKER_UNAVAILABLE') && error.cause !== undefined ? error.cause : error;
+        throw new CliError('unavailable', `cannot connect to Kafka at ${brokers.join(',')} (${setting}): ${errorMessage(reason)}`, { cause: error });
       }
     })();
     return this.connected;

@@ -17,7 +17,13 @@ process.on('SIGINT', () => {
   process.stderr.write('\nstopping after the replay page or prune batch in flight (Ctrl-C again to quit at once)…\n');
   controller.abort();
 });
-process.on('SIGTERM', () => controller.abort());
+// SIGTERM (a supervisor or `timeout`): the same safe stop, but a command still busy after 10 s
+// (a query the server never answers) exits anyway: a supervisor's stop must not hang.
+process.on('SIGTERM', () => {
+  if (controller.signal.aborted) process.exit(EXIT.interrupted);
+  controller.abort();
+  setTimeout(() => process.exit(EXIT.interrupted), 10_000).unref();
+});
 
 const telemetry = await startTelemetryIfAsked(process.env);
 const code = await runCli(process.argv.slice(2), {

@@ -1,5 +1,7 @@
-import { DEFAULT_TOPIC_PREFIX, databaseUrlProblem, parseBrokerList, parseTopicRoutes, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOPIC_PREFIX, databaseUrlProblem, parseBrokerList, parseTopicRoutes, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import { usageError } from './cli-error.js';
+
+export { redactUrl } from '@eventbus/core';
 
 /**
  * Where the CLI connects: the same environment variables as the relay app (so an operator
@@ -17,7 +19,9 @@ export const CONNECTION_HELP = `Connection (flags override the environment, as t
   --database-url <url>   DATABASE_URL     Postgres, postgres://user:pass@host:5432/db
   --brokers <list>       KAFKA_BROKERS    comma-separated host:port
   --topic-prefix <p>     EVENTBUS_TOPIC_PREFIX (default "eventbus.")
-                         EVENTBUS_TOPIC_ROUTES, KAFKA_CLIENT_ID (default "eventbus-cli")`;
+                         EVENTBUS_TOPIC_ROUTES, KAFKA_CLIENT_ID (default "eventbus-cli")
+                         DATABASE_CONNECT_TIMEOUT_MS (default 10000): a Postgres that does not
+                         answer within it is exit code 4`;
 
 export interface ConnectionFlagValues {
   'database-url'?: string | undefined;
@@ -34,9 +38,25 @@ export class ConnectionSettings {
   databaseUrl(): string {
     const url = (this.flags['database-url'] ?? this.env.DATABASE_URL ?? '').trim();
     if (!url) throw usageError('no database: set DATABASE_URL or pass --database-url postgres://user:pass@host:5432/db');
-    const problem = databaseUrlProblem(this.flags['database-url'] ? '--database-url' : 'DATABASE_URL', url);
+    const problem = databaseUrlProblem(this.databaseSetting(), url);
     if (problem) throw usageError(problem);
     return url;
+  }
+
+  /** Where the database URL came from, for messages: the flag or the variable. */
+  databaseSetting(): '--database-url' | 'DATABASE_URL' {
+    return this.flags['database-url'] !== undefined ? '--database-url' : 'DATABASE_URL';
+  }
+
+  /** DATABASE_CONNECT_TIMEOUT_MS: how long connecting to Postgres may take. */
+  connectTimeoutMs(): number {
+    const text = this.env.DATABASE_CONNECT_TIMEOUT_MS?.trim();
+    if (!text) return DEFAULT_CONNECT_TIMEOUT_MS;
+    const ms = Number(text);
+    if (!/^\d+$/.test(text) || ms < 100 || ms > 600_000) {
+      throw usageError(`DATABASE_CONNECT_TIMEOUT_MS=${JSON.stringify(text.slice(0, 80))} is invalid: expected an integer from 100 to 600000 (ms)`);
+    }
+    return ms;
   }
 
   brokers(): string[] {
@@ -45,6 +65,11 @@ export class ConnectionSettings {
     if (problems.length > 0) throw usageError(problems.join('; '));
     if (brokers.length === 0) throw usageError('no Kafka brokers: set KAFKA_BROKERS or pass --brokers host:port');
     return brokers;
+  }
+
+  /** Where the broker list came from, for messages: the flag or the variable. */
+  brokersSetting(): '--brokers' | 'KAFKA_BROKERS' {
+    return this.flags.brokers !== undefined ? '--brokers' : 'KAFKA_BROKERS';
   }
 
   clientId(): string {
@@ -66,9 +91,4 @@ export class ConnectionSettings {
       throw usageError((error as Error).message);
     }
   }
-}
-
-/** The URL with its password replaced, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }

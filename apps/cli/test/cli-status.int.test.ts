@@ -132,8 +132,8 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
       [['replay', '--tenant', 't'], { DATABASE_URL: env.DATABASE_URL! }, 2, /KAFKA_BROKERS/],
       [['dlq', 'show', '987654'], env, 3, /dead letter 987654 does not exist/],
       [['replay', '--tenant', 't', '--after', '01890a5d-ac96-774b-bcce-b302099a8057', '--dry-run'], env, 3, /has no event with this id/],
-      [['outbox', 'status'], unreachableDb, 4, /Postgres at postgres:\/\/eventbus:\*\*\*@127\.0\.0\.1:1\/nowhere is unreachable/],
-      [['replay', '--tenant', 't'], { ...env, KAFKA_BROKERS: '127.0.0.1:1' }, 4, /Kafka at 127\.0\.0\.1:1 is unreachable/],
+      [['outbox', 'status'], unreachableDb, 4, /cannot connect to Postgres at postgres:\/\/eventbus:\*\*\*@127\.0\.0\.1:1\/nowhere \(DATABASE_URL\)/],
+      [['replay', '--tenant', 't'], { ...env, KAFKA_BROKERS: '127.0.0.1:1' }, 4, /cannot connect to Kafka at 127\.0\.0\.1:1 \(KAFKA_BROKERS\)/],
     ];
     const runs = await Promise.all(cases.map(([args, e]) => runCli(args, e)));
     cases.forEach(([args, , code, message], i) => {

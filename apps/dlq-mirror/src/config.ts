@@ -8,6 +8,7 @@ export { ConfigError } from '@eventbus/app-runtime';
  */
 export const DLQ_MIRROR_ENV = {
   DATABASE_URL: SERVICE_ENV.DATABASE_URL,
+  DATABASE_CONNECT_TIMEOUT_MS: SERVICE_ENV.DATABASE_CONNECT_TIMEOUT_MS,
   KAFKA_BROKERS: SERVICE_ENV.KAFKA_BROKERS,
   KAFKA_CLIENT_ID: { default: 'eventbus-dlq-mirror', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: "the consumers' topic prefix: DLQ topics are {prefix}dlq.{group}" },
@@ -31,6 +32,7 @@ export const DLQ_MIRROR_ENV = {
 /** The mirror app's configuration, resolved and validated. */
 export interface DlqMirrorAppConfig {
   databaseUrl: string;
+  connectTimeoutMs: number;
   brokers: string[];
   clientId: string;
   topicPrefix: string;
@@ -51,6 +53,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): DlqMirrorAppConfig {
   const groups = read.list('DLQ_MIRROR_GROUPS');
   return read.finish({
     databaseUrl: read.postgresUrl('DATABASE_URL'),
+    connectTimeoutMs: read.int('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
     brokers: read.brokers('KAFKA_BROKERS'),
     clientId: read.raw('KAFKA_CLIENT_ID'),
     // Untrimmed and possibly empty on purpose, as in the relay: the prefix is part of topic names.

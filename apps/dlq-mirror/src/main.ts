@@ -6,9 +6,9 @@
  * what it wrote and exits 0. No logic of its own beyond wiring.
  */
 import pg from 'pg';
-import { createServiceLogger, exitOnSignals, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
+import { APP_EXIT, createServiceLogger, exitOnSignals, exitOnStartFailure, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
 import { DlqMirror } from '@eventbus/consumer';
-import { runMigrations } from '@eventbus/schema';
+import { checkDatabase, runMigrations } from '@eventbus/schema';
 import { ConfigError, loadConfig, type DlqMirrorAppConfig } from './config.js';
 import { probeBrokers, probeDeadLettersTable } from './probes.js';
 import { renderPrometheus } from './prometheus.js';
@@ -21,7 +21,7 @@ try {
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`eventbus-dlq-mirror: ${error.message}\nSee the DLQ mirror's environment table in docs/operators.md.\n`);
-    process.exit(2);
+    process.exit(APP_EXIT.config);
   }
   throw error;
 }
@@ -29,9 +29,17 @@ try {
 const log = createServiceLogger('eventbus-dlq-mirror', config.logLevel);
 
 async function main(cfg: DlqMirrorAppConfig) {
-  if (cfg.migrate) await runMigrations({ connectionString: cfg.databaseUrl, log: (m) => log.info(m) });
+  // Either way Postgres must answer within the connect timeout, or the start fails with exit code 4.
+  const database = { connectionString: cfg.databaseUrl, connectTimeoutMs: cfg.connectTimeoutMs };
+  if (cfg.migrate) await runMigrations({ ...database, log: (m) => log.info(m) });
+  else await checkDatabase(database);
   // One pool for the mirror's inserts (one partition batch at a time), the probes and /metrics.
-  const pool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 3, application_name: 'eventbus-dlq-mirror' });
+  const pool = new pg.Pool({
+    connectionString: cfg.databaseUrl,
+    max: 3,
+    connectionTimeoutMillis: cfg.connectTimeoutMs,
+    application_name: 'eventbus-dlq-mirror',
+  });
   pool.on('error', (error) => log.warn({ err: error.message }, 'postgres connection error'));
 
   const mirror = new DlqMirror({
@@ -76,7 +84,4 @@ async function main(cfg: DlqMirrorAppConfig) {
   });
 }
 
-main(config).catch((error: Error) => {
-  log.fatal({ err: error.message }, 'dlq mirror failed to start');
-  process.exit(1);
-});
+main(config).catch((error: unknown) => exitOnStartFailure(log, 'dlq mirror', error));

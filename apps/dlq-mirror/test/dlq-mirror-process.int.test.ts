@@ -79,8 +79,8 @@ describe('apps/dlq-mirror as a process', () => {
 
   it('fails fast when the database cannot be reached, without leaking the password', async () => {
     const mirror = startMirrorProcess({ DATABASE_URL: 'postgres://eventbus:s3cret-pw@127.0.0.1:1/nowhere', KAFKA_BROKERS: testServices().kafkaBrokers.join(',') });
-    expect(await mirror.exited).toBe(1);
-    expect(mirror.output()).toMatch(/dlq mirror failed to start/);
+    expect(await mirror.exited).toBe(4);
+    expect(mirror.output()).toMatch(/dlq mirror cannot start: cannot connect to Postgres at postgres:\/\/eventbus:\*\*\*@/);
     expect(mirror.output()).not.toContain('s3cret-pw');
   });
 

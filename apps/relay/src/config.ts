@@ -10,6 +10,7 @@ export { ConfigError } from '@eventbus/app-runtime';
  */
 export const RELAY_ENV = {
   DATABASE_URL: SERVICE_ENV.DATABASE_URL,
+  DATABASE_CONNECT_TIMEOUT_MS: SERVICE_ENV.DATABASE_CONNECT_TIMEOUT_MS,
   KAFKA_BROKERS: SERVICE_ENV.KAFKA_BROKERS,
   KAFKA_CLIENT_ID: { default: 'eventbus-relay', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: 'topic = prefix + first segment of the event type' },
@@ -34,6 +35,7 @@ export const RELAY_ENV = {
 
 export interface RelayAppConfig {
   databaseUrl: string;
+  connectTimeoutMs: number;
   brokers: string[];
   clientId: string;
   topicPrefix: string;
@@ -58,6 +60,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
   const read = new EnvReader(RELAY_ENV, env);
   return read.finish({
     databaseUrl: read.postgresUrl('DATABASE_URL'),
+    connectTimeoutMs: read.int('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
     brokers: read.brokers('KAFKA_BROKERS'),
     clientId: read.raw('KAFKA_CLIENT_ID'),
     // Untrimmed and possibly empty on purpose: the prefix is part of topic names.

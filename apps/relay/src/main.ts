@@ -4,9 +4,9 @@
  * metrics, and shuts down cleanly on SIGTERM/SIGINT. No logic of its own beyond wiring.
  */
 import pg from 'pg';
-import { createServiceLogger, exitOnSignals, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
+import { APP_EXIT, createServiceLogger, exitOnSignals, exitOnStartFailure, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
 import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
-import { runMigrations } from '@eventbus/schema';
+import { checkDatabase, runMigrations } from '@eventbus/schema';
 import { ConfigError, loadConfig, type RelayAppConfig } from './config.js';
 import { startTelemetry } from '@eventbus/telemetry';
 
@@ -16,7 +16,7 @@ try {
 } catch (error) {
   if (error instanceof ConfigError) {
     process.stderr.write(`eventbus-relay: ${error.message}\nSee the relay's environment table in docs/operators.md.\n`);
-    process.exit(2);
+    process.exit(APP_EXIT.config);
   }
   throw error;
 }
@@ -27,9 +27,13 @@ const logger = libraryLogger(log);
 async function main(cfg: RelayAppConfig) {
   // First: the relay's instruments bind to the meter provider that is global when it is created.
   const telemetry = await startTelemetry({ serviceName: 'eventbus-relay', prometheus: true });
-  if (cfg.migrate) await runMigrations({ connectionString: cfg.databaseUrl, log: (m) => log.info(m) });
+  // Either way Postgres must answer within the connect timeout, or the start fails with exit code 4.
+  const database = { connectionString: cfg.databaseUrl, connectTimeoutMs: cfg.connectTimeoutMs };
+  if (cfg.migrate) await runMigrations({ ...database, log: (m) => log.info(m) });
+  else await checkDatabase(database);
   const relay = new OutboxRelay({
     connectionString: cfg.databaseUrl,
+    connectTimeoutMs: cfg.connectTimeoutMs,
     brokers: cfg.brokers,
     clientId: cfg.clientId,
     batchSize: cfg.batchSize,
@@ -45,7 +49,12 @@ async function main(cfg: RelayAppConfig) {
     ...(cfg.instanceId ? { instanceId: cfg.instanceId } : {}),
   });
   // A small pool for the metrics' backlog and DLQ queries, apart from the relay's claim connections.
-  const metricsPool = new pg.Pool({ connectionString: cfg.databaseUrl, max: 1, application_name: 'eventbus-relay-metrics' });
+  const metricsPool = new pg.Pool({
+    connectionString: cfg.databaseUrl,
+    max: 1,
+    connectionTimeoutMillis: cfg.connectTimeoutMs,
+    application_name: 'eventbus-relay-metrics',
+  });
   metricsPool.on('error', (error) => log.warn({ err: error.message }, 'metrics connection error'));
 
   const stopGauges = observeRelayGauges({ relay, pool: metricsPool, logger });
@@ -67,7 +76,4 @@ async function main(cfg: RelayAppConfig) {
   });
 }
 
-main(config).catch((error: Error) => {
-  log.fatal({ err: error.message }, 'relay failed to start');
-  process.exit(1);
-});
+main(config).catch((error: unknown) => exitOnStartFailure(log, 'relay', error));

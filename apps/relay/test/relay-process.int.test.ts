@@ -57,8 +57,8 @@ describe('apps/relay as a process', () => {
 
   it('fails fast when the database cannot be reached, without leaking the password', async () => {
     const relay = startRelayProcess({ ...baseEnv('x.'), DATABASE_URL: 'postgres://eventbus:s3cret-pw@127.0.0.1:1/nowhere' });
-    expect(await relay.exited).toBe(1);
-    expect(relay.output()).toMatch(/relay failed to start/);
+    expect(await relay.exited).toBe(4);
+    expect(relay.output()).toMatch(/relay cannot start: cannot connect to Postgres at postgres:\/\/eventbus:\*\*\*@127\.0\.0\.1:1\/nowhere/);
     expect(relay.output()).not.toContain('s3cret-pw');
   });
 

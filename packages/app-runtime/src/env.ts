@@ -23,6 +23,7 @@ export type EnvTable = Readonly<Record<string, EnvVar>>;
 /** Variables every service in apps/ reads, with the same meaning and defaults. */
 export const SERVICE_ENV = {
   DATABASE_URL: { required: true, description: 'Postgres primary, postgres://user:pass@host:5432/db' },
+  DATABASE_CONNECT_TIMEOUT_MS: { default: '10000', description: 'connecting to Postgres (TCP, TLS, login) may take this long; at start, longer is exit code 4 (100–600000)' },
   KAFKA_BROKERS: { required: true, description: 'comma-separated host:port list' },
   HTTP_HOST: { default: '0.0.0.0', description: 'address of /livez, /readyz, /metrics' },
   SHUTDOWN_GRACE_MS: { default: '10000', description: 'time to finish the work in flight on SIGTERM' },

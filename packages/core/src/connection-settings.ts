@@ -8,8 +8,29 @@
 /** Why `url` is not a usable Postgres connection string, or undefined. */
 export function databaseUrlProblem(name: string, url: string): string | undefined {
   if (!/^postgres(ql)?:\/\/[^/]+/.test(url)) return `${name} is invalid: expected postgres://user:pass@host:port/database`;
+  // pg parses the URL with WHATWG URL rules: check it the same way here, so a bad port or an
+  // unencoded character in the password is a config error naming the variable, not pg's bare "Invalid URL".
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `${name} is invalid: ${redactUrl(url)} is not a URL (is the port a number? are characters like @ : / # in the password percent-encoded?)`;
+  }
+  if (parsed.hostname === '' && !parsed.searchParams.has('host')) return `${name} is invalid: ${redactUrl(url)} names no host`;
   return undefined;
 }
+
+/** The URL with its password replaced by ***, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
+}
+
+/**
+ * How long a connection made at start may take (TCP, TLS and authentication) before it
+ * counts as "cannot connect": a server that accepts the connection and never answers would
+ * otherwise hold a process at start forever, silently.
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** A comma-separated `host:port` list. */
 export function parseBrokerList(name: string, text: string): { brokers: string[]; problems: string[] } {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runMigrations } from '@eventbus/schema';
 import { dockerAvailable } from './docker.js';
+import { redactUrl } from '@eventbus/core';
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -46,9 +47,7 @@ async function assertReachable(url: string): Promise<void> {
   }
 }
 
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
-}
+export { redactUrl };
 
 export interface TestDatabase {
   url: string;

@@ -1,5 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
+import { errorMessage, EventBusError } from '@eventbus/core';
 
 /**
  * How to reach a secured Kafka cluster: the settings an application passes through the
@@ -26,4 +27,27 @@ export function kafkajsConnectionConfig(connection: KafkaConnectionOptions | und
   if (connection.connectionTimeoutMs !== undefined) config.connectionTimeout = connection.connectionTimeoutMs;
   if (connection.requestTimeoutMs !== undefined) config.requestTimeout = connection.requestTimeoutMs;
   return config;
+}
+
+/**
+ * A client's first connection failed (no broker answered within the connection timeout and
+ * kafkajs' retries, or TLS/SASL refused): BROKER_UNAVAILABLE, retriable, naming the addresses
+ * tried, so a service that cannot start says which setting to check.
+ */
+export function brokersUnreachable(brokers: readonly string[], cause: unknown): EventBusError {
+  return new EventBusError('BROKER_UNAVAILABLE', `cannot connect to Kafka at ${brokers.join(',')}: ${errorMessage(cause)}`, { cause, retriable: true });
+}
+
+const CONNECTION_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSNumberOfRetriesExceeded']);
+
+/**
+ * Whether a kafkajs failure means no broker could be talked to (as opposed to a broker that
+ * answered with a refusal). kafkajs throws a plain Error "Broker not connected" for a request
+ * on a connection that never came up, and wraps exhausted retries around the last cause.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  for (let e = error as { name?: string; message?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.originalError ?? e.cause) as typeof e) {
+    if (CONNECTION_ERROR_NAMES.has(e.name ?? '') || e.message === 'Broker not connected') return true;
+  }
+  return false;
 }

@@ -1,6 +1,6 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
-import { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
+import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
@@ -105,7 +105,11 @@ export class KafkaPublisher implements MessagePublisher {
 
   async connect(): Promise<void> {
     // One producer up front, so a publisher that cannot reach Kafka fails here.
-    this.idle.push(await this.openProducer());
+    try {
+      this.idle.push(await this.openProducer());
+    } catch (error) {
+      throw brokersUnreachable(this.options.brokers, error);
+    }
     this.connected = true;
   }
 

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
+import { DEFAULT_CONNECT_TIMEOUT_MS, invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
 import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher } from '@eventbus/kafka';
 import { silentLogger, type Logger } from '@eventbus/core';
 import type { OutboxNotifier } from './notifier/outbox-notifier.js';
@@ -9,6 +9,8 @@ import type { OutboxNotifier } from './notifier/outbox-notifier.js';
 export interface OutboxRelayOptions {
   /** Postgres connection string (the primary: LISTEN does not work on replicas or through PgBouncer transaction pooling). */
   connectionString: string;
+  /** How long opening a Postgres connection (TCP, TLS, login) may take. Default 10000 ms (100 to 600000). */
+  connectTimeoutMs?: number;
   /** Kafka bootstrap brokers; ignored when `publisher` is given. */
   brokers?: string[];
   /** A publisher of your own (tests, another Kafka client). Default: a kafkajs `KafkaPublisher`. */
@@ -62,6 +64,7 @@ export interface OutboxRelayOptions {
 
 export interface ResolvedRelayOptions {
   connectionString: string;
+  connectTimeoutMs: number;
   brokers: string[];
   /** The caller's publisher or a kafkajs one, always wrapped in an `InstrumentedPublisher` (send spans, published counter). */
   publisher: MessagePublisher;
@@ -98,6 +101,7 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
   };
   return {
     connectionString: options.connectionString,
+    connectTimeoutMs: int('connectTimeoutMs', options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 100, 600_000),
     brokers,
     // A caller's publisher is traced too: the trace must not break because a test or an
     // embedder brought its own Kafka client. `message`: continue the producer's stored trace.

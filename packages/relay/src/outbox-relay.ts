@@ -49,7 +49,7 @@ export class OutboxRelay {
     this.options = resolveRelayOptions(options);
     // resolveRelayOptions always gives one: the caller's or a kafkajs one, wrapped for tracing.
     this.publisher = this.options.publisher;
-    this.notifier = this.options.notifier ?? new PgListenNotifier(this.options.connectionString);
+    this.notifier = this.options.notifier ?? new PgListenNotifier(this.options.connectionString, this.options.connectTimeoutMs);
     const context = {
       options: this.options,
       publisher: this.publisher,

@@ -148,7 +148,7 @@ export class RelayLane {
       connectionString: options.connectionString,
       application_name: applicationName(this.laneId),
       keepAlive: true,
-      connectionTimeoutMillis: 5000,
+      connectionTimeoutMillis: options.connectTimeoutMs,
     });
     // Errors on an idle connection surface here; the loop notices on its next query.
     client.on('error', (error) => options.logger.warn({ lane: this.laneId, err: error.message }, 'claim connection error'));

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { DEFAULT_CONNECT_TIMEOUT_MS, errorMessage, EventBusError, redactUrl } from '@eventbus/core';
 import { MIGRATION_LOCK_NAMESPACE } from './shards.js';
 
 /**
@@ -21,6 +22,14 @@ export interface MigrateOptions {
   connectionString: string;
   folder?: string;
   log?: (message: string) => void;
+  /** Connect (TCP, TLS, authentication) within this many ms, else fail with DATABASE_UNAVAILABLE. Default 10 s. */
+  connectTimeoutMs?: number;
+  /**
+   * Aborting closes the connection: a run still waiting for another migrator's lock, or in the
+   * middle of applying, ends with STOPPED. drizzle applies every pending migration in one
+   * transaction, so an aborted run applied none of them.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -31,18 +40,25 @@ export interface MigrateOptions {
 export async function runMigrations(options: MigrateOptions): Promise<{ applied: number }> {
   const folder = options.folder ?? migrationsFolder();
   if (!existsSync(folder)) throw new Error(`migrations folder not found: ${folder} (set EVENTBUS_MIGRATIONS_DIR)`);
-  const client = new pg.Client({ connectionString: options.connectionString, application_name: 'eventbus-migrate' });
-  await client.connect();
+  const client = await connect(options);
+  const stop = () => void client.end().catch(() => undefined);
+  options.signal?.addEventListener('abort', stop, { once: true });
   try {
+    options.signal?.throwIfAborted();
     await client.query('SELECT pg_advisory_lock($1, 0)', [MIGRATION_LOCK_NAMESPACE]);
     const before = await countApplied(client);
     await migrate(drizzle(client), { migrationsFolder: folder, migrationsSchema: 'eventbus', migrationsTable: '__drizzle_migrations' });
     const applied = (await countApplied(client)) - before;
     options.log?.(applied === 0 ? 'migrations: up to date' : `migrations: applied ${applied}`);
     return { applied };
+  } catch (error) {
+    if (options.signal?.aborted) throw new EventBusError('STOPPED', 'migration stopped before it finished: no migration of this run was applied', { cause: error });
+    throw error;
   } finally {
+    options.signal?.removeEventListener('abort', stop);
+    // The session lock goes with the session; unlocking first only frees it sooner for a pooled server.
     await client.query('SELECT pg_advisory_unlock($1, 0)', [MIGRATION_LOCK_NAMESPACE]).catch(() => undefined);
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }
 
@@ -58,13 +74,12 @@ async function countApplied(client: pg.Client): Promise<number> {
  * anything or taking the lock. drizzle's migrator applies every migration whose journal time
  * (`when`, stored as created_at) is later than the last one recorded; this reads the same.
  */
-export async function pendingMigrations(options: { connectionString: string; folder?: string }): Promise<string[]> {
+export async function pendingMigrations(options: Omit<MigrateOptions, 'log'>): Promise<string[]> {
   const folder = options.folder ?? migrationsFolder();
   const journalPath = join(folder, 'meta', '_journal.json');
   if (!existsSync(journalPath)) throw new Error(`migrations journal not found: ${journalPath} (set EVENTBUS_MIGRATIONS_DIR)`);
   const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string; when: number }> };
-  const client = new pg.Client({ connectionString: options.connectionString, application_name: 'eventbus-migrate' });
-  await client.connect();
+  const client = await connect(options);
   try {
     const exists = await client.query(`SELECT to_regclass('eventbus.__drizzle_migrations') AS t`);
     let last = -Infinity;
@@ -75,5 +90,37 @@ export async function pendingMigrations(options: { connectionString: string; fol
     return journal.entries.filter((e) => e.when > last).map((e) => e.tag);
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Connects once and disconnects: what a service that does not migrate at start runs instead,
+ * so an unreachable database fails the start within the connect timeout, as a migrate would.
+ */
+export async function checkDatabase(options: Pick<MigrateOptions, 'connectionString' | 'connectTimeoutMs'>): Promise<void> {
+  const client = await connect(options);
+  await client.end();
+}
+
+/**
+ * A connected client, or DATABASE_UNAVAILABLE (retriable) naming the address without its
+ * password. Everything that fails before the session is ready counts: refused, unresolvable,
+ * silent past the timeout, wrong password, missing database. Callers add which setting held
+ * the URL.
+ */
+async function connect(options: Pick<MigrateOptions, 'connectionString' | 'connectTimeoutMs'>): Promise<pg.Client> {
+  const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const client = new pg.Client({ connectionString: options.connectionString, application_name: 'eventbus-migrate', connectionTimeoutMillis: timeoutMs });
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    // pg says only "timeout expired": say what timed out.
+    const reason = /timeout/i.test(errorMessage(error)) ? `no answer within ${timeoutMs} ms` : errorMessage(error);
+    throw new EventBusError('DATABASE_UNAVAILABLE', `cannot connect to Postgres at ${redactUrl(options.connectionString)}: ${reason}`, {
+      cause: error,
+      retriable: true,
+    });
   }
 }

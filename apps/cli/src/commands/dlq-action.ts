@@ -1,3 +1,4 @@
+import { isEventBusError } from '@eventbus/core';
 import type { DeadLetterActionResult } from '@eventbus/consumer';
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
 import { CliError, describeFailure, usageError } from '../cli-error.js';
@@ -84,9 +85,9 @@ ${CONNECTION_HELP}`,
       const { listDeadLetters, showDeadLetter } = await import('../sql/dead-letter-queries.js');
       const settings = new ConnectionSettings(values, io.env);
       const routing = action === 'retry' ? settings.routing() : undefined;
-      const db = await openDatabase(settings.databaseUrl());
+      const db = await openDatabase(settings);
       // Kafka that fails to connect once is not tried again for every row (each try takes seconds).
-      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), { retryConnect: false });
+      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), { retryConnect: false, setting: settings.brokersSetting() });
       try {
         const targets: Array<{ id: string; row: DeadLetterSummary | undefined; headers?: Record<string, string> }> = [];
         if (filter) for (const row of await listDeadLetters(db, filter)) targets.push({ id: row.id, row });
@@ -140,8 +141,14 @@ ${CONNECTION_HELP}`,
 
 /** A Kafka failure (the CLI's own connect error, kafkajs, a publish error), as opposed to Postgres. */
 function isKafkaFailure(error: unknown): boolean {
-  const e = error as { name?: string; message?: string } | undefined;
-  return e?.name === 'PublishError' || (e?.name?.startsWith('KafkaJS') ?? false) || /^Kafka /.test(e?.message ?? '');
+  const e = error as { name?: string; message?: string; cause?: unknown } | undefined;
+  return (
+    e?.name === 'PublishError' ||
+    (e?.name?.startsWith('KafkaJS') ?? false) ||
+    isEventBusError(e, 'BROKER_UNAVAILABLE') ||
+    isEventBusError(e?.cause, 'BROKER_UNAVAILABLE') ||
+    /^Kafka /.test(e?.message ?? '')
+  );
 }
 
 type PlannedRow = DeadLetterSummary & { headers?: Record<string, string> };

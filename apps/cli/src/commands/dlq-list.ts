@@ -26,7 +26,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
     const { listDeadLetters } = await import('../sql/dead-letter-queries.js');
-    const db = await openDatabase(new ConnectionSettings(values, io.env).databaseUrl());
+    const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const rows = await listDeadLetters(db, filter);
       if (values.json) {

@@ -37,7 +37,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
     const { showDeadLetter } = await import('../sql/dead-letter-queries.js');
-    const db = await openDatabase(new ConnectionSettings(values, io.env).databaseUrl());
+    const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const row = await showDeadLetter(db, id);
       if (!row) throw badData(`dead letter ${id} does not exist`);

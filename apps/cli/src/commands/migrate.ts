@@ -1,9 +1,10 @@
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
-import { CliError } from '../cli-error.js';
+import { isEventBusError } from '@eventbus/core';
 import type { Command } from '../command.js';
 import { EXIT } from '../exit-codes.js';
 import { note, printJson, printLine } from '../io.js';
-import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings, redactUrl } from '../settings.js';
+import { databaseUnreachable } from '../connections.js';
+import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings } from '../settings.js';
 
 export const migrateCommand: Command = {
   path: ['migrate'],
@@ -21,23 +22,25 @@ Examples:
 ${CONNECTION_HELP}`,
   async run(argv, io) {
     const { values } = parseCommandArgs('migrate', argv, { ...COMMON_FLAGS, ...CONNECTION_FLAGS, 'dry-run': { type: 'boolean' } });
-    const url = new ConnectionSettings(values, io.env).databaseUrl();
+    const settings = new ConnectionSettings(values, io.env);
+    const connection = { connectionString: settings.databaseUrl(), connectTimeoutMs: settings.connectTimeoutMs() };
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { pendingMigrations, runMigrations } = await import('@eventbus/schema');
     let applied: number;
     try {
       if (values['dry-run']) {
-        const pending = await pendingMigrations({ connectionString: url });
+        const pending = await pendingMigrations(connection);
         if (values.json) printJson(io, { dryRun: true, pending });
         else if (pending.length === 0) printLine(io, 'schema is up to date');
         else printLine(io, `would apply ${pending.length} migration(s):\n${pending.map((m) => `  ${m}`).join('\n')}`);
         return EXIT.ok;
       }
-      ({ applied } = await runMigrations({ connectionString: url, log: (m) => note(io, m) }));
+      ({ applied } = await runMigrations({ ...connection, log: (m) => note(io, m), signal: io.signal }));
     } catch (error) {
-      const code = (error as { code?: string }).code;
-      if (code && /^(ECONN|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|08|57P0|3D000|28)/.test(code)) {
-        throw new CliError('unavailable', `Postgres at ${redactUrl(url)} is unreachable: ${(error as Error).message}`, { cause: error });
+      if (isEventBusError(error, 'DATABASE_UNAVAILABLE')) throw databaseUnreachable(settings, error);
+      if (isEventBusError(error, 'STOPPED')) {
+        note(io, error.message);
+        return EXIT.interrupted;
       }
       throw error;
     }

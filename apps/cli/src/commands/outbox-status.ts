@@ -26,7 +26,7 @@ ${CONNECTION_HELP}`,
     const { outboxBacklog } = await import('@eventbus/relay');
     const { openDatabase } = await import('../connections.js');
     const { outboxShards, relayInstances } = await import('../sql/outbox-shards.js');
-    const db = await openDatabase(new ConnectionSettings(values, io.env).databaseUrl());
+    const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const [backlog, shards, instances] = [await outboxBacklog(db), await outboxShards(db), await relayInstances(db)];
       const held = shards.filter((s) => s.heldBy !== null).length;

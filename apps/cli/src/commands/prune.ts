@@ -133,7 +133,7 @@ ${CONNECTION_HELP}`,
     const eventLogSql = await import('../sql/prune-event-log.js');
     const deadLetterSql = await import('../sql/prune-dead-letters.js');
     const inboxSql = await import('../sql/prune-inbox.js');
-    const db = await openDatabase(new ConnectionSettings(values, io.env).databaseUrl());
+    const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const started = Date.now();
       const cutoffs = await readCutoffs(db, [ages.eventLog?.seconds ?? null, ages.deadLetters?.seconds ?? null, ages.inbox?.seconds ?? null]);

@@ -109,8 +109,8 @@ ${CONNECTION_HELP}`,
       : { kind: 'event-topics', router };
     const brokers = dryRun ? [] : settings.brokers();
 
-    const db = await openDatabase(settings.databaseUrl());
-    const publisher = dryRun ? undefined : new LazyPublisher(() => brokers, settings.clientId());
+    const db = await openDatabase(settings);
+    const publisher = dryRun ? undefined : new LazyPublisher(() => brokers, settings.clientId(), { setting: settings.brokersSetting() });
     try {
       let after: ReplayCursor | undefined = resumePoint?.cursor;
       if (values.after !== undefined) {

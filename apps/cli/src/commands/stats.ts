@@ -30,7 +30,7 @@ ${CONNECTION_HELP}`,
     const { outboxBacklog } = await import('@eventbus/relay');
     const { openDatabase } = await import('../connections.js');
     const { deadLetterCounts, eventFlow } = await import('../sql/pipeline-stats.js');
-    const db = await openDatabase(new ConnectionSettings(values, io.env).databaseUrl());
+    const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const backlog = await outboxBacklog(db);
       const flow = await eventFlow(db, windowSeconds);

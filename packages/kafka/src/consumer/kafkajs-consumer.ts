@@ -1,6 +1,6 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { sleep } from '@eventbus/core';
-import { kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
+import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
 import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type ConsumerGroupSettings, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
 import { MembershipWatch } from './membership-watch.js';
@@ -59,7 +59,9 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   async ensureTopics(topics: readonly string[], partitions: number): Promise<void> {
     if (topics.length === 0) return;
     const admin = this.kafka.admin();
-    await admin.connect();
+    await admin.connect().catch((error: unknown) => {
+      throw brokersUnreachable(this.options.brokers, error);
+    });
     try {
       // Idempotent: topics that exist keep their partition count.
       await createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: partitions })));
@@ -97,8 +99,13 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       retry: { retries: 5, restartOnFailure: async () => this.consumer === consumer && !this.stopping },
     });
     this.consumer = consumer;
-    await consumer.connect();
-    for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
+    try {
+      await consumer.connect();
+      // A pattern subscription asks for the cluster's metadata: the first request that needs an answer.
+      for (const s of subscriptions) await consumer.subscribe({ topics: s.topics, fromBeginning: s.fromBeginning });
+    } catch (error) {
+      throw isConnectionFailure(error) ? brokersUnreachable(this.options.brokers, error) : error;
+    }
     const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, this.options.onCommitError ?? (() => undefined));
     this.committer = committer;
     // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left

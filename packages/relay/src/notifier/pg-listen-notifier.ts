@@ -1,5 +1,5 @@
 import pgListen, { type Subscriber } from 'pg-listen';
-import { sleep } from '@eventbus/core';
+import { DEFAULT_CONNECT_TIMEOUT_MS, sleep } from '@eventbus/core';
 import { OUTBOX_CHANNEL, type NotifierHandlers, type OutboxNotifier } from './outbox-notifier.js';
 
 // pg-listen is CommonJS with `exports.default`: under Node's ESM interop the default import
@@ -18,7 +18,11 @@ export class PgListenNotifier implements OutboxNotifier {
   private reconnectCount = 0;
   private hasConnectedBefore = false;
 
-  constructor(private readonly connectionString: string) {}
+  /** `connectTimeoutMs`: a LISTEN connection to a server that never answers is dropped and retried after it. */
+  constructor(
+    private readonly connectionString: string,
+    private readonly connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+  ) {}
 
   get connected(): boolean {
     return this.isConnected;
@@ -35,7 +39,7 @@ export class PgListenNotifier implements OutboxNotifier {
 
   private async open(handlers: NotifierHandlers): Promise<void> {
     const subscriber = createSubscriber(
-      { connectionString: this.connectionString, application_name: 'eventbus-relay-listen' },
+      { connectionString: this.connectionString, application_name: 'eventbus-relay-listen', connectionTimeoutMillis: this.connectTimeoutMs },
       {
         retryTimeout: 0, // 0 = never give up (pg-listen checks `retryTimeout && elapsed > retryTimeout`)
         retryInterval: (attempt: number) => Math.min(5000, 100 * 2 ** attempt),
