@@ -1,5 +1,5 @@
 /**
- * The CLI's exit codes, documented in docs/operators.md (the CLI). Scripts
+ * The CLI's exit codes, documented in docs/cli.md. Scripts
  * branch on them: 2 means "fix the command line", 3 "the data is not what you think",
  * 4 "try again when the service is back".
  */

@@ -1,6 +1,6 @@
 /**
  * OpenTelemetry instrument names of the event bus, in one place so the relay, the consumer
- * and docs/operators.md agree. Prometheus shows them with `_` for `.` and `_total` on counters.
+ * and docs/observability.md agree. Prometheus shows them with `_` for `.` and `_total` on counters.
  * Labels stay bounded: event type, stage, topic, consumer group, outcome; never an event
  * id or a tenant.
  */
