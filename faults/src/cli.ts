@@ -11,6 +11,7 @@ import { cpus } from 'node:os';
 import { ensureKafka, ensurePostgres } from '@eventbus/dev-services';
 import { formatResults, runFaultMatrix } from './matrix.js';
 import { scenarios } from './scenarios.js';
+import { errorMessage } from '@eventbus/core';
 
 const SCENARIO_IDS = scenarios({ short: false }).map((s) => s.id);
 const USAGE = `usage: pnpm test:faults [--short] [--scenario <${SCENARIO_IDS[0]}-${SCENARIO_IDS.at(-1)}>]... [--json <file>] [--private-broker-port <port>] [--cluster-port <port>]`;
@@ -48,7 +49,7 @@ let options: ReturnType<typeof parseArgs>;
 try {
   options = parseArgs(process.argv.slice(2));
 } catch (error) {
-  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.stderr.write(`${errorMessage(error)}\n${USAGE}\n`);
   process.exit(2);
 }
 

@@ -5,6 +5,7 @@ import { checkDelivery, violations, type CheckResult, type DeliveryRecord, type 
 import { ManagedProcess, startRelay, startWorker } from './processes.js';
 import { PublishProgressMonitor, summarizeStalls, type FaultStall } from './publish-progress.js';
 import { Workload, type WorkloadOptions } from './workload.js';
+import { errorMessage } from '@eventbus/core';
 
 /** Where the matrix runs: the shared services (never stopped) and a port for its private broker. */
 export interface MatrixEnvironment {
@@ -355,7 +356,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       ...(monitor ? { publishStall: summarizeStalls(monitor.samples, c.faults) } : {}),
     };
   } catch (error) {
-    const message = (error as Error).message;
+    const message = errorMessage(error);
     env.log(`  [s${def.id}] failed: ${message}`);
     return {
       ...checkDelivery({ writes: [], eventLog: [], deliveries: [], effects: [], deadLettered: [], faults: [], loadEndMs: 0, batchBound: 0 }),

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usageError } from './cli-error.js';
+import { errorMessage } from '@eventbus/core';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -18,8 +19,8 @@ export function parseCommandArgs<O extends Options>(command: string, argv: strin
     return parseArgs({ args: attachDashValues(argv, options), options, strict: true, allowPositionals });
   } catch (error) {
     // "argument is ambiguous": a flag followed by another flag, i.e. a forgotten value.
-    const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec((error as Error).message);
-    const message = ambiguous ? `${ambiguous[1]} needs a value` : (error as Error).message.split('\n')[0];
+    const ambiguous = /^Option '(--[^']+)' argument is ambiguous/.exec(errorMessage(error));
+    const message = ambiguous ? `${ambiguous[1]} needs a value` : errorMessage(error).split('\n')[0];
     throw usageError(`${message} (see: eventbus ${command} --help)`);
   }
 }

@@ -1,4 +1,4 @@
-import { isEventBusError } from '@eventbus/core';
+import { errorMessage, isEventBusError } from '@eventbus/core';
 import { EXIT, type ExitCode } from './exit-codes.js';
 
 export type CliErrorKind = 'usage' | 'bad_data' | 'unavailable' | 'declined';
@@ -35,7 +35,7 @@ export function describeFailure(error: unknown): { exitCode: ExitCode; message: 
   }
   // @eventbus/kafka's PublishError, recognised by shape so this module does not load kafkajs.
   if ((error as Error)?.name === 'PublishError') {
-    return { exitCode: (error as { kind?: string }).kind === 'transient' ? EXIT.unavailable : EXIT.badData, message: `Kafka: ${(error as Error).message}` };
+    return { exitCode: (error as { kind?: string }).kind === 'transient' ? EXIT.unavailable : EXIT.badData, message: `Kafka: ${errorMessage(error)}` };
   }
   const code = (error as { code?: unknown })?.code;
   const message = (error as Error)?.message ?? String(error);

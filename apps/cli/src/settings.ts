@@ -1,4 +1,4 @@
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOPIC_PREFIX, databaseUrlProblem, parseBrokerList, parseTopicRoutes, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { databaseUrlProblem, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOPIC_PREFIX, errorMessage, parseBrokerList, parseTopicRoutes, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import { usageError } from './cli-error.js';
 
 export { redactUrl } from '@eventbus/core';
@@ -88,7 +88,7 @@ export class ConnectionSettings {
     try {
       return new TopicRouter(this.routing());
     } catch (error) {
-      throw usageError((error as Error).message);
+      throw usageError(errorMessage(error));
     }
   }
 }

@@ -1,4 +1,5 @@
 import type { Logger as PinoLogger } from 'pino';
+import { errorMessage } from '@eventbus/core';
 
 /**
  * On SIGTERM or SIGINT (once, however many arrive): runs `stop`, then exits 0. When `stop`
@@ -19,7 +20,7 @@ export function exitOnSignals(log: PinoLogger, graceMs: number, stop: () => Prom
     try {
       await stop();
     } catch (error) {
-      log.error({ err: (error as Error).message }, 'shutdown failed');
+      log.error({ err: errorMessage(error) }, 'shutdown failed');
       process.exit(1);
     }
     log.info('stopped');

@@ -1,10 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { backoffDelayMs, resolveRetryConfig, DEFAULT_RETRY_CONFIG } from './retry.js';
+import { backoffDelayMs, reconnectDelayMs, resolveRetryConfig, DEFAULT_RETRY_CONFIG } from './retry.js';
 import { eventTypeMatcher, eventTypePatternProblem, eventTypeProblem, matchesEventType } from './event-type.js';
 import { TopicRouter, patternsMayOverlap } from './routing.js';
 import { decodeEvent, encodeEvent, HEADER } from './wire/message-format.js';
 import { EventBusError } from './errors.js';
 import { uuidv7 } from './uuid.js';
+
+describe('reconnectDelayMs', () => {
+  it('doubles from initialMs up to maxMs, and stays finite after days of failures', () => {
+    expect([0, 1, 2, 3, 4, 5, 6].map((a) => reconnectDelayMs(a, { initialMs: 100, maxMs: 5000 }))).toEqual([100, 200, 400, 800, 1600, 3200, 5000]);
+    expect(reconnectDelayMs(1_000_000, { initialMs: 100, maxMs: 5000 })).toBe(5000);
+  });
+  it('with jitter, spreads each delay over ±20%', () => {
+    const delays = Array.from({ length: 200 }, () => reconnectDelayMs(3, { initialMs: 100, maxMs: 5000, jitter: true }));
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(640);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(960);
+    expect(new Set(delays).size).toBeGreaterThan(100);
+  });
+});
 
 describe('retry config', () => {
   it('defaults to the seed: 1 s ×2 up to 60 s, 5 retries', () => {

@@ -48,6 +48,18 @@ export function backoffDelayMs(config: RetryConfig, retry: number): number {
   return Math.min(config.maxDelayMs, Math.round(raw));
 }
 
+/**
+ * Doubling delays for reconnect and probe loops: `initialMs × 2^attempt`, capped at `maxMs`.
+ * `jitter` spreads each delay over ±20% so instances that lost the same server do not all
+ * come back in the same millisecond. The one backoff of the infrastructure loops; handler and
+ * publish retries use the user's `RetryConfig` (`backoffDelayMs`).
+ */
+export function reconnectDelayMs(attempt: number, options: { initialMs: number; maxMs: number; jitter?: boolean }): number {
+  // The exponent is bounded so a loop that failed for days does not overflow to Infinity.
+  const delay = Math.min(options.maxMs, options.initialMs * 2 ** Math.min(Math.max(0, attempt), 30));
+  return options.jitter ? delay * (0.8 + Math.random() * 0.4) : delay;
+}
+
 function stripUndefined<T extends object>(input: T): Partial<T> {
   return Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

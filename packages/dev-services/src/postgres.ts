@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runMigrations } from '@eventbus/schema';
 import { dockerAvailable } from './docker.js';
-import { redactUrl } from '@eventbus/core';
+import { errorMessage, redactUrl } from '@eventbus/core';
 
 export const LOCAL_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -41,7 +41,7 @@ async function assertReachable(url: string): Promise<void> {
     await client.connect();
     await client.query('SELECT 1');
   } catch (error) {
-    throw new Error(`Postgres is not reachable at ${redactUrl(url)}: ${(error as Error).message}. Set DATABASE_URL or start Postgres.`);
+    throw new Error(`Postgres is not reachable at ${redactUrl(url)}: ${errorMessage(error)}. Set DATABASE_URL or start Postgres.`);
   } finally {
     await client.end().catch(() => undefined);
   }

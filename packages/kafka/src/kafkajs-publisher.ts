@@ -4,6 +4,7 @@ import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOption
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
+import { errorMessage } from '@eventbus/core';
 
 export interface KafkaPublisherOptions {
   brokers: string[];
@@ -357,7 +358,7 @@ function classify(error: unknown): 'transient' | 'rejected' {
 function describe(error: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = error, depth = 0; e && depth < 3; depth++) {
-    parts.push((e as Error).message ?? String(e));
+    parts.push(errorMessage(e));
     e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
   return [...new Set(parts)].join(': ');

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { sleep, type Logger } from '@eventbus/core';
+import { reconnectDelayMs, sleep, type Logger } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import type { RelayMetrics } from './metrics.js';
 import { countOtherParticipants } from './sql/shard-locks.js';
@@ -99,7 +99,7 @@ export class KafkaFailover {
         logger.info({ probes: attempt }, 'Kafka answers again: the lanes rejoin the shard split');
         return;
       } catch {
-        await sleep(Math.min(outageBackoffMs, 250 * 2 ** Math.min(attempt, 8)), signal);
+        await sleep(reconnectDelayMs(attempt, { initialMs: 250, maxMs: Math.min(outageBackoffMs, 64_000) }), signal);
       }
     }
   }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backoffDelayMs, encodeEvent, errorMessage, sleep, Wakeup } from '@eventbus/core';
+import { backoffDelayMs, encodeEvent, errorMessage, reconnectDelayMs, sleep, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { SHARD_COUNT } from '@eventbus/schema';
 import type { KafkaFailover } from './kafka-failover.js';
@@ -127,7 +127,7 @@ export class RelayLane {
         this.nextSweepAt = 0; // the batch rolled back (or never ran): its rows are pending again
         failures++;
         this.ctx.metrics.transientFailures++;
-        const delay = Math.min(maxOutageBackoffMs, 100 * 2 ** Math.min(failures, 16)) * (0.8 + Math.random() * 0.4);
+        const delay = reconnectDelayMs(failures, { initialMs: 100, maxMs: maxOutageBackoffMs, jitter: true });
         log.warn({ lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) }, 'relay batch failed; backing off (rows stay pending)');
         if (!(error instanceof PublishError)) {
           // Postgres failed: its locks went with the connection; start over from a new one.

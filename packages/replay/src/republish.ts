@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { EventBusError, sleep, uuidv7 } from '@eventbus/core';
+import { errorMessage, EventBusError, reconnectDelayMs, sleep, uuidv7 } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { DEFAULT_PAGE_SIZE, eventPages } from './event-pages.js';
 import { RatePacer } from './rate-pacer.js';
@@ -134,7 +134,7 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
         } catch (error) {
           // Everything before this chunk was acknowledged: hand the caller the point to resume from.
           const cursor = lastRow?.cursor ?? options.after;
-          throw new EventBusError('PUBLISH_FAILED', `replay ${replayId} stopped after ${sent} event(s): ${(error as Error).message}`, {
+          throw new EventBusError('PUBLISH_FAILED', `replay ${replayId} stopped after ${sent} event(s): ${errorMessage(error)}`, {
             cause: error,
             retriable: true,
             details: { replayId, sent, total, lastEventId: lastRow?.id ?? options.after?.id ?? null, resumeToken: cursor ? token(cursor) : null, upperBound: before },
@@ -180,7 +180,7 @@ async function publishWithRetries(publisher: MessagePublisher, messages: Outboun
     } catch (error) {
       const transient = error instanceof PublishError && error.kind === 'transient';
       if (!transient || attempt >= PUBLISH_ATTEMPTS || signal?.aborted) throw error;
-      await sleep(250 * 2 ** (attempt - 1), signal);
+      await sleep(reconnectDelayMs(attempt - 1, { initialMs: 250, maxMs: 2000 }), signal);
     }
   }
 }

@@ -1,5 +1,5 @@
 import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
-import { sleep } from '@eventbus/core';
+import { reconnectDelayMs, sleep } from '@eventbus/core';
 import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
 import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type ConsumerGroupSettings, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
@@ -205,7 +205,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     }
     this.restarting = (async () => {
       for (let attempt = 1; !this.stopping; attempt++) {
-        await sleep(Math.min(5000, 250 * 2 ** attempt), this.stopSignal.signal);
+        await sleep(reconnectDelayMs(attempt, { initialMs: 250, maxMs: 5000 }), this.stopSignal.signal);
         if (this.stopping) return;
         await this.dropConsumer(); // waits for its batch in flight, if any
         if (this.stopping) return;

@@ -1,5 +1,5 @@
 import pgListen, { type Subscriber } from 'pg-listen';
-import { DEFAULT_CONNECT_TIMEOUT_MS, sleep } from '@eventbus/core';
+import { DEFAULT_CONNECT_TIMEOUT_MS, reconnectDelayMs, sleep } from '@eventbus/core';
 import { OUTBOX_CHANNEL, type NotifierHandlers, type OutboxNotifier } from './outbox-notifier.js';
 
 // pg-listen is CommonJS with `exports.default`: under Node's ESM interop the default import
@@ -42,7 +42,7 @@ export class PgListenNotifier implements OutboxNotifier {
       { connectionString: this.connectionString, application_name: 'eventbus-relay-listen', connectionTimeoutMillis: this.connectTimeoutMs },
       {
         retryTimeout: 0, // 0 = never give up (pg-listen checks `retryTimeout && elapsed > retryTimeout`)
-        retryInterval: (attempt: number) => Math.min(5000, 100 * 2 ** attempt),
+        retryInterval: (attempt: number) => reconnectDelayMs(attempt, { initialMs: 100, maxMs: 5000 }),
         paranoidChecking: 5000, // a dead TCP connection is noticed within ~5 s
         parse: (payload: string) => payload, // a shard mask in hex, not JSON
       },
@@ -71,7 +71,7 @@ export class PgListenNotifier implements OutboxNotifier {
   private async replace(old: Subscriber, handlers: NotifierHandlers) {
     await old.close().catch(() => undefined);
     for (let attempt = 0; !this.stopped; attempt++) {
-      await sleep(Math.min(5000, 200 * 2 ** attempt));
+      await sleep(reconnectDelayMs(attempt, { initialMs: 200, maxMs: 5000 }));
       if (this.stopped) return;
       try {
         await this.open(handlers); // emits 'connected', which counts the reconnect and sweeps
