@@ -8,6 +8,7 @@
 import pg from 'pg';
 import { APP_EXIT, createServiceLogger, exitOnSignals, exitOnStartFailure, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
 import { DlqMirror } from '@eventbus/consumer';
+import { errorMessage } from '@eventbus/core';
 import { checkDatabase, runMigrations } from '@eventbus/schema';
 import { ConfigError, loadConfig, type DlqMirrorAppConfig } from './config.js';
 import { probeBrokers, probeDeadLettersTable } from './probes.js';
@@ -66,10 +67,14 @@ async function main(cfg: DlqMirrorAppConfig) {
   const probes = setInterval(() => void probe(), PROBE_INTERVAL_MS);
   probes.unref();
 
+  const dlqQueryFailures = {
+    count: 0,
+    onFailure: (error: unknown) => log.warn({ err: errorMessage(error) }, 'dead-letter gauges left out of /metrics: their query failed'),
+  };
   const http = await startHttpServer(cfg.httpHost, cfg.httpPort, {
     live: () => running,
     ready: () => ({ ready: running && checks.postgres && checks.kafka, checks: { ...checks, consuming: running }, mirrored: mirror.mirrored }),
-    metrics: () => renderPrometheus(mirror, pool),
+    metrics: () => renderPrometheus(mirror, pool, dlqQueryFailures),
   });
   log.info({ port: http.port, groupId: cfg.groupId, groups: cfg.groups ?? `${cfg.topicPrefix}dlq.*` }, 'dlq mirror ready: /livez /readyz /metrics');
 

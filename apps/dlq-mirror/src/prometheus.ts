@@ -7,7 +7,11 @@ SELECT stage, group_id, count(*)::int AS n,
 FROM eventbus.dead_letters WHERE status = 'pending' GROUP BY 1, 2`;
 
 /** Renders the mirror's metrics in the Prometheus text format (version 0.0.4). */
-export async function renderPrometheus(counts: { mirrored: number; seenBefore: number; unstorable: number }, pool: pg.Pool): Promise<string> {
+export async function renderPrometheus(
+  counts: { mirrored: number; seenBefore: number; unstorable: number },
+  pool: pg.Pool,
+  queryFailures: { count: number; onFailure: (error: unknown) => void },
+): Promise<string> {
   const lines: string[] = [];
   const metric = (name: string, type: string, help: string, samples: Array<[labels: string, value: number]>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -22,11 +26,20 @@ export async function renderPrometheus(counts: { mirrored: number; seenBefore: n
     [['', counts.unstorable]],
   );
   // The table is small by design (dead letters are handled, then discarded), and the
-  // (status, created_at) index serves this query; a scrape without the database still answers.
+  // (status, created_at) index serves this query. A scrape without the database still
+  // answers, without the two gauges, and counts the failure (alert on it: a missing gauge
+  // alone looks like "no dead letters").
   const rows = await pool
     .query<{ stage: string; group_id: string | null; n: number; oldest_age_seconds: number }>(PENDING_DEAD_LETTERS_SQL)
     .then((r) => r.rows)
-    .catch(() => undefined);
+    .catch((error: unknown) => {
+      queryFailures.count++;
+      queryFailures.onFailure(error);
+      return undefined;
+    });
+  metric('eventbus_dlq_mirror_dlq_query_failures_total', 'counter', 'Scrapes whose dead-letter query failed (eventbus_dlq_size and eventbus_dlq_oldest_age_seconds were left out).', [
+    ['', queryFailures.count],
+  ]);
   if (rows) {
     metric(
       // The relay reports the same gauge under the same name (its `eventbus.dlq.size`), so

@@ -120,6 +120,7 @@ describe('apps/dlq-mirror as a process', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toContain(`eventbus_dlq_size{stage="consumer",group="${groupId}"} 1`);
     expect(metrics).toMatch(/^eventbus_dlq_oldest_age_seconds \d/m);
+    expect(metrics).toContain('eventbus_dlq_mirror_dlq_query_failures_total 0');
 
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { reconnectDelayMs, sleep, type Logger } from '@eventbus/core';
+import { errorMessage, reconnectDelayMs, sleep, type Logger } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import type { RelayMetrics } from './metrics.js';
 import { countOtherParticipants } from './sql/shard-locks.js';
@@ -98,7 +98,9 @@ export class KafkaFailover {
         if (signal.aborted) return;
         logger.info({ probes: attempt }, 'Kafka answers again: the lanes rejoin the shard split');
         return;
-      } catch {
+      } catch (error) {
+        // Why Kafka still does not answer (refused, TLS, a timeout): the first probe and then every 10th, not every one.
+        if (attempt === 1 || attempt % 10 === 0) logger.warn({ probes: attempt, err: errorMessage(error) }, 'Kafka probe failed; the shards stay with the other instances');
         await sleep(reconnectDelayMs(attempt, { initialMs: 250, maxMs: Math.min(outageBackoffMs, 64_000) }), signal);
       }
     }

@@ -194,8 +194,11 @@ export class RelayLane {
     const client = this.client;
     this.client = undefined;
     if (client) {
-      await unlockShards(client, [...this.owned]).catch(() => undefined);
-      await removeInstance(client, this.laneId).catch(() => undefined);
+      // A failure here costs nothing lasting (session locks end with the connection, and the
+      // instance row expires), but it says the connection was already broken: log it.
+      const logged = (what: string) => (error: unknown) => this.ctx.options.logger.warn({ lane: this.laneId, err: errorMessage(error) }, `${what} failed at release; the connection's end frees it`);
+      await unlockShards(client, [...this.owned]).catch(logged('unlocking the shards'));
+      await removeInstance(client, this.laneId).catch(logged('removing the instance row'));
       await client.end().catch(() => undefined);
     }
     this.owned = new Set();
