@@ -26,6 +26,11 @@
 #   KAFKA_CACHE_DIR default ~/.cache/eventbus-kafka   jars, shared by every checkout
 #   KAFKA_HEAP      default -Xmx512m -Xms512m
 #   KAFKA_READY_TIMEOUT_S default 90
+#   KAFKA_SASL_SSL  default off; 1 = the client port speaks SASL_SSL (TLS with a self-signed
+#                   certificate for 127.0.0.1, written once as $KAFKA_DATA_DIR/ca.pem for clients
+#                   to trust, and SASL PLAIN), the shape of a managed Kafka (Confluent Cloud,
+#                   MSK with SASL). Brokers talk to each other on a PLAINTEXT port (+2).
+#   KAFKA_SASL_PLAIN_USERS default eventbus:eventbus-secret   user:password[,user:password...]
 #
 # Cluster mode: 3 KRaft nodes on this machine (each broker and controller, a 3-voter quorum),
 # replication factor 3 and min.insync.replicas=2 for new and internal topics. Separate ports
@@ -104,16 +109,46 @@ running_pid() {
   return 1
 }
 
+# The listener lines: PLAINTEXT on KAFKA_PORT, or (KAFKA_SASL_SSL=1) SASL_SSL there and
+# PLAINTEXT on KAFKA_PORT+2 for the broker itself.
+listener_config() {
+  if [[ "${KAFKA_SASL_SSL:-}" != "1" ]]; then
+    cat <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_ADVERTISED_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+PROPS
+    return
+  fi
+  local keystore="$KAFKA_DATA_DIR/broker.p12" jaas="org.apache.kafka.common.security.plain.PlainLoginModule required" user
+  if [[ ! -f "$keystore" ]]; then
+    keytool -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 30 -dname "CN=127.0.0.1" -ext "SAN=IP:127.0.0.1,DNS:localhost" \
+      -keystore "$keystore" -storetype PKCS12 -storepass eventbus-local >&2 2>/dev/null
+    keytool -exportcert -rfc -alias broker -keystore "$keystore" -storetype PKCS12 -storepass eventbus-local -file "$KAFKA_DATA_DIR/ca.pem" >&2 2>/dev/null
+  fi
+  IFS=',' read -ra users <<<"${KAFKA_SASL_PLAIN_USERS:-eventbus:eventbus-secret}"
+  for user in "${users[@]}"; do jaas+=" user_${user%%:*}=\"${user#*:}\""; done
+  cat <<PROPS
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,PLAINTEXT://127.0.0.1:$((KAFKA_PORT + 2)),CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_ADVERTISED_PORT,PLAINTEXT://127.0.0.1:$((KAFKA_PORT + 2))
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=$jaas;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$keystore
+ssl.keystore.password=eventbus-local
+ssl.key.password=eventbus-local
+PROPS
+}
+
 write_config() {
   mkdir -p "$KAFKA_DATA_DIR/logs"
   cat >"$KAFKA_DATA_DIR/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_ADVERTISED_PORT
+$(listener_config)
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$KAFKA_DATA_DIR/logs
 num.partitions=3

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import { InstrumentedPublisher, KafkaPublisher, type KafkaConnectionOptions, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 import { CliError } from './cli-error.js';
 import { errorMessage, isEventBusError } from '@eventbus/core';
 import { redactUrl, type ConnectionSettings } from './settings.js';
@@ -52,13 +52,15 @@ export class LazyPublisher implements MessagePublisher {
     private readonly brokers: () => string[],
     private readonly clientId: string,
     /** `setting`: where the broker list came from (--brokers or KAFKA_BROKERS), for the error. */
-    private readonly options: { retryConnect?: boolean; setting?: string } = {},
+    /** `connection`: TLS/SASL, read on first use like `brokers`. */
+    private readonly options: { retryConnect?: boolean; setting?: string; connection?: () => KafkaConnectionOptions | undefined } = {},
   ) {}
 
   connect(): Promise<void> {
     this.connected ??= (async () => {
       const brokers = this.brokers();
-      this.inner = new InstrumentedPublisher(new KafkaPublisher({ brokers, clientId: this.clientId }), { stage: 'replay', parent: 'active' });
+      const connection = this.options.connection?.();
+      this.inner = new InstrumentedPublisher(new KafkaPublisher({ brokers, clientId: this.clientId, ...(connection ? { connection } : {}) }), { stage: 'replay', parent: 'active' });
       try {
         await this.inner.connect();
       } catch (error) {

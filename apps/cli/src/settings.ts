@@ -1,4 +1,4 @@
-import { databaseUrlProblem, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOPIC_PREFIX, errorMessage, parseBrokerList, parseTopicRoutes, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { databaseUrlProblem, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOPIC_PREFIX, errorMessage, parseBrokerList, parseKafkaSecurity, parseTopicRoutes, TopicRouter, type KafkaSecuritySettings, type TopicRoutingOptions } from '@eventbus/core';
 import { usageError } from './cli-error.js';
 
 export { redactUrl } from '@eventbus/core';
@@ -21,7 +21,9 @@ export const CONNECTION_HELP = `Connection (flags override the environment, as t
   --topic-prefix <p>     EVENTBUS_TOPIC_PREFIX (default "eventbus.")
                          EVENTBUS_TOPIC_ROUTES, KAFKA_CLIENT_ID (default "eventbus-cli")
                          DATABASE_CONNECT_TIMEOUT_MS (default 10000): a Postgres that does not
-                         answer within it is exit code 4`;
+                         answer within it is exit code 4
+                         KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME,
+                         KAFKA_SASL_PASSWORD: TLS and SASL, as the relay reads them`;
 
 export interface ConnectionFlagValues {
   'database-url'?: string | undefined;
@@ -70,6 +72,13 @@ export class ConnectionSettings {
   /** Where the broker list came from, for messages: the flag or the variable. */
   brokersSetting(): '--brokers' | 'KAFKA_BROKERS' {
     return this.flags.brokers !== undefined ? '--brokers' : 'KAFKA_BROKERS';
+  }
+
+  /** KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_*: read as the relay reads them; undefined = plaintext. */
+  kafkaSecurity(): KafkaSecuritySettings | undefined {
+    const { security, problems } = parseKafkaSecurity(this.env);
+    if (problems.length > 0) throw usageError(problems.join('; '));
+    return security;
   }
 
   clientId(): string {

@@ -1,4 +1,5 @@
 import { EnvReader, LOG_LEVELS, SERVICE_ENV } from '@eventbus/app-runtime';
+import type { KafkaSecuritySettings } from '@eventbus/core';
 
 export { ConfigError } from '@eventbus/app-runtime';
 
@@ -10,6 +11,11 @@ export const DLQ_MIRROR_ENV = {
   DATABASE_URL: SERVICE_ENV.DATABASE_URL,
   DATABASE_CONNECT_TIMEOUT_MS: SERVICE_ENV.DATABASE_CONNECT_TIMEOUT_MS,
   KAFKA_BROKERS: SERVICE_ENV.KAFKA_BROKERS,
+  KAFKA_SSL: SERVICE_ENV.KAFKA_SSL,
+  KAFKA_SSL_CA_FILE: SERVICE_ENV.KAFKA_SSL_CA_FILE,
+  KAFKA_SASL_MECHANISM: SERVICE_ENV.KAFKA_SASL_MECHANISM,
+  KAFKA_SASL_USERNAME: SERVICE_ENV.KAFKA_SASL_USERNAME,
+  KAFKA_SASL_PASSWORD: SERVICE_ENV.KAFKA_SASL_PASSWORD,
   KAFKA_CLIENT_ID: { default: 'eventbus-dlq-mirror', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: "the consumers' topic prefix: DLQ topics are {prefix}dlq.{group}" },
   DLQ_MIRROR_GROUPS: {
@@ -34,6 +40,8 @@ export interface DlqMirrorAppConfig {
   databaseUrl: string;
   connectTimeoutMs: number;
   brokers: string[];
+  /** Kafka TLS/SASL; undefined = plaintext. */
+  kafkaSecurity: KafkaSecuritySettings | undefined;
   clientId: string;
   topicPrefix: string;
   groups: string[] | undefined;
@@ -55,6 +63,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): DlqMirrorAppConfig {
     databaseUrl: read.postgresUrl('DATABASE_URL'),
     connectTimeoutMs: read.int('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
     brokers: read.brokers('KAFKA_BROKERS'),
+    kafkaSecurity: read.kafkaSecurity(),
     clientId: read.raw('KAFKA_CLIENT_ID'),
     // Untrimmed and possibly empty on purpose, as in the relay: the prefix is part of topic names.
     topicPrefix: env.EVENTBUS_TOPIC_PREFIX ?? DLQ_MIRROR_ENV.EVENTBUS_TOPIC_PREFIX.default,

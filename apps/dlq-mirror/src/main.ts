@@ -45,6 +45,7 @@ async function main(cfg: DlqMirrorAppConfig) {
 
   const mirror = new DlqMirror({
     brokers: cfg.brokers,
+    ...(cfg.kafkaSecurity ? { connection: cfg.kafkaSecurity } : {}),
     pool,
     routing: { prefix: cfg.topicPrefix },
     groupId: cfg.groupId,

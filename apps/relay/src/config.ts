@@ -1,5 +1,6 @@
 import type { RetryConfig } from '@eventbus/core';
 import { EnvReader, LOG_LEVELS, SERVICE_ENV } from '@eventbus/app-runtime';
+import type { KafkaSecuritySettings } from '@eventbus/core';
 
 export { ConfigError } from '@eventbus/app-runtime';
 
@@ -12,6 +13,11 @@ export const RELAY_ENV = {
   DATABASE_URL: SERVICE_ENV.DATABASE_URL,
   DATABASE_CONNECT_TIMEOUT_MS: SERVICE_ENV.DATABASE_CONNECT_TIMEOUT_MS,
   KAFKA_BROKERS: SERVICE_ENV.KAFKA_BROKERS,
+  KAFKA_SSL: SERVICE_ENV.KAFKA_SSL,
+  KAFKA_SSL_CA_FILE: SERVICE_ENV.KAFKA_SSL_CA_FILE,
+  KAFKA_SASL_MECHANISM: SERVICE_ENV.KAFKA_SASL_MECHANISM,
+  KAFKA_SASL_USERNAME: SERVICE_ENV.KAFKA_SASL_USERNAME,
+  KAFKA_SASL_PASSWORD: SERVICE_ENV.KAFKA_SASL_PASSWORD,
   KAFKA_CLIENT_ID: { default: 'eventbus-relay', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: 'topic = prefix + first segment of the event type' },
   EVENTBUS_TOPIC_ROUTES: { default: '', description: 'JSON object pattern → topic, overrides the prefix rule (first match wins)' },
@@ -37,6 +43,8 @@ export interface RelayAppConfig {
   databaseUrl: string;
   connectTimeoutMs: number;
   brokers: string[];
+  /** Kafka TLS/SASL; undefined = plaintext. */
+  kafkaSecurity: KafkaSecuritySettings | undefined;
   clientId: string;
   topicPrefix: string;
   topicRoutes: Record<string, string> | undefined;
@@ -62,6 +70,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
     databaseUrl: read.postgresUrl('DATABASE_URL'),
     connectTimeoutMs: read.int('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
     brokers: read.brokers('KAFKA_BROKERS'),
+    kafkaSecurity: read.kafkaSecurity(),
     clientId: read.raw('KAFKA_CLIENT_ID'),
     // Untrimmed and possibly empty on purpose: the prefix is part of topic names.
     topicPrefix: env.EVENTBUS_TOPIC_PREFIX ?? RELAY_ENV.EVENTBUS_TOPIC_PREFIX.default,

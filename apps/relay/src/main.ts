@@ -35,6 +35,7 @@ async function main(cfg: RelayAppConfig) {
     connectionString: cfg.databaseUrl,
     connectTimeoutMs: cfg.connectTimeoutMs,
     brokers: cfg.brokers,
+    ...(cfg.kafkaSecurity ? { connection: cfg.kafkaSecurity } : {}),
     clientId: cfg.clientId,
     batchSize: cfg.batchSize,
     lanes: cfg.lanes,

@@ -5,7 +5,7 @@
  * go. The tables are also what the docker-compose test checks the compose file against.
  * The connection settings are parsed by @eventbus/core, as the CLI parses them.
  */
-import { databaseUrlProblem, parseBrokerList, parseTopicRoutes } from '@eventbus/core';
+import { databaseUrlProblem, KAFKA_SECURITY_VARIABLES, parseBrokerList, parseKafkaSecurity, parseTopicRoutes, type KafkaSecuritySettings } from '@eventbus/core';
 
 /** One environment variable an app reads. */
 export interface EnvVar {
@@ -25,6 +25,11 @@ export const SERVICE_ENV = {
   DATABASE_URL: { required: true, description: 'Postgres primary, postgres://user:pass@host:5432/db' },
   DATABASE_CONNECT_TIMEOUT_MS: { default: '10000', description: 'connecting to Postgres (TCP, TLS, login) may take this long; at start, longer is exit code 4 (100–600000)' },
   KAFKA_BROKERS: { required: true, description: 'comma-separated host:port list' },
+  KAFKA_SSL: { default: 'false', description: KAFKA_SECURITY_VARIABLES.KAFKA_SSL },
+  KAFKA_SSL_CA_FILE: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SSL_CA_FILE },
+  KAFKA_SASL_MECHANISM: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SASL_MECHANISM },
+  KAFKA_SASL_USERNAME: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SASL_USERNAME },
+  KAFKA_SASL_PASSWORD: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SASL_PASSWORD },
   HTTP_HOST: { default: '0.0.0.0', description: 'address of /livez, /readyz, /metrics' },
   SHUTDOWN_GRACE_MS: { default: '10000', description: 'time to finish the work in flight on SIGTERM' },
   LOG_LEVEL: { default: 'info', description: 'trace, debug, info, warn, error, fatal or silent' },
@@ -116,6 +121,13 @@ export class EnvReader<T extends EnvTable> {
     const { brokers, problems } = parseBrokerList(name, this.raw(name));
     this.problems.push(...problems);
     return brokers;
+  }
+
+  /** Kafka TLS and SASL (KAFKA_SSL, KAFKA_SSL_CA_FILE, KAFKA_SASL_*), parsed as the CLI parses them; undefined = plaintext. */
+  kafkaSecurity(): KafkaSecuritySettings | undefined {
+    const { security, problems } = parseKafkaSecurity(this.env);
+    this.problems.push(...problems);
+    return security;
   }
 
   /** A comma-separated list, blanks dropped. */

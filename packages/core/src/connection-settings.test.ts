@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { databaseUrlProblem, parseBrokerList, redactUrl } from './connection-settings.js';
+import { databaseUrlProblem, parseBrokerList, parseKafkaSecurity, redactUrl } from './connection-settings.js';
 
 describe('databaseUrlProblem', () => {
   it.each([
@@ -31,5 +31,36 @@ describe('redactUrl', () => {
 describe('parseBrokerList', () => {
   it('names each bad entry', () => {
     expect(parseBrokerList('KAFKA_BROKERS', 'a:9092, b').problems).toEqual(['KAFKA_BROKERS entry "b" is invalid: expected host:port']);
+  });
+});
+
+describe('parseKafkaSecurity', () => {
+  const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const read = (path: string) => {
+    if (path === '/ca.pem') return pem;
+    throw new Error(`ENOENT: no such file or directory, open '${path}'`);
+  };
+
+  it('is plaintext (undefined) when nothing is set', () => {
+    expect(parseKafkaSecurity({}, read)).toEqual({ security: undefined, problems: [] });
+  });
+
+  it('reads TLS with system CAs, TLS with a CA file, and SASL', () => {
+    expect(parseKafkaSecurity({ KAFKA_SSL: 'true' }, read).security).toEqual({ ssl: true });
+    expect(
+      parseKafkaSecurity({ KAFKA_SSL_CA_FILE: '/ca.pem', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'pw ' }, read).security,
+    ).toEqual({ ssl: { ca: [pem] }, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pw ' } });
+  });
+
+  it('names every problem and never the password', () => {
+    const { problems } = parseKafkaSecurity({ KAFKA_SSL: 'yes', KAFKA_SSL_CA_FILE: '/missing.pem', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'hunter2' }, read);
+    expect(problems).toEqual([
+      'KAFKA_SSL="yes" is invalid: expected true or false',
+      `KAFKA_SSL_CA_FILE="/missing.pem" cannot be read: ENOENT: no such file or directory, open '/missing.pem'`,
+      'KAFKA_SASL_USERNAME is missing: required with KAFKA_SASL_MECHANISM',
+    ]);
+    expect(parseKafkaSecurity({ KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'hunter2' }, read).problems).toEqual([
+      'KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set without KAFKA_SASL_MECHANISM: set it to plain, scram-sha-256 or scram-sha-512',
+    ]);
   });
 });

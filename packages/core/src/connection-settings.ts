@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Parsing of the connection settings every deployable reads from its environment (the
  * relay app, the CLI): one place, so both accept and refuse exactly the same values.
@@ -53,4 +55,65 @@ export function parseTopicRoutes(name: string, text: string): { routes: Record<s
   } catch {
     return { routes: undefined, problems: [`${name} is invalid: expected a JSON object like {"media.*":"eventbus.media-large"}`] };
   }
+}
+
+/** TLS and SASL for a managed Kafka (Confluent Cloud, MSK, Aiven): what the apps and the CLI read from the environment. */
+export interface KafkaSecuritySettings {
+  /** `true`: TLS trusting the system's CAs; `{ ca }`: trusting these PEM certificates instead. */
+  ssl?: boolean | { ca: string[] };
+  sasl?: { mechanism: KafkaSaslMechanism; username: string; password: string };
+}
+
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof KAFKA_SASL_MECHANISMS)[number];
+
+/** The variables `parseKafkaSecurity` reads, with what each expects (the apps' env tables quote these). */
+export const KAFKA_SECURITY_VARIABLES = {
+  KAFKA_SSL: 'true: TLS to the brokers, trusting the system CAs (false by default; implied by KAFKA_SSL_CA_FILE)',
+  KAFKA_SSL_CA_FILE: 'PEM file of the CA(s) to trust instead of the system ones (a private CA, a self-signed broker)',
+  KAFKA_SASL_MECHANISM: `SASL authentication: ${KAFKA_SASL_MECHANISMS.join(', ')} (none by default)`,
+  KAFKA_SASL_USERNAME: 'SASL user (required with KAFKA_SASL_MECHANISM)',
+  KAFKA_SASL_PASSWORD: 'SASL password (required with KAFKA_SASL_MECHANISM; never logged)',
+} as const;
+
+/**
+ * The Kafka TLS/SASL settings from the environment, or undefined when none is set (plaintext,
+ * as a local broker). Every problem is named with its variable; the password never appears.
+ * SASL without TLS is allowed (a SASL_PLAINTEXT listener inside a private network).
+ */
+export function parseKafkaSecurity(env: NodeJS.ProcessEnv, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): {
+  security: KafkaSecuritySettings | undefined;
+  problems: string[];
+} {
+  const get = (name: keyof typeof KAFKA_SECURITY_VARIABLES) => env[name]?.trim() || undefined;
+  const problems: string[] = [];
+  const security: KafkaSecuritySettings = {};
+  const sslText = get('KAFKA_SSL')?.toLowerCase();
+  if (sslText !== undefined && !['true', 'false', '1', '0'].includes(sslText)) problems.push(`KAFKA_SSL=${JSON.stringify(sslText)} is invalid: expected true or false`);
+  const caFile = get('KAFKA_SSL_CA_FILE');
+  if (caFile) {
+    try {
+      const pem = readFile(caFile);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`KAFKA_SSL_CA_FILE=${JSON.stringify(caFile)} is invalid: expected a PEM file with at least one CERTIFICATE block`);
+      security.ssl = { ca: [pem] };
+    } catch (error) {
+      problems.push(`KAFKA_SSL_CA_FILE=${JSON.stringify(caFile)} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  } else if (sslText === 'true' || sslText === '1') {
+    security.ssl = true;
+  }
+  const mechanism = get('KAFKA_SASL_MECHANISM')?.toLowerCase();
+  const username = get('KAFKA_SASL_USERNAME');
+  const password = env.KAFKA_SASL_PASSWORD; // untrimmed: a password may end in a space
+  if (mechanism !== undefined) {
+    if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+      problems.push(`KAFKA_SASL_MECHANISM=${JSON.stringify(mechanism)} is invalid: expected one of ${KAFKA_SASL_MECHANISMS.join(', ')}`);
+    }
+    if (!username) problems.push('KAFKA_SASL_USERNAME is missing: required with KAFKA_SASL_MECHANISM');
+    if (!password) problems.push('KAFKA_SASL_PASSWORD is missing: required with KAFKA_SASL_MECHANISM');
+    if (username && password) security.sasl = { mechanism: mechanism as KafkaSaslMechanism, username, password };
+  } else if (username || password) {
+    problems.push('KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set without KAFKA_SASL_MECHANISM: set it to plain, scram-sha-256 or scram-sha-512');
+  }
+  return { security: security.ssl !== undefined || security.sasl ? security : undefined, problems };
 }

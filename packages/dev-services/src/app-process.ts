@@ -14,8 +14,8 @@ export interface AppProcess {
  * variables (so nothing leaks in from the test's own environment), and adds it to `children`
  * for the test file to kill in its afterAll.
  */
-export function startAppProcess(main: string, env: Record<string, string>, children: ChildProcess[]): AppProcess {
-  const child = spawn(process.execPath, [main], {
+export function startAppProcess(main: string, env: Record<string, string>, children: ChildProcess[], args: string[] = []): AppProcess {
+  const child = spawn(process.execPath, [main, ...args], {
     env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

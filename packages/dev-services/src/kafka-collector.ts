@@ -1,5 +1,5 @@
 import { createTopicsAndWait } from '@eventbus/kafka';
-import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { uniqueName, waitFor } from './wait.js';
 
 /** A message as a test sees it. */
@@ -24,10 +24,12 @@ export class KafkaCollector {
   constructor(
     private readonly brokers: string[],
     private readonly topics: Array<string | RegExp>,
+    /** TLS/SASL for a secured broker (`PrivateBroker.clientSecurity()`). */
+    private readonly security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {},
   ) {}
 
   async start(): Promise<this> {
-    const kafka = new Kafka({ brokers: this.brokers, clientId: 'test-collector', logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({ brokers: this.brokers, clientId: 'test-collector', logLevel: logLevel.NOTHING, ...this.security });
     this.consumer = kafka.consumer({ groupId: uniqueName('collector-'), maxWaitTimeInMs: 50, allowAutoTopicCreation: true });
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: this.topics, fromBeginning: true });
@@ -66,8 +68,12 @@ export class KafkaCollector {
 }
 
 /** Creates topics up front so a collector subscribed from the beginning sees every message. */
-export async function createTopics(brokers: string[], topics: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }>): Promise<void> {
-  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+export async function createTopics(
+  brokers: string[],
+  topics: Array<{ topic: string; numPartitions?: number; configEntries?: Array<{ name: string; value: string }> }>,
+  security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {},
+): Promise<void> {
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING, ...security }).admin();
   await admin.connect();
   try {
     await createTopicsAndWait(admin, topics.map((t) => ({ numPartitions: 3, ...t })));

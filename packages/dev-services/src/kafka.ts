@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import { dockerAvailable } from './docker.js';
 import type { ServiceHandle } from './postgres.js';
 
@@ -47,9 +47,9 @@ export async function ensureKafka(log: (m: string) => void = () => {}): Promise<
 }
 
 /** Waits until an admin client can list topics: the broker serves requests, not just accepts TCP. */
-export async function waitForKafka(brokers: string, timeoutMs: number): Promise<void> {
+export async function waitForKafka(brokers: string, timeoutMs: number, security: Pick<KafkaConfig, 'ssl' | 'sasl'> = {}): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 } });
+  const kafka = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING, retry: { retries: 0 }, ...security });
   let lastError: unknown;
   while (Date.now() < deadline) {
     const admin = kafka.admin();

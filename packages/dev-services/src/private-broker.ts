@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,15 @@ export interface PrivateBrokerOptions {
    * The proxy must forward before `start()` is awaited: its readiness check connects through it.
    */
   advertisedPort?: number;
+  /**
+   * The client port speaks SASL_SSL (KAFKA_SASL_SSL=1 of scripts/kafka-local.sh): TLS with a
+   * self-signed certificate (`caFile`) and SASL PLAIN with `SASL_USER`, like a managed Kafka.
+   */
+  saslSsl?: boolean;
 }
+
+/** The one SASL user of a `saslSsl` private broker. */
+export const SASL_USER = { username: 'eventbus', password: 'eventbus-secret' } as const;
 
 /**
  * A second real broker that one test may stop and start (a broker outage) without
@@ -35,6 +43,20 @@ export class PrivateBroker {
     options: PrivateBrokerOptions = {},
   ) {
     this.advertisedPort = options.advertisedPort ?? port;
+    this.saslSsl = options.saslSsl ?? false;
+  }
+
+  readonly saslSsl: boolean;
+
+  /** The PEM certificate clients of a `saslSsl` broker trust (written at its first start). */
+  get caFile(): string {
+    return join(this.dataDir, 'ca.pem');
+  }
+
+  /** kafkajs TLS/SASL settings for a `saslSsl` broker, {} otherwise. */
+  clientSecurity(): { ssl?: { ca: string[] }; sasl?: { mechanism: 'plain'; username: string; password: string } } {
+    if (!this.saslSsl) return {};
+    return { ssl: { ca: [readFileSync(this.caFile, 'utf8')] }, sasl: { mechanism: 'plain', ...SASL_USER } };
   }
 
   /** The bootstrap address for clients: the advertised one, where every connection ends up anyway. */
@@ -49,12 +71,14 @@ export class PrivateBroker {
       KAFKA_ADVERTISED_PORT: String(this.advertisedPort),
       KAFKA_DATA_DIR: this.dataDir,
       KAFKA_HEAP: '-Xmx384m -Xms384m',
+      KAFKA_SASL_SSL: this.saslSsl ? '1' : '',
+      KAFKA_SASL_PLAIN_USERS: `${SASL_USER.username}:${SASL_USER.password}`,
     };
   }
 
   async start(): Promise<void> {
     await run('bash', [KAFKA_LOCAL_SCRIPT, 'start'], { env: this.env(), maxBuffer: 10 * 1024 * 1024 });
-    await waitForKafka(this.address, 60_000);
+    await waitForKafka(this.address, 60_000, this.clientSecurity());
   }
 
   async stop(): Promise<void> {

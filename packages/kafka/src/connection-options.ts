@@ -38,7 +38,8 @@ export function brokersUnreachable(brokers: readonly string[], cause: unknown): 
   return new EventBusError('BROKER_UNAVAILABLE', `cannot connect to Kafka at ${brokers.join(',')}: ${errorMessage(cause)}`, { cause, retriable: true });
 }
 
-const CONNECTION_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSNumberOfRetriesExceeded']);
+// SASL refusals count too: the client never got a usable connection, and the fix is a setting.
+const CONNECTION_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSSASLAuthenticationError']);
 
 /**
  * Whether a kafkajs failure means no broker could be talked to (as opposed to a broker that

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_CONNECT_TIMEOUT_MS, invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
-import { InstrumentedPublisher, KafkaPublisher, type MessagePublisher } from '@eventbus/kafka';
+import { InstrumentedPublisher, KafkaPublisher, type KafkaConnectionOptions, type MessagePublisher } from '@eventbus/kafka';
 import { silentLogger, type Logger } from '@eventbus/core';
 import type { OutboxNotifier } from './notifier/outbox-notifier.js';
 
@@ -13,6 +13,8 @@ export interface OutboxRelayOptions {
   connectTimeoutMs?: number;
   /** Kafka bootstrap brokers; ignored when `publisher` is given. */
   brokers?: string[];
+  /** TLS and SASL for the brokers (a managed Kafka); ignored when `publisher` is given. Default plaintext. */
+  connection?: KafkaConnectionOptions;
   /** A publisher of your own (tests, another Kafka client). Default: a kafkajs `KafkaPublisher`. */
   publisher?: MessagePublisher;
   /** Default: LISTEN through pg-listen on `connectionString`. */
@@ -105,7 +107,12 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     brokers,
     // A caller's publisher is traced too: the trace must not break because a test or an
     // embedder brought its own Kafka client. `message`: continue the producer's stored trace.
-    publisher: new InstrumentedPublisher(options.publisher ?? new KafkaPublisher({ brokers, clientId: options.clientId ?? 'eventbus-relay', idempotent: options.kafkaIdempotent ?? true }), {
+    publisher: new InstrumentedPublisher(options.publisher ?? new KafkaPublisher({
+        brokers,
+        clientId: options.clientId ?? 'eventbus-relay',
+        idempotent: options.kafkaIdempotent ?? true,
+        ...(options.connection ? { connection: options.connection } : {}),
+      }), {
       stage: 'relay',
       parent: 'message',
     }),

@@ -87,7 +87,7 @@ ${CONNECTION_HELP}`,
       const routing = action === 'retry' ? settings.routing() : undefined;
       const db = await openDatabase(settings);
       // Kafka that fails to connect once is not tried again for every row (each try takes seconds).
-      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), { retryConnect: false, setting: settings.brokersSetting() });
+      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), { retryConnect: false, setting: settings.brokersSetting(), connection: () => settings.kafkaSecurity() });
       try {
         const targets: Array<{ id: string; row: DeadLetterSummary | undefined; headers?: Record<string, string> }> = [];
         if (filter) for (const row of await listDeadLetters(db, filter)) targets.push({ id: row.id, row });

@@ -108,9 +108,10 @@ ${CONNECTION_HELP}`,
       : values.group !== undefined ? { kind: 'group', groupId: values.group, router }
       : { kind: 'event-topics', router };
     const brokers = dryRun ? [] : settings.brokers();
+    const kafkaSecurity = dryRun ? undefined : settings.kafkaSecurity();
 
     const db = await openDatabase(settings);
-    const publisher = dryRun ? undefined : new LazyPublisher(() => brokers, settings.clientId(), { setting: settings.brokersSetting() });
+    const publisher = dryRun ? undefined : new LazyPublisher(() => brokers, settings.clientId(), { setting: settings.brokersSetting(), connection: () => kafkaSecurity });
     try {
       let after: ReplayCursor | undefined = resumePoint?.cursor;
       if (values.after !== undefined) {
