@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The `eventbus` operator CLI. Wiring only: commands live in commands/, the work in the
- * libraries (@eventbus/replay, @eventbus/consumer's dead-letter admin, @eventbus/relay's
+ * libraries (@eventbus/replay, @eventbus/dead-letters, @eventbus/relay's
  * backlog query, @eventbus/schema's migrations).
  */
 // First: the global console writes to stderr (see stderr-console.ts).

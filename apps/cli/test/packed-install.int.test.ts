@@ -23,7 +23,7 @@ const EXAMPLE = join(ROOT, 'examples/order-service');
 /** Every package a user installs; dev-services and the demo stay private. */
 const PUBLISHED = [
   'packages/core', 'packages/kafka', 'packages/producer', 'packages/consumer', 'packages/relay', 'packages/replay',
-  'packages/schema', 'packages/monitor', 'packages/telemetry', 'packages/app-runtime',
+  'packages/schema', 'packages/monitor', 'packages/telemetry', 'packages/app-runtime', 'packages/dead-letters',
   'apps/relay', 'apps/dlq-mirror', 'apps/cli',
 ];
 

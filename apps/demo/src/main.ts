@@ -18,7 +18,8 @@ import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import { NonRetriableError } from '@eventbus/core';
-import { DlqMirror, EventConsumer } from '@eventbus/consumer';
+import { EventConsumer } from '@eventbus/consumer';
+import { countDeadLetteredEvents, DlqMirror } from '@eventbus/dead-letters';
 import { createTopics, ensureKafka, ensurePostgres, redactUrl, withDatabase } from '@eventbus/dev-services';
 import { EventMetrics, type EventMetric } from '@eventbus/monitor';
 import { EventWriter } from '@eventbus/producer';
@@ -160,7 +161,7 @@ async function main() {
   const mirroredRows = async () =>
     deadLettered.size === 0
       ? 0
-      : Number((await pool.query(`SELECT count(DISTINCT event_id)::int AS n FROM eventbus.dead_letters WHERE group_id = $1 AND event_id = ANY($2::text[])`, [SHIPPING, [...deadLettered]])).rows[0].n);
+      : await countDeadLetteredEvents(pool, SHIPPING, [...deadLettered]);
   const tty = process.stderr.isTTY;
   let last = { written: 0, published: 0, billed: 0 };
   const view = setInterval(async () => {

@@ -1,17 +1,17 @@
 #!/usr/bin/env node
 /**
- * The deployable DLQ mirror: reads the environment, runs @eventbus/consumer's DlqMirror
+ * The deployable DLQ mirror: reads the environment, runs @eventbus/dead-letters' DlqMirror
  * (every consumer group's `{prefix}dlq.{group}` topic → eventbus.dead_letters, idempotent
  * per record), serves health and metrics, and on SIGTERM/SIGINT stops consuming, commits
  * what it wrote and exits 0. No logic of its own beyond wiring.
  */
 import pg from 'pg';
 import { APP_EXIT, createServiceLogger, exitOnSignals, exitOnStartFailure, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
-import { DlqMirror } from '@eventbus/consumer';
+import { deadLetterTablesReady, DlqMirror } from '@eventbus/dead-letters';
 import { errorMessage } from '@eventbus/core';
 import { checkDatabase, runMigrations } from '@eventbus/schema';
 import { ConfigError, loadConfig, type DlqMirrorAppConfig } from './config.js';
-import { probeBrokers, probeDeadLettersTable } from './probes.js';
+import { probeBrokers } from './probes.js';
 import { renderPrometheus } from './prometheus.js';
 
 const PROBE_INTERVAL_MS = 5000;
@@ -60,7 +60,7 @@ async function main(cfg: DlqMirrorAppConfig) {
 
   const checks = { postgres: false, kafka: false };
   const probe = async () => {
-    const [postgres, kafka] = await Promise.all([probeDeadLettersTable(pool), probeBrokers(cfg.brokers, 2000)]);
+    const [postgres, kafka] = await Promise.all([deadLetterTablesReady(pool), probeBrokers(cfg.brokers, 2000)]);
     if (postgres !== checks.postgres || kafka !== checks.kafka) log.info({ postgres, kafka }, 'dependency checks changed');
     Object.assign(checks, { postgres, kafka });
   };

@@ -1,10 +1,5 @@
 import type pg from 'pg';
-
-/** Pending dead letters per stage and group, and the age of the oldest. */
-const PENDING_DEAD_LETTERS_SQL = `
-SELECT stage, group_id, count(*)::int AS n,
-  extract(epoch FROM now() - min(created_at))::float8 AS oldest_age_seconds
-FROM eventbus.dead_letters WHERE status = 'pending' GROUP BY 1, 2`;
+import { pendingDeadLetters } from '@eventbus/dead-letters';
 
 /** Renders the mirror's metrics in the Prometheus text format (version 0.0.4). */
 export async function renderPrometheus(
@@ -25,13 +20,9 @@ export async function renderPrometheus(
     'DLQ records Postgres refused after the bounded attempts, skipped into eventbus.dead_letters_unstorable (alert on any increase).',
     [['', counts.unstorable]],
   );
-  // The table is small by design (dead letters are handled, then discarded), and the
-  // (status, created_at) index serves this query. A scrape without the database still
-  // answers, without the two gauges, and counts the failure (alert on it: a missing gauge
-  // alone looks like "no dead letters").
-  const rows = await pool
-    .query<{ stage: string; group_id: string | null; n: number; oldest_age_seconds: number }>(PENDING_DEAD_LETTERS_SQL)
-    .then((r) => r.rows)
+  // A scrape without the database still answers, without the two gauges, and counts the
+  // failure (alert on it: a missing gauge alone looks like "no dead letters").
+  const rows = await pendingDeadLetters(pool)
     .catch((error: unknown) => {
       queryFailures.count++;
       queryFailures.onFailure(error);

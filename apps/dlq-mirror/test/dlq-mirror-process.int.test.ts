@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import { dlqTopicFor, encodeDlqHeaders, retryTopicFor } from '@eventbus/consumer';
+import { dlqTopicFor, encodeDlqHeaders, retryTopicFor } from '@eventbus/core';
 import { startAppProcess, uniqueName, waitFor, type AppProcess, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 

@@ -2,9 +2,8 @@ export { EventConsumer } from './event-consumer.js';
 export { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
 export type { ConsumedEvent, EventHandler, HandlerContext, RetryMode, SubscriptionOptions } from './types.js';
 export { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';
-export { DlqMirror, type DlqMirrorOptions } from './dlq-mirror.js';
-export { redriveDeadLetter, discardDeadLetter, type DeadLetterActionResult } from './dead-letter-admin.js';
-export { consumerDedupeKey } from './dead-letter-row.js';
+// Kept for compatibility: the DLQ mirror and the re-drive/discard functions are @eventbus/dead-letters'.
+export { DlqMirror, type DlqMirrorOptions, redriveDeadLetter, discardDeadLetter, type DeadLetterActionResult, consumerDedupeKey } from '@eventbus/dead-letters';
 export { RETRY_HEADER, encodeRetryHeaders, decodeRetryHeaders, type RetryInfo } from '@eventbus/core';
 export { DLQ_HEADER, encodeDlqHeaders, decodeDlqHeaders, type DeadLetterInfo } from '@eventbus/core';
 export type { MessageOrigin } from '@eventbus/core';

@@ -6,7 +6,8 @@ import { KafkaPublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
 import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
-import { DlqMirror, EventConsumer, type DlqMirrorOptions, type EventConsumerOptions, type SubscriptionOptions } from '../src/index.js';
+import { DlqMirror, type DlqMirrorOptions } from '@eventbus/dead-letters';
+import { EventConsumer, type EventConsumerOptions, type SubscriptionOptions } from '../src/index.js';
 
 /** One test's event to publish; the rest of the event is filled in. */
 export interface TestEvent {

@@ -2,9 +2,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'drizzle-orm';
 import { NonRetriableError, uuidv7 } from '@eventbus/core';
 import { waitFor } from '@eventbus/dev-services';
-import { EventWriter } from '@eventbus/producer';
-import { shardForTenant } from '@eventbus/schema';
-import { discardDeadLetter, DLQ_HEADER, processOnce, redriveDeadLetter } from '../src/index.js';
+import { discardDeadLetter, redriveDeadLetter } from '@eventbus/dead-letters';
+import { DLQ_HEADER, processOnce } from '../src/index.js';
 import { consumerFixture } from './consumer-fixture.js';
 
 let f: Awaited<ReturnType<typeof consumerFixture>>;
@@ -83,36 +82,6 @@ describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', 
     await waitFor(() => fresh.seenBefore === 1 && fresh.mirrored === 1, { timeoutMs: 20_000, message: 'both DLQ records read by the new mirror' });
     expect(await deadLetter('event_id', resolved!)).toEqual([]);
     expect(await deadLetter('event_id', later!)).toMatchObject([{ status: 'pending', error_class: 'NonRetriableError' }]);
-  });
-
-  it('re-drives a relay dead letter into the outbox in its shard, once', async () => {
-    const tenantId = `tenant-${uuidv7()}`;
-    const eventId = await new EventWriter(f.db).writeEvent({ tenantId, eventKey: 'k-1', eventType: 'order.placed', payload: { n: 1 } });
-    const { rows } = await f.pool.query(
-      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_id, tenant_id, event_type, error_class, error_message, attempts, first_failed_at, last_failed_at)
-       VALUES ('relay:' || $1, 'relay', $1, $2, 'order.placed', 'PublishError', 'MESSAGE_TOO_LARGE', 6, now(), now()) RETURNING id`,
-      [eventId, tenantId],
-    );
-    const id = rows[0].id as string;
-    expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'redriven', stage: 'relay' });
-    expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'already_redriven' });
-    const outbox = await f.pool.query('SELECT shard, attempts FROM eventbus.outbox WHERE event_id = $1', [eventId]);
-    expect(outbox.rows).toEqual([{ shard: shardForTenant(tenantId), attempts: 0 }]);
-    expect((await deadLetter('id', id))[0]).toMatchObject({ status: 'redriven' });
-  });
-
-  it('discards a pending dead letter and then refuses to re-drive or discard it again', async () => {
-    const { rows } = await f.pool.query(
-      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, topic, partition, "offset", error_class, error_message, attempts, first_failed_at, last_failed_at)
-       VALUES ($1, 'consumer', 'g', 't', 0, '5', 'Error', 'x', 1, now(), now()) RETURNING id`,
-      [`consumer:g:t:0:${uuidv7()}`],
-    );
-    const id = rows[0].id as string;
-    expect(await discardDeadLetter(f.pool, id)).toMatchObject({ outcome: 'discarded' });
-    expect(await discardDeadLetter(f.pool, id)).toMatchObject({ outcome: 'already_discarded' });
-    expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'already_discarded' });
-    expect(await discardDeadLetter(f.pool, '999999999')).toMatchObject({ outcome: 'not_found' });
-    expect((await deadLetter('id', id))[0]).toMatchObject({ status: 'discarded' });
   });
 });
 

@@ -10,3 +10,4 @@ export * from './logger.js';
 export * from './connection-settings.js';
 export * from './messaging-attributes.js';
 export * from './metric-names.js';
+export * from './kafka-client-options.js';

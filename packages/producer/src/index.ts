@@ -2,3 +2,4 @@ export { EventWriter, type DrizzleExecutor, type EventWriterOptions } from './ev
 export { validateEvent, DEFAULT_VALIDATION_LIMITS, type ValidationLimits, type ValidatedEvent } from './validate-event.js';
 export type { EventInput, WriteResult } from './types.js';
 export { withCorrelationId, EventBusError, isEventBusError } from '@eventbus/core';
+export { requeueEvent, REQUEUE_EVENT_SQL } from './requeue-event.js';

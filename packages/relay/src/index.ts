@@ -2,7 +2,7 @@ export { OutboxRelay, type RelayHealth } from './outbox-relay.js';
 export { resolveRelayOptions, type OutboxRelayOptions, type ResolvedRelayOptions } from './options.js';
 export { RelayMetrics, Histogram, RELAY_METER } from './metrics.js';
 export { observeRelayGauges, type ObservedRelay, type RelayGaugeOptions } from './relay-gauges.js';
-export { deadLetterCounts, type DeadLetterCount } from './sql/dead-letter-counts.js';
+export { deadLetterCounts, type DeadLetterCount } from '@eventbus/dead-letters';
 export { silentLogger, type Logger } from '@eventbus/core';
 export { OUTBOX_CHANNEL, parseShardMask, type NotifierHandlers, type OutboxNotifier } from './notifier/outbox-notifier.js';
 export { PgListenNotifier } from './notifier/pg-listen-notifier.js';

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { metrics, type Attributes, type BatchObservableCallback, type Meter } from '@opentelemetry/api';
 import { errorMessage, type Logger } from '@eventbus/core';
 import { RELAY_METER } from './metrics.js';
-import { deadLetterCounts } from './sql/dead-letter-counts.js';
+import { deadLetterCounts } from '@eventbus/dead-letters';
 import { outboxBacklog } from './sql/outbox-backlog.js';
 
 /** What the gauges read from a running relay. */

@@ -1,5 +1,5 @@
 import { isEventBusError } from '@eventbus/core';
-import type { DeadLetterActionResult } from '@eventbus/consumer';
+import type { DeadLetterActionResult, DeadLetterSummary } from '@eventbus/dead-letters';
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
 import { CliError, describeFailure, usageError } from '../cli-error.js';
 import type { Command } from '../command.js';
@@ -7,7 +7,6 @@ import { confirmBulkAction } from '../confirm.js';
 import { EXIT } from '../exit-codes.js';
 import { note, printJson, printLine } from '../io.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings } from '../settings.js';
-import type { DeadLetterSummary } from '../sql/dead-letter-queries.js';
 import { DLQ_FILTER_FLAGS, DLQ_FILTER_HELP, dlqFilterFromFlags } from './dlq-filters.js';
 import { DEAD_LETTER_ID } from './dlq-show.js';
 
@@ -80,9 +79,9 @@ ${CONNECTION_HELP}`,
       const filter = all ? await dlqFilterFromFlags(values, 1000) : undefined;
 
       // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-      const { discardDeadLetter, DLQ_HEADER, redriveDeadLetter, retryTopicFor } = await import('@eventbus/consumer');
+      const { DLQ_HEADER, retryTopicFor } = await import('@eventbus/core');
+      const { discardDeadLetter, listDeadLetters, redriveDeadLetter, showDeadLetter } = await import('@eventbus/dead-letters');
       const { LazyPublisher, openDatabase } = await import('../connections.js');
-      const { listDeadLetters, showDeadLetter } = await import('../sql/dead-letter-queries.js');
       const settings = new ConnectionSettings(values, io.env);
       const routing = action === 'retry' ? settings.routing() : undefined;
       const db = await openDatabase(settings);

@@ -1,6 +1,6 @@
 import { dateFlag, intFlag, listFlag } from '../args.js';
 import { usageError } from '../cli-error.js';
-import type { DeadLetterFilter } from '../sql/dead-letter-queries.js';
+import type { DeadLetterFilter } from '@eventbus/dead-letters';
 
 /** The filter flags shared by `dlq list` and `dlq retry|discard --all`. */
 export const DLQ_FILTER_FLAGS = {

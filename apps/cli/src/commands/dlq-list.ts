@@ -25,7 +25,7 @@ ${CONNECTION_HELP}`,
     const filter = await dlqFilterFromFlags(values, 50);
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
-    const { listDeadLetters } = await import('../sql/dead-letter-queries.js');
+    const { listDeadLetters } = await import('@eventbus/dead-letters');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const rows = await listDeadLetters(db, filter);

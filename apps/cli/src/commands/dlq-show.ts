@@ -36,7 +36,7 @@ ${CONNECTION_HELP}`,
     if (!DEAD_LETTER_ID.test(id)) throw usageError(`${JSON.stringify(id.slice(0, 80))} is not a dead letter id (a positive integer)`);
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
-    const { showDeadLetter } = await import('../sql/dead-letter-queries.js');
+    const { showDeadLetter } = await import('@eventbus/dead-letters');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const row = await showDeadLetter(db, id);

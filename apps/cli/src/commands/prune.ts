@@ -131,7 +131,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
     const eventLogSql = await import('../sql/prune-event-log.js');
-    const deadLetterSql = await import('../sql/prune-dead-letters.js');
+    const deadLetterSql = await import('@eventbus/dead-letters');
     const inboxSql = await import('../sql/prune-inbox.js');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {

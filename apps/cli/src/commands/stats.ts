@@ -29,12 +29,13 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { outboxBacklog } = await import('@eventbus/relay');
     const { openDatabase } = await import('../connections.js');
-    const { deadLetterCounts, eventFlow } = await import('../sql/pipeline-stats.js');
+    const { eventFlow } = await import('../sql/pipeline-stats.js');
+    const { deadLetterStatusCounts } = await import('@eventbus/dead-letters');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const backlog = await outboxBacklog(db);
       const flow = await eventFlow(db, windowSeconds);
-      const deadLetters = await deadLetterCounts(db, windowSeconds);
+      const deadLetters = await deadLetterStatusCounts(db, windowSeconds);
       const stats = {
         windowSeconds,
         backlog,

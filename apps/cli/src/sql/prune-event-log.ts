@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { inTransaction } from '@eventbus/schema';
+import { PENDING_RELAY_DEAD_LETTER_OF_EVENT } from '@eventbus/dead-letters';
 
 /** One tenant's EventLog rows created before the cutoff. */
 export interface TenantEventCounts {
@@ -52,7 +53,8 @@ export async function eventLogTenants(db: pg.Pool): Promise<string[]> {
  * - the event of a pending relay-stage dead letter. Those rows keep no payload of their
  *   own; `dlq retry` puts the event back in the outbox and the relay reads it from here.
  *   Probed through dead_letters_dedupe_key_uq: the relay writes relay rows with the key
- *   `relay:{event id}` (packages/relay/src/sql/record-publish-failure.ts).
+ *   `relay:{event id}` (the condition is @eventbus/dead-letters'
+ *   PENDING_RELAY_DEAD_LETTER_OF_EVENT).
  *
  * No race with either: every write that puts an old event back in play (the relay returning
  * a row for retry or dead-lettering it, `dlq retry` moving a dead letter to the outbox)
@@ -60,7 +62,7 @@ export async function eventLogTenants(db: pg.Pool): Promise<string[]> {
  * event in one or the other.
  */
 const KEPT_IN_OUTBOX = `EXISTS (SELECT 1 FROM eventbus.outbox o WHERE o.event_id = e.id)`;
-const KEPT_FOR_DEAD_LETTER = `EXISTS (SELECT 1 FROM eventbus.dead_letters d WHERE d.dedupe_key = 'relay:' || e.id::text AND d.status = 'pending')`;
+const KEPT_FOR_DEAD_LETTER = PENDING_RELAY_DEAD_LETTER_OF_EVENT;
 
 /**
  * Per tenant: the rows created before the cutoff that a prune may delete, and those it

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { recordRelayDeadLetter } from '@eventbus/dead-letters';
 import type { ClaimedRow } from './claim-batch.js';
 
 /**
@@ -17,18 +18,9 @@ export async function returnForRetry(client: pg.ClientBase, row: ClaimedRow, att
 }
 
 /**
- * Moves a row that exhausted its retries to the DLQ table (stage `relay`). Idempotent per
- * event: `relay:{eventId}` is the dedupe key, so a crash between this insert and the
- * commit cannot create two rows.
+ * Moves a row that exhausted its retries to the DLQ table, in the claim transaction that
+ * deleted it (the statement is @eventbus/dead-letters' recordRelayDeadLetter).
  */
-export const DEAD_LETTER_ROW_SQL = `
-INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_id, tenant_id, event_type, event_key, topic,
-  message_key, value, headers, error_class, error_message, error_stack, attempts, first_failed_at, last_failed_at)
-VALUES ('relay:' || $1, 'relay', $1, $2, $3, $4, $5, $2, $6, $7::jsonb, $8, $9, $10, $11, $12, now())
-ON CONFLICT (dedupe_key) DO UPDATE SET
-  status = 'pending', attempts = EXCLUDED.attempts, error_message = EXCLUDED.error_message,
-  error_stack = EXCLUDED.error_stack, last_failed_at = EXCLUDED.last_failed_at, status_changed_at = now()`;
-
 export async function deadLetterRow(
   client: pg.ClientBase,
   row: ClaimedRow,
@@ -36,18 +28,16 @@ export async function deadLetterRow(
   attempts: number,
   error: Error,
 ): Promise<void> {
-  await client.query(DEAD_LETTER_ROW_SQL, [
-    row.id,
-    row.tenantId,
-    row.eventType,
-    row.eventKey,
-    message.topic,
-    row.payloadJson,
-    JSON.stringify(message.headers),
-    error.name,
-    error.message.slice(0, 4000),
-    error.stack?.slice(0, 8000) ?? null,
+  await recordRelayDeadLetter(client, {
+    eventId: row.id,
+    tenantId: row.tenantId,
+    eventType: row.eventType,
+    eventKey: row.eventKey,
+    topic: message.topic,
+    payloadJson: row.payloadJson,
+    headers: message.headers,
+    error,
     attempts,
-    row.firstFailedAt ?? new Date(),
-  ]);
+    firstFailedAt: row.firstFailedAt,
+  });
 }

@@ -1,9 +1,20 @@
 import pg from 'pg';
-import { dlqTopicFor, dlqTopicPattern, errorMessage, invalidConfig, silentLogger, sleep, TopicRouter, type Logger, type TopicRoutingOptions } from '@eventbus/core';
-import { isRecordError, mirrorDeadLetter, skipUnstorable, type MirrorOutcome } from './dead-letter-row.js';
+import {
+  dlqTopicFor,
+  dlqTopicPattern,
+  errorMessage,
+  invalidConfig,
+  resolveBrokers,
+  resolveGroupId,
+  silentLogger,
+  sleep,
+  TopicRouter,
+  type Logger,
+  type TopicRoutingOptions,
+} from '@eventbus/core';
+import { isRecordError, mirrorDeadLetter, skipUnstorable, type MirrorOutcome } from './sql/mirror-dead-letter.js';
 import type { BatchControl, ConsumerGroupClient, ConsumerGroupClientFactory, InboundMessage, KafkaConnectionOptions } from '@eventbus/kafka';
 import { KafkajsConsumerClient } from '@eventbus/kafka';
-import { resolveBrokers, resolveGroupId } from './options.js';
 
 /** Options of `DlqMirror`. */
 export interface DlqMirrorOptions {

@@ -61,3 +61,12 @@ export async function deleteOldDeadLetters(db: pg.Pool, cutoff: Date, tenantId: 
   const { rowCount } = await db.query(DELETE_OLD_DEAD_LETTERS_SQL, [cutoff, tenantId, limit]);
   return rowCount ?? 0;
 }
+
+/**
+ * A condition for the EventLog's prune (`e` is the eventbus.event_log row): the event has a
+ * pending relay-stage dead letter. Those rows keep no payload of their own; `dlq retry` puts
+ * the event back in the outbox and the relay reads it from the EventLog, so such an event
+ * must stay. Probed through dead_letters_dedupe_key_uq: the relay writes relay rows with the
+ * key `relay:{event id}` (record-relay-dead-letter.ts).
+ */
+export const PENDING_RELAY_DEAD_LETTER_OF_EVENT = `EXISTS (SELECT 1 FROM eventbus.dead_letters d WHERE d.dedupe_key = 'relay:' || e.id::text AND d.status = 'pending')`;

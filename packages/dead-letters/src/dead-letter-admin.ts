@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
-import { inTransaction, shardForTenant } from '@eventbus/schema';
+import { requeueEvent } from '@eventbus/producer';
+import { inTransaction } from '@eventbus/schema';
 import { DLQ_HEADER } from '@eventbus/core';
 import { withoutHeaders } from '@eventbus/core';
 import { encodeRetryHeaders } from '@eventbus/core';
@@ -60,7 +61,7 @@ export async function redriveDeadLetter(
     if (row.status !== 'pending') return alreadyDone(row);
     if (row.stage === 'relay') {
       if (!row.event_id || !row.tenant_id) throw invalidConfig(`dead letter ${key}`, 'a relay row with event_id and tenant_id', 'a row without them');
-      await client.query('INSERT INTO eventbus.outbox (event_id, shard) VALUES ($1::uuid, $2) ON CONFLICT (event_id) DO NOTHING', [row.event_id, shardForTenant(row.tenant_id)]);
+      await requeueEvent(client, row.event_id, row.tenant_id);
     } else {
       await publisher.publish([consumerRetryMessage(row, options.routing)]);
     }

@@ -156,3 +156,15 @@ function bytesFromRow(r: pg.QueryResultRow): DeadLetterBytes | null {
     headers: names.map((name, i) => ({ name, value: values[i] ?? null })),
   };
 }
+
+/**
+ * How many of the given events have a dead letter of the consumer group (any status). An
+ * event that failed again after a duplicate delivery (at-least-once) has a second row with
+ * its own origin offset: counted once. Served by dead_letters_group_idx (group_id, status).
+ */
+export const COUNT_DEAD_LETTERED_EVENTS_SQL = `SELECT count(DISTINCT event_id)::int AS n FROM eventbus.dead_letters WHERE group_id = $1 AND event_id = ANY($2::text[])`;
+
+export async function countDeadLetteredEvents(db: pg.Pool, groupId: string, eventIds: readonly string[]): Promise<number> {
+  const { rows } = await db.query(COUNT_DEAD_LETTERED_EVENTS_SQL, [groupId, [...eventIds]]);
+  return Number(rows[0].n);
+}
