@@ -10,3 +10,4 @@ export type { MessageOrigin } from '@eventbus/core';
 export { retryTopicFor, dlqTopicFor, dlqTopicPattern, topicSafeGroupId } from '@eventbus/core';
 export { silentLogger, type Logger } from '@eventbus/core';
 export { NonRetriableError } from '@eventbus/core';
+export { countOldInbox, inboxExtent, deleteOldInboxRange, type InboxExtent } from './sql/prune-inbox.js';

@@ -7,3 +7,5 @@ export { silentLogger, type Logger } from '@eventbus/core';
 export { OUTBOX_CHANNEL, parseShardMask, type NotifierHandlers, type OutboxNotifier } from './notifier/outbox-notifier.js';
 export { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 export { outboxBacklog, type OutboxBacklog } from './sql/outbox-backlog.js';
+export { outboxShards, relayInstances, type ShardStatus, type RelayInstanceRow } from './sql/outbox-shards.js';
+export { eventFlow, type EventFlow } from './sql/event-flow.js';

@@ -9,3 +9,4 @@ export { eventPages, DEFAULT_PAGE_SIZE } from './event-pages.js';
 export { findEventCursor } from './sql/find-event-cursor.js';
 export { countMatchingEvents } from './sql/count-matching-events.js';
 export { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';
+export { eventLogTenants, countOldEvents, deleteOldEvents, type TenantEventCounts } from './sql/prune-event-log.js';

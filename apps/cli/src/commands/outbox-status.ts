@@ -25,7 +25,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { outboxBacklog } = await import('@eventbus/relay');
     const { openDatabase } = await import('../connections.js');
-    const { outboxShards, relayInstances } = await import('../sql/outbox-shards.js');
+    const { outboxShards, relayInstances } = await import('@eventbus/relay');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const [backlog, shards, instances] = [await outboxBacklog(db), await outboxShards(db), await relayInstances(db)];

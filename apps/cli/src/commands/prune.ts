@@ -130,9 +130,9 @@ ${CONNECTION_HELP}`,
 
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
-    const eventLogSql = await import('../sql/prune-event-log.js');
+    const eventLogSql = await import('@eventbus/replay');
     const deadLetterSql = await import('@eventbus/dead-letters');
-    const inboxSql = await import('../sql/prune-inbox.js');
+    const inboxSql = await import('@eventbus/consumer');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const started = Date.now();

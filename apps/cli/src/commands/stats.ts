@@ -29,7 +29,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { outboxBacklog } = await import('@eventbus/relay');
     const { openDatabase } = await import('../connections.js');
-    const { eventFlow } = await import('../sql/pipeline-stats.js');
+    const { eventFlow } = await import('@eventbus/relay');
     const { deadLetterStatusCounts } = await import('@eventbus/dead-letters');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
