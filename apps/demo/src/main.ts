@@ -58,6 +58,18 @@ interface Order {
   run: string;
 }
 
+/** What the groups did with this run's events, by event id (Sets: a redelivery is not counted twice). */
+class Tally {
+  readonly billed = new Set<string>();
+  readonly shipped = new Set<string>();
+  readonly deadLettered = new Set<string>();
+  retries = 0;
+  written = 0;
+  readonly latency = new EventMetrics();
+}
+
+type Db = ReturnType<typeof drizzle>;
+
 async function main() {
   // Exports traces only when OTEL_EXPORTER_OTLP_ENDPOINT (or another OTel exporter variable) is set.
   const telemetry = await startTelemetry({ serviceName: 'eventbus-demo' });
@@ -73,23 +85,70 @@ async function main() {
   const brokers = kafka.address.split(',');
   await createTopics(brokers, [{ topic: TOPIC, numPartitions: 6 }]);
   const runId = Date.now().toString(36);
+  const tally = new Tally();
 
   // With --external, the relay and the mirror are other processes (docker compose): the demo
   // is then only the domain service and the two consumer groups.
   const relay = values.external ? undefined : new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix: PREFIX }, instanceId: 'demo-relay' });
   await relay?.start();
+  const groups = startGroups({ brokers, databaseUrl, pool, runId, tally });
+  await Promise.all(groups.map((g) => g.start()));
 
-  // What the groups did with this run's events, by event id (a Set, so a redelivery is not counted twice).
-  const billed = new Set<string>();
-  const shipped = new Set<string>();
-  const deadLettered = new Set<string>();
-  let retries = 0;
-  const latency = new EventMetrics();
+  const abort = new AbortController();
+  process.once('SIGINT', () => abort.abort());
+  process.once('SIGTERM', () => abort.abort());
+  const deadline = Date.now() + durationS * 1000;
+  // Dead letters of this run that the mirror has written into the DLQ table, by event.
+  const mirroredRows = async () => (tally.deadLettered.size === 0 ? 0 : await countDeadLetteredEvents(pool, SHIPPING, [...tally.deadLettered]));
+  const published = () => relay?.metrics.published ?? tally.billed.size; // an external relay's count is not visible here
+  const stopView = startLiveView(pool, tally, published, deadline);
+
+  await placeOrders(db, runId, tally, deadline, abort.signal);
+  // Let the pipeline finish what was written: billing, shipping's retries, the DLQ mirror.
+  const drained = async () =>
+    tally.billed.size >= tally.written && tally.shipped.size + tally.deadLettered.size >= tally.written && (await mirroredRows()) >= tally.deadLettered.size;
+  const drainDeadline = Date.now() + 30_000;
+  while (Date.now() < drainDeadline && !(await drained())) await new Promise((r) => setTimeout(r, 200));
+  stopView();
+
+  const final = tally.latency.stats(durationS * 1000 + 60_000);
+  const invoices = Number((await pool.query(`SELECT count(*)::int AS n FROM public.demo_invoices WHERE order_id LIKE $1`, [`o-${runId}-%`])).rows[0].n);
+  const summary = {
+    written: tally.written,
+    published: published(),
+    consumedByBilling: tally.billed.size,
+    invoices,
+    shippedOk: tally.shipped.size,
+    retries: tally.retries,
+    deadLettered: tally.deadLettered.size,
+    mirroredToTable: await mirroredRows(),
+    latencyMs: { p50: final.p50Latency, p95: final.p95Latency, p99: final.p99Latency, max: final.maxLatency },
+    lost: tally.written - tally.billed.size,
+  };
+  await Promise.all(groups.map((g) => g.stop()));
+  await relay?.stop();
+  await telemetry.shutdown();
+  await pool.end();
+  await kafka.stop();
+  await postgres.stop();
+
+  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  printSummary(summary, `DATABASE_URL='${redactUrl(databaseUrl)}' KAFKA_BROKERS=${brokers.join(',')} EVENTBUS_TOPIC_PREFIX=${PREFIX}`);
+  process.exit(summary.lost === 0 ? 0 : 1);
+}
+
+/**
+ * The two consumer groups and, unless --external, the DLQ mirror: billing writes one invoice
+ * per order through the inbox; shipping refuses some orders on purpose so retries and dead
+ * letters show.
+ */
+function startGroups(options: { brokers: string[]; databaseUrl: string; pool: pg.Pool; runId: string; tally: Tally }): Array<{ start(): Promise<void>; stop(): Promise<void> }> {
+  const { brokers, databaseUrl, pool, runId, tally } = options;
   const ours = (event: { payload: unknown }) => (event.payload as Order).run === runId;
 
   const billing = new EventConsumer({
     brokers, groupId: BILLING, routing: { prefix: PREFIX }, fromBeginning: true, connectionString: databaseUrl,
-    onMetric: (m: EventMetric) => m.status === 'success' && latency.record(m),
+    onMetric: (m: EventMetric) => m.status === 'success' && tally.latency.record(m),
   });
   billing.subscribe({
     eventTypes: ['order.*'],
@@ -100,15 +159,15 @@ async function main() {
       await ctx.processOnce(async (tx) => {
         await tx.execute(sql`INSERT INTO public.demo_invoices (order_id, tenant_id, total) VALUES (${order.orderId}, ${event.tenantId}, ${order.total})`);
       });
-      billed.add(event.id);
+      tally.billed.add(event.id);
     },
   });
 
   const shipping = new EventConsumer({
     brokers, groupId: SHIPPING, routing: { prefix: PREFIX }, fromBeginning: true, retryConfig: SHIPPING_RETRIES,
     onMetric: (m: EventMetric) => {
-      if (m.status === 'failed') retries++; // an attempt that failed and goes to the retry topic
-      if (m.status === 'dead_lettered') deadLettered.add(m.eventId);
+      if (m.status === 'failed') tally.retries++; // an attempt that failed and goes to the retry topic
+      if (m.status === 'dead_lettered') tally.deadLettered.add(m.eventId);
     },
   });
   shipping.subscribe({
@@ -120,94 +179,74 @@ async function main() {
       if (total < 20) throw new NonRetriableError(`order total ${total} is under the shipping minimum of 20`); // straight to the DLQ
       if (total > 900) throw new Error(`order total ${total} is over the shipping limit of 900`); // retried, then the DLQ
       if (total > 800 && ctx.attempt === 1) throw new Error('carrier API timed out'); // recovers on the first retry
-      shipped.add(event.id);
+      tally.shipped.add(event.id);
     },
   });
   const mirror = values.external ? undefined : new DlqMirror({ brokers, pool, routing: { prefix: PREFIX }, groups: [SHIPPING], groupId: `${GROUP_PREFIX}dlq-mirror` });
-  await Promise.all([billing.start(), shipping.start(), mirror?.start()]);
+  return mirror ? [billing, shipping, mirror] : [billing, shipping];
+}
 
-  // The domain service: each order and its event in one transaction.
-  const abort = new AbortController();
-  process.once('SIGINT', () => abort.abort());
-  process.once('SIGTERM', () => abort.abort());
-  const deadline = Date.now() + durationS * 1000;
+/** The domain service: at `rate` orders per second until the deadline, each order and its event in one transaction. */
+async function placeOrders(db: Db, runId: string, tally: Tally, deadline: number, signal: AbortSignal): Promise<void> {
   const tenants = ['acme', 'globex', 'initech', 'umbrella', 'hooli'];
-  let written = 0;
-  const writer = (async () => {
-    const interval = 1000 / rate;
-    let next = Date.now();
-    for (let seq = 0; !abort.signal.aborted && Date.now() < deadline; seq++) {
-      const orderId = `o-${runId}-${seq}`;
-      const tenantId = tenants[seq % tenants.length]!;
-      const total = Math.round(Math.random() * 1000);
-      // The span stands for the request that places the order: its trace continues through the
-      // relay's send span to both groups' process spans (see docs/consumers.md, tracing).
-      await withSpan('POST /orders', () =>
-        db.transaction(async (tx) => {
-          await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);
-          const payload: Order = { orderId, total, run: runId };
-          await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${orderId}-placed`, eventType: 'order.placed', payload });
-        }),
-      );
-      written++;
-      next += interval;
-      const wait = next - Date.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    }
-  })();
+  const interval = 1000 / rate;
+  let next = Date.now();
+  for (let seq = 0; !signal.aborted && Date.now() < deadline; seq++) {
+    const orderId = `o-${runId}-${seq}`;
+    const tenantId = tenants[seq % tenants.length]!;
+    const total = Math.round(Math.random() * 1000);
+    // The span stands for the request that places the order: its trace continues through the
+    // relay's send span to both groups' process spans (see docs/consumers.md, tracing).
+    await withSpan('POST /orders', () =>
+      db.transaction(async (tx) => {
+        await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);
+        const payload: Order = { orderId, total, run: runId };
+        await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${orderId}-placed`, eventType: 'order.placed', payload });
+      }),
+    );
+    tally.written++;
+    next += interval;
+    const wait = next - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+}
 
-  // Dead letters of this run that the mirror has written into the DLQ table, by event: a
-  // duplicate delivery (at-least-once) that failed again is a second row with its own origin offset.
-  const mirroredRows = async () =>
-    deadLettered.size === 0
-      ? 0
-      : await countDeadLetteredEvents(pool, SHIPPING, [...deadLettered]);
+/** One line a second on stderr (rewritten in place on a terminal); returns its stop. */
+function startLiveView(pool: pg.Pool, tally: Tally, published: () => number, deadline: number): () => void {
   const tty = process.stderr.isTTY;
   let last = { written: 0, published: 0, billed: 0 };
   const view = setInterval(async () => {
     const backlog = await outboxBacklog(pool).catch(() => undefined);
-    const s = latency.stats(10_000);
-    // An external relay's count is not visible here; the billing group's receipts stand in for it.
-    const now = { written, published: relay?.metrics.published ?? billed.size, billed: billed.size };
+    const s = tally.latency.stats(10_000);
+    const now = { written: tally.written, published: published(), billed: tally.billed.size };
     const line =
       `written ${now.written - last.written}/s  published ${now.published - last.published}/s  consumed ${now.billed - last.billed}/s  ` +
-      `latency p50 ${s.p50Latency.toFixed(0)} ms p99 ${s.p99Latency.toFixed(0)} ms  retries ${retries}  DLQ ${deadLettered.size}  ` +
+      `latency p50 ${s.p50Latency.toFixed(0)} ms p99 ${s.p99Latency.toFixed(0)} ms  retries ${tally.retries}  DLQ ${tally.deadLettered.size}  ` +
       `backlog ${backlog?.pending ?? '?'}  left ${Math.max(0, Math.round((deadline - Date.now()) / 1000))} s`;
     process.stderr.write(tty ? `\r\x1b[2K${line}` : `${line}\n`);
     last = now;
   }, 1000);
-
-  await writer;
-  // Let the pipeline finish what was written: billing, shipping's retries, the DLQ mirror.
-  const drained = async () =>
-    billed.size >= written && shipped.size + deadLettered.size >= written && (await mirroredRows()) >= deadLettered.size;
-  const drainDeadline = Date.now() + 30_000;
-  while (Date.now() < drainDeadline && !(await drained())) await new Promise((r) => setTimeout(r, 200));
-  clearInterval(view);
-  if (tty) process.stderr.write('\n');
-  const final = latency.stats(durationS * 1000 + 60_000);
-  const invoices = Number((await pool.query(`SELECT count(*)::int AS n FROM public.demo_invoices WHERE order_id LIKE $1`, [`o-${runId}-%`])).rows[0].n);
-  const summary = {
-    written,
-    published: relay?.metrics.published ?? billed.size,
-    consumedByBilling: billed.size,
-    invoices,
-    shippedOk: shipped.size,
-    retries,
-    deadLettered: deadLettered.size,
-    mirroredToTable: await mirroredRows(),
-    latencyMs: { p50: final.p50Latency, p95: final.p95Latency, p99: final.p99Latency, max: final.maxLatency },
-    lost: written - billed.size,
+  return () => {
+    clearInterval(view);
+    if (tty) process.stderr.write('\n');
   };
-  await Promise.all([billing.stop(), shipping.stop(), mirror?.stop()]);
-  await relay?.stop();
-  await telemetry.shutdown();
-  await pool.end();
-  await kafka.stop();
-  await postgres.stop();
+}
 
-  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  const env = `DATABASE_URL='${redactUrl(databaseUrl)}' KAFKA_BROKERS=${brokers.join(',')} EVENTBUS_TOPIC_PREFIX=${PREFIX}`;
+interface Summary {
+  written: number;
+  published: number;
+  consumedByBilling: number;
+  invoices: number;
+  shippedOk: number;
+  retries: number;
+  deadLettered: number;
+  mirroredToTable: number;
+  latencyMs: { p50: number; p95: number; p99: number; max: number };
+  lost: number;
+}
+
+/** The summary for a person, and the CLI commands that look further (the password redacted in `env`). */
+function printSummary(summary: Summary, env: string): void {
   say(`
 summary: ${summary.written} orders written, ${summary.published} events published, ${summary.consumedByBilling} billed (${summary.invoices} invoices),
          ${summary.shippedOk} shipped, ${summary.retries} shipping retries, ${summary.deadLettered} dead-lettered by shipping
@@ -218,7 +257,6 @@ look further:
   ${env} pnpm eventbus dlq list --group ${SHIPPING}
   ${env} pnpm eventbus stats
   ${env} pnpm eventbus replay --tenant acme --types 'order.*' --dry-run`);
-  process.exit(summary.lost === 0 ? 0 : 1);
 }
 
 /** A database of the demo's own on the found server, so it never touches test data. */
