@@ -76,30 +76,12 @@ Examples:
 ${CONNECTION_HELP}`,
   async run(argv, io) {
     const { values } = parseCommandArgs('replay', argv, FLAGS);
-    if (values.tenant === undefined) throw usageError('--tenant is required (see: eventbus replay --help)');
-    if (values['to-topic'] !== undefined && values.group !== undefined) throw usageError('--to-topic and --group exclude each other: pick one target');
-    if (values.resume !== undefined && values.after !== undefined) throw usageError('--resume and --after exclude each other');
-    if (values['to-topic'] !== undefined && !TOPIC_NAME.test(values['to-topic'])) throw usageError(`--to-topic ${JSON.stringify(values['to-topic'].slice(0, 80))} is not a Kafka topic name`);
-    if (values.after !== undefined && !EVENT_ID.test(values.after)) throw usageError(`--after ${JSON.stringify(values.after.slice(0, 80))} is not an event id (a uuid)`);
-    if (values.group !== undefined && (values.group.trim() === '' || values.group.length > 249)) throw usageError('--group must be a consumer group id (1 to 249 characters)');
-
+    checkFlagCombinations(values);
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-    const { checkResumePoint, decodeResumeToken, findEventCursor, republishEvents, resolveReplayFilter } = await import('@eventbus/replay');
+    const replay = await import('@eventbus/replay');
+    const { findEventCursor, republishEvents } = replay;
     const { LazyPublisher, openDatabase } = await import('../connections.js');
-    const filter: ReplayFilter = {
-      tenantId: values.tenant,
-      eventTypes: listFlag(values.types),
-      ...optional('fromDate', dateFlag('from', values.from)),
-      ...optional('toDate', dateFlag('to', values.to)),
-      ...optional('correlationId', values['correlation-id']),
-    };
-    const resolved = resolveReplayFilter(filter); // bad filters fail here, before any connection (INVALID_CONFIG → exit 2)
-    const pageSize = intFlag('page-size', values['page-size'], 1, 10_000) ?? 500;
-    const rate = positiveNumberFlag('rate', values.rate);
-    const dryRun = values['dry-run'] ?? false;
-    const resumePoint = values.resume === undefined ? undefined : decodeResumeToken(values.resume);
-    // A token of another tenant or other filters would silently skip events: refused (exit 2).
-    if (resumePoint) checkResumePoint(resumePoint, resolved);
+    const { filter, pageSize, rate, dryRun, resumePoint } = readReplayFlags(values, replay);
 
     const settings = new ConnectionSettings(values, io.env);
     const router = settings.router();
@@ -150,12 +132,7 @@ ${CONNECTION_HELP}`,
         throw withResumeHint(error, argv);
       }
       bar.finish();
-      if (result.upperBound.hiddenSessions > 0) {
-        note(
-          io,
-          `warning: ${result.upperBound.hiddenSessions} session(s) of other roles are not visible in pg_stat_activity; an event they commit late may be past this replay's cursor. Grant pg_read_all_stats to this role to include their transactions in the upper bound.`,
-        );
-      }
+      warnAboutHiddenSessions(io, result.upperBound.hiddenSessions);
       report(io, result, values.json ?? false, argv);
       return result.interrupted ? EXIT.interrupted : EXIT.ok;
     } finally {
@@ -164,6 +141,48 @@ ${CONNECTION_HELP}`,
     }
   },
 };
+
+type ReplayFlags = ReturnType<typeof parseCommandArgs<typeof FLAGS>>['values'];
+
+/** Flags that exclude each other or must be well-formed before anything loads (exit 2). */
+function checkFlagCombinations(values: ReplayFlags): void {
+  if (values.tenant === undefined) throw usageError('--tenant is required (see: eventbus replay --help)');
+  if (values['to-topic'] !== undefined && values.group !== undefined) throw usageError('--to-topic and --group exclude each other: pick one target');
+  if (values.resume !== undefined && values.after !== undefined) throw usageError('--resume and --after exclude each other');
+  if (values['to-topic'] !== undefined && !TOPIC_NAME.test(values['to-topic'])) throw usageError(`--to-topic ${JSON.stringify(values['to-topic'].slice(0, 80))} is not a Kafka topic name`);
+  if (values.after !== undefined && !EVENT_ID.test(values.after)) throw usageError(`--after ${JSON.stringify(values.after.slice(0, 80))} is not an event id (a uuid)`);
+  if (values.group !== undefined && (values.group.trim() === '' || values.group.length > 249)) throw usageError('--group must be a consumer group id (1 to 249 characters)');
+}
+
+/** The filter, paging, pacing and resume point the flags ask for; bad values fail here, before any connection. */
+function readReplayFlags(values: ReplayFlags, replay: typeof import('@eventbus/replay')) {
+  const filter: ReplayFilter = {
+    tenantId: values.tenant!,
+    eventTypes: listFlag(values.types),
+    ...optional('fromDate', dateFlag('from', values.from)),
+    ...optional('toDate', dateFlag('to', values.to)),
+    ...optional('correlationId', values['correlation-id']),
+  };
+  const resolved = replay.resolveReplayFilter(filter); // INVALID_CONFIG → exit 2
+  const resumePoint = values.resume === undefined ? undefined : replay.decodeResumeToken(values.resume);
+  // A token of another tenant or other filters would silently skip events: refused (exit 2).
+  if (resumePoint) replay.checkResumePoint(resumePoint, resolved);
+  return {
+    filter,
+    pageSize: intFlag('page-size', values['page-size'], 1, 10_000) ?? 500,
+    rate: positiveNumberFlag('rate', values.rate),
+    dryRun: values['dry-run'] ?? false,
+    resumePoint,
+  };
+}
+
+function warnAboutHiddenSessions(io: CliIo, hiddenSessions: number): void {
+  if (hiddenSessions === 0) return;
+  note(
+    io,
+    `warning: ${hiddenSessions} session(s) of other roles are not visible in pg_stat_activity; an event they commit late may be past this replay's cursor. Grant pg_read_all_stats to this role to include their transactions in the upper bound.`,
+  );
+}
 
 /**
  * A replay that Kafka stopped (after the publisher's retries) still knows how far it got:
