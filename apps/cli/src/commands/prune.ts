@@ -130,74 +130,19 @@ ${CONNECTION_HELP}`,
 
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
-    const eventLogSql = await import('@eventbus/replay');
-    const deadLetterSql = await import('@eventbus/dead-letters');
-    const inboxSql = await import('@eventbus/consumer');
+    const sql: PruneSql = { eventLog: await import('@eventbus/replay'), deadLetters: await import('@eventbus/dead-letters'), inbox: await import('@eventbus/consumer') };
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const started = Date.now();
       const cutoffs = await readCutoffs(db, [ages.eventLog?.seconds ?? null, ages.deadLetters?.seconds ?? null, ages.inbox?.seconds ?? null]);
-
       // Count everything first: --dry-run stops here, the question names the numbers, and the progress bars know their totals.
-      const eventPlan = ages.eventLog
-        ? await eventLogSql.countOldEvents(db, tenant !== null ? [tenant] : await eventLogSql.eventLogTenants(db), cutoffs[0]!)
-        : [];
-      const deadLetterCounts = ages.deadLetters ? await deadLetterSql.countOldDeadLetters(db, cutoffs[1]!, tenant) : undefined;
-      const inboxCount = ages.inbox ? await inboxSql.countOldInbox(db, cutoffs[2]!) : 0;
-      const sum = (pick: (t: (typeof eventPlan)[number]) => number) => eventPlan.reduce((n, t) => n + pick(t), 0);
-      const summary: PruneSummary = {
-        dryRun,
-        interrupted: false,
-        elapsedMs: 0,
-        eventLog: ages.eventLog
-          ? { ...table(ages.eventLog.text, cutoffs[0]!, sum((t) => t.prunable)), tenant, keptInOutbox: sum((t) => t.inOutbox), keptForDeadLetters: sum((t) => t.pendingDeadLetter) }
-          : null,
-        deadLetters: ages.deadLetters && deadLetterCounts ? { ...table(ages.deadLetters.text, cutoffs[1]!, deadLetterCounts.prunable), tenant, pendingKept: deadLetterCounts.pending } : null,
-        inbox: ages.inbox ? table(ages.inbox.text, cutoffs[2]!, inboxCount) : null,
-      };
-
+      const { summary, eventPlan } = await countPrunable(db, sql, { ages, cutoffs, tenant, dryRun });
       const matched = (summary.eventLog?.matched ?? 0) + (summary.deadLetters?.matched ?? 0) + (summary.inbox?.matched ?? 0);
       // Ctrl-C while counting: nothing was deleted yet, so stop without asking.
       if (io.signal.aborted) summary.interrupted = true;
       else if (!dryRun && matched > 0) {
         await confirmBulkAction(io, `permanently delete ${describeMatches(summary)}?`, values.yes ?? false);
-        const phases: Array<() => Promise<boolean>> = [];
-        if (summary.eventLog && summary.eventLog.matched > 0) {
-          const result = summary.eventLog;
-          const groups = packTenants(eventPlan, batchSize);
-          let group = 0;
-          phases.push(() =>
-            runBatches(io, 'event log', result, async () => {
-              const deleted = await eventLogSql.deleteOldEvents(db, groups[group]!, cutoffs[0]!, batchSize);
-              // Fewer rows than the limit: this group's tenants have no prunable event left.
-              if (deleted < batchSize) group++;
-              return { deleted, done: group >= groups.length };
-            }),
-          );
-        }
-        if (summary.deadLetters && summary.deadLetters.matched > 0) {
-          const result = summary.deadLetters;
-          phases.push(() =>
-            runBatches(io, 'dead letters', result, async () => {
-              const deleted = await deadLetterSql.deleteOldDeadLetters(db, cutoffs[1]!, tenant, batchSize);
-              return { deleted, done: deleted < batchSize };
-            }),
-          );
-        }
-        if (summary.inbox && summary.inbox.matched > 0) {
-          const result = summary.inbox;
-          const extent = await inboxSql.inboxExtent(db);
-          const blocksPerBatch = Math.max(1, Math.floor(batchSize / (extent.rowsPerBlock ?? FALLBACK_INBOX_ROWS_PER_BLOCK)));
-          let from = 0;
-          phases.push(() =>
-            runBatches(io, 'inbox', result, async () => {
-              const to = Math.min(extent.blocks, from + blocksPerBatch);
-              const deleted = await inboxSql.deleteOldInboxRange(db, from, to, cutoffs[2]!);
-              from = to;
-              return { deleted, done: from >= extent.blocks };
-            }),
-          );
-        }
+        const phases = await deletionPhases(io, db, sql, { summary, eventPlan, cutoffs, tenant, batchSize });
         try {
           for (const phase of phases) {
             if (!(await phase())) {
@@ -219,6 +164,92 @@ ${CONNECTION_HELP}`,
     }
   },
 };
+
+/** The retention statements, each from the package that owns its table (loaded only when prune runs). */
+interface PruneSql {
+  eventLog: typeof import('@eventbus/replay');
+  deadLetters: typeof import('@eventbus/dead-letters');
+  inbox: typeof import('@eventbus/consumer');
+}
+
+type Ages = Record<'eventLog' | 'deadLetters' | 'inbox', { text: string; seconds: number } | undefined>;
+type EventPlan = Awaited<ReturnType<PruneSql['eventLog']['countOldEvents']>>;
+
+/** What each asked-for table holds past its cutoff (and what is kept: events still in the outbox or behind a pending dead letter). */
+async function countPrunable(
+  db: pg.Pool,
+  sql: PruneSql,
+  { ages, cutoffs, tenant, dryRun }: { ages: Ages; cutoffs: Array<Date | null>; tenant: string | null; dryRun: boolean },
+): Promise<{ summary: PruneSummary; eventPlan: EventPlan }> {
+  const eventPlan = ages.eventLog
+    ? await sql.eventLog.countOldEvents(db, tenant !== null ? [tenant] : await sql.eventLog.eventLogTenants(db), cutoffs[0]!)
+    : [];
+  const deadLetterCounts = ages.deadLetters ? await sql.deadLetters.countOldDeadLetters(db, cutoffs[1]!, tenant) : undefined;
+  const inboxCount = ages.inbox ? await sql.inbox.countOldInbox(db, cutoffs[2]!) : 0;
+  const sum = (pick: (t: EventPlan[number]) => number) => eventPlan.reduce((n, t) => n + pick(t), 0);
+  const summary: PruneSummary = {
+    dryRun,
+    interrupted: false,
+    elapsedMs: 0,
+    eventLog: ages.eventLog
+      ? { ...table(ages.eventLog.text, cutoffs[0]!, sum((t) => t.prunable)), tenant, keptInOutbox: sum((t) => t.inOutbox), keptForDeadLetters: sum((t) => t.pendingDeadLetter) }
+      : null,
+    deadLetters: ages.deadLetters && deadLetterCounts ? { ...table(ages.deadLetters.text, cutoffs[1]!, deadLetterCounts.prunable), tenant, pendingKept: deadLetterCounts.pending } : null,
+    inbox: ages.inbox ? table(ages.inbox.text, cutoffs[2]!, inboxCount) : null,
+  };
+  return { summary, eventPlan };
+}
+
+/**
+ * One phase per table with rows to delete, each running short batches until its table is done
+ * (false: stopped by Ctrl-C). Event-log batches go through tenant groups, each tenant's oldest
+ * first; inbox batches walk the table's blocks, so each is a bounded range scan.
+ */
+async function deletionPhases(
+  io: CliIo,
+  db: pg.Pool,
+  sql: PruneSql,
+  { summary, eventPlan, cutoffs, tenant, batchSize }: { summary: PruneSummary; eventPlan: EventPlan; cutoffs: Array<Date | null>; tenant: string | null; batchSize: number },
+): Promise<Array<() => Promise<boolean>>> {
+  const phases: Array<() => Promise<boolean>> = [];
+  if (summary.eventLog && summary.eventLog.matched > 0) {
+    const result = summary.eventLog;
+    const groups = packTenants(eventPlan, batchSize);
+    let group = 0;
+    phases.push(() =>
+      runBatches(io, 'event log', result, async () => {
+        const deleted = await sql.eventLog.deleteOldEvents(db, groups[group]!, cutoffs[0]!, batchSize);
+        // Fewer rows than the limit: this group's tenants have no prunable event left.
+        if (deleted < batchSize) group++;
+        return { deleted, done: group >= groups.length };
+      }),
+    );
+  }
+  if (summary.deadLetters && summary.deadLetters.matched > 0) {
+    const result = summary.deadLetters;
+    phases.push(() =>
+      runBatches(io, 'dead letters', result, async () => {
+        const deleted = await sql.deadLetters.deleteOldDeadLetters(db, cutoffs[1]!, tenant, batchSize);
+        return { deleted, done: deleted < batchSize };
+      }),
+    );
+  }
+  if (summary.inbox && summary.inbox.matched > 0) {
+    const result = summary.inbox;
+    const extent = await sql.inbox.inboxExtent(db);
+    const blocksPerBatch = Math.max(1, Math.floor(batchSize / (extent.rowsPerBlock ?? FALLBACK_INBOX_ROWS_PER_BLOCK)));
+    let from = 0;
+    phases.push(() =>
+      runBatches(io, 'inbox', result, async () => {
+        const to = Math.min(extent.blocks, from + blocksPerBatch);
+        const deleted = await sql.inbox.deleteOldInboxRange(db, from, to, cutoffs[2]!);
+        from = to;
+        return { deleted, done: from >= extent.blocks };
+      }),
+    );
+  }
+  return phases;
+}
 
 /** An age flag as given and in seconds; undefined when absent. */
 function ageFlag(name: string, value: string | undefined): { text: string; seconds: number } | undefined {
