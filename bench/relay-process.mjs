@@ -4,11 +4,15 @@
 // not the bench process' with the baselines' leftovers and the writers' pool.
 //
 // argv: <connection string> <brokers, comma-separated> <topic prefix> <batch size> <rows>
-// Sends { ready } once started (the drain clock starts), then { done, seconds, cpuSeconds, peakRssMb } when it has
+// Run from bench/ it is the workspace relay; `--only installed-relay` copies it into an npm
+// install of examples/order-service, where the same imports resolve to the installed packages.
+// Sends { ready, relayModule, kafkajsPatch } once started (the drain clock starts; the other two
+// say which relay and which kafkajs it runs, for the parent to check), then { done, seconds, cpuSeconds, peakRssMb } when it has
 // published <rows> events; stops gracefully and exits on any message from the parent.
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
+import { kafkajsPatchRevision } from '@eventbus/kafka';
 import { startTelemetry } from '@eventbus/telemetry';
 
 const [connectionString, brokers, prefix, batchSize, rows] = process.argv.slice(2);
@@ -32,7 +36,7 @@ await relay.start();
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
 const before = relay.metrics.published;
-process.send({ ready: true });
+process.send({ ready: true, relayModule: import.meta.resolve('@eventbus/relay'), kafkajsPatch: kafkajsPatchRevision() ?? null });
 // Done when the relay counted every event published (in process, free). Polling count(*) on
 // the outbox instead cost a Postgres backend ~0.2 of a core (a scan over the drained rows'
 // dead tuples every 50 ms), taken from the drain it measured.

@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
-// --only producer|relay|latency|consumer|replay (comma-separated), --json <file>.
+// --only producer|relay|installed-relay|latency|consumer|replay (comma-separated), --json <file>.
 // For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2); BENCH_PROF=<dir>
 // writes a V8 CPU profile of the relay process there (read it with Chrome DevTools).
 import { parseArgs } from 'node:util';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFile, cp, mkdtemp, realpath, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +18,8 @@ import { sql } from 'drizzle-orm';
 import { Kafka, logLevel } from 'kafkajs';
 import { encodeEvent } from '@eventbus/core';
 import { createTestDatabase, createTopics, ensureKafka, ensurePostgres, uniqueName } from '@eventbus/dev-services';
+import { installExample, packPublishedPackages, REPO_ROOT, runCommand } from '@eventbus/dev-services/packed-install';
+import { KAFKAJS_PATCH_REVISION } from '@eventbus/kafka';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
 import { EventConsumer } from '@eventbus/consumer';
@@ -31,6 +36,8 @@ const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
 let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
+/** The workspace relay's process (its imports resolve to this repository's packages). */
+const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.url));
 
 /**
  * CPU seconds used so far by the three parties of a drain: this process (relay or baseline
@@ -84,6 +91,7 @@ say(`bench database ${database.name}, kafka ${kafka.address}, node ${process.ver
 try {
   if (runs('producer')) await producerBench();
   if (runs('relay')) await relayDrainBench();
+  if (runs('installed-relay')) await installedRelayBench();
   if (runs('latency')) await latencyBench();
   if (runs('consumer')) await consumerBench();
   if (runs('replay')) await replayBench();
@@ -156,6 +164,42 @@ async function fillBacklog(rows) {
   await pool.query('VACUUM ANALYZE eventbus.outbox, eventbus.event_log');
 }
 
+/**
+ * Fills a fresh backlog of `rows` and drains it with a relay in a process of its own
+ * (`script`: bench/relay-process.mjs, or a copy of it inside an installed service), so the RSS
+ * and node CPU measured are the relay's alone (run in the bench's process, its peak RSS of
+ * 232-260 MB also held the baselines' leftovers and the bench's own pool).
+ * `idempotent` false turns the idempotent producer off. Also returns what the relay process
+ * reported about itself: the @eventbus/relay module it loaded and its kafkajs patch revision.
+ */
+async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true, script = RELAY_PROCESS }) {
+  await fillBacklog(rows);
+  const child = fork(script, [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
+    env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
+    ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] } : {}),
+  });
+  const fromChild = (key) => new Promise((resolve, reject) => {
+    child.on('message', (m) => m[key] && resolve(m));
+    child.once('exit', (code) => reject(new Error(`relay process ${script} exited with ${code} before '${key}'`)));
+  });
+  const ready = fromChild('ready');
+  const done = fromChild('done');
+  // Both are awaited below; without this, a child that dies early would leave `done`
+  // rejected with no handler, and Node would exit before the bench's cleanup.
+  done.catch(() => undefined);
+  const { relayModule, kafkajsPatch } = await ready;
+  const cpuStart = cpuSnapshot(); // the drain's window, as the relay process measures its own
+  const drained = await done;
+  const rate = drained.drained / drained.seconds;
+  // Postgres and Kafka from /proc; node from the relay process (this one only waited).
+  const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
+  const node = drained.cpuSeconds / drained.seconds;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.send({ stop: true });
+  await exited;
+  return { rate, cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare }, rssPeak: drained.peakRssMb * 2 ** 20, relayModule, kafkajsPatch };
+}
+
 async function relayDrainBench() {
   const rows = quick ? 50_000 : 200_000;
   const batchSize = 1000;
@@ -199,41 +243,10 @@ async function relayDrainBench() {
   await producer.disconnect();
   say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s    ${showCores(kafkaCores)}`);
 
-  // The relay itself, in a process of its own (bench/relay-process.mjs): the RSS and node CPU
-  // below are the relay's alone. Until session 5 it ran in this process, whose peak RSS
-  // (232-260 MB) also held the baselines' leftovers and the bench's own pool.
-  /** Drains a fresh backlog of `rows` with the relay in its own process; `idempotent` false turns the idempotent producer off. */
-  const drainInRelayProcess = async (idempotent) => {
-    await fillBacklog(rows);
-    const child = fork(fileURLToPath(new URL('./relay-process.mjs', import.meta.url)), [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
-      env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
-      ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] } : {}),
-    });
-    const fromChild = (key) => new Promise((resolve, reject) => {
-      child.on('message', (m) => m[key] && resolve(m));
-      child.once('exit', (code) => reject(new Error(`relay process exited with ${code} before '${key}'`)));
-    });
-    const ready = fromChild('ready');
-    const done = fromChild('done');
-    // Both are awaited below; without this, a child that dies early would leave `done`
-    // rejected with no handler, and Node would exit before the bench's cleanup.
-    done.catch(() => undefined);
-    await ready;
-    const cpuStart = cpuSnapshot(); // the drain's window, as the relay process measures its own
-    const drained = await done;
-    const rate = drained.drained / drained.seconds;
-    // Postgres and Kafka from /proc; node from the relay process (this one only waited).
-    const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
-    const node = drained.cpuSeconds / drained.seconds;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.send({ stop: true });
-    await exited;
-    return { rate, cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare }, rssPeak: drained.peakRssMb * 2 ** 20 };
-  };
   // The relay as deployed (idempotent producer), then the same drain without idempotence:
   // the cost of broker-side deduplication, measured in this run.
-  const { rate: relayRate, cores: relayCores, rssPeak } = await drainInRelayProcess(true);
-  const plain = await drainInRelayProcess(false);
+  const { rate: relayRate, cores: relayCores, rssPeak } = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
+  const plain = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: false });
   const slower = Math.min(claimRate, kafkaRate);
   say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
   say(`  relay drain ${showCores(relayCores)}`);
@@ -254,6 +267,124 @@ async function relayDrainBench() {
   results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, relayNotIdempotentEventsPerS: plain.rate, idempotentToPlain: relayRate / plain.rate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
     coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
     storage: { outboxBytesDrained: Number(afterDrain.outbox), deadTuples: Number(afterDrain.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(afterDrain.log) } };
+}
+
+/** A relay process that did not run the relay or the kafkajs the bench meant to measure. */
+class BenchSetupError extends Error {
+  name = 'BenchSetupError';
+}
+
+/**
+ * The relay a service gets from npm against the workspace relay, in one run: the published
+ * packages packed and `npm install`ed into a copy of examples/order-service (the same install
+ * as apps/cli/test/packed-install.int.test.ts), then drains of the same backlog by
+ *   (a) the workspace relay (kafkajs patched by pnpm's patchedDependencies),
+ *   (b) the installed relay, kafkajs patched by the example's postinstall (patch-package),
+ *   (c) the installed relay on plain kafkajs (a copy of that install with the patch reversed),
+ * interleaved a, b, c, a, b, c, ... so that machine noise spreads over all three. Each drain
+ * runs bench/relay-process.mjs (a copy of it inside the install for b and c, where its imports
+ * resolve to the installed packages) and reports which relay module and kafkajs patch
+ * revision it loaded; the bench refuses a drain that ran the wrong ones.
+ */
+async function installedRelayBench() {
+  const rows = quick ? 50_000 : 200_000;
+  // Five rounds: on this shared machine single-round ratios of (b) to (a), which run the same
+  // code, spread over 0.80-1.46 (Node 24) and 0.80-4.53 (Node 20) in runs of five.
+  const rounds = quick ? 1 : 5;
+  const batchSize = 1000;
+  say(`## installed relay vs workspace relay: ${fmt(rows)} pending rows per drain, batches of ${batchSize}, acks=-1, ${rounds} round(s) of (a), (b), (c)`);
+  const work = await realpath(await mkdtemp(join(tmpdir(), 'eventbus-bench-installed-')));
+  const topic = uniqueName('bench.') + '.order';
+  const prefix = topic.slice(0, topic.length - 'order'.length);
+  let topicCreated = false;
+  try {
+    const t0 = performance.now();
+    const packed = await packPublishedPackages(join(work, 'packs'));
+    const patched = join(work, 'patched');
+    // No dev dependencies: the drain needs the installed packages, not TypeScript.
+    await installExample(packed, patched, { omitDev: true });
+    const plain = join(work, 'plain');
+    await cp(patched, plain, { recursive: true, verbatimSymlinks: true });
+    await runCommand(join(plain, 'node_modules/.bin/patch-package'), ['--reverse'], { cwd: plain });
+    for (const dir of [patched, plain]) await copyFile(RELAY_PROCESS, join(dir, 'relay-process.mjs'));
+    say(`  packed ${packed.tarballs.size} packages and installed them into examples/order-service with npm in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+
+    const variants = [
+      { key: 'a', label: '(a) workspace relay', script: RELAY_PROCESS, under: join(REPO_ROOT, 'packages', 'relay'), kafkajsPatch: KAFKAJS_PATCH_REVISION },
+      { key: 'b', label: '(b) installed, kafkajs patched (postinstall)', script: join(patched, 'relay-process.mjs'), under: patched, kafkajsPatch: KAFKAJS_PATCH_REVISION },
+      { key: 'c', label: '(c) installed, plain kafkajs', script: join(plain, 'relay-process.mjs'), under: plain, kafkajsPatch: null },
+    ];
+    await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+    topicCreated = true;
+    // Every drain starts from the same tables: the event log keeps each drain's rows, and a
+    // drain that joins a larger event log than the one before it would be slower for that alone.
+    // The event log refuses TRUNCATE (append-only) but for this throwaway database.
+    const drain = async (script, n) => {
+      await pool.query(`BEGIN;
+        ALTER TABLE eventbus.event_log DISABLE TRIGGER event_log_no_truncate;
+        TRUNCATE eventbus.outbox, eventbus.event_log;
+        ALTER TABLE eventbus.event_log ENABLE TRIGGER event_log_no_truncate;
+        COMMIT`);
+      return drainInRelayProcess({ rows: n, batchSize, prefix, script });
+    };
+    // Not counted: the topic's first writes and the first relay process' cold caches.
+    await drain(RELAY_PROCESS, rows / 10);
+    const drains = [];
+    for (let round = 1; round <= rounds; round++) {
+      let aRate = 0;
+      for (const v of variants) {
+        const d = await drain(v.script, rows);
+        const loaded = fileURLToPath(d.relayModule);
+        if (!loaded.startsWith(v.under + sep)) throw new BenchSetupError(`${v.label} loaded @eventbus/relay from ${loaded}, not from ${v.under}`);
+        if (d.kafkajsPatch !== v.kafkajsPatch) throw new BenchSetupError(`${v.label} ran kafkajs patch revision ${d.kafkajsPatch ?? 'none'}, expected ${v.kafkajsPatch ?? 'none'}`);
+        // CPU per event: the relay process' own (from process.cpuUsage, so not moved by other
+        // work on the machine) and all parties' (Postgres and Kafka from /proc, whoever used them).
+        const relayCpu = (d.cores.node / d.rate) * 1e6;
+        const totalCpu = (d.cores.total / d.rate) * 1e6;
+        if (v.key === 'a') aRate = d.rate;
+        const ratio = v.key === 'a' ? '' : `  ${v.key}/a ${(d.rate / aRate).toFixed(2)}`;
+        say(`  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}`);
+        drains.push({ round, variant: v.key, eventsPerS: d.rate, ratioToA: d.rate / aRate, relayCpuUsPerEvent: relayCpu, totalCpuUsPerEvent: totalCpu, coresUsed: d.cores });
+      }
+    }
+    const median = (xs) => {
+      const sorted = [...xs].sort((x, y) => x - y);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    };
+    const of = (key, field) => drains.filter((d) => d.variant === key).map((d) => d[field]);
+    const summary = {};
+    for (const v of variants) {
+      const ratios = of(v.key, 'ratioToA');
+      summary[v.key] = { label: v.label, medianEventsPerS: median(of(v.key, 'eventsPerS')), medianRatioToA: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+        bestEventsPerS: Math.max(...of(v.key, 'eventsPerS')), medianRelayCpuUsPerEvent: median(of(v.key, 'relayCpuUsPerEvent')), medianTotalCpuUsPerEvent: median(of(v.key, 'totalCpuUsPerEvent')) };
+    }
+    for (const v of variants) {
+      summary[v.key].bestRatioToA = summary[v.key].bestEventsPerS / summary.a.bestEventsPerS;
+      summary[v.key].relayCpuRatioToA = summary[v.key].medianRelayCpuUsPerEvent / summary.a.medianRelayCpuUsPerEvent;
+    }
+    // Three views of the same drains, because other work on the machine only ever slows a drain
+    // down, by any amount: the median of the same-round ratios (each pairs drains minutes apart
+    // at most); the best drain of each relay (the least disturbed); and the relay process' own
+    // CPU per event, which other work moves least.
+    say(`  ${rounds} round(s), as ratios to (a): median of the same-round throughput ratios (their range); best drain of each; relay CPU per event (median)`);
+    for (const v of variants) {
+      const m = summary[v.key];
+      const range = rounds > 1 && v.key !== 'a' ? ` (${m.ratioRange.map((r) => r.toFixed(2)).join('–')})` : '';
+      say(`    ${v.label.padEnd(46)} median ${m.medianRatioToA.toFixed(2)}${range}; best ${fmt(m.bestEventsPerS)} events/s = ${m.bestRatioToA.toFixed(2)}; relay CPU ${m.medianRelayCpuUsPerEvent.toFixed(0)} µs/event = ${m.relayCpuRatioToA.toFixed(2)} (all parties ${m.medianTotalCpuUsPerEvent.toFixed(0)})`);
+    }
+    say('');
+    results.installedRelay = { rows, batchSize, rounds, drains, summary };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+    // Every drain wrote its rows to this topic (600,000 records a round) and nothing reads them.
+    if (topicCreated) {
+      const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      await admin.deleteTopics({ topics: [topic] }).catch((error) => say(`  could not delete topic ${topic}: ${error.message}`));
+      await admin.disconnect();
+    }
+  }
 }
 
 /**

@@ -1,50 +1,35 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { uniqueName, waitFor, withDatabase } from '@eventbus/dev-services';
+import { compareVersions, EXAMPLE_DIR, installExample, packPublishedPackages, peerVersionEnds, runCommand, SERVICE_PEERS, type PackedPackages, type PeerVersionEnds } from '@eventbus/dev-services/packed-install';
 import { testServices } from '@eventbus/dev-services/test';
 import { KAFKAJS_PATCH_REVISION } from '@eventbus/kafka';
 
-// The packages as a user gets them: `pnpm pack` every publishable package (workspace:*
-// rewritten to 0.1.0), `npm install` the tarballs into a temporary copy of
-// examples/order-service (outside the workspace: npm, its own drizzle-orm and pg), typecheck
-// and build it with its own TypeScript, apply the eventbus schema with the installed `eventbus
-// migrate` beside the service's own migrations, run the installed `eventbus-relay` bin, the
-// service's HTTP server and its billing worker, and see an order become an invoice.
+// The packages as a user gets them: every publishable package packed once, then installed with
+// npm into two temporary copies of examples/order-service (outside the workspace: npm, its own
+// drizzle-orm, pg, kafkajs and @opentelemetry/api), one with the lowest and one with the highest
+// published versions of those four that every range the packages declare allows. Each copy is
+// typechecked and built with its own TypeScript, gets the eventbus schema from the installed
+// `eventbus migrate` beside the service's own migrations, runs the installed `eventbus-relay`
+// bin, the service's HTTP server and its billing worker, and must turn orders into invoices:
+// so each end of every claimed range is the one the producer, relay and consumer ran on.
 
-const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const EXAMPLE = join(ROOT, 'examples/order-service');
-/** Every package a user installs; dev-services and the demo stay private. */
-const PUBLISHED = [
-  'packages/core', 'packages/kafka', 'packages/producer', 'packages/consumer', 'packages/relay', 'packages/replay',
-  'packages/schema', 'packages/monitor', 'packages/telemetry', 'packages/app-runtime', 'packages/dead-letters',
-  'apps/relay', 'apps/dlq-mirror', 'apps/cli',
-];
+type End = 'highest' | 'lowest';
+const ENDS: End[] = ['highest', 'lowest'];
 
 let work: string;
-let app: string;
+let packed: PackedPackages;
+let ends: PeerVersionEnds;
+const installs = new Map<End, Promise<string>>();
 const children: ChildProcess[] = [];
 
-/** Runs a command, failing with its output (npm and tsc explain themselves on stdout/stderr). */
-async function sh(file: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Promise<string> {
-  try {
-    const { stdout } = await run(file, args, { cwd: options.cwd, env: options.env ?? process.env, maxBuffer: 64 * 1024 * 1024 });
-    return stdout;
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; message: string };
-    throw new Error(`${file} ${args.join(' ')} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
-  }
-}
-
-/** Starts a process of the installed service with only PATH and the given variables. */
-function start(command: string, args: string[], env: Record<string, string>) {
-  const child = spawn(command, args, { cwd: app, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a process of an installed service with only PATH and the given variables. */
+function start(cwd: string, command: string, args: string[], env: Record<string, string>) {
+  const child = spawn(command, args, { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -61,46 +46,57 @@ function withOutput(processes: Record<string, { output: () => string }>) {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'eventbus-packed-'));
-  const packs = join(work, 'packs');
-  app = join(work, 'order-service');
-  // Four packs at a time: each is a short pnpm process; 2 cores are shared.
-  const queue = [...PUBLISHED];
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let dir = queue.shift(); dir; dir = queue.shift()) await sh('pnpm', ['pack', '--pack-destination', packs], { cwd: join(ROOT, dir) });
-  }));
-  const tarballs = new Map<string, string>();
-  for (const file of await readdir(packs)) {
-    const manifest = JSON.parse(await sh('tar', ['xzf', join(packs, file), '-O', 'package/package.json'], { cwd: packs })) as { name: string };
-    tarballs.set(manifest.name, `file:${join(packs, file)}`);
+  packed = await packPublishedPackages(join(work, 'packs'));
+  ends = await peerVersionEnds(packed);
+  // Both installs at once: mostly waiting on the npm cache and the registry. Each describe
+  // awaits its own; the rejection handler only keeps a failed install from being reported as
+  // unhandled before its describe awaits it (and fails on it).
+  for (const end of ENDS) {
+    const dir = join(work, end);
+    const install = installExample(packed, dir, { versions: ends[end] }).then(() => dir);
+    install.catch(() => undefined);
+    installs.set(end, install);
   }
-  expect(tarballs.size).toBe(PUBLISHED.length);
-
-  await cp(EXAMPLE, app, { recursive: true, filter: (src) => !/[/\\](node_modules|dist)$/.test(src) });
-  // The example names the packages by version, as from a registry; here every @eventbus package,
-  // direct or transitive, comes from its tarball.
-  const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8'));
-  for (const name of Object.keys(pkg.dependencies)) if (name.startsWith('@eventbus/')) pkg.dependencies[name] = tarballs.get(name);
-  pkg.overrides = Object.fromEntries(tarballs);
-  await writeFile(join(app, 'package.json'), JSON.stringify(pkg, null, 2));
-  // The shared npm cache (~/.npm) makes a repeated install fast; third-party packages come from the registry.
-  await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app });
-}, 240_000);
+}, 120_000);
 
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await Promise.allSettled(installs.values());
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-describe('the packed packages installed with npm into examples/order-service', () => {
-  it('carry real versions, one drizzle-orm and one pg (the service\'s own), and the files they need at run time', async () => {
+describe('the ranges the packed packages declare for drizzle-orm, pg, kafkajs and @opentelemetry/api', () => {
+  it('start at drizzle-orm 0.45.2 or later (SQL injection below it) and hold the example\'s own pins', async () => {
+    expect(compareVersions(ends.lowest['drizzle-orm'], '0.45.2')).toBeGreaterThanOrEqual(0);
+    const example = JSON.parse(await readFile(join(EXAMPLE_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
+    for (const peer of SERVICE_PEERS) {
+      const pin = example.dependencies[peer]!;
+      expect(compareVersions(pin, ends.lowest[peer]), `${peer} ${pin} below ${ends.ranges[peer].join(', ')}`).toBeGreaterThanOrEqual(0);
+      expect(compareVersions(pin, ends.highest[peer]), `${peer} ${pin} above ${ends.ranges[peer].join(', ')}`).toBeLessThanOrEqual(0);
+    }
+  });
+});
+
+describe.each(ENDS)('the packed packages installed with npm into examples/order-service, with the %s versions in range', (end) => {
+  let app: string;
+  beforeAll(async () => {
+    app = await installs.get(end)!;
+  }, 240_000);
+
+  it('carry real versions, one copy of each peer (the service\'s own, at the version asked for), and the files they need at run time', async () => {
     const producer = JSON.parse(await readFile(join(app, 'node_modules/@eventbus/producer/package.json'), 'utf8'));
     expect(producer.dependencies['@eventbus/schema']).toBe('0.1.0');
     expect(producer.peerDependencies['drizzle-orm']).toBeDefined();
     expect(producer.exports['.'].source).toBeUndefined();
-    // Installed once, at the top: the service's transaction is the type and the class the packages use.
-    const { stdout } = await run('npm', ['ls', '--all', '--parseable', 'drizzle-orm', 'pg'], { cwd: app });
-    const copies = stdout.trim().split('\n').filter((line) => /node_modules[/\\](drizzle-orm|pg)$/.test(line));
-    expect(copies.sort()).toEqual([join(app, 'node_modules/drizzle-orm'), join(app, 'node_modules/pg')]);
+    // Installed once, at the top: the service's transaction is the type and the class the
+    // packages use, and the one kafkajs is the one the postinstall patched.
+    const listed = await runCommand('npm', ['ls', '--all', '--parseable', ...SERVICE_PEERS], { cwd: app });
+    const copies = listed.trim().split('\n').filter((line) => /node_modules[/\\](drizzle-orm|pg|kafkajs|@opentelemetry[/\\]api)$/.test(line));
+    expect(copies.sort()).toEqual(SERVICE_PEERS.map((peer) => join(app, 'node_modules', peer)).sort());
+    for (const peer of SERVICE_PEERS) {
+      const installed = JSON.parse(await readFile(join(app, 'node_modules', peer, 'package.json'), 'utf8')) as { version: string };
+      expect(`${peer}@${installed.version}`).toBe(`${peer}@${ends[end][peer]}`);
+    }
     await readFile(join(app, 'node_modules/@eventbus/schema/drizzle/meta/_journal.json'), 'utf8');
     await readFile(join(app, 'node_modules/@eventbus/kafka/patches/kafkajs@2.2.4.patch'), 'utf8');
     expect((await readFile(join(app, 'node_modules/@eventbus/relay-app/dist/main.js'), 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
@@ -108,15 +104,15 @@ describe('the packed packages installed with npm into examples/order-service', (
 
   it('get the kafkajs patch applied by the example\'s postinstall (patch-package with the patch @eventbus/kafka ships)', async () => {
     const script = "import('@eventbus/kafka').then((m) => console.log(JSON.stringify(m.kafkajsPatchRevision() ?? null)))";
-    const revision = JSON.parse(await sh(process.execPath, ['-e', script], { cwd: app }));
+    const revision = JSON.parse(await runCommand(process.execPath, ['-e', script], { cwd: app }));
     expect(revision).toBe(KAFKAJS_PATCH_REVISION);
   });
 
   it('typecheck with the service\'s own TypeScript and drizzle-orm, and carry an order to an invoice through the installed relay', async () => {
-    await sh(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: app });
+    await runCommand(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: app });
 
     const { databaseUrl, kafkaBrokers } = testServices();
-    const name = uniqueName('eb_packed_').replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+    const name = uniqueName(`eb_packed_${end}_`).replace(/[^a-z0-9_]/gi, '_').toLowerCase();
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
     await admin.query(`CREATE DATABASE "${name}"`);
@@ -125,16 +121,16 @@ describe('the packed packages installed with npm into examples/order-service', (
     try {
       const env = { DATABASE_URL: url, KAFKA_BROKERS: kafkaBrokers.join(','), EVENTBUS_TOPIC_PREFIX: `${uniqueName('packed-')}.` };
       // The eventbus schema by the installed CLI, then the service's own drizzle-kit migrations.
-      await sh(join(app, 'node_modules/.bin/eventbus'), ['migrate'], { cwd: app, env: { PATH: process.env.PATH, ...env } });
-      await sh(process.execPath, ['dist/migrate.js'], { cwd: app, env: { PATH: process.env.PATH, ...env } });
+      await runCommand(join(app, 'node_modules/.bin/eventbus'), ['migrate'], { cwd: app, env: { PATH: process.env.PATH, ...env } });
+      await runCommand(process.execPath, ['dist/migrate.js'], { cwd: app, env: { PATH: process.env.PATH, ...env } });
       await db.connect();
       const tables = await db.query(`SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema IN ('public', 'eventbus') ORDER BY 1`);
       expect(tables.rows.map((r) => r.t)).toEqual(expect.arrayContaining(['eventbus.event_log', 'eventbus.outbox', 'public.invoices', 'public.orders']));
 
       // The relay from its installed bin (its shebang, not `node main.js`); RELAY_MIGRATE=false: the CLI did it.
-      const relay = start(join(app, 'node_modules/.bin/eventbus-relay'), [], { ...env, RELAY_MIGRATE: 'false', HTTP_PORT: '0', RELAY_POLL_INTERVAL_MS: '200' });
-      const worker = start(process.execPath, ['dist/worker.js'], { ...env, BILLING_GROUP_ID: uniqueName('billing-') });
-      const server = start(process.execPath, ['dist/server.js'], { ...env, PORT: '0' });
+      const relay = start(app, join(app, 'node_modules/.bin/eventbus-relay'), [], { ...env, RELAY_MIGRATE: 'false', HTTP_PORT: '0', RELAY_POLL_INTERVAL_MS: '200' });
+      const worker = start(app, process.execPath, ['dist/worker.js'], { ...env, BILLING_GROUP_ID: uniqueName('billing-') });
+      const server = start(app, process.execPath, ['dist/server.js'], { ...env, PORT: '0' });
       let port = 0;
       await waitFor(() => {
         const match = /\{"listening":(\d+)\}/.exec(server.output());
