@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { uniqueName } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
-import { KafkaPublisher, PublishError } from '@eventbus/kafka';
+import { createTopicsAndWait, KafkaPublisher, PublishError } from '@eventbus/kafka';
 import { publishBisecting, type BisectItem } from '../src/publish-bisecting.js';
 
 // The first send to partitions created a moment before: the broker may answer
@@ -47,14 +47,13 @@ describe('the first publish to topics created a moment before', () => {
     await admin.connect();
     const roomy = uniqueName('refused.');
     const tight = uniqueName('refused.');
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: roomy, numPartitions: 1 },
-        // A batch over 4 KB is refused (MESSAGE_TOO_LARGE) on this topic only.
-        { topic: tight, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] },
-      ],
-    });
+    // createTopicsAndWait, not kafkajs' waitForLeaders: on a busy broker the metadata can say
+    // "does not host this topic-partition" for a moment, which waitForLeaders does not retry.
+    await createTopicsAndWait(admin, [
+      { topic: roomy, numPartitions: 1 },
+      // A batch over 4 KB is refused (MESSAGE_TOO_LARGE) on this topic only.
+      { topic: tight, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '4096' }] },
+    ]);
     const publisher = new KafkaPublisher({ brokers, createTopics: false });
     await publisher.connect();
     try {
