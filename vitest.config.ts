@@ -10,6 +10,7 @@ const exclude = ['**/node_modules/**', '**/dist/**'];
 // where Docker is available) runs only when asked for: `--project cluster` (`pnpm test:cluster`)
 // or KAFKA_CLUSTER_TESTS=1. The fast suite stays on the single broker.
 const argv = process.argv;
+// biome-ignore lint/suspicious/noUndeclaredEnvVars: read by vitest, which turbo does not run
 const clusterRequested = process.env.KAFKA_CLUSTER_TESTS === '1'
   || argv.some((a, i) => a === '--project=cluster' || (a === '--project' && argv[i + 1] === 'cluster'));
 

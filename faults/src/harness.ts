@@ -2,7 +2,7 @@ import pg from 'pg';
 import { DlqMirror } from '@eventbus/consumer';
 import { createTestDatabase, createTopics, PrivateBroker, TcpProxy, uniqueName, waitFor, type KafkaCluster, type TestDatabase } from '@eventbus/dev-services';
 import { checkDelivery, violations, type CheckResult, type DeliveryRecord, type FaultRecord } from './checker.js';
-import { ManagedProcess, startRelay, startWorker } from './processes.js';
+import { type ManagedProcess, startRelay, startWorker } from './processes.js';
 import { PublishProgressMonitor, summarizeStalls, type FaultStall } from './publish-progress.js';
 import { Workload, type WorkloadOptions } from './workload.js';
 import { errorMessage } from '@eventbus/core';

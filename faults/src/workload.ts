@@ -102,7 +102,7 @@ export class Workload {
             payload: { seq: r.seq, ...(r.poison ? { poison: r.poison } : {}) },
           })),
         );
-        results.forEach((result, i) => (records[i]!.eventId = result.eventLogId));
+        for (const [i, result] of results.entries()) records[i]!.eventId = result.eventLogId;
         if (how.holdMs) await sleep(how.holdMs);
         if (how.rollback) throw new RollbackOnPurpose();
       });

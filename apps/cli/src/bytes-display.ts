@@ -18,10 +18,10 @@ export function jsonBytes(bytes: Buffer | null): JsonBytes | null {
  * `00 ff fe 00 41` shows as `\x00\xff\xfe\x00A` and the escaping itself is unambiguous.
  */
 export function displayBytes(bytes: Buffer, options: { keepNewlines?: boolean } = {}): string {
-  const keep = options.keepNewlines ? /[\n\t]/ : /[]/;
+  const keep = (c: string) => options.keepNewlines === true && (c === '\n' || c === '\t');
   if (isUtf8(bytes)) {
-    // eslint-disable-next-line no-control-regex
-    return bytes.toString('utf8').replace(/[\\\u0000-\u001f\u007f]/g, (c) => (c === '\\' ? '\\\\' : keep.test(c) ? c : hexEscape(c.charCodeAt(0))));
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters to escape them is the point
+    return bytes.toString('utf8').replace(/[\\\u0000-\u001f\u007f]/g, (c) => (c === '\\' ? '\\\\' : keep(c) ? c : hexEscape(c.charCodeAt(0))));
   }
   let out = '';
   for (const byte of bytes) out += byte === 0x5c ? '\\\\' : byte >= 0x20 && byte < 0x7f ? String.fromCharCode(byte) : hexEscape(byte);

@@ -71,7 +71,12 @@ export async function runCliInProcess(args: string[], env: Record<string, string
   const { runCli: run } = (await import(pathToFileURL(CLI_ENTRY).href)) as { runCli: (argv: string[], io: unknown) => Promise<number> };
   let stdout = '';
   let stderr = '';
-  const sink = (append: (text: string) => void) => new Writable({ write: (chunk, _enc, done) => (append(String(chunk)), done()) });
+  const sink = (append: (text: string) => void) => new Writable({
+    write: (chunk, _enc, done) => {
+      append(String(chunk));
+      done();
+    },
+  });
   const code = await run(args, {
     stdout: sink((t) => (stdout += t)),
     stderr: sink((t) => (stderr += t)),

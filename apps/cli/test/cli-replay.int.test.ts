@@ -129,7 +129,7 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     for (const c of cases) check(c, await runCliInProcess(['replay', ...c.args, '--json', '--dry-run'], env));
     const sample = [cases[0]!, cases[zeroMatches.length]!, cases[zeroMatches.length + 3]!];
     const runs = await Promise.all(sample.map((c) => runCli(['replay', ...c.args, '--json', '--dry-run'], env)));
-    sample.forEach((c, i) => check(c, runs[i]!));
+    for (const [i, c] of sample.entries()) check(c, runs[i]!);
     // Not a dry run too: an injection tenant sends nothing.
     const real = await runCli(['replay', '--tenant', attacks[0]!, '--json', '--yes'], env);
     expect(real.code, real.stderr).toBe(0);
@@ -352,7 +352,12 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     let stderr = '';
     const code = await run(['replay', '--tenant', tenant], {
       stdout: new Writable({ write: (_c, _e, done) => done() }),
-      stderr: new Writable({ write: (chunk, _e, done) => ((stderr += String(chunk)), done()) }),
+      stderr: new Writable({
+        write: (chunk, _e, done) => {
+          stderr += String(chunk);
+          done();
+        },
+      }),
       stdin: Object.assign(Readable.from(['n\n']), { isTTY: true }),
       env,
       signal: new AbortController().signal,

@@ -63,7 +63,7 @@ describe('apps/relay as a process', () => {
   });
 
   it('serves /livez, /readyz and /metrics, and exits 0 on SIGTERM', async () => {
-    const relay = startRelayProcess(baseEnv(uniqueName('app.') + '.'));
+    const relay = startRelayProcess(baseEnv(`${uniqueName('app.')}.`));
     const port = await waitFor(() => /"port":(\d+)/.exec(relay.output())?.[1], { timeoutMs: 20_000, message: 'relay ready' });
     const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`);
     expect((await get('/livez')).status).toBe(200);
@@ -83,7 +83,7 @@ describe('apps/relay as a process', () => {
   });
 
   it('SIGKILL mid-stream, then restart: nothing lost, duplicates at most one batch', async () => {
-    const prefix = uniqueName('kill.') + '.';
+    const prefix = `${uniqueName('kill.')}.`;
     const topic = `${prefix}order`;
     const brokers = testServices().kafkaBrokers;
     await createTopics(brokers, [{ topic }]);

@@ -43,7 +43,7 @@ async function shardLocksByInstance(): Promise<Map<string, number>> {
 
 describe('shard takeover after an instance dies', () => {
   it('SIGKILL one of two relays under load: the survivor holds all 64 shards within 10 s; nothing lost, per-tenant order kept', async () => {
-    const prefix = uniqueName('takeover.') + '.';
+    const prefix = `${uniqueName('takeover.')}.`;
     const topic = `${prefix}order`;
     const brokers = testServices().kafkaBrokers;
     await createTopics(brokers, [{ topic, numPartitions: 6 }]);

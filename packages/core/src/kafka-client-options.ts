@@ -14,6 +14,7 @@ export function resolveBrokers(brokers: unknown): string[] {
 
 /** Validates a consumer group id (Kafka allows up to 255 printable characters). */
 export function resolveGroupId(groupId: unknown, setting = 'groupId'): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a group id with control characters is what this refuses
   if (typeof groupId !== 'string' || groupId.trim() === '' || groupId.length > 255 || /[\x00-\x1f]/.test(groupId)) {
     throw invalidConfig(setting, 'a non-empty string of at most 255 printable characters', groupId);
   }

@@ -246,7 +246,7 @@ export class EventMetrics {
     if (timestamp <= now - this.maxWindowMs) return;
     // A future timestamp would otherwise take a bucket position ahead of time and make the ring
     // drop the present records that land on it.
-    const at = timestamp < now ? timestamp : now;
+    const at = Math.min(timestamp , now);
     const retriedOutcome = retryCount > 0 && (statusField === SUCCESS || statusField === DEAD_LETTERED) ? 1 : 0;
     const bin = latencyBin(latencyMs);
     const rings = this.rings;

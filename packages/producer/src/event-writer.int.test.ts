@@ -165,7 +165,7 @@ describe('EventWriter (real Postgres)', () => {
       expect(first.duplicate).toBe(false);
       expect(second).toEqual({ eventLogId: first.eventLogId, outboxId: first.outboxId, duplicate: true });
     } finally {
-      clients.forEach((c) => c.release());
+      for (const c of clients) c.release();
     }
     const after = await counts();
     expect(after.events).toBe(before.events + 1);

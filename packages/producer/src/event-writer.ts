@@ -7,7 +7,7 @@ import type { EventInput, WriteResult } from './types.js';
 import { DEFAULT_VALIDATION_LIMITS, validateEvent, type ValidatedEvent, type ValidationLimits } from './validate-event.js';
 
 /** A Drizzle node-postgres database or a transaction from `db.transaction(async (tx) => ...)`. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: any schema of the caller's own: the writer only runs its own SQL on it
 export type DrizzleExecutor = PgDatabase<NodePgQueryResultHKT, any, any>;
 
 export interface EventWriterOptions extends Partial<ValidationLimits> {

@@ -188,7 +188,10 @@ export class OutboxRelay {
    * probes it at once, and the poll covers the rest.
    */
   private wakeLanesFor(mask: bigint | undefined): void {
-    if (mask === undefined) return this.wakeAll();
+    if (mask === undefined) {
+      this.wakeAll();
+      return;
+    }
     const shards = shardsInMask(mask);
     for (const lane of this.lanes) lane.rowsMayWait(shards);
   }

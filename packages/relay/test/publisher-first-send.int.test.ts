@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { uniqueName } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
-import { createTopicsAndWait, KafkaPublisher, PublishError } from '@eventbus/kafka';
+import { createTopicsAndWait, KafkaPublisher, type PublishError } from '@eventbus/kafka';
 import { publishBisecting, type BisectItem } from '../src/publish-bisecting.js';
 
 // The first send to partitions created a moment before: the broker may answer
@@ -29,7 +29,7 @@ describe('the first publish to topics created a moment before', () => {
             expect(offsets.reduce((sum, o) => sum + Number(o.high), 0)).toBe(48);
             // Per key, positions rise in the order the messages were given.
             const byKey = new Map<string, bigint[]>();
-            messages.forEach((m, i) => m.topic === topic && byKey.set(m.key, [...(byKey.get(m.key) ?? []), BigInt(positions[i]!.offset)]));
+            for (const [i, m] of messages.entries()) if (m.topic === topic) byKey.set(m.key, [...(byKey.get(m.key) ?? []), BigInt(positions[i]!.offset)]);
             for (const seq of byKey.values()) expect(seq).toEqual([...seq].sort((a, b) => (a < b ? -1 : 1)));
           }
           await admin.deleteTopics({ topics });

@@ -12,7 +12,7 @@ export async function relayFixture(label: string) {
   // Idle clients get 57P01 when the database is dropped WITH (FORCE) at the end; nothing to do then.
   pool.on('error', () => undefined);
   const db: NodePgDatabase = drizzle(pool);
-  const prefix = uniqueName(`${label}.`) + '.';
+  const prefix = `${uniqueName(`${label}.`)}.`;
   const { kafkaBrokers } = testServices();
   const relays: OutboxRelay[] = [];
   const collectors: KafkaCollector[] = [];

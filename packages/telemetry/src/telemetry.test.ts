@@ -17,7 +17,12 @@ describe('traceLogFields as pino mixin', () => {
   it('puts trace_id and span_id of the active span on each line, and nothing outside a span', async () => {
     installed = installTestTelemetry();
     const lines: Array<Record<string, unknown>> = [];
-    const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) });
+    const sink = new Writable({
+      write: (chunk, _enc, done) => {
+        lines.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
     const log = pino({ mixin: traceLogFields }, sink);
     const tracer = trace.getTracer('test');
     let ids: { traceId: string; spanId: string } | undefined;

@@ -81,6 +81,7 @@ export interface StoredEvent {
  * with `id::text AS id` and `payload::text AS payload_json` (the relay's claim and the
  * replay's page read both do).
  */
+// biome-ignore lint/suspicious/noExplicitAny: a driver row (pg or drizzle) whose column types the SQL, not TypeScript, fixes
 export function storedEventFromRow(r: Record<string, any>): StoredEvent {
   return {
     id: r.id,
@@ -313,7 +314,7 @@ function contentTypeOf(headers: Record<string, string>): string | undefined {
 
 /** `type/subtype` in lower case, without parameters (`; charset=utf-8`). */
 function mediaType(contentType: string | undefined): string | undefined {
-  const media = contentType?.split(';')[0]!.trim().toLowerCase();
+  const media = contentType?.split(';')[0]?.trim().toLowerCase();
   return media === '' ? undefined : media;
 }
 

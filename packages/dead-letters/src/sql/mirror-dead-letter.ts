@@ -162,6 +162,7 @@ export function isRecordError(error: unknown): boolean {
 
 /** Text Postgres can store: NUL (which text and jsonb refuse) shown as U+FFFD, like invalid UTF-8 already is. */
 export function readableText(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the character Postgres text refuses, the one to replace
   return value.includes('\u0000') ? value.replace(/\u0000/g, '\uFFFD') : value;
 }
 
