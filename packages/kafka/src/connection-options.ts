@@ -47,8 +47,13 @@ const CONNECTION_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnec
  * on a connection that never came up, and wraps exhausted retries around the last cause.
  */
 export function isConnectionFailure(error: unknown): boolean {
-  for (let e = error as { name?: string; message?: string; cause?: unknown; originalError?: unknown } | undefined; e; e = (e.originalError ?? e.cause) as typeof e) {
-    if (CONNECTION_ERROR_NAMES.has(e.name ?? '') || e.message === 'Broker not connected') return true;
+  let connection = false;
+  for (let e = error as { name?: string; message?: string; type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    // A broker's answer (a protocol error: UNKNOWN_TOPIC_OR_PARTITION, an ACL refusal) means
+    // the connection worked, however many retries wrapped it.
+    if (typeof e.type === 'string') return false;
+    if (CONNECTION_ERROR_NAMES.has(e.name ?? '') || e.message === 'Broker not connected') connection = true;
+    e = (e.originalError ?? e.cause) as typeof e;
   }
-  return false;
+  return connection;
 }
