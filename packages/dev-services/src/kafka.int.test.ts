@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
+import { createTopicsAndWait } from '@eventbus/kafka';
 import { testServices } from './test-env.js';
 import { uniqueName, waitFor } from './wait.js';
 
@@ -11,7 +12,9 @@ describe('kafkajs against the real broker', () => {
     const topic = uniqueName('compat.');
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
+    // The project's createTopicsAndWait: kafkajs' waitForLeaders alone does not retry a broker
+    // that says "does not host this topic-partition" for a moment after the create (busy machines).
+    await createTopicsAndWait(admin, [{ topic, numPartitions: 3 }]);
 
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
