@@ -10,9 +10,9 @@ const exclude = ['**/node_modules/**', '**/dist/**'];
 // where Docker is available) runs only when asked for: `--project cluster` (`pnpm test:cluster`)
 // or KAFKA_CLUSTER_TESTS=1. The fast suite stays on the single broker.
 const argv = process.argv;
-// biome-ignore lint/suspicious/noUndeclaredEnvVars: read by vitest, which turbo does not run
-const clusterRequested = process.env.KAFKA_CLUSTER_TESTS === '1'
-  || argv.some((a, i) => a === '--project=cluster' || (a === '--project' && argv[i + 1] === 'cluster'));
+const clusterRequested =
+  // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by vitest, which turbo does not run
+  process.env.KAFKA_CLUSTER_TESTS === '1' || argv.some((a, i) => a === '--project=cluster' || (a === '--project' && argv[i + 1] === 'cluster'));
 
 export default defineConfig({
   test: {
@@ -20,7 +20,12 @@ export default defineConfig({
       {
         resolve,
         ssr,
-        test: { name: 'unit', sequence: { groupOrder: 0 }, include: ['{packages,apps}/*/src/**/*.test.ts', 'faults/src/**/*.test.ts'], exclude: [...exclude, '**/*.int.test.ts'] },
+        test: {
+          name: 'unit',
+          sequence: { groupOrder: 0 },
+          include: ['{packages,apps}/*/src/**/*.test.ts', 'faults/src/**/*.test.ts'],
+          exclude: [...exclude, '**/*.int.test.ts'],
+        },
       },
       {
         resolve,
@@ -39,21 +44,23 @@ export default defineConfig({
         },
       },
       ...(clusterRequested
-        ? [{
-            resolve,
-            ssr,
-            test: {
-              name: 'cluster',
-              sequence: { groupOrder: 2 },
-              include: ['{packages,apps}/*/test-cluster/**/*.int.test.ts', 'faults/test-cluster/**/*.int.test.ts'],
-              exclude,
-              // Each file starts (or reuses) the cluster on 29092-29097 and stops its nodes: one file at a time.
-              testTimeout: 90_000,
-              hookTimeout: 240_000,
-              maxWorkers: 1,
-              fileParallelism: false,
+        ? [
+            {
+              resolve,
+              ssr,
+              test: {
+                name: 'cluster',
+                sequence: { groupOrder: 2 },
+                include: ['{packages,apps}/*/test-cluster/**/*.int.test.ts', 'faults/test-cluster/**/*.int.test.ts'],
+                exclude,
+                // Each file starts (or reuses) the cluster on 29092-29097 and stops its nodes: one file at a time.
+                testTimeout: 90_000,
+                hookTimeout: 240_000,
+                maxWorkers: 1,
+                fileParallelism: false,
+              },
             },
-          }]
+          ]
         : []),
     ],
   },

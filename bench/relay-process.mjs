@@ -25,8 +25,14 @@ function peakRssMb() {
 }
 
 const telemetry = await startTelemetry({ serviceName: 'eventbus-relay-bench', prometheus: true, env: {} });
-const relay = new OutboxRelay({ connectionString, brokers: brokers.split(','), batchSize: Number(batchSize), ...(process.env.BENCH_LANES ? { lanes: Number(process.env.BENCH_LANES) } : {}),
-  kafkaIdempotent: process.env.BENCH_IDEMPOTENT !== 'false', routing: { prefix } });
+const relay = new OutboxRelay({
+  connectionString,
+  brokers: brokers.split(','),
+  batchSize: Number(batchSize),
+  ...(process.env.BENCH_LANES ? { lanes: Number(process.env.BENCH_LANES) } : {}),
+  kafkaIdempotent: process.env.BENCH_IDEMPOTENT !== 'false',
+  routing: { prefix },
+});
 const metricsPool = new pg.Pool({ connectionString, max: 1 });
 const stopGauges = observeRelayGauges({ relay, pool: metricsPool });
 

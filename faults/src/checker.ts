@@ -216,7 +216,9 @@ export function checkDelivery(input: CheckInput): CheckResult {
       events: duplicated,
       samples: duplicated.slice(0, 5).map((eventId) => ({
         eventId,
-        deliveries: ordered.filter((d) => d.eventId === eventId).map(({ worker, partition, offset, attempt, receivedAtMs }) => ({ worker, partition, offset, attempt, receivedAtMs })),
+        deliveries: ordered
+          .filter((d) => d.eventId === eventId)
+          .map(({ worker, partition, offset, attempt, receivedAtMs }) => ({ worker, partition, offset, attempt, receivedAtMs })),
       })),
     },
     inversions,

@@ -37,10 +37,11 @@ function parseArgs(argv: string[]) {
     } else throw new Error(`unknown argument ${arg}`);
   }
   if (options.only.some((n) => !SCENARIO_IDS.includes(n))) throw new Error(`--scenario expects one of ${SCENARIO_IDS.join(', ')}`);
-  if (!Number.isInteger(options.privateBrokerPort) || options.privateBrokerPort === 19092) throw new Error('--private-broker-port must be a free port other than the shared broker');
+  if (!Number.isInteger(options.privateBrokerPort) || options.privateBrokerPort === 19092)
+    throw new Error('--private-broker-port must be a free port other than the shared broker');
   // The cluster uses clusterPort .. clusterPort+5 (3 client ports, 3 controller ports).
   if (!Number.isInteger(options.clusterPort) || (options.clusterPort <= 19093 && options.clusterPort + 5 >= 19092)) {
-    throw new Error('--cluster-port must be a port whose 6 ports (clients and controllers of 3 nodes) do not include the shared broker\'s 19092/19093');
+    throw new Error("--cluster-port must be a port whose 6 ports (clients and controllers of 3 nodes) do not include the shared broker's 19092/19093");
   }
   return options;
 }

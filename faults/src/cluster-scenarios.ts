@@ -12,13 +12,26 @@ import type { WorkloadOptions } from './workload.js';
 export function clusterScenarios(size: MatrixSize): ScenarioDefinition[] {
   const s = size.short;
   const base = {
-    relays: 2, workers: 2, broker: 'cluster' as const, postgresProxy: false, mirror: false, handlerDelayMs: 2,
-    republishAllowance: 'crashes-only' as const, measurePublishStall: true,
+    relays: 2,
+    workers: 2,
+    broker: 'cluster' as const,
+    postgresProxy: false,
+    mirror: false,
+    handlerDelayMs: 2,
+    republishAllowance: 'crashes-only' as const,
+    measurePublishStall: true,
   };
   // ~300 events/s (150 tx of 1-3 events), the load under which issue 15 saw the loss.
   const load = (durationMs: number, overrides: Partial<WorkloadOptions> = {}): WorkloadOptions => ({
-    tenants: 60, writers: 8, ratePerSecond: 150, durationMs, eventsPerTransaction: 3,
-    rollbackShare: 0.04, holdShare: 0.02, holdMs: [300, 2000], ...overrides,
+    tenants: 60,
+    writers: 8,
+    ratePerSecond: 150,
+    durationMs,
+    eventsPerTransaction: 3,
+    rollbackShare: 0.04,
+    holdShare: 0.02,
+    holdMs: [300, 2000],
+    ...overrides,
   });
   const kills = s ? 1 : 2;
   const rounds = s ? 1 : 2;

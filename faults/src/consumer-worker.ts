@@ -41,7 +41,8 @@ const recordAs = env('RECORD_AS', 'main');
 
 /** The consumer's warnings (failed offset commits, dead letters) as JSON lines on stderr: the process log shows when they happened. */
 function stderrLine(level: string) {
-  return (fields: Record<string, unknown>, message: string) => process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
+  return (fields: Record<string, unknown>, message: string) =>
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level, message, ...fields })}\n`);
 }
 
 const pool = new pg.Pool({ connectionString: databaseUrl, max: 4, application_name: `faults-worker ${workerId}` });
@@ -72,7 +73,10 @@ const consumer = new EventConsumer({
   onMetric: () => undefined,
   // Silent by default, like the consumer itself; turned up to see what the group did during a fault.
   ...(process.env.KAFKAJS_LOG_LEVEL
-    ? { consumerClient: (settings: ConsumerGroupSettings) => new KafkajsConsumerClient({ ...settings, brokers: env('KAFKA_BROKERS').split(','), kafkajs: { logLevel: Number(process.env.KAFKAJS_LOG_LEVEL) } }) }
+    ? {
+        consumerClient: (settings: ConsumerGroupSettings) =>
+          new KafkajsConsumerClient({ ...settings, brokers: env('KAFKA_BROKERS').split(','), kafkajs: { logLevel: Number(process.env.KAFKAJS_LOG_LEVEL) } }),
+      }
     : {}),
   logger: { debug() {}, info() {}, warn: stderrLine('warn'), error: stderrLine('error') },
 });

@@ -102,9 +102,27 @@ export class ScenarioContext {
     readonly kafkaProxy: TcpProxy | undefined,
     readonly cluster: KafkaCluster | undefined,
   ) {
-    this.relays = Array.from({ length: def.relays }, (_, i) => ({ name: `relay-${i + 1}`, kind: 'relay' as const, process: undefined, generation: 0, busy: false }));
-    this.workers = Array.from({ length: def.workers }, (_, i) => ({ name: `worker-${i + 1}`, kind: 'worker' as const, process: undefined, generation: 0, busy: false }));
-    this.controls = Array.from({ length: def.controlWorkers ?? 0 }, (_, i) => ({ name: `control-${i + 1}`, kind: 'control' as const, process: undefined, generation: 0, busy: false }));
+    this.relays = Array.from({ length: def.relays }, (_, i) => ({
+      name: `relay-${i + 1}`,
+      kind: 'relay' as const,
+      process: undefined,
+      generation: 0,
+      busy: false,
+    }));
+    this.workers = Array.from({ length: def.workers }, (_, i) => ({
+      name: `worker-${i + 1}`,
+      kind: 'worker' as const,
+      process: undefined,
+      generation: 0,
+      busy: false,
+    }));
+    this.controls = Array.from({ length: def.controlWorkers ?? 0 }, (_, i) => ({
+      name: `control-${i + 1}`,
+      kind: 'control' as const,
+      process: undefined,
+      generation: 0,
+      busy: false,
+    }));
   }
 
   log(line: string): void {
@@ -115,12 +133,22 @@ export class ScenarioContext {
   async start(slot: Slot): Promise<void> {
     slot.generation++;
     const name = `${slot.name}.${slot.generation}`;
-    slot.process = slot.kind === 'relay'
-      ? await startRelay(name, { databaseUrl: this.relayDatabaseUrl, brokers: this.brokers, topicPrefix: this.prefix, batchSize: RELAY_BATCH_SIZE, lanes: RELAY_LANES })
-      : await startWorker(name, {
-          databaseUrl: this.database.url, brokers: this.brokers, topicPrefix: this.prefix, handlerDelayMs: this.def.handlerDelayMs,
-          ...(slot.kind === 'control' ? { groupId: `${this.groupId}-control`, role: 'control' as const } : { groupId: this.groupId }),
-        });
+    slot.process =
+      slot.kind === 'relay'
+        ? await startRelay(name, {
+            databaseUrl: this.relayDatabaseUrl,
+            brokers: this.brokers,
+            topicPrefix: this.prefix,
+            batchSize: RELAY_BATCH_SIZE,
+            lanes: RELAY_LANES,
+          })
+        : await startWorker(name, {
+            databaseUrl: this.database.url,
+            brokers: this.brokers,
+            topicPrefix: this.prefix,
+            handlerDelayMs: this.def.handlerDelayMs,
+            ...(slot.kind === 'control' ? { groupId: `${this.groupId}-control`, role: 'control' as const } : { groupId: this.groupId }),
+          });
   }
 
   /** SIGKILL (crash) or SIGTERM (orderly stop) of the slot's process. */
@@ -166,10 +194,16 @@ export class ScenarioContext {
   async waitForDelivery(atMs: number, timeoutMs: number): Promise<boolean> {
     const ids = this.workload.writes.filter((w) => w.outcome === 'committed' && w.committedAtMs! <= atMs && !w.poison).map((w) => w.eventId);
     const delivered = async () => {
-      const { rows } = await this.pool.query(`SELECT count(DISTINCT event_id)::int AS n FROM faults.deliveries WHERE grp = 'main' AND event_id = ANY($1::uuid[])`, [ids]);
+      const { rows } = await this.pool.query(
+        `SELECT count(DISTINCT event_id)::int AS n FROM faults.deliveries WHERE grp = 'main' AND event_id = ANY($1::uuid[])`,
+        [ids],
+      );
       return Number(rows[0].n) >= ids.length;
     };
-    return waitFor(delivered, { timeoutMs, intervalMs: 250 }).then(() => true, () => false);
+    return waitFor(delivered, { timeoutMs, intervalMs: 250 }).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** Restarts processes that died on their own (a process manager would), and remembers that they did. */
@@ -223,8 +257,10 @@ const WARMUP_TENANTS = 24;
  */
 export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironment, drainTimeoutMs: number): Promise<ScenarioResult> {
   const startedAt = Date.now();
-  if (def.kafkaProxy && def.broker !== 'private') throw new Error(`scenario ${def.id}: kafkaProxy needs broker: 'private' (the shared broker advertises its own port)`);
-  if (def.broker === 'cluster' && !env.cluster) throw new Error(`scenario ${def.id} needs the 3-node cluster (env.cluster): run it through runFaultMatrix or pnpm test:faults`);
+  if (def.kafkaProxy && def.broker !== 'private')
+    throw new Error(`scenario ${def.id}: kafkaProxy needs broker: 'private' (the shared broker advertises its own port)`);
+  if (def.broker === 'cluster' && !env.cluster)
+    throw new Error(`scenario ${def.id} needs the 3-node cluster (env.cluster): run it through runFaultMatrix or pnpm test:faults`);
   const cluster = def.broker === 'cluster' ? env.cluster : undefined;
   let broker: PrivateBroker | undefined;
   let database: TestDatabase | undefined;
@@ -260,7 +296,11 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     if (!def.freshTopics) {
       // A busy broker may answer the first CreateTopics with a transient error.
       const topic = `${prefix}order`;
-      await waitFor(() => createTopics(brokers, [{ topic, numPartitions: 12 }]).then(() => true), { timeoutMs: 30_000, intervalMs: 500, message: 'topic created' });
+      await waitFor(() => createTopics(brokers, [{ topic, numPartitions: 12 }]).then(() => true), {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        message: 'topic created',
+      });
     }
     let relayDatabaseUrl = database.url;
     if (def.postgresProxy) {
@@ -276,7 +316,12 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     const c = ctx;
     // With fresh topics the consumers start with the load (below), so the relay's first publish meets a topic just created.
     const startLate = def.freshTopics ? [...c.workers, ...c.controls] : [];
-    await Promise.all(c.allSlots().filter((slot) => !startLate.includes(slot)).map((slot) => c.start(slot)));
+    await Promise.all(
+      c
+        .allSlots()
+        .filter((slot) => !startLate.includes(slot))
+        .map((slot) => c.start(slot)),
+    );
     if (def.mirror) {
       mirror = new DlqMirror({ brokers, connectionString: database.url, routing: { prefix }, groups: [groupId], groupId: uniqueName('faults-mirror-') });
       await mirror.start();
@@ -289,14 +334,23 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       // Warm-up: one event per warm-up tenant through the whole pipeline before the clock starts.
       for (let i = 0; i < WARMUP_TENANTS; i++) await workload.writeOne(`warmup-${i}`);
       workload.writes.length = 0;
-      await waitFor(async () => (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >= WARMUP_TENANTS * groups, {
-        timeoutMs: 60_000, intervalMs: 200, message: 'warm-up events delivered',
-      });
+      await waitFor(
+        async () =>
+          (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >=
+          WARMUP_TENANTS * groups,
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+          message: 'warm-up events delivered',
+        },
+      );
       await pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
       c.log(`warm-up delivered after ${Date.now() - startedAt} ms`);
     }
     if (def.measurePublishStall) monitor = new PublishProgressMonitor(pool).start();
-    env.log(`  [s${def.id}] load: ${def.workload.ratePerSecond} tx/s (1-${def.workload.eventsPerTransaction ?? 1} events each) for ${def.workload.durationMs / 1000} s over ${def.workload.tenants} tenants, ${def.workload.writers} writers`);
+    env.log(
+      `  [s${def.id}] load: ${def.workload.ratePerSecond} tx/s (1-${def.workload.eventsPerTransaction ?? 1} events each) for ${def.workload.durationMs / 1000} s over ${def.workload.tenants} tenants, ${def.workload.writers} writers`,
+    );
     c.loadDone = workload.run().finally(() => {
       c.loadRunning = false;
     });
@@ -315,31 +369,45 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
               AND NOT EXISTS (SELECT 1 FROM eventbus.dead_letters q WHERE q.event_id = e.id::text))
           OR (${groups} = 2 AND NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'control')))`;
     let drainError: string | undefined;
-    await waitFor(async () => (await count(c.pool, pending)) === 0, { timeoutMs: drainTimeoutMs, intervalMs: 250, message: 'every committed event delivered' })
-      .catch((error: Error) => void (drainError = error.message));
+    await waitFor(async () => (await count(c.pool, pending)) === 0, {
+      timeoutMs: drainTimeoutMs,
+      intervalMs: 250,
+      message: 'every committed event delivered',
+    }).catch((error: Error) => void (drainError = error.message));
     // Let anything still in flight land before counting duplicates: outbox empty and deliveries steady.
     let lastCount = -1;
     let steadySince = Date.now();
-    await waitFor(async () => {
-      const n = await count(c.pool, 'SELECT (SELECT count(*) FROM faults.deliveries) + (SELECT count(*) FROM eventbus.outbox) AS n');
-      if (n !== lastCount) {
-        lastCount = n;
-        steadySince = Date.now();
-      }
-      return Date.now() - steadySince > 1000 && (await count(c.pool, 'SELECT count(*)::int AS n FROM eventbus.outbox')) === 0;
-    }, { timeoutMs: 20_000, intervalMs: 250, message: 'deliveries settled' }).catch(() => undefined);
+    await waitFor(
+      async () => {
+        const n = await count(c.pool, 'SELECT (SELECT count(*) FROM faults.deliveries) + (SELECT count(*) FROM eventbus.outbox) AS n');
+        if (n !== lastCount) {
+          lastCount = n;
+          steadySince = Date.now();
+        }
+        return Date.now() - steadySince > 1000 && (await count(c.pool, 'SELECT count(*)::int AS n FROM eventbus.outbox')) === 0;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, message: 'deliveries settled' },
+    ).catch(() => undefined);
     monitor?.stop();
 
     const result = checkDelivery({
       writes: workload.writes,
-      eventLog: (await c.pool.query(
-        `SELECT id::text AS "eventId", tenant_id AS "tenantId", (payload->>'seq')::int AS seq, payload->>'poison' AS poison
+      eventLog: (
+        await c.pool.query(
+          `SELECT id::text AS "eventId", tenant_id AS "tenantId", (payload->>'seq')::int AS seq, payload->>'poison' AS poison
          FROM eventbus.event_log WHERE tenant_id NOT LIKE 'warmup-%'`,
-      )).rows,
+        )
+      ).rows,
       deliveries: await deliveries(c.pool, 'main'),
       controlDeliveries: groups === 2 ? await deliveries(c.pool, 'control') : undefined,
-      effects: (await c.pool.query(`SELECT event_id::text AS "eventId" FROM faults.effects f WHERE grp = 'main' AND NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`)).rows,
-      deadLettered: (await c.pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [groupId])).rows.map((r) => r.event_id as string),
+      effects: (
+        await c.pool.query(
+          `SELECT event_id::text AS "eventId" FROM faults.effects f WHERE grp = 'main' AND NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`,
+        )
+      ).rows,
+      deadLettered: (await c.pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [groupId])).rows.map(
+        (r) => r.event_id as string,
+      ),
       faults: c.faults,
       loadEndMs,
       batchBound: RELAY_BATCH_SIZE * RELAY_LANES,
@@ -351,8 +419,13 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     const problems = violations(result);
     if (drainError) problems.unshift(drainError);
     return {
-      id: def.id, name: def.name, durationMs: Date.now() - startedAt, ...result, faultKinds,
-      unexpectedExits: c.unexpectedExits, violations: problems,
+      id: def.id,
+      name: def.name,
+      durationMs: Date.now() - startedAt,
+      ...result,
+      faultKinds,
+      unexpectedExits: c.unexpectedExits,
+      violations: problems,
       ...(monitor ? { publishStall: summarizeStalls(monitor.samples, c.faults) } : {}),
     };
   } catch (error) {
@@ -360,8 +433,13 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     env.log(`  [s${def.id}] failed: ${message}`);
     return {
       ...checkDelivery({ writes: [], eventLog: [], deliveries: [], effects: [], deadLettered: [], faults: [], loadEndMs: 0, batchBound: 0 }),
-      id: def.id, name: def.name, durationMs: Date.now() - startedAt, faultKinds: {}, unexpectedExits: ctx?.unexpectedExits ?? [],
-      violations: [`the scenario did not run to the end: ${message}`], error: message,
+      id: def.id,
+      name: def.name,
+      durationMs: Date.now() - startedAt,
+      faultKinds: {},
+      unexpectedExits: ctx?.unexpectedExits ?? [],
+      violations: [`the scenario did not run to the end: ${message}`],
+      error: message,
     };
   } finally {
     clearInterval(supervisor);

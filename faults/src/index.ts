@@ -1,4 +1,13 @@
-export { checkDelivery, percentile, violations, type CheckInput, type CheckResult, type DeliveryRecord, type FaultRecord, type WriteRecord } from './checker.js';
+export {
+  checkDelivery,
+  percentile,
+  violations,
+  type CheckInput,
+  type CheckResult,
+  type DeliveryRecord,
+  type FaultRecord,
+  type WriteRecord,
+} from './checker.js';
 export { runScenario, RELAY_BATCH_SIZE, RELAY_LANES, type MatrixEnvironment, type ScenarioDefinition, type ScenarioResult } from './harness.js';
 export { runFaultMatrix, formatResults, type MatrixOptions } from './matrix.js';
 export { scenarios } from './scenarios.js';

@@ -14,10 +14,16 @@ export interface MatrixOptions {
 export async function runFaultMatrix(env: MatrixEnvironment, options: MatrixOptions): Promise<ScenarioResult[]> {
   const chosen = scenarios({ short: options.short }).filter((s) => options.only.length === 0 || options.only.includes(s.id));
   const unknown = options.only.filter((id) => !chosen.some((s) => s.id === id));
-  if (unknown.length > 0) throw new Error(`no scenario ${unknown.join(', ')}: expected one of ${scenarios({ short: false }).map((s) => s.id).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(
+      `no scenario ${unknown.join(', ')}: expected one of ${scenarios({ short: false })
+        .map((s) => s.id)
+        .join(', ')}`,
+    );
   // The 3-node cluster only when a chosen scenario needs it (three JVMs on a 2-core machine);
   // stopped afterwards if this run started it.
-  const cluster = !env.cluster && chosen.some((s) => s.broker === 'cluster') ? await new KafkaCluster({ basePort: options.clusterPort, log: env.log }).start() : undefined;
+  const cluster =
+    !env.cluster && chosen.some((s) => s.broker === 'cluster') ? await new KafkaCluster({ basePort: options.clusterPort, log: env.log }).start() : undefined;
   const runEnv = cluster ? { ...env, cluster } : env;
   const results: ScenarioResult[] = [];
   try {
@@ -38,7 +44,9 @@ export async function runFaultMatrix(env: MatrixEnvironment, options: MatrixOpti
 /** One line: the longest publish stall, and the one around each fault. */
 function stallNote(r: ScenarioResult): string {
   const stall = r.publishStall!;
-  const perFault = stall.byFault.map((f) => `${f.kind}${f.detail ? ` (${f.detail})` : ''} ${fmtMs(f.stallMs)}, from ${fmtMs(f.startsAfterFaultMs)} after it began`).join('; ');
+  const perFault = stall.byFault
+    .map((f) => `${f.kind}${f.detail ? ` (${f.detail})` : ''} ${fmtMs(f.stallMs)}, from ${fmtMs(f.startsAfterFaultMs)} after it began`)
+    .join('; ');
   return `Scenario ${r.id}: publishing stalled at most ${fmtMs(stall.maxMs)}${perFault ? `; per fault: ${perFault}` : ''}.`;
 }
 
@@ -51,7 +59,10 @@ export function formatResults(results: ScenarioResult[]): string {
     '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of results) {
-    const faults = Object.entries(r.faultKinds).map(([k, n]) => `${n}× ${k}`).join(', ') || 'none';
+    const faults =
+      Object.entries(r.faultKinds)
+        .map(([k, n]) => `${n}× ${k}`)
+        .join(', ') || 'none';
     lines.push(
       `| ${r.id} | ${r.name} | ${r.committed} | ${r.rolledBack} | ${r.delivered} | ${r.deadLettered}/${r.poisonCommitted} | ${r.lost.length} | ${r.phantom.length} | ` +
         `${r.duplicates.republished} / ${r.duplicates.bound} | ${r.duplicates.redelivered} | ${r.inversions.length} | ${r.effectsNotOnce.length} | ` +
@@ -66,7 +77,8 @@ export function formatResults(results: ScenarioResult[]): string {
     notes.push(
       `Scenario 7: latency of the tenants that wrote no poison, commit → first delivery: p50 ${fmtMs(poison.cleanTenantLatencyMs.p50)}, p99 ${fmtMs(poison.cleanTenantLatencyMs.p99)} in the group that fails on poison` +
         (control ? `; p50 ${fmtMs(control.p50)}, p99 ${fmtMs(control.p99)} in a control group reading the same events at the same time without failing` : '') +
-        (baseline ? `; p99 ${fmtMs(baseline.cleanTenantLatencyMs.p99)} in scenario 1` : '') + '.',
+        (baseline ? `; p99 ${fmtMs(baseline.cleanTenantLatencyMs.p99)} in scenario 1` : '') +
+        '.',
     );
   }
   for (const r of results) {
@@ -76,16 +88,24 @@ export function formatResults(results: ScenarioResult[]): string {
       const sample = r.duplicates.samples.find((x) => new Set(x.deliveries.map((d) => `${d.partition}/${d.offset}`)).size < x.deliveries.length);
       if (sample) {
         const t0 = sample.deliveries[0]!.receivedAtMs;
-        const how = sample.deliveries.map((d) => `${d.worker} at ${d.partition}/${d.offset} attempt ${d.attempt} +${Math.round(d.receivedAtMs - t0)} ms`).join(', then ');
+        const how = sample.deliveries
+          .map((d) => `${d.worker} at ${d.partition}/${d.offset} attempt ${d.attempt} +${Math.round(d.receivedAtMs - t0)} ms`)
+          .join(', then ');
         notes.push(`Scenario ${r.id}: ${r.duplicates.redelivered} redelivered; e.g. event ${sample.eventId}: ${how}.`);
       }
     }
     if (r.publishStall) notes.push(stallNote(r));
     if (r.duplicates.republished > 0) {
       const sample = r.duplicates.samples.find((x) => new Set(x.deliveries.map((d) => `${d.partition}/${d.offset}`)).size > 1);
-      if (sample) notes.push(`Scenario ${r.id}: ${r.duplicates.republished} republished (bound ${r.duplicates.bound}); e.g. event ${sample.eventId} at ${[...new Set(sample.deliveries.map((d) => `${d.partition}/${d.offset}`))].join(' and ')}.`);
+      if (sample)
+        notes.push(
+          `Scenario ${r.id}: ${r.duplicates.republished} republished (bound ${r.duplicates.bound}); e.g. event ${sample.eventId} at ${[...new Set(sample.deliveries.map((d) => `${d.partition}/${d.offset}`))].join(' and ')}.`,
+        );
     }
-    if (r.unexpectedExits.length) notes.push(`Scenario ${r.id}: ${r.unexpectedExits.length} process(es) exited on their own and were restarted: ${r.unexpectedExits.map((e) => e.slice(0, 300)).join(' | ')}`);
+    if (r.unexpectedExits.length)
+      notes.push(
+        `Scenario ${r.id}: ${r.unexpectedExits.length} process(es) exited on their own and were restarted: ${r.unexpectedExits.map((e) => e.slice(0, 300)).join(' | ')}`,
+      );
     for (const v of r.violations) notes.push(`Scenario ${r.id} VIOLATION: ${v}`);
   }
   return [...lines, '', ...notes].join('\n');

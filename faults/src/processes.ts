@@ -105,15 +105,21 @@ export async function startRelay(name: string, s: RelayProcessSettings, timeoutM
     LOG_LEVEL: 'info',
   });
   try {
-    const port = await waitFor(() => {
-      if (!relay.running) throw new Error(`relay ${name} exited (${relay.exit}): ${relay.output().slice(-2000)}`);
-      return /"port":(\d+)/.exec(relay.output())?.[1];
-    }, { timeoutMs, message: `relay ${name} listening` });
-    await waitFor(async () => {
-      if (!relay.running) throw new Error(`relay ${name} exited (${relay.exit})`);
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      return res.status === 200;
-    }, { timeoutMs, intervalMs: 100, message: `relay ${name} /readyz` });
+    const port = await waitFor(
+      () => {
+        if (!relay.running) throw new Error(`relay ${name} exited (${relay.exit}): ${relay.output().slice(-2000)}`);
+        return /"port":(\d+)/.exec(relay.output())?.[1];
+      },
+      { timeoutMs, message: `relay ${name} listening` },
+    );
+    await waitFor(
+      async () => {
+        if (!relay.running) throw new Error(`relay ${name} exited (${relay.exit})`);
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        return res.status === 200;
+      },
+      { timeoutMs, intervalMs: 100, message: `relay ${name} /readyz` },
+    );
   } catch (error) {
     await relay.kill();
     throw error;
@@ -147,10 +153,13 @@ export async function startWorker(name: string, s: WorkerProcessSettings, timeou
     ...(process.env.FAULTS_KAFKAJS_LOG_LEVEL ? { KAFKAJS_LOG_LEVEL: process.env.FAULTS_KAFKAJS_LOG_LEVEL } : {}),
   });
   try {
-    await waitFor(() => {
-      if (!worker.running) throw new Error(`worker ${name} exited (${worker.exit}): ${worker.output().slice(-2000)}`);
-      return worker.output().includes('"ready":true');
-    }, { timeoutMs, intervalMs: 100, message: `worker ${name} joined its group` });
+    await waitFor(
+      () => {
+        if (!worker.running) throw new Error(`worker ${name} exited (${worker.exit}): ${worker.output().slice(-2000)}`);
+        return worker.output().includes('"ready":true');
+      },
+      { timeoutMs, intervalMs: 100, message: `worker ${name} joined its group` },
+    );
   } catch (error) {
     await worker.kill();
     throw error;

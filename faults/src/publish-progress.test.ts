@@ -6,7 +6,11 @@ const at = (atMs: number, published: number, pending: number): ProgressSample =>
 describe('publish stalls', () => {
   it('measures from the last progress to the next while events wait (one sampling interval at least)', () => {
     const samples = [at(0, 10, 5), at(100, 20, 5), at(200, 20, 8), at(300, 20, 9), at(1300, 20, 30), at(1400, 50, 2), at(1500, 52, 0)];
-    expect(stalls(samples).map((s) => [s.fromMs, s.toMs])).toEqual([[0, 100], [100, 1400], [1400, 1500]]);
+    expect(stalls(samples).map((s) => [s.fromMs, s.toMs])).toEqual([
+      [0, 100],
+      [100, 1400],
+      [1400, 1500],
+    ]);
   });
 
   it('does not count an empty outbox as a stall', () => {
@@ -15,7 +19,10 @@ describe('publish stalls', () => {
   });
 
   it('ends a stall still open at the last sample there', () => {
-    expect(stalls([at(0, 1, 4), at(100, 2, 4), at(900, 2, 4)])).toEqual([{ fromMs: 0, toMs: 100, ms: 100 }, { fromMs: 100, toMs: 900, ms: 800 }]);
+    expect(stalls([at(0, 1, 4), at(100, 2, 4), at(900, 2, 4)])).toEqual([
+      { fromMs: 0, toMs: 100, ms: 100 },
+      { fromMs: 100, toMs: 900, ms: 800 },
+    ]);
   });
 
   it('gives the longest stall overall and the longest overlapping each fault, relative to its start', () => {

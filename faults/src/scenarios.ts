@@ -204,6 +204,6 @@ export function scenarios(size: MatrixSize): ScenarioDefinition[] {
         // least), so recovery is measured under load.
       },
     },
-      ...clusterScenarios(size),
+    ...clusterScenarios(size),
   ];
 }

@@ -64,9 +64,8 @@ export class Workload {
           if (due - started >= durationMs || Date.now() - started >= durationMs) break;
           await sleep(due - Date.now());
           const tenant = pick(mine, weight);
-          const poison = poisonTenants.has(tenant.tenantId) && Math.random() < this.options.poison!.share
-            ? (Math.random() < 0.5 ? 'nonretriable' : 'always')
-            : undefined;
+          const poison =
+            poisonTenants.has(tenant.tenantId) && Math.random() < this.options.poison!.share ? (Math.random() < 0.5 ? 'nonretriable' : 'always') : undefined;
           await this.writeOne(tenant.tenantId, {
             events: 1 + Math.floor(Math.random() * (this.options.eventsPerTransaction ?? 1)),
             rollback: Math.random() < this.options.rollbackShare,
@@ -82,7 +81,10 @@ export class Workload {
    * One transaction with `events` events of one tenant (default 1); `holdMs` keeps it open
    * after the write, `rollback` throws at the end. Returns the first event's record.
    */
-  async writeOne(tenantId: string, how: { events?: number; rollback?: boolean; holdMs?: number; poison?: 'nonretriable' | 'always' } = {}): Promise<WriteRecord> {
+  async writeOne(
+    tenantId: string,
+    how: { events?: number; rollback?: boolean; holdMs?: number; poison?: 'nonretriable' | 'always' } = {},
+  ): Promise<WriteRecord> {
     const records: WriteRecord[] = Array.from({ length: how.events ?? 1 }, (_, i) => {
       const seq = (this.seqs.get(tenantId) ?? 0) + 1;
       this.seqs.set(tenantId, seq);

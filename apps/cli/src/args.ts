@@ -47,7 +47,10 @@ function attachDashValues(argv: string[], options: Options): string[] {
 
 /** A comma-separated flag value as a list, blanks dropped. */
 export function listFlag(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?)?$/;
@@ -56,7 +59,8 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(
 export function dateFlag(name: string, value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = ISO_DATE.test(value) ? new Date(/[T ]\d{2}:\d{2}/.test(value) && !/(Z|[+-]\d{2}(:?\d{2})?)$/.test(value) ? `${value}Z` : value) : new Date(NaN);
-  if (Number.isNaN(date.getTime())) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is not a date: expected ISO 8601, like 2026-01-31 or 2026-01-31T12:00:00Z`);
+  if (Number.isNaN(date.getTime()))
+    throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is not a date: expected ISO 8601, like 2026-01-31 or 2026-01-31T12:00:00Z`);
   return date;
 }
 
@@ -64,7 +68,8 @@ export function dateFlag(name: string, value: string | undefined): Date | undefi
 export function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || n < min || n > max) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected an integer from ${min} to ${max}`);
+  if (!/^\d+$/.test(value) || n < min || n > max)
+    throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected an integer from ${min} to ${max}`);
   return n;
 }
 
@@ -72,7 +77,8 @@ export function intFlag(name: string, value: string | undefined, min: number, ma
 export function positiveNumberFlag(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value.replace(/\/s$/, ''));
-  if (!/^\d+(\.\d+)?(\/s)?$/.test(value) || !(n > 0)) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected events per second, like 500`);
+  if (!/^\d+(\.\d+)?(\/s)?$/.test(value) || !(n > 0))
+    throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected events per second, like 500`);
   return n;
 }
 
@@ -84,7 +90,8 @@ export function durationFlag(name: string, value: string | undefined, fallbackSe
   if (value === undefined) return fallbackSeconds;
   const match = /^(\d+)(s|m|h|d)$/.exec(value);
   const seconds = match ? Number(match[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as 's' | 'm' | 'h' | 'd'] : 0;
-  if (!(seconds > 0)) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected a duration like 15m, 1h or 7d (a whole number of s, m, h or d)`);
+  if (!(seconds > 0))
+    throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is invalid: expected a duration like 15m, 1h or 7d (a whole number of s, m, h or d)`);
   if (seconds > maxSeconds) throw usageError(`--${name} ${JSON.stringify(value.slice(0, 80))} is too long: at most ${Math.floor(maxSeconds / 86_400)}d`);
   return seconds;
 }

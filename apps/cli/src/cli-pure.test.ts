@@ -46,7 +46,15 @@ describe('describeFailure: exit codes', () => {
 
 describe('output', () => {
   it('tables align and cut long cells', () => {
-    expect(formatTable(['A', 'LONG HEADER'], [['x', 'y'], ['wide cell', null]])).toBe('A          LONG HEADER\nx          y\nwide cell  -');
+    expect(
+      formatTable(
+        ['A', 'LONG HEADER'],
+        [
+          ['x', 'y'],
+          ['wide cell', null],
+        ],
+      ),
+    ).toBe('A          LONG HEADER\nx          y\nwide cell  -');
     expect(formatTable(['E'], [['a'.repeat(100)]], 10).split('\n')[1]).toBe(`${'a'.repeat(9)}…`);
     expect(formatDuration(59)).toBe('59s');
     expect(formatDuration(3725)).toBe('1h 2m');
@@ -54,7 +62,8 @@ describe('output', () => {
   it('the progress bar shows count, rate and ETA on a terminal; in a pipe, plain throttled lines', () => {
     expect(renderProgress({ sent: 1000, total: 4000, elapsedMs: 2000 }, 70)).toMatch(/^\[#+·+\] 1,000\/4,000 {2}25\.0% {2}500 ev\/s {2}ETA 6s$/);
     const written: string[] = [];
-    const stream = (isTTY: boolean) => Object.assign({ write: (s: string) => void written.push(s), isTTY, columns: 80 }) as unknown as NodeJS.WritableStream & { isTTY: boolean };
+    const stream = (isTTY: boolean) =>
+      Object.assign({ write: (s: string) => void written.push(s), isTTY, columns: 80 }) as unknown as NodeJS.WritableStream & { isTTY: boolean };
     const pipe = new ProgressBar(stream(false), { lineIntervalMs: 60_000 });
     pipe.update({ sent: 0, total: 4, elapsedMs: 0 }, true); // nothing sent yet: no line
     pipe.update({ sent: 1, total: 4, elapsedMs: 10 }, true);

@@ -1,5 +1,12 @@
 import pg from 'pg';
-import { InstrumentedPublisher, KafkaPublisher, type KafkaConnectionOptions, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import {
+  InstrumentedPublisher,
+  KafkaPublisher,
+  type KafkaConnectionOptions,
+  type MessagePublisher,
+  type OutboundMessage,
+  type PublishedPosition,
+} from '@eventbus/kafka';
 import { CliError } from './cli-error.js';
 import { errorMessage, isEventBusError } from '@eventbus/core';
 import { redactUrl, type ConnectionSettings } from './settings.js';
@@ -30,7 +37,9 @@ export function databaseUnreachable(settings: ConnectionSettings, cause: unknown
   const reason = /timeout/i.test(errorMessage(original))
     ? `no answer within ${settings.connectTimeoutMs()} ms (DATABASE_CONNECT_TIMEOUT_MS)`
     : errorMessage(original);
-  return new CliError('unavailable', `cannot connect to Postgres at ${redactUrl(settings.databaseUrl())} (${settings.databaseSetting()}): ${reason}`, { cause });
+  return new CliError('unavailable', `cannot connect to Postgres at ${redactUrl(settings.databaseUrl())} (${settings.databaseSetting()}): ${reason}`, {
+    cause,
+  });
 }
 
 /**
@@ -60,7 +69,10 @@ export class LazyPublisher implements MessagePublisher {
     this.connected ??= (async () => {
       const brokers = this.brokers();
       const connection = this.options.connection?.();
-      this.inner = new InstrumentedPublisher(new KafkaPublisher({ brokers, clientId: this.clientId, ...(connection ? { connection } : {}) }), { stage: 'replay', parent: 'active' });
+      this.inner = new InstrumentedPublisher(new KafkaPublisher({ brokers, clientId: this.clientId, ...(connection ? { connection } : {}) }), {
+        stage: 'replay',
+        parent: 'active',
+      });
       try {
         await this.inner.connect();
       } catch (error) {

@@ -1,4 +1,15 @@
-import { databaseUrlProblem, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TOPIC_PREFIX, errorMessage, parseBrokerList, parseKafkaSecurity, parseTopicRoutes, TopicRouter, type KafkaSecuritySettings, type TopicRoutingOptions } from '@eventbus/core';
+import {
+  databaseUrlProblem,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_TOPIC_PREFIX,
+  errorMessage,
+  parseBrokerList,
+  parseKafkaSecurity,
+  parseTopicRoutes,
+  TopicRouter,
+  type KafkaSecuritySettings,
+  type TopicRoutingOptions,
+} from '@eventbus/core';
 import { usageError } from './cli-error.js';
 
 export { redactUrl } from '@eventbus/core';

@@ -30,18 +30,36 @@ describe('eventbus dlq show|retry with bytes that are not text (the CLI as a pro
     const dlqTopic = dlqTopicFor(prefix, groupId);
     const retryTopic = retryTopicFor(prefix, groupId);
     await createTopics(f.brokers, [{ topic: dlqTopic }, { topic: retryTopic }]);
-    const original: Record<string, string | Buffer> = { ce_id: 'evt-bytes-1', ce_type: 'blob.stored', ce_tenantid: 'bytes', 'x-binary': KEY, 'x-nul': Buffer.from('a\u0000b') };
+    const original: Record<string, string | Buffer> = {
+      ce_id: 'evt-bytes-1',
+      ce_type: 'blob.stored',
+      ce_tenantid: 'bytes',
+      'x-binary': KEY,
+      'x-nul': Buffer.from('a\u0000b'),
+    };
     const now = Date.now();
     const headers = encodeDlqHeaders(original, {
       origin: { topic: `${prefix}blob`, partition: 0, offset: '7', timestamp: now - 1000 },
-      groupId, errorClass: 'TypeError', errorMessage: 'storage is full', attempts: 2, firstFailureAt: now - 500, lastFailureAt: now - 100, retryTopic,
+      groupId,
+      errorClass: 'TypeError',
+      errorMessage: 'storage is full',
+      attempts: 2,
+      firstFailureAt: now - 500,
+      lastFailureAt: now - 100,
+      retryTopic,
     });
     await producer.send({ topic: dlqTopic, acks: -1, messages: [{ key: KEY, value: VALUE, headers }] });
-    const mirror = f.track(new DlqMirror({ brokers: f.brokers, pool: f.pool, routing: { prefix }, groups: [groupId], groupId: uniqueName('mirror-'), topicPartitions: 3 }));
+    const mirror = f.track(
+      new DlqMirror({ brokers: f.brokers, pool: f.pool, routing: { prefix }, groups: [groupId], groupId: uniqueName('mirror-'), topicPartitions: 3 }),
+    );
     await mirror.start();
-    const id = await waitFor(async () => (await f.pool.query('SELECT id::text FROM eventbus.dead_letters WHERE group_id = $1', [groupId])).rows[0]?.id as string | undefined, {
-      timeoutMs: 20_000, message: 'the mirrored row',
-    });
+    const id = await waitFor(
+      async () => (await f.pool.query('SELECT id::text FROM eventbus.dead_letters WHERE group_id = $1', [groupId])).rows[0]?.id as string | undefined,
+      {
+        timeoutMs: 20_000,
+        message: 'the mirrored row',
+      },
+    );
 
     const show = await runCli(['dlq', 'show', id], env);
     expect(show.code, show.stderr).toBe(0);
@@ -55,11 +73,13 @@ describe('eventbus dlq show|retry with bytes that are not text (the CLI as a pro
     expect(json.bytes.key).toEqual({ base64: KEY.toString('base64') });
     expect(json.bytes.value).toEqual({ base64: VALUE.toString('base64') });
     expect(json.payload).toEqual({ base64: VALUE.toString('base64') });
-    expect(json.bytes.headers).toEqual(expect.arrayContaining([
-      { name: 'x-binary', value: { base64: KEY.toString('base64') } },
-      { name: 'x-nul', value: { utf8: 'a\u0000b' } },
-      { name: 'ce_tenantid', value: { utf8: 'bytes' } },
-    ]));
+    expect(json.bytes.headers).toEqual(
+      expect.arrayContaining([
+        { name: 'x-binary', value: { base64: KEY.toString('base64') } },
+        { name: 'x-nul', value: { utf8: 'a\u0000b' } },
+        { name: 'ce_tenantid', value: { utf8: 'bytes' } },
+      ]),
+    );
     expect(Buffer.from(json.bytes.key.base64, 'base64').equals(KEY)).toBe(true);
 
     // The re-drive carries the record's bytes to the group's retry topic, on the partition the key hashes to.
@@ -70,7 +90,9 @@ describe('eventbus dlq show|retry with bytes that are not text (the CLI as a pro
     reader = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName('reader-'), maxWaitTimeInMs: 50 });
     await reader.connect();
     await reader.subscribe({ topics: [retryTopic], fromBeginning: true });
-    await reader.run({ eachMessage: async ({ partition, message }) => void received.push({ partition, key: message.key, value: message.value, headers: message.headers ?? {} }) });
+    await reader.run({
+      eachMessage: async ({ partition, message }) => void received.push({ partition, key: message.key, value: message.value, headers: message.headers ?? {} }),
+    });
     const [redriven] = await waitFor(() => (received.length > 0 ? received : undefined), { timeoutMs: 20_000, message: 'the re-driven record' });
     expect(redriven!.key?.toString('hex')).toBe(KEY.toString('hex'));
     expect(redriven!.value?.toString('hex')).toBe(VALUE.toString('hex'));

@@ -26,7 +26,10 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     const bump = (m: Map<string, number>, id: string) => m.set(id, (m.get(id) ?? 0) + 1).get(id)!;
     const common = { brokers: f.brokers, routing: { prefix }, fromBeginning: true, topicPartitions: 3, onMetric: () => {} };
     const topics = [`${prefix}order`, ...[billing, audit].flatMap((g) => [`${prefix}retry.${g}`, `${prefix}dlq.${g}`])];
-    await createTopics(f.brokers, topics.map((topic) => ({ topic })));
+    await createTopics(
+      f.brokers,
+      topics.map((topic) => ({ topic })),
+    );
     const billingConsumer = f.track(new EventConsumer({ ...common, groupId: billing }));
     billingConsumer.subscribe({
       eventTypes: ['order.*'],
@@ -39,13 +42,18 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     auditConsumer.subscribe({ eventTypes: ['order.*'], handler: async (event) => void bump(calls.audit, event.id) });
     await billingConsumer.start();
     await auditConsumer.start();
-    const mirror = f.track(new DlqMirror({ brokers: f.brokers, pool: f.pool, routing: { prefix }, groups: [billing], groupId: uniqueName('mirror-'), topicPartitions: 3 }));
+    const mirror = f.track(
+      new DlqMirror({ brokers: f.brokers, pool: f.pool, routing: { prefix }, groups: [billing], groupId: uniqueName('mirror-'), topicPartitions: 3 }),
+    );
     await mirror.start();
 
     // The events reach Kafka through the CLI itself.
     const replay = await runCli(['replay', '--tenant', tenant, '--json', '--yes'], env);
     expect(replay.code, replay.stderr).toBe(0);
-    await waitFor(async () => (await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters')).rows[0].n === 3, { timeoutMs: 30_000, message: '3 dead letters' });
+    await waitFor(async () => (await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters')).rows[0].n === 3, {
+      timeoutMs: 30_000,
+      message: '3 dead letters',
+    });
     await waitFor(() => calls.audit.size === 6, { timeoutMs: 30_000, message: 'audit saw every order' });
     // A relay-stage dead letter too (Kafka refused the event): re-driven through the outbox.
     const relayEvent = ids[5]!;
@@ -76,7 +84,15 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     const show = await runCli(['dlq', 'show', first!, '--json'], env);
     expect(show.code, show.stderr).toBe(0);
     const detail = show.json();
-    expect(detail).toMatchObject({ id: first, stage: 'consumer', groupId: billing, tenantId: tenant, attempts: 1, errorMessage: 'card processor declined: 503', topic: `${prefix}order` });
+    expect(detail).toMatchObject({
+      id: first,
+      stage: 'consumer',
+      groupId: billing,
+      tenantId: tenant,
+      attempts: 1,
+      errorMessage: 'card processor declined: 503',
+      topic: `${prefix}order`,
+    });
     expect(detail.payload).toEqual({ seq: expect.any(Number) });
     expect(detail.headers.ce_id).toBe(detail.eventId);
     expect(detail.errorStack).toContain('NonRetriableError');
@@ -99,7 +115,17 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     // Bulk: dry run changes nothing; without a terminal, --yes is required.
     const dry = await runCli(['dlq', 'retry', '--all', '--group', billing, '--dry-run', '--json'], env);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.json().map((l: { id: string; outcome: string }) => [l.id, l.outcome]).sort()).toEqual([[second, 'would_redrive'], [third, 'would_redrive']].sort());
+    expect(
+      dry
+        .json()
+        .map((l: { id: string; outcome: string }) => [l.id, l.outcome])
+        .sort(),
+    ).toEqual(
+      [
+        [second, 'would_redrive'],
+        [third, 'would_redrive'],
+      ].sort(),
+    );
     const refused = await runCli(['dlq', 'retry', '--all', '--group', billing], env);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('Refusing without --yes');
@@ -119,7 +145,12 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     expect((await f.pool.query('SELECT count(*)::int AS n FROM eventbus.outbox WHERE event_id = $1', [relayEvent])).rows[0].n).toBe(1);
 
     const statuses: Array<{ id: string; status: string }> = await inProcess(['dlq', 'list', '--status', 'all', '--json']);
-    expect(Object.fromEntries(statuses.map((r) => [r.id, r.status]))).toEqual({ [first!]: 'redriven', [second!]: 'discarded', [third!]: 'redriven', [relayRow.id]: 'redriven' });
+    expect(Object.fromEntries(statuses.map((r) => [r.id, r.status]))).toEqual({
+      [first!]: 'redriven',
+      [second!]: 'discarded',
+      [third!]: 'redriven',
+      [relayRow.id]: 'redriven',
+    });
     const missing = await runCli(['dlq', 'retry', '424242', '--json'], env);
     expect(missing.code).toBe(3);
     expect(missing.json()).toEqual([expect.objectContaining({ outcome: 'not_found' })]);
@@ -147,13 +178,19 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     const bulk = await runCli(['dlq', 'retry', '--all', '--tenant', tenant, '--yes', '--json'], env);
     expect(bulk.code, bulk.stderr).toBe(3);
     const lines = bulk.json<Array<{ id: string; outcome: string; message: string }>>();
-    expect(lines.map((l) => [l.id, l.outcome])).toEqual([[good2, 'redriven'], [broken, 'failed'], [good1, 'redriven']]);
+    expect(lines.map((l) => [l.id, l.outcome])).toEqual([
+      [good2, 'redriven'],
+      [broken, 'failed'],
+      [good1, 'redriven'],
+    ]);
     expect(lines[1]!.message).toMatch(new RegExp(`dead letter ${broken} not re-driven: .*event_id`));
     expect(bulk.stderr).toContain('1 of 3 dead letter(s) failed');
     // The rows around the failure were really done; the failed one is untouched.
     const status = async (id: string) => (await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status;
     expect([await status(good2), await status(broken), await status(good1)]).toEqual(['redriven', 'pending', 'redriven']);
-    expect((await f.pool.query('SELECT count(*)::int AS n FROM eventbus.outbox WHERE event_id = ANY($1::uuid[])', [[goodEvent, otherEvent]])).rows[0].n).toBe(2);
+    expect((await f.pool.query('SELECT count(*)::int AS n FROM eventbus.outbox WHERE event_id = ANY($1::uuid[])', [[goodEvent, otherEvent]])).rows[0].n).toBe(
+      2,
+    );
 
     // Kafka unreachable: a consumer-stage row fails with exit 4; the relay-stage row after it is still re-driven.
     const relay = await relayRow('relay3-', goodEvent!);

@@ -71,12 +71,13 @@ export async function runCliInProcess(args: string[], env: Record<string, string
   const { runCli: run } = (await import(pathToFileURL(CLI_ENTRY).href)) as { runCli: (argv: string[], io: unknown) => Promise<number> };
   let stdout = '';
   let stderr = '';
-  const sink = (append: (text: string) => void) => new Writable({
-    write: (chunk, _enc, done) => {
-      append(String(chunk));
-      done();
-    },
-  });
+  const sink = (append: (text: string) => void) =>
+    new Writable({
+      write: (chunk, _enc, done) => {
+        append(String(chunk));
+        done();
+      },
+    });
   const code = await run(args, {
     stdout: sink((t) => (stdout += t)),
     stderr: sink((t) => (stderr += t)),
@@ -119,7 +120,8 @@ export async function cliFixture(label: string) {
       return thing;
     },
     async rowCounts(): Promise<Record<string, number>> {
-      const { rows } = await pool.query(`SELECT (SELECT count(*) FROM eventbus.event_log)::int AS event_log, (SELECT count(*) FROM eventbus.outbox)::int AS outbox,
+      const { rows } =
+        await pool.query(`SELECT (SELECT count(*) FROM eventbus.event_log)::int AS event_log, (SELECT count(*) FROM eventbus.outbox)::int AS outbox,
         (SELECT count(*) FROM eventbus.dead_letters)::int AS dead_letters, (SELECT count(*) FROM eventbus.inbox)::int AS inbox`);
       return rows[0];
     },
@@ -136,7 +138,10 @@ export async function cliFixture(label: string) {
  * Seeds EventLog rows with one INSERT … SELECT: `count` events of `tenantId`, one a minute
  * from `start`, alternating the given types. Returns nothing: tests read back what they need.
  */
-export async function seedEvents(pool: pg.Pool, options: { tenantId: string; count: number; start: string; types: string[]; keyPrefix?: string }): Promise<void> {
+export async function seedEvents(
+  pool: pg.Pool,
+  options: { tenantId: string; count: number; start: string; types: string[]; keyPrefix?: string },
+): Promise<void> {
   await pool.query(
     `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id, created_at)
      SELECT gen_random_uuid(), $1, $2 || i, ($3::text[])[1 + (i % array_length($3::text[], 1))], jsonb_build_object('seq', i),

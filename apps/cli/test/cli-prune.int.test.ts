@@ -34,7 +34,14 @@ const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS).toISOStri
 /** A dead letter with the given ages; returns its id. */
 async function insertDeadLetter(
   pool: pg.Pool,
-  row: { stage?: 'relay' | 'consumer'; eventId?: string; tenant: string; status: 'pending' | 'redriven' | 'discarded'; createdDaysAgo: number; changedDaysAgo: number | null },
+  row: {
+    stage?: 'relay' | 'consumer';
+    eventId?: string;
+    tenant: string;
+    status: 'pending' | 'redriven' | 'discarded';
+    createdDaysAgo: number;
+    changedDaysAgo: number | null;
+  },
 ): Promise<string> {
   const stage = row.stage ?? 'consumer';
   const { rows } = await pool.query(
@@ -130,14 +137,18 @@ describe('eventbus prune (the CLI as a process, real Postgres)', () => {
     expect(await db.rowCounts()).toEqual({ event_log: 14, outbox: 2, dead_letters: 2, inbox: 0 });
 
     // The trigger still guards the EventLog against everyone else: a plain DELETE (or UPDATE, TRUNCATE) is refused.
-    await expect(db.pool.query('DELETE FROM eventbus.event_log WHERE tenant_id = $1', [acme])).rejects.toThrow(/event_log is append-only: DELETE is not allowed/);
+    await expect(db.pool.query('DELETE FROM eventbus.event_log WHERE tenant_id = $1', [acme])).rejects.toThrow(
+      /event_log is append-only: DELETE is not allowed/,
+    );
     await expect(db.pool.query('TRUNCATE eventbus.event_log')).rejects.toThrow(/append-only/);
     expect((await db.rowCounts()).event_log).toBe(14);
 
     // Again, in text: nothing left to delete, the kept rows said again; no question asked when nothing matches.
     const again = await runCli(['prune', '--event-log-older-than', '30d'], db.env);
     expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/^event log: {5}deleted 0 of 0 event\(s\) created before \d{4}-\d\d-\d\dT[\d:.]+Z \(older than 30d\); kept 2 still in the outbox and 1 of pending relay dead letters\n$/);
+    expect(again.stdout).toMatch(
+      /^event log: {5}deleted 0 of 0 event\(s\) created before \d{4}-\d\d-\d\dT[\d:.]+Z \(older than 30d\); kept 2 still in the outbox and 1 of pending relay dead letters\n$/,
+    );
   });
 
   it('--tenant prunes only that tenant, in the EventLog and the dead letters', async () => {
@@ -175,9 +186,12 @@ describe('eventbus prune (the CLI as a process, real Postgres)', () => {
       const running = startCli(args, db.env);
       await waitFor(
         async () =>
+          // Not through `blocker`: inside its open transaction pg_stat_activity is a snapshot taken at first read.
           (
-            // Not through `blocker`: inside its open transaction pg_stat_activity is a snapshot taken at first read.
-            await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'eventbus-cli' AND wait_event_type = 'Lock'`, [db.name])
+            await db.pool.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'eventbus-cli' AND wait_event_type = 'Lock'`,
+              [db.name],
+            )
           ).rows[0].n === 1,
         { timeoutMs: 30_000, message: 'the prune waiting on the locked event' },
       );
@@ -192,7 +206,9 @@ describe('eventbus prune (the CLI as a process, real Postgres)', () => {
         eventLog: { matched: 100, deleted: 30 },
         deadLetters: { matched: 1, deleted: 0 },
       });
-      expect(stopped.stderr).toMatch(/interrupted after \S+: deleted 30 event\(s\), 0 dead letter\(s\); what is deleted stays deleted, the rest is untouched\. Run the same command again to go on\./);
+      expect(stopped.stderr).toMatch(
+        /interrupted after \S+: deleted 30 event\(s\), 0 dead letter\(s\); what is deleted stays deleted, the rest is untouched\. Run the same command again to go on\./,
+      );
       expect(await eventIds(db.pool, tenant)).toEqual(ids.slice(30));
       expect((await db.pool.query('SELECT id::text FROM eventbus.dead_letters')).rows).toEqual([{ id: deadLetter }]);
 
@@ -217,7 +233,11 @@ describe('eventbus prune (the CLI as a process, real Postgres)', () => {
       await blocker.query('SELECT id FROM eventbus.event_log WHERE id = $1 FOR UPDATE', [ids[25]]); // in the third batch of 10
       const running = startCli(['prune', '--event-log-older-than', '30d', '--batch-size', '10', '--yes'], db.env);
       const waiting = async () =>
-        (await db.pool.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'eventbus-cli' AND wait_event_type = 'Lock'`, [db.name])).rows;
+        (
+          await db.pool.query(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'eventbus-cli' AND wait_event_type = 'Lock'`, [
+            db.name,
+          ])
+        ).rows;
       await waitFor(async () => (await waiting()).length === 1, { timeoutMs: 30_000, message: 'the prune waiting on the locked event' });
       // An administrator (or a failover) ends the prune's session while its third batch waits.
       await db.pool.query('SELECT pg_terminate_backend($1)', [(await waiting())[0].pid]);
@@ -248,13 +268,20 @@ describe('eventbus prune (the CLI as a process, real Postgres)', () => {
 
     const dry = await runCli(['prune', '--dead-letters-older-than', '30d', '--dry-run', '--json'], db.env);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.json()).toMatchObject({ dryRun: true, eventLog: null, inbox: null, deadLetters: { olderThan: '30d', tenant: null, matched: 3, deleted: 0, pendingKept: 2 } });
+    expect(dry.json()).toMatchObject({
+      dryRun: true,
+      eventLog: null,
+      inbox: null,
+      deadLetters: { olderThan: '30d', tenant: null, matched: 3, deleted: 0, pendingKept: 2 },
+    });
     expect((await db.rowCounts()).dead_letters).toBe(8);
 
     const run = await runCli(['prune', '--dead-letters-older-than', '30d', '--batch-size', '2', '--yes'], db.env);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^dead letters: {2}deleted 3 of 3 re-driven or discarded before \S+Z \(older than 30d\); kept 2 pending\n$/);
-    expect(run.stderr).toMatch(/note: 2 pending dead letter\(s\) were dead-lettered before \S+Z; pending ones are never pruned: re-drive or discard them \(eventbus dlq list\)/);
+    expect(run.stderr).toMatch(
+      /note: 2 pending dead letter\(s\) were dead-lettered before \S+Z; pending ones are never pruned: re-drive or discard them \(eventbus dlq list\)/,
+    );
     const left = (await db.pool.query('SELECT id::text FROM eventbus.dead_letters ORDER BY id')).rows.map((r) => r.id);
     expect(left).toEqual([oldPending, oldPendingAgain, newPending, recentlyRedriven, recentlyDiscarded]);
     expect(left).not.toContain(oldRedriven);
@@ -275,8 +302,12 @@ describe('eventbus prune (the CLI as a process, real Postgres)', () => {
       const running = startCli(['prune', '--dead-letters-older-than', '30d', '--yes', '--json'], db.env);
       await waitFor(
         async () =>
-          (await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'eventbus-cli' AND wait_event_type = 'Lock'`, [db.name])).rows[0]
-            .n === 1,
+          (
+            await db.pool.query(
+              `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = 'eventbus-cli' AND wait_event_type = 'Lock'`,
+              [db.name],
+            )
+          ).rows[0].n === 1,
         { timeoutMs: 30_000, message: 'the prune waiting on the row being updated' },
       );
       await relay.query('COMMIT');

@@ -66,7 +66,9 @@ describe('replay memory (the CLI as a process)', () => {
     const topic = `${uniqueName('mem.')}.replayed`;
     await createTopics(f.brokers, [{ topic }]);
     const publishStarted = Date.now();
-    const publish = await rssSamples(startCli(['replay', '--tenant', tenant, '--to-topic', topic, '--to', '2025-01-07T22:39:00Z', '--json'], f.env('x.'), capped));
+    const publish = await rssSamples(
+      startCli(['replay', '--tenant', tenant, '--to-topic', topic, '--to', '2025-01-07T22:39:00Z', '--json'], f.env('x.'), capped),
+    );
     const publishSeconds = (Date.now() - publishStarted) / 1000;
     expect(publish.exit.code, publish.exit.stderr).toBe(0);
     expect(publish.exit.json().sent).toBe(10_000);

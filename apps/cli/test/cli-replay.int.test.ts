@@ -61,7 +61,7 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     expect(seq[seq.length - 1]).toBe(120);
   });
 
-  it('never emits another tenant\'s events (3 tenants, look-alike ids)', async () => {
+  it("never emits another tenant's events (3 tenants, look-alike ids)", async () => {
     const prefix = f.prefix();
     const base = uniqueName('t');
     // "%" and "_" would widen a LIKE; a trailing space would match a sloppy comparison.
@@ -138,7 +138,7 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     expect(await tables()).toBe(tablesBefore);
   });
 
-  it('--group sends only to that group\'s retry topic; replaying twice into an inbox consumer leaves its state as after one replay', async () => {
+  it("--group sends only to that group's retry topic; replaying twice into an inbox consumer leaves its state as after one replay", async () => {
     const prefix = f.prefix();
     const tenant = uniqueName('grp-');
     await seedEvents(f.pool, { tenantId: tenant, count: 40, start: '2026-04-01T00:00:00Z', types: TYPES });
@@ -168,7 +168,10 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     // Topics first (with leaders), then one start at a time: a consumer subscribing right
     // after creating its topics can see metadata that does not list them yet.
     const topics = [`${prefix}product`, `${prefix}order`, ...[indexer, mailer].flatMap((g) => [`${prefix}retry.${g}`, `${prefix}dlq.${g}`])];
-    await createTopics(f.brokers, topics.map((topic) => ({ topic })));
+    await createTopics(
+      f.brokers,
+      topics.map((topic) => ({ topic })),
+    );
     await indexerConsumer.start();
     await mailerConsumer.start();
 
@@ -247,18 +250,25 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     await createTopics(f.brokers, [{ topic }]);
     // The console exporter prints finished spans through the global console, which the CLI
     // points at stderr: stdout keeps only the --json document.
-    const run = await runCli(['replay', '--tenant', tenant, '--to-topic', topic, '--json'], { ...f.env(prefix), OTEL_TRACES_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none' });
+    const run = await runCli(['replay', '--tenant', tenant, '--to-topic', topic, '--json'], {
+      ...f.env(prefix),
+      OTEL_TRACES_EXPORTER: 'console',
+      OTEL_METRICS_EXPORTER: 'none',
+    });
     expect(run.code, run.stderr).toBe(0);
     expect(run.json()).toMatchObject({ sent: 2 });
     expect(run.stdout).not.toContain('instrumentationScope');
-    const spans = run.stderr.split(/\n(?=\{\n)/).filter((block) => block.includes('instrumentationScope')).map((block) => ({
-      name: /\n {2}name: '([^']+)'/.exec(block)?.[1],
-      id: /\n {2}id: '([0-9a-f]+)'/.exec(block)?.[1],
-      traceId: /\n {2}traceId: '([0-9a-f]+)'/.exec(block)?.[1],
-      parentId: /parentSpanContext: \{[^}]*spanId: '([0-9a-f]+)'/.exec(block)?.[1],
-      replayed: block.includes("'eventbus.replayed': true"),
-      linksStored: block.includes("traceId: '0af7651916cd43dd8448eb211c80319c'"),
-    }));
+    const spans = run.stderr
+      .split(/\n(?=\{\n)/)
+      .filter((block) => block.includes('instrumentationScope'))
+      .map((block) => ({
+        name: /\n {2}name: '([^']+)'/.exec(block)?.[1],
+        id: /\n {2}id: '([0-9a-f]+)'/.exec(block)?.[1],
+        traceId: /\n {2}traceId: '([0-9a-f]+)'/.exec(block)?.[1],
+        parentId: /parentSpanContext: \{[^}]*spanId: '([0-9a-f]+)'/.exec(block)?.[1],
+        replayed: block.includes("'eventbus.replayed': true"),
+        linksStored: block.includes("traceId: '0af7651916cd43dd8448eb211c80319c'"),
+      }));
     const command = spans.find((s) => s.name === 'eventbus replay');
     expect(command).toBeDefined();
     const sends = spans.filter((s) => s.name === `send ${topic}`);
@@ -274,7 +284,10 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     await createTopics(f.brokers, [{ topic }]);
     await seedEvents(f.pool, { tenantId: tenant, count: 30, start: '2026-06-01T00:00:00Z', types: TYPES });
     const insert = (db: pg.ClientBase | pg.Pool, key: string) =>
-      db.query(`INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES (gen_random_uuid(), $1, $2, 'order.placed', '{}', 'c') RETURNING id::text`, [tenant, key]);
+      db.query(
+        `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES (gen_random_uuid(), $1, $2, 'order.placed', '{}', 'c') RETURNING id::text`,
+        [tenant, key],
+      );
     // A writer's transaction: it writes its event (created_at = now() = the transaction's start) and stays open.
     const holder = new pg.Client({ connectionString: f.database.url });
     await holder.connect();
@@ -295,9 +308,11 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
 
       expect(result.upperBound).toMatchObject({ limitedBy: 'open-transaction' });
       const bound: string = result.upperBound.bound;
-      const createdAt = async (id: string) => (await f.pool.query(`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t FROM eventbus.event_log WHERE id = $1`, [id])).rows[0].t as string;
+      const createdAt = async (id: string) =>
+        (await f.pool.query(`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS t FROM eventbus.event_log WHERE id = $1`, [id]))
+          .rows[0].t as string;
       // The held event is not before the bound (so no keyset cursor can have passed it) ...
-      expect(await createdAt(heldId) >= bound).toBe(true);
+      expect((await createdAt(heldId)) >= bound).toBe(true);
       await collector.waitForEvents(result.sent, 20_000);
       const emitted = new Set(collector.messages.map((m) => m.headers.ce_id));
       // ... and the replay emitted exactly the tenant's events before the bound: the later
@@ -348,7 +363,9 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(/shared event topics.*Refusing without --yes/);
     // On a terminal, answered "n".
-    const { runCli: run } = (await import(pathToFileURL(CLI_MAIN.replace(/main\.js$/, 'cli.js')).href)) as { runCli: (argv: string[], io: unknown) => Promise<number> };
+    const { runCli: run } = (await import(pathToFileURL(CLI_MAIN.replace(/main\.js$/, 'cli.js')).href)) as {
+      runCli: (argv: string[], io: unknown) => Promise<number>;
+    };
     let stderr = '';
     const code = await run(['replay', '--tenant', tenant], {
       stdout: new Writable({ write: (_c, _e, done) => done() }),

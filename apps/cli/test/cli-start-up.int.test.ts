@@ -87,12 +87,15 @@ describe('eventbus migrate stopped while it waits for another migrator', () => {
       await holder.query('SELECT pg_advisory_lock($1, 0)', [MIGRATION_LOCK_NAMESPACE]);
       const running = startCli(['migrate'], { DATABASE_URL: database.url });
       // It is waiting on the lock once Postgres shows its session blocked on an advisory lock.
-      await waitFor(async () => {
-        const { rows } = await holder.query(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'eventbus-migrate' AND wait_event = 'advisory'`,
-        );
-        return rows[0].n === 1;
-      }, { timeoutMs: 15_000, message: 'eventbus migrate never waited on the migration lock' });
+      await waitFor(
+        async () => {
+          const { rows } = await holder.query(
+            `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'eventbus-migrate' AND wait_event = 'advisory'`,
+          );
+          return rows[0].n === 1;
+        },
+        { timeoutMs: 15_000, message: 'eventbus migrate never waited on the migration lock' },
+      );
       const signalledAt = Date.now();
       running.child.kill('SIGTERM');
       const run = await running.done;

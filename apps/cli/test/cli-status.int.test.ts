@@ -49,15 +49,23 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
     while (shardForTenant(quiet) === shardForTenant(busy)) quiet = uniqueName('quiet-');
     await seedEvents(f.pool, { tenantId: busy, count: 30, start: new Date(Date.now() - 600_000).toISOString(), types: ['order.placed'] });
     await seedEvents(f.pool, { tenantId: quiet, count: 2, start: new Date(Date.now() - 60_000).toISOString(), types: ['order.placed'] });
-    await f.pool.query(`INSERT INTO eventbus.outbox (event_id, shard) SELECT id, $2 FROM eventbus.event_log WHERE tenant_id = $1 ORDER BY created_at`, [busy, shardForTenant(busy)]);
-    await f.pool.query(`INSERT INTO eventbus.outbox (event_id, shard, attempts, last_error) SELECT id, $2, 2, 'MESSAGE_TOO_LARGE' FROM eventbus.event_log WHERE tenant_id = $1`, [quiet, shardForTenant(quiet)]);
+    await f.pool.query(`INSERT INTO eventbus.outbox (event_id, shard) SELECT id, $2 FROM eventbus.event_log WHERE tenant_id = $1 ORDER BY created_at`, [
+      busy,
+      shardForTenant(busy),
+    ]);
+    await f.pool.query(
+      `INSERT INTO eventbus.outbox (event_id, shard, attempts, last_error) SELECT id, $2, 2, 'MESSAGE_TOO_LARGE' FROM eventbus.event_log WHERE tenant_id = $1`,
+      [quiet, shardForTenant(quiet)],
+    );
     // A relay lane holds the busy tenant's shard the way the relay does: a session advisory
     // lock on a connection named after the lane, plus its heartbeat row.
     const lane = new pg.Client({ connectionString: f.database.url, application_name: 'eventbus-relay lane-under-test' });
     await lane.connect();
     try {
       await lane.query('SELECT pg_advisory_lock($1, $2)', [SHARD_LOCK_NAMESPACE, shardForTenant(busy)]);
-      await lane.query(`INSERT INTO eventbus.relay_instances (instance_id, host, pid, shards) VALUES ('lane-under-test', 'host-a', 4242, $1::smallint[])`, [[shardForTenant(busy)]]);
+      await lane.query(`INSERT INTO eventbus.relay_instances (instance_id, host, pid, shards) VALUES ('lane-under-test', 'host-a', 4242, $1::smallint[])`, [
+        [shardForTenant(busy)],
+      ]);
 
       const run = await runCli(['outbox', 'status', '--json'], f.env('x.'));
       expect(run.code, run.stderr).toBe(0);
@@ -83,9 +91,24 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
     const tenant = uniqueName('stats-');
     const before = (await runCli(['stats', '--window', '1h', '--json'], f.env('x.'))).json();
     // 40 events in the last hour (one a minute from 50 minutes ago), 10 of them still pending; 5 from three hours ago.
-    await seedEvents(f.pool, { tenantId: tenant, count: 40, start: new Date(Date.now() - 50 * 60_000).toISOString(), types: ['order.placed'], keyPrefix: 'recent-' });
-    await seedEvents(f.pool, { tenantId: tenant, count: 5, start: new Date(Date.now() - 3 * 3_600_000).toISOString(), types: ['order.placed'], keyPrefix: 'old-' });
-    await f.pool.query(`INSERT INTO eventbus.outbox (event_id, shard) SELECT id, 1 FROM eventbus.event_log WHERE tenant_id = $1 AND event_key LIKE 'recent-%' ORDER BY created_at DESC LIMIT 10`, [tenant]);
+    await seedEvents(f.pool, {
+      tenantId: tenant,
+      count: 40,
+      start: new Date(Date.now() - 50 * 60_000).toISOString(),
+      types: ['order.placed'],
+      keyPrefix: 'recent-',
+    });
+    await seedEvents(f.pool, {
+      tenantId: tenant,
+      count: 5,
+      start: new Date(Date.now() - 3 * 3_600_000).toISOString(),
+      types: ['order.placed'],
+      keyPrefix: 'old-',
+    });
+    await f.pool.query(
+      `INSERT INTO eventbus.outbox (event_id, shard) SELECT id, 1 FROM eventbus.event_log WHERE tenant_id = $1 AND event_key LIKE 'recent-%' ORDER BY created_at DESC LIMIT 10`,
+      [tenant],
+    );
     const deadLetter = (key: string, stage: string, group: string | null, status: string) =>
       f.pool.query(
         `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, error_class, error_message, attempts, first_failed_at, last_failed_at, status)
@@ -146,7 +169,19 @@ describe('eventbus migrate, outbox status, stats, help and exit codes (the CLI a
   });
 
   it('--help on every command exits 0 and shows an example', async () => {
-    const commands = [[], ['migrate'], ['replay'], ['dlq'], ['dlq', 'list'], ['dlq', 'show'], ['dlq', 'retry'], ['dlq', 'discard'], ['outbox', 'status'], ['stats'], ['prune']];
+    const commands = [
+      [],
+      ['migrate'],
+      ['replay'],
+      ['dlq'],
+      ['dlq', 'list'],
+      ['dlq', 'show'],
+      ['dlq', 'retry'],
+      ['dlq', 'discard'],
+      ['outbox', 'status'],
+      ['stats'],
+      ['prune'],
+    ];
     for (const words of commands) {
       const run = await runCliInProcess([...words, '--help'], {});
       expect([words, run.code]).toEqual([words, 0]);

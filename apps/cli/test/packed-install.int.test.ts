@@ -5,7 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { uniqueName, waitFor, withDatabase } from '@eventbus/dev-services';
-import { compareVersions, EXAMPLE_DIR, installExample, packPublishedPackages, peerVersionEnds, runCommand, SERVICE_PEERS, type PackedPackages, type PeerVersionEnds } from '@eventbus/dev-services/packed-install';
+import {
+  compareVersions,
+  EXAMPLE_DIR,
+  installExample,
+  packPublishedPackages,
+  peerVersionEnds,
+  runCommand,
+  SERVICE_PEERS,
+  type PackedPackages,
+  type PeerVersionEnds,
+} from '@eventbus/dev-services/packed-install';
 import { testServices } from '@eventbus/dev-services/test';
 import { KAFKAJS_PATCH_REVISION } from '@eventbus/kafka';
 
@@ -66,7 +76,7 @@ afterAll(async () => {
 });
 
 describe('the ranges the packed packages declare for drizzle-orm, pg, kafkajs and @opentelemetry/api', () => {
-  it('start at drizzle-orm 0.45.2 or later (SQL injection below it) and hold the example\'s own pins', async () => {
+  it("start at drizzle-orm 0.45.2 or later (SQL injection below it) and hold the example's own pins", async () => {
     expect(compareVersions(ends.lowest['drizzle-orm'], '0.45.2')).toBeGreaterThanOrEqual(0);
     const example = JSON.parse(await readFile(join(EXAMPLE_DIR, 'package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const peer of SERVICE_PEERS) {
@@ -83,7 +93,7 @@ describe.each(ENDS)('the packed packages installed with npm into examples/order-
     app = await installs.get(end)!;
   }, 240_000);
 
-  it('carry real versions, one copy of each peer (the service\'s own, at the version asked for), and the files they need at run time', async () => {
+  it("carry real versions, one copy of each peer (the service's own, at the version asked for), and the files they need at run time", async () => {
     const producer = JSON.parse(await readFile(join(app, 'node_modules/@eventbus/producer/package.json'), 'utf8'));
     expect(producer.dependencies['@eventbus/schema']).toBe('0.1.0');
     expect(producer.peerDependencies['drizzle-orm']).toBeDefined();
@@ -91,7 +101,10 @@ describe.each(ENDS)('the packed packages installed with npm into examples/order-
     // Installed once, at the top: the service's transaction is the type and the class the
     // packages use, and the one kafkajs is the one the postinstall patched.
     const listed = await runCommand('npm', ['ls', '--all', '--parseable', ...SERVICE_PEERS], { cwd: app });
-    const copies = listed.trim().split('\n').filter((line) => /node_modules[/\\](drizzle-orm|pg|kafkajs|@opentelemetry[/\\]api)$/.test(line));
+    const copies = listed
+      .trim()
+      .split('\n')
+      .filter((line) => /node_modules[/\\](drizzle-orm|pg|kafkajs|@opentelemetry[/\\]api)$/.test(line));
     expect(copies.sort()).toEqual(SERVICE_PEERS.map((peer) => join(app, 'node_modules', peer)).sort());
     for (const peer of SERVICE_PEERS) {
       const installed = JSON.parse(await readFile(join(app, 'node_modules', peer, 'package.json'), 'utf8')) as { version: string };
@@ -102,17 +115,19 @@ describe.each(ENDS)('the packed packages installed with npm into examples/order-
     expect((await readFile(join(app, 'node_modules/@eventbus/relay-app/dist/main.js'), 'utf8')).startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 
-  it('get the kafkajs patch applied by the example\'s postinstall (patch-package with the patch @eventbus/kafka ships)', async () => {
+  it("get the kafkajs patch applied by the example's postinstall (patch-package with the patch @eventbus/kafka ships)", async () => {
     const script = "import('@eventbus/kafka').then((m) => console.log(JSON.stringify(m.kafkajsPatchRevision() ?? null)))";
     const revision = JSON.parse(await runCommand(process.execPath, ['-e', script], { cwd: app }));
     expect(revision).toBe(KAFKAJS_PATCH_REVISION);
   });
 
-  it('typecheck with the service\'s own TypeScript and drizzle-orm, and carry an order to an invoice through the installed relay', async () => {
+  it("typecheck with the service's own TypeScript and drizzle-orm, and carry an order to an invoice through the installed relay", async () => {
     await runCommand(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: app });
 
     const { databaseUrl, kafkaBrokers } = testServices();
-    const name = uniqueName(`eb_packed_${end}_`).replace(/[^a-z0-9_]/gi, '_').toLowerCase();
+    const name = uniqueName(`eb_packed_${end}_`)
+      .replace(/[^a-z0-9_]/gi, '_')
+      .toLowerCase();
     const admin = new pg.Client({ connectionString: databaseUrl });
     await admin.connect();
     await admin.query(`CREATE DATABASE "${name}"`);
@@ -124,22 +139,36 @@ describe.each(ENDS)('the packed packages installed with npm into examples/order-
       await runCommand(join(app, 'node_modules/.bin/eventbus'), ['migrate'], { cwd: app, env: { PATH: process.env.PATH, ...env } });
       await runCommand(process.execPath, ['dist/migrate.js'], { cwd: app, env: { PATH: process.env.PATH, ...env } });
       await db.connect();
-      const tables = await db.query(`SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema IN ('public', 'eventbus') ORDER BY 1`);
+      const tables = await db.query(
+        `SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema IN ('public', 'eventbus') ORDER BY 1`,
+      );
       expect(tables.rows.map((r) => r.t)).toEqual(expect.arrayContaining(['eventbus.event_log', 'eventbus.outbox', 'public.invoices', 'public.orders']));
 
       // The relay from its installed bin (its shebang, not `node main.js`); RELAY_MIGRATE=false: the CLI did it.
-      const relay = start(app, join(app, 'node_modules/.bin/eventbus-relay'), [], { ...env, RELAY_MIGRATE: 'false', HTTP_PORT: '0', RELAY_POLL_INTERVAL_MS: '200' });
+      const relay = start(app, join(app, 'node_modules/.bin/eventbus-relay'), [], {
+        ...env,
+        RELAY_MIGRATE: 'false',
+        HTTP_PORT: '0',
+        RELAY_POLL_INTERVAL_MS: '200',
+      });
       const worker = start(app, process.execPath, ['dist/worker.js'], { ...env, BILLING_GROUP_ID: uniqueName('billing-') });
       const server = start(app, process.execPath, ['dist/server.js'], { ...env, PORT: '0' });
       let port = 0;
-      await waitFor(() => {
-        const match = /\{"listening":(\d+)\}/.exec(server.output());
-        if (match) port = Number(match[1]);
-        return port > 0;
-      }, { timeoutMs: 20_000, message: 'the order service to listen' }).catch(withOutput({ server }));
+      await waitFor(
+        () => {
+          const match = /\{"listening":(\d+)\}/.exec(server.output());
+          if (match) port = Number(match[1]);
+          return port > 0;
+        },
+        { timeoutMs: 20_000, message: 'the order service to listen' },
+      ).catch(withOutput({ server }));
 
       const ids: string[] = [];
-      for (const [tenantId, totalCents] of [['acme', 1299], ['globex', 500], ['acme', 42]] as const) {
+      for (const [tenantId, totalCents] of [
+        ['acme', 1299],
+        ['globex', 500],
+        ['acme', 42],
+      ] as const) {
         const response = await fetch(`http://127.0.0.1:${port}/orders`, { method: 'POST', body: JSON.stringify({ tenantId, totalCents }) });
         expect(response.status).toBe(201);
         ids.push(((await response.json()) as { id: string }).id);

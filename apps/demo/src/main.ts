@@ -80,7 +80,9 @@ async function main() {
   await runMigrations({ connectionString: databaseUrl, log: say });
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 8 });
   const db = drizzle(pool);
-  await db.execute(sql`CREATE TABLE IF NOT EXISTS public.demo_orders (id text PRIMARY KEY, tenant_id text NOT NULL, total numeric NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+  await db.execute(
+    sql`CREATE TABLE IF NOT EXISTS public.demo_orders (id text PRIMARY KEY, tenant_id text NOT NULL, total numeric NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
+  );
   await db.execute(sql`CREATE TABLE IF NOT EXISTS public.demo_invoices (order_id text PRIMARY KEY, tenant_id text NOT NULL, total numeric NOT NULL)`);
   const brokers = kafka.address.split(',');
   await createTopics(brokers, [{ topic: TOPIC, numPartitions: 6 }]);
@@ -89,7 +91,9 @@ async function main() {
 
   // With --external, the relay and the mirror are other processes (docker compose): the demo
   // is then only the domain service and the two consumer groups.
-  const relay = values.external ? undefined : new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix: PREFIX }, instanceId: 'demo-relay' });
+  const relay = values.external
+    ? undefined
+    : new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix: PREFIX }, instanceId: 'demo-relay' });
   await relay?.start();
   const groups = startGroups({ brokers, databaseUrl, pool, runId, tally });
   await Promise.all(groups.map((g) => g.start()));
@@ -142,12 +146,22 @@ async function main() {
  * per order through the inbox; shipping refuses some orders on purpose so retries and dead
  * letters show.
  */
-function startGroups(options: { brokers: string[]; databaseUrl: string; pool: pg.Pool; runId: string; tally: Tally }): Array<{ start(): Promise<void>; stop(): Promise<void> }> {
+function startGroups(options: {
+  brokers: string[];
+  databaseUrl: string;
+  pool: pg.Pool;
+  runId: string;
+  tally: Tally;
+}): Array<{ start(): Promise<void>; stop(): Promise<void> }> {
   const { brokers, databaseUrl, pool, runId, tally } = options;
   const ours = (event: { payload: unknown }) => (event.payload as Order).run === runId;
 
   const billing = new EventConsumer({
-    brokers, groupId: BILLING, routing: { prefix: PREFIX }, fromBeginning: true, connectionString: databaseUrl,
+    brokers,
+    groupId: BILLING,
+    routing: { prefix: PREFIX },
+    fromBeginning: true,
+    connectionString: databaseUrl,
     onMetric: (m: EventMetric) => m.status === 'success' && tally.latency.record(m),
   });
   billing.subscribe({
@@ -164,7 +178,11 @@ function startGroups(options: { brokers: string[]; databaseUrl: string; pool: pg
   });
 
   const shipping = new EventConsumer({
-    brokers, groupId: SHIPPING, routing: { prefix: PREFIX }, fromBeginning: true, retryConfig: SHIPPING_RETRIES,
+    brokers,
+    groupId: SHIPPING,
+    routing: { prefix: PREFIX },
+    fromBeginning: true,
+    retryConfig: SHIPPING_RETRIES,
     onMetric: (m: EventMetric) => {
       if (m.status === 'failed') tally.retries++; // an attempt that failed and goes to the retry topic
       if (m.status === 'dead_lettered') tally.deadLettered.add(m.eventId);
@@ -182,7 +200,9 @@ function startGroups(options: { brokers: string[]; databaseUrl: string; pool: pg
       tally.shipped.add(event.id);
     },
   });
-  const mirror = values.external ? undefined : new DlqMirror({ brokers, pool, routing: { prefix: PREFIX }, groups: [SHIPPING], groupId: `${GROUP_PREFIX}dlq-mirror` });
+  const mirror = values.external
+    ? undefined
+    : new DlqMirror({ brokers, pool, routing: { prefix: PREFIX }, groups: [SHIPPING], groupId: `${GROUP_PREFIX}dlq-mirror` });
   return mirror ? [billing, shipping, mirror] : [billing, shipping];
 }
 

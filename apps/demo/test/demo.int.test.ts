@@ -15,7 +15,13 @@ describe('pnpm demo (as a subprocess, short duration)', () => {
     try {
       const { stdout, stderr } = await run(process.execPath, [MAIN, '--duration', '3', '--rate', '100', '--json'], {
         // Its own topics and groups: the other demo test may run at the same time on this broker.
-        env: { ...process.env, DATABASE_URL: database.url, KAFKA_BROKERS: kafkaBrokers.join(','), EVENTBUS_TOPIC_PREFIX: `${uniqueName('demo-')}.`, DEMO_GROUP_PREFIX: `${uniqueName('d')}-` },
+        env: {
+          ...process.env,
+          DATABASE_URL: database.url,
+          KAFKA_BROKERS: kafkaBrokers.join(','),
+          EVENTBUS_TOPIC_PREFIX: `${uniqueName('demo-')}.`,
+          DEMO_GROUP_PREFIX: `${uniqueName('d')}-`,
+        },
         timeout: 60_000,
       });
       const summary = JSON.parse(stdout.trim());

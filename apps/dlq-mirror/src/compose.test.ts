@@ -41,7 +41,9 @@ type EnvSpecTable = Readonly<Record<string, { readonly required?: boolean; reado
 
 /** Compose's variable interpolation, with nothing set in the shell (the defaults apply). */
 function interpolate(value: string): string {
-  return value.replace(/\$\$|\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (match, _name: string, fallback: string | undefined) => (match === '$$' ? '$' : (fallback ?? '')));
+  return value.replace(/\$\$|\$\{([A-Z0-9_]+)(?::?-([^}]*))?\}/g, (match, _name: string, fallback: string | undefined) =>
+    match === '$$' ? '$' : (fallback ?? ''),
+  );
 }
 
 function environment(service: ComposeService): Record<string, string> {
@@ -78,7 +80,9 @@ function runtimeWorkspacePackages(packageDir: string, seen = new Map<string, str
   seen.set(pkg.name, packageDir);
   for (const [name, version] of Object.entries(pkg.dependencies ?? {})) {
     if (!version.startsWith('workspace:') || seen.has(name)) continue;
-    const dir = [join(ROOT, 'packages', name.replace('@eventbus/', '')), join(ROOT, 'apps', name.replace('@eventbus/', ''))].find((d) => existsSync(join(d, 'package.json')));
+    const dir = [join(ROOT, 'packages', name.replace('@eventbus/', '')), join(ROOT, 'apps', name.replace('@eventbus/', ''))].find((d) =>
+      existsSync(join(d, 'package.json')),
+    );
     if (!dir) throw new Error(`workspace package ${name} not found under packages/ or apps/`);
     runtimeWorkspacePackages(dir, seen);
   }
@@ -87,10 +91,19 @@ function runtimeWorkspacePackages(packageDir: string, seen = new Map<string, str
 
 /** Standard OpenTelemetry SDK variables, read by @opentelemetry/sdk-node in apps that start @eventbus/telemetry. */
 const OTEL_SDK_ENV = [
-  'OTEL_SDK_DISABLED', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_PROPAGATORS',
-  'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
-  'OTEL_EXPORTER_OTLP_PROTOCOL', 'OTEL_EXPORTER_OTLP_HEADERS', 'OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER',
-  'OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG',
+  'OTEL_SDK_DISABLED',
+  'OTEL_SERVICE_NAME',
+  'OTEL_RESOURCE_ATTRIBUTES',
+  'OTEL_PROPAGATORS',
+  'OTEL_EXPORTER_OTLP_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_METRICS_ENDPOINT',
+  'OTEL_EXPORTER_OTLP_PROTOCOL',
+  'OTEL_EXPORTER_OTLP_HEADERS',
+  'OTEL_TRACES_EXPORTER',
+  'OTEL_METRICS_EXPORTER',
+  'OTEL_TRACES_SAMPLER',
+  'OTEL_TRACES_SAMPLER_ARG',
 ];
 
 /** What each app service may be given: its env table, plus what its runtime packages read themselves. */
@@ -99,7 +112,12 @@ function variablesReadBy(appDir: string, table: EnvSpecTable): { allowed: Set<st
   const allowed = new Set(Object.keys(table));
   for (const dir of packages.values()) for (const name of processEnvReads(dir)) allowed.add(name);
   if (packages.has('@eventbus/telemetry')) for (const name of OTEL_SDK_ENV) allowed.add(name);
-  return { allowed, required: Object.entries(table).filter(([, spec]) => spec.required).map(([name]) => name) };
+  return {
+    allowed,
+    required: Object.entries(table)
+      .filter(([, spec]) => spec.required)
+      .map(([name]) => name),
+  };
 }
 
 const APPS: Record<string, { dir: string; table: EnvSpecTable; target: string }> = {
@@ -161,7 +179,10 @@ describe('docker-compose.yml', () => {
       }
     }
     for (const name of ['relay', 'dlq-mirror', 'demo']) {
-      expect(Object.values(dependsOn(services[name]!)).every((c) => c !== 'service_started'), `${name} waits on conditions`).toBe(true);
+      expect(
+        Object.values(dependsOn(services[name]!)).every((c) => c !== 'service_started'),
+        `${name} waits on conditions`,
+      ).toBe(true);
     }
     expect(dependsOn(services.relay!)).toMatchObject({ migrate: 'service_completed_successfully', kafka: 'service_healthy' });
   });
@@ -172,7 +193,10 @@ describe('docker-compose.yml', () => {
       const table = APPS[name]!.table;
       const port = environment(service).HTTP_PORT || table.HTTP_PORT!.default!;
       expect(JSON.stringify(service.healthcheck!.test), name).toContain(`127.0.0.1:${port}/readyz`);
-      expect(service.ports!.map((p) => String(p).split(':').pop()), name).toContain(port);
+      expect(
+        service.ports!.map((p) => String(p).split(':').pop()),
+        name,
+      ).toContain(port);
     }
   });
 
@@ -180,7 +204,10 @@ describe('docker-compose.yml', () => {
     it(`sets on ${name} only variables that ${app.dir} reads, and every required one`, () => {
       const { allowed, required } = variablesReadBy(app.dir, app.table);
       const env = environment(services[name]!);
-      expect(Object.keys(env).filter((k) => !allowed.has(k)), `unknown to ${app.dir}`).toEqual([]);
+      expect(
+        Object.keys(env).filter((k) => !allowed.has(k)),
+        `unknown to ${app.dir}`,
+      ).toEqual([]);
       for (const k of required) expect(env[k], `${name}: ${k}`).toBeTruthy();
       expect(env.KAFKA_BROKERS, `${name} reaches Kafka on the containers' listener`).toBe('kafka:29092');
       expect(env.DATABASE_URL).toMatch(/@postgres:5432\//);
@@ -195,7 +222,7 @@ describe('docker-compose.yml', () => {
     expect(services.migrate!.command).toEqual(['node', 'node_modules/@eventbus/schema/dist/cli.js']);
   });
 
-  it('keeps the relay, the mirror and the demo on one topic prefix, and mirrors the demo\'s groups', () => {
+  it("keeps the relay, the mirror and the demo on one topic prefix, and mirrors the demo's groups", () => {
     expect(environment(services.relay!).EVENTBUS_TOPIC_PREFIX).toBe(environment(services['dlq-mirror']!).EVENTBUS_TOPIC_PREFIX);
     const demoSource = readFileSync(join(ROOT, 'apps/demo/src/main.ts'), 'utf8');
     expect(demoSource).toContain(`EVENTBUS_TOPIC_PREFIX || '${environment(services.relay!).EVENTBUS_TOPIC_PREFIX}'`);
@@ -268,7 +295,10 @@ describe('Dockerfile', () => {
   });
 
   it('has a HEALTHCHECK on /readyz, in exec form with node (no curl), for the relay and the mirror', () => {
-    for (const [target, port] of [['relay', defaultPort(RELAY_ENV)], ['dlq-mirror', defaultPort(DLQ_MIRROR_ENV)]] as const) {
+    for (const [target, port] of [
+      ['relay', defaultPort(RELAY_ENV)],
+      ['dlq-mirror', defaultPort(DLQ_MIRROR_ENV)],
+    ] as const) {
       const text = stage(target);
       expect(text, target).toMatch(new RegExp(`ENV HTTP_PORT=${port}\\b`));
       expect(text, target).toMatch(new RegExp(`EXPOSE ${port}\\b`));
@@ -291,7 +321,9 @@ describe('Dockerfile', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     const run = (httpPort: number) =>
-      new Promise<number | null>((resolve) => execFile(process.execPath, argv.slice(1), { env: { HTTP_PORT: String(httpPort) } }, (error) => resolve(error ? (error.code as number) : 0)));
+      new Promise<number | null>((resolve) =>
+        execFile(process.execPath, argv.slice(1), { env: { HTTP_PORT: String(httpPort) } }, (error) => resolve(error ? (error.code as number) : 0)),
+      );
     try {
       expect(await run(port)).toBe(0);
       status = 503;

@@ -18,7 +18,9 @@ beforeAll(async () => {
   database = await testDatabase('dlqmirrorapp');
   pool = new pg.Pool({ connectionString: database.url, max: 2 });
   pool.on('error', () => undefined);
-  producer = new Kafka({ brokers: testServices().kafkaBrokers, clientId: 'dlq-mirror-test', logLevel: logLevel.NOTHING }).producer({ allowAutoTopicCreation: false });
+  producer = new Kafka({ brokers: testServices().kafkaBrokers, clientId: 'dlq-mirror-test', logLevel: logLevel.NOTHING }).producer({
+    allowAutoTopicCreation: false,
+  });
   await producer.connect();
 });
 afterAll(async () => {
@@ -78,7 +80,10 @@ describe('apps/dlq-mirror as a process', () => {
   });
 
   it('fails fast when the database cannot be reached, without leaking the password', async () => {
-    const mirror = startMirrorProcess({ DATABASE_URL: 'postgres://eventbus:s3cret-pw@127.0.0.1:1/nowhere', KAFKA_BROKERS: testServices().kafkaBrokers.join(',') });
+    const mirror = startMirrorProcess({
+      DATABASE_URL: 'postgres://eventbus:s3cret-pw@127.0.0.1:1/nowhere',
+      KAFKA_BROKERS: testServices().kafkaBrokers.join(','),
+    });
     expect(await mirror.exited).toBe(4);
     expect(mirror.output()).toMatch(/dlq mirror cannot start: cannot connect to Postgres at postgres:\/\/eventbus:\*\*\*@/);
     expect(mirror.output()).not.toContain('s3cret-pw');
@@ -100,10 +105,13 @@ describe('apps/dlq-mirror as a process', () => {
     const first = startMirrorProcess({ ...env, DLQ_MIRROR_GROUPS: groupId });
     const port = await readyPort(first);
     expect((await fetch(`http://127.0.0.1:${port}/livez`)).status).toBe(200);
-    const ready = await waitFor(async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-      return res.status === 200 ? res.json() : undefined;
-    }, { timeoutMs: 20_000, message: '/readyz 200' });
+    const ready = await waitFor(
+      async () => {
+        const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+        return res.status === 200 ? res.json() : undefined;
+      },
+      { timeoutMs: 20_000, message: '/readyz 200' },
+    );
     expect(ready).toMatchObject({ ready: true, checks: { postgres: true, kafka: true, consuming: true } });
 
     const record = dlqRecord(prefix, groupId, '41', 'evt-41');
@@ -143,7 +151,10 @@ describe('apps/dlq-mirror as a process', () => {
     // position the mirror keeps in Postgres, so none is copied again; still two rows.
     const replay = startMirrorProcess({ ...env, DLQ_MIRROR_GROUP_ID: uniqueName('mirror-replay-') });
     const port3 = await readyPort(replay);
-    await waitFor(async () => (await mirroredTotal(port3, 'eventbus_dlq_mirror_seen_before_total')) === 3, { timeoutMs: 30_000, message: 'replay of the DLQ topic' });
+    await waitFor(async () => (await mirroredTotal(port3, 'eventbus_dlq_mirror_seen_before_total')) === 3, {
+      timeoutMs: 30_000,
+      message: 'replay of the DLQ topic',
+    });
     expect(await mirroredTotal(port3)).toBe(0);
     expect((await rowsFor(groupId)).map((r) => r.event_id)).toEqual(['evt-41', 'evt-42']);
     replay.child.kill('SIGTERM');
@@ -173,15 +184,24 @@ describe('apps/dlq-mirror as a process', () => {
     withNul.headers['x-nul'] = Buffer.from([0x61, 0x00, 0x62]);
     await producer.send({ topic, acks: -1, messages: [poison, withNul, dlqRecord(prefix, groupId, '3', 'evt-after')] });
 
-    await waitFor(async () => (await rowsFor(groupId)).length === 2, { timeoutMs: 30_000, message: `the records behind the unstorable one; output:\n${mirror.output()}` });
+    await waitFor(async () => (await rowsFor(groupId)).length === 2, {
+      timeoutMs: 30_000,
+      message: `the records behind the unstorable one; output:\n${mirror.output()}`,
+    });
     expect((await rowsFor(groupId)).map((r) => r.event_id)).toEqual(['evt-nul', 'evt-after']);
     const nul = (await pool.query('SELECT message_key_bytes FROM eventbus.dead_letters WHERE event_id = $1', ['evt-nul'])).rows[0];
     expect(nul.message_key_bytes.toString('hex')).toBe('00fffe0041');
     expect(await mirroredTotal(port, 'eventbus_dlq_mirror_unstorable_total')).toBe(1);
     expect(await mirroredTotal(port)).toBe(2);
-    const skipped = (await pool.query('SELECT partition, "offset"::text, attempts, error_code, error_message FROM eventbus.dead_letters_unstorable WHERE topic = $1', [topic])).rows;
+    const skipped = (
+      await pool.query('SELECT partition, "offset"::text, attempts, error_code, error_message FROM eventbus.dead_letters_unstorable WHERE topic = $1', [topic])
+    ).rows;
     expect(skipped).toEqual([{ partition: 0, offset: '0', attempts: 2, error_code: '22003', error_message: expect.stringContaining('out of range') }]);
-    const logged = mirror.output().split('\n').filter((l) => l.includes('dead_letters_unstorable')).map((l) => JSON.parse(l));
+    const logged = mirror
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('dead_letters_unstorable'))
+      .map((l) => JSON.parse(l));
     expect(logged).toEqual([expect.objectContaining({ level: 50, topic, partition: 0, offset: '0', attempts: 2, code: '22003' })]);
     mirror.child.kill('SIGTERM');
     expect(await mirror.exited).toBe(0);

@@ -22,11 +22,20 @@ export const RELAY_ENV = {
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: 'topic = prefix + first segment of the event type' },
   EVENTBUS_TOPIC_ROUTES: { default: '', description: 'JSON object pattern → topic, overrides the prefix rule (first match wins)' },
   RELAY_BATCH_SIZE: { default: '500', description: 'rows claimed and sent per Kafka request (1–10000)' },
-  RELAY_LANES: { default: '2', description: 'claim connections per instance, each with its own share of shards (1–16); overlaps Kafka sends with Postgres claims' },
+  RELAY_LANES: {
+    default: '2',
+    description: 'claim connections per instance, each with its own share of shards (1–16); overlaps Kafka sends with Postgres claims',
+  },
   RELAY_POLL_INTERVAL_MS: { default: '1000', description: 'fallback poll when no NOTIFY arrives (10–60000)' },
   RELAY_REBALANCE_INTERVAL_MS: { default: '2000', description: 'how often shards are rebalanced between instances' },
-  RELAY_KAFKA_IDEMPOTENT: { default: 'true', description: 'idempotent producer: the broker drops a batch re-sent after a lost answer instead of writing it twice' },
-  RELAY_KAFKA_FAILOVER_MS: { default: '20000', description: 'publishes failing this long hand the instance\'s shards to other instances that reach Kafka (0 = never)' },
+  RELAY_KAFKA_IDEMPOTENT: {
+    default: 'true',
+    description: 'idempotent producer: the broker drops a batch re-sent after a lost answer instead of writing it twice',
+  },
+  RELAY_KAFKA_FAILOVER_MS: {
+    default: '20000',
+    description: "publishes failing this long hand the instance's shards to other instances that reach Kafka (0 = never)",
+  },
   RELAY_MAX_RETRIES: { default: '5', description: 'retries of a row Kafka refuses, then the DLQ table' },
   RELAY_RETRY_INITIAL_DELAY_MS: { default: '1000', description: 'first retry delay' },
   RELAY_RETRY_MAX_DELAY_MS: { default: '60000', description: 'retry delay cap' },

@@ -67,10 +67,13 @@ describe('apps/relay as a process', () => {
     const port = await waitFor(() => /"port":(\d+)/.exec(relay.output())?.[1], { timeoutMs: 20_000, message: 'relay ready' });
     const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`);
     expect((await get('/livez')).status).toBe(200);
-    const ready = await waitFor(async () => {
-      const res = await get('/readyz');
-      return res.status === 200 ? res.json() : undefined;
-    }, { message: '/readyz 200' });
+    const ready = await waitFor(
+      async () => {
+        const res = await get('/readyz');
+        return res.status === 200 ? res.json() : undefined;
+      },
+      { message: '/readyz 200' },
+    );
     expect(ready).toMatchObject({ ready: true, checks: { postgres: true, kafka: true, listen: true } });
     const metrics = await (await get('/metrics')).text();
     expect(metrics).toMatch(/^eventbus_relay_published_total \d+$/m);

@@ -37,7 +37,13 @@ describe('apps/relay telemetry', () => {
     const brokers = testServices().kafkaBrokers;
     await createTopics(brokers, [{ topic }]);
     const relay = startRelayProcess(
-      { DATABASE_URL: database.url, KAFKA_BROKERS: brokers.join(','), EVENTBUS_TOPIC_PREFIX: prefix, RELAY_POLL_INTERVAL_MS: '200', RELAY_REBALANCE_INTERVAL_MS: '300' },
+      {
+        DATABASE_URL: database.url,
+        KAFKA_BROKERS: brokers.join(','),
+        EVENTBUS_TOPIC_PREFIX: prefix,
+        RELAY_POLL_INTERVAL_MS: '200',
+        RELAY_REBALANCE_INTERVAL_MS: '300',
+      },
       children,
     );
     const port = await waitFor(() => /"port":(\d+)/.exec(relay.output())?.[1], { timeoutMs: 20_000, message: 'relay ready' });
@@ -61,10 +67,13 @@ describe('apps/relay telemetry', () => {
     // read after its gauges' Postgres queries, the publisher's before them, so one scrape can
     // show the relay's count ahead of the publisher's by a batch that landed in between.
     const published = `eventbus_events_published_total{stage="relay",event_type="order.placed",topic="${topic}"} 2`;
-    const text = await waitFor(async () => {
-      const t = await metrics();
-      return /^eventbus_relay_published_total 2$/m.test(t) && t.includes(published) ? t : undefined;
-    }, { timeoutMs: 30_000, message: 'two events published, by both counters' });
+    const text = await waitFor(
+      async () => {
+        const t = await metrics();
+        return /^eventbus_relay_published_total 2$/m.test(t) && t.includes(published) ? t : undefined;
+      },
+      { timeoutMs: 30_000, message: 'two events published, by both counters' },
+    );
     expect(text).toMatch(/^# TYPE eventbus_relay_publish_latency_ms histogram$/m);
     expect(text).toMatch(/^eventbus_relay_publish_latency_ms_bucket\{le="\+Inf"\} 2$/m);
     expect(text).toMatch(/^eventbus_relay_batch_size_count [1-9]\d*$/m);
@@ -111,11 +120,16 @@ describe('apps/relay telemetry', () => {
         span.end();
         return span.spanContext();
       });
-      await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM eventbus.outbox`)).rows[0].n === 0, { timeoutMs: 30_000, message: 'event published' });
+      await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM eventbus.outbox`)).rows[0].n === 0, {
+        timeoutMs: 30_000,
+        message: 'event published',
+      });
       relay.child.kill('SIGTERM');
       expect(await relay.exited).toBe(0);
 
-      const spans = received.flatMap((r) => r.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((sp: any) => ({ ...sp, resource: rs.resource })))));
+      const spans = received.flatMap((r) =>
+        r.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((ss: any) => ss.spans.map((sp: any) => ({ ...sp, resource: rs.resource })))),
+      );
       const send = spans.find((sp) => sp.name === `send ${prefix}order`);
       expect(send, `spans received: ${spans.map((sp) => sp.name).join(', ')}`).toBeDefined();
       expect(send.traceId).toBe(producer.traceId);

@@ -59,10 +59,13 @@ describe('shard takeover after an instance dies', () => {
     const a = startRelayProcess(env('relay-a'), children);
     await waitFor(() => /relay ready/.test(a.output()), { timeoutMs: 30_000, message: 'relay-a ready' });
     const b = startRelayProcess(env('relay-b'), children);
-    await waitFor(async () => {
-      const held = await shardLocksByInstance();
-      return (held.get('relay-a') ?? 0) > 0 && (held.get('relay-b') ?? 0) > 0 && (held.get('relay-a') ?? 0) + (held.get('relay-b') ?? 0) === SHARD_COUNT;
-    }, { timeoutMs: 20_000, message: 'shards split between relay-a and relay-b' });
+    await waitFor(
+      async () => {
+        const held = await shardLocksByInstance();
+        return (held.get('relay-a') ?? 0) > 0 && (held.get('relay-b') ?? 0) > 0 && (held.get('relay-a') ?? 0) + (held.get('relay-b') ?? 0) === SHARD_COUNT;
+      },
+      { timeoutMs: 20_000, message: 'shards split between relay-a and relay-b' },
+    );
 
     // Writers keep going through the kill: 16 tenants, each written sequentially.
     const writer = new EventWriter(drizzle(pool));

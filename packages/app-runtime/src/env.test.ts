@@ -11,7 +11,13 @@ const TABLE = {
 
 describe('EnvReader', () => {
   it('applies defaults and parses values', () => {
-    const env = new EnvReader(TABLE, { DATABASE_URL: ' postgres://u:p@db:5432/x ', KAFKA_BROKERS: 'a:9092, b:9093', GROUPS: 'x, ,y', MIGRATE: '0', RATIO: '1.5' });
+    const env = new EnvReader(TABLE, {
+      DATABASE_URL: ' postgres://u:p@db:5432/x ',
+      KAFKA_BROKERS: 'a:9092, b:9093',
+      GROUPS: 'x, ,y',
+      MIGRATE: '0',
+      RATIO: '1.5',
+    });
     const config = env.finish({
       url: env.postgresUrl('DATABASE_URL'),
       brokers: env.brokers('KAFKA_BROKERS'),
@@ -21,11 +27,26 @@ describe('EnvReader', () => {
       groups: env.list('GROUPS'),
       host: env.raw('HTTP_HOST'),
     });
-    expect(config).toEqual({ url: 'postgres://u:p@db:5432/x', brokers: ['a:9092', 'b:9093'], batch: 10, ratio: 1.5, migrate: false, groups: ['x', 'y'], host: '0.0.0.0' });
+    expect(config).toEqual({
+      url: 'postgres://u:p@db:5432/x',
+      brokers: ['a:9092', 'b:9093'],
+      batch: 10,
+      ratio: 1.5,
+      migrate: false,
+      groups: ['x', 'y'],
+      host: '0.0.0.0',
+    });
   });
 
   it('collects every problem, naming the variable and what it expects, without echoing the URL', () => {
-    const env = new EnvReader(TABLE, { DATABASE_URL: 'mysql://root:hunter2@db', KAFKA_BROKERS: '', BATCH: '1e3', RATIO: 'x', MIGRATE: 'yes', LOG_LEVEL: 'LOUD' });
+    const env = new EnvReader(TABLE, {
+      DATABASE_URL: 'mysql://root:hunter2@db',
+      KAFKA_BROKERS: '',
+      BATCH: '1e3',
+      RATIO: 'x',
+      MIGRATE: 'yes',
+      LOG_LEVEL: 'LOUD',
+    });
     env.postgresUrl('DATABASE_URL');
     env.brokers('KAFKA_BROKERS');
     env.int('BATCH', 1, 100);

@@ -5,7 +5,14 @@
  * go. The tables are also what the docker-compose test checks the compose file against.
  * The connection settings are parsed by @eventbus/core, as the CLI parses them.
  */
-import { databaseUrlProblem, KAFKA_SECURITY_VARIABLES, parseBrokerList, parseKafkaSecurity, parseTopicRoutes, type KafkaSecuritySettings } from '@eventbus/core';
+import {
+  databaseUrlProblem,
+  KAFKA_SECURITY_VARIABLES,
+  parseBrokerList,
+  parseKafkaSecurity,
+  parseTopicRoutes,
+  type KafkaSecuritySettings,
+} from '@eventbus/core';
 
 /** One environment variable an app reads. */
 export interface EnvVar {
@@ -23,7 +30,10 @@ export type EnvTable = Readonly<Record<string, EnvVar>>;
 /** Variables every service in apps/ reads, with the same meaning and defaults. */
 export const SERVICE_ENV = {
   DATABASE_URL: { required: true, description: 'Postgres primary, postgres://user:pass@host:5432/db' },
-  DATABASE_CONNECT_TIMEOUT_MS: { default: '10000', description: 'connecting to Postgres (TCP, TLS, login) may take this long; at start, longer is exit code 4 (100–600000)' },
+  DATABASE_CONNECT_TIMEOUT_MS: {
+    default: '10000',
+    description: 'connecting to Postgres (TCP, TLS, login) may take this long; at start, longer is exit code 4 (100–600000)',
+  },
   KAFKA_BROKERS: { required: true, description: 'comma-separated host:port list' },
   KAFKA_SSL: { default: 'false', description: KAFKA_SECURITY_VARIABLES.KAFKA_SSL },
   KAFKA_SSL_CA_FILE: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SSL_CA_FILE },
@@ -132,7 +142,10 @@ export class EnvReader<T extends EnvTable> {
 
   /** A comma-separated list, blanks dropped. */
   list(name: keyof T & string): string[] {
-    return this.raw(name).split(',').map((s) => s.trim()).filter(Boolean);
+    return this.raw(name)
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
 
   /** A JSON object of event-type pattern → topic; undefined when unset. */

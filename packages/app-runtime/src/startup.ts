@@ -18,11 +18,17 @@ export const APP_EXIT = {
  */
 export function exitOnStartFailure(log: PinoLogger, app: string, error: unknown): never {
   if (isEventBusError(error, 'DATABASE_UNAVAILABLE')) {
-    log.fatal({ err: errorMessage(error), setting: 'DATABASE_URL' }, `${app} cannot start: ${errorMessage(error)} (check DATABASE_URL and DATABASE_CONNECT_TIMEOUT_MS)`);
+    log.fatal(
+      { err: errorMessage(error), setting: 'DATABASE_URL' },
+      `${app} cannot start: ${errorMessage(error)} (check DATABASE_URL and DATABASE_CONNECT_TIMEOUT_MS)`,
+    );
     process.exit(APP_EXIT.unavailable);
   }
   if (isEventBusError(error, 'BROKER_UNAVAILABLE')) {
-    log.fatal({ err: errorMessage(error), setting: 'KAFKA_BROKERS' }, `${app} cannot start: ${errorMessage(error)} (check KAFKA_BROKERS and the Kafka connection settings)`);
+    log.fatal(
+      { err: errorMessage(error), setting: 'KAFKA_BROKERS' },
+      `${app} cannot start: ${errorMessage(error)} (check KAFKA_BROKERS and the Kafka connection settings)`,
+    );
     process.exit(APP_EXIT.unavailable);
   }
   log.fatal({ err: errorMessage(error) }, `${app} failed to start`);

@@ -4,7 +4,7 @@ import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import { invalidConfig } from '@eventbus/core';
 
 /** A Drizzle node-postgres transaction, from `db.transaction(async (tx) => ...)`. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: any schema of the caller's own: processOnce only runs its own SQL on it
 export type InboxTransaction = PgTransaction<NodePgQueryResultHKT, any, any>;
 
 /** The inbox key: one row per consumer group and event. */

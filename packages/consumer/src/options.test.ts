@@ -21,8 +21,12 @@ describe('resolveConsumerOptions', () => {
   it('applies the defaults and derives the group topics from the routing prefix', () => {
     const o = resolveConsumerOptions(base);
     expect(o).toMatchObject({
-      mode: 'non-blocking', handlerTimeoutMs: 30_000, shutdownGraceMs: 10_000, fromBeginning: false,
-      retryTopic: 'eventbus.retry.search-indexer', dlqTopic: 'eventbus.dlq.search-indexer',
+      mode: 'non-blocking',
+      handlerTimeoutMs: 30_000,
+      shutdownGraceMs: 10_000,
+      fromBeginning: false,
+      retryTopic: 'eventbus.retry.search-indexer',
+      dlqTopic: 'eventbus.dlq.search-indexer',
     });
     expect(o.retryConfig).toEqual(DEFAULT_RETRY_CONFIG);
     const custom = resolveConsumerOptions({ ...base, routing: { prefix: 'shop.' }, mode: 'in-order', retryConfig: { maxRetries: 2 } });

@@ -1,4 +1,14 @@
-import { eventTypeMatcher, eventTypePatternProblem, invalidConfig, resolveRetryConfig, TopicRouter, type RetryConfig, type TopicRoutingOptions } from '@eventbus/core';
+import {
+  eventTypeMatcher,
+  eventTypePatternProblem,
+  invalidConfig,
+  resolveBrokers,
+  resolveGroupId,
+  resolveRetryConfig,
+  type RetryConfig,
+  TopicRouter,
+  type TopicRoutingOptions,
+} from '@eventbus/core';
 import type { ConsumerGroupClientFactory, KafkaConnectionOptions, MessagePublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
 import type { Logger } from '@eventbus/core';
@@ -80,22 +90,8 @@ export interface ResolvedSubscription {
   handler: EventHandler;
 }
 
-/** Validates brokers the same way for the consumer and the DLQ mirror. */
-export function resolveBrokers(brokers: unknown): string[] {
-  if (!Array.isArray(brokers) || brokers.length === 0) throw invalidConfig('brokers', 'at least one host:port', brokers === undefined ? 'nothing' : String(brokers));
-  for (const broker of brokers) {
-    if (typeof broker !== 'string' || !/^[^\s:/]+:\d{1,5}$/.test(broker)) throw invalidConfig('brokers', 'host:port entries', broker);
-  }
-  return [...brokers];
-}
-
-/** Validates a consumer group id (Kafka allows up to 255 printable characters). */
-export function resolveGroupId(groupId: unknown, setting = 'groupId'): string {
-  if (typeof groupId !== 'string' || groupId.trim() === '' || groupId.length > 255 || /[\x00-\x1f]/.test(groupId)) {
-    throw invalidConfig(setting, 'a non-empty string of at most 255 printable characters', groupId);
-  }
-  return groupId;
-}
+// One validation of brokers and group ids for every Kafka client of the project (core's).
+export { resolveBrokers, resolveGroupId };
 
 /** Validates `options` once; every error names the option at fault. */
 export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedConsumerOptions {
@@ -109,14 +105,16 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
   };
   const mode = options.mode ?? 'non-blocking';
   if (mode !== 'non-blocking' && mode !== 'in-order') throw invalidConfig('mode', '"non-blocking" or "in-order"', mode);
-  if (options.fromBeginning !== undefined && typeof options.fromBeginning !== 'boolean') throw invalidConfig('fromBeginning', 'a boolean', options.fromBeginning);
+  if (options.fromBeginning !== undefined && typeof options.fromBeginning !== 'boolean')
+    throw invalidConfig('fromBeginning', 'a boolean', options.fromBeginning);
   if (options.connectionString !== undefined && (typeof options.connectionString !== 'string' || !/^postgres(ql)?:\/\//.test(options.connectionString))) {
     throw invalidConfig('connectionString', 'a postgres:// or postgresql:// URL', '<redacted>');
   }
   if (options.onMetric !== undefined && typeof options.onMetric !== 'function') throw invalidConfig('onMetric', 'a function', options.onMetric);
   const sessionTimeoutMs = int('sessionTimeoutMs', 30_000, 6000, 300_000);
   const heartbeatIntervalMs = int('heartbeatIntervalMs', 3000, 100, 60_000);
-  if (heartbeatIntervalMs >= sessionTimeoutMs) throw invalidConfig('heartbeatIntervalMs', `less than sessionTimeoutMs (${sessionTimeoutMs})`, heartbeatIntervalMs);
+  if (heartbeatIntervalMs >= sessionTimeoutMs)
+    throw invalidConfig('heartbeatIntervalMs', `less than sessionTimeoutMs (${sessionTimeoutMs})`, heartbeatIntervalMs);
   const router = new TopicRouter(options.routing ?? {});
   return {
     brokers,

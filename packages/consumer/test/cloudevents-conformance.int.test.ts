@@ -104,7 +104,16 @@ describe('CloudEvents conformance (cloudevents SDK, real Kafka)', () => {
       const payload = { mode, i, tenant: tenantId };
       // Another SDK's clock and format: an offset and microseconds (RFC 3339, not toISOString's form).
       const time = `2026-01-02T0${i % 10}:04:05.123456+02:00`;
-      const event = new CloudEvent({ id: `${mode}-${i}-${prefix}`, type: 'order.placed', source: 'https://shop.example/orders', time, tenantid: tenantId, partitionkey: tenantId, data: payload, ...extra });
+      const event = new CloudEvent({
+        id: `${mode}-${i}-${prefix}`,
+        type: 'order.placed',
+        source: 'https://shop.example/orders',
+        time,
+        tenantid: tenantId,
+        partitionkey: tenantId,
+        data: payload,
+        ...extra,
+      });
       sent.push({ id: event.id, tenantId, payload, time: new Date(time).toISOString(), mode });
       return event;
     };
@@ -121,17 +130,25 @@ describe('CloudEvents conformance (cloudevents SDK, real Kafka)', () => {
     expect(JSON.parse(b64Record.value as string)).toHaveProperty('data_base64');
     records.push({ key: 'acme corp', value: b64Record.value as string, headers: definedStrings(b64Record.headers) });
     // No time (optional in CloudEvents; Go and Java events often have none): createdAt is the record's timestamp.
-    const untimed = CloudEventsKafka.binary(new CloudEvent({ id: `untimed-${prefix}`, type: 'order.placed', source: '/s', tenantid: 'no clock', data: { untimed: true } }));
+    const untimed = CloudEventsKafka.binary(
+      new CloudEvent({ id: `untimed-${prefix}`, type: 'order.placed', source: '/s', tenantid: 'no clock', data: { untimed: true } }),
+    );
     const { ce_time: _, ...untimedHeaders } = definedStrings(untimed.headers);
     records.push({ key: 'no clock', value: JSON.stringify(untimed.value), headers: untimedHeaders, timestamp: String(Date.parse('2026-03-04T05:06:07.089Z')) });
     // No tenant extension, in each mode: dead-lettered, not guessed from the key.
     const anonymous = new CloudEvent({ id: `anonymous-${prefix}`, type: 'order.placed', source: '/s', data: {} });
     const anonymousBinary = CloudEventsKafka.binary(anonymous);
     records.push({ key: 'some-key', value: JSON.stringify(anonymousBinary.value), headers: definedStrings(anonymousBinary.headers) });
-    records.push({ key: 'some-key', value: CloudEventsKafka.structured(anonymous).value as string, headers: { 'content-type': 'application/cloudevents+json' } });
+    records.push({
+      key: 'some-key',
+      value: CloudEventsKafka.structured(anonymous).value as string,
+      headers: { 'content-type': 'application/cloudevents+json' },
+    });
 
     const received: ConsumedEvent[] = [];
-    const consumer = await f.consumer({ groupId: f.group('ce-sdk'), routing: { prefix } }, [{ eventTypes: ['order.placed'], handler: async (event) => void received.push(event) }]);
+    const consumer = await f.consumer({ groupId: f.group('ce-sdk'), routing: { prefix } }, [
+      { eventTypes: ['order.placed'], handler: async (event) => void received.push(event) },
+    ]);
     const dlq = await f.collect([consumer.options.dlqTopic]);
     await producer.send({ topic, messages: records });
 

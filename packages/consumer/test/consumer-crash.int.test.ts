@@ -16,7 +16,7 @@ afterAll(async () => {
 
 describe('KafkajsConsumerClient after a crash kafkajs does not restart from', () => {
   it('starts a fresh consumer in the same group, which gets the unfinished message again', { timeout: 60_000 }, async () => {
-    const topic = uniqueName('crash.') + '.order';
+    const topic = `${uniqueName('crash.')}.order`;
     await createTopics(kafkaBrokers, [{ topic, numPartitions: 1 }]);
     const crashes: Array<{ message: string; restartedBy: string }> = [];
     const client = new KafkajsConsumerClient({
@@ -54,7 +54,7 @@ describe('KafkajsConsumerClient after a crash kafkajs does not restart from', ()
   });
 
   it('stop() during the restart ends it: no member is left in the group afterwards', { timeout: 60_000 }, async () => {
-    const topic = uniqueName('crash.') + '.order';
+    const topic = `${uniqueName('crash.')}.order`;
     const groupId = uniqueName('crash-stop-');
     await createTopics(kafkaBrokers, [{ topic, numPartitions: 1 }]);
     let crashed = false;

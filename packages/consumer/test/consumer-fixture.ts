@@ -45,8 +45,18 @@ export async function consumerFixture(label: string) {
       const messages = events.map((e) => {
         const id = e.id ?? uuidv7();
         const wire = encodeEvent({
-          id, tenantId: e.tenantId, projectId: null, eventKey: `key-${id}`, eventType: e.eventType, version: 1,
-          payloadJson: JSON.stringify(e.payload ?? {}), correlationId: id, causationId: null, createdAt: new Date(), traceparent: null, tracestate: null,
+          id,
+          tenantId: e.tenantId,
+          projectId: null,
+          eventKey: `key-${id}`,
+          eventType: e.eventType,
+          version: 1,
+          payloadJson: JSON.stringify(e.payload ?? {}),
+          correlationId: id,
+          causationId: null,
+          createdAt: new Date(),
+          traceparent: null,
+          tracestate: null,
         });
         return { topic: router.topicFor(e.eventType), ...wire };
       });

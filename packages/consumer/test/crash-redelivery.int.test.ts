@@ -18,7 +18,12 @@ afterAll(async () => {
   await f?.close();
 });
 
-interface Step { step: string; id?: string; ran?: boolean; where?: string }
+interface Step {
+  step: string;
+  id?: string;
+  ran?: boolean;
+  where?: string;
+}
 
 function startWorker(env: Record<string, string>) {
   const child = spawn(process.execPath, [WORKER], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -55,7 +60,12 @@ describe('a consumer process killed mid-handler (real Kafka, real Postgres, sepa
     first.child.kill('SIGKILL');
     await first.exited;
     // Postgres rolled the open transaction back when the connection died.
-    await waitFor(async () => (await f.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)).rows[0].n === 0, { message: 'the dead worker’s transaction is gone' });
+    await waitFor(
+      async () =>
+        (await f.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state LIKE 'idle in transaction%'`)).rows[0]
+          .n === 0,
+      { message: 'the dead worker’s transaction is gone' },
+    );
     expect(await effectCount(before)).toBe(0);
     const second = startWorker(env);
     const redelivered = await second.waitForStep((s) => s.step === 'handler-done' && s.id === before, 'the event is redelivered to the restarted worker');

@@ -30,11 +30,17 @@ interface RawRecord {
 /** Reads topics with plain kafkajs, keeping key, value and header values as Buffers. */
 async function collectRaw(topics: string[]): Promise<RawRecord[]> {
   const records: RawRecord[] = [];
-  const consumer = new Kafka({ brokers: f.brokers, clientId: 'raw-collector', logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName('raw-'), maxWaitTimeInMs: 50 });
+  const consumer = new Kafka({ brokers: f.brokers, clientId: 'raw-collector', logLevel: logLevel.NOTHING }).consumer({
+    groupId: uniqueName('raw-'),
+    maxWaitTimeInMs: 50,
+  });
   collectors.push(consumer);
   await consumer.connect();
   await consumer.subscribe({ topics, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ topic, partition, message }) => void records.push({ topic, partition, offset: message.offset, ...message, headers: message.headers ?? {} }) });
+  await consumer.run({
+    eachMessage: async ({ topic, partition, message }) =>
+      void records.push({ topic, partition, offset: message.offset, ...message, headers: message.headers ?? {} }),
+  });
   return records;
 }
 
@@ -47,16 +53,26 @@ const VALUE = Buffer.concat([Buffer.from('{"note":"'), Buffer.from([0xff, 0xfe, 
 
 function eventHeaders(id: string): Record<string, string | Buffer> {
   return {
-    ce_specversion: '1.0', ce_id: id, ce_type: 'blob.stored', ce_source: '/tenants/bytes', ce_time: new Date().toISOString(),
-    ce_tenantid: 'bytes', ce_eventkey: `key-${id}`, 'content-type': 'application/json',
-    'x-binary': KEY, 'x-broken': BROKEN, 'x-nul': Buffer.from('a\u0000b'),
+    ce_specversion: '1.0',
+    ce_id: id,
+    ce_type: 'blob.stored',
+    ce_source: '/tenants/bytes',
+    ce_time: new Date().toISOString(),
+    ce_tenantid: 'bytes',
+    ce_eventkey: `key-${id}`,
+    'content-type': 'application/json',
+    'x-binary': KEY,
+    'x-broken': BROKEN,
+    'x-nul': Buffer.from('a\u0000b'),
   };
 }
 
 /** Every original header arrives with its bytes unchanged. */
 function expectOriginalHeaders(headers: IHeaders, original: Record<string, string | Buffer>): void {
   for (const [name, value] of Object.entries(original)) {
-    expect(Buffer.from(headers[name] as Buffer).equals(Buffer.from(value)), `header ${name}: ${(headers[name] as Buffer | undefined)?.toString('hex')}`).toBe(true);
+    expect(Buffer.from(headers[name] as Buffer).equals(Buffer.from(value)), `header ${name}: ${(headers[name] as Buffer | undefined)?.toString('hex')}`).toBe(
+      true,
+    );
   }
 }
 
@@ -67,7 +83,10 @@ describe('dead letters byte for byte (real Kafka, real Postgres)', () => {
     const topic = `${prefix}blob`;
     // Equal partition counts: the same key bytes hash to the same partition number in each topic.
     // KEY hashes to partition 0 of 3; the UTF-8 round trip of it (00 ef bf bd ef bf bd 00 41) to 2.
-    await createTopics(f.brokers, [topic, retryTopicFor(prefix, groupId), dlqTopicFor(prefix, groupId)].map((t) => ({ topic: t, numPartitions: 3 })));
+    await createTopics(
+      f.brokers,
+      [topic, retryTopicFor(prefix, groupId), dlqTopicFor(prefix, groupId)].map((t) => ({ topic: t, numPartitions: 3 })),
+    );
     const raw = await collectRaw([topic, retryTopicFor(prefix, groupId), dlqTopicFor(prefix, groupId)]);
     const attempts: number[] = [];
     const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 1, initialDelayMs: 100 } }, [
@@ -103,7 +122,8 @@ describe('dead letters byte for byte (real Kafka, real Postgres)', () => {
 
     // The mirror keeps the bytes (a NUL in the key and in headers once made its INSERT fail).
     const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE group_id = $1', [groupId])).rows[0], {
-      timeoutMs: 15_000, message: 'the mirrored dead_letters row',
+      timeoutMs: 15_000,
+      message: 'the mirrored dead_letters row',
     });
     expect(row.message_key_bytes.toString('hex')).toBe(KEY.toString('hex'));
     expect(row.value_bytes.toString('hex')).toBe(VALUE.toString('hex'));

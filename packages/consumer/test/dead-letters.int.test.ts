@@ -43,7 +43,10 @@ describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', 
     const first = await redriveDeadLetter(f.pool, f.publisher, row.id);
     expect(first).toMatchObject({ outcome: 'redriven', stage: 'consumer' });
     await waitFor(() => calls.length === 2, { timeoutMs: 15_000, message: 'the re-driven delivery' });
-    expect(calls).toEqual([{ id, attempt: 1 }, { id, attempt: 1 }]);
+    expect(calls).toEqual([
+      { id, attempt: 1 },
+      { id, attempt: 1 },
+    ]);
     const [after] = await deadLetter('id', row.id);
     expect(after).toMatchObject({ status: 'redriven' });
     expect(after.status_changed_at).toBeInstanceOf(Date);
@@ -65,7 +68,13 @@ describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', 
     const prefix = f.prefix();
     const groupId = f.group('indexer');
     await f.consumer({ groupId, routing: { prefix } }, [
-      { eventTypes: ['doc.indexed'], name: 'index', handler: async () => { throw new NonRetriableError('bad document'); } },
+      {
+        eventTypes: ['doc.indexed'],
+        name: 'index',
+        handler: async () => {
+          throw new NonRetriableError('bad document');
+        },
+      },
     ]);
     const first = await f.mirror({ routing: { prefix }, groups: [groupId] });
     const [resolved] = await f.publish(prefix, [{ tenantId: 'shop-1', eventType: 'doc.indexed', payload: { n: 1 } }]);
@@ -92,7 +101,12 @@ describe('inbox: processOnce', () => {
       await tx.execute(sql`INSERT INTO public.effects (event_id) VALUES (${key.eventId})`);
     };
     await expect(
-      f.db.transaction((tx) => processOnce(tx, key, async () => { await effect(tx)(); throw new Error('downstream failed'); })),
+      f.db.transaction((tx) =>
+        processOnce(tx, key, async () => {
+          await effect(tx)();
+          throw new Error('downstream failed');
+        }),
+      ),
     ).rejects.toThrow('downstream failed');
     // The failed attempt left no inbox row: the retry runs the effect.
     expect(await f.db.transaction((tx) => processOnce(tx, key, effect(tx)))).toBe(true);
@@ -117,7 +131,10 @@ describe('inbox: processOnce', () => {
       },
     ]);
     const id = uuidv7();
-    await f.publish(prefix, [{ tenantId: 't', eventType: 'invoice.issued', id }, { tenantId: 't', eventType: 'invoice.issued', id }]);
+    await f.publish(prefix, [
+      { tenantId: 't', eventType: 'invoice.issued', id },
+      { tenantId: 't', eventType: 'invoice.issued', id },
+    ]);
     await waitFor(() => deliveries.length === 2, { timeoutMs: 15_000, message: 'both deliveries' });
     expect(deliveries).toEqual([true, false]);
     expect(await effectCount(id)).toBe(1);

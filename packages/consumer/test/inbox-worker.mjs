@@ -9,7 +9,7 @@ import { sql } from 'drizzle-orm';
 import { EventConsumer } from '../dist/index.js';
 
 const { KAFKA_BROKERS, DATABASE_URL, TOPIC_PREFIX, GROUP_ID, STALL } = process.env;
-const say = (line) => process.stdout.write(JSON.stringify(line) + '\n');
+const say = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const hang = () => new Promise(() => {});
 
 const consumer = new EventConsumer({

@@ -41,7 +41,10 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
 
     const [badId] = await f.publish(prefix, [{ tenantId: 'bad', eventType: 'product.created', payload: { sku: 'x' } }]);
     await waitFor(() => attempts.length >= 1, { timeoutMs: 15_000, message: 'first attempt' });
-    const goodIds = await f.publish(prefix, ['good-1', 'good-2', 'good-3'].map((tenantId) => ({ tenantId, eventType: 'product.updated' })));
+    const goodIds = await f.publish(
+      prefix,
+      ['good-1', 'good-2', 'good-3'].map((tenantId) => ({ tenantId, eventType: 'product.updated' })),
+    );
     await waitFor(() => dlq.messages.length >= 1, { timeoutMs: 20_000, message: 'the DLQ record' });
 
     expect(attempts.map((a) => a.attempt)).toEqual([1, 2, 3, 4]);
@@ -59,9 +62,14 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     expect(record.key).toBe('bad');
     expect(JSON.parse(record.value!)).toEqual({ sku: 'x' });
     expect(record.headers).toMatchObject({
-      ce_id: badId, ce_type: 'product.created', ce_tenantid: 'bad',
-      [DLQ_HEADER.originalTopic]: `${prefix}product`, [DLQ_HEADER.group]: groupId, [DLQ_HEADER.errorClass]: 'TypeError',
-      [DLQ_HEADER.errorMessage]: `cannot index ${badId}`, [DLQ_HEADER.attempts]: '4',
+      ce_id: badId,
+      ce_type: 'product.created',
+      ce_tenantid: 'bad',
+      [DLQ_HEADER.originalTopic]: `${prefix}product`,
+      [DLQ_HEADER.group]: groupId,
+      [DLQ_HEADER.errorClass]: 'TypeError',
+      [DLQ_HEADER.errorMessage]: `cannot index ${badId}`,
+      [DLQ_HEADER.attempts]: '4',
     });
     expect(record.headers).not.toHaveProperty('eventbus-attempt');
     expect(record.headers[DLQ_HEADER.errorStack]).toContain('TypeError: cannot index');
@@ -72,13 +80,28 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     for (const id of goodIds) expect(metrics.of(id)).toEqual(['success:0']);
 
     const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE group_id = $1', [groupId])).rows[0], {
-      timeoutMs: 10_000, message: 'the mirrored dead_letters row',
+      timeoutMs: 10_000,
+      message: 'the mirrored dead_letters row',
     });
     expect(row).toMatchObject({
-      dedupe_key: consumerDedupeKey(groupId, `${prefix}product`, Number(record.headers[DLQ_HEADER.originalPartition]), record.headers[DLQ_HEADER.originalOffset]!),
-      stage: 'consumer', event_id: badId, tenant_id: 'bad', event_type: 'product.created', event_key: `key-${badId}`,
-      topic: `${prefix}product`, message_key: 'bad', value: '{"sku":"x"}', error_class: 'TypeError',
-      error_message: `cannot index ${badId}`, attempts: 4, status: 'pending',
+      dedupe_key: consumerDedupeKey(
+        groupId,
+        `${prefix}product`,
+        Number(record.headers[DLQ_HEADER.originalPartition]),
+        record.headers[DLQ_HEADER.originalOffset]!,
+      ),
+      stage: 'consumer',
+      event_id: badId,
+      tenant_id: 'bad',
+      event_type: 'product.created',
+      event_key: `key-${badId}`,
+      topic: `${prefix}product`,
+      message_key: 'bad',
+      value: '{"sku":"x"}',
+      error_class: 'TypeError',
+      error_message: `cannot index ${badId}`,
+      attempts: 4,
+      status: 'pending',
     });
     expect(row.headers).toMatchObject({ ce_id: badId, [DLQ_HEADER.group]: groupId });
     expect(row.first_failed_at.getTime()).toBeCloseTo(attempts[0]!.at, -2);
@@ -126,7 +149,13 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     const seen = { failing: 0, healthy: 0 };
     const retryConfig = { maxRetries: 1, initialDelayMs: 200 };
     const a = await f.consumer({ groupId: failing, routing: { prefix }, retryConfig }, [
-      { eventTypes: ['pricechange.applied'], handler: async () => { seen.failing++; throw new Error('search cluster down'); } },
+      {
+        eventTypes: ['pricechange.applied'],
+        handler: async () => {
+          seen.failing++;
+          throw new Error('search cluster down');
+        },
+      },
     ]);
     const b = await f.consumer({ groupId: healthy, routing: { prefix }, retryConfig }, [
       { eventTypes: ['pricechange.applied'], handler: async () => void seen.healthy++ },
@@ -144,7 +173,7 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     expect(dlqB.messages).toHaveLength(0);
   });
 
-  it('in-order mode holds the failing tenant\'s later events until the retry succeeds', async () => {
+  it("in-order mode holds the failing tenant's later events until the retry succeeds", async () => {
     const prefix = f.prefix();
     const groupId = f.group('ledger');
     const log: string[] = [];
@@ -165,7 +194,10 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     ]);
     const first = uuidv7();
     failuresLeft.set(first, 2);
-    await f.publish(prefix, [1, 2, 3].map((n) => ({ tenantId: 'acme', eventType: 'payment.captured', payload: { n }, ...(n === 1 ? { id: first } : {}) })));
+    await f.publish(
+      prefix,
+      [1, 2, 3].map((n) => ({ tenantId: 'acme', eventType: 'payment.captured', payload: { n }, ...(n === 1 ? { id: first } : {}) })),
+    );
     await waitFor(() => log.filter((l) => l.startsWith('acme')).length >= 5, { timeoutMs: 15_000, message: 'all acme deliveries' });
     expect(log.filter((l) => l.startsWith('acme'))).toEqual(['acme#1@1', 'acme#1@2', 'acme#1@3', 'acme#2@1', 'acme#3@1']);
     expect(await f.messageCount(consumer.options.retryTopic)).toBe(0);

@@ -74,7 +74,9 @@ describe('EventConsumer.stop (real Kafka)', () => {
     expect((reason as EventBusError).code).toBe('STOPPED');
 
     const seen: Array<{ id: string; attempt: number }> = [];
-    await f.consumer({ groupId, routing: { prefix } }, [{ eventTypes: ['doc.saved'], handler: async (event, ctx) => void seen.push({ id: event.id, attempt: ctx.attempt }) }]);
+    await f.consumer({ groupId, routing: { prefix } }, [
+      { eventTypes: ['doc.saved'], handler: async (event, ctx) => void seen.push({ id: event.id, attempt: ctx.attempt }) },
+    ]);
     await waitFor(() => seen.length === 1, { timeoutMs: 15_000, message: 'the redelivery' });
     expect(seen).toEqual([{ id, attempt: 1 }]);
     // Interrupted by stop, not failed: no retry, no dead letter.

@@ -80,10 +80,13 @@ describe('tracing across producer → relay → Kafka → consumer', () => {
     // The process span ends after the handler returns: wait for it, not just the handler. And
     // for the send span: it ends when the relay has Kafka's acknowledgement, which can reach the
     // relay after the consumer has already fetched and handled the message.
-    const spans = await waitFor(() => {
-      const s = spansOf(request.traceId);
-      return s.some((x) => x.name === `process ${topic}`) && s.some((x) => x.name === `send ${topic}`) ? s : undefined;
-    }, { timeoutMs: 45_000, message: 'the process and send spans' });
+    const spans = await waitFor(
+      () => {
+        const s = spansOf(request.traceId);
+        return s.some((x) => x.name === `process ${topic}`) && s.some((x) => x.name === `send ${topic}`) ? s : undefined;
+      },
+      { timeoutMs: 45_000, message: 'the process and send spans' },
+    );
 
     const handler = handled.find((h) => h.eventId === eventId)!;
     expect(handler.active?.traceId).toBe(request.traceId);
@@ -121,15 +124,20 @@ describe('tracing across producer → relay → Kafka → consumer', () => {
     expect(metrics).toMatch(new RegExp(`^eventbus_events_consumed_total\\{event_type="order.placed",group="${groupId}"\\} [1-9]`, 'm'));
     expect(metrics).toMatch(new RegExp(`^eventbus_events_end_to_end_latency_ms_count\\{event_type="order.placed",group="${groupId}"\\} [1-9]`, 'm'));
     // The relay observes its latency after its commit, which may come after the consumer's handler.
-    await waitFor(async () => /^eventbus_relay_publish_latency_ms_count [1-9]/m.test(await telemetry.prometheus.text()), { message: 'the relay latency histogram' });
+    await waitFor(async () => /^eventbus_relay_publish_latency_ms_count [1-9]/m.test(await telemetry.prometheus.text()), {
+      message: 'the relay latency histogram',
+    });
   });
 
   it('records a retry and the DLQ move as span events, every attempt in the producer trace', async () => {
     const { request, eventId } = await writeInRequestSpan('order.rejected');
-    const processSpans = await waitFor(() => {
-      const s = spansOf(request.traceId).filter((x) => x.name.startsWith('process '));
-      return s.length >= 2 && s.every((x) => x.events.some((e) => e.name.startsWith('eventbus.'))) ? s : undefined;
-    }, { timeoutMs: 45_000, message: 'two process spans with their retry and DLQ events' });
+    const processSpans = await waitFor(
+      () => {
+        const s = spansOf(request.traceId).filter((x) => x.name.startsWith('process '));
+        return s.length >= 2 && s.every((x) => x.events.some((e) => e.name.startsWith('eventbus.'))) ? s : undefined;
+      },
+      { timeoutMs: 45_000, message: 'two process spans with their retry and DLQ events' },
+    );
     expect(handled.filter((h) => h.eventId === eventId).map((h) => h.attempt)).toEqual([1, 2]);
 
     const [first, second] = [...processSpans].sort((a, b) => Number(a.attributes['eventbus.attempt']) - Number(b.attributes['eventbus.attempt']));
@@ -157,9 +165,18 @@ describe('tracing across producer → relay → Kafka → consumer', () => {
     const { rows } = await f.db.execute(sql`SELECT * FROM eventbus.event_log WHERE id = ${eventId}`);
     const row = rows[0] as Record<string, any>;
     const stored: StoredEvent = {
-      id: row.id, tenantId: row.tenant_id, projectId: row.project_id, eventKey: row.event_key, eventType: row.event_type,
-      version: row.event_version, payloadJson: JSON.stringify(row.payload), correlationId: row.correlation_id,
-      causationId: row.causation_id, createdAt: new Date(row.created_at), traceparent: row.traceparent, tracestate: row.tracestate,
+      id: row.id,
+      tenantId: row.tenant_id,
+      projectId: row.project_id,
+      eventKey: row.event_key,
+      eventType: row.event_type,
+      version: row.event_version,
+      payloadJson: JSON.stringify(row.payload),
+      correlationId: row.correlation_id,
+      causationId: row.causation_id,
+      createdAt: new Date(row.created_at),
+      traceparent: row.traceparent,
+      tracestate: row.tracestate,
     };
     expect(stored.traceparent).toContain(request.traceId);
     const replayPublisher = new InstrumentedPublisher(f.publisher, { stage: 'replay', parent: 'active' });
@@ -170,7 +187,10 @@ describe('tracing across producer → relay → Kafka → consumer', () => {
       return span.spanContext().traceId;
     });
 
-    const processSpan = await waitFor(() => spansOf(replayTrace).find((s) => s.name.startsWith('process ')), { timeoutMs: 45_000, message: 'the replayed process span' });
+    const processSpan = await waitFor(() => spansOf(replayTrace).find((s) => s.name.startsWith('process ')), {
+      timeoutMs: 45_000,
+      message: 'the replayed process span',
+    });
     expect(processSpan.attributes).toMatchObject({ 'eventbus.replayed': true, 'eventbus.replay.id': 'replay-test-1', 'cloudevents.event_id': eventId });
     const send = only(spansOf(replayTrace), (s) => s.name.startsWith('send '), 'replay send span');
     expect(send.attributes).toMatchObject({ 'eventbus.replayed': true });

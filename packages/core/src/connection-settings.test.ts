@@ -2,11 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { databaseUrlProblem, parseBrokerList, parseKafkaSecurity, redactUrl } from './connection-settings.js';
 
 describe('databaseUrlProblem', () => {
-  it.each([
-    'postgres://eventbus:pw@db:5432/app',
-    'postgresql://db/app',
-    'postgres://eventbus:p%40ss@db:5432/app?sslmode=require',
-  ])('accepts %s', (url) => {
+  it.each(['postgres://eventbus:pw@db:5432/app', 'postgresql://db/app', 'postgres://eventbus:p%40ss@db:5432/app?sslmode=require'])('accepts %s', (url) => {
     expect(databaseUrlProblem('DATABASE_URL', url)).toBeUndefined();
   });
 
@@ -48,12 +44,16 @@ describe('parseKafkaSecurity', () => {
   it('reads TLS with system CAs, TLS with a CA file, and SASL', () => {
     expect(parseKafkaSecurity({ KAFKA_SSL: 'true' }, read).security).toEqual({ ssl: true });
     expect(
-      parseKafkaSecurity({ KAFKA_SSL_CA_FILE: '/ca.pem', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'pw ' }, read).security,
+      parseKafkaSecurity({ KAFKA_SSL_CA_FILE: '/ca.pem', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'svc', KAFKA_SASL_PASSWORD: 'pw ' }, read)
+        .security,
     ).toEqual({ ssl: { ca: [pem] }, sasl: { mechanism: 'scram-sha-512', username: 'svc', password: 'pw ' } });
   });
 
   it('names every problem and never the password', () => {
-    const { problems } = parseKafkaSecurity({ KAFKA_SSL: 'yes', KAFKA_SSL_CA_FILE: '/missing.pem', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'hunter2' }, read);
+    const { problems } = parseKafkaSecurity(
+      { KAFKA_SSL: 'yes', KAFKA_SSL_CA_FILE: '/missing.pem', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_PASSWORD: 'hunter2' },
+      read,
+    );
     expect(problems).toEqual([
       'KAFKA_SSL="yes" is invalid: expected true or false',
       `KAFKA_SSL_CA_FILE="/missing.pem" cannot be read: ENOENT: no such file or directory, open '/missing.pem'`,

@@ -36,7 +36,10 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** A comma-separated `host:port` list. */
 export function parseBrokerList(name: string, text: string): { brokers: string[]; problems: string[] } {
-  const brokers = text.split(',').map((b) => b.trim()).filter(Boolean);
+  const brokers = text
+    .split(',')
+    .map((b) => b.trim())
+    .filter(Boolean);
   const problems = brokers
     .filter((broker) => !/^[^\s:/]+:\d{1,5}$/.test(broker))
     .map((broker) => `${name} entry ${JSON.stringify(broker)} is invalid: expected host:port`);
@@ -81,7 +84,10 @@ export const KAFKA_SECURITY_VARIABLES = {
  * as a local broker). Every problem is named with its variable; the password never appears.
  * SASL without TLS is allowed (a SASL_PLAINTEXT listener inside a private network).
  */
-export function parseKafkaSecurity(env: NodeJS.ProcessEnv, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): {
+export function parseKafkaSecurity(
+  env: NodeJS.ProcessEnv,
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): {
   security: KafkaSecuritySettings | undefined;
   problems: string[];
 } {
@@ -89,12 +95,14 @@ export function parseKafkaSecurity(env: NodeJS.ProcessEnv, readFile: (path: stri
   const problems: string[] = [];
   const security: KafkaSecuritySettings = {};
   const sslText = get('KAFKA_SSL')?.toLowerCase();
-  if (sslText !== undefined && !['true', 'false', '1', '0'].includes(sslText)) problems.push(`KAFKA_SSL=${JSON.stringify(sslText)} is invalid: expected true or false`);
+  if (sslText !== undefined && !['true', 'false', '1', '0'].includes(sslText))
+    problems.push(`KAFKA_SSL=${JSON.stringify(sslText)} is invalid: expected true or false`);
   const caFile = get('KAFKA_SSL_CA_FILE');
   if (caFile) {
     try {
       const pem = readFile(caFile);
-      if (!pem.includes('-----BEGIN CERTIFICATE-----')) problems.push(`KAFKA_SSL_CA_FILE=${JSON.stringify(caFile)} is invalid: expected a PEM file with at least one CERTIFICATE block`);
+      if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+        problems.push(`KAFKA_SSL_CA_FILE=${JSON.stringify(caFile)} is invalid: expected a PEM file with at least one CERTIFICATE block`);
       security.ssl = { ca: [pem] };
     } catch (error) {
       problems.push(`KAFKA_SSL_CA_FILE=${JSON.stringify(caFile)} cannot be read: ${error instanceof Error ? error.message : String(error)}`);

@@ -95,9 +95,18 @@ describe('topic routing', () => {
 
 describe('message format', () => {
   const stored = {
-    id: uuidv7(), tenantId: 't-1', projectId: null, eventKey: 'k', eventType: 'order.placed', version: 1,
-    payloadJson: '{"a":1}', correlationId: 'c', causationId: null, createdAt: new Date('2026-01-02T03:04:05.678Z'),
-    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: null,
+    id: uuidv7(),
+    tenantId: 't-1',
+    projectId: null,
+    eventKey: 'k',
+    eventType: 'order.placed',
+    version: 1,
+    payloadJson: '{"a":1}',
+    correlationId: 'c',
+    causationId: null,
+    createdAt: new Date('2026-01-02T03:04:05.678Z'),
+    traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+    tracestate: null,
   };
   it('round-trips through CloudEvents binary-mode headers', () => {
     const wire = encodeEvent(stored, { [HEADER.replayId]: 'r-1' });

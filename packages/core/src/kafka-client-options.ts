@@ -5,7 +5,8 @@ import { invalidConfig } from './errors.js';
  * the DLQ mirror, which live in different packages).
  */
 export function resolveBrokers(brokers: unknown): string[] {
-  if (!Array.isArray(brokers) || brokers.length === 0) throw invalidConfig('brokers', 'at least one host:port', brokers === undefined ? 'nothing' : String(brokers));
+  if (!Array.isArray(brokers) || brokers.length === 0)
+    throw invalidConfig('brokers', 'at least one host:port', brokers === undefined ? 'nothing' : String(brokers));
   for (const broker of brokers) {
     if (typeof broker !== 'string' || !/^[^\s:/]+:\d{1,5}$/.test(broker)) throw invalidConfig('brokers', 'host:port entries', broker);
   }

@@ -102,15 +102,18 @@ export class DlqMirror {
     const pool = this.options.pool ?? new pg.Pool({ connectionString: this.options.connectionString, max: 2 });
     if (this.ownsPool) pool.on('error', () => undefined);
     this.pool = pool;
-    const openClient = this.options.consumerClient ?? ((settings) => new KafkajsConsumerClient({ ...settings, brokers: this.brokers, connection: this.options.connection }));
+    const openClient =
+      this.options.consumerClient ?? ((settings) => new KafkajsConsumerClient({ ...settings, brokers: this.brokers, connection: this.options.connection }));
     const client = openClient({
       groupId: this.groupId,
       clientId: this.options.clientId ?? 'eventbus-dlq-mirror',
       concurrency: 1,
       sessionTimeoutMs: 30_000,
       heartbeatIntervalMs: 3000,
-      onCommitError: (error) => this.logger.warn({ groupId: this.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
-      onCrash: (error, { restartedBy }) => this.logger.warn({ groupId: this.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
+      onCommitError: (error) =>
+        this.logger.warn({ groupId: this.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
+      onCrash: (error, { restartedBy }) =>
+        this.logger.warn({ groupId: this.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
     });
     this.client = client;
     const exact = this.topics.filter((t): t is string => typeof t === 'string');
@@ -125,7 +128,11 @@ export class DlqMirror {
         if (outcome === 'mirrored') this.mirrored++;
         else if (outcome === 'seen_before') this.seenBefore++;
         else if (outcome === 'unstorable') this.unstorable++;
-        else this.logger.warn({ topic: message.topic, partition: message.partition, offset: message.offset }, 'skipped a DLQ message without eventbus-dlq headers');
+        else
+          this.logger.warn(
+            { topic: message.topic, partition: message.partition, offset: message.offset },
+            'skipped a DLQ message without eventbus-dlq headers',
+          );
         control.resolveOffset(message.offset);
         // kafkajs heartbeats only between batches, and sends one here only when due: a long
         // batch keeps the membership (and the client's MembershipWatch) alive. Rejects when

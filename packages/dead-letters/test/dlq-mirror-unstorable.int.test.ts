@@ -31,8 +31,14 @@ describe('DLQ mirror: records Postgres refuses (real Kafka, real Postgres)', () 
         headers: encodeDlqHeaders(
           { ce_id: uuidv7(), ce_type: 'order.placed', ce_tenantid: tenant, 'x-binary': KEY },
           {
-            origin: { topic: `${prefix}order`, partition: 1, offset, timestamp: Date.now() }, groupId, errorClass: 'Error', errorMessage: 'boom',
-            attempts: 1, firstFailureAt: Date.now(), lastFailureAt: Date.now(), retryTopic: retryTopicFor(prefix, groupId),
+            origin: { topic: `${prefix}order`, partition: 1, offset, timestamp: Date.now() },
+            groupId,
+            errorClass: 'Error',
+            errorMessage: 'boom',
+            attempts: 1,
+            firstFailureAt: Date.now(),
+            lastFailureAt: Date.now(),
+            retryTopic: retryTopicFor(prefix, groupId),
           },
         ),
       });
@@ -60,7 +66,10 @@ describe('DLQ mirror: records Postgres refuses (real Kafka, real Postgres)', () 
       expect(unstorable.header_values[names.indexOf('x-binary')].equals(KEY)).toBe(true);
 
       const rows = (await f.pool.query(`SELECT "offset", tenant_id FROM eventbus.dead_letters WHERE group_id = $1 ORDER BY "offset"`, [groupId])).rows;
-      expect(rows).toEqual([{ offset: '2', tenant_id: 'ok-tenant' }, { offset: '3', tenant_id: 'ok-tenant' }]);
+      expect(rows).toEqual([
+        { offset: '2', tenant_id: 'ok-tenant' },
+        { offset: '3', tenant_id: 'ok-tenant' },
+      ]);
       // The position moved past all three DLQ records (the refused one included).
       const position = (await f.pool.query('SELECT partition, next_offset::int AS next FROM eventbus.dlq_mirror_positions WHERE topic = $1', [dlqTopic])).rows;
       expect(position).toEqual([{ partition: unstorable.partition, next: Number(unstorable.offset) + 3 }]);

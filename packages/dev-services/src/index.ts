@@ -7,4 +7,13 @@ export { PrivateBroker, SASL_USER, type PrivateBrokerOptions } from './private-b
 export { TcpProxy, type ProxyMode } from './tcp-proxy.js';
 export { checkPerTenantOrder } from './order-check.js';
 export { startAppProcess, type AppProcess } from './app-process.js';
-export { KafkaCluster, KafkaClusterError, CLUSTER_NODE_IDS, DEFAULT_CLUSTER_PORT, type ClusterNodeId, type KafkaClusterErrorCode, type KafkaClusterOptions, type UnderReplicatedPartition } from './kafka-cluster.js';
+export {
+  KafkaCluster,
+  KafkaClusterError,
+  CLUSTER_NODE_IDS,
+  DEFAULT_CLUSTER_PORT,
+  type ClusterNodeId,
+  type KafkaClusterErrorCode,
+  type KafkaClusterOptions,
+  type UnderReplicatedPartition,
+} from './kafka-cluster.js';

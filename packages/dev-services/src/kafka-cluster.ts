@@ -91,7 +91,9 @@ export class KafkaCluster {
 
   /** Nodes whose JVM runs (from the script's pid files). */
   async runningNodes(): Promise<ClusterNodeId[]> {
-    const { stderr } = await run('bash', [KAFKA_LOCAL_SCRIPT, 'cluster-status'], { env: this.env() }).catch((e: { stderr?: string }) => ({ stderr: e.stderr ?? '' }));
+    const { stderr } = await run('bash', [KAFKA_LOCAL_SCRIPT, 'cluster-status'], { env: this.env() }).catch((e: { stderr?: string }) => ({
+      stderr: e.stderr ?? '',
+    }));
     return CLUSTER_NODE_IDS.filter((n) => new RegExp(`node ${n} running`).test(stderr));
   }
 
@@ -157,12 +159,16 @@ export class KafkaCluster {
     const admin = await this.admin();
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
     const replicas = topics[0]?.partitions.find((p) => p.partitionId === partition)?.replicas;
-    if (!replicas?.includes(to)) throw new KafkaClusterError('NO_LEADER', `node ${to} holds no replica of ${topic}/${partition} (replicas [${replicas ?? ''}])`);
+    if (!replicas?.includes(to))
+      throw new KafkaClusterError('NO_LEADER', `node ${to} holds no replica of ${topic}/${partition} (replicas [${replicas ?? ''}])`);
     await admin.alterPartitionReassignments({ topics: [{ topic, partitionAssignment: [{ partition, replicas: [to, ...replicas.filter((r) => r !== to)] }] }] });
-    await waitFor(async () => (await admin.listPartitionReassignments({ topics: [{ topic, partitions: [partition] }] })).topics.every((t) => t.partitions.length === 0), {
-      timeoutMs: 30_000,
-      message: `reassignment of ${topic}/${partition} done`,
-    });
+    await waitFor(
+      async () => (await admin.listPartitionReassignments({ topics: [{ topic, partitions: [partition] }] })).topics.every((t) => t.partitions.length === 0),
+      {
+        timeoutMs: 30_000,
+        message: `reassignment of ${topic}/${partition} done`,
+      },
+    );
     await this.script(['cluster-elect-preferred', topic, String(partition)]);
     await waitFor(async () => (await this.leaderOf(topic, partition)) === to, { timeoutMs: 30_000, message: `node ${to} leads ${topic}/${partition}` });
   }
@@ -189,7 +195,10 @@ export class KafkaCluster {
     try {
       await waitFor(async () => (last = await this.underReplicated(topics)).length === 0, { timeoutMs, intervalMs: 500, message: 'full ISR' });
     } catch (error) {
-      const sample = last.slice(0, 5).map((p) => `${p.topic}/${p.partition} isr [${p.isr}] of [${p.replicas}]`).join('; ');
+      const sample = last
+        .slice(0, 5)
+        .map((p) => `${p.topic}/${p.partition} isr [${p.isr}] of [${p.replicas}]`)
+        .join('; ');
       throw new KafkaClusterError('ISR_TIMEOUT', `partitions still under-replicated after ${timeoutMs} ms (${last.length}): ${sample}`, { cause: error });
     }
   }
@@ -225,7 +234,13 @@ export class KafkaCluster {
   private async admin(): Promise<Admin> {
     if (!this.adminClient) {
       // Retries short: callers poll with their own deadline, and a dead node must not hold a call for kafkajs' 30 s default.
-      const admin = new Kafka({ brokers: this.brokers, clientId: 'kafka-cluster-helper', logLevel: logLevel.NOTHING, requestTimeout: 5000, retry: { retries: 3, initialRetryTime: 200 } }).admin();
+      const admin = new Kafka({
+        brokers: this.brokers,
+        clientId: 'kafka-cluster-helper',
+        logLevel: logLevel.NOTHING,
+        requestTimeout: 5000,
+        retry: { retries: 3, initialRetryTime: 200 },
+      }).admin();
       await admin.connect();
       this.adminClient = admin;
     }
@@ -250,7 +265,11 @@ export class KafkaCluster {
       const e = error as { stderr?: string; message: string };
       // The script's own lines say what failed; the broker log tail after them says why.
       const stderr = e.stderr ?? e.message;
-      const own = stderr.split('\n').filter((line) => line.startsWith('[kafka-local]')).slice(-8).join('\n');
+      const own = stderr
+        .split('\n')
+        .filter((line) => line.startsWith('[kafka-local]'))
+        .slice(-8)
+        .join('\n');
       throw new KafkaClusterError('SCRIPT_FAILED', `kafka-local.sh ${args.join(' ')} failed:\n${own}\n${stderr.slice(-1500)}`, { cause: error });
     }
   }

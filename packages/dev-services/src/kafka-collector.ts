@@ -76,7 +76,10 @@ export async function createTopics(
   const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING, ...security }).admin();
   await admin.connect();
   try {
-    await createTopicsAndWait(admin, topics.map((t) => ({ numPartitions: 3, ...t })));
+    await createTopicsAndWait(
+      admin,
+      topics.map((t) => ({ numPartitions: 3, ...t })),
+    );
   } finally {
     await admin.disconnect();
   }

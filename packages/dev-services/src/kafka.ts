@@ -30,7 +30,10 @@ export async function ensureKafka(log: (m: string) => void = () => {}): Promise<
   }
   const env = { ...process.env, KAFKA_PORT: String(LOCAL_KAFKA_PORT) };
   const address = `127.0.0.1:${LOCAL_KAFKA_PORT}`;
-  const alreadyRunning = await run('bash', [KAFKA_LOCAL_SCRIPT, 'status'], { env }).then(() => true, () => false);
+  const alreadyRunning = await run('bash', [KAFKA_LOCAL_SCRIPT, 'status'], { env }).then(
+    () => true,
+    () => false,
+  );
   if (alreadyRunning) {
     log(`kafka: reusing the local broker on ${address}`);
     await waitForKafka(address, 30_000);

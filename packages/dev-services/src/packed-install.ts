@@ -17,9 +17,20 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const EXAMPLE_DIR = join(REPO_ROOT, 'examples/order-service');
 /** Every package a user installs, by directory; dev-services, the demo and the bench stay private. */
 export const PUBLISHED_PACKAGE_DIRS: readonly string[] = [
-  'packages/core', 'packages/kafka', 'packages/producer', 'packages/consumer', 'packages/relay', 'packages/replay',
-  'packages/schema', 'packages/monitor', 'packages/telemetry', 'packages/app-runtime', 'packages/dead-letters',
-  'apps/relay', 'apps/dlq-mirror', 'apps/cli',
+  'packages/core',
+  'packages/kafka',
+  'packages/producer',
+  'packages/consumer',
+  'packages/relay',
+  'packages/replay',
+  'packages/schema',
+  'packages/monitor',
+  'packages/telemetry',
+  'packages/app-runtime',
+  'packages/dead-letters',
+  'apps/relay',
+  'apps/dlq-mirror',
+  'apps/cli',
 ];
 /** The third-party packages a service installs itself, which the eventbus packages share with it (peer dependencies). */
 export const SERVICE_PEERS = ['drizzle-orm', 'pg', 'kafkajs', '@opentelemetry/api'] as const;
@@ -79,9 +90,11 @@ export async function packPublishedPackages(dest: string): Promise<PackedPackage
   await mkdir(dest, { recursive: true });
   // Four packs at a time: each is a short pnpm process; 2 cores are shared.
   const queue = [...PUBLISHED_PACKAGE_DIRS];
-  await Promise.all(Array.from({ length: 4 }, async () => {
-    for (let dir = queue.shift(); dir; dir = queue.shift()) await runCommand('pnpm', ['pack', '--pack-destination', dest], { cwd: join(REPO_ROOT, dir) });
-  }));
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      for (let dir = queue.shift(); dir; dir = queue.shift()) await runCommand('pnpm', ['pack', '--pack-destination', dest], { cwd: join(REPO_ROOT, dir) });
+    }),
+  );
   const tarballs = new Map<string, string>();
   const manifests = new Map<string, Manifest>();
   for (const file of await readdir(dest)) {
@@ -90,7 +103,10 @@ export async function packPublishedPackages(dest: string): Promise<PackedPackage
     manifests.set(manifest.name, manifest);
   }
   if (tarballs.size !== PUBLISHED_PACKAGE_DIRS.length) {
-    throw new PackedInstallError('PACK_INCOMPLETE', `${tarballs.size} tarballs in ${dest} for ${PUBLISHED_PACKAGE_DIRS.length} published packages: ${[...tarballs.keys()].join(', ')}`);
+    throw new PackedInstallError(
+      'PACK_INCOMPLETE',
+      `${tarballs.size} tarballs in ${dest} for ${PUBLISHED_PACKAGE_DIRS.length} published packages: ${[...tarballs.keys()].join(', ')}`,
+    );
   }
   return { tarballs, manifests };
 }
@@ -122,7 +138,9 @@ export async function installExample(packed: PackedPackages, dir: string, option
   for (const [name, version] of Object.entries(options.versions ?? {})) if (version) pkg.dependencies[name] = version;
   pkg.overrides = fromTarball;
   await writeFile(join(dir, 'package.json'), JSON.stringify(pkg, null, 2));
-  await runCommand('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...(options.omitDev ? ['--omit=dev'] : [])], { cwd: dir });
+  await runCommand('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', ...(options.omitDev ? ['--omit=dev'] : [])], {
+    cwd: dir,
+  });
 }
 
 /** The lowest and highest published version of each service peer that satisfies every range the packed packages declare for it. */
@@ -148,23 +166,29 @@ export function compareVersions(a: string, b: string): number {
  */
 export async function peerVersionEnds(packed: PackedPackages): Promise<PeerVersionEnds> {
   const ends = { lowest: {}, highest: {}, ranges: {} } as PeerVersionEnds;
-  await Promise.all(SERVICE_PEERS.map(async (peer) => {
-    const ranges = new Set<string>();
-    for (const m of packed.manifests.values()) {
-      for (const range of [m.peerDependencies?.[peer], m.dependencies?.[peer]]) if (range) ranges.add(range);
-    }
-    let allowed: string[] | undefined;
-    for (const range of ranges) {
-      const out = (await runCommand('npm', ['view', `${peer}@${range}`, 'version', '--json'], { cwd: REPO_ROOT })).trim();
-      // One match prints a string, several an array, none nothing.
-      const versions: string[] = out ? [JSON.parse(out)].flat() : [];
-      allowed = allowed ? allowed.filter((v) => versions.includes(v)) : versions;
-    }
-    if (!allowed?.length) throw new PackedInstallError('NO_VERSION_IN_RANGE', `no published version of ${peer} satisfies every declared range: ${[...ranges].join(', ') || '(none declared)'}`);
-    allowed.sort(compareVersions);
-    ends.lowest[peer] = allowed[0]!;
-    ends.highest[peer] = allowed[allowed.length - 1]!;
-    ends.ranges[peer] = [...ranges];
-  }));
+  await Promise.all(
+    SERVICE_PEERS.map(async (peer) => {
+      const ranges = new Set<string>();
+      for (const m of packed.manifests.values()) {
+        for (const range of [m.peerDependencies?.[peer], m.dependencies?.[peer]]) if (range) ranges.add(range);
+      }
+      let allowed: string[] | undefined;
+      for (const range of ranges) {
+        const out = (await runCommand('npm', ['view', `${peer}@${range}`, 'version', '--json'], { cwd: REPO_ROOT })).trim();
+        // One match prints a string, several an array, none nothing.
+        const versions: string[] = out ? [JSON.parse(out)].flat() : [];
+        allowed = allowed ? allowed.filter((v) => versions.includes(v)) : versions;
+      }
+      if (!allowed?.length)
+        throw new PackedInstallError(
+          'NO_VERSION_IN_RANGE',
+          `no published version of ${peer} satisfies every declared range: ${[...ranges].join(', ') || '(none declared)'}`,
+        );
+      allowed.sort(compareVersions);
+      ends.lowest[peer] = allowed[0]!;
+      ends.highest[peer] = allowed[allowed.length - 1]!;
+      ends.ranges[peer] = [...ranges];
+    }),
+  );
   return ends;
 }

@@ -62,7 +62,10 @@ export interface TestDatabase {
  * the relay's lock keys include nothing database-specific, see note in the relay).
  */
 export async function createTestDatabase(serverUrl: string, label = 'test'): Promise<TestDatabase> {
-  const name = `eb_${label.replace(/[^a-z0-9_]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const name = `eb_${label
+    .replace(/[^a-z0-9_]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   try {

@@ -9,7 +9,10 @@ export function uniqueName(prefix: string): string {
  * Polls `check` until it returns a truthy value or the deadline passes; tests wait on a
  * condition this way instead of sleeping a guessed time.
  */
-export async function waitFor<T>(check: () => T | Promise<T>, options: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  options: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let last: unknown;
   for (;;) {

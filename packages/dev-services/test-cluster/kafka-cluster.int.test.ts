@@ -46,7 +46,10 @@ describe('the local 3-node Kafka cluster', () => {
       expect([...p.replicas].sort()).toEqual([1, 2, 3]);
       expect([...p.isr].sort()).toEqual([1, 2, 3]);
     }
-    const configs = await admin.describeConfigs({ resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['min.insync.replicas'] }], includeSynonyms: false });
+    const configs = await admin.describeConfigs({
+      resources: [{ type: 2 /* TOPIC */, name: topic, configNames: ['min.insync.replicas'] }],
+      includeSynonyms: false,
+    });
     expect(configs.resources[0]!.configEntries.find((e) => e.configName === 'min.insync.replicas')?.configValue).toBe('2');
   });
 
@@ -57,10 +60,13 @@ describe('the local 3-node Kafka cluster', () => {
     const leader = await cluster.leaderOf(topic, 0);
     await cluster.stopNode(leader, 'SIGTERM');
     // A controlled shutdown hands leadership over before the JVM exits.
-    const next = await waitFor(async () => {
-      const l = await cluster.leaderOf(topic, 0);
-      return l !== leader ? l : undefined;
-    }, { timeoutMs: 30_000, intervalMs: 250, message: `a new leader for ${topic}/0` });
+    const next = await waitFor(
+      async () => {
+        const l = await cluster.leaderOf(topic, 0);
+        return l !== leader ? l : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 250, message: `a new leader for ${topic}/0` },
+    );
     expect(next).not.toBe(leader);
     // Two replicas left = min.insync.replicas: acks=-1 writes still succeed.
     const { topics: during } = await admin.fetchTopicMetadata({ topics: [topic] });

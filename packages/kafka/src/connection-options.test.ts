@@ -7,13 +7,22 @@ import { brokersUnreachable, isConnectionFailure } from './connection-options.js
 describe('isConnectionFailure', () => {
   it('is true when no broker could be talked to, however many retries wrapped it', () => {
     expect(isConnectionFailure(new KafkaJSConnectionError('Connection timeout'))).toBe(true);
-    expect(isConnectionFailure(new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED'), { retryCount: 5, retryTime: 3000 }))).toBe(true);
+    expect(
+      isConnectionFailure(
+        new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('Connection error: connect ECONNREFUSED'), { retryCount: 5, retryTime: 3000 }),
+      ),
+    ).toBe(true);
     expect(isConnectionFailure(new Error('Broker not connected'))).toBe(true);
     expect(isConnectionFailure(new KafkaJSSASLAuthenticationError('SASL PLAIN authentication failed'))).toBe(true);
   });
 
   it('is false for a broker that answered, even after retries (an unknown topic must stay retriable as such)', () => {
-    const unknownTopic = new KafkaJSProtocolError({ message: 'This server does not host this topic-partition', type: 'UNKNOWN_TOPIC_OR_PARTITION', code: 3, retriable: true });
+    const unknownTopic = new KafkaJSProtocolError({
+      message: 'This server does not host this topic-partition',
+      type: 'UNKNOWN_TOPIC_OR_PARTITION',
+      code: 3,
+      retriable: true,
+    });
     expect(isConnectionFailure(unknownTopic)).toBe(false);
     expect(isConnectionFailure(new KafkaJSNumberOfRetriesExceeded(unknownTopic, { retryCount: 5, retryTime: 3000 }))).toBe(false);
     expect(isConnectionFailure(new Error('something else'))).toBe(false);

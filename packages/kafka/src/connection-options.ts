@@ -39,7 +39,13 @@ export function brokersUnreachable(brokers: readonly string[], cause: unknown): 
 }
 
 // SASL refusals count too: the client never got a usable connection, and the fix is a setting.
-const CONNECTION_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnectionClosedError', 'KafkaJSRequestTimeoutError', 'KafkaJSNumberOfRetriesExceeded', 'KafkaJSSASLAuthenticationError']);
+const CONNECTION_ERROR_NAMES = new Set([
+  'KafkaJSConnectionError',
+  'KafkaJSConnectionClosedError',
+  'KafkaJSRequestTimeoutError',
+  'KafkaJSNumberOfRetriesExceeded',
+  'KafkaJSSASLAuthenticationError',
+]);
 
 /**
  * Whether a kafkajs failure means no broker could be talked to (as opposed to a broker that
@@ -48,7 +54,11 @@ const CONNECTION_ERROR_NAMES = new Set(['KafkaJSConnectionError', 'KafkaJSConnec
  */
 export function isConnectionFailure(error: unknown): boolean {
   let connection = false;
-  for (let e = error as { name?: string; message?: string; type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+  for (
+    let e = error as { name?: string; message?: string; type?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    depth++
+  ) {
     // A broker's answer (a protocol error: UNKNOWN_TOPIC_OR_PARTITION, an ACL refusal) means
     // the connection worked, however many retries wrapped it.
     if (typeof e.type === 'string') return false;

@@ -25,7 +25,13 @@ function message(overrides: Partial<OutboundMessage['headers']> = {}, topic = 'e
     topic,
     key: 'tenant-1',
     value: '{"n":1}',
-    headers: { [HEADER.id]: 'e-1', [HEADER.type]: 'order.placed', [HEADER.tenantId]: 'tenant-1', [HEADER.traceparent]: `00-${PRODUCER_TRACE}-${PRODUCER_SPAN}-01`, ...overrides },
+    headers: {
+      [HEADER.id]: 'e-1',
+      [HEADER.type]: 'order.placed',
+      [HEADER.tenantId]: 'tenant-1',
+      [HEADER.traceparent]: `00-${PRODUCER_TRACE}-${PRODUCER_SPAN}-01`,
+      ...overrides,
+    },
   };
 }
 

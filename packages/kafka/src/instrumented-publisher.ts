@@ -13,7 +13,17 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { bodySizeOf, formatTraceparent, HEADER, messageSpanAttributes, METRIC, METRIC_LABEL, parseTraceparent, SPAN_ATTR, type PipelineStage } from '@eventbus/core';
+import {
+  bodySizeOf,
+  formatTraceparent,
+  HEADER,
+  messageSpanAttributes,
+  METRIC,
+  METRIC_LABEL,
+  parseTraceparent,
+  SPAN_ATTR,
+  type PipelineStage,
+} from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 
 /** Options of `InstrumentedPublisher`. */
@@ -130,7 +140,12 @@ export class InstrumentedPublisher implements MessagePublisher {
 /** The attributes of a `send` span. */
 export function sendSpanAttributes(message: OutboundMessage, batchSize: number): Attributes {
   const attributes: Attributes = {
-    ...messageSpanAttributes({ topic: message.topic, key: headerText(message.key)!, headers: textHeaders(message.headers), bodySize: bodySizeOf(message.value) }),
+    ...messageSpanAttributes({
+      topic: message.topic,
+      key: headerText(message.key)!,
+      headers: textHeaders(message.headers),
+      bodySize: bodySizeOf(message.value),
+    }),
     [SPAN_ATTR.operationType]: 'send',
     [SPAN_ATTR.operationName]: 'send',
   };

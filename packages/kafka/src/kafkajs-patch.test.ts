@@ -22,7 +22,13 @@ const crc32C = require(`${kafkajsRoot}src/protocol/recordBatch/crc32C/crc32C`);
 const groupMessagesPerPartition = require(`${kafkajsRoot}src/producer/groupMessagesPerPartition`);
 const produceRequestV3 = require(`${kafkajsRoot}src/protocol/requests/produce/v3/request`);
 
-type RecordInput = { offsetDelta: number; timestampDelta: number; key: string | null; value: string | Buffer | null; headers: Record<string, string | Buffer | string[]> };
+type RecordInput = {
+  offsetDelta: number;
+  timestampDelta: number;
+  key: string | null;
+  value: string | Buffer | null;
+  headers: Record<string, string | Buffer | string[]>;
+};
 
 function roundTrip(record: RecordInput) {
   const bytes: Buffer = encodeRecord(record).buffer;
@@ -57,7 +63,9 @@ describe('kafkajs record encoding (patched)', () => {
       expect(decoded.key?.toString() ?? null).toBe(record.key);
       expect(decoded.value?.toString() ?? null).toBe(record.value === null ? null : record.value.toString());
       const expected = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, Array.isArray(v) ? v : v.toString()]));
-      const got = Object.fromEntries(Object.entries(decoded.headers as Record<string, Buffer | Buffer[]>).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : v.toString()]));
+      const got = Object.fromEntries(
+        Object.entries(decoded.headers as Record<string, Buffer | Buffer[]>).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : v.toString()]),
+      );
       expect(got).toEqual(expected);
     }
   });
@@ -138,10 +146,21 @@ describe('kafkajs record encoding (patched)', () => {
       { key: null, value: Buffer.from('b'), headers: { ce_id: '2', multi: ['x', 'y'] }, timestamp: 1500 },
       { key: 'tenant-2', value: null, timestamp: 1250 },
     ];
-    const request = produceRequestV3({ acks: -1, timeout: 30000, compression: 0, topicData: [{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages }] }] });
+    const request = produceRequestV3({
+      acks: -1,
+      timeout: 30000,
+      compression: 0,
+      topicData: [{ topic: 't', partitions: [{ partition: 0, firstSequence: 0, messages }] }],
+    });
     const bytes: Buffer = (await request.encode()).buffer;
     messages.forEach((message, i) => {
-      const record: Buffer = encodeRecord({ key: message.key, value: message.value, headers: message.headers, offsetDelta: i, timestampDelta: message.timestamp - 1000 }).buffer;
+      const record: Buffer = encodeRecord({
+        key: message.key,
+        value: message.value,
+        headers: message.headers,
+        offsetDelta: i,
+        timestampDelta: message.timestamp - 1000,
+      }).buffer;
       expect(bytes.includes(record), `record ${i}`).toBe(true);
     });
   });

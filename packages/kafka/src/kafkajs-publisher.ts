@@ -178,7 +178,10 @@ export class KafkaPublisher implements MessagePublisher {
     } catch (error) {
       const positions = error instanceof SendFailedError ? error.positions : undefined;
       const cause = error instanceof SendFailedError ? error.cause : error;
-      throw new PublishError(classify(cause), `publish of ${messages.length} message(s) failed: ${describe(cause)}`, { cause, ...(positions ? { positions } : {}) });
+      throw new PublishError(classify(cause), `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
+        cause,
+        ...(positions ? { positions } : {}),
+      });
     }
   }
 
@@ -238,7 +241,9 @@ export class KafkaPublisher implements MessagePublisher {
       // Retries end at each send's deadline (see publish), not after a count: a retry at most
       // every second until then. A kafkajs without the patch ignores the deadline and would
       // retry forever in the background: it gets a bounded count instead.
-      retry: HONOURS_DEADLINE ? { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 } : { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 },
+      retry: HONOURS_DEADLINE
+        ? { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 }
+        : { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 },
       // kafkajs' Java-compatible murmur2 partitioner, recording its choice per message so the
       // answer can be matched to every message (positionsOf).
       createPartitioner: () => {
@@ -295,7 +300,13 @@ export class KafkaPublisher implements MessagePublisher {
     this.all.clear();
     this.idle.length = 0;
     this.adminReady = undefined;
-    await Promise.all([...producers.map((p) => p.producer.disconnect()), admin?.then((a) => a.disconnect(), () => undefined)]);
+    await Promise.all([
+      ...producers.map((p) => p.producer.disconnect()),
+      admin?.then(
+        (a) => a.disconnect(),
+        () => undefined,
+      ),
+    ]);
   }
 
   /** One admin client, created on first need; a failed connect is retried by the next call. */

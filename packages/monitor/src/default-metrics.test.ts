@@ -50,9 +50,7 @@ describe('module-level API (the shared instance)', () => {
   });
 
   it('throws INVALID_EVENT on bad input', () => {
-    expect(() => record({ timestamp: Date.now(), latencyMs: Number.NaN })).toThrow(
-      expect.objectContaining({ code: 'INVALID_EVENT' }),
-    );
+    expect(() => record({ timestamp: Date.now(), latencyMs: Number.NaN })).toThrow(expect.objectContaining({ code: 'INVALID_EVENT' }));
     let thrown: unknown;
     try {
       recordEventMetric({ timestamp: Date.now(), status: 'done' } as never);

@@ -169,9 +169,7 @@ describe('EventMetrics window', () => {
       expect(stats.totalEvents, `${windowMs} ms`).toBe(expected);
       const sorted = Array.from({ length: expected }, (_, i) => latencyAt(3 * 3600 - expected + i)).sort((a, b) => a - b);
       // Whole ms below 128, so exact.
-      expect([stats.p50Latency, stats.p95Latency, stats.p99Latency], `${windowMs} ms`).toEqual(
-        [50, 95, 99].map((p) => exactPercentile(sorted, p)),
-      );
+      expect([stats.p50Latency, stats.p95Latency, stats.p99Latency], `${windowMs} ms`).toEqual([50, 95, 99].map((p) => exactPercentile(sorted, p)));
     }
   });
 
@@ -301,12 +299,8 @@ describe('EventMetrics memory', () => {
   });
 
   it('refuses tiers that would take more than MAX_TOTAL_BUCKETS buckets', () => {
-    expect(() => new EventMetrics({ tiers: [{ bucketMs: SECOND, windowMs: MAX_TOTAL_BUCKETS * SECOND }] })).toThrow(
-      /at most 1024 buckets/,
-    );
-    expect(new EventMetrics({ tiers: [{ bucketMs: SECOND, windowMs: (MAX_TOTAL_BUCKETS - 1) * SECOND }] }).bucketCount).toBe(
-      MAX_TOTAL_BUCKETS,
-    );
+    expect(() => new EventMetrics({ tiers: [{ bucketMs: SECOND, windowMs: MAX_TOTAL_BUCKETS * SECOND }] })).toThrow(/at most 1024 buckets/);
+    expect(new EventMetrics({ tiers: [{ bucketMs: SECOND, windowMs: (MAX_TOTAL_BUCKETS - 1) * SECOND }] }).bucketCount).toBe(MAX_TOTAL_BUCKETS);
   });
 });
 

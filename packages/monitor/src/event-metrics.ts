@@ -246,7 +246,7 @@ export class EventMetrics {
     if (timestamp <= now - this.maxWindowMs) return;
     // A future timestamp would otherwise take a bucket position ahead of time and make the ring
     // drop the present records that land on it.
-    const at = Math.min(timestamp , now);
+    const at = Math.min(timestamp, now);
     const retriedOutcome = retryCount > 0 && (statusField === SUCCESS || statusField === DEAD_LETTERED) ? 1 : 0;
     const bin = latencyBin(latencyMs);
     const rings = this.rings;
@@ -364,12 +364,7 @@ function validateTiers(tiers: readonly MetricsTier[]): void {
 
 function invalidEvent(field: string, expected: string, got: unknown): EventBusError {
   // Object.prototype.toString, because String() throws on objects without a prototype.
-  const shown =
-    typeof got === 'string'
-      ? JSON.stringify(got)
-      : typeof got === 'object' && got !== null
-        ? Object.prototype.toString.call(got)
-        : String(got);
+  const shown = typeof got === 'string' ? JSON.stringify(got) : typeof got === 'object' && got !== null ? Object.prototype.toString.call(got) : String(got);
   return new EventBusError('INVALID_EVENT', `recordEventMetric: ${field} must be ${expected}, got ${shown}`, {
     details: { field, expected },
   });

@@ -111,14 +111,18 @@ describe('EventWriter (real Postgres)', () => {
   it('stores every field, the active trace context and a correlation id', async () => {
     const spanContext = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED };
     const { eventLogId } = await context.with(trace.setSpanContext(context.active(), spanContext), () =>
-      new EventWriter(db).writeEventWithOutbox(
-        event({ eventKey: 'full', projectId: 'p-1', causationId: 'cause-1', version: 3, correlationId: 'corr-1' }),
-      ),
+      new EventWriter(db).writeEventWithOutbox(event({ eventKey: 'full', projectId: 'p-1', causationId: 'cause-1', version: 3, correlationId: 'corr-1' })),
     );
     const { rows } = await pool.query('SELECT * FROM eventbus.event_log WHERE id = $1', [eventLogId]);
     expect(rows[0]).toMatchObject({
-      tenant_id: 'tenant-a', project_id: 'p-1', event_key: 'full', event_type: 'order.placed', event_version: 3,
-      payload: { orderId: 'o-1', total: 42 }, correlation_id: 'corr-1', causation_id: 'cause-1',
+      tenant_id: 'tenant-a',
+      project_id: 'p-1',
+      event_key: 'full',
+      event_type: 'order.placed',
+      event_version: 3,
+      payload: { orderId: 'o-1', total: 42 },
+      correlation_id: 'corr-1',
+      causation_id: 'cause-1',
       traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
     });
   });
@@ -277,9 +281,7 @@ describe('EventWriter (real Postgres)', () => {
 
     it('a bad event in a batch rejects the whole batch and names its position', async () => {
       const before = await counts();
-      const error = await new EventWriter(db)
-        .writeEventsWithOutbox([event(), event(), event({ eventType: 'Bad' })])
-        .catch((e: unknown) => e as EventBusError);
+      const error = await new EventWriter(db).writeEventsWithOutbox([event(), event(), event({ eventType: 'Bad' })]).catch((e: unknown) => e as EventBusError);
       expect(error).toBeInstanceOf(EventBusError);
       expect((error as EventBusError).message).toMatch(/^events\[2\]\.eventType/);
       expect(await counts()).toEqual(before);

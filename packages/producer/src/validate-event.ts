@@ -54,7 +54,11 @@ export function validateEvent(input: EventInput, limits: ValidationLimits, posit
   const eventType = text('eventType', true)!;
   const typeProblem = eventTypeProblem(eventType);
   if (typeProblem) {
-    fail('INVALID_EVENT_TYPE', 'eventType', `${JSON.stringify(eventType)} ${typeProblem} (convention: {resource}.{action}, {service}.{resource}.{action} or {domain}.{event})`);
+    fail(
+      'INVALID_EVENT_TYPE',
+      'eventType',
+      `${JSON.stringify(eventType)} ${typeProblem} (convention: {resource}.{action}, {service}.{resource}.{action} or {domain}.{event})`,
+    );
   }
   const projectId = text('projectId', false);
   const correlationId = text('correlationId', false);
@@ -71,7 +75,11 @@ export function validateEvent(input: EventInput, limits: ValidationLimits, posit
   const payloadJson = JSON.stringify(input.payload);
   const bytes = Buffer.byteLength(payloadJson, 'utf8');
   if (bytes > limits.maxPayloadBytes) {
-    fail('PAYLOAD_TOO_LARGE', 'payload', `is ${bytes} bytes serialized, over the limit of ${limits.maxPayloadBytes}; store a reference (an id or URL) instead of the data`);
+    fail(
+      'PAYLOAD_TOO_LARGE',
+      'payload',
+      `is ${bytes} bytes serialized, over the limit of ${limits.maxPayloadBytes}; store a reference (an id or URL) instead of the data`,
+    );
   }
   return { tenantId, projectId, eventKey, eventType, version, payloadJson, correlationId, causationId };
 }
@@ -114,7 +122,10 @@ function jsonProblem(value: unknown, path: string, ancestors: Set<object>): { pa
     }
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) {
-      return { path, message: `is a ${object.constructor?.name ?? 'non-plain'} object, which JSON would not keep as is; convert it to a plain object or array` };
+      return {
+        path,
+        message: `is a ${object.constructor?.name ?? 'non-plain'} object, which JSON would not keep as is; convert it to a plain object or array`,
+      };
     }
     for (const [key, child] of Object.entries(object)) {
       if (key.includes('\u0000')) return { path: `${path}.${key}`, message: 'has a key with a NUL (\\u0000) character' };

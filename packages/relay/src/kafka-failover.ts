@@ -77,7 +77,10 @@ export class KafkaFailover {
     if (this.recovery) return true; // another lane decided while we counted
     if (others === 0) return false; // nobody to hand over to: keep the shards
     metrics.kafkaFailovers++;
-    logger.warn({ failingForMs, otherLanes: others }, 'Kafka unreachable from this instance: handing its shards to the other instances until Kafka answers again');
+    logger.warn(
+      { failingForMs, otherLanes: others },
+      'Kafka unreachable from this instance: handing its shards to the other instances until Kafka answers again',
+    );
     this.recovery = this.probeUntilKafkaAnswers(signal).finally(() => {
       this.recovery = undefined;
       this.failingSince = undefined;
@@ -100,7 +103,8 @@ export class KafkaFailover {
         return;
       } catch (error) {
         // Why Kafka still does not answer (refused, TLS, a timeout): the first probe and then every 10th, not every one.
-        if (attempt === 1 || attempt % 10 === 0) logger.warn({ probes: attempt, err: errorMessage(error) }, 'Kafka probe failed; the shards stay with the other instances');
+        if (attempt === 1 || attempt % 10 === 0)
+          logger.warn({ probes: attempt, err: errorMessage(error) }, 'Kafka probe failed; the shards stay with the other instances');
         await sleep(reconnectDelayMs(attempt, { initialMs: 250, maxMs: Math.min(outageBackoffMs, 64_000) }), signal);
       }
     }

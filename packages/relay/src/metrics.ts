@@ -13,7 +13,10 @@ const COUNTERS: Record<CountName, { name: string; description: string }> = {
   deadLettered: { name: 'eventbus.relay.dead_lettered', description: 'Rows moved to the DLQ table after their retries.' },
   transientFailures: { name: 'eventbus.relay.transient_failures', description: 'Batches rolled back because Kafka or Postgres was unavailable.' },
   batches: { name: 'eventbus.relay.batches', description: 'Claimed batches committed.' },
-  kafkaFailovers: { name: 'eventbus.relay.kafka_failovers', description: 'Times a lane released its shards to other instances because it could not reach Kafka.' },
+  kafkaFailovers: {
+    name: 'eventbus.relay.kafka_failovers',
+    description: 'Times a lane released its shards to other instances because it could not reach Kafka.',
+  },
 };
 
 /**
@@ -29,7 +32,14 @@ export class RelayMetrics {
   /** Commit-to-ack latency: from the event's created_at to Kafka's acknowledgement, ms. */
   readonly publishLatency: Histogram;
   readonly batchSize: Histogram;
-  private readonly counts: Record<CountName, number> = { published: 0, publishFailures: 0, deadLettered: 0, transientFailures: 0, batches: 0, kafkaFailovers: 0 };
+  private readonly counts: Record<CountName, number> = {
+    published: 0,
+    publishFailures: 0,
+    deadLettered: 0,
+    transientFailures: 0,
+    batches: 0,
+    kafkaFailovers: 0,
+  };
   private readonly counters: Record<CountName, Counter>;
   private readonly eventsFailed: Counter;
   private readonly eventsDeadLettered: Counter;
@@ -57,21 +67,45 @@ export class RelayMetrics {
     );
   }
 
-  get published(): number { return this.counts.published; }
-  set published(value: number) { this.bump('published', value); }
+  get published(): number {
+    return this.counts.published;
+  }
+  set published(value: number) {
+    this.bump('published', value);
+  }
   /** Rows Kafka refused (row-level failures), each retry counted. */
-  get publishFailures(): number { return this.counts.publishFailures; }
-  set publishFailures(value: number) { this.bump('publishFailures', value); }
-  get deadLettered(): number { return this.counts.deadLettered; }
-  set deadLettered(value: number) { this.bump('deadLettered', value); }
+  get publishFailures(): number {
+    return this.counts.publishFailures;
+  }
+  set publishFailures(value: number) {
+    this.bump('publishFailures', value);
+  }
+  get deadLettered(): number {
+    return this.counts.deadLettered;
+  }
+  set deadLettered(value: number) {
+    this.bump('deadLettered', value);
+  }
   /** Batches rolled back because the broker or database was unavailable. */
-  get transientFailures(): number { return this.counts.transientFailures; }
-  set transientFailures(value: number) { this.bump('transientFailures', value); }
-  get batches(): number { return this.counts.batches; }
-  set batches(value: number) { this.bump('batches', value); }
+  get transientFailures(): number {
+    return this.counts.transientFailures;
+  }
+  set transientFailures(value: number) {
+    this.bump('transientFailures', value);
+  }
+  get batches(): number {
+    return this.counts.batches;
+  }
+  set batches(value: number) {
+    this.bump('batches', value);
+  }
   /** Times a lane released its shards to other instances because its publishes kept failing (`kafkaFailoverMs`). */
-  get kafkaFailovers(): number { return this.counts.kafkaFailovers; }
-  set kafkaFailovers(value: number) { this.bump('kafkaFailovers', value); }
+  get kafkaFailovers(): number {
+    return this.counts.kafkaFailovers;
+  }
+  set kafkaFailovers(value: number) {
+    this.bump('kafkaFailovers', value);
+  }
 
   /** A row Kafka refused that will be retried: `publishFailures++` plus `eventbus.events.failed{stage="relay", event_type}`. */
   recordPublishFailure(eventType: string): void {

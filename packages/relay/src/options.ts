@@ -107,15 +107,19 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     brokers,
     // A caller's publisher is traced too: the trace must not break because a test or an
     // embedder brought its own Kafka client. `message`: continue the producer's stored trace.
-    publisher: new InstrumentedPublisher(options.publisher ?? new KafkaPublisher({
-        brokers,
-        clientId: options.clientId ?? 'eventbus-relay',
-        idempotent: options.kafkaIdempotent ?? true,
-        ...(options.connection ? { connection: options.connection } : {}),
-      }), {
-      stage: 'relay',
-      parent: 'message',
-    }),
+    publisher: new InstrumentedPublisher(
+      options.publisher ??
+        new KafkaPublisher({
+          brokers,
+          clientId: options.clientId ?? 'eventbus-relay',
+          idempotent: options.kafkaIdempotent ?? true,
+          ...(options.connection ? { connection: options.connection } : {}),
+        }),
+      {
+        stage: 'relay',
+        parent: 'message',
+      },
+    ),
     notifier: options.notifier,
     clientId: options.clientId ?? 'eventbus-relay',
     batchSize: int('batchSize', options.batchSize, 500, 1, 10_000),

@@ -114,7 +114,10 @@ export class OutboxRelay {
       // Still safe: a send plain kafkajs resolves without writing every partition (kafkajs
       // #1303) fails the position check and is retried; but partition errors re-send whole
       // requests (duplicates) and the relay drains several times slower.
-      log.warn({ kafkajsPatch: kafkajsPatch ?? 'none', expected: KAFKAJS_PATCH_REVISION }, 'kafkajs lacks patches/kafkajs@2.2.4.patch: more duplicates at leader changes and a slower drain; apply the patch (docs/operators.md, the kafkajs patch)');
+      log.warn(
+        { kafkajsPatch: kafkajsPatch ?? 'none', expected: KAFKAJS_PATCH_REVISION },
+        'kafkajs lacks patches/kafkajs@2.2.4.patch: more duplicates at leader changes and a slower drain; apply the patch (docs/operators.md, the kafkajs patch)',
+      );
     }
     this.loop = Promise.all(this.lanes.map((lane) => lane.run(abort.signal))).then(() => undefined);
   }

@@ -47,8 +47,12 @@ export async function publishBisecting(publisher: MessagePublisher, items: Bisec
  * positions.ts); this holds the contract for any MessagePublisher.
  */
 export function requireEveryPosition(messages: readonly OutboundMessage[], positions: readonly PublishedPosition[]): void {
-  const proven = positions.length === messages.length && positions.every((p, i) => p.topic === messages[i]!.topic && p.partition >= 0 && /^\d+$/.test(p.offset));
+  const proven =
+    positions.length === messages.length && positions.every((p, i) => p.topic === messages[i]!.topic && p.partition >= 0 && /^\d+$/.test(p.offset));
   if (!proven) {
-    throw new PublishError('transient', `Kafka acknowledged no position for some of the ${messages.length} message(s) sent (${positions.length} position(s) returned); not deleting their rows`);
+    throw new PublishError(
+      'transient',
+      `Kafka acknowledged no position for some of the ${messages.length} message(s) sent (${positions.length} position(s) returned); not deleting their rows`,
+    );
   }
 }

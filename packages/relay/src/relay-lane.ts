@@ -128,7 +128,10 @@ export class RelayLane {
         failures++;
         this.ctx.metrics.transientFailures++;
         const delay = reconnectDelayMs(failures, { initialMs: 100, maxMs: maxOutageBackoffMs, jitter: true });
-        log.warn({ lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) }, 'relay batch failed; backing off (rows stay pending)');
+        log.warn(
+          { lane: this.laneId, err: errorMessage(error), failures, retryInMs: Math.round(delay) },
+          'relay batch failed; backing off (rows stay pending)',
+        );
         if (!(error instanceof PublishError)) {
           // Postgres failed: its locks went with the connection; start over from a new one.
           this.postgresOk = false;
@@ -196,7 +199,8 @@ export class RelayLane {
     if (client) {
       // A failure here costs nothing lasting (session locks end with the connection, and the
       // instance row expires), but it says the connection was already broken: log it.
-      const logged = (what: string) => (error: unknown) => this.ctx.options.logger.warn({ lane: this.laneId, err: errorMessage(error) }, `${what} failed at release; the connection's end frees it`);
+      const logged = (what: string) => (error: unknown) =>
+        this.ctx.options.logger.warn({ lane: this.laneId, err: errorMessage(error) }, `${what} failed at release; the connection's end frees it`);
       await unlockShards(client, [...this.owned]).catch(logged('unlocking the shards'));
       await removeInstance(client, this.laneId).catch(logged('removing the instance row'));
       await client.end().catch(() => undefined);
@@ -291,7 +295,10 @@ export class RelayLane {
       if (attempts > retryConfig.maxRetries) {
         await deadLetterRow(client, row, { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error);
         this.ctx.metrics.recordDeadLettered(row.eventType);
-        log.error({ eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message }, 'event moved to the DLQ table (stage relay)');
+        log.error(
+          { eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message },
+          'event moved to the DLQ table (stage relay)',
+        );
       } else {
         const delay = backoffDelayMs(retryConfig, attempts);
         await returnForRetry(client, row, attempts, delay, error.message);
@@ -342,7 +349,10 @@ export class RelayLane {
     try {
       return await this.ctx.failover.handOverIfDue(this.client, signal);
     } catch (error) {
-      this.ctx.options.logger.warn({ lane: this.laneId, err: errorMessage(error) }, 'could not count the other relay instances; starting over from a new connection');
+      this.ctx.options.logger.warn(
+        { lane: this.laneId, err: errorMessage(error) },
+        'could not count the other relay instances; starting over from a new connection',
+      );
       this.postgresOk = false;
       this.dropConnection();
       return false;

@@ -31,7 +31,15 @@ describe('a partition that moves to a broker that already answered (3-node clust
     const topic = uniqueName('leader-move.');
     await admin.createTopics({
       waitForLeaders: true,
-      topics: [{ topic, replicaAssignment: [{ partition: 0, replicas: [1, 2, 3] }, { partition: 1, replicas: [2, 1, 3] }] }],
+      topics: [
+        {
+          topic,
+          replicaAssignment: [
+            { partition: 0, replicas: [1, 2, 3] },
+            { partition: 1, replicas: [2, 1, 3] },
+          ],
+        },
+      ],
     });
     await cluster.waitForFullIsr([topic], 60_000);
     expect(await cluster.leaderOf(topic, 0)).toBe(1);
@@ -51,7 +59,14 @@ describe('a partition that moves to a broker that already answered (3-node clust
     await producer.connect();
     try {
       // Warm the producer's metadata while node 2 still leads partition 1.
-      await producer.send({ topic, acks: -1, messages: [{ partition: 0, value: 'warm' }, { partition: 1, value: 'warm' }] });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [
+          { partition: 0, value: 'warm' },
+          { partition: 1, value: 'warm' },
+        ],
+      });
       await cluster.moveLeader(topic, 1, 1);
       const messages = Array.from({ length: 10 }, (_, i) => ({ partition: i % 2, value: `m${i}` }));
       const answers = await producer.send({ topic, acks: -1, messages });

@@ -34,7 +34,9 @@ async function oldestClaimTransactionMs(): Promise<number> {
 }
 
 describe('Kafka black hole', () => {
-  it('keeps a claim transaction open no longer than the publish timeout per attempt, and delivers everything after the heal', { timeout: 120_000 }, async () => {
+  it('keeps a claim transaction open no longer than the publish timeout per attempt, and delivers everything after the heal', {
+    timeout: 120_000,
+  }, async () => {
     const topic = `${f.prefix}order`;
     const brokers = [broker!.address];
     await createTopics(brokers, [{ topic }]);

@@ -30,7 +30,10 @@ function publisherThroughProxy(): KafkaPublisher {
     brokers: f.brokers,
     clientId: 'relay-b',
     publishTimeoutMs: 1500,
-    kafkajs: { socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect), retry: { retries: 1, initialRetryTime: 100 } },
+    kafkajs: {
+      socketFactory: ({ onConnect }) => net.connect({ host: '127.0.0.1', port: proxy.port }, onConnect),
+      retry: { retries: 1, initialRetryTime: 100 },
+    },
   });
 }
 
@@ -40,8 +43,17 @@ describe('a relay cut off from Kafka while another instance reaches it', () => {
     await createTopics(f.brokers, [{ topic, numPartitions: 6 }]);
     const collector = await f.collect([topic]);
     const a = await f.startRelay({ instanceId: 'relay-a', lanes: 1, kafkaFailoverMs: FAILOVER_MS });
-    const b = await f.startRelay({ instanceId: 'relay-b', lanes: 2, kafkaFailoverMs: FAILOVER_MS, maxOutageBackoffMs: 500, publisher: publisherThroughProxy() });
-    await waitFor(() => a.shards.length + b.shards.length === SHARD_COUNT && b.shards.length > 0 && a.shards.length > 0, { timeoutMs: 10_000, message: 'shards split' });
+    const b = await f.startRelay({
+      instanceId: 'relay-b',
+      lanes: 2,
+      kafkaFailoverMs: FAILOVER_MS,
+      maxOutageBackoffMs: 500,
+      publisher: publisherThroughProxy(),
+    });
+    await waitFor(() => a.shards.length + b.shards.length === SHARD_COUNT && b.shards.length > 0 && a.shards.length > 0, {
+      timeoutMs: 10_000,
+      message: 'shards split',
+    });
     expect(proxy.accepted).toBeGreaterThan(0); // b's Kafka client really goes through the proxy
 
     // Tenants of b's shards and of a's: each gets events before, during and after the cut.

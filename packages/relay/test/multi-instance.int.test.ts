@@ -18,7 +18,8 @@ describe('several relay instances', () => {
     const a = await f.startRelay({ batchSize: 200, instanceId: 'relay-a' });
     const b = await f.startRelay({ batchSize: 200, instanceId: 'relay-b' });
     await waitFor(() => a.shards.length + b.shards.length === SHARD_COUNT && a.shards.length > 0 && b.shards.length > 0, {
-      timeoutMs: 10_000, message: 'shards split between the two instances',
+      timeoutMs: 10_000,
+      message: 'shards split between the two instances',
     });
     expect(a.shards.filter((s) => b.shards.includes(s))).toEqual([]);
 

@@ -23,7 +23,9 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     await listener.query('LISTEN eventbus_outbox');
     try {
       const tenants = ['tenant-a', 'tenant-b', 'tenant-c'];
-      await new EventWriter(f.db).writeEventsWithOutbox(tenants.map((tenantId, i) => ({ tenantId, eventKey: `mask-${i}`, eventType: 'order.placed', payload: {} })));
+      await new EventWriter(f.db).writeEventsWithOutbox(
+        tenants.map((tenantId, i) => ({ tenantId, eventKey: `mask-${i}`, eventType: 'order.placed', payload: {} })),
+      );
       await f.write({ tenantId: 'tenant-z', eventKey: 'mask-z' });
       await waitFor(() => payloads.length >= 2, { timeoutMs: 5000, message: 'two notifications' });
       const expected = (ts: string[]) => ts.reduce((mask, t) => mask | (1n << BigInt(shardForTenant(t))), 0n);
@@ -40,8 +42,14 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     const collector = await f.collect([topic]);
     const relay = await f.startRelay();
     const written = await f.write({
-      tenantId: 'tenant-1', projectId: 'p-9', eventKey: 'order-1-placed', eventType: 'order.placed',
-      payload: { orderId: 1, total: 42.5, tags: ['a'] }, correlationId: 'corr-1', causationId: 'cmd-1', version: 2,
+      tenantId: 'tenant-1',
+      projectId: 'p-9',
+      eventKey: 'order-1-placed',
+      eventType: 'order.placed',
+      payload: { orderId: 1, total: 42.5, tags: ['a'] },
+      correlationId: 'corr-1',
+      causationId: 'cmd-1',
+      version: 2,
     });
     await collector.waitForEvents(1, 15_000);
     const message = collector.messages[0]!;
@@ -49,12 +57,23 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     expect(message.key).toBe('tenant-1');
     expect(JSON.parse(message.value!)).toEqual({ orderId: 1, total: 42.5, tags: ['a'] });
     expect(message.headers).toMatchObject({
-      ce_specversion: '1.0', ce_id: written.eventLogId, ce_type: 'order.placed', ce_source: '/tenants/tenant-1',
-      ce_tenantid: 'tenant-1', ce_projectid: 'p-9', ce_eventkey: 'order-1-placed', ce_eventversion: '2',
-      ce_correlationid: 'corr-1', ce_causationid: 'cmd-1', 'content-type': 'application/json',
+      ce_specversion: '1.0',
+      ce_id: written.eventLogId,
+      ce_type: 'order.placed',
+      ce_source: '/tenants/tenant-1',
+      ce_tenantid: 'tenant-1',
+      ce_projectid: 'p-9',
+      ce_eventkey: 'order-1-placed',
+      ce_eventversion: '2',
+      ce_correlationid: 'corr-1',
+      ce_causationid: 'cmd-1',
+      'content-type': 'application/json',
     });
     // ce_time is the stored created_at to the millisecond, as the replay path (node-postgres' Date) gives it.
-    const stored = await f.pool.query(`SELECT created_at, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso FROM eventbus.event_log WHERE id = $1`, [written.eventLogId]);
+    const stored = await f.pool.query(
+      `SELECT created_at, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS iso FROM eventbus.event_log WHERE id = $1`,
+      [written.eventLogId],
+    );
     expect(message.headers.ce_time).toBe(stored.rows[0].iso);
     expect(message.headers.ce_time).toBe((stored.rows[0].created_at as Date).toISOString());
     await waitFor(async () => (await f.pending()) === 0, { message: 'outbox drained' });
@@ -76,7 +95,12 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     let held: { eventLogId: string };
     try {
       await client.query('BEGIN');
-      held = await new EventWriter(drizzle(client)).writeEventWithOutbox({ tenantId: 'slow', eventKey: 'held-open', eventType: 'order.placed', payload: { held: true } });
+      held = await new EventWriter(drizzle(client)).writeEventWithOutbox({
+        tenantId: 'slow',
+        eventKey: 'held-open',
+        eventType: 'order.placed',
+        payload: { held: true },
+      });
       // Later rows (higher ids) commit and are published while the low id is invisible.
       const later = await Promise.all(Array.from({ length: 20 }, (_, i) => f.write({ tenantId: `fast-${i % 4}`, payload: { i } })));
       await waitFor(() => later.every((w) => collector.eventIds().has(w.eventLogId)), { timeoutMs: 15_000, message: 'later events published' });
@@ -119,13 +143,25 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     const sameTenantLater = await f.write({ tenantId: 'dlq-tenant', payload: { after: true } });
     const otherTenant = await f.write({ tenantId: 'other-tenant', payload: { other: true } });
     await waitFor(() => collector.eventIds().has(sameTenantLater.eventLogId) && collector.eventIds().has(otherTenant.eventLogId), {
-      timeoutMs: 15_000, message: 'the other rows',
+      timeoutMs: 15_000,
+      message: 'the other rows',
     });
-    const row = await waitFor(async () => {
-      const { rows } = await f.pool.query(`SELECT * FROM eventbus.dead_letters WHERE event_id = $1`, [poison.eventLogId]);
-      return rows[0];
-    }, { timeoutMs: 20_000, message: 'the DLQ row' });
-    expect(row).toMatchObject({ stage: 'relay', tenant_id: 'dlq-tenant', event_type: 'media.uploaded', topic: bigTopic, attempts: 3, status: 'pending', message_key: 'dlq-tenant' });
+    const row = await waitFor(
+      async () => {
+        const { rows } = await f.pool.query(`SELECT * FROM eventbus.dead_letters WHERE event_id = $1`, [poison.eventLogId]);
+        return rows[0];
+      },
+      { timeoutMs: 20_000, message: 'the DLQ row' },
+    );
+    expect(row).toMatchObject({
+      stage: 'relay',
+      tenant_id: 'dlq-tenant',
+      event_type: 'media.uploaded',
+      topic: bigTopic,
+      attempts: 3,
+      status: 'pending',
+      message_key: 'dlq-tenant',
+    });
     expect(row.error_message).toMatch(/too large|MESSAGE_TOO_LARGE|larger/i);
     expect(row.headers.ce_id).toBe(poison.eventLogId);
     expect(JSON.parse(row.value)).toEqual({ blob: 'x'.repeat(4000) });
@@ -208,7 +244,9 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     expect(() => new OutboxRelay({ connectionString: 'mysql://x', brokers: ['a:1'] })).toThrow(/connectionString: expected a postgres:\/\//);
     expect(() => new OutboxRelay({ connectionString: f.database.url, brokers: [] })).toThrow(/brokers: expected at least one host:port/);
     expect(() => new OutboxRelay({ connectionString: f.database.url, brokers: ['nohost'] })).toThrow(/brokers: expected host:port/);
-    expect(() => new OutboxRelay({ connectionString: f.database.url, brokers: ['a:1'], batchSize: 0 })).toThrow(/batchSize: expected an integer from 1 to 10000/);
+    expect(() => new OutboxRelay({ connectionString: f.database.url, brokers: ['a:1'], batchSize: 0 })).toThrow(
+      /batchSize: expected an integer from 1 to 10000/,
+    );
     expect(() => new OutboxRelay({ connectionString: f.database.url, brokers: ['a:1'], retryConfig: { maxRetries: -1 } })).toThrow(/retryConfig.maxRetries/);
     const unstarted = new OutboxRelay({ connectionString: f.database.url, brokers: f.brokers });
     await unstarted.stop(); // safe before start

@@ -47,7 +47,10 @@ export async function relayFixture(label: string) {
     },
     /** Collects from `topics` (default: this file's `order` topic, created first: a subscription sees only existing topics). */
     async collect(topics: string[] = [`${prefix}order`]) {
-      await createTopics(kafkaBrokers, topics.map((topic) => ({ topic })));
+      await createTopics(
+        kafkaBrokers,
+        topics.map((topic) => ({ topic })),
+      );
       const collector = await new KafkaCollector(kafkaBrokers, topics).start();
       collectors.push(collector);
       return collector;

@@ -67,10 +67,13 @@ describe('relay metrics through OpenTelemetry', () => {
     // Observing works without a running relay: the gauges read Postgres.
     const stopGauges = observeRelayGauges({ relay: { listenReconnects: 0, shards: [] }, pool: f.pool });
     try {
-      const age = await waitFor(async () => {
-        const value = sample(await telemetry.prometheus.text(), 'eventbus_outbox_oldest_age_seconds');
-        return value !== undefined && value > 0.2 ? value : undefined;
-      }, { message: 'a growing oldest age' });
+      const age = await waitFor(
+        async () => {
+          const value = sample(await telemetry.prometheus.text(), 'eventbus_outbox_oldest_age_seconds');
+          return value !== undefined && value > 0.2 ? value : undefined;
+        },
+        { message: 'a growing oldest age' },
+      );
       expect(age).toBeLessThan(60);
       expect(sample(await telemetry.prometheus.text(), 'eventbus_outbox_backlog')).toBe(1);
     } finally {

@@ -40,14 +40,28 @@ const TOKEN_VERSION = 2;
  * Taken over the resolved filter, so `--types 'product.*, '` and `--types product.*` agree.
  */
 export function replayFilterHash(filter: ResolvedReplayFilter): string {
-  const canonical = JSON.stringify([filter.tenantId, filter.typeRegexes, filter.fromDate?.toISOString() ?? null, filter.toDate?.toISOString() ?? null, filter.correlationId]);
+  const canonical = JSON.stringify([
+    filter.tenantId,
+    filter.typeRegexes,
+    filter.fromDate?.toISOString() ?? null,
+    filter.toDate?.toISOString() ?? null,
+    filter.correlationId,
+  ]);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
 
 /** An opaque, copy-pasteable token (base64url JSON) for `--resume`. */
 export function encodeResumeToken(point: ResumePoint): string {
   return Buffer.from(
-    JSON.stringify({ v: TOKEN_VERSION, r: point.replayId, t: point.cursor.createdAt, i: point.cursor.id, n: point.tenantId, f: point.filterHash, u: point.upperBound }),
+    JSON.stringify({
+      v: TOKEN_VERSION,
+      r: point.replayId,
+      t: point.cursor.createdAt,
+      i: point.cursor.id,
+      n: point.tenantId,
+      f: point.filterHash,
+      u: point.upperBound,
+    }),
   ).toString('base64url');
 }
 
@@ -65,8 +79,19 @@ export function decodeResumeToken(token: string): ResumePoint {
   const { v, r, t, i, n, f, u } = parsed ?? {};
   if (v === 1) throw refuse('a token of this version (older tokens name no tenant or filters; resume with --after <last event id> instead)');
   if (
-    v !== TOKEN_VERSION || typeof r !== 'string' || !UUID.test(r) || typeof t !== 'string' || !PG_UTC_TIMESTAMP.test(t) || typeof i !== 'string' || !UUID.test(i) ||
-    typeof n !== 'string' || n === '' || typeof f !== 'string' || !HASH.test(f) || typeof u !== 'string' || !PG_UTC_TIMESTAMP.test(u)
+    v !== TOKEN_VERSION ||
+    typeof r !== 'string' ||
+    !UUID.test(r) ||
+    typeof t !== 'string' ||
+    !PG_UTC_TIMESTAMP.test(t) ||
+    typeof i !== 'string' ||
+    !UUID.test(i) ||
+    typeof n !== 'string' ||
+    n === '' ||
+    typeof f !== 'string' ||
+    !HASH.test(f) ||
+    typeof u !== 'string' ||
+    !PG_UTC_TIMESTAMP.test(u)
   ) {
     throw refuse();
   }

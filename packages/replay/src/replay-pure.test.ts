@@ -8,8 +8,30 @@ import { RatePacer } from './rate-pacer.js';
 import { replayMessage } from './replay-message.js';
 
 describe('patternToRegex', () => {
-  const types = ['product.created', 'product.updated', 'product.variant.created', 'shopify.product.synced', 'pricechange.applied', 'a.b.c.d', 'product_x.created', 'productx.created'];
-  const patterns = ['product.created', 'product.*', '*.created', 'product.#', '#.created', '#', 'product.#.created', '*.*', '*.product.*', '#.b.#'.replace('.#', ''), 'a.#.d', 'shopify.#'];
+  const types = [
+    'product.created',
+    'product.updated',
+    'product.variant.created',
+    'shopify.product.synced',
+    'pricechange.applied',
+    'a.b.c.d',
+    'product_x.created',
+    'productx.created',
+  ];
+  const patterns = [
+    'product.created',
+    'product.*',
+    '*.created',
+    'product.#',
+    '#.created',
+    '#',
+    'product.#.created',
+    '*.*',
+    '*.product.*',
+    '#.b.#'.replace('.#', ''),
+    'a.#.d',
+    'shopify.#',
+  ];
   it('agrees with matchesEventType on every pair', () => {
     for (const pattern of patterns) {
       const re = new RegExp(patternToRegex(pattern));
@@ -53,7 +75,9 @@ describe('resume tokens', () => {
   it('belong to their tenant and filters: another tenant or other filters are refused', () => {
     expect(() => checkResumePoint(point, filterA)).not.toThrow();
     // Same filters written differently: the same hash.
-    expect(() => checkResumePoint(point, resolveReplayFilter({ tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01T00:00:00Z') }))).not.toThrow();
+    expect(() =>
+      checkResumePoint(point, resolveReplayFilter({ tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01T00:00:00Z') })),
+    ).not.toThrow();
     expect(() => checkResumePoint(point, resolveReplayFilter({ tenantId: 'tenant-b', eventTypes: ['product.*'], fromDate: new Date('2026-01-01') }))).toThrow(
       expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/tenant "tenant-a", not "tenant-b"/) }),
     );
@@ -63,7 +87,9 @@ describe('resume tokens', () => {
       { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), toDate: new Date('2026-02-01') },
       { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), correlationId: 'c' },
     ]) {
-      expect(() => checkResumePoint(point, resolveReplayFilter(other))).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/other filters/) }));
+      expect(() => checkResumePoint(point, resolveReplayFilter(other))).toThrow(
+        expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/other filters/) }),
+      );
     }
   });
 });
@@ -103,8 +129,18 @@ describe('RatePacer', () => {
 
 describe('replayMessage', () => {
   const event: StoredEvent = {
-    id: '01890a5d-ac96-774b-bcce-b302099a8057', tenantId: 't-1', projectId: null, eventKey: 'k-1', eventType: 'product.created', version: 1,
-    payloadJson: '{"a":1}', correlationId: 'c-1', causationId: null, createdAt: new Date('2026-01-01T00:00:00Z'), traceparent: null, tracestate: null,
+    id: '01890a5d-ac96-774b-bcce-b302099a8057',
+    tenantId: 't-1',
+    projectId: null,
+    eventKey: 'k-1',
+    eventType: 'product.created',
+    version: 1,
+    payloadJson: '{"a":1}',
+    correlationId: 'c-1',
+    causationId: null,
+    createdAt: new Date('2026-01-01T00:00:00Z'),
+    traceparent: null,
+    tracestate: null,
   };
   const router = new TopicRouter({ prefix: 'eb.' });
   it('is the relay format plus ce_replayid, on the event topic', () => {

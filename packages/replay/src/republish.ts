@@ -130,14 +130,25 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
       }
       if (!dryRun) {
         try {
-          await publishWithRetries(publisher!, chunk.map((row) => replayMessage(row, options.target, replayId)), signal);
+          await publishWithRetries(
+            publisher!,
+            chunk.map((row) => replayMessage(row, options.target, replayId)),
+            signal,
+          );
         } catch (error) {
           // Everything before this chunk was acknowledged: hand the caller the point to resume from.
           const cursor = lastRow?.cursor ?? options.after;
           throw new EventBusError('PUBLISH_FAILED', `replay ${replayId} stopped after ${sent} event(s): ${errorMessage(error)}`, {
             cause: error,
             retriable: true,
-            details: { replayId, sent, total, lastEventId: lastRow?.id ?? options.after?.id ?? null, resumeToken: cursor ? token(cursor) : null, upperBound: before },
+            details: {
+              replayId,
+              sent,
+              total,
+              lastEventId: lastRow?.id ?? options.after?.id ?? null,
+              resumeToken: cursor ? token(cursor) : null,
+              upperBound: before,
+            },
           });
         }
       }

@@ -16,7 +16,10 @@ export function patternToRegex(pattern: string): string {
   const hash = segments.indexOf('#');
   if (hash === -1) return `^${segments.map(segment).join('\\.')}$`;
   const head = segments.slice(0, hash).map(segment).join('\\.');
-  const tail = segments.slice(hash + 1).map(segment).join('\\.');
+  const tail = segments
+    .slice(hash + 1)
+    .map(segment)
+    .join('\\.');
   // `#` is zero or more whole segments.
   if (head === '' && tail === '') return '^[^.]+(\\.[^.]+)*$';
   if (tail === '') return `^${head}(\\.[^.]+)*$`;

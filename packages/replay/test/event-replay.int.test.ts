@@ -25,10 +25,17 @@ async function writeHistory(tenantId: string): Promise<string[]> {
   const writer = new EventWriter(drizzle(pool));
   const ids: string[] = [];
   const bulk = await writer.writeEventsWithOutbox(
-    Array.from({ length: 120 }, (_, i) => ({ tenantId, eventKey: `bulk-${i}`, eventType: i % 3 === 0 ? 'order.placed' : 'product.updated', payload: { i }, correlationId: i < 60 ? 'import-1' : 'import-2' })),
+    Array.from({ length: 120 }, (_, i) => ({
+      tenantId,
+      eventKey: `bulk-${i}`,
+      eventType: i % 3 === 0 ? 'order.placed' : 'product.updated',
+      payload: { i },
+      correlationId: i < 60 ? 'import-1' : 'import-2',
+    })),
   );
   ids.push(...bulk.map((r) => r.eventLogId));
-  for (let i = 0; i < 5; i++) ids.push(await writer.writeEvent({ tenantId, eventKey: `single-${i}`, eventType: 'product.variant.created', payload: { i: 120 + i } }));
+  for (let i = 0; i < 5; i++)
+    ids.push(await writer.writeEvent({ tenantId, eventKey: `single-${i}`, eventType: 'product.variant.created', payload: { i: 120 + i } }));
   return ids;
 }
 
@@ -76,7 +83,13 @@ describe('EventReplay (in-process, real Postgres)', () => {
     const replay = new EventReplay(pool);
     const seen: number[] = [];
     replay.subscribe({ eventTypes: ['#'], handler: (e) => void seen.push((e.payload as { i: number }).i) });
-    const count = await replay.replay({ tenantId, eventTypes: ['product.created'], fromDate: new Date('2026-01-05'), toDate: new Date('2026-01-10'), correlationId: 'c1' });
+    const count = await replay.replay({
+      tenantId,
+      eventTypes: ['product.created'],
+      fromDate: new Date('2026-01-05'),
+      toDate: new Date('2026-01-10'),
+      correlationId: 'c1',
+    });
     expect(count).toBe(3);
     expect(seen).toEqual([5, 7, 9]);
   });
@@ -96,7 +109,12 @@ describe('EventReplay (in-process, real Postgres)', () => {
   it('refuses NUL bytes and bad patterns before any query', async () => {
     const replay = new EventReplay(pool);
     replay.subscribe({ eventTypes: ['#'], handler: () => {} });
-    for (const options of [{ tenantId: 'a\u0000' }, { tenantId: 't', correlationId: 'x\u0000y' }, { tenantId: 't', eventTypes: ["' OR 1=1 --"] }, { tenantId: 't', fromDate: new Date('x') }]) {
+    for (const options of [
+      { tenantId: 'a\u0000' },
+      { tenantId: 't', correlationId: 'x\u0000y' },
+      { tenantId: 't', eventTypes: ["' OR 1=1 --"] },
+      { tenantId: 't', fromDate: new Date('x') },
+    ]) {
       await expect(replay.replay(options)).rejects.toMatchObject({ code: 'INVALID_CONFIG' });
     }
     expect(() => replay.subscribe({ eventTypes: ['product.(.*)'], handler: () => {} })).toThrow(/segment/);
@@ -113,7 +131,14 @@ describe('republishEvents (real Postgres, recording publisher)', () => {
     let publishes = 0;
     publisher.onPublish = () => void (++publishes === 3 && controller.abort());
     const progress: number[] = [];
-    const first = await republishEvents(pool, { filter: { tenantId }, target, publisher, pageSize: 10, signal: controller.signal, onProgress: (p) => progress.push(p.sent) });
+    const first = await republishEvents(pool, {
+      filter: { tenantId },
+      target,
+      publisher,
+      pageSize: 10,
+      signal: controller.signal,
+      onProgress: (p) => progress.push(p.sent),
+    });
     expect(first).toMatchObject({ interrupted: true, sent: 30, total: ids.length, lastEventId: ids[29] });
     expect(progress).toEqual([0, 10, 20, 30]);
 

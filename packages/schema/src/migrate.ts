@@ -52,7 +52,8 @@ export async function runMigrations(options: MigrateOptions): Promise<{ applied:
     options.log?.(applied === 0 ? 'migrations: up to date' : `migrations: applied ${applied}`);
     return { applied };
   } catch (error) {
-    if (options.signal?.aborted) throw new EventBusError('STOPPED', 'migration stopped before it finished: no migration of this run was applied', { cause: error });
+    if (options.signal?.aborted)
+      throw new EventBusError('STOPPED', 'migration stopped before it finished: no migration of this run was applied', { cause: error });
     throw error;
   } finally {
     options.signal?.removeEventListener('abort', stop);

@@ -1,19 +1,5 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigint,
-  check,
-  customType,
-  index,
-  integer,
-  jsonb,
-  pgSchema,
-  primaryKey,
-  smallint,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { bigint, check, customType, index, integer, jsonb, pgSchema, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 /** Raw bytes (node-postgres reads and writes a bytea as a Buffer); drizzle 0.45 has no bytea column of its own. */
 const bytea = customType<{ data: Buffer; driverData: Buffer }>({ dataType: () => 'bytea' });
@@ -118,7 +104,9 @@ export const deadLetters = eventbus.table(
     attempts: integer('attempts').notNull(),
     firstFailedAt: timestamp('first_failed_at', { withTimezone: true, mode: 'date' }).notNull(),
     lastFailedAt: timestamp('last_failed_at', { withTimezone: true, mode: 'date' }).notNull(),
-    status: text('status', { enum: ['pending', 'redriven', 'discarded'] }).notNull().default('pending'),
+    status: text('status', { enum: ['pending', 'redriven', 'discarded'] })
+      .notNull()
+      .default('pending'),
     statusChangedAt: timestamp('status_changed_at', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },

@@ -83,7 +83,11 @@ describe('eventbus.event_log is append-only', () => {
     url = await emptyDatabase('appendonly');
     await runMigrations({ connectionString: url });
     id = randomUUID();
-    await query(url, `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES ($1, 'acme', 'k1', 'order.placed', '{}', 'c1')`, [id]);
+    await query(
+      url,
+      `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES ($1, 'acme', 'k1', 'order.placed', '{}', 'c1')`,
+      [id],
+    );
   });
 
   it.each([
@@ -91,7 +95,10 @@ describe('eventbus.event_log is append-only', () => {
     ['DELETE', 'DELETE FROM eventbus.event_log'],
     ['TRUNCATE', 'TRUNCATE eventbus.event_log'],
   ])('refuses %s with restrict_violation and a message that says what to do', async (op, sql) => {
-    const error = await query(url, sql).then(() => undefined, (e: { code?: string; message: string }) => e);
+    const error = await query(url, sql).then(
+      () => undefined,
+      (e: { code?: string; message: string }) => e,
+    );
     expect(error?.code).toBe('23001');
     expect(error?.message).toContain(`eventbus.event_log is append-only: ${op} is not allowed`);
     expect(await query(url, 'SELECT id FROM eventbus.event_log')).toEqual([{ id }]);
@@ -107,7 +114,10 @@ describe('eventbus.event_log is append-only', () => {
       await client.query('COMMIT');
       // SET LOCAL ended with its transaction: a delete after it is refused again.
       const next = randomUUID();
-      await client.query(`INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES ($1, 'acme', 'k2', 'order.placed', '{}', 'c2')`, [next]);
+      await client.query(
+        `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id) VALUES ($1, 'acme', 'k2', 'order.placed', '{}', 'c2')`,
+        [next],
+      );
       await expect(client.query('DELETE FROM eventbus.event_log')).rejects.toThrow(/append-only/);
       expect(await query(url, 'SELECT id FROM eventbus.event_log')).toEqual([{ id: next }]);
     } finally {

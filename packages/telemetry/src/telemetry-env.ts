@@ -9,7 +9,11 @@ export function otelExportRequested(env: NodeJS.ProcessEnv): boolean {
   if (value('OTEL_CONFIG_FILE')) return true;
   if (value('OTEL_EXPORTER_OTLP_ENDPOINT') || value('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT') || value('OTEL_EXPORTER_OTLP_METRICS_ENDPOINT')) return true;
   const exporterChosen = (name: string) => {
-    const names = value(name).toLowerCase().split(',').map((s) => s.trim()).filter(Boolean);
+    const names = value(name)
+      .toLowerCase()
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     return names.length > 0 && names.some((n) => n !== 'none');
   };
   return exporterChosen('OTEL_TRACES_EXPORTER') || exporterChosen('OTEL_METRICS_EXPORTER');

@@ -106,7 +106,11 @@ describe('withSpan', () => {
   it('runs the function in an active span, ends it, and records a thrown error', async () => {
     installed = installTestTelemetry();
     const inner = await withSpan('eventbus replay', async () => trace.getActiveSpan()!.spanContext().spanId, { attributes: { 'eventbus.replay.id': 'r-1' } });
-    await expect(withSpan('eventbus dlq redrive', async () => { throw new Error('no such row'); })).rejects.toThrow('no such row');
+    await expect(
+      withSpan('eventbus dlq redrive', async () => {
+        throw new Error('no such row');
+      }),
+    ).rejects.toThrow('no such row');
     const [ok, failed] = installed.spans();
     expect(ok!.name).toBe('eventbus replay');
     expect(ok!.spanContext().spanId).toBe(inner);

@@ -74,8 +74,10 @@ ${CONNECTION_HELP}`,
       if (!all && positionals.length === 0) throw usageError(`give the ids to ${verb}, or --all with filters (see: eventbus dlq ${action} --help)`);
       const filterFlagUsed = Object.keys(DLQ_FILTER_FLAGS).some((name) => values[name as keyof typeof DLQ_FILTER_FLAGS] !== undefined);
       if (!all && filterFlagUsed) throw usageError('filters only apply with --all');
-      if (values.status !== undefined && values.status !== 'pending') throw usageError(`only pending dead letters can be ${action === 'retry' ? 're-driven' : 'discarded'}; drop --status`);
-      for (const id of positionals) if (!DEAD_LETTER_ID.test(id)) throw usageError(`${JSON.stringify(id.slice(0, 80))} is not a dead letter id (a positive integer)`);
+      if (values.status !== undefined && values.status !== 'pending')
+        throw usageError(`only pending dead letters can be ${action === 'retry' ? 're-driven' : 'discarded'}; drop --status`);
+      for (const id of positionals)
+        if (!DEAD_LETTER_ID.test(id)) throw usageError(`${JSON.stringify(id.slice(0, 80))} is not a dead letter id (a positive integer)`);
       const filter = all ? await dlqFilterFromFlags(values, 1000) : undefined;
 
       // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
@@ -86,7 +88,11 @@ ${CONNECTION_HELP}`,
       const routing = action === 'retry' ? settings.routing() : undefined;
       const db = await openDatabase(settings);
       // Kafka that fails to connect once is not tried again for every row (each try takes seconds).
-      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), { retryConnect: false, setting: settings.brokersSetting(), connection: () => settings.kafkaSecurity() });
+      const publisher = new LazyPublisher(() => settings.brokers(), settings.clientId(), {
+        retryConnect: false,
+        setting: settings.brokersSetting(),
+        connection: () => settings.kafkaSecurity(),
+      });
       try {
         const targets: Array<{ id: string; row: DeadLetterSummary | undefined; headers?: Record<string, string> }> = [];
         if (filter) for (const row of await listDeadLetters(db, filter)) targets.push({ id: row.id, row });
@@ -97,7 +103,8 @@ ${CONNECTION_HELP}`,
         // e.g. KAFKA_BROKERS for a consumer-stage row) over 3 (the row's data).
         let failureCode: typeof EXIT.badData | typeof EXIT.unavailable | typeof EXIT.usage | undefined;
         if (values['dry-run']) {
-          for (const { id, row } of targets) lines.push(plan(action, id, row, (r) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '')));
+          for (const { id, row } of targets)
+            lines.push(plan(action, id, row, (r) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '')));
         } else {
           if (all && targets.length > 0) await confirmBulkAction(io, `${verb} ${targets.length} dead letter(s)?`, values.yes ?? false);
           let postgresDown: string | undefined;
@@ -108,7 +115,9 @@ ${CONNECTION_HELP}`,
               continue;
             }
             try {
-              lines.push(action === 'retry' ? await redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : await discardDeadLetter(db, id));
+              lines.push(
+                action === 'retry' ? await redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : await discardDeadLetter(db, id),
+              );
             } catch (error) {
               // Each row is its own transaction: this one rolled back, the ones before stay done.
               const { exitCode, message } = describeFailure(error);
@@ -116,7 +125,12 @@ ${CONNECTION_HELP}`,
               const code = unavailable ? EXIT.unavailable : error instanceof CliError && error.kind === 'usage' ? EXIT.usage : EXIT.badData;
               const rank = (c: typeof failureCode) => (c === EXIT.unavailable ? 3 : c === EXIT.usage ? 2 : c === EXIT.badData ? 1 : 0);
               if (rank(code) > rank(failureCode)) failureCode = code;
-              lines.push({ id, outcome: 'failed', ...(row ? { stage: row.stage } : {}), message: `dead letter ${id} not ${action === 'retry' ? 're-driven' : 'discarded'}: ${message}` });
+              lines.push({
+                id,
+                outcome: 'failed',
+                ...(row ? { stage: row.stage } : {}),
+                message: `dead letter ${id} not ${action === 'retry' ? 're-driven' : 'discarded'}: ${message}`,
+              });
               if (unavailable && !isKafkaFailure(error)) postgresDown = `Postgres unavailable: ${message}`;
             }
           }
@@ -155,10 +169,18 @@ type PlannedRow = DeadLetterSummary & { headers?: Record<string, string> };
 function plan(action: Action, id: string, row: PlannedRow | undefined, retryTopicOf: (row: PlannedRow) => string): ActionLine {
   if (!row) return { id, outcome: 'not_found', message: `dead letter ${id} does not exist` };
   if (row.status !== 'pending') return { id, outcome: 'not_pending', stage: row.stage, message: `dead letter ${id} is ${row.status}; it would be left alone` };
-  if (action === 'discard') return { id, outcome: 'would_discard', stage: row.stage, message: `would discard dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'})` };
-  const where =
-    row.stage === 'relay'
-      ? 'to the outbox (the relay publishes it again)'
-      : `to ${retryTopicOf(row)} (group ${row.groupId} only)`;
-  return { id, outcome: 'would_redrive', stage: row.stage, message: `would re-drive dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'}) ${where}` };
+  if (action === 'discard')
+    return {
+      id,
+      outcome: 'would_discard',
+      stage: row.stage,
+      message: `would discard dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'})`,
+    };
+  const where = row.stage === 'relay' ? 'to the outbox (the relay publishes it again)' : `to ${retryTopicOf(row)} (group ${row.groupId} only)`;
+  return {
+    id,
+    outcome: 'would_redrive',
+    stage: row.stage,
+    message: `would re-drive dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'}) ${where}`,
+  };
 }

@@ -37,11 +37,15 @@ const MAX_TEXT = 1000;
 
 export async function dlqFilterFromFlags(values: DlqFilterFlagValues, defaultLimit: number): Promise<DeadLetterFilter> {
   const status = values.status ?? 'pending';
-  if (!(STATUSES as readonly string[]).includes(status)) throw usageError(`--status ${JSON.stringify(status.slice(0, 80))} is invalid: expected ${STATUSES.join(', ')}`);
+  if (!(STATUSES as readonly string[]).includes(status))
+    throw usageError(`--status ${JSON.stringify(status.slice(0, 80))} is invalid: expected ${STATUSES.join(', ')}`);
   if (values.stage !== undefined && values.stage !== 'relay' && values.stage !== 'consumer') {
     throw usageError(`--stage ${JSON.stringify(values.stage.slice(0, 80))} is invalid: expected relay or consumer`);
   }
-  for (const [name, value] of [['tenant', values.tenant], ['group', values.group]] as const) {
+  for (const [name, value] of [
+    ['tenant', values.tenant],
+    ['group', values.group],
+  ] as const) {
     if (value !== undefined && value.length > MAX_TEXT) throw usageError(`--${name} is longer than ${MAX_TEXT} characters`);
   }
   const types = listFlag(values.type);

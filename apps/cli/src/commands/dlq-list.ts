@@ -41,7 +41,17 @@ ${CONNECTION_HELP}`,
         io,
         formatTable(
           ['ID', 'STAGE', 'GROUP', 'TENANT', 'TYPE', 'ATTEMPTS', 'STATUS', 'LAST FAILED', 'ERROR'],
-          rows.map((r) => [r.id, r.stage, r.groupId, r.tenantId, r.eventType, r.attempts, r.status, r.lastFailedAt.toISOString(), `${r.errorClass}: ${r.errorMessage}`]),
+          rows.map((r) => [
+            r.id,
+            r.stage,
+            r.groupId,
+            r.tenantId,
+            r.eventType,
+            r.attempts,
+            r.status,
+            r.lastFailedAt.toISOString(),
+            `${r.errorClass}: ${r.errorMessage}`,
+          ]),
         ),
       );
       if (rows.length === filter.limit) note(io, `showing the newest ${filter.limit}; raise --limit to see more`);

@@ -60,7 +60,7 @@ ${CONNECTION_HELP}`,
         ['tenant', row.tenantId],
         ['event', `${row.eventId ?? '-'} ${row.eventType ?? ''} (key ${row.eventKey ?? '-'})`],
         ['origin', row.topic ? `${row.topic} partition ${row.partition} offset ${row.offset}` : null],
-        ['key', bytes ? (bytes.key && shown(bytes.key)) : row.messageKey],
+        ['key', bytes ? bytes.key && shown(bytes.key) : row.messageKey],
         ['attempts', row.attempts],
         ['first failed', row.firstFailedAt.toISOString()],
         ['last failed', row.lastFailedAt.toISOString()],
@@ -106,5 +106,8 @@ function shown(bytes: Buffer, keepNewlines = false): string {
 }
 
 function indent(text: string): string {
-  return text.split('\n').map((l) => `  ${l}`).join('\n');
+  return text
+    .split('\n')
+    .map((l) => `  ${l}`)
+    .join('\n');
 }

@@ -35,11 +35,20 @@ ${CONNECTION_HELP}`,
         return EXIT.ok;
       }
       printLine(io, `pending: ${backlog.pending}   failing: ${backlog.failing}   oldest pending: ${formatDuration(backlog.oldestAgeSeconds)}`);
-      printLine(io, `shards held by a relay: ${held} of ${shards.length}${held < shards.length ? '  (unheld shards are not published until a relay takes them)' : ''}`);
+      printLine(
+        io,
+        `shards held by a relay: ${held} of ${shards.length}${held < shards.length ? '  (unheld shards are not published until a relay takes them)' : ''}`,
+      );
       const shown = values['all-shards'] ? shards : shards.filter((s) => s.pending > 0);
       if (shown.length > 0) {
         printLine(io);
-        printLine(io, formatTable(['SHARD', 'PENDING', 'FAILING', 'OLDEST', 'HELD BY'], shown.map((s) => [s.shard, s.pending, s.failing, formatDuration(s.oldestAgeSeconds), s.heldBy ?? 'nobody'])));
+        printLine(
+          io,
+          formatTable(
+            ['SHARD', 'PENDING', 'FAILING', 'OLDEST', 'HELD BY'],
+            shown.map((s) => [s.shard, s.pending, s.failing, formatDuration(s.oldestAgeSeconds), s.heldBy ?? 'nobody']),
+          ),
+        );
       }
       printLine(io);
       if (instances.length === 0) printLine(io, 'relay instances: none has sent a heartbeat in the last minute');
@@ -50,7 +59,14 @@ ${CONNECTION_HELP}`,
           io,
           formatTable(
             ['RELAY INSTANCE', 'HOST', 'PID', 'UP', 'HEARTBEAT', 'SHARDS HELD'],
-            instances.map((i) => [i.instanceId, i.host, i.pid, formatDuration((Date.now() - i.startedAt.getTime()) / 1000), `${formatDuration(i.heartbeatAgeSeconds)} ago`, byHolder.get(i.instanceId) ?? 0]),
+            instances.map((i) => [
+              i.instanceId,
+              i.host,
+              i.pid,
+              formatDuration((Date.now() - i.startedAt.getTime()) / 1000),
+              `${formatDuration(i.heartbeatAgeSeconds)} ago`,
+              byHolder.get(i.instanceId) ?? 0,
+            ]),
           ),
         );
       }

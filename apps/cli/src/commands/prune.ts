@@ -118,19 +118,27 @@ ${CONNECTION_HELP}`,
       inbox: ageFlag('inbox-older-than', values['inbox-older-than']),
     };
     if (!ages.eventLog && !ages.deadLetters && !ages.inbox) {
-      throw usageError('say what to prune: --event-log-older-than, --dead-letters-older-than and/or --inbox-older-than, each with an age like 90d or 12h (see: eventbus prune --help)');
+      throw usageError(
+        'say what to prune: --event-log-older-than, --dead-letters-older-than and/or --inbox-older-than, each with an age like 90d or 12h (see: eventbus prune --help)',
+      );
     }
     const tenant = values.tenant ?? null;
     if (tenant !== null && (tenant.trim() === '' || tenant.length > 1000)) throw usageError('--tenant must be a tenant id (1 to 1000 characters)');
     if (tenant !== null && ages.inbox) {
-      throw usageError('--tenant does not apply to --inbox-older-than: inbox rows have no tenant (they are per consumer group and event id); prune the inbox in a run without --tenant');
+      throw usageError(
+        '--tenant does not apply to --inbox-older-than: inbox rows have no tenant (they are per consumer group and event id); prune the inbox in a run without --tenant',
+      );
     }
     const batchSize = intFlag('batch-size', values['batch-size'], 1, MAX_BATCH_SIZE) ?? DEFAULT_BATCH_SIZE;
     const dryRun = values['dry-run'] ?? false;
 
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
-    const sql: PruneSql = { eventLog: await import('@eventbus/replay'), deadLetters: await import('@eventbus/dead-letters'), inbox: await import('@eventbus/consumer') };
+    const sql: PruneSql = {
+      eventLog: await import('@eventbus/replay'),
+      deadLetters: await import('@eventbus/dead-letters'),
+      inbox: await import('@eventbus/consumer'),
+    };
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const started = Date.now();
@@ -192,9 +200,21 @@ async function countPrunable(
     interrupted: false,
     elapsedMs: 0,
     eventLog: ages.eventLog
-      ? { ...table(ages.eventLog.text, cutoffs[0]!, sum((t) => t.prunable)), tenant, keptInOutbox: sum((t) => t.inOutbox), keptForDeadLetters: sum((t) => t.pendingDeadLetter) }
+      ? {
+          ...table(
+            ages.eventLog.text,
+            cutoffs[0]!,
+            sum((t) => t.prunable),
+          ),
+          tenant,
+          keptInOutbox: sum((t) => t.inOutbox),
+          keptForDeadLetters: sum((t) => t.pendingDeadLetter),
+        }
       : null,
-    deadLetters: ages.deadLetters && deadLetterCounts ? { ...table(ages.deadLetters.text, cutoffs[1]!, deadLetterCounts.prunable), tenant, pendingKept: deadLetterCounts.pending } : null,
+    deadLetters:
+      ages.deadLetters && deadLetterCounts
+        ? { ...table(ages.deadLetters.text, cutoffs[1]!, deadLetterCounts.prunable), tenant, pendingKept: deadLetterCounts.pending }
+        : null,
     inbox: ages.inbox ? table(ages.inbox.text, cutoffs[2]!, inboxCount) : null,
   };
   return { summary, eventPlan };
@@ -209,7 +229,13 @@ async function deletionPhases(
   io: CliIo,
   db: pg.Pool,
   sql: PruneSql,
-  { summary, eventPlan, cutoffs, tenant, batchSize }: { summary: PruneSummary; eventPlan: EventPlan; cutoffs: Array<Date | null>; tenant: string | null; batchSize: number },
+  {
+    summary,
+    eventPlan,
+    cutoffs,
+    tenant,
+    batchSize,
+  }: { summary: PruneSummary; eventPlan: EventPlan; cutoffs: Array<Date | null>; tenant: string | null; batchSize: number },
 ): Promise<Array<() => Promise<boolean>>> {
   const phases: Array<() => Promise<boolean>> = [];
   if (summary.eventLog && summary.eventLog.matched > 0) {
@@ -323,7 +349,10 @@ async function runBatches(io: CliIo, label: string, result: TableResult, batch: 
 
 function describeMatches(s: PruneSummary): string {
   const parts: string[] = [];
-  if (s.eventLog) parts.push(`${count(s.eventLog.matched)} EventLog event(s) created before ${s.eventLog.cutoff}${s.eventLog.tenant !== null ? ` (tenant ${JSON.stringify(s.eventLog.tenant.slice(0, 80))})` : ''}`);
+  if (s.eventLog)
+    parts.push(
+      `${count(s.eventLog.matched)} EventLog event(s) created before ${s.eventLog.cutoff}${s.eventLog.tenant !== null ? ` (tenant ${JSON.stringify(s.eventLog.tenant.slice(0, 80))})` : ''}`,
+    );
   if (s.deadLetters) parts.push(`${count(s.deadLetters.matched)} resolved dead letter(s) from before ${s.deadLetters.cutoff}`);
   if (s.inbox) parts.push(`${count(s.inbox.matched)} inbox row(s) processed before ${s.inbox.cutoff}`);
   return parts.length > 1 ? `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}` : parts[0]!;
@@ -334,31 +363,53 @@ function report(io: CliIo, s: PruneSummary, json: boolean): void {
   else {
     const did = (r: TableResult) => (s.dryRun ? `would delete ${count(r.matched)}` : `deleted ${count(r.deleted)} of ${count(r.matched)}`);
     if (s.eventLog) {
-      const kept = [s.eventLog.keptInOutbox > 0 ? `${count(s.eventLog.keptInOutbox)} still in the outbox` : '', s.eventLog.keptForDeadLetters > 0 ? `${count(s.eventLog.keptForDeadLetters)} of pending relay dead letters` : ''].filter(Boolean);
+      const kept = [
+        s.eventLog.keptInOutbox > 0 ? `${count(s.eventLog.keptInOutbox)} still in the outbox` : '',
+        s.eventLog.keptForDeadLetters > 0 ? `${count(s.eventLog.keptForDeadLetters)} of pending relay dead letters` : '',
+      ].filter(Boolean);
       const who = s.eventLog.tenant !== null ? ` of tenant ${s.eventLog.tenant}` : '';
-      printLine(io, `event log:     ${did(s.eventLog)} event(s)${who} created before ${s.eventLog.cutoff} (older than ${s.eventLog.olderThan})${kept.length > 0 ? `; kept ${kept.join(' and ')}` : ''}`);
+      printLine(
+        io,
+        `event log:     ${did(s.eventLog)} event(s)${who} created before ${s.eventLog.cutoff} (older than ${s.eventLog.olderThan})${kept.length > 0 ? `; kept ${kept.join(' and ')}` : ''}`,
+      );
     }
     if (s.deadLetters) {
       const who = s.deadLetters.tenant !== null ? ` of tenant ${s.deadLetters.tenant}` : '';
-      printLine(io, `dead letters:  ${did(s.deadLetters)} re-driven or discarded${who} before ${s.deadLetters.cutoff} (older than ${s.deadLetters.olderThan})${s.deadLetters.pendingKept > 0 ? `; kept ${count(s.deadLetters.pendingKept)} pending` : ''}`);
+      printLine(
+        io,
+        `dead letters:  ${did(s.deadLetters)} re-driven or discarded${who} before ${s.deadLetters.cutoff} (older than ${s.deadLetters.olderThan})${s.deadLetters.pendingKept > 0 ? `; kept ${count(s.deadLetters.pendingKept)} pending` : ''}`,
+      );
     }
     if (s.inbox) printLine(io, `inbox:         ${did(s.inbox)} row(s) processed before ${s.inbox.cutoff} (older than ${s.inbox.olderThan})`);
   }
   // Hints, on stderr in both modes: what the operator may want to act on.
   if (s.deadLetters && s.deadLetters.pendingKept > 0) {
-    note(io, `note: ${count(s.deadLetters.pendingKept)} pending dead letter(s) were dead-lettered before ${s.deadLetters.cutoff}; pending ones are never pruned: re-drive or discard them (eventbus dlq list)`);
+    note(
+      io,
+      `note: ${count(s.deadLetters.pendingKept)} pending dead letter(s) were dead-lettered before ${s.deadLetters.cutoff}; pending ones are never pruned: re-drive or discard them (eventbus dlq list)`,
+    );
   }
   if (s.eventLog && s.eventLog.keptInOutbox > 0) {
-    note(io, `note: ${count(s.eventLog.keptInOutbox)} event(s) older than the cutoff are still in the outbox, not yet published, and are kept (eventbus outbox status)`);
+    note(
+      io,
+      `note: ${count(s.eventLog.keptInOutbox)} event(s) older than the cutoff are still in the outbox, not yet published, and are kept (eventbus outbox status)`,
+    );
   }
   if (s.interrupted) {
-    note(io, `interrupted after ${formatDuration(s.elapsedMs / 1000)}: deleted ${describeDeleted(s)}; what is deleted stays deleted, the rest is untouched. Run the same command again to go on.`);
+    note(
+      io,
+      `interrupted after ${formatDuration(s.elapsedMs / 1000)}: deleted ${describeDeleted(s)}; what is deleted stays deleted, the rest is untouched. Run the same command again to go on.`,
+    );
   }
 }
 
 /** `30 event(s), 0 dead letter(s)`: what the tables asked for lost so far. */
 function describeDeleted(s: PruneSummary): string {
-  return [s.eventLog && `${count(s.eventLog.deleted)} event(s)`, s.deadLetters && `${count(s.deadLetters.deleted)} dead letter(s)`, s.inbox && `${count(s.inbox.deleted)} inbox row(s)`]
+  return [
+    s.eventLog && `${count(s.eventLog.deleted)} event(s)`,
+    s.deadLetters && `${count(s.deadLetters.deleted)} dead letter(s)`,
+    s.inbox && `${count(s.inbox.deleted)} inbox row(s)`,
+  ]
     .filter(Boolean)
     .join(', ');
 }

@@ -86,14 +86,18 @@ ${CONNECTION_HELP}`,
     const settings = new ConnectionSettings(values, io.env);
     const router = settings.router();
     const target: ReplayTarget =
-      values['to-topic'] !== undefined ? { kind: 'topic', topic: values['to-topic'] }
-      : values.group !== undefined ? { kind: 'group', groupId: values.group, router }
-      : { kind: 'event-topics', router };
+      values['to-topic'] !== undefined
+        ? { kind: 'topic', topic: values['to-topic'] }
+        : values.group !== undefined
+          ? { kind: 'group', groupId: values.group, router }
+          : { kind: 'event-topics', router };
     const brokers = dryRun ? [] : settings.brokers();
     const kafkaSecurity = dryRun ? undefined : settings.kafkaSecurity();
 
     const db = await openDatabase(settings);
-    const publisher = dryRun ? undefined : new LazyPublisher(() => brokers, settings.clientId(), { setting: settings.brokersSetting(), connection: () => kafkaSecurity });
+    const publisher = dryRun
+      ? undefined
+      : new LazyPublisher(() => brokers, settings.clientId(), { setting: settings.brokersSetting(), connection: () => kafkaSecurity });
     try {
       let after: ReplayCursor | undefined = resumePoint?.cursor;
       if (values.after !== undefined) {
@@ -149,9 +153,12 @@ function checkFlagCombinations(values: ReplayFlags): void {
   if (values.tenant === undefined) throw usageError('--tenant is required (see: eventbus replay --help)');
   if (values['to-topic'] !== undefined && values.group !== undefined) throw usageError('--to-topic and --group exclude each other: pick one target');
   if (values.resume !== undefined && values.after !== undefined) throw usageError('--resume and --after exclude each other');
-  if (values['to-topic'] !== undefined && !TOPIC_NAME.test(values['to-topic'])) throw usageError(`--to-topic ${JSON.stringify(values['to-topic'].slice(0, 80))} is not a Kafka topic name`);
-  if (values.after !== undefined && !EVENT_ID.test(values.after)) throw usageError(`--after ${JSON.stringify(values.after.slice(0, 80))} is not an event id (a uuid)`);
-  if (values.group !== undefined && (values.group.trim() === '' || values.group.length > 249)) throw usageError('--group must be a consumer group id (1 to 249 characters)');
+  if (values['to-topic'] !== undefined && !TOPIC_NAME.test(values['to-topic']))
+    throw usageError(`--to-topic ${JSON.stringify(values['to-topic'].slice(0, 80))} is not a Kafka topic name`);
+  if (values.after !== undefined && !EVENT_ID.test(values.after))
+    throw usageError(`--after ${JSON.stringify(values.after.slice(0, 80))} is not an event id (a uuid)`);
+  if (values.group !== undefined && (values.group.trim() === '' || values.group.length > 249))
+    throw usageError('--group must be a consumer group id (1 to 249 characters)');
 }
 
 /** The filter, paging, pacing and resume point the flags ask for; bad values fail here, before any connection. */
@@ -198,14 +205,18 @@ function withResumeHint(error: unknown, argv: string[]): unknown {
 }
 
 function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[]): void {
-  const resumeCommand = result.interrupted && result.resumeToken ? `eventbus replay ${withoutResumeFlags(argv).map(shellQuote).join(' ')} --resume ${result.resumeToken}` : null;
+  const resumeCommand =
+    result.interrupted && result.resumeToken ? `eventbus replay ${withoutResumeFlags(argv).map(shellQuote).join(' ')} --resume ${result.resumeToken}` : null;
   if (json) printJson(io, { ...result, resumeCommand });
   else {
     const verb = result.dryRun ? 'would send' : 'sent';
     printLine(io, `replay ${result.replayId}: ${verb} ${result.sent} of ${result.total} event(s) in ${formatDuration(result.elapsedMs / 1000)}`);
     if (result.first) printLine(io, `  first: ${result.first.id} ${result.first.eventType} ${result.first.createdAt} -> ${result.first.topic}`);
     if (result.last) printLine(io, `  last:  ${result.last.id} ${result.last.eventType} ${result.last.createdAt} -> ${result.last.topic}`);
-    printLine(io, `  upper bound: events created before ${result.upperBound.bound} (${BOUND_REASON[result.upperBound.limitedBy]}); later ones: --from ${result.upperBound.bound}`);
+    printLine(
+      io,
+      `  upper bound: events created before ${result.upperBound.bound} (${BOUND_REASON[result.upperBound.limitedBy]}); later ones: --from ${result.upperBound.bound}`,
+    );
   }
   if (resumeCommand) {
     note(io, `interrupted after ${result.sent} of ${result.total} event(s); everything up to event ${result.lastEventId} was acknowledged by Kafka.`);

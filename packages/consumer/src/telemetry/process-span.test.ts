@@ -62,14 +62,18 @@ describe('process span', () => {
       const span = { isRecording: () => recording, setAttributes: vi.fn() } as unknown as Span;
       const startSpan = vi.fn(() => span);
       startProcessSpan({ startSpan } as unknown as Tracer, input);
-      expect(startSpan).toHaveBeenCalledWith('process eventbus.retry.billing', expect.objectContaining({
-        attributes: {
-          'messaging.system': 'kafka',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': 'eventbus.retry.billing',
-          'messaging.consumer.group.name': 'billing',
-        },
-      }), expect.anything());
+      expect(startSpan).toHaveBeenCalledWith(
+        'process eventbus.retry.billing',
+        expect.objectContaining({
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.operation.type': 'process',
+            'messaging.destination.name': 'eventbus.retry.billing',
+            'messaging.consumer.group.name': 'billing',
+          },
+        }),
+        expect.anything(),
+      );
       if (recording) expect(span.setAttributes).toHaveBeenCalledWith(processSpanAttributes(input));
       else expect(span.setAttributes).not.toHaveBeenCalled();
     }

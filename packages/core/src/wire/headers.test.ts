@@ -69,21 +69,41 @@ describe('retry headers', () => {
 describe('DLQ headers', () => {
   it('round-trips the failure facts and drops retry headers from the original ones', () => {
     const dlq = {
-      origin: info.origin, groupId: 'search-indexer', errorClass: 'TypeError', errorMessage: 'boom', errorStack: 'TypeError: boom\n  at x',
-      attempts: 6, firstFailureAt: 1, lastFailureAt: 2, subscription: 'indexer', retryTopic: 'eventbus.retry.search-indexer',
+      origin: info.origin,
+      groupId: 'search-indexer',
+      errorClass: 'TypeError',
+      errorMessage: 'boom',
+      errorStack: 'TypeError: boom\n  at x',
+      attempts: 6,
+      firstFailureAt: 1,
+      lastFailureAt: 2,
+      subscription: 'indexer',
+      retryTopic: 'eventbus.retry.search-indexer',
     };
     const headers = encodeDlqHeaders(original, dlq);
     expect(headers).toMatchObject({
-      [DLQ_HEADER.originalTopic]: 'eventbus.product', [DLQ_HEADER.originalOffset]: '9007199254740993', [DLQ_HEADER.group]: 'search-indexer',
-      [DLQ_HEADER.attempts]: '6', [DLQ_HEADER.errorClass]: 'TypeError', [DLQ_HEADER.errorMessage]: 'boom', 'x-custom': 'keep',
+      [DLQ_HEADER.originalTopic]: 'eventbus.product',
+      [DLQ_HEADER.originalOffset]: '9007199254740993',
+      [DLQ_HEADER.group]: 'search-indexer',
+      [DLQ_HEADER.attempts]: '6',
+      [DLQ_HEADER.errorClass]: 'TypeError',
+      [DLQ_HEADER.errorMessage]: 'boom',
+      'x-custom': 'keep',
     });
     expect(decodeDlqHeaders(headers)).toEqual({ info: dlq, original });
   });
 
   it('truncates long error messages and stacks', () => {
     const headers = encodeDlqHeaders(original, {
-      origin: info.origin, groupId: 'g', errorClass: 'Error', errorMessage: 'm'.repeat(10_000), errorStack: 's'.repeat(20_000),
-      attempts: 1, firstFailureAt: 1, lastFailureAt: 1, retryTopic: 'r',
+      origin: info.origin,
+      groupId: 'g',
+      errorClass: 'Error',
+      errorMessage: 'm'.repeat(10_000),
+      errorStack: 's'.repeat(20_000),
+      attempts: 1,
+      firstFailureAt: 1,
+      lastFailureAt: 1,
+      retryTopic: 'r',
     });
     expect(headers[DLQ_HEADER.errorMessage]).toHaveLength(4000);
     expect(headers[DLQ_HEADER.errorStack]).toHaveLength(8000);

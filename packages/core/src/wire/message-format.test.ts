@@ -12,8 +12,31 @@ const PATH_ABSOLUTE = new RegExp(`^/(?:${PCHAR}+(?:/${PCHAR}*)*)?$`);
 
 /** Tenant ids the producer accepts (validate-event: non-blank, no NUL, at most 128 chars). */
 const AWKWARD_TENANTS = [
-  'acme corp', '100%', '50%25', 'a|b', '<script>', 'back\\slash', 'frag#ment', 'que?ry', 'a/b', 'a+b', 'a;b=c',
-  "o'brien", 'münchen', '東京', 'emoji 😀', 'tab\tnew\nline', ' leading', '%E2%82%AC', '...', '~_.-', '"quoted"', '[v6]', '{x}', '`', '^',
+  'acme corp',
+  '100%',
+  '50%25',
+  'a|b',
+  '<script>',
+  'back\\slash',
+  'frag#ment',
+  'que?ry',
+  'a/b',
+  'a+b',
+  'a;b=c',
+  "o'brien",
+  'münchen',
+  '東京',
+  'emoji 😀',
+  'tab\tnew\nline',
+  ' leading',
+  '%E2%82%AC',
+  '...',
+  '~_.-',
+  '"quoted"',
+  '[v6]',
+  '{x}',
+  '`',
+  '^',
 ];
 
 describe('tenantSource', () => {
@@ -50,7 +73,7 @@ describe('tenantSource', () => {
 
   it('holds for 2,000 random tenant ids over ASCII 1-127 and some non-ASCII characters', () => {
     let seed = 42;
-    const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
     const alphabet = [...Array.from({ length: 127 }, (_, i) => String.fromCharCode(i + 1)), 'é', 'ß', '中', '😀', '\u00a0', '\u2028'];
     for (let n = 0; n < 2000; n++) {
       const length = 1 + Math.floor(random() * 20);
@@ -63,8 +86,18 @@ describe('tenantSource', () => {
 });
 
 const stored: StoredEvent = {
-  id: '0190a0b0-0000-7000-8000-000000000001', tenantId: 'acme corp #1', projectId: null, eventKey: 'k', eventType: 'order.placed', version: 2,
-  payloadJson: '{"a":1}', correlationId: 'c', causationId: null, createdAt: new Date('2026-01-02T03:04:05.678Z'), traceparent: null, tracestate: null,
+  id: '0190a0b0-0000-7000-8000-000000000001',
+  tenantId: 'acme corp #1',
+  projectId: null,
+  eventKey: 'k',
+  eventType: 'order.placed',
+  version: 2,
+  payloadJson: '{"a":1}',
+  correlationId: 'c',
+  causationId: null,
+  createdAt: new Date('2026-01-02T03:04:05.678Z'),
+  traceparent: null,
+  tracestate: null,
 };
 
 describe('encodeEvent', () => {
@@ -90,7 +123,15 @@ function expectUndecodable(run: () => unknown, pattern: RegExp): void {
   expect((thrown as EventBusError).message).toMatch(pattern);
 }
 
-const binary = { ce_specversion: '1.0', ce_id: 'e-1', ce_type: 'order.placed', ce_source: '/x', ce_time: '2026-01-02T03:04:05Z', ce_tenantid: 't-1', 'content-type': 'application/json' };
+const binary = {
+  ce_specversion: '1.0',
+  ce_id: 'e-1',
+  ce_type: 'order.placed',
+  ce_source: '/x',
+  ce_time: '2026-01-02T03:04:05Z',
+  ce_tenantid: 't-1',
+  'content-type': 'application/json',
+};
 
 describe('decodeEvent, binary mode', () => {
   it('reads the tenant from ce_tenantid, not from the source', () => {
@@ -116,9 +157,12 @@ describe('decodeEvent, binary mode', () => {
     expect(decodeEvent('{}', { ...binary, ce_time: time }).createdAt.toISOString()).toBe(iso);
   });
 
-  it.each(['1', '2026-01-02', '2026-01-02T03:04:05', 'Fri, 02 Jan 2026 03:04:05 GMT', '2026-02-30T00:00:00Z'])('refuses ce_time %j, naming the header', (time) => {
-    expectUndecodable(() => decodeEvent('{}', { ...binary, ce_time: time }), /header ce_time is not an RFC 3339 date-time/);
-  });
+  it.each(['1', '2026-01-02', '2026-01-02T03:04:05', 'Fri, 02 Jan 2026 03:04:05 GMT', '2026-02-30T00:00:00Z'])(
+    'refuses ce_time %j, naming the header',
+    (time) => {
+      expectUndecodable(() => decodeEvent('{}', { ...binary, ce_time: time }), /header ce_time is not an RFC 3339 date-time/);
+    },
+  );
 
   it('takes createdAt from the record timestamp when ce_time is absent (time is optional in CloudEvents)', () => {
     const { ce_time: _, ...noTime } = binary;
@@ -167,8 +211,18 @@ function structured(event: Record<string, unknown>, contentType = STRUCTURED_CON
 }
 
 const sdkEvent = {
-  specversion: '1.0', id: 'e-2', type: 'order.placed', source: 'https://shop.example/orders', time: '2026-01-02T05:04:05.5+02:00',
-  datacontenttype: 'application/json', tenantid: 'acme corp', projectid: 'p-1', eventkey: 'order-9', eventversion: 3, correlationid: 'corr', causationid: 'cause',
+  specversion: '1.0',
+  id: 'e-2',
+  type: 'order.placed',
+  source: 'https://shop.example/orders',
+  time: '2026-01-02T05:04:05.5+02:00',
+  datacontenttype: 'application/json',
+  tenantid: 'acme corp',
+  projectid: 'p-1',
+  eventkey: 'order-9',
+  eventversion: 3,
+  correlationid: 'corr',
+  causationid: 'cause',
   data: { total: 12.5, items: ['a'] },
 };
 
@@ -176,8 +230,17 @@ describe('decodeEvent, structured mode', () => {
   it('reads the whole event from the value, the payload from data', () => {
     const { value, headers } = structured(sdkEvent, 'application/cloudevents+json; charset=UTF-8');
     expect(decodeEvent(value, headers)).toEqual({
-      id: 'e-2', tenantId: 'acme corp', projectId: 'p-1', eventKey: 'order-9', eventType: 'order.placed', version: 3, payload: { total: 12.5, items: ['a'] },
-      correlationId: 'corr', causationId: 'cause', createdAt: new Date('2026-01-02T03:04:05.500Z'), headers,
+      id: 'e-2',
+      tenantId: 'acme corp',
+      projectId: 'p-1',
+      eventKey: 'order-9',
+      eventType: 'order.placed',
+      version: 3,
+      payload: { total: 12.5, items: ['a'] },
+      correlationId: 'corr',
+      causationId: 'cause',
+      createdAt: new Date('2026-01-02T03:04:05.500Z'),
+      headers,
     });
   });
 
@@ -189,7 +252,14 @@ describe('decodeEvent, structured mode', () => {
 
   it('gives an event without data the payload null, and without extensions their defaults', () => {
     const { value, headers } = structured({ specversion: '1.0', id: 'e-3', type: 'order.placed', source: '/s', tenantid: 't' }, STRUCTURED_CONTENT_TYPE);
-    expect(decodeEvent(value, headers, { timestamp: 0 })).toMatchObject({ payload: null, version: 1, eventKey: 'e-3', correlationId: 'e-3', projectId: null, createdAt: new Date(0) });
+    expect(decodeEvent(value, headers, { timestamp: 0 })).toMatchObject({
+      payload: null,
+      version: 1,
+      eventKey: 'e-3',
+      correlationId: 'e-3',
+      projectId: null,
+      createdAt: new Date(0),
+    });
   });
 
   it('ignores binary-mode ce_ headers: the value is the event', () => {
@@ -206,7 +276,11 @@ describe('decodeEvent, structured mode', () => {
   it.each([
     ['data and data_base64', { ...sdkEvent, data_base64: 'e30=' }, /both data and data_base64/],
     ['data_base64 that is not base64', { ...sdkEvent, data: undefined, data_base64: 'not base64!' }, /data_base64 is not base64/],
-    ['data_base64 that is not JSON', { ...sdkEvent, data: undefined, data_base64: Buffer.from('plain text').toString('base64') }, /data_base64 does not decode to JSON/],
+    [
+      'data_base64 that is not JSON',
+      { ...sdkEvent, data: undefined, data_base64: Buffer.from('plain text').toString('base64') },
+      /data_base64 does not decode to JSON/,
+    ],
     ['datacontenttype text/xml', { ...sdkEvent, datacontenttype: 'text/xml', data: '<a/>' }, /datacontenttype text\/xml is not JSON/],
     ['a date as time', { ...sdkEvent, time: '2026-01-02' }, /attribute time is not an RFC 3339 date-time/],
     ['no specversion', { ...sdkEvent, specversion: undefined }, /attribute specversion is missing/],

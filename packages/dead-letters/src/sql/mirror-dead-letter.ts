@@ -136,7 +136,14 @@ export async function skipUnstorable(
   failure: { attempts: number; error: unknown },
 ): Promise<'unstorable' | 'seen_before'> {
   const { code, message: errorMessage } = failure.error as { code?: unknown; message?: unknown };
-  const head = [message.topic, message.partition, message.offset, failure.attempts, typeof code === 'string' ? code : null, readableText(String(errorMessage ?? failure.error)).slice(0, 4000)];
+  const head = [
+    message.topic,
+    message.partition,
+    message.offset,
+    failure.attempts,
+    typeof code === 'string' ? code : null,
+    readableText(String(errorMessage ?? failure.error)).slice(0, 4000),
+  ];
   const bytes = recordBytes(message);
   let result: pg.QueryResult;
   try {

@@ -32,7 +32,15 @@ describe('OffsetCommitter', () => {
     await vi.advanceTimersByTimeAsync(999);
     expect(commits).toEqual([]); // the fetch loop never waits for a commit
     await vi.advanceTimersByTimeAsync(1);
-    expect(commits).toEqual([{ at: start + 1000, offsets: [{ topic: 't', partition: 0, offset: '43' }, { topic: 't', partition: 1, offset: '8' }] }]);
+    expect(commits).toEqual([
+      {
+        at: start + 1000,
+        offsets: [
+          { topic: 't', partition: 0, offset: '43' },
+          { topic: 't', partition: 1, offset: '8' },
+        ],
+      },
+    ]);
     await vi.advanceTimersByTimeAsync(5000);
     expect(commits).toHaveLength(1); // nothing new resolved: no commit
     c.resolve('t', 1, '8');
@@ -69,7 +77,10 @@ describe('OffsetCommitter', () => {
     c.resolve('t', 1, '15');
     c.resolve('t', 2, '5');
     await c.flush();
-    expect(commits[0]!.offsets).toEqual([{ topic: 't', partition: 1, offset: '16' }, { topic: 't', partition: 2, offset: '6' }]);
+    expect(commits[0]!.offsets).toEqual([
+      { topic: 't', partition: 1, offset: '16' },
+      { topic: 't', partition: 2, offset: '6' },
+    ]);
   });
 
   it('keeps offsets pending when a commit fails, reports the error and sends them with the next commit', async () => {

@@ -49,10 +49,11 @@ export async function countOtherParticipants(client: pg.ClientBase, ownBackendPi
  */
 export async function tryLockShards(client: pg.ClientBase, candidates: readonly number[], max: number): Promise<number[]> {
   if (candidates.length === 0 || max <= 0) return [];
-  const { rows } = await client.query(
-    `SELECT s AS shard FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT $3`,
-    [SHARD_LOCK_NAMESPACE, candidates, max],
-  );
+  const { rows } = await client.query(`SELECT s AS shard FROM unnest($2::int[]) AS s WHERE pg_try_advisory_lock($1, s) LIMIT $3`, [
+    SHARD_LOCK_NAMESPACE,
+    candidates,
+    max,
+  ]);
   return rows.map((r) => r.shard as number);
 }
 

@@ -17,7 +17,12 @@ WHERE tenant_id = $1
   AND ($6::text IS NULL OR correlation_id = $6::text)`;
 
 /** `before`: the replay's exclusive upper bound (see replayUpperBound); default: --to alone. */
-export async function countMatchingEvents(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, before = toDateBound(filter)): Promise<number> {
+export async function countMatchingEvents(
+  db: pg.Pool | pg.ClientBase,
+  filter: ResolvedReplayFilter,
+  after: ReplayCursor,
+  before = toDateBound(filter),
+): Promise<number> {
   const { rows } = await db.query(COUNT_MATCHING_EVENTS_SQL, windowParams(filter, after, before));
   return Number(rows[0].n);
 }

@@ -87,7 +87,12 @@ ORDER BY t.tenant_id`;
 
 export async function countOldEvents(db: pg.Pool, tenantIds: readonly string[], cutoff: Date): Promise<TenantEventCounts[]> {
   const { rows } = await db.query(COUNT_OLD_EVENTS_SQL, [tenantIds, cutoff]);
-  return rows.map((r) => ({ tenantId: r.tenant_id, prunable: Number(r.prunable), inOutbox: Number(r.in_outbox), pendingDeadLetter: Number(r.pending_dead_letter) }));
+  return rows.map((r) => ({
+    tenantId: r.tenant_id,
+    prunable: Number(r.prunable),
+    inOutbox: Number(r.in_outbox),
+    pendingDeadLetter: Number(r.pending_dead_letter),
+  }));
 }
 
 /**

@@ -62,7 +62,13 @@ export function windowParams(filter: ResolvedReplayFilter, after: ReplayCursor, 
 }
 
 /** `before`: the exclusive upper bound (see replayUpperBound); default: --to alone. */
-export async function readEventPage(db: pg.Pool | pg.ClientBase, filter: ResolvedReplayFilter, after: ReplayCursor, limit: number, before = toDateBound(filter)): Promise<ReplayedRow[]> {
+export async function readEventPage(
+  db: pg.Pool | pg.ClientBase,
+  filter: ResolvedReplayFilter,
+  after: ReplayCursor,
+  limit: number,
+  before = toDateBound(filter),
+): Promise<ReplayedRow[]> {
   const { rows } = await db.query(READ_EVENT_PAGE_SQL, [...windowParams(filter, after, before), limit]);
   return rows.map((r) => ({
     ...storedEventFromRow(r),
