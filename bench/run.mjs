@@ -26,7 +26,12 @@ import { EventConsumer } from '@eventbus/consumer';
 import { shardForTenant } from '@eventbus/schema';
 
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean', default: false }, only: { type: 'string' }, json: { type: 'string' }, 'latency-rates': { type: 'string', default: '1000,200' } },
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    json: { type: 'string' },
+    'latency-rates': { type: 'string', default: '1000,200' },
+  },
 });
 const quick = values.quick;
 /** `--only relay,replay`: the named benches, in their usual order. */
@@ -112,12 +117,14 @@ async function producerBench() {
   const run = async (label, body) => {
     let count = 0;
     const deadline = Date.now() + seconds * 1000;
-    await Promise.all(Array.from({ length: 8 }, async (_, w) => {
-      while (Date.now() < deadline) {
-        await db.transaction(async (tx) => body(tx, w, count));
-        count++;
-      }
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        while (Date.now() < deadline) {
+          await db.transaction(async (tx) => body(tx, w, count));
+          count++;
+        }
+      }),
+    );
     const rate = count / seconds;
     say(`  ${label.padEnd(44)} ${fmt(rate).padStart(7)} tx/s`);
     return rate;
@@ -128,7 +135,9 @@ async function producerBench() {
     await new EventWriter(tx).writeEventWithOutbox({ tenantId: `tenant-${w}`, eventKey: randomUUID(), eventType: 'order.placed', payload: PAYLOAD });
   };
   const rounds = quick ? 1 : 2;
-  const a = [], b = [], c = [];
+  const a = [],
+    b = [],
+    c = [];
   for (let r = 0; r < rounds; r++) {
     a.push(await run('(a) domain row only', domain));
     b.push(await run('(b) domain row + writeEventWithOutbox', withEvent));
@@ -138,7 +147,13 @@ async function producerBench() {
     await pool.query('TRUNCATE eventbus.outbox');
   }
   const best = (xs) => Math.max(...xs);
-  results.producer = { domainOnlyTxPerS: best(a), withOutboxTxPerS: best(b), withOutboxNoNotifyTxPerS: best(c), ratioBtoA: best(b) / best(a), ratioCtoA: best(c) / best(a) };
+  results.producer = {
+    domainOnlyTxPerS: best(a),
+    withOutboxTxPerS: best(b),
+    withOutboxNoNotifyTxPerS: best(c),
+    ratioBtoA: best(b) / best(a),
+    ratioCtoA: best(c) / best(a),
+  };
   say(`  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}\n`);
 }
 
@@ -176,12 +191,13 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   await fillBacklog(rows);
   const child = fork(script, [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
     env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
-    ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=' + process.env.BENCH_PROF] } : {}),
+    ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] } : {}),
   });
-  const fromChild = (key) => new Promise((resolve, reject) => {
-    child.on('message', (m) => m[key] && resolve(m));
-    child.once('exit', (code) => reject(new Error(`relay process ${script} exited with ${code} before '${key}'`)));
-  });
+  const fromChild = (key) =>
+    new Promise((resolve, reject) => {
+      child.on('message', (m) => m[key] && resolve(m));
+      child.once('exit', (code) => reject(new Error(`relay process ${script} exited with ${code} before '${key}'`)));
+    });
   const ready = fromChild('ready');
   const done = fromChild('done');
   // Both are awaited below; without this, a child that dies early would leave `done`
@@ -197,7 +213,13 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send({ stop: true });
   await exited;
-  return { rate, cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare }, rssPeak: drained.peakRssMb * 2 ** 20, relayModule, kafkajsPatch };
+  return {
+    rate,
+    cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare },
+    rssPeak: drained.peakRssMb * 2 ** 20,
+    relayModule,
+    kafkajsPatch,
+  };
 }
 
 async function relayDrainBench() {
@@ -226,14 +248,26 @@ async function relayDrainBench() {
   say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s    ${showCores(claimCores)}`);
 
   // Baseline (a): a raw kafkajs producer sending the same messages in the same batch sizes.
-  const topic = uniqueName('bench.') + '.order';
+  const topic = `${uniqueName('bench.')}.order`;
   const prefix = topic.slice(0, topic.length - 'order'.length);
   await createTopics(brokers, [{ topic, numPartitions: 12 }]);
   const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   const producer = k.producer({ maxInFlightRequests: 1 });
   await producer.connect();
-  const sample = encodeEvent({ id: randomUUID(), tenantId: 'tenant-1', projectId: null, eventKey: 'k', eventType: 'order.placed', version: 1,
-    payloadJson: JSON.stringify(PAYLOAD), correlationId: 'bench', causationId: null, createdAt: new Date(), traceparent: null, tracestate: null });
+  const sample = encodeEvent({
+    id: randomUUID(),
+    tenantId: 'tenant-1',
+    projectId: null,
+    eventKey: 'k',
+    eventType: 'order.placed',
+    version: 1,
+    payloadJson: JSON.stringify(PAYLOAD),
+    correlationId: 'bench',
+    causationId: null,
+    createdAt: new Date(),
+    traceparent: null,
+    tracestate: null,
+  });
   const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
   cpu0 = cpuSnapshot();
   t0 = performance.now();
@@ -248,25 +282,49 @@ async function relayDrainBench() {
   const { rate: relayRate, cores: relayCores, rssPeak } = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
   const plain = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: false });
   const slower = Math.min(claimRate, kafkaRate);
-  say(`  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`);
+  say(
+    `  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`,
+  );
   say(`  relay drain ${showCores(relayCores)}`);
   say(`  relay without the idempotent producer       ${fmt(plain.rate).padStart(8)} events/s; idempotent / plain = ${(relayRate / plain.rate).toFixed(2)}`);
   // CPU per event of each part: what the drain would reach if it had the cores to itself.
   const perEvent = (c, rate) => (c.total / rate) * 1e6;
-  say(`  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`);
+  say(
+    `  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`,
+  );
   say(`  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM of the relay process, start to drained)`);
   // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
-  const size = async () => (await pool.query(`SELECT pg_total_relation_size('eventbus.outbox') AS outbox, pg_total_relation_size('eventbus.event_log') AS log,
+  const size = async () =>
+    (
+      await pool.query(`SELECT pg_total_relation_size('eventbus.outbox') AS outbox, pg_total_relation_size('eventbus.event_log') AS log,
       (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'eventbus.outbox'::regclass) AS dead,
-      (SELECT count(*) FROM eventbus.event_log) AS events`)).rows[0];
+      (SELECT count(*) FROM eventbus.event_log) AS events`)
+    ).rows[0];
   const afterDrain = await size();
   await pool.query('VACUUM eventbus.outbox');
   const vacuumed = await size();
   const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
-  say(`  storage after the drain: outbox ${mb(afterDrain.outbox)} MB (${fmt(Number(afterDrain.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(afterDrain.log)} MB for ${fmt(Number(afterDrain.events))} events\n`);
-  results.relayDrain = { rows, batchSize, relayEventsPerS: relayRate, relayNotIdempotentEventsPerS: plain.rate, idempotentToPlain: relayRate / plain.rate, rawKafkaMsgsPerS: kafkaRate, rawClaimRowsPerS: claimRate, ratioToSlowerBaseline: relayRate / slower, rssPeakMb: rssPeak / 2 ** 20,
+  say(
+    `  storage after the drain: outbox ${mb(afterDrain.outbox)} MB (${fmt(Number(afterDrain.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(afterDrain.log)} MB for ${fmt(Number(afterDrain.events))} events\n`,
+  );
+  results.relayDrain = {
+    rows,
+    batchSize,
+    relayEventsPerS: relayRate,
+    relayNotIdempotentEventsPerS: plain.rate,
+    idempotentToPlain: relayRate / plain.rate,
+    rawKafkaMsgsPerS: kafkaRate,
+    rawClaimRowsPerS: claimRate,
+    ratioToSlowerBaseline: relayRate / slower,
+    rssPeakMb: rssPeak / 2 ** 20,
     coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
-    storage: { outboxBytesDrained: Number(afterDrain.outbox), deadTuples: Number(afterDrain.dead), outboxBytesVacuumed: Number(vacuumed.outbox), eventLogBytes: Number(afterDrain.log) } };
+    storage: {
+      outboxBytesDrained: Number(afterDrain.outbox),
+      deadTuples: Number(afterDrain.dead),
+      outboxBytesVacuumed: Number(vacuumed.outbox),
+      eventLogBytes: Number(afterDrain.log),
+    },
+  };
 }
 
 /** A relay process that did not run the relay or the kafkajs the bench meant to measure. */
@@ -294,7 +352,7 @@ async function installedRelayBench() {
   const batchSize = 1000;
   say(`## installed relay vs workspace relay: ${fmt(rows)} pending rows per drain, batches of ${batchSize}, acks=-1, ${rounds} round(s) of (a), (b), (c)`);
   const work = await realpath(await mkdtemp(join(tmpdir(), 'eventbus-bench-installed-')));
-  const topic = uniqueName('bench.') + '.order';
+  const topic = `${uniqueName('bench.')}.order`;
   const prefix = topic.slice(0, topic.length - 'order'.length);
   let topicCreated = false;
   try {
@@ -307,11 +365,19 @@ async function installedRelayBench() {
     await cp(patched, plain, { recursive: true, verbatimSymlinks: true });
     await runCommand(join(plain, 'node_modules/.bin/patch-package'), ['--reverse'], { cwd: plain });
     for (const dir of [patched, plain]) await copyFile(RELAY_PROCESS, join(dir, 'relay-process.mjs'));
-    say(`  packed ${packed.tarballs.size} packages and installed them into examples/order-service with npm in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    say(
+      `  packed ${packed.tarballs.size} packages and installed them into examples/order-service with npm in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    );
 
     const variants = [
       { key: 'a', label: '(a) workspace relay', script: RELAY_PROCESS, under: join(REPO_ROOT, 'packages', 'relay'), kafkajsPatch: KAFKAJS_PATCH_REVISION },
-      { key: 'b', label: '(b) installed, kafkajs patched (postinstall)', script: join(patched, 'relay-process.mjs'), under: patched, kafkajsPatch: KAFKAJS_PATCH_REVISION },
+      {
+        key: 'b',
+        label: '(b) installed, kafkajs patched (postinstall)',
+        script: join(patched, 'relay-process.mjs'),
+        under: patched,
+        kafkajsPatch: KAFKAJS_PATCH_REVISION,
+      },
       { key: 'c', label: '(c) installed, plain kafkajs', script: join(plain, 'relay-process.mjs'), under: plain, kafkajsPatch: null },
     ];
     await createTopics(brokers, [{ topic, numPartitions: 12 }]);
@@ -336,15 +402,26 @@ async function installedRelayBench() {
         const d = await drain(v.script, rows);
         const loaded = fileURLToPath(d.relayModule);
         if (!loaded.startsWith(v.under + sep)) throw new BenchSetupError(`${v.label} loaded @eventbus/relay from ${loaded}, not from ${v.under}`);
-        if (d.kafkajsPatch !== v.kafkajsPatch) throw new BenchSetupError(`${v.label} ran kafkajs patch revision ${d.kafkajsPatch ?? 'none'}, expected ${v.kafkajsPatch ?? 'none'}`);
+        if (d.kafkajsPatch !== v.kafkajsPatch)
+          throw new BenchSetupError(`${v.label} ran kafkajs patch revision ${d.kafkajsPatch ?? 'none'}, expected ${v.kafkajsPatch ?? 'none'}`);
         // CPU per event: the relay process' own (from process.cpuUsage, so not moved by other
         // work on the machine) and all parties' (Postgres and Kafka from /proc, whoever used them).
         const relayCpu = (d.cores.node / d.rate) * 1e6;
         const totalCpu = (d.cores.total / d.rate) * 1e6;
         if (v.key === 'a') aRate = d.rate;
         const ratio = v.key === 'a' ? '' : `  ${v.key}/a ${(d.rate / aRate).toFixed(2)}`;
-        say(`  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}`);
-        drains.push({ round, variant: v.key, eventsPerS: d.rate, ratioToA: d.rate / aRate, relayCpuUsPerEvent: relayCpu, totalCpuUsPerEvent: totalCpu, coresUsed: d.cores });
+        say(
+          `  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}`,
+        );
+        drains.push({
+          round,
+          variant: v.key,
+          eventsPerS: d.rate,
+          ratioToA: d.rate / aRate,
+          relayCpuUsPerEvent: relayCpu,
+          totalCpuUsPerEvent: totalCpu,
+          coresUsed: d.cores,
+        });
       }
     }
     const median = (xs) => {
@@ -356,8 +433,15 @@ async function installedRelayBench() {
     const summary = {};
     for (const v of variants) {
       const ratios = of(v.key, 'ratioToA');
-      summary[v.key] = { label: v.label, medianEventsPerS: median(of(v.key, 'eventsPerS')), medianRatioToA: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)],
-        bestEventsPerS: Math.max(...of(v.key, 'eventsPerS')), medianRelayCpuUsPerEvent: median(of(v.key, 'relayCpuUsPerEvent')), medianTotalCpuUsPerEvent: median(of(v.key, 'totalCpuUsPerEvent')) };
+      summary[v.key] = {
+        label: v.label,
+        medianEventsPerS: median(of(v.key, 'eventsPerS')),
+        medianRatioToA: median(ratios),
+        ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+        bestEventsPerS: Math.max(...of(v.key, 'eventsPerS')),
+        medianRelayCpuUsPerEvent: median(of(v.key, 'relayCpuUsPerEvent')),
+        medianTotalCpuUsPerEvent: median(of(v.key, 'totalCpuUsPerEvent')),
+      };
     }
     for (const v of variants) {
       summary[v.key].bestRatioToA = summary[v.key].bestEventsPerS / summary.a.bestEventsPerS;
@@ -371,7 +455,9 @@ async function installedRelayBench() {
     for (const v of variants) {
       const m = summary[v.key];
       const range = rounds > 1 && v.key !== 'a' ? ` (${m.ratioRange.map((r) => r.toFixed(2)).join('–')})` : '';
-      say(`    ${v.label.padEnd(46)} median ${m.medianRatioToA.toFixed(2)}${range}; best ${fmt(m.bestEventsPerS)} events/s = ${m.bestRatioToA.toFixed(2)}; relay CPU ${m.medianRelayCpuUsPerEvent.toFixed(0)} µs/event = ${m.relayCpuRatioToA.toFixed(2)} (all parties ${m.medianTotalCpuUsPerEvent.toFixed(0)})`);
+      say(
+        `    ${v.label.padEnd(46)} median ${m.medianRatioToA.toFixed(2)}${range}; best ${fmt(m.bestEventsPerS)} events/s = ${m.bestRatioToA.toFixed(2)}; relay CPU ${m.medianRelayCpuUsPerEvent.toFixed(0)} µs/event = ${m.relayCpuRatioToA.toFixed(2)} (all parties ${m.medianTotalCpuUsPerEvent.toFixed(0)})`,
+      );
     }
     say('');
     results.installedRelay = { rows, batchSize, rounds, drains, summary };
@@ -419,7 +505,13 @@ async function latencyAt(rate) {
     };
     let consumer;
     if (observer === 'EventConsumer') {
-      consumer = new EventConsumer({ brokers, groupId: uniqueName('lat-ec-'), routing: { prefix: topic.slice(0, -'order'.length) }, fromBeginning: false, onMetric: () => {} });
+      consumer = new EventConsumer({
+        brokers,
+        groupId: uniqueName('lat-ec-'),
+        routing: { prefix: topic.slice(0, -'order'.length) },
+        fromBeginning: false,
+        onMetric: () => {},
+      });
       consumer.subscribe({ eventTypes: ['order.*'], handler: async (event) => arrived(event.eventKey) });
       await consumer.start();
     } else {
@@ -449,7 +541,9 @@ async function latencyAt(rate) {
       const id = randomUUID();
       scheduled.set(id, due);
       if (i < warmupCount) warm.add(id);
-      const p = send(id, i).then((at) => committed.set(id, at)).finally(() => inFlight.delete(p));
+      const p = send(id, i)
+        .then((at) => committed.set(id, at))
+        .finally(() => inFlight.delete(p));
       inFlight.add(p);
       if (inFlight.size > 64) await Promise.race(inFlight);
     }
@@ -458,7 +552,10 @@ async function latencyAt(rate) {
     while (received.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     await consumer.stop();
     const summarize = (from, inWarmup = false) => {
-      const xs = [...received].filter(([id]) => warm.has(id) === inWarmup).map(([id, at]) => Math.max(0, at - from.get(id))).sort((x, y) => x - y);
+      const xs = [...received]
+        .filter(([id]) => warm.has(id) === inWarmup)
+        .map(([id, at]) => Math.max(0, at - from.get(id)))
+        .sort((x, y) => x - y);
       const q = (p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))];
       return { p50: q(0.5), p99: q(0.99), max: xs[xs.length - 1] };
     };
@@ -487,24 +584,27 @@ async function latencyAt(rate) {
     return r;
   };
   // Baseline: a raw kafkajs producer sending each event as it is "written"; its "commit" is the send call.
-  const rawTopic = uniqueName('lat.') + '.raw';
+  const rawTopic = `${uniqueName('lat.')}.raw`;
   await createTopics(brokers, [{ topic: rawTopic, numPartitions: 6 }]);
   const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   const producer = k.producer();
   await producer.connect();
   const raw = await measure('raw kafkajs producer → consumer', rawTopic, (id, i) => {
     const at = performance.now();
-    return producer.send({ topic: rawTopic, acks: -1, messages: [{ key: `tenant-${i % 50}`, value: JSON.stringify(PAYLOAD), headers: { ce_id: id } }] }).then(() => at);
+    return producer
+      .send({ topic: rawTopic, acks: -1, messages: [{ key: `tenant-${i % 50}`, value: JSON.stringify(PAYLOAD), headers: { ce_id: id } }] })
+      .then(() => at);
   });
   await producer.disconnect();
   // The pipeline: a committed transaction → NOTIFY → relay → Kafka → consumer.
-  const prefix = uniqueName('lat.') + '.';
+  const prefix = `${uniqueName('lat.')}.`;
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 6 }]);
   const relay = new OutboxRelay({ connectionString: database.url, brokers, routing: { prefix } });
   await relay.start();
   const writer = new EventWriter(db);
   // The scheduled id travels as the event key (ce_eventkey); the writer assigns the event id.
-  const write = (id, i) => writer.writeEventWithOutbox({ tenantId: `tenant-${i % 50}`, eventKey: id, eventType: 'order.placed', payload: PAYLOAD }).then(() => performance.now());
+  const write = (id, i) =>
+    writer.writeEventWithOutbox({ tenantId: `tenant-${i % 50}`, eventKey: id, eventType: 'order.placed', payload: PAYLOAD }).then(() => performance.now());
   const pipeline = await measure('writeEventWithOutbox → relay → consumer', `${prefix}order`, write);
   const product = await measure('  … → EventConsumer handler', `${prefix}order`, write, 'EventConsumer');
   await relay.stop();
@@ -513,9 +613,15 @@ async function latencyAt(rate) {
   await plainRelay.start();
   const plain = await measure('  … same, idempotent producer off', `${prefix}order`, write);
   await plainRelay.stop();
-  say(`  idempotent / plain producer, from commit: p50 ${(pipeline.fromCommit.p50 / plain.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / plain.fromCommit.p99).toFixed(2)}×`);
-  say(`  pipeline / raw, from commit: p50 ${(pipeline.fromCommit.p50 / raw.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / raw.fromCommit.p99).toFixed(2)}×`);
-  say(`  EventConsumer / raw kafkajs consumer (same pipeline), from commit: p50 ${(product.fromCommit.p50 / pipeline.fromCommit.p50).toFixed(2)}×, p99 ${(product.fromCommit.p99 / pipeline.fromCommit.p99).toFixed(2)}×\n`);
+  say(
+    `  idempotent / plain producer, from commit: p50 ${(pipeline.fromCommit.p50 / plain.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / plain.fromCommit.p99).toFixed(2)}×`,
+  );
+  say(
+    `  pipeline / raw, from commit: p50 ${(pipeline.fromCommit.p50 / raw.fromCommit.p50).toFixed(2)}×, p99 ${(pipeline.fromCommit.p99 / raw.fromCommit.p99).toFixed(2)}×`,
+  );
+  say(
+    `  EventConsumer / raw kafkajs consumer (same pipeline), from commit: p50 ${(product.fromCommit.p50 / pipeline.fromCommit.p50).toFixed(2)}×, p99 ${(product.fromCommit.p99 / pipeline.fromCommit.p99).toFixed(2)}×\n`,
+  );
   return { rate, seconds, warmupSeconds: warmup, rawKafka: raw, pipeline, pipelineNotIdempotent: plain, withEventConsumer: product };
 }
 
@@ -529,7 +635,7 @@ async function consumerBench() {
   const total = quick ? 50_000 : 200_000;
   const partitions = 12;
   say(`## consumer: ${fmt(total)} events on a ${partitions}-partition topic, 512-byte payloads, no-op handler`);
-  const prefix = uniqueName('cbench.') + '.';
+  const prefix = `${uniqueName('cbench.')}.`;
   const topic = `${prefix}order`;
   await createTopics(brokers, [{ topic, numPartitions: partitions }]);
   const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
@@ -537,8 +643,20 @@ async function consumerBench() {
   await producer.connect();
   for (let sent = 0; sent < total; sent += 1000) {
     const messages = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => {
-      const wire = encodeEvent({ id: randomUUID(), tenantId: `tenant-${(sent + i) % 50}`, projectId: null, eventKey: `k-${sent + i}`, eventType: 'order.placed', version: 1,
-        payloadJson: JSON.stringify(PAYLOAD), correlationId: 'bench', causationId: null, createdAt: new Date(), traceparent: null, tracestate: null });
+      const wire = encodeEvent({
+        id: randomUUID(),
+        tenantId: `tenant-${(sent + i) % 50}`,
+        projectId: null,
+        eventKey: `k-${sent + i}`,
+        eventType: 'order.placed',
+        version: 1,
+        payloadJson: JSON.stringify(PAYLOAD),
+        correlationId: 'bench',
+        causationId: null,
+        createdAt: new Date(),
+        traceparent: null,
+        tracestate: null,
+      });
       return { key: wire.key, value: wire.value, headers: wire.headers };
     });
     await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
@@ -622,7 +740,15 @@ async function replayBench() {
   const replayRate = result.sent / ((performance.now() - t0) / 1000);
   await publisher.disconnect();
   const relayRate = results.relayDrain?.relayEventsPerS;
-  const ratio = relayRate ? ` = ${(replayRate / relayRate).toFixed(2)} × the relay's drain (${fmt(relayRate)}/s)` : ' (run with the relay bench for the ratio to its drain rate)';
+  const ratio = relayRate
+    ? ` = ${(replayRate / relayRate).toFixed(2)} × the relay's drain (${fmt(relayRate)}/s)`
+    : ' (run with the relay bench for the ratio to its drain rate)';
   say(`  replay (republishEvents, one tenant)         ${fmt(replayRate).padStart(8)} events/s${ratio}\n`);
-  results.replay = { events: result.sent, pageSize, replayEventsPerS: replayRate, readOnlyEventsPerS: readRate, ...(relayRate ? { ratioToRelayDrain: replayRate / relayRate } : {}) };
+  results.replay = {
+    events: result.sent,
+    pageSize,
+    replayEventsPerS: replayRate,
+    readOnlyEventsPerS: readRate,
+    ...(relayRate ? { ratioToRelayDrain: replayRate / relayRate } : {}),
+  };
 }

@@ -13,19 +13,49 @@ const HEARTBEAT_INTERVAL_MS = 1000; // the processor heartbeats every 500 ms
 function messages(n: number): InboundMessage[] {
   return Array.from({ length: n }, (_, i) => {
     const wire = encodeEvent({
-      id: `e-${i}`, tenantId: 't-1', projectId: null, eventKey: `k-${i}`, eventType: 'order.placed', version: 1, payloadJson: '{}',
-      correlationId: 'c', causationId: null, createdAt: new Date(), traceparent: null, tracestate: null,
+      id: `e-${i}`,
+      tenantId: 't-1',
+      projectId: null,
+      eventKey: `k-${i}`,
+      eventType: 'order.placed',
+      version: 1,
+      payloadJson: '{}',
+      correlationId: 'c',
+      causationId: null,
+      createdAt: new Date(),
+      traceparent: null,
+      tracestate: null,
     });
-    return { topic: 'eventbus.order', partition: 0, offset: String(i), timestamp: Date.now(), key: Buffer.from(wire.key), value: Buffer.from(wire.value), headers: wire.headers };
+    return {
+      topic: 'eventbus.order',
+      partition: 0,
+      offset: String(i),
+      timestamp: Date.now(),
+      key: Buffer.from(wire.key),
+      value: Buffer.from(wire.value),
+      headers: wire.headers,
+    };
   });
 }
 
 /** A processor whose one subscription waits `handlerMs` per event (on the fake clock). */
 function processor(handlerMs: number) {
   const handled: string[] = [];
-  const options = resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, sessionTimeoutMs: 6000, onMetric: () => undefined });
+  const options = resolveConsumerOptions({
+    brokers: ['127.0.0.1:1'],
+    groupId: 'g',
+    heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+    sessionTimeoutMs: 6000,
+    onMetric: () => undefined,
+  });
   const subscription = resolveSubscription(
-    { eventTypes: ['order.*'], handler: async (event) => { await new Promise((r) => setTimeout(r, handlerMs)); handled.push(event.id); } },
+    {
+      eventTypes: ['order.*'],
+      handler: async (event) => {
+        await new Promise((r) => setTimeout(r, handlerMs));
+        handled.push(event.id);
+      },
+    },
     0,
     new Set(),
   );

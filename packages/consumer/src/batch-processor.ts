@@ -130,7 +130,12 @@ export class BatchProcessor {
         this.pauseUntil(control, retry.info.dueAt);
         return 'paused';
       }
-      delivery = { message, origin: retry.info.origin, headers: retry.original, headerBytes: withoutHeaders(delivery.headerBytes, Object.values(RETRY_HEADER)) };
+      delivery = {
+        message,
+        origin: retry.info.origin,
+        headers: retry.original,
+        headerBytes: withoutHeaders(delivery.headerBytes, Object.values(RETRY_HEADER)),
+      };
       attempt = retry.info.attempt;
       firstFailureAt = retry.info.firstFailureAt;
       only = retry.info.subscription;
@@ -247,10 +252,13 @@ export class BatchProcessor {
 
   private pauseUntil(control: BatchControl, at: number): void {
     const resume = control.pause();
-    const timer = setTimeout(() => {
-      this.resumeTimers.delete(timer);
-      resume();
-    }, Math.max(0, at - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.resumeTimers.delete(timer);
+        resume();
+      },
+      Math.max(0, at - Date.now()),
+    );
     this.resumeTimers.add(timer);
   }
 
@@ -287,7 +295,12 @@ export class BatchProcessor {
   }
 
   /** `eventTypeLabel`: the metric label, `undecodable` for a message whose type header cannot be trusted (bounded labels). */
-  private metric(event: { id: string; eventType: string; tenantId: string; createdAt?: Date }, attempt: number, status: EventStatus, eventTypeLabel = event.eventType): void {
+  private metric(
+    event: { id: string; eventType: string; tenantId: string; createdAt?: Date },
+    attempt: number,
+    status: EventStatus,
+    eventTypeLabel = event.eventType,
+  ): void {
     const now = Date.now();
     const latencyMs = event.createdAt ? Math.max(0, now - event.createdAt.getTime()) : 0;
     try {

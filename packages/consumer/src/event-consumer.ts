@@ -49,7 +49,12 @@ export class EventConsumer {
   /** The event topics, the retry topic and the DLQ topic this consumer uses. */
   topics(): { eventTopics: string[]; eventTopicPattern?: RegExp; retryTopic: string; dlqTopic: string } {
     const { topics, topicPattern } = this.options.router.topicsFor(this.subscriptions.flatMap((s) => s.eventTypes));
-    return { eventTopics: topics, ...(topicPattern ? { eventTopicPattern: topicPattern } : {}), retryTopic: this.options.retryTopic, dlqTopic: this.options.dlqTopic };
+    return {
+      eventTopics: topics,
+      ...(topicPattern ? { eventTopicPattern: topicPattern } : {}),
+      retryTopic: this.options.retryTopic,
+      dlqTopic: this.options.dlqTopic,
+    };
   }
 
   /** Creates missing topics, joins the group and starts handling events. */
@@ -64,7 +69,8 @@ export class EventConsumer {
   private async connectAndRun(): Promise<void> {
     const o = this.options;
     try {
-      this.publisher = o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, connection: o.connection });
+      this.publisher =
+        o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, connection: o.connection });
       await this.publisher.connect();
       this.processor = new BatchProcessor({
         options: o,
@@ -82,7 +88,8 @@ export class EventConsumer {
         sessionTimeoutMs: o.sessionTimeoutMs,
         heartbeatIntervalMs: o.heartbeatIntervalMs,
         onCommitError: (error) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
-        onCrash: (error, { restartedBy }) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
+        onCrash: (error, { restartedBy }) =>
+          o.logger.warn({ groupId: o.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
       });
       this.client = client;
       const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();

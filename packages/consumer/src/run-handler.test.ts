@@ -17,7 +17,11 @@ describe('runHandler', () => {
     expect(await runHandler(async () => undefined, options())).toEqual({ ok: true });
     const boom = new Error('boom');
     expect(await runHandler(async () => Promise.reject(boom), options())).toEqual({ ok: false, error: boom, interrupted: false });
-    expect(await runHandler(() => { throw boom; }, options())).toEqual({ ok: false, error: boom, interrupted: false });
+    expect(
+      await runHandler(() => {
+        throw boom;
+      }, options()),
+    ).toEqual({ ok: false, error: boom, interrupted: false });
   });
 
   it('heartbeats while a long handler runs, then times it out and aborts its signal', async () => {

@@ -194,10 +194,20 @@ export function decodeEvent(value: Buffer | string | null, rawHeaders: RawHeader
   const media = mediaType(contentType);
   if (media === STRUCTURED_CONTENT_TYPE) return { ...decodeStructured(value, record), headers };
   if (media?.startsWith('application/cloudevents')) {
-    throw undecodable(`content-type ${contentType} is not supported: send one event per record, in binary mode or in structured mode as ${STRUCTURED_CONTENT_TYPE}`);
+    throw undecodable(
+      `content-type ${contentType} is not supported: send one event per record, in binary mode or in structured mode as ${STRUCTURED_CONTENT_TYPE}`,
+    );
   }
   const attribute = (name: string) => nonEmpty(headers[`ce_${name}`]);
-  return { ...fromAttributes(attribute, (name) => `header ce_${name}`, () => binaryPayload(value, contentType), record), headers };
+  return {
+    ...fromAttributes(
+      attribute,
+      (name) => `header ce_${name}`,
+      () => binaryPayload(value, contentType),
+      record,
+    ),
+    headers,
+  };
 }
 
 /** Reads an attribute in its string form; undefined when absent or empty. */
@@ -223,7 +233,8 @@ function fromAttributes(attribute: AttributeReader, label: (name: string) => str
   let createdAt: Date;
   if (time !== undefined) {
     const parsed = parseRfc3339(time);
-    if (!parsed) throw undecodable(`${label('time')} is not an RFC 3339 date-time (like 2026-01-02T03:04:05.678Z or 2026-01-02T05:04:05+02:00): ${JSON.stringify(time)}`);
+    if (!parsed)
+      throw undecodable(`${label('time')} is not an RFC 3339 date-time (like 2026-01-02T03:04:05.678Z or 2026-01-02T05:04:05+02:00): ${JSON.stringify(time)}`);
     createdAt = parsed;
   } else if (record.timestamp !== undefined && Number.isFinite(record.timestamp)) {
     createdAt = new Date(record.timestamp);
@@ -275,7 +286,12 @@ function decodeStructured(value: Buffer | string | null, record: RecordFacts): B
     throw undecodable(`attribute ${name} is a JSON ${Array.isArray(v) ? 'array' : 'object'}; CloudEvents attributes are strings, integers or booleans`);
   };
   if (attribute('specversion') === undefined) throw undecodable('attribute specversion is missing: a structured-mode event needs "specversion": "1.0"');
-  return fromAttributes(attribute, (name) => `attribute ${name}`, () => structuredPayload(event, attribute), record);
+  return fromAttributes(
+    attribute,
+    (name) => `attribute ${name}`,
+    () => structuredPayload(event, attribute),
+    record,
+  );
 }
 
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

@@ -20,7 +20,8 @@ export function requiredHeader(headers: Record<string, string>, name: string): s
 export function integerHeader(headers: Record<string, string>, name: string, min = 0): number {
   const text = requiredHeader(headers, name);
   const value = Number(text);
-  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) throw malformed(`header ${name} is not an integer >= ${min}: ${JSON.stringify(text)}`);
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(value) || value < min)
+    throw malformed(`header ${name} is not an integer >= ${min}: ${JSON.stringify(text)}`);
   return value;
 }
 

@@ -2,7 +2,14 @@ import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
 import { reconnectDelayMs, sleep } from '@eventbus/core';
 import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
-import { COMMIT_INTERVAL_MS, type BatchHandler, type ConsumerGroupClient, type ConsumerGroupSettings, type InboundMessage, type TopicSubscriptionSpec } from './consumer-client.js';
+import {
+  COMMIT_INTERVAL_MS,
+  type BatchHandler,
+  type ConsumerGroupClient,
+  type ConsumerGroupSettings,
+  type InboundMessage,
+  type TopicSubscriptionSpec,
+} from './consumer-client.js';
 import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
 
@@ -64,7 +71,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     });
     try {
       // Idempotent: topics that exist keep their partition count.
-      await createTopicsAndWait(admin, topics.map((topic) => ({ topic, numPartitions: partitions })));
+      await createTopicsAndWait(
+        admin,
+        topics.map((topic) => ({ topic, numPartitions: partitions })),
+      );
     } finally {
       await admin.disconnect();
     }
@@ -181,7 +191,9 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     clearInterval(this.watchTimer);
     this.watchTimer = setInterval(() => {
       if (this.consumer !== consumer || this.stopping || this.restarting || !membership.expired()) return;
-      this.options.onCrash?.(new Error(`no heartbeat accepted and no join for ${membershipLimitMs} ms: the member left its group without a crash`), { restartedBy: 'client' });
+      this.options.onCrash?.(new Error(`no heartbeat accepted and no join for ${membershipLimitMs} ms: the member left its group without a crash`), {
+        restartedBy: 'client',
+      });
       this.restartAfterCrash(subscriptions, eachBatch);
     }, 1000);
     this.watchTimer.unref();
