@@ -3,7 +3,7 @@ import { encodeEvent } from '@eventbus/core';
 import { BatchProcessor } from './batch-processor.js';
 import type { BatchControl, InboundMessage } from '@eventbus/kafka';
 import { resolveConsumerOptions, resolveSubscription } from './options.js';
-import { SerialPublisher } from './serial-publisher.js';
+import { CopyPublisher } from './copy-publisher.js';
 
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
@@ -62,7 +62,7 @@ function processor(handlerMs: number) {
   const p = new BatchProcessor({
     options,
     subscriptions: [subscription],
-    publisher: new SerialPublisher({ connect: async () => undefined, disconnect: async () => undefined, publish: async () => undefined }),
+    publisher: new CopyPublisher({ connect: async () => undefined, disconnect: async () => undefined, publish: async () => [] }),
     recordMetric: () => undefined,
     stopSignal: new AbortController().signal,
     processOnce: async () => true,

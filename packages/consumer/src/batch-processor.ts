@@ -1,5 +1,5 @@
 import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api';
-import { backoffDelayMs, decodeEvent, headersToStrings, HEADER } from '@eventbus/core';
+import { backoffDelayMs, decodeEvent, errorMessage, headersToStrings, HEADER } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import { encodeDlqHeaders } from '@eventbus/core';
@@ -10,13 +10,21 @@ import { withoutHeaders, type MessageOrigin } from '@eventbus/core';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/core';
 import { runHandler } from './run-handler.js';
-import type { SerialPublisher } from './serial-publisher.js';
+import { AcknowledgedOffsets } from './acknowledged-offsets.js';
+import type { CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
 import { PROCESS_SPAN_EVENT, recordFailure, startProcessSpan } from './telemetry/process-span.js';
 import type { ConsumedEvent, HandlerContext } from './types.js';
 
-/** What became of one message: `done` resolves its offset; the others end the batch without resolving it. */
-type MessageResult = 'done' | 'paused' | 'interrupted';
+/**
+ * What became of one message. `done`: finished with; `copy` is the acknowledgement of the retry
+ * or DLQ copy it sent, if any, which its offset waits for. `paused` and `interrupted` end the
+ * batch without resolving the offset, so the message is fetched again.
+ */
+type MessageResult = { status: 'done'; copy?: Promise<unknown> } | { status: 'paused' } | { status: 'interrupted' };
+const DONE: MessageResult = { status: 'done' };
+const PAUSED: MessageResult = { status: 'paused' };
+const INTERRUPTED: MessageResult = { status: 'interrupted' };
 
 /** In-order mode: the message a paused partition retries, and which handlers still fail on it. */
 interface InOrderRetry {
@@ -34,13 +42,26 @@ interface Delivery {
   headers: Record<string, string>;
   /** The same headers with their values as received (Buffers): what retry and DLQ copies carry. */
   headerBytes: Record<string, string | Buffer>;
+  /** 1 for a first delivery; a retry message's attempt. */
+  attempt: number;
+  /** A retry message's first failure time. */
+  firstFailureAt?: number;
+  /** A retry message's subscription: only its handler runs. */
+  only?: string;
+}
+
+/** What one batch's messages share: its control, its heartbeat, and where their offsets wait for copies. */
+interface BatchRun {
+  control: BatchControl;
+  /** The batch's heartbeat (it notes when the last one was sent), also for runHandler to call during a long handler. */
+  heartbeat: () => Promise<void>;
 }
 
 /** Collaborators of `BatchProcessor`, owned by `EventConsumer`. */
 export interface BatchProcessorDeps {
   options: ResolvedConsumerOptions;
   subscriptions: readonly ResolvedSubscription[];
-  publisher: SerialPublisher;
+  publisher: CopyPublisher;
   recordMetric: (metric: EventMetric) => void;
   /** Aborted when stop()'s grace period expires. */
   stopSignal: AbortSignal;
@@ -55,7 +76,11 @@ export interface BatchProcessorDeps {
  * retry's backoff, pauses the partition and schedules its resume, leaving the offset
  * unresolved so the message is fetched again. kafkajs fetches a broker's partitions in
  * rounds and waits for every batch of a round, so sleeping in one batch would stall every
- * other partition of that broker; a paused partition stalls nothing but itself.
+ * other partition of that broker; a paused partition stalls nothing but itself. For the same
+ * reason a retry or DLQ copy is not awaited where it is sent: the copies of a batch (and of
+ * the batches running beside it) go to Kafka together (CopyPublisher), and the batch waits
+ * for their acknowledgement once, at its end, before their offsets are resolved
+ * (AcknowledgedOffsets).
  */
 export class BatchProcessor {
   private readonly inOrder = new Map<string, InOrderRetry>();
@@ -73,7 +98,8 @@ export class BatchProcessor {
 
   /**
    * Processes a batch message by message, resolving each offset once the message is finished
-   * with (the client commits resolved offsets in the background, every second).
+   * with and its copy, if it sent one, is acknowledged (the client commits resolved offsets in
+   * the background, every second).
    *
    * Between messages it heartbeats once half a heartbeat interval passed since the last
    * heartbeat (here or inside a handler call): kafkajs itself heartbeats only between
@@ -86,16 +112,24 @@ export class BatchProcessor {
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
     const heartbeatEveryMs = this.heartbeatEveryMs;
     let lastHeartbeatAt = Date.now();
-    const heartbeat = () => {
-      lastHeartbeatAt = Date.now();
-      return control.heartbeat();
+    const run: BatchRun = {
+      control,
+      heartbeat: () => {
+        lastHeartbeatAt = Date.now();
+        return control.heartbeat();
+      },
     };
-    for (const message of messages) {
-      if (!control.isRunning() || control.isStale()) return;
-      const result = await this.handleMessage(message, control, heartbeat);
-      if (result !== 'done') return;
-      control.resolveOffset(message.offset);
-      if (Date.now() - lastHeartbeatAt >= heartbeatEveryMs) await heartbeat();
+    const offsets = new AcknowledgedOffsets(control);
+    try {
+      for (const message of messages) {
+        if (!control.isRunning() || control.isStale()) return;
+        const result = await this.handleMessage(message, run);
+        if (result.status !== 'done') return;
+        offsets.finished(message.offset, result.copy);
+        if (Date.now() - lastHeartbeatAt >= heartbeatEveryMs) await run.heartbeat();
+      }
+    } finally {
+      await offsets.settle();
     }
   }
 
@@ -105,132 +139,170 @@ export class BatchProcessor {
     this.resumeTimers.clear();
   }
 
-  /** `heartbeat`: the batch's (it notes when the last one was sent), for runHandler to call during a long handler. */
-  private async handleMessage(message: InboundMessage, control: BatchControl, heartbeat: () => Promise<void>): Promise<MessageResult> {
-    const { options } = this.deps;
-    const raw = headersToStrings(message.headers);
-    let delivery: Delivery = {
-      message,
-      origin: { topic: message.topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp },
-      headers: raw,
-      headerBytes: headerBytes(message.headers),
-    };
-    let attempt = 1;
-    let firstFailureAt: number | undefined;
-    let only: string | undefined;
-    if (message.topic === options.retryTopic) {
-      let retry: ReturnType<typeof decodeRetryHeaders>;
-      try {
-        retry = decodeRetryHeaders(raw);
-      } catch (error) {
-        await this.deadLetter(delivery, error, { attempts: 1, firstFailureAt: Date.now() });
-        return 'done';
-      }
-      if (retry.info.dueAt > Date.now()) {
-        this.pauseUntil(control, retry.info.dueAt);
-        return 'paused';
-      }
-      delivery = {
-        message,
-        origin: retry.info.origin,
-        headers: retry.original,
-        headerBytes: withoutHeaders(delivery.headerBytes, Object.values(RETRY_HEADER)),
-      };
-      attempt = retry.info.attempt;
-      firstFailureAt = retry.info.firstFailureAt;
-      only = retry.info.subscription;
-    }
-
+  private async handleMessage(message: InboundMessage, run: BatchRun): Promise<MessageResult> {
+    const opened = this.openDelivery(message, run.control);
+    if (!('delivery' in opened)) return opened;
+    const { delivery } = opened;
     let event: ConsumedEvent;
     try {
       // The original record's timestamp: createdAt of an event that has no `time` (another SDK's).
       event = decodeEvent(message.value, delivery.headers, { timestamp: delivery.origin.timestamp });
     } catch (error) {
-      // The bytes will not change: straight to the DLQ, the worker carries on. The span
-      // shows the undecodable message in its trace (its headers may still carry one).
-      const { span, context: spanContext } = startProcessSpan(this.tracer, { message, headers: delivery.headers, groupId: options.groupId, attempt });
-      try {
-        recordFailure(span, error);
-        await context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: firstFailureAt ?? Date.now() }));
-        span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
-      } finally {
-        span.end();
-      }
-      this.metric(undecodedEvent(delivery.headers), attempt, 'dead_lettered', 'undecodable');
-      return 'done';
+      return this.deadLetterUndecodable(delivery, error);
     }
+    return this.runSubscriptions(event, delivery, run);
+  }
 
+  /**
+   * The delivery a message stands for: itself, or for a retry message the original it copies
+   * (retry headers decoded). A retry message that is not due yet pauses its partition; one
+   * whose retry headers cannot be read goes to the DLQ.
+   */
+  private openDelivery(message: InboundMessage, control: BatchControl): { delivery: Delivery } | MessageResult {
+    const raw = headersToStrings(message.headers);
+    const delivery: Delivery = {
+      message,
+      origin: { topic: message.topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp },
+      headers: raw,
+      headerBytes: headerBytes(message.headers),
+      attempt: 1,
+    };
+    if (message.topic !== this.deps.options.retryTopic) return { delivery };
+    let retry: ReturnType<typeof decodeRetryHeaders>;
+    try {
+      retry = decodeRetryHeaders(raw);
+    } catch (error) {
+      return { status: 'done', copy: this.deadLetter(delivery, error, { attempts: 1, firstFailureAt: Date.now() }) };
+    }
+    if (retry.info.dueAt > Date.now()) {
+      this.pauseUntil(control, retry.info.dueAt);
+      return PAUSED;
+    }
+    return {
+      delivery: {
+        message,
+        origin: retry.info.origin,
+        headers: retry.original,
+        headerBytes: withoutHeaders(delivery.headerBytes, Object.values(RETRY_HEADER)),
+        attempt: retry.info.attempt,
+        firstFailureAt: retry.info.firstFailureAt,
+        only: retry.info.subscription,
+      },
+    };
+  }
+
+  /**
+   * The bytes will not change: straight to the DLQ, the worker carries on. The span shows the
+   * undecodable message in its trace (its headers may still carry one).
+   */
+  private deadLetterUndecodable(delivery: Delivery, error: unknown): MessageResult {
+    const { attempt } = delivery;
+    const { span, context: spanContext } = startProcessSpan(this.tracer, { message: delivery.message, headers: delivery.headers, groupId: this.deps.options.groupId, attempt });
+    let copy: Promise<unknown>;
+    try {
+      recordFailure(span, error);
+      copy = context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: delivery.firstFailureAt ?? Date.now() }));
+      span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+    } finally {
+      span.end();
+    }
+    this.metric(undecodedEvent(delivery.headers), attempt, 'dead_lettered', 'undecodable');
+    return { status: 'done', copy };
+  }
+
+  /**
+   * Runs the handlers the event is for: every matching subscription on a first delivery, the
+   * one named by a retry message, or (in-order mode) those still failing on a paused partition's
+   * message. Failures are retried through the retry topic, in place, or dead-lettered.
+   */
+  private async runSubscriptions(event: ConsumedEvent, delivery: Delivery, run: BatchRun): Promise<MessageResult> {
+    const { message } = delivery;
     const key = `${message.topic}|${message.partition}`;
     const resumed = this.inOrder.get(key);
     const state = resumed?.offset === message.offset ? resumed : undefined;
     if (!state) this.inOrder.delete(key);
-    const pending = state?.pending ?? this.deps.subscriptions.filter((s) => (only === undefined || s.name === only) && s.matches(event.eventType));
-    if (pending.length === 0) return 'done'; // not for us: skip, the offset is committed
-    const current = state?.attempt ?? attempt;
-    let firstFailure = state?.firstFailureAt ?? firstFailureAt;
-    const stillFailing: ResolvedSubscription[] = [];
+    const pending =
+      state?.pending ?? this.deps.subscriptions.filter((s) => (delivery.only === undefined || s.name === delivery.only) && s.matches(event.eventType));
+    if (pending.length === 0) return DONE; // not for us: skip, the offset is committed
+    const attempt = state?.attempt ?? delivery.attempt;
+    const failures = { firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt, stillFailing: [] as ResolvedSubscription[], copies: [] as Promise<unknown>[] };
 
     for (const subscription of pending) {
-      // One CONSUMER span per handler call; the handler runs with it active, so the spans
-      // its own code starts nest under it. Retries and DLQ moves are events on it.
-      const { span, context: handlerContext } = startProcessSpan(this.tracer, {
-        message,
-        headers: delivery.headers,
-        groupId: options.groupId,
-        attempt: current,
-        subscription: subscription.name,
-      });
-      try {
-        const outcome = await runHandler(
-          (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, current, signal))),
-          {
-            timeoutMs: options.handlerTimeoutMs,
-            stopSignal: this.deps.stopSignal,
-            heartbeat,
-            heartbeatEveryMs: this.heartbeatEveryMs,
-          },
-        );
-        if (outcome.ok) {
-          this.metric(event, current, 'success');
-          continue;
-        }
-        recordFailure(span, outcome.error);
-        // Stopping: leave the offset unresolved; the next owner of the partition delivers it again.
-        if (outcome.interrupted) {
-          span.addEvent(PROCESS_SPAN_EVENT.interrupted);
-          return 'interrupted';
-        }
-        const now = Date.now();
-        firstFailure ??= now;
-        const facts = { attempts: current, firstFailureAt: firstFailure, subscription: subscription.name };
-        if (isNonRetriable(outcome.error) || current >= 1 + options.retryConfig.maxRetries) {
-          await context.with(handlerContext, () => this.deadLetter(delivery, outcome.error, facts));
-          span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(current));
-          this.metric(event, current, 'dead_lettered');
-        } else if (options.mode === 'non-blocking') {
-          const delayMs = backoffDelayMs(options.retryConfig, current);
-          await context.with(handlerContext, () =>
-            this.publishRetry(delivery, { attempt: current + 1, dueAt: now + delayMs, firstFailureAt: facts.firstFailureAt, subscription: subscription.name }),
-          );
-          span.addEvent(PROCESS_SPAN_EVENT.retryScheduled, retryEventAttributes(current + 1, delayMs, options.retryTopic));
-          this.metric(event, current, 'failed');
-        } else {
-          span.addEvent(PROCESS_SPAN_EVENT.retryInPlace, retryEventAttributes(current + 1, backoffDelayMs(options.retryConfig, current)));
-          this.metric(event, current, 'failed');
-          stillFailing.push(subscription);
-        }
-      } finally {
-        span.end();
-      }
+      const interrupted = await this.runSubscription(subscription, event, delivery, attempt, run, failures);
+      if (interrupted) return INTERRUPTED;
     }
 
-    if (stillFailing.length > 0) {
-      this.inOrder.set(key, { offset: message.offset, attempt: current + 1, firstFailureAt: firstFailure!, pending: stillFailing });
-      this.pauseUntil(control, Date.now() + backoffDelayMs(options.retryConfig, current));
-      return 'paused';
+    if (failures.stillFailing.length > 0) {
+      this.inOrder.set(key, { offset: message.offset, attempt: attempt + 1, firstFailureAt: failures.firstFailureAt!, pending: failures.stillFailing });
+      this.pauseUntil(run.control, Date.now() + backoffDelayMs(this.deps.options.retryConfig, attempt));
+      // Copies sent for other subscriptions of this message are stored when it is fetched again.
+      return PAUSED;
     }
     this.inOrder.delete(key);
-    return 'done';
+    const { copies } = failures;
+    if (copies.length === 0) return DONE;
+    return { status: 'done', copy: copies.length === 1 ? copies[0] : Promise.all(copies) };
+  }
+
+  /**
+   * One handler call in its own CONSUMER span (the handler runs with it active, so the spans its
+   * own code starts nest under it; retries and DLQ moves are events on it). A failure sends its
+   * copy (noted in `failures.copies`) or, in-order, joins `failures.stillFailing`. Returns true
+   * when stop()'s grace period interrupted the call.
+   */
+  private async runSubscription(
+    subscription: ResolvedSubscription,
+    event: ConsumedEvent,
+    delivery: Delivery,
+    attempt: number,
+    run: BatchRun,
+    failures: { firstFailureAt: number | undefined; stillFailing: ResolvedSubscription[]; copies: Promise<unknown>[] },
+  ): Promise<boolean> {
+    const { options } = this.deps;
+    const { span, context: handlerContext } = startProcessSpan(this.tracer, {
+      message: delivery.message,
+      headers: delivery.headers,
+      groupId: options.groupId,
+      attempt,
+      subscription: subscription.name,
+    });
+    try {
+      const outcome = await runHandler(
+        (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, attempt, signal))),
+        { timeoutMs: options.handlerTimeoutMs, stopSignal: this.deps.stopSignal, heartbeat: run.heartbeat, heartbeatEveryMs: this.heartbeatEveryMs },
+      );
+      if (outcome.ok) {
+        this.metric(event, attempt, 'success');
+        return false;
+      }
+      recordFailure(span, outcome.error);
+      // Stopping: leave the offset unresolved; the next owner of the partition delivers it again.
+      if (outcome.interrupted) {
+        span.addEvent(PROCESS_SPAN_EVENT.interrupted);
+        return true;
+      }
+      const now = Date.now();
+      failures.firstFailureAt ??= now;
+      const facts = { attempts: attempt, firstFailureAt: failures.firstFailureAt, subscription: subscription.name };
+      if (isNonRetriable(outcome.error) || attempt >= 1 + options.retryConfig.maxRetries) {
+        failures.copies.push(context.with(handlerContext, () => this.deadLetter(delivery, outcome.error, facts)));
+        span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+        this.metric(event, attempt, 'dead_lettered');
+      } else if (options.mode === 'non-blocking') {
+        const delayMs = backoffDelayMs(options.retryConfig, attempt);
+        const retry = { attempt: attempt + 1, dueAt: now + delayMs, firstFailureAt: facts.firstFailureAt, subscription: subscription.name };
+        failures.copies.push(context.with(handlerContext, () => this.publishRetry(delivery, retry)));
+        span.addEvent(PROCESS_SPAN_EVENT.retryScheduled, retryEventAttributes(attempt + 1, delayMs, options.retryTopic));
+        this.metric(event, attempt, 'failed');
+      } else {
+        span.addEvent(PROCESS_SPAN_EVENT.retryInPlace, retryEventAttributes(attempt + 1, backoffDelayMs(options.retryConfig, attempt)));
+        this.metric(event, attempt, 'failed');
+        failures.stillFailing.push(subscription);
+      }
+      return false;
+    } finally {
+      span.end();
+    }
   }
 
   private context(event: ConsumedEvent, delivery: Delivery, attempt: number, signal: AbortSignal): HandlerContext {
@@ -262,24 +334,24 @@ export class BatchProcessor {
     this.resumeTimers.add(timer);
   }
 
-  private async publishRetry(delivery: Delivery, retry: { attempt: number; dueAt: number; firstFailureAt: number; subscription: string }): Promise<void> {
+  /** Sends the retry copy; resolves once Kafka acknowledged it. */
+  private publishRetry(delivery: Delivery, retry: { attempt: number; dueAt: number; firstFailureAt: number; subscription: string }): Promise<unknown> {
     const { message } = delivery;
-    await this.deps.publisher.publish([
-      {
-        topic: this.deps.options.retryTopic,
-        // The original bytes of key, value and headers: the same partition, and what the producer sent.
-        key: keyBytes(message.key),
-        value: message.value ?? Buffer.alloc(0),
-        headers: encodeRetryHeaders(delivery.headerBytes, { ...retry, origin: delivery.origin }),
-      },
-    ]);
+    return this.deps.publisher.send({
+      topic: this.deps.options.retryTopic,
+      // The original bytes of key, value and headers: the same partition, and what the producer sent.
+      key: keyBytes(message.key),
+      value: message.value ?? Buffer.alloc(0),
+      headers: encodeRetryHeaders(delivery.headerBytes, { ...retry, origin: delivery.origin }),
+    });
   }
 
-  private async deadLetter(delivery: Delivery, error: unknown, facts: { attempts: number; firstFailureAt: number; subscription?: string }): Promise<void> {
+  /** Sends the DLQ copy; resolves once Kafka acknowledged it. */
+  private deadLetter(delivery: Delivery, error: unknown, facts: { attempts: number; firstFailureAt: number; subscription?: string }): Promise<unknown> {
     const { options } = this.deps;
     const { message } = delivery;
     const failure = describeFailure(error);
-    options.logger.warn({ groupId: options.groupId, ...delivery.origin, error: failure.errorMessage, attempts: facts.attempts }, 'event dead-lettered');
+    options.logger.warn({ groupId: options.groupId, ...delivery.origin, err: failure.errorMessage, attempts: facts.attempts }, 'event dead-lettered');
     const headers = encodeDlqHeaders(delivery.headerBytes, {
       ...failure,
       origin: delivery.origin,
@@ -291,7 +363,7 @@ export class BatchProcessor {
       ...(facts.subscription === undefined ? {} : { subscription: facts.subscription }),
     });
     // The original bytes of key, value and headers (see publishRetry).
-    await this.deps.publisher.publish([{ topic: options.dlqTopic, key: keyBytes(message.key), value: message.value ?? Buffer.alloc(0), headers }]);
+    return this.deps.publisher.send({ topic: options.dlqTopic, key: keyBytes(message.key), value: message.value ?? Buffer.alloc(0), headers });
   }
 
   /** `eventTypeLabel`: the metric label, `undecodable` for a message whose type header cannot be trusted (bounded labels). */
@@ -316,7 +388,7 @@ export class BatchProcessor {
       });
     } catch (error) {
       // Metrics must never stop consumption.
-      this.deps.options.logger.warn({ error: (error as Error).message }, 'recording a metric failed');
+      this.deps.options.logger.warn({ err: errorMessage(error) }, 'recording a metric failed');
     }
   }
 }

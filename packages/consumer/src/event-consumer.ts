@@ -6,7 +6,7 @@ import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
 import { processOnce, type InboxTransaction } from './inbox.js';
 import { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
-import { SerialPublisher } from './serial-publisher.js';
+import { CopyPublisher } from './copy-publisher.js';
 import type { SubscriptionOptions } from './types.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -75,7 +75,7 @@ export class EventConsumer {
       this.processor = new BatchProcessor({
         options: o,
         subscriptions: this.subscriptions,
-        publisher: new SerialPublisher(this.publisher),
+        publisher: new CopyPublisher(this.publisher),
         recordMetric: o.onMetric ?? recordEventMetric,
         stopSignal: this.stopGrace.signal,
         processOnce: (groupId, eventId, effect) => this.processOnce(groupId, eventId, effect),
