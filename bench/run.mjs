@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
-// --only producer|relay|installed-relay|latency|consumer|replay (comma-separated), --json <file>.
+// --only producer|relay|installed-relay|latency|consumer|replay|isolation (comma-separated), --json <file>.
 // For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2); BENCH_PROF=<dir>
 // writes a V8 CPU profile of the relay process there (read it with Chrome DevTools).
 import { parseArgs } from 'node:util';
@@ -24,6 +24,7 @@ import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
 import { EventConsumer } from '@eventbus/consumer';
 import { shardForTenant } from '@eventbus/schema';
+import { consumerIsolationBench } from './isolation.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -100,6 +101,7 @@ try {
   if (runs('latency')) await latencyBench();
   if (runs('consumer')) await consumerBench();
   if (runs('replay')) await replayBench();
+  if (runs('isolation')) results.isolation = { consumer: await consumerIsolationBench({ brokers, databaseUrl: database.url, db, say, quick }) };
 } finally {
   await pool.end();
   await database.drop();

@@ -10,6 +10,7 @@ function control() {
     isRunning: () => true,
     isStale: () => false,
     pause: () => () => undefined,
+    hold: () => undefined,
   };
   return { c, resolved };
 }

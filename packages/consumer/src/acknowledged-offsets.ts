@@ -14,19 +14,24 @@ import type { BatchControl } from '@eventbus/kafka';
  * healthy path stays as it was.
  */
 export class AcknowledgedOffsets {
-  private readonly waiting: Array<{ offset: string; copy: Promise<unknown> | undefined }> = [];
+  private readonly pending: Array<{ offset: string; copy: Promise<unknown> | undefined }> = [];
 
   constructor(private readonly control: BatchControl) {}
 
+  /** Whether some offsets wait for copies (settle() resolves them). */
+  get waiting(): boolean {
+    return this.pending.length > 0;
+  }
+
   /** The message at `offset` is finished with; `copy`: its retry or DLQ copy's acknowledgement, if it sent one. */
   finished(offset: string, copy?: Promise<unknown>): void {
-    if (copy === undefined && this.waiting.length === 0) {
+    if (copy === undefined && this.pending.length === 0) {
       this.control.resolveOffset(offset);
       return;
     }
     // Awaited by settle(); this keeps a rejection from counting as unhandled in the meantime.
     copy?.catch(() => undefined);
-    this.waiting.push({ offset, copy });
+    this.pending.push({ offset, copy });
   }
 
   /**
@@ -35,8 +40,8 @@ export class AcknowledgedOffsets {
    * the next fetch (or the partition's next owner) delivers those messages again.
    */
   async settle(): Promise<void> {
-    const waiting = this.waiting.splice(0);
-    for (const { offset, copy } of waiting) {
+    const pending = this.pending.splice(0);
+    for (const { offset, copy } of pending) {
       if (copy !== undefined) await copy;
       this.control.resolveOffset(offset);
     }

@@ -80,6 +80,7 @@ function control(over: Partial<BatchControl> = {}) {
     isRunning: () => true,
     isStale: () => false,
     pause: () => () => undefined,
+    hold: () => undefined,
     ...over,
   };
   return { c, resolved, heartbeats };

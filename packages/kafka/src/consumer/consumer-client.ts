@@ -35,8 +35,19 @@ export interface BatchControl {
   isRunning(): boolean;
   /** True when the partition was re-positioned (seek/rebalance): the rest of the batch is stale. */
   isStale(): boolean;
-  /** Stops fetching this partition; the returned function resumes it. Unresolved messages are fetched again after the resume. */
+  /**
+   * Stops fetching this partition; the returned function resumes it (once; later calls do
+   * nothing). Pauses nest: the partition is fetched again when every pause was resumed.
+   * Unresolved messages are fetched again after the resume.
+   */
   pause(): () => void;
+  /**
+   * Ends the batch while some of its offsets are still to be resolved by `settled` (which
+   * resolves them through this control): the partition stays paused until `settled` ends, so
+   * nothing after its last resolved offset is fetched again meanwhile, and stop() commits only
+   * after it ended. A resolve that comes after the member lost the partition is ignored.
+   */
+  hold(settled: Promise<unknown>): void;
 }
 
 /** Handles one partition's batch; messages are in offset order. */

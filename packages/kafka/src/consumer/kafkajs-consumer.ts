@@ -12,6 +12,10 @@ import {
 } from './consumer-client.js';
 import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
+import { PartitionPauses } from './partition-pauses.js';
+
+/** How long stop() waits for held offsets (BatchControl.hold) before it commits without them: KafkaPublisher's default publish timeout. */
+const HOLD_WAIT_LIMIT_MS = 15_000;
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
 export interface KafkajsConsumerOptions extends ConsumerGroupSettings {
@@ -48,6 +52,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private watchTimer: NodeJS.Timeout | undefined;
   /** Aborted by stop(): ends a restart's backoff at once. */
   private readonly stopSignal = new AbortController();
+  /** Counts the group generations this client joined: a batch's resolves count only in its own. */
+  private generation = 0;
+  /** Batches that ended with offsets still to resolve (BatchControl.hold): stop() waits for them. */
+  private readonly holds = new Set<Promise<void>>();
 
   constructor(private readonly options: KafkajsConsumerOptions) {
     this.kafka = new Kafka({
@@ -116,6 +124,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     } catch (error) {
       throw isConnectionFailure(error) ? brokersUnreachable(this.options.brokers, error) : error;
     }
+    const pauses = new PartitionPauses();
     const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, this.options.onCommitError ?? (() => undefined));
     this.committer = committer;
     // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left
@@ -125,6 +134,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     consumer.on(consumer.events.HEARTBEAT, () => membership.alive());
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.generation++;
       membership.alive();
       committer.assign(e.payload.memberAssignment);
     });
@@ -163,6 +173,12 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
             value: m.value,
             headers: m.headers ?? {},
           }));
+          // Resolves after the member rejoined belong to a generation that is gone: the new one
+          // starts from the committed offsets, and a late resolve could move them backwards.
+          const generation = this.generation;
+          // (Counted across this client's consumers: a replacement's join ends the old one's generation.)
+          const current = () => this.generation === generation;
+          const pausePartition = () => pauses.pause(batch.topic, batch.partition, pause);
           await eachBatch(messages, {
             heartbeat: async () => {
               try {
@@ -175,12 +191,25 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
               }
             },
             resolveOffset: (offset) => {
+              if (!current()) return;
               resolveOffset(offset); // kafkajs' fetch position
               committer.resolve(batch.topic, batch.partition, offset);
             },
             isRunning: () => !this.stopping && isRunning(),
             isStale,
-            pause,
+            pause: pausePartition,
+            hold: (settled) => {
+              const resume = pausePartition();
+              const held = settled.then(
+                () => undefined,
+                () => undefined,
+              );
+              this.holds.add(held);
+              void held.finally(() => {
+                this.holds.delete(held);
+                resume();
+              });
+            },
           });
         } finally {
           if (--this.batchesInFlight === 0) this.batchesIdle?.();
@@ -257,9 +286,17 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     this.consumer = undefined;
     if (!consumer) return;
     if (this.batchesInFlight > 0) await new Promise<void>((resolve) => (this.batchesIdle = resolve));
+    // Offsets of finished batches still waiting for their copies are resolved before the commit,
+    // as long as the copies take to be acknowledged or refused (a publish timeout) but no longer
+    // than HOLD_WAIT_LIMIT_MS: what is still unresolved then is delivered again to the next owner.
+    if (this.holds.size > 0) {
+      const settled = new AbortController();
+      await Promise.race([Promise.all([...this.holds]).finally(() => settled.abort()), sleep(HOLD_WAIT_LIMIT_MS, settled.signal)]);
+    }
     // 2. Everything finished is committed while the member still owns its partitions.
     await committer?.stop().catch((error) => this.options.onCommitError?.(error));
     // 3. LeaveGroup, so partitions move at once, not after a session timeout.
     await consumer.disconnect();
   }
 }
+

@@ -1,0 +1,138 @@
+// `pnpm bench --only isolation`: does one failing tenant slow the others down?
+//
+// The consumer half: the healthy tenants' latency from commit to handler with and without a
+// tenant whose every event fails in the handler, measured in the same run. Everything is
+// real: EventWriter transactions → OutboxRelay → Kafka → an EventConsumer in a child process
+// (default retry settings: the failing tenant's events go through the retry topic five times,
+// then to the DLQ topic).
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { createTopics, uniqueName } from '@eventbus/dev-services';
+import { EventWriter } from '@eventbus/producer';
+import { OutboxRelay } from '@eventbus/relay';
+
+const CONSUMER_PROCESS = fileURLToPath(new URL('./isolation-consumer.mjs', import.meta.url));
+const PAYLOAD = { text: 'x'.repeat(480), n: 1 };
+const HEALTHY_TENANTS = 20;
+const HEALTHY_RATE = 300; // events/s, all healthy tenants together
+const POISON_TENANT = 'tenant-poison';
+/** Wall-clock ms with sub-ms precision, comparable with the consumer process' clock. */
+const now = () => performance.timeOrigin + performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Quantiles of a list of ms (sorted in place). */
+function quantiles(xs) {
+  xs.sort((a, b) => a - b);
+  const q = (p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? Number.NaN;
+  return { p50: q(0.5), p99: q(0.99), max: xs[xs.length - 1] ?? Number.NaN, count: xs.length };
+}
+
+/**
+ * Writes at a steady rate for `seconds`: every 10 ms a tick writes the healthy tenants' share
+ * (one transaction per event, as services write) and the poisoned tenant's share (its events
+ * in one transaction per tick, so that 1,000/s of them costs Postgres 100 commits/s and not the
+ * commit ceiling of this machine; what is measured is the consumer). Returns each healthy
+ * event's commit time by event key, and which were written in the warm-up.
+ */
+async function writeLoad(db, { seconds, warmupSeconds, poisonRate }) {
+  const writer = new EventWriter(db);
+  const committed = new Map();
+  const warm = new Set();
+  const start = performance.now();
+  const ticks = ((seconds + warmupSeconds) * 1000) / 10;
+  const inFlight = new Set();
+  let healthyDue = 0;
+  let poisonDue = 0;
+  let n = 0;
+  for (let tick = 0; tick < ticks; tick++) {
+    const due = start + tick * 10;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    const inWarmup = tick * 10 < warmupSeconds * 1000;
+    healthyDue += HEALTHY_RATE / 100;
+    poisonDue += poisonRate / 100;
+    for (; healthyDue >= 1; healthyDue--) {
+      const eventKey = randomUUID();
+      const tenantId = `tenant-${n++ % HEALTHY_TENANTS}`;
+      if (inWarmup) warm.add(eventKey);
+      const p = writer
+        .writeEventWithOutbox({ tenantId, eventKey, eventType: 'order.placed', payload: PAYLOAD })
+        .then(() => committed.set(eventKey, now()))
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    const poisoned = Math.floor(poisonDue);
+    if (poisoned > 0) {
+      poisonDue -= poisoned;
+      const events = Array.from({ length: poisoned }, () => ({ tenantId: POISON_TENANT, eventKey: randomUUID(), eventType: 'order.placed', payload: PAYLOAD }));
+      const p = db
+        .transaction((tx) => new EventWriter(tx).writeEventsWithOutbox(events))
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+    if (inFlight.size > 64) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return { committed, warm };
+}
+
+/** One case: a fresh topic prefix, relay and consumer group; the healthy load, plus `poisonRate` failing events/s. */
+export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, poisonTenantFails = true }) {
+  const { brokers, databaseUrl, db, say } = ctx;
+  const prefix = `${uniqueName('iso.')}.`;
+  await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]);
+  const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix } });
+  await relay.start();
+  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName("iso-"), poisonTenantFails ? POISON_TENANT : "nobody"], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const next = () => new Promise((resolve, reject) => {
+    child.once('message', resolve);
+    child.once('exit', (code) => reject(new Error(`the consumer process exited (${code})`)));
+  });
+  try {
+    await next(); // ready
+    await sleep(3000); // let the group settle before measuring
+    const { committed, warm } = await writeLoad(db, { seconds, warmupSeconds, poisonRate });
+    const expected = committed.size;
+    const arrived = new Map();
+    const deadline = Date.now() + 30_000;
+    while (arrived.size < expected && Date.now() < deadline) {
+      await sleep(500);
+      child.send({ report: true });
+      for (const [key, at] of (await next()).arrivals) if (!arrived.has(key)) arrived.set(key, at);
+    }
+    const latencies = [];
+    for (const [key, at] of arrived) if (!warm.has(key) && committed.has(key)) latencies.push(at - committed.get(key));
+    const result = { label, poisonRate, received: arrived.size, expected, ...quantiles(latencies) };
+    say(`  ${label.padEnd(34)} p50 ${result.p50.toFixed(1).padStart(7)} ms  p99 ${result.p99.toFixed(1).padStart(7)} ms  (${arrived.size}/${expected} healthy events)`);
+    return result;
+  } finally {
+    child.send({ stop: true });
+    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r()));
+    await relay.stop();
+  }
+}
+
+/**
+ * The consumer half of `--only isolation`: a control with the healthy tenants alone, then the
+ * same with one tenant failing at 100 and at 1,000 events/s, each with a new consumer group.
+ * Prints each case's p50/p99 beside the control's and the ratio (the target: p99 ≤ 1.5×).
+ */
+export async function consumerIsolationBench(ctx) {
+  const seconds = ctx.quick ? 8 : 15;
+  const warmupSeconds = 3;
+  ctx.say(
+    `## isolation, consumer: ${HEALTHY_TENANTS} healthy tenants at ${HEALTHY_RATE} events/s in total, latency commit → handler over ${seconds} s (after ${warmupSeconds} s of warm-up), one EventConsumer (non-blocking retries, defaults)`,
+  );
+  const control = await runCase(ctx, { label: 'control: healthy tenants only', poisonRate: 0, seconds, warmupSeconds });
+  const cases = [];
+  for (const poisonRate of [100, 1000]) {
+    const c = await runCase(ctx, { label: `+ one tenant failing ${poisonRate}/s`, poisonRate, seconds, warmupSeconds });
+    c.p50Ratio = c.p50 / control.p50;
+    c.p99Ratio = c.p99 / control.p99;
+    ctx.say(`  ${''.padEnd(34)} vs control: p50 ${c.p50Ratio.toFixed(2)}×, p99 ${c.p99Ratio.toFixed(2)}× (target p99 ≤ 1.5×)`);
+    cases.push(c);
+  }
+  ctx.say('');
+  return { seconds, warmupSeconds, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, control, poisoned: cases };
+}
