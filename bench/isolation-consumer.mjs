@@ -4,7 +4,8 @@
 // tenant POISON_TENANT and notes the arrival of every other event.
 //
 // argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant>
-// Sends { ready } once running; on { report } sends { arrivals: [[eventKey, epochMs], ...] };
+// Sends { ready } once running; { measureFromNow } starts its CPU and event-loop clocks; on
+// { report } sends { arrivals: [[eventKey, epochMs], ...], cpuSeconds, eventLoopUtilization } (since measureFromNow);
 // on { stop } stops the consumer and exits.
 import { EventConsumer } from '@eventbus/consumer';
 
@@ -22,9 +23,19 @@ consumer.subscribe({
   },
 });
 await consumer.start();
+let cpuAtStart;
+let eluAtStart;
 process.send({ ready: true });
 process.on('message', async (message) => {
-  if (message.report) process.send({ arrivals: arrivals.splice(0) });
+  if (message.measureFromNow) {
+    cpuAtStart = process.cpuUsage();
+    eluAtStart = performance.eventLoopUtilization();
+  }
+  if (message.report) {
+    const cpu = process.cpuUsage(cpuAtStart);
+    const elu = performance.eventLoopUtilization(eluAtStart);
+    process.send({ arrivals: arrivals.splice(0), cpuSeconds: (cpu.user + cpu.system) / 1e6, eventLoopUtilization: elu.utilization });
+  }
   if (message.stop) {
     await consumer.stop();
     process.exit(0);

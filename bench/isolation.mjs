@@ -84,7 +84,11 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]);
   const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix } });
   await relay.start();
-  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName("iso-"), poisonTenantFails ? POISON_TENANT : "nobody"], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName("iso-"), poisonTenantFails ? POISON_TENANT : "nobody"], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // BENCH_PROF=<dir>: a V8 CPU profile of each case's consumer process there.
+    execArgv: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
+  });
   const next = () => new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`the consumer process exited (${code})`)));
@@ -92,9 +96,12 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
   try {
     await next(); // ready
     await sleep(3000); // let the group settle before measuring
+    child.send({ measureFromNow: true });
     const { committed, warm } = await writeLoad(db, { seconds, warmupSeconds, poisonRate });
+    child.send({ report: true });
+    const usage = await next();
+    const arrived = new Map(usage.arrivals);
     const expected = committed.size;
-    const arrived = new Map();
     const deadline = Date.now() + 30_000;
     while (arrived.size < expected && Date.now() < deadline) {
       await sleep(500);
@@ -103,8 +110,12 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     }
     const latencies = [];
     for (const [key, at] of arrived) if (!warm.has(key) && committed.has(key)) latencies.push(at - committed.get(key));
-    const result = { label, poisonRate, received: arrived.size, expected, ...quantiles(latencies) };
-    say(`  ${label.padEnd(34)} p50 ${result.p50.toFixed(1).padStart(7)} ms  p99 ${result.p99.toFixed(1).padStart(7)} ms  (${arrived.size}/${expected} healthy events)`);
+    const writeSeconds = seconds + warmupSeconds;
+    const consumerCores = usage.cpuSeconds / writeSeconds;
+    const result = { label, poisonRate, received: arrived.size, expected, ...quantiles(latencies), consumerCores, consumerEventLoopUtilization: usage.eventLoopUtilization };
+    say(
+      `  ${label.padEnd(34)} p50 ${result.p50.toFixed(1).padStart(7)} ms  p99 ${result.p99.toFixed(1).padStart(7)} ms  (${arrived.size}/${expected} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
+    );
     return result;
   } finally {
     child.send({ stop: true });

@@ -40,8 +40,8 @@ interface Delivery {
   origin: MessageOrigin;
   /** The original headers (retry headers removed), decoded as UTF-8: what handlers, spans and decoding read. */
   headers: Record<string, string>;
-  /** The same headers with their values as received (Buffers): what retry and DLQ copies carry. */
-  headerBytes: Record<string, string | Buffer>;
+  /** Whether the message came through the retry topic: its copies leave the retry headers out. */
+  retried: boolean;
   /** 1 for a first delivery; a retry message's attempt. */
   attempt: number;
   /** A retry message's first failure time. */
@@ -190,7 +190,7 @@ export class BatchProcessor {
       message,
       origin: { topic: message.topic, partition: message.partition, offset: message.offset, timestamp: message.timestamp },
       headers: raw,
-      headerBytes: headerBytes(message.headers),
+      retried: false,
       attempt: 1,
     };
     if (message.topic !== this.deps.options.retryTopic) return { delivery };
@@ -209,7 +209,7 @@ export class BatchProcessor {
         message,
         origin: retry.info.origin,
         headers: retry.original,
-        headerBytes: withoutHeaders(delivery.headerBytes, Object.values(RETRY_HEADER)),
+        retried: true,
         attempt: retry.info.attempt,
         firstFailureAt: retry.info.firstFailureAt,
         only: retry.info.subscription,
@@ -368,7 +368,7 @@ export class BatchProcessor {
       // The original bytes of key, value and headers: the same partition, and what the producer sent.
       key: keyBytes(message.key),
       value: message.value ?? Buffer.alloc(0),
-      headers: encodeRetryHeaders(delivery.headerBytes, { ...retry, origin: delivery.origin }),
+      headers: encodeRetryHeaders(originalHeaderBytes(delivery), { ...retry, origin: delivery.origin }),
     });
   }
 
@@ -378,7 +378,7 @@ export class BatchProcessor {
     const { message } = delivery;
     const failure = describeFailure(error);
     options.logger.warn({ groupId: options.groupId, ...delivery.origin, err: failure.errorMessage, attempts: facts.attempts }, 'event dead-lettered');
-    const headers = encodeDlqHeaders(delivery.headerBytes, {
+    const headers = encodeDlqHeaders(originalHeaderBytes(delivery), {
       ...failure,
       origin: delivery.origin,
       groupId: options.groupId,
@@ -417,6 +417,17 @@ export class BatchProcessor {
       this.deps.options.logger.warn({ err: errorMessage(error) }, 'recording a metric failed');
     }
   }
+}
+
+const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEADER));
+
+/**
+ * The delivery's original headers with their values as received (Buffers): what retry and DLQ
+ * copies carry. Built only for a copy, not for every message.
+ */
+function originalHeaderBytes(delivery: Delivery): Record<string, string | Buffer> {
+  const bytes = headerBytes(delivery.message.headers);
+  return delivery.retried ? withoutHeaders(bytes, RETRY_HEADER_NAMES) : bytes;
 }
 
 /** Attributes of a retry span event: which attempt comes next, when, and through which topic. */

@@ -19,7 +19,8 @@ export interface RunHandlerOptions {
  * that ignores its signal; such a handler may still be running when the next attempt starts.
  *
  * This runs once per message, so it keeps to one timer per call (it both heartbeats and
- * enforces the timeout) and one promise around the call: with a no-op handler, separate
+ * enforces the timeout), one promise around the call and no listener of its own on the stop
+ * signal (see onAbort): with a no-op handler, separate
  * timeout and heartbeat timers plus a Promise.race cost a visible share of consumer
  * throughput (`pnpm bench --only consumer`).
  */
@@ -30,11 +31,12 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
   return new Promise<HandlerOutcome>((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    let unwatch: (() => void) | undefined;
     const finish = (outcome: HandlerOutcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      stopSignal.removeEventListener('abort', onStop);
+      unwatch?.();
       resolve(outcome);
     };
     const fail = (reason: unknown) => {
@@ -55,7 +57,7 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
       timer = setTimeout(tick, Math.min(heartbeatEveryMs, timeoutMs - elapsed));
     };
     if (stopSignal.aborted) return onStop();
-    stopSignal.addEventListener('abort', onStop, { once: true });
+    unwatch = onAbort(stopSignal, onStop);
     timer = setTimeout(tick, Math.min(heartbeatEveryMs, timeoutMs));
     let pending: Promise<void>;
     try {
@@ -69,4 +71,28 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
       (error: unknown) => finish({ ok: false, error, interrupted: stopSignal.aborted }),
     );
   });
+}
+
+/** The callbacks waiting for each stop signal's abort, behind one listener per signal. */
+const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `callback` when `signal` aborts; returns a function that cancels this. One listener
+ * per signal serves every call: adding and removing an EventTarget listener for each handler
+ * call cost about as much as the rest of runHandler (`pnpm bench --only consumer`).
+ */
+function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  let watchers = abortWatchers.get(signal);
+  if (!watchers) {
+    const all = new Set<() => void>();
+    watchers = all;
+    abortWatchers.set(signal, all);
+    signal.addEventListener('abort', () => {
+      for (const watcher of [...all]) watcher();
+      all.clear();
+    }, { once: true });
+  }
+  watchers.add(callback);
+  const registered = watchers;
+  return () => void registered.delete(callback);
 }

@@ -62,5 +62,20 @@ export function matchesEventType(pattern: string, eventType: string): boolean {
 export function eventTypeMatcher(patterns: readonly string[]): (eventType: string) => boolean {
   const exact = new Set(patterns.filter((p) => !p.includes('*') && !p.includes('#')));
   const wild = patterns.filter((p) => !exact.has(p));
-  return (eventType) => exact.has(eventType) || wild.some((p) => matchesEventType(p, eventType));
+  if (wild.length === 0) return (eventType) => exact.has(eventType);
+  // A consumer asks once per message; the types it meets are few, so their answers are kept
+  // (up to MATCH_CACHE_SIZE types, then the cache starts over: a stream of ever new types costs
+  // no more than without it).
+  const answers = new Map<string, boolean>();
+  return (eventType) => {
+    let answer = answers.get(eventType);
+    if (answer === undefined) {
+      answer = exact.has(eventType) || wild.some((p) => matchesEventType(p, eventType));
+      if (answers.size >= MATCH_CACHE_SIZE) answers.clear();
+      answers.set(eventType, answer);
+    }
+    return answer;
+  };
 }
+
+const MATCH_CACHE_SIZE = 1000;

@@ -1,4 +1,4 @@
-import { metrics, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
+import { metrics, type Attributes, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_MS, METRIC, METRIC_LABEL } from '@eventbus/core';
 import type { EventStatus } from '@eventbus/monitor';
 
@@ -14,6 +14,7 @@ export class ConsumerInstruments {
   private readonly failed: Counter;
   private readonly deadLettered: Counter;
   private readonly endToEnd: Histogram;
+  private readonly labels = new Map<string, { plain: Attributes; staged: Attributes }>();
 
   constructor(
     private readonly groupId: string,
@@ -31,14 +32,25 @@ export class ConsumerInstruments {
 
   /** One attempt's outcome; `latencyMs` is the end-to-end latency (recorded for successes). */
   record(eventType: string, status: EventStatus, latencyMs: number): void {
-    const labels = { [METRIC_LABEL.eventType]: eventType, [METRIC_LABEL.group]: this.groupId };
+    const labels = this.labelsOf(eventType);
     if (status === 'success') {
-      this.consumed.add(1, labels);
-      this.endToEnd.record(latencyMs, labels);
+      this.consumed.add(1, labels.plain);
+      this.endToEnd.record(latencyMs, labels.plain);
     } else if (status === 'failed') {
-      this.failed.add(1, { ...labels, [METRIC_LABEL.stage]: 'consumer' });
+      this.failed.add(1, labels.staged);
     } else if (status === 'dead_lettered') {
-      this.deadLettered.add(1, { ...labels, [METRIC_LABEL.stage]: 'consumer' });
+      this.deadLettered.add(1, labels.staged);
     }
+  }
+
+  /** One pair of label sets per event type (a bounded set), not two new objects per event. */
+  private labelsOf(eventType: string): { plain: Attributes; staged: Attributes } {
+    let labels = this.labels.get(eventType);
+    if (!labels) {
+      const plain = { [METRIC_LABEL.eventType]: eventType, [METRIC_LABEL.group]: this.groupId };
+      labels = { plain, staged: { ...plain, [METRIC_LABEL.stage]: 'consumer' } };
+      this.labels.set(eventType, labels);
+    }
+    return labels;
   }
 }

@@ -23,6 +23,9 @@ export const DLQ_HEADER = {
   retryTopic: 'eventbus-dlq-retry-topic',
 } as const;
 
+/** The names of DLQ_HEADER, for dropping them from a copy's headers. */
+const DLQ_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(DLQ_HEADER));
+
 // Headers travel in every fetch of the DLQ; a runaway message or stack must not bloat them.
 const MAX_ERROR_MESSAGE = 4000;
 const MAX_ERROR_STACK = 8000;
@@ -47,7 +50,7 @@ export interface DeadLetterInfo {
  * copies) are passed on as they are, so the DLQ record carries the producer's header bytes exactly.
  */
 export function encodeDlqHeaders<V extends string | Buffer>(original: Readonly<Record<string, V>>, info: DeadLetterInfo): Record<string, V | string> {
-  const headers: Record<string, V | string> = withoutHeaders(original, Object.values(DLQ_HEADER));
+  const headers: Record<string, V | string> = withoutHeaders(original, DLQ_HEADER_NAMES);
   headers[DLQ_HEADER.originalTopic] = info.origin.topic;
   headers[DLQ_HEADER.originalPartition] = String(info.origin.partition);
   headers[DLQ_HEADER.originalOffset] = info.origin.offset;
@@ -83,5 +86,5 @@ export function decodeDlqHeaders(headers: Record<string, string>): { info: DeadL
   };
   if (headers[DLQ_HEADER.errorStack]) info.errorStack = headers[DLQ_HEADER.errorStack];
   if (headers[DLQ_HEADER.subscription]) info.subscription = headers[DLQ_HEADER.subscription];
-  return { info, original: withoutHeaders(headers, Object.values(DLQ_HEADER)) };
+  return { info, original: withoutHeaders(headers, DLQ_HEADER_NAMES) };
 }

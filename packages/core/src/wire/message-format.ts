@@ -155,7 +155,10 @@ export type RawHeaders = Record<string, Buffer | string | (Buffer | string)[] | 
 /** Header values as strings (the last one when a header repeats). */
 export function headersToStrings(raw: RawHeaders | undefined): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(raw ?? {})) {
+  if (!raw) return out;
+  // for-in, not Object.entries: no array of pairs per message (the consumer calls this for each).
+  for (const name in raw) {
+    const value = raw[name];
     const last = Array.isArray(value) ? value[value.length - 1] : value;
     if (last !== undefined) out[name] = typeof last === 'string' ? last : last.toString('utf8');
   }
@@ -330,6 +333,7 @@ function contentTypeOf(headers: Record<string, string>): string | undefined {
 
 /** `type/subtype` in lower case, without parameters (`; charset=utf-8`). */
 function mediaType(contentType: string | undefined): string | undefined {
+  if (contentType === 'application/json') return contentType; // what the relay sends: no parsing
   const media = contentType?.split(';')[0]?.trim().toLowerCase();
   return media === '' ? undefined : media;
 }

@@ -19,6 +19,9 @@ export const RETRY_HEADER = {
   subscription: 'eventbus-subscription',
 } as const;
 
+/** The names of RETRY_HEADER, for dropping them from a copy's headers. */
+const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEADER));
+
 /** What a retry-topic message says about the retry. */
 export interface RetryInfo {
   attempt: number;
@@ -34,7 +37,7 @@ export interface RetryInfo {
  * they are, so the retry carries the producer's header bytes exactly.
  */
 export function encodeRetryHeaders<V extends string | Buffer>(original: Readonly<Record<string, V>>, info: RetryInfo): Record<string, V | string> {
-  const headers: Record<string, V | string> = withoutHeaders(original, Object.values(RETRY_HEADER));
+  const headers: Record<string, V | string> = withoutHeaders(original, RETRY_HEADER_NAMES);
   headers[RETRY_HEADER.attempt] = String(info.attempt);
   headers[RETRY_HEADER.dueAt] = String(info.dueAt);
   headers[RETRY_HEADER.originalTopic] = info.origin.topic;
@@ -61,5 +64,5 @@ export function decodeRetryHeaders(headers: Record<string, string>): { info: Ret
   };
   const subscription = headers[RETRY_HEADER.subscription];
   if (subscription !== undefined && subscription !== '') info.subscription = subscription;
-  return { info, original: withoutHeaders(headers, Object.values(RETRY_HEADER)) };
+  return { info, original: withoutHeaders(headers, RETRY_HEADER_NAMES) };
 }

@@ -17,6 +17,10 @@ describe('parseRfc3339', () => {
     // A leap second reads as the last millisecond of its minute.
     ['2016-12-31T23:59:60Z', '2016-12-31T23:59:59.999Z'],
     ['0050-06-01T00:00:00Z', '0050-06-01T00:00:00.000Z'],
+    // toISOString()'s own form, read without the regular expression.
+    ['2024-02-29T12:34:56.789Z', '2024-02-29T12:34:56.789Z'],
+    ['0050-06-01T00:00:00.000Z', '0050-06-01T00:00:00.000Z'],
+    ['2016-12-31T23:59:60.000Z', '2016-12-31T23:59:59.999Z'],
   ])('reads %s', (text, iso) => {
     expect(parseRfc3339(text)?.toISOString()).toBe(iso);
   });
@@ -30,6 +34,9 @@ describe('parseRfc3339', () => {
     '2026-01-02T03:04:05.Z',
     'Fri, 02 Jan 2026 03:04:05 GMT',
     '2026-02-29T00:00:00Z',
+    '2026-02-31T00:00:00.000Z', // Date.parse rolls it over to March 3
+    '2026-01-02T24:00:00.000Z',
+    '2026-01-02T03:04:05.0000',
     '2026-04-31T00:00:00Z',
     '2026-13-01T00:00:00Z',
     '2026-01-02T24:00:00Z',
