@@ -66,9 +66,7 @@ async function writeLoad(db, { seconds, warmupSeconds, poisonRate }) {
     if (poisoned > 0) {
       poisonDue -= poisoned;
       const events = Array.from({ length: poisoned }, () => ({ tenantId: POISON_TENANT, eventKey: randomUUID(), eventType: 'order.placed', payload: PAYLOAD }));
-      const p = db
-        .transaction((tx) => new EventWriter(tx).writeEventsWithOutbox(events))
-        .finally(() => inFlight.delete(p));
+      const p = db.transaction((tx) => new EventWriter(tx).writeEventsWithOutbox(events)).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
     if (inFlight.size > 64) await Promise.race(inFlight);
@@ -84,15 +82,16 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]);
   const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix } });
   await relay.start();
-  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName("iso-"), poisonTenantFails ? POISON_TENANT : "nobody"], {
+  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName('iso-'), poisonTenantFails ? POISON_TENANT : 'nobody'], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_PROF=<dir>: a V8 CPU profile of each case's consumer process there.
     execArgv: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
   });
-  const next = () => new Promise((resolve, reject) => {
-    child.once('message', resolve);
-    child.once('exit', (code) => reject(new Error(`the consumer process exited (${code})`)));
-  });
+  const next = () =>
+    new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`the consumer process exited (${code})`)));
+    });
   try {
     await next(); // ready
     await sleep(3000); // let the group settle before measuring
@@ -112,7 +111,15 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     for (const [key, at] of arrived) if (!warm.has(key) && committed.has(key)) latencies.push(at - committed.get(key));
     const writeSeconds = seconds + warmupSeconds;
     const consumerCores = usage.cpuSeconds / writeSeconds;
-    const result = { label, poisonRate, received: arrived.size, expected, ...quantiles(latencies), consumerCores, consumerEventLoopUtilization: usage.eventLoopUtilization };
+    const result = {
+      label,
+      poisonRate,
+      received: arrived.size,
+      expected,
+      ...quantiles(latencies),
+      consumerCores,
+      consumerEventLoopUtilization: usage.eventLoopUtilization,
+    };
     say(
       `  ${label.padEnd(34)} p50 ${result.p50.toFixed(1).padStart(7)} ms  p99 ${result.p99.toFixed(1).padStart(7)} ms  (${arrived.size}/${expected} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
     );

@@ -115,6 +115,25 @@ describe('checkDelivery', () => {
     expect(r.cleanTenantLatencyMs.p99).toBe(50);
   });
 
+  it('flags the tenants without poison slowed beyond 1.5× the control group, and only then', () => {
+    const input = (delayMs: number) =>
+      base({
+        writes: [write('p', 't1', 1, 1000), write('ok', 't2', 1, 1000)],
+        eventLog: [
+          { eventId: 'p', tenantId: 't1', seq: 1, poison: 'always' },
+          { eventId: 'ok', tenantId: 't2', seq: 1 },
+        ],
+        deliveries: [delivery('ok', 't2', 1, 1000 + delayMs)],
+        controlDeliveries: [{ ...delivery('ok', 't2', 1, 1100), worker: 'control' }],
+        effects: [{ eventId: 'ok' }],
+        deadLettered: ['p'],
+      });
+    expect(violations(checkDelivery(input(150)))).toEqual([]);
+    expect(violations(checkDelivery(input(151)))).toEqual([
+      'failing tenants slowed the others: p99 151 ms for the tenants that wrote no poison, above 1.5× the 100 ms of the control group reading the same events',
+    ]);
+  });
+
   it('measures recovery from the end of each fault and flags republished duplicates above one batch per fault', () => {
     const eventLog = Array.from({ length: 30 }, (_, i) => ({ eventId: `e${i}`, tenantId: 't1', seq: i }));
     const r = checkDelivery(

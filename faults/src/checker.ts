@@ -240,6 +240,13 @@ export function percentile(values: number[], p: number): number {
 }
 
 /** The invariants a scenario must hold; each problem names the event ids involved. */
+/**
+ * How much the tenants that wrote no poison may be slowed by those that did (p99 commit → first
+ * delivery, in the group that fails on poison against a control group reading the same events
+ * at the same time without failing): issue #16's bound.
+ */
+export const ISOLATION_P99_RATIO = 1.5;
+
 export function violations(r: CheckResult): string[] {
   const problems: string[] = [];
   const list = (ids: string[]) => ids.slice(0, 20).join(', ') + (ids.length > 20 ? `, … (${ids.length} in all)` : '');
@@ -250,6 +257,13 @@ export function violations(r: CheckResult): string[] {
   if (r.effectsNotOnce.length) problems.push(`inbox effects not once ${r.effectsNotOnce.length}: ${list(r.effectsNotOnce)}`);
   if (r.duplicates.republished > r.duplicates.bound) {
     problems.push(`republished duplicates ${r.duplicates.republished} above the bound ${r.duplicates.bound}: ${list(r.duplicates.events)}`);
+  }
+  const control = r.controlCleanTenantLatencyMs;
+  if (control && r.cleanTenantLatencyMs.p99 > ISOLATION_P99_RATIO * control.p99) {
+    problems.push(
+      `failing tenants slowed the others: p99 ${Math.round(r.cleanTenantLatencyMs.p99)} ms for the tenants that wrote no poison, ` +
+        `above ${ISOLATION_P99_RATIO}× the ${Math.round(control.p99)} ms of the control group reading the same events`,
+    );
   }
   return problems;
 }

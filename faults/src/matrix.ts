@@ -1,6 +1,7 @@
 import { KafkaCluster } from '@eventbus/dev-services';
 import { runScenario, type MatrixEnvironment, type ScenarioResult } from './harness.js';
 import { scenarios } from './scenarios.js';
+import { ISOLATION_P99_RATIO } from './checker.js';
 
 export interface MatrixOptions {
   short: boolean;
@@ -76,7 +77,10 @@ export function formatResults(results: ScenarioResult[]): string {
     const control = poison.controlCleanTenantLatencyMs;
     notes.push(
       `Scenario 7: latency of the tenants that wrote no poison, commit → first delivery: p50 ${fmtMs(poison.cleanTenantLatencyMs.p50)}, p99 ${fmtMs(poison.cleanTenantLatencyMs.p99)} in the group that fails on poison` +
-        (control ? `; p50 ${fmtMs(control.p50)}, p99 ${fmtMs(control.p99)} in a control group reading the same events at the same time without failing` : '') +
+        (control
+          ? `; p50 ${fmtMs(control.p50)}, p99 ${fmtMs(control.p99)} in a control group reading the same events at the same time without failing ` +
+            `(p99 ratio ${(poison.cleanTenantLatencyMs.p99 / control.p99).toFixed(2)}, bound ${ISOLATION_P99_RATIO})`
+          : '') +
         (baseline ? `; p99 ${fmtMs(baseline.cleanTenantLatencyMs.p99)} in scenario 1` : '') +
         '.',
     );

@@ -21,7 +21,16 @@ export interface WorkloadOptions {
   eventsPerTransaction?: number;
   /** Poison events: `tenants` tenants write a poison event in `share` of their transactions. */
   poison?: { tenants: number; share: number };
+  /**
+   * One more tenant, `poison-flood`, writing only events that fail on every attempt, at
+   * `eventsPerSecond` (in transactions of `eventsPerTransaction`): the load that shows whether a
+   * failing tenant slows the others down.
+   */
+  poisonFlood?: { eventsPerSecond: number; eventsPerTransaction: number };
 }
+
+/** The tenant of `poisonFlood`. */
+export const POISON_FLOOD_TENANT = 'poison-flood';
 
 class RollbackOnPurpose extends Error {}
 
@@ -53,8 +62,10 @@ export class Workload {
     const total = tenants.reduce((s, t) => s + t.weight, 0);
     const poisonTenants = new Set(tenants.slice(0, this.options.poison?.tenants ?? 0).map((t) => t.tenantId));
     const started = Date.now();
-    await Promise.all(
-      Array.from({ length: writers }, async (_, w) => {
+    const flood = this.options.poisonFlood;
+    await Promise.all([
+      ...(flood ? [this.flood(flood, started)] : []),
+      ...Array.from({ length: writers }, async (_, w) => {
         const mine = tenants.filter((_, i) => i % writers === w);
         const weight = mine.reduce((s, t) => s + t.weight, 0);
         const intervalMs = 1000 / (ratePerSecond * (weight / total));
@@ -74,7 +85,18 @@ export class Workload {
           });
         }
       }),
-    );
+    ]);
+  }
+
+  /** The poisonFlood tenant's transactions, each of events that all fail on every attempt, until the load ends. */
+  private async flood(flood: NonNullable<WorkloadOptions['poisonFlood']>, started: number): Promise<void> {
+    const intervalMs = (1000 * flood.eventsPerTransaction) / flood.eventsPerSecond;
+    for (let n = 0; ; n++) {
+      const due = started + n * intervalMs;
+      if (due - started >= this.options.durationMs || Date.now() - started >= this.options.durationMs) break;
+      await sleep(due - Date.now());
+      await this.writeOne(POISON_FLOOD_TENANT, { events: flood.eventsPerTransaction, poison: 'always', poisonAll: true });
+    }
   }
 
   /**
@@ -83,13 +105,13 @@ export class Workload {
    */
   async writeOne(
     tenantId: string,
-    how: { events?: number; rollback?: boolean; holdMs?: number; poison?: 'nonretriable' | 'always' } = {},
+    how: { events?: number; rollback?: boolean; holdMs?: number; poison?: 'nonretriable' | 'always'; poisonAll?: boolean } = {},
   ): Promise<WriteRecord> {
     const records: WriteRecord[] = Array.from({ length: how.events ?? 1 }, (_, i) => {
       const seq = (this.seqs.get(tenantId) ?? 0) + 1;
       this.seqs.set(tenantId, seq);
-      // A poison marker goes on the transaction's last event only.
-      const poison = i === (how.events ?? 1) - 1 ? how.poison : undefined;
+      // A poison marker goes on the transaction's last event only, or (poisonAll) on every one.
+      const poison = how.poisonAll || i === (how.events ?? 1) - 1 ? how.poison : undefined;
       return { eventId: '', tenantId, seq, outcome: 'error' as const, ...(poison ? { poison } : {}) };
     });
     let outcome: WriteRecord['outcome'] = 'error';

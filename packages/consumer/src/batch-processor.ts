@@ -223,7 +223,12 @@ export class BatchProcessor {
    */
   private deadLetterUndecodable(delivery: Delivery, error: unknown): MessageResult {
     const { attempt } = delivery;
-    const { span, context: spanContext } = startProcessSpan(this.tracer, { message: delivery.message, headers: delivery.headers, groupId: this.deps.options.groupId, attempt });
+    const { span, context: spanContext } = startProcessSpan(this.tracer, {
+      message: delivery.message,
+      headers: delivery.headers,
+      groupId: this.deps.options.groupId,
+      attempt,
+    });
     let copy: Promise<unknown>;
     try {
       recordFailure(span, error);
@@ -251,7 +256,11 @@ export class BatchProcessor {
       state?.pending ?? this.deps.subscriptions.filter((s) => (delivery.only === undefined || s.name === delivery.only) && s.matches(event.eventType));
     if (pending.length === 0) return DONE; // not for us: skip, the offset is committed
     const attempt = state?.attempt ?? delivery.attempt;
-    const failures = { firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt, stillFailing: [] as ResolvedSubscription[], copies: [] as Promise<unknown>[] };
+    const failures = {
+      firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt,
+      stillFailing: [] as ResolvedSubscription[],
+      copies: [] as Promise<unknown>[],
+    };
 
     for (const subscription of pending) {
       const interrupted = await this.runSubscription(subscription, event, delivery, attempt, run, failures);

@@ -3,7 +3,8 @@ import { PublishError, type MessagePublisher, type OutboundMessage, type Publish
 import { CopyPublisher } from './copy-publisher.js';
 
 const copy = (n: number, bytes = 10): OutboundMessage => ({ topic: 't.retry', key: 'k', value: 'x'.repeat(bytes), headers: { n: String(n) } });
-const at = (messages: readonly OutboundMessage[]): PublishedPosition[] => messages.map((m) => ({ topic: m.topic, partition: 0, offset: m.headers.n as string }));
+const at = (messages: readonly OutboundMessage[]): PublishedPosition[] =>
+  messages.map((m) => ({ topic: m.topic, partition: 0, offset: m.headers.n as string }));
 
 /** A publisher whose publishes finish when the test says so, recording each call's copies. */
 function gatedPublisher(answer: (messages: readonly OutboundMessage[]) => Promise<PublishedPosition[]> = async (m) => at(m)) {
@@ -52,7 +53,12 @@ describe('CopyPublisher', () => {
       return at(messages);
     });
     const copies = new CopyPublisher(publisher);
-    const sent = [1, 2, 3, 4].map((n) => copies.send(copy(n)).then((p) => p.offset, (e: PublishError) => e.kind));
+    const sent = [1, 2, 3, 4].map((n) =>
+      copies.send(copy(n)).then(
+        (p) => p.offset,
+        (e: PublishError) => e.kind,
+      ),
+    );
     for (let i = 0; i < 5; i++) await open();
     expect(await Promise.all(sent)).toEqual(['1', '2', 'rejected', '4']);
     expect(calls).toEqual([['1'], ['2', '3', '4'], ['2'], ['3'], ['4']].slice(0, 2).concat([['2'], ['3'], ['4']]));

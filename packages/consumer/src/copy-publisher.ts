@@ -68,7 +68,7 @@ export class CopyPublisher {
   private async publishBatch(batch: QueuedCopy[]): Promise<void> {
     try {
       const positions = await this.publisher.publish(batch.map((c) => c.message));
-      batch.forEach((copy, i) => copy.resolve(positions[i]!));
+      for (const [i, copy] of batch.entries()) copy.resolve(positions[i]!);
     } catch (error) {
       // A refusal of the whole request (one copy too large, say) must not fail the copies that
       // Kafka would take: each is sent on its own, and only the refused ones fail.

@@ -87,10 +87,14 @@ function onAbort(signal: AbortSignal, callback: () => void): () => void {
     const all = new Set<() => void>();
     watchers = all;
     abortWatchers.set(signal, all);
-    signal.addEventListener('abort', () => {
-      for (const watcher of [...all]) watcher();
-      all.clear();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const watcher of [...all]) watcher();
+        all.clear();
+      },
+      { once: true },
+    );
   }
   watchers.add(callback);
   const registered = watchers;

@@ -299,4 +299,3 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     await consumer.disconnect();
   }
 }
-
