@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Consumer, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchHandler, type KafkaConfig } from 'kafkajs';
 import { reconnectDelayMs, sleep } from '@eventbus/core';
 import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
@@ -103,8 +103,37 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     });
   }
 
+  /** One consumer: opened and subscribed, its events watched, its batches run, its membership checked. */
   private async startOnce(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
-    const consumer = this.kafka.consumer({
+    const consumer = await this.openConsumer(subscriptions);
+    const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, (error) => this.commitFailed(error));
+    this.committer = committer;
+    // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left
+    // its group without a crash and is not coming back by itself (see MembershipWatch).
+    const membershipLimitMs = Math.max(15_000, 2 * this.options.sessionTimeoutMs);
+    const membership = new MembershipWatch(membershipLimitMs);
+    this.watchEvents(consumer, committer, membership, () => this.restartAfterCrash(subscriptions, eachBatch));
+    await consumer.run({
+      partitionsConsumedConcurrently: this.options.concurrency,
+      eachBatchAutoResolve: false,
+      autoCommit: false,
+      eachBatch: this.batchAdapter(consumer, committer, eachBatch),
+    });
+    committer.start();
+    clearInterval(this.watchTimer);
+    this.watchTimer = setInterval(() => {
+      if (this.consumer !== consumer || this.stopping || this.restarting || !membership.expired()) return;
+      this.options.onCrash?.(new Error(`no heartbeat accepted and no join for ${membershipLimitMs} ms: the member left its group without a crash`), {
+        restartedBy: 'client',
+      });
+      this.restartAfterCrash(subscriptions, eachBatch);
+    }, 1000);
+    this.watchTimer.unref();
+  }
+
+  /** A new kafkajs consumer of the group, connected and subscribed; it becomes `this.consumer`. */
+  private async openConsumer(subscriptions: readonly TopicSubscriptionSpec[]): Promise<Consumer> {
+    const consumer: Consumer = this.kafka.consumer({
       groupId: this.options.groupId,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
@@ -124,13 +153,11 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     } catch (error) {
       throw isConnectionFailure(error) ? brokersUnreachable(this.options.brokers, error) : error;
     }
-    const pauses = new PartitionPauses();
-    const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, this.options.onCommitError ?? (() => undefined));
-    this.committer = committer;
-    // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left
-    // its group without a crash and is not coming back by itself (see MembershipWatch).
-    const membershipLimitMs = Math.max(15_000, 2 * this.options.sessionTimeoutMs);
-    const membership = new MembershipWatch(membershipLimitMs);
+    return consumer;
+  }
+
+  /** The group events this client acts on: heartbeats and joins (membership, generations), rebalances, crashes. */
+  private watchEvents(consumer: Consumer, committer: OffsetCommitter, membership: MembershipWatch, restart: () => void): void {
     consumer.on(consumer.events.HEARTBEAT, () => membership.alive());
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -141,91 +168,87 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // A rebalance found by the fetch loop (the member was between batches): commit what is
     // pending before the join if the request gets there first; if not, at most one interval of
     // work is processed again.
-    consumer.on(consumer.events.REBALANCING, () => void committer.flush().catch(() => undefined));
+    consumer.on(consumer.events.REBALANCING, () => void committer.flush().catch((error: unknown) => this.commitFailed(error)));
     // kafkajs restarts its consumer after a crash only when the error is retriable; after any
     // other (a coordinator not found, a request timeout, an error of ours that escaped a
     // batch) the consumer stays down, silently, with the process alive. Start a fresh one.
     consumer.on(consumer.events.CRASH, (event) => {
       if (this.consumer !== consumer) return; // replaced or stopped: its end is expected
-      const { error, restart } = event.payload;
-      this.options.onCrash?.(error, { restartedBy: restart ? 'kafkajs' : 'client' });
-      if (!restart) this.restartAfterCrash(subscriptions, eachBatch);
+      const { error, restart: kafkajsRestarts } = event.payload;
+      this.options.onCrash?.(error, { restartedBy: kafkajsRestarts ? 'kafkajs' : 'client' });
+      if (!kafkajsRestarts) restart();
     });
-    await consumer.run({
-      partitionsConsumedConcurrently: this.options.concurrency,
-      eachBatchAutoResolve: false,
-      autoCommit: false,
-      eachBatch: async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
-        if (this.stopping) return; // left unresolved: the next owner reads it
-        if (this.consumer !== consumer) {
-          // A consumer this client replaced, restarted by a kafkajs timer set before: leave the group.
-          void consumer.disconnect().catch(() => undefined);
-          return;
-        }
-        this.batchesInFlight++;
-        try {
-          const messages: InboundMessage[] = batch.messages.map((m) => ({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            timestamp: Number(m.timestamp),
-            key: m.key,
-            value: m.value,
-            headers: m.headers ?? {},
-          }));
-          // Resolves after the member rejoined belong to a generation that is gone: the new one
-          // starts from the committed offsets, and a late resolve could move them backwards.
-          const generation = this.generation;
-          // (Counted across this client's consumers: a replacement's join ends the old one's generation.)
-          const current = () => this.generation === generation;
-          const pausePartition = () => pauses.pause(batch.topic, batch.partition, pause);
-          await eachBatch(messages, {
-            heartbeat: async () => {
-              try {
-                await heartbeat();
-              } catch (error) {
-                // Rebalancing: the member still holds its generation, so what it finished can be
-                // committed before it rejoins (kafkajs does the same with autoCommit).
-                await committer.flush().catch(() => undefined);
-                throw error;
-              }
-            },
-            resolveOffset: (offset) => {
-              if (!current()) return;
-              resolveOffset(offset); // kafkajs' fetch position
-              committer.resolve(batch.topic, batch.partition, offset);
-            },
-            isRunning: () => !this.stopping && isRunning(),
-            isStale,
-            pause: pausePartition,
-            hold: (settled) => {
-              const resume = pausePartition();
-              const held = settled.then(
-                () => undefined,
-                () => undefined,
-              );
-              this.holds.add(held);
-              void held.finally(() => {
-                this.holds.delete(held);
-                resume();
-              });
-            },
-          });
-        } finally {
-          if (--this.batchesInFlight === 0) this.batchesIdle?.();
-        }
-      },
+  }
+
+  /** kafkajs' eachBatch in terms of the port: InboundMessages and a BatchControl. */
+  private batchAdapter(consumer: Consumer, committer: OffsetCommitter, eachBatch: BatchHandler): EachBatchHandler {
+    const pauses = new PartitionPauses();
+    return async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
+      if (this.stopping) return; // left unresolved: the next owner reads it
+      if (this.consumer !== consumer) {
+        // A consumer this client replaced, restarted by a kafkajs timer set before: leave the group.
+        void consumer.disconnect().catch(() => undefined);
+        return;
+      }
+      this.batchesInFlight++;
+      try {
+        const messages: InboundMessage[] = batch.messages.map((m) => ({
+          topic: batch.topic,
+          partition: batch.partition,
+          offset: m.offset,
+          timestamp: Number(m.timestamp),
+          key: m.key,
+          value: m.value,
+          headers: m.headers ?? {},
+        }));
+        // Resolves after the member rejoined belong to a generation that is gone: the new one
+        // starts from the committed offsets, and a late resolve could move them backwards.
+        // (Counted across this client's consumers: a replacement's join ends the old one's generation.)
+        const generation = this.generation;
+        const pausePartition = () => pauses.pause(batch.topic, batch.partition, pause);
+        await eachBatch(messages, {
+          heartbeat: async () => {
+            try {
+              await heartbeat();
+            } catch (error) {
+              // Rebalancing: the member still holds its generation, so what it finished can be
+              // committed before it rejoins (kafkajs does the same with autoCommit).
+              await committer.flush().catch((commitError: unknown) => this.commitFailed(commitError));
+              throw error;
+            }
+          },
+          resolveOffset: (offset) => {
+            if (this.generation !== generation) return;
+            resolveOffset(offset); // kafkajs' fetch position
+            committer.resolve(batch.topic, batch.partition, offset);
+          },
+          isRunning: () => !this.stopping && isRunning(),
+          isStale,
+          pause: pausePartition,
+          hold: (settled) => this.hold(settled, pausePartition()),
+        });
+      } finally {
+        if (--this.batchesInFlight === 0) this.batchesIdle?.();
+      }
+    };
+  }
+
+  /** Keeps a partition paused (`resume` ends that) until `settled` ends; stop() waits for it. */
+  private hold(settled: Promise<unknown>, resume: () => void): void {
+    const held = settled.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.holds.add(held);
+    void held.finally(() => {
+      this.holds.delete(held);
+      resume();
     });
-    committer.start();
-    clearInterval(this.watchTimer);
-    this.watchTimer = setInterval(() => {
-      if (this.consumer !== consumer || this.stopping || this.restarting || !membership.expired()) return;
-      this.options.onCrash?.(new Error(`no heartbeat accepted and no join for ${membershipLimitMs} ms: the member left its group without a crash`), {
-        restartedBy: 'client',
-      });
-      this.restartAfterCrash(subscriptions, eachBatch);
-    }, 1000);
-    this.watchTimer.unref();
+  }
+
+  /** A commit that failed; its offsets go with the next one. */
+  private commitFailed(error: unknown): void {
+    this.options.onCommitError?.(error);
   }
 
   stop(): Promise<void> {
@@ -270,6 +293,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     const consumer = this.consumer;
     this.consumer = undefined;
     clearInterval(this.watchTimer);
+    // Its generation is gone: a failed last commit only means that work is delivered again.
     await this.committer?.stop().catch(() => undefined);
     await consumer?.disconnect().catch(() => undefined);
   }
@@ -294,7 +318,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       await Promise.race([Promise.all([...this.holds]).finally(() => settled.abort()), sleep(HOLD_WAIT_LIMIT_MS, settled.signal)]);
     }
     // 2. Everything finished is committed while the member still owns its partitions.
-    await committer?.stop().catch((error) => this.options.onCommitError?.(error));
+    await committer?.stop().catch((error: unknown) => this.commitFailed(error));
     // 3. LeaveGroup, so partitions move at once, not after a session timeout.
     await consumer.disconnect();
   }
