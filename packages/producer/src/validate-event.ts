@@ -1,4 +1,4 @@
-import { EventBusError, eventTypeProblem, type EventBusErrorCode } from '@eventbus/core';
+import { EventBusError, eventTypeProblem, type EventBusErrorCode, type StoredEvent } from '@eventbus/core';
 import type { EventInput } from './types.js';
 
 /** Limits a producer enforces before any SQL runs. */
@@ -12,17 +12,12 @@ export const DEFAULT_VALIDATION_LIMITS: ValidationLimits = { maxPayloadBytes: 25
 const MAX_LENGTH = { tenantId: 128, projectId: 128, eventKey: 512, correlationId: 256, causationId: 256 } as const;
 const MAX_VERSION = 32_767;
 
-/** An input that passed validation, with its payload already serialized once. */
-export interface ValidatedEvent {
-  tenantId: string;
-  projectId: string | null;
-  eventKey: string;
-  eventType: string;
-  version: number;
-  payloadJson: string;
-  correlationId: string | null;
-  causationId: string | null;
-}
+/**
+ * An input that passed validation, with its payload already serialized once: a StoredEvent
+ * before the write, so without the id and time the insert gives it, and with the correlation
+ * id still null where the writer applies its default.
+ */
+export type ValidatedEvent = Omit<StoredEvent, 'id' | 'createdAt' | 'traceparent' | 'tracestate' | 'correlationId'> & { correlationId: string | null };
 
 /**
  * Checks one input and serializes its payload; throws an EventBusError whose message says

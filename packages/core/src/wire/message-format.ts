@@ -45,33 +45,31 @@ export const HEADER = {
   replayId: 'ce_replayid',
 } as const;
 
-/** An event as stored in the EventLog and as a consumer receives it. */
-export interface BusEvent<Payload = unknown> {
+/**
+ * The facts every event has, in every form it takes (declared once here; the forms below and
+ * the producer's ValidatedEvent are derived from it): the EventLog row's columns, the payload aside.
+ */
+export interface EventFacts {
   id: string;
   tenantId: string;
   projectId: string | null;
   eventKey: string;
   eventType: string;
   version: number;
-  payload: Payload;
   correlationId: string;
   causationId: string | null;
   createdAt: Date;
 }
 
+/** An event as stored in the EventLog and as a consumer receives it. */
+export interface BusEvent<Payload = unknown> extends EventFacts {
+  payload: Payload;
+}
+
 /** The stored facts the relay reads to build a message; the payload stays serialized. */
-export interface StoredEvent {
-  id: string;
-  tenantId: string;
-  projectId: string | null;
-  eventKey: string;
-  eventType: string;
-  version: number;
+export interface StoredEvent extends EventFacts {
   /** The JSON payload as text, exactly as it goes on the wire. */
   payloadJson: string;
-  correlationId: string;
-  causationId: string | null;
-  createdAt: Date;
   traceparent: string | null;
   tracestate: string | null;
 }
