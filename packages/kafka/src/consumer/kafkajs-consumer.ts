@@ -106,7 +106,11 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   /** One consumer: opened and subscribed, its events watched, its batches run, its membership checked. */
   private async startOnce(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
     const consumer = await this.openConsumer(subscriptions);
-    const committer = new OffsetCommitter((offsets) => consumer.commitOffsets(offsets), COMMIT_INTERVAL_MS, (error) => this.commitFailed(error));
+    const committer = new OffsetCommitter(
+      (offsets) => consumer.commitOffsets(offsets),
+      COMMIT_INTERVAL_MS,
+      (error) => this.commitFailed(error),
+    );
     this.committer = committer;
     // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left
     // its group without a crash and is not coming back by itself (see MembershipWatch).
