@@ -130,7 +130,7 @@ function PipelineView() {
       ${s.lagError && html`<div class="error">${s.lagError}</div>`}
       ${s.groups.length === 0 && !s.lagError ? html`<p class="muted">No consumer group has committed offsets.</p>` : null}
       ${s.groups.map(
-        (g) => html`<details open data-testid="group-lag" data-group=${g.groupId}>
+        (g) => html`<details open=${s.groups.length <= 6} data-testid="group-lag" data-group=${g.groupId}>
           <summary><strong>${g.groupId}</strong>: lag <span data-testid="group-total-lag">${fmt(g.totalLag)}</span> over ${plural(g.partitions.length, 'partition')}</summary>
           <table><thead><tr><th>topic</th><th>partition</th><th>committed</th><th>end</th><th>lag</th></tr></thead>
           <tbody>${g.partitions.map((p) => html`<tr><td>${p.topic}</td><td>${p.partition}</td><td>${p.committed}</td><td>${p.end}</td><td>${fmt(p.lag)}</td></tr>`)}</tbody></table>
@@ -212,6 +212,7 @@ function DeadLettersView() {
     });
   const ids = [...selected];
   return html`
+    ${open && html`<${DeadLetterDetail} id=${open} onAction=${act} onClose=${() => setOpen(null)} />`}
     <section class="panel">
       <form class="filters" ref=${form} onSubmit=${(e) => {
         e.preventDefault();
@@ -244,7 +245,6 @@ function DeadLettersView() {
         )}</tbody></table>`
       }
     </section>
-    ${open && html`<${DeadLetterDetail} id=${open} onAction=${act} onClose=${() => setOpen(null)} />`}
     ${dialog}`;
 }
 
@@ -377,4 +377,6 @@ function App() {
     <main><${View} /></main>`;
 }
 
-render(html`<${App} />`, document.getElementById('app'));
+const root = document.getElementById('app');
+root.textContent = ''; // the static "Loading" line
+render(html`<${App} />`, root);
