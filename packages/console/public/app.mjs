@@ -90,17 +90,10 @@ function PipelineView() {
     <p class="muted">Updated <span data-testid="updated-at">${new Date(s.at).toLocaleTimeString()}</span>; rates over the last 5 s (written and published: the EventLog; consumed: committed offsets in Kafka).</p>
     <div class="charts">
       <${TimeChart} title="Events per second" testId="chart-throughput"
-        series=${[
-          { label: 'written', color: '#2457c5' },
-          { label: 'published', color: '#177245' },
-          { label: 'consumed', color: '#c26a00' },
-        ]}
+        series=${[{ label: 'written', color: '#2457c5' }, { label: 'published', color: '#177245' }, { label: 'consumed', color: '#c26a00' }]}
         data=${[history.t, history.written, history.published, history.consumed]} />
       <${TimeChart} title="Outbox backlog" testId="chart-backlog"
-        series=${[
-          { label: 'pending rows', color: '#6941c6' },
-          { label: 'oldest pending (s)', color: '#b42318', scale: 'right' },
-        ]}
+        series=${[{ label: 'pending rows', color: '#6941c6' }, { label: 'oldest pending (s)', color: '#b42318', scale: 'right' }]}
         data=${[history.t, history.pending, history.oldest]} />
       <${TimeChart} title="Consumer lag (all shown groups)" testId="chart-lag" series=${[{ label: 'lag', color: '#c26a00' }]} data=${[history.t, history.lag]} />
     </div>
@@ -196,7 +189,9 @@ function DeadLettersView() {
     try {
       const { results } = await api(`/api/dead-letters/${action}`, { ids });
       const failed = results.filter((r) => r.outcome === 'failed' || r.outcome === 'not_found');
-      setMessage(`${verb === 'Retry' ? 'Re-driven' : 'Discarded'}: ${results.length - failed.length} of ${ids.length}.${failed.map((f) => ` ${f.message}`).join('')}`);
+      setMessage(
+        `${verb === 'Retry' ? 'Re-driven' : 'Discarded'}: ${results.length - failed.length} of ${ids.length}.${failed.map((f) => ` ${f.message}`).join('')}`,
+      );
       setSelected(new Set());
       setOpen(null);
       await load();
@@ -372,7 +367,8 @@ function App() {
       ${info && html`<span class="conn">Postgres ${info.database ?? '?'} · Kafka ${info.brokers?.join(',') ?? 'not configured'} · topics ${info.topicPrefix}*</span>`}
     </header>
     <nav class="tabs">${Object.entries(TABS).map(
-      ([key, [label]]) => html`<button class=${key === tab ? 'active' : ''} data-testid=${`tab-${key}`} onClick=${() => (location.hash = key)}>${label}</button>`,
+      ([key, [label]]) =>
+        html`<button class=${key === tab ? 'active' : ''} data-testid=${`tab-${key}`} onClick=${() => (location.hash = key)}>${label}</button>`,
     )}</nav>
     <main><${View} /></main>`;
 }

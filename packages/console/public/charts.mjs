@@ -14,7 +14,7 @@ export function TimeChart({ title, series, data, testId }) {
   const box = useRef(null);
   const plot = useRef(null);
   const shape = series.map((s) => `${s.label}:${s.scale ?? 'y'}`).join('|');
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the plot is rebuilt only when its series change; data flows in through setData below
+  // Rebuilt only when the series change (`shape`); new data goes through setData below.
   useEffect(() => {
     const right = series.some((s) => s.scale === 'right');
     plot.current = new uPlot(

@@ -79,7 +79,15 @@ beforeAll(async () => {
   stops.push(() => publisher.disconnect());
   const lag = new ConsumerGroupLagReader({ brokers });
   stops.push(() => lag.disconnect());
-  consoleServer = await startConsole({ pool, publisher, lag, groups: [billing], routing: { prefix }, port: 0, describeConnections: { database: database.url, brokers } });
+  consoleServer = await startConsole({
+    pool,
+    publisher,
+    lag,
+    groups: [billing],
+    routing: { prefix },
+    port: 0,
+    describeConnections: { database: database.url, brokers },
+  });
   stops.push(() => consoleServer.stop());
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox'] });
   stops.push(() => browser.close());
@@ -194,7 +202,11 @@ describe('eventbus console in chromium, with a running pipeline', () => {
 
     // Another site's form cannot send the page's token: without it (or with a wrong one) the retry is refused.
     const post = (headers: Record<string, string>) =>
-      fetch(`${consoleServer.url}api/dead-letters/retry`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ ids: [id] }) });
+      fetch(`${consoleServer.url}api/dead-letters/retry`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ ids: [id] }),
+      });
     expect((await post({})).status).toBe(403);
     expect((await post({ 'x-csrf-token': 'forged' })).status).toBe(403);
     const { rows: still } = await pool.query('SELECT status, event_id FROM eventbus.dead_letters WHERE id = $1', [id]);
@@ -224,7 +236,9 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     await expect.poll(() => page.getByTestId('replay-count').textContent()).toBe(`${written.good} events match.`);
     const callsBefore = goodCalls;
     await page.getByTestId('replay-start').click();
-    await expect.poll(() => page.getByTestId('confirm').textContent()).toContain(`Replay ${written.good} events of tenant ${goodTenant} to group ${billing}'s retry topic`);
+    await expect
+      .poll(() => page.getByTestId('confirm').textContent())
+      .toContain(`Replay ${written.good} events of tenant ${goodTenant} to group ${billing}'s retry topic`);
     await page.getByTestId('confirm-yes').click();
     const job = page.getByTestId('replay-job').first();
     await expect.poll(() => job.getAttribute('data-state'), { timeout: 20_000 }).toBe('done');

@@ -62,7 +62,9 @@ ${CONNECTION_HELP}`,
     const publisher = brokers
       ? new LazyPublisher(() => brokers, settings.clientId(), { setting: settings.brokersSetting(), connection: () => security })
       : undefined;
-    const lag = brokers ? new ConsumerGroupLagReader({ brokers, clientId: `${settings.clientId()}-console`, ...(security ? { connection: security } : {}) }) : undefined;
+    const lag = brokers
+      ? new ConsumerGroupLagReader({ brokers, clientId: `${settings.clientId()}-console`, ...(security ? { connection: security } : {}) })
+      : undefined;
     try {
       const server = await startConsole({
         pool: db,
