@@ -323,7 +323,7 @@ function ReplayView() {
         <label>from <input name="from" type="datetime-local" data-testid="replay-from" /></label>
         <label>to <input name="to" type="datetime-local" data-testid="replay-to" /></label>
         <label>to group (empty: the event topics) <input name="group" data-testid="replay-group" /></label>
-        <label>rate (events/s) <input name="rate" type="number" min="0.1" step="any" value="100" required data-testid="replay-rate" /></label>
+        <label>rate (events/s) <input name="rate" type="number" min="0.1" step="any" defaultValue="100" required data-testid="replay-rate" /></label>
         <button type="button" data-testid="replay-dry-run" onClick=${dryRun}>Count (dry run)</button>
         <button class="primary" type="submit" data-testid="replay-start">Start replay</button>
       </form>

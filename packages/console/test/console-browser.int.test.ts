@@ -188,6 +188,7 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     await page.getByTestId('filter-type').fill('order.*');
     await page.getByTestId('filter-apply').click();
     await expect.poll(() => rows.count()).toBe(written.bad);
+    await page.screenshot({ path: `${SCREENSHOTS}console-dead-letters.png` });
 
     // Open the newest one: payload, original position, the error and the mirror's position.
     const first = rows.first();
@@ -198,7 +199,7 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     expect(await page.getByTestId('original-position').textContent()).toMatch(new RegExp(`^${prefix.replace(/\./g, '\\.')}order partition \\d offset \\d+$`));
     expect(JSON.parse((await page.getByTestId('payload').textContent())!)).toMatchObject({ total: 10 });
     expect(await detail.textContent()).toContain(`${prefix}dlq.${billing}: partition`);
-    await page.screenshot({ path: `${SCREENSHOTS}console-dead-letters.png`, fullPage: true });
+    await page.screenshot({ path: `${SCREENSHOTS}console-dead-letter.png` });
 
     // Another site's form cannot send the page's token: without it (or with a wrong one) the retry is refused.
     const post = (headers: Record<string, string>) =>
@@ -243,6 +244,7 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     const job = page.getByTestId('replay-job').first();
     await expect.poll(() => job.getAttribute('data-state'), { timeout: 20_000 }).toBe('done');
     expect(await job.getByTestId('replay-progress').textContent()).toBe(`${written.good} / ${written.good}`);
+    expect(await job.textContent()).toContain('2000/s');
     await page.screenshot({ path: `${SCREENSHOTS}console-replay.png`, fullPage: true });
     // The group handles every replayed event again.
     await waitFor(() => goodCalls >= callsBefore + written.good, { timeoutMs: 30_000, message: 'billing handled the replayed events' });
