@@ -36,7 +36,15 @@ describe('console binding', () => {
 describe('console request input', () => {
   it('turns the dead-letter query string into the package filter, pending by default', () => {
     expect(deadLetterFilter({})).toEqual({ status: 'pending', limit: 100 });
-    const filter = deadLetterFilter({ group: 'billing', tenant: 'acme', stage: 'consumer', type: 'order.*', since: '2026-01-31T12:00:00Z', status: 'all', limit: '5' });
+    const filter = deadLetterFilter({
+      group: 'billing',
+      tenant: 'acme',
+      stage: 'consumer',
+      type: 'order.*',
+      since: '2026-01-31T12:00:00Z',
+      status: 'all',
+      limit: '5',
+    });
     expect(filter).toMatchObject({ status: null, limit: 5, groupId: 'billing', tenantId: 'acme', stage: 'consumer', since: new Date('2026-01-31T12:00:00Z') });
     expect(filter.typeRegexes).toHaveLength(1);
   });
