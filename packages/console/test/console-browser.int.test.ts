@@ -1,6 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -44,8 +45,14 @@ const forgiven = new Set<string>();
 /** Calls of the billing handler for the accepted tenant (a replay calls it again for the same ids). */
 let goodCalls = 0;
 
+let executablePath: string;
+// Its own hook with a long timeout: on a fresh machine the script installs chromium with apt-get first.
 beforeAll(async () => {
-  const executablePath = execFileSync('bash', [ENSURE_CHROMIUM], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  const { stdout } = await promisify(execFile)('bash', [ENSURE_CHROMIUM], { encoding: 'utf8', timeout: 590_000, maxBuffer: 16 * 1024 * 1024 });
+  executablePath = stdout.trim();
+}, 600_000);
+
+beforeAll(async () => {
   database = await testDatabase('console');
   pool = new pg.Pool({ connectionString: database.url, max: 8 });
   pool.on('error', () => undefined); // the final DROP DATABASE (FORCE) ends idle clients
