@@ -22,7 +22,7 @@ export function randomToken(): string {
  * 1. On a loopback bind, the Host header must name the loopback (a DNS-rebinding page on
  *    another site would otherwise reach 127.0.0.1 with its own host name and read answers).
  * 2. With a token configured, every request needs it: `Authorization: Bearer <token>`, or the
- *    session cookie the login form sets. Only the login page and the login POST pass without.
+ *    session cookie the login form sets. Only the login page, its POST and its stylesheet pass without.
  * 3. Every POST carries the per-process anti-CSRF token (embedded in the page) in X-CSRF-Token;
  *    another site's form or fetch cannot read the page, so it cannot know the token.
  */
@@ -54,7 +54,9 @@ export class ConsoleSecurity {
         return c.json({ error: 'this console answers only to localhost, 127.0.0.1 or [::1] in the Host header' }, 421);
       }
       const isLogin = c.req.path === '/login';
-      if (this.requiresToken && !isLogin && !this.authenticated(c)) {
+      // The login page and its stylesheet are all a visitor without the token can load.
+      const open = isLogin || (c.req.method === 'GET' && c.req.path === '/static/style.css');
+      if (this.requiresToken && !open && !this.authenticated(c)) {
         if (c.req.method === 'GET' && (c.req.header('accept') ?? '').includes('text/html')) return c.redirect('/login', 303);
         return c.json({ error: 'EVENTBUS_CONSOLE_TOKEN required: send Authorization: Bearer <token>, or log in at /login' }, 401);
       }

@@ -273,6 +273,10 @@ describe('eventbus console access control', () => {
       expect((await fetch(`${local}api/pipeline`)).status).toBe(401);
       expect((await fetch(`${local}api/pipeline`, { headers: { authorization: 'Bearer wrong-token-0123456789' } })).status).toBe(401);
       expect((await fetch(`${local}api/pipeline`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+      // Only the login page and its stylesheet load without the token: not the page's scripts.
+      expect((await fetch(`${local}static/style.css`)).status).toBe(200);
+      expect((await fetch(`${local}static/app.mjs`)).status).toBe(401);
+      expect((await fetch(`${local}api/dead-letters/retry`, { method: 'POST', body: '{"ids":["1"]}' })).status).toBe(401);
 
       const page = await openPage(local);
       expect(new URL(page.url()).pathname).toBe('/login');
