@@ -179,7 +179,7 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     expect(written.bad).toBeGreaterThan(0);
   });
 
-  it('filters dead letters, opens one, refuses a POST without the anti-CSRF token, and retries one that then leaves the list and reaches its group', async () => {
+  it('filters dead letters, opens one, refuses a POST without the anti-CSRF token, retries one that then leaves the list and reaches its group, and discards one', async () => {
     await waitFor(async () => (await pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters')).rows[0].n === written.bad, {
       timeoutMs: 30_000,
       message: `${written.bad} dead letters mirrored`,
@@ -232,9 +232,20 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     expect(await page.locator(`[data-testid="dead-letter-row"][data-id="${id}"]`).count()).toBe(0);
     await waitFor(() => handled.has(eventId), { timeoutMs: 30_000, message: 'the billing group handled the re-driven event' });
     expect((await pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status).toBe('redriven');
+
+    // Discard another from its detail view: it leaves the pending list and stays in the table as discarded.
+    const other = rows.first();
+    const otherId = (await other.getAttribute('data-id'))!;
+    await other.locator('td').nth(1).click();
+    await page.getByTestId('discard-one').click();
+    await expect.poll(() => page.getByTestId('confirm').textContent()).toContain('Discard 1 dead letter?');
+    await page.getByTestId('confirm-yes').click();
+    await expect.poll(() => page.getByTestId('action-message').textContent()).toContain('Discarded: 1 of 1');
+    await expect.poll(() => rows.count()).toBe(written.bad - 2);
+    expect((await pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [otherId])).rows[0].status).toBe('discarded');
   });
 
-  it('counts a replay in a dry run, starts it at a rate and follows it to the end', async () => {
+  it('counts a replay in a dry run, starts it at a rate, follows it to the end, and stops a slow one', async () => {
     const page = await openPage(`${consoleServer.url}#replay`);
     await page.getByTestId('replay-tenant').fill(goodTenant);
     await page.getByTestId('replay-types').fill('order.*');
@@ -255,6 +266,17 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     await page.screenshot({ path: `${SCREENSHOTS}console-replay.png`, fullPage: true });
     // The group handles every replayed event again.
     await waitFor(() => goodCalls >= callsBefore + written.good, { timeoutMs: 30_000, message: 'billing handled the replayed events' });
+
+    // A slow replay stopped from the page: it ends after its chunk in flight and offers the resume token.
+    await page.getByTestId('replay-rate').fill('5');
+    await page.getByTestId('replay-start').click();
+    await page.getByTestId('confirm-yes').click();
+    const slow = page.getByTestId('replay-job').first();
+    await expect.poll(() => slow.getAttribute('data-state')).toBe('running');
+    await expect.poll(async () => Number((await slow.getByTestId('replay-progress').textContent())!.split(' / ')[0]), { timeout: 10_000 }).toBeGreaterThan(0);
+    await slow.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(() => slow.getAttribute('data-state'), { timeout: 10_000 }).toBe('stopped');
+    expect(await slow.textContent()).toMatch(/resume: eventbus replay … --resume \S+/);
   });
 });
 
