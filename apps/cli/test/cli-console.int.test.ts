@@ -46,6 +46,20 @@ describe('eventbus console', () => {
     expect(done.code, done.stderr).toBe(0);
   });
 
+  it('says which port is taken (exit 2) when another process listens on it', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as import('node:net').AddressInfo;
+    try {
+      const run = await runCli(['console', '--port', String(port)], { DATABASE_URL: databaseUrl() });
+      expect(run.code, run.stderr).toBe(2);
+      expect(run.stderr).toContain(`cannot listen on 127.0.0.1:${port} (EADDRINUSE): choose another --port or --host`);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
+
   it('with EVENTBUS_CONSOLE_TOKEN on a non-loopback address, answers 401 without the token and 200 with it', async () => {
     const cli = startCli(['console', '--host', '0.0.0.0', '--port', '0', '--json'], { DATABASE_URL: databaseUrl(), EVENTBUS_CONSOLE_TOKEN: TOKEN });
     try {

@@ -1,5 +1,6 @@
 import { COMMON_FLAGS, intFlag, listFlag, parseCommandArgs } from '../args.js';
 import type { Command } from '../command.js';
+import { usageError } from '../cli-error.js';
 import { EXIT } from '../exit-codes.js';
 import { note, printJson, printLine } from '../io.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings } from '../settings.js';
@@ -74,6 +75,11 @@ ${CONNECTION_HELP}`,
         ...(lag ? { lag } : {}),
         ...(groups.length > 0 ? { groups } : {}),
         describeConnections: { database: settings.databaseUrl(), ...(brokers ? { brokers } : {}) },
+      }).catch((error: NodeJS.ErrnoException) => {
+        if (error.code === 'EADDRINUSE' || error.code === 'EADDRNOTAVAIL' || error.code === 'EACCES') {
+          throw usageError(`cannot listen on ${binding.host}:${binding.port} (${error.code}): choose another --port or --host`);
+        }
+        throw error;
       });
       if (values.json) printJson(io, { url: server.url });
       else printLine(io, `eventbus console: ${server.url}${binding.token ? ' (token required)' : ''}`);
