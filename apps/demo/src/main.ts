@@ -7,20 +7,24 @@
  *   → EventConsumer group "demo-billing": writes one invoice per order through the inbox (effectively once)
  *   → EventConsumer group "demo-shipping": refuses some orders on purpose, so retries and dead letters show
  *   → DlqMirror: the shipping group's DLQ topic → eventbus.dead_letters
+ * and the operator console (`eventbus console`) in-process on 127.0.0.1 while it runs; its URL is printed first.
  *
  * Options: --duration <seconds> (default 30), --rate <orders/s> (default 200), --json (summary as JSON on stdout),
  * --external (a relay and a DLQ mirror already run elsewhere, e.g. the docker-compose services: start neither here).
  * Environment: DATABASE_URL, KAFKA_BROKERS (else found or started like the tests do),
- * EVENTBUS_TOPIC_PREFIX (default eventbus-demo.), DEMO_GROUP_PREFIX (default demo-).
+ * EVENTBUS_TOPIC_PREFIX (default eventbus-demo.), DEMO_GROUP_PREFIX (default demo-),
+ * DEMO_CONSOLE_PORT (default 8080; when taken, a free port; 0 = always a free port).
  */
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
 import { NonRetriableError } from '@eventbus/core';
+import { startConsole } from '@eventbus/console';
 import { EventConsumer } from '@eventbus/consumer';
 import { countDeadLetteredEvents, DlqMirror } from '@eventbus/dead-letters';
 import { createTopics, ensureKafka, ensurePostgres, redactUrl, withDatabase } from '@eventbus/dev-services';
+import { ConsumerGroupLagReader, KafkaPublisher } from '@eventbus/kafka';
 import { EventMetrics, type EventMetric } from '@eventbus/monitor';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay, outboxBacklog } from '@eventbus/relay';
@@ -97,6 +101,8 @@ async function main() {
   await relay?.start();
   const groups = startGroups({ brokers, databaseUrl, pool, runId, tally });
   await Promise.all(groups.map((g) => g.start()));
+  const operatorConsole = await startDemoConsole(pool, brokers, databaseUrl);
+  say(`console: ${operatorConsole.url} (live while the demo runs; afterwards: pnpm eventbus console, see the summary)`);
 
   const abort = new AbortController();
   process.once('SIGINT', () => abort.abort());
@@ -129,6 +135,7 @@ async function main() {
     latencyMs: { p50: final.p50Latency, p95: final.p95Latency, p99: final.p99Latency, max: final.maxLatency },
     lost: tally.written - tally.billed.size,
   };
+  await operatorConsole.stop();
   await Promise.all(groups.map((g) => g.stop()));
   await relay?.stop();
   await telemetry.shutdown();
@@ -276,7 +283,40 @@ latency commit → billing handler: p50 ${summary.latencyMs.p50.toFixed(1)} ms, 
 look further:
   ${env} pnpm eventbus dlq list --group ${SHIPPING}
   ${env} pnpm eventbus stats
+  ${env} pnpm eventbus console --groups ${BILLING},${SHIPPING}
   ${env} pnpm eventbus replay --tenant acme --types 'order.*' --dry-run`);
+}
+
+/**
+ * The operator console on 127.0.0.1, reading this demo's database and Kafka: lag of the two
+ * groups, dead letters re-driven to the shipping group, replays. Port 8080 unless taken (or
+ * DEMO_CONSOLE_PORT says otherwise), then a free one.
+ */
+async function startDemoConsole(pool: pg.Pool, brokers: string[], databaseUrl: string) {
+  const publisher = new KafkaPublisher({ brokers, clientId: 'eventbus-demo-console' });
+  await publisher.connect();
+  const lag = new ConsumerGroupLagReader({ brokers, clientId: 'eventbus-demo-console' });
+  const options = {
+    pool,
+    publisher,
+    lag,
+    groups: [BILLING, SHIPPING],
+    routing: { prefix: PREFIX },
+    describeConnections: { database: databaseUrl, brokers },
+  };
+  const port = Number(process.env.DEMO_CONSOLE_PORT ?? 8080);
+  const server = await startConsole({ ...options, port }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EADDRINUSE') throw error;
+    return startConsole({ ...options, port: 0 });
+  });
+  return {
+    url: server.url,
+    async stop() {
+      await server.stop();
+      await lag.disconnect();
+      await publisher.disconnect();
+    },
+  };
 }
 
 /** A database of the demo's own on the found server, so it never touches test data. */

@@ -39,6 +39,7 @@ describe('pnpm demo (as a subprocess, short duration)', () => {
       expect(stderr).toMatch(/written \d+\/s\s+published \d+\/s/);
       expect(stderr).toMatch(/summary: \d+ orders written/);
       expect(stderr).toMatch(/look further/);
+      expect(stderr).toMatch(/console: http:\/\/127\.0\.0\.1:\d+\//);
     } finally {
       await database.drop();
     }

@@ -22,3 +22,10 @@ export {
 } from './consumer/consumer-client.js';
 export { KafkajsConsumerClient, type KafkajsConsumerOptions } from './consumer/kafkajs-consumer.js';
 export { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
+export {
+  ConsumerGroupLagReader,
+  MAX_LISTED_GROUPS,
+  type ConsumerGroupLagOptions,
+  type GroupLag,
+  type PartitionLag,
+} from './consumer-group-lag.js';
