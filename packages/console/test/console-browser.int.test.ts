@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -17,7 +19,14 @@ import { OutboxRelay } from '@eventbus/relay';
 import { startConsole, type ConsoleServer } from '../src/index.js';
 
 const ENSURE_CHROMIUM = fileURLToPath(new URL('../../../scripts/ensure-chromium.sh', import.meta.url));
-const SCREENSHOTS = fileURLToPath(new URL('../../../docs/images/', import.meta.url));
+/**
+ * Where the screenshots go: docs/images/ with CONSOLE_SCREENSHOTS=docs (to refresh the docs'
+ * pictures), else a temporary directory, so a test run leaves the checkout unchanged.
+ */
+const SCREENSHOTS =
+  process.env.CONSOLE_SCREENSHOTS === 'docs'
+    ? fileURLToPath(new URL('../../../docs/images/', import.meta.url))
+    : `${mkdtempSync(join(tmpdir(), 'eventbus-console-'))}/`;
 const TOKEN = 'console-test-token-0123456789';
 
 /**
