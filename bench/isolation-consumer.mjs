@@ -3,25 +3,43 @@
 // loop. One EventConsumer, default retry settings (non-blocking mode): the handler throws for
 // tenant POISON_TENANT and notes the arrival of every other event.
 //
-// argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant>
+// argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant> [raw]
 // Sends { ready } once running; { measureFromNow } starts its CPU and event-loop clocks; on
 // { report } sends { arrivals: [[eventKey, epochMs], ...], cpuSeconds, eventLoopUtilization } (since measureFromNow);
 // on { stop } stops the consumer and exits.
+import { Kafka, logLevel } from 'kafkajs';
 import { EventConsumer } from '@eventbus/consumer';
 
-const [brokers, prefix, groupId, poisonTenant] = process.argv.slice(2);
+const [brokers, prefix, groupId, poisonTenant, kind = 'EventConsumer'] = process.argv.slice(2);
 /** Wall-clock ms with sub-ms precision, comparable with the parent's (same machine, same clock). */
 const now = () => performance.timeOrigin + performance.now();
 const arrivals = [];
 
-const consumer = new EventConsumer({ brokers: brokers.split(','), groupId, routing: { prefix }, fromBeginning: true, onMetric: () => {} });
-consumer.subscribe({
-  eventTypes: ['order.*'],
-  handler: async (event) => {
-    if (event.tenantId === poisonTenant) throw new Error('this tenant fails every event');
-    arrivals.push([event.eventKey, now()]);
-  },
-});
+let consumer;
+if (kind === 'raw') {
+  // The reference: a raw kafkajs consumer on the same topic, noting arrivals and nothing else.
+  // What it sees is the pipeline up to Kafka (writers, Postgres, relay, broker) on this
+  // machine during the case; the EventConsumer's figures beside it show what the consumer adds.
+  const raw = new Kafka({ brokers: brokers.split(','), logLevel: logLevel.NOTHING }).consumer({ groupId, maxWaitTimeInMs: 100 });
+  await raw.connect();
+  await raw.subscribe({ topic: `${prefix}order`, fromBeginning: true });
+  await raw.run({
+    autoCommit: false,
+    eachMessage: async ({ message }) => {
+      if (message.headers.ce_tenantid?.toString() !== poisonTenant) arrivals.push([message.headers.ce_eventkey.toString(), now()]);
+    },
+  });
+  consumer = { start: async () => undefined, stop: () => raw.disconnect() };
+} else {
+  consumer = new EventConsumer({ brokers: brokers.split(','), groupId, routing: { prefix }, fromBeginning: true, onMetric: () => {} });
+  consumer.subscribe({
+    eventTypes: ['order.*'],
+    handler: async (event) => {
+      if (event.tenantId === poisonTenant) throw new Error('this tenant fails every event');
+      arrivals.push([event.eventKey, now()]);
+    },
+  });
+}
 await consumer.start();
 let cpuAtStart;
 let eluAtStart;

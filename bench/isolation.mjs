@@ -4,7 +4,9 @@
 // tenant whose every event fails in the handler, measured in the same run. Everything is
 // real: EventWriter transactions → OutboxRelay → Kafka → an EventConsumer in a child process
 // (default retry settings: the failing tenant's events go through the retry topic five times,
-// then to the DLQ topic).
+// then to the DLQ topic). A raw kafkajs consumer in another process reads the same events:
+// the latency the pipeline up to Kafka had during each case, so a slower case shows whether
+// the consumer or the machine under the extra load made it slower.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -75,58 +77,88 @@ async function writeLoad(db, { seconds, warmupSeconds, poisonRate }) {
   return { committed, warm };
 }
 
-/** One case: a fresh topic prefix, relay and consumer group; the healthy load, plus `poisonRate` failing events/s. */
+/** A consumer process of the bench (bench/isolation-consumer.mjs): `kind` EventConsumer or raw. */
+function startConsumerProcess(brokers, prefix, poisonTenant, kind) {
+  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName('iso-'), poisonTenant, kind], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    // BENCH_PROF=<dir>: a V8 CPU profile of each case's EventConsumer process there.
+    execArgv: process.env.BENCH_PROF && kind === 'EventConsumer' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
+  });
+  const next = () =>
+    new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`the ${kind} consumer process exited (${code})`)));
+    });
+  return {
+    ready: next(),
+    measureFromNow: () => child.send({ measureFromNow: true }),
+    /** Arrivals since the last report, and CPU and event-loop use since measureFromNow. */
+    report: () => {
+      const answer = next();
+      child.send({ report: true });
+      return answer;
+    },
+    stop: async () => {
+      child.send({ stop: true });
+      await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r()));
+    },
+  };
+}
+
+/** Latencies commit → arrival of the measured (not warm-up) healthy events; waits up to 30 s for stragglers. */
+async function collectLatencies(consumer, committed, warm) {
+  const first = await consumer.report();
+  const arrived = new Map(first.arrivals);
+  const deadline = Date.now() + 30_000;
+  while (arrived.size < committed.size && Date.now() < deadline) {
+    await sleep(500);
+    for (const [key, at] of (await consumer.report()).arrivals) if (!arrived.has(key)) arrived.set(key, at);
+  }
+  const latencies = [];
+  for (const [key, at] of arrived) if (!warm.has(key) && committed.has(key)) latencies.push(at - committed.get(key));
+  return { received: arrived.size, usage: first, ...quantiles(latencies) };
+}
+
+/**
+ * One case: a fresh topic prefix, relay and consumer groups; the healthy load, plus
+ * `poisonRate` failing events/s. Two consumers read the same topic: the EventConsumer under
+ * test and a raw kafkajs consumer as the reference for the pipeline up to Kafka.
+ */
 export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, poisonTenantFails = true }) {
   const { brokers, databaseUrl, db, say } = ctx;
   const prefix = `${uniqueName('iso.')}.`;
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]);
   const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix } });
   await relay.start();
-  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName('iso-'), poisonTenantFails ? POISON_TENANT : 'nobody'], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    // BENCH_PROF=<dir>: a V8 CPU profile of each case's consumer process there.
-    execArgv: process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
-  });
-  const next = () =>
-    new Promise((resolve, reject) => {
-      child.once('message', resolve);
-      child.once('exit', (code) => reject(new Error(`the consumer process exited (${code})`)));
-    });
+  const poisonTenant = poisonTenantFails ? POISON_TENANT : 'nobody';
+  const consumer = startConsumerProcess(brokers, prefix, poisonTenant, 'EventConsumer');
+  const reference = startConsumerProcess(brokers, prefix, POISON_TENANT, 'raw');
   try {
-    await next(); // ready
-    await sleep(3000); // let the group settle before measuring
-    child.send({ measureFromNow: true });
+    await Promise.all([consumer.ready, reference.ready]);
+    await sleep(3000); // let the groups settle before measuring
+    consumer.measureFromNow();
     const { committed, warm } = await writeLoad(db, { seconds, warmupSeconds, poisonRate });
-    child.send({ report: true });
-    const usage = await next();
-    const arrived = new Map(usage.arrivals);
-    const expected = committed.size;
-    const deadline = Date.now() + 30_000;
-    while (arrived.size < expected && Date.now() < deadline) {
-      await sleep(500);
-      child.send({ report: true });
-      for (const [key, at] of (await next()).arrivals) if (!arrived.has(key)) arrived.set(key, at);
-    }
-    const latencies = [];
-    for (const [key, at] of arrived) if (!warm.has(key) && committed.has(key)) latencies.push(at - committed.get(key));
-    const writeSeconds = seconds + warmupSeconds;
-    const consumerCores = usage.cpuSeconds / writeSeconds;
+    const measured = await collectLatencies(consumer, committed, warm);
+    const raw = await collectLatencies(reference, committed, warm);
+    const consumerCores = measured.usage.cpuSeconds / (seconds + warmupSeconds);
+    const { usage, ...figures } = measured;
     const result = {
       label,
       poisonRate,
-      received: arrived.size,
-      expected,
-      ...quantiles(latencies),
+      expected: committed.size,
+      ...figures,
       consumerCores,
       consumerEventLoopUtilization: usage.eventLoopUtilization,
+      rawReference: { p50: raw.p50, p99: raw.p99, received: raw.received },
     };
+    const ms = (x) => `${x.toFixed(1).padStart(7)} ms`;
     say(
-      `  ${label.padEnd(34)} p50 ${result.p50.toFixed(1).padStart(7)} ms  p99 ${result.p99.toFixed(1).padStart(7)} ms  (${arrived.size}/${expected} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
+      `  ${label.padEnd(34)} p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  (${measured.received}/${committed.size} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
     );
+    say(`  ${'  raw kafkajs consumer, same events'.padEnd(34)} p50 ${ms(raw.p50)}  p99 ${ms(raw.p99)}`);
     return result;
   } finally {
-    child.send({ stop: true });
-    await new Promise((r) => (child.exitCode === null ? child.once('exit', r) : r()));
+    await Promise.all([consumer.stop(), reference.stop()]);
     await relay.stop();
   }
 }
@@ -148,7 +180,11 @@ export async function consumerIsolationBench(ctx) {
     const c = await runCase(ctx, { label: `+ one tenant failing ${poisonRate}/s`, poisonRate, seconds, warmupSeconds });
     c.p50Ratio = c.p50 / control.p50;
     c.p99Ratio = c.p99 / control.p99;
-    ctx.say(`  ${''.padEnd(34)} vs control: p50 ${c.p50Ratio.toFixed(2)}×, p99 ${c.p99Ratio.toFixed(2)}× (target p99 ≤ 1.5×)`);
+    c.rawReference.p99Ratio = c.rawReference.p99 / control.rawReference.p99;
+    ctx.say(
+      `  ${''.padEnd(34)} vs control: p50 ${c.p50Ratio.toFixed(2)}×, p99 ${c.p99Ratio.toFixed(2)}× (target p99 ≤ 1.5×); ` +
+        `the raw consumer's p99 ${c.rawReference.p99Ratio.toFixed(2)}× (what the extra load did to the pipeline up to Kafka)`,
+    );
     cases.push(c);
   }
   ctx.say('');
