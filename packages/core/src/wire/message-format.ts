@@ -200,15 +200,16 @@ export function decodeEvent(value: Buffer | string | null, rawHeaders: RawHeader
     );
   }
   const attribute = (name: string) => nonEmpty(headers[`ce_${name}`]);
-  return {
-    ...fromAttributes(
-      attribute,
-      (name) => `header ce_${name}`,
-      () => binaryPayload(value, contentType),
-      record,
-    ),
-    headers,
-  };
+  // The headers are added to the object fromAttributes built, not spread into a copy of it: a
+  // consumer decodes every message.
+  const event = fromAttributes(
+    attribute,
+    (name) => `header ce_${name}`,
+    () => binaryPayload(value, contentType),
+    record,
+  ) as DecodedEvent;
+  event.headers = headers;
+  return event;
 }
 
 /** Reads an attribute in its string form; undefined when absent or empty. */
