@@ -13,6 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
+import { machineLoadSince, machineLoadSnapshot, showMachineLoad } from './machine-load.mjs';
 
 const CONSUMER_PROCESS = fileURLToPath(new URL('./isolation-consumer.mjs', import.meta.url));
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 };
@@ -137,7 +138,9 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     await Promise.all([consumer.ready, reference.ready]);
     await sleep(3000); // let the groups settle before measuring
     consumer.measureFromNow();
+    const loadFrom = machineLoadSnapshot();
     const { committed, warm } = await writeLoad(db, { seconds, warmupSeconds, poisonRate });
+    const machine = machineLoadSince(loadFrom);
     const measured = await collectLatencies(consumer, committed, warm);
     const raw = await collectLatencies(reference, committed, warm);
     const consumerCores = measured.usage.cpuSeconds / (seconds + warmupSeconds);
@@ -150,12 +153,13 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
       consumerCores,
       consumerEventLoopUtilization: usage.eventLoopUtilization,
       rawReference: { p50: raw.p50, p99: raw.p99, received: raw.received },
+      machine,
     };
     const ms = (x) => `${x.toFixed(1).padStart(7)} ms`;
     say(
       `  ${label.padEnd(34)} p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  (${measured.received}/${committed.size} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
     );
-    say(`  ${'  raw kafkajs consumer, same events'.padEnd(34)} p50 ${ms(raw.p50)}  p99 ${ms(raw.p99)}`);
+    say(`  ${'  raw kafkajs consumer, same events'.padEnd(34)} p50 ${ms(raw.p50)}  p99 ${ms(raw.p99)}; ${showMachineLoad(machine)}`);
     return result;
   } finally {
     await Promise.all([consumer.stop(), reference.stop()]);

@@ -1,0 +1,78 @@
+// How busy the machine was during a bench phase, and how much of that was not the bench: a
+// figure measured on a shared, noisy machine is only worth its ratio if both sides of the ratio
+// ran on a machine equally busy. Linux only (/proc); elsewhere the figures are missing.
+import { readdirSync, readFileSync } from 'node:fs';
+
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** Busy and total CPU ticks of the whole machine (all cores), from /proc/stat's first line. */
+function machineTicks() {
+  const fields = readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3] + (fields[4] ?? 0); // idle + iowait
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal, not guest (counted in user)
+  return { busy: total - idle, total };
+}
+
+/**
+ * CPU ticks used so far by the bench's parties: this process and its descendants, every
+ * Postgres server process and every Kafka broker JVM (also when another program uses that
+ * Postgres or broker: their share counts as the bench's, so "outside" is a lower bound). A
+ * party that ended between two snapshots is not counted: its ticks show as "outside".
+ */
+function benchTicks() {
+  const procs = new Map();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const program = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
+      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), program });
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  const inTree = (pid) => {
+    for (let p = pid, depth = 0; p > 1 && depth < 50; depth++) {
+      if (p === process.pid) return true;
+      p = procs.get(p)?.ppid ?? 0;
+    }
+    return false;
+  };
+  let ticks = 0;
+  for (const [pid, { ticks: t, program }] of procs) {
+    const argv0 = program.split('\0')[0];
+    if (inTree(pid) || /(^|\/)postgres/.test(argv0) || program.includes('kafka.Kafka')) ticks += t;
+  }
+  return ticks;
+}
+
+/** A snapshot to measure a phase from (`machineLoadSince`). */
+export function machineLoadSnapshot() {
+  try {
+    return { at: performance.now(), machine: machineTicks(), bench: benchTicks() };
+  } catch {
+    return undefined; // not Linux
+  }
+}
+
+/**
+ * Cores busy since `snapshot`: on the whole machine, and of those, outside the bench (other
+ * programs on a shared machine). Undefined where /proc is not there.
+ */
+export function machineLoadSince(snapshot) {
+  const now = machineLoadSnapshot();
+  if (!snapshot || !now) return undefined;
+  const seconds = (now.at - snapshot.at) / 1000;
+  const cores = (now.machine.total - snapshot.machine.total) / TICKS_PER_SECOND / seconds;
+  const busy = (now.machine.busy - snapshot.machine.busy) / TICKS_PER_SECOND / seconds;
+  const bench = (now.bench - snapshot.bench) / TICKS_PER_SECOND / seconds;
+  return { cores: Math.round(cores), busyCores: busy, outsideBenchCores: Math.max(0, busy - bench) };
+}
+
+/** `machine: 1.62 of 2 cores busy, 0.40 outside the bench` */
+export function showMachineLoad(load) {
+  return load
+    ? `machine: ${load.busyCores.toFixed(2)} of ${load.cores} cores busy, ${load.outsideBenchCores.toFixed(2)} outside the bench`
+    : 'machine load: unknown';
+}
