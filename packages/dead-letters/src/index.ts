@@ -21,3 +21,4 @@ export {
 } from './sql/dead-letter-counts.js';
 export { countOldDeadLetters, deleteOldDeadLetters, PENDING_RELAY_DEAD_LETTER_OF_EVENT, type OldDeadLetterCounts } from './sql/prune-dead-letters.js';
 export { deadLetterTablesReady } from './sql/tables-ready.js';
+export { copyDeadLetteredEvents } from './sql/audit-dead-letters.js';

@@ -22,3 +22,4 @@ export {
 } from './consumer/consumer-client.js';
 export { KafkajsConsumerClient, type KafkajsConsumerOptions } from './consumer/kafkajs-consumer.js';
 export { kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
+export { TopicRangeReader, type TopicRangeReaderOptions, type PartitionRange, type RangeRecord, type CommittedOffset } from './topic-range-reader.js';
