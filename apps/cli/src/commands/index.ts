@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { auditCommand } from './audit.js';
 import { dlqDiscardCommand, dlqRetryCommand } from './dlq-action.js';
 import { dlqListCommand } from './dlq-list.js';
 import { dlqShowCommand } from './dlq-show.js';
@@ -19,4 +20,5 @@ export const COMMANDS: readonly Command[] = [
   outboxStatusCommand,
   statsCommand,
   pruneCommand,
+  auditCommand,
 ];
