@@ -9,7 +9,6 @@ import { cliFixture, createTopics, startCli, type RunningCli } from './cli-fixtu
 // large window, each as its own CLI process with a capped V8 heap, and their peak RSS compared.
 // Sizes: AUDIT_MEMORY_EVENTS="small,large" (default 20000,100000; docs/cli.md reports
 // 200000,1000000).
-// biome-ignore lint/suspicious/noUndeclaredEnvVars: a test's own knob, read by vitest, which turbo does not run
 const SIZES = (process.env.AUDIT_MEMORY_EVENTS ?? '20000,100000').split(',').map(Number) as [number, number];
 const HEAP_MB = 96;
 const capped = [`--max-old-space-size=${HEAP_MB}`];

@@ -10,21 +10,42 @@ export function formatAuditReport(r: AuditReport): string {
     `  Kafka: ${n(r.kafka.records)} record(s) in ${r.kafka.partitions} partition range(s) of ${r.topics.length} topic(s) (${r.topics.join(', ') || 'none'}), record time ${r.kafka.readFrom} .. ${r.kafka.readTo}`,
     `  replayed copies (ce_replayid): ${n(r.replayed)}`,
     '',
-    section('missing (in the log, not on Kafka, not pending, not dead-lettered)', r.missing, (s) => `${s.eventId}  ${s.tenantId}  ${s.eventType}  ${s.createdAt}`),
-    section('phantom (on Kafka, not in the log)', r.phantom, (s) => `${s.ceId ?? '(no ce_id)'}  ${s.tenantId ?? '-'}  ${s.eventType ?? '-'}  ${s.topic}/${s.partition}@${s.offset}`),
-    section('duplicates (same ce_id more than once, replays aside)', r.duplicates, (s) => `${s.eventId}  ${s.tenantId}  ${s.copies}x at ${s.positions.join(', ')}`),
+    section(
+      'missing (in the log, not on Kafka, not pending, not dead-lettered)',
+      r.missing,
+      (s) => `${s.eventId}  ${s.tenantId}  ${s.eventType}  ${s.createdAt}`,
+    ),
+    section(
+      'phantom (on Kafka, not in the log)',
+      r.phantom,
+      (s) => `${s.ceId ?? '(no ce_id)'}  ${s.tenantId ?? '-'}  ${s.eventType ?? '-'}  ${s.topic}/${s.partition}@${s.offset}`,
+    ),
+    section(
+      'duplicates (same ce_id more than once, replays aside)',
+      r.duplicates,
+      (s) => `${s.eventId}  ${s.tenantId}  ${s.copies}x at ${s.positions.join(', ')}`,
+    ),
     section(
       'order inversions (per tenant and partition)',
       r.inversions,
-      (s) => `${s.tenantId}  ${s.topic}/${s.partition}: ${s.eventId} (${s.createdAt}) at @${s.offset} after ${s.afterEventId} (${s.afterCreatedAt}) at @${s.afterOffset}`,
+      (s) =>
+        `${s.tenantId}  ${s.topic}/${s.partition}: ${s.eventId} (${s.createdAt}) at @${s.offset} after ${s.afterEventId} (${s.afterCreatedAt}) at @${s.afterOffset}`,
     ),
   ];
   for (const g of r.groups) {
     const head = `group ${g.groupId}: ${n(g.passed)} window event(s) below its committed offsets (${g.committedPartitions} partition(s) committed); handled ${n(g.handled)}, dead-lettered ${n(g.deadLettered)}`;
     if (!g.gaps) lines.push(`${head}\n  gaps: unknown: the group has no inbox rows (its handlers do not call processOnce), so handled events leave no trace`);
-    else lines.push(`${head}\n${section('  passed but neither handled nor dead-lettered', g.gaps, (s) => `${s.eventId}  ${s.tenantId}  ${s.eventType}  ${s.topic}/${s.partition}@${s.offset} (committed ${s.committed})`)}`);
+    else
+      lines.push(
+        `${head}\n${section('  passed but neither handled nor dead-lettered', g.gaps, (s) => `${s.eventId}  ${s.tenantId}  ${s.eventType}  ${s.topic}/${s.partition}@${s.offset} (committed ${s.committed})`)}`,
+      );
   }
-  lines.push('', r.clean ? `clean: nothing missing or phantom (${(r.elapsedMs / 1000).toFixed(1)} s)` : `NOT CLEAN: ${n(r.missing.count)} missing, ${n(r.phantom.count)} phantom (${(r.elapsedMs / 1000).toFixed(1)} s)`);
+  lines.push(
+    '',
+    r.clean
+      ? `clean: nothing missing or phantom (${(r.elapsedMs / 1000).toFixed(1)} s)`
+      : `NOT CLEAN: ${n(r.missing.count)} missing, ${n(r.phantom.count)} phantom (${(r.elapsedMs / 1000).toFixed(1)} s)`,
+  );
   return lines.join('\n');
 }
 

@@ -53,7 +53,13 @@ export interface WindowTotals {
 export async function windowTotals(client: pg.ClientBase): Promise<WindowTotals> {
   const { rows } = await client.query(WINDOW_TOTALS_SQL);
   const r = rows[0];
-  return { events: Number(r.events), onKafka: Number(r.on_kafka), pending: Number(r.pending), relayDeadLettered: Number(r.relay_dead_lettered), replayed: Number(r.replayed) };
+  return {
+    events: Number(r.events),
+    onKafka: Number(r.on_kafka),
+    pending: Number(r.pending),
+    relayDeadLettered: Number(r.relay_dead_lettered),
+    replayed: Number(r.replayed),
+  };
 }
 
 /** In the window's log, not on Kafka, not waiting in the outbox, not dead-lettered by the relay. */
