@@ -6,6 +6,9 @@ import type { CheckResult } from './checker.js';
 
 /** `eventbus audit`'s figures for a scenario, and whether they agree with the checker's. */
 export interface ScenarioAudit {
+  /** EventLog events in the window (the scenario's run, warm-up included) and Kafka records read. */
+  events: number;
+  records: number;
   missing: number;
   phantom: number;
   duplicates: number;
@@ -57,6 +60,8 @@ export async function auditScenario(
     if (report.phantom.count > 0 !== check.phantom.length > 0)
       disagreements.push(`phantom: ${report.phantom.count} on Kafka (audit), ${check.phantom.length} delivered (checker)`);
     return {
+      events: report.events,
+      records: report.kafka.records,
       missing: report.missing.count,
       phantom: report.phantom.count,
       duplicates: report.duplicates.count,
@@ -68,6 +73,8 @@ export async function auditScenario(
   } catch (error) {
     const message = errorMessage(error);
     return {
+      events: 0,
+      records: 0,
       missing: 0,
       phantom: 0,
       duplicates: 0,

@@ -419,7 +419,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     c.log(`drained and settled after ${Date.now() - startedAt} ms`);
     const audit = await auditScenario(c.pool, { brokers, prefix, groupId, from: new Date(startedAt), to: new Date() }, result);
     c.log(
-      `audit: ${audit.missing} missing, ${audit.phantom} phantom, ${audit.duplicates} duplicated, ${audit.inversions} inversions, ${audit.groupGaps} group gaps in ${audit.elapsedMs} ms`,
+      `audit of ${audit.events} events, ${audit.records} records: ${audit.missing} missing, ${audit.phantom} phantom, ${audit.duplicates} duplicated, ${audit.inversions} inversions, ${audit.groupGaps} group gaps in ${audit.elapsedMs} ms`,
     );
     const faultKinds: Record<string, number> = {};
     for (const f of c.faults) faultKinds[f.kind] = (faultKinds[f.kind] ?? 0) + 1;

@@ -54,7 +54,7 @@ function stallNote(r: ScenarioResult): string {
 function auditNote(r: ScenarioResult): string {
   const a = r.audit!;
   const verdict = a.disagreements.length === 0 ? 'agrees with the checker on lost and phantom' : 'DISAGREES with the checker';
-  return `Scenario ${r.id}: audit ${a.missing} missing from Kafka, ${a.phantom} phantom, ${a.duplicates} duplicated, ${a.inversions} inversions, ${a.groupGaps} passed by the group unhandled, in ${fmtMs(a.elapsedMs)}; ${verdict}.`;
+  return `Scenario ${r.id}: audit of ${a.events} events and ${a.records} Kafka records: ${a.missing} missing from Kafka, ${a.phantom} phantom, ${a.duplicates} duplicated, ${a.inversions} inversions, ${a.groupGaps} passed by the group unhandled, in ${fmtMs(a.elapsedMs)}; ${verdict}.`;
 }
 
 const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);

@@ -54,7 +54,8 @@ afterAll(async () => {
 /** Writes `count` events of `tenantId` through the EventWriter and waits until the relay published them. */
 async function writeAndRelay(tenantId: string, count: number): Promise<string[]> {
   const ids: string[] = [];
-  for (let i = 0; i < count; i++) ids.push((await writer.writeEventWithOutbox({ tenantId, eventKey: `${tenantId}-${i}`, eventType: TYPES[i % 3]!, payload: { i } })).eventLogId);
+  for (let i = 0; i < count; i++)
+    ids.push((await writer.writeEventWithOutbox({ tenantId, eventKey: `${tenantId}-${i}`, eventType: TYPES[i % 3]!, payload: { i } })).eventLogId);
   await waitFor(async () => Number((await f.pool.query('SELECT count(*) FROM eventbus.outbox')).rows[0].count) === 0, {
     timeoutMs: 20_000,
     message: 'the relay drains the outbox',
@@ -198,7 +199,10 @@ describe('eventbus audit (real Postgres and Kafka)', () => {
     expect(run.code, run.stderr).toBe(3);
     const report = run.json();
     expect(report).toMatchObject({ events: 3, missing: { count: 0 }, clean: false });
-    expect(report.phantom).toEqual({ count: 1, samples: [expect.objectContaining({ ceId: phantom.id, tenantId: tenant, topic: expect.stringContaining(prefix) })] });
+    expect(report.phantom).toEqual({
+      count: 1,
+      samples: [expect.objectContaining({ ceId: phantom.id, tenantId: tenant, topic: expect.stringContaining(prefix) })],
+    });
   }, 60_000);
 
   it('finds the same event on Kafka twice (duplicate, exit 0) and tells replayed copies apart', async () => {

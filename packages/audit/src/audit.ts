@@ -3,7 +3,7 @@ import { HEADER, parseRfc3339, type TopicRouter } from '@eventbus/core';
 import { copyDeadLetteredEvents } from '@eventbus/dead-letters';
 import type { RangeRecord, TopicRangeReader } from '@eventbus/kafka';
 import { copyEventLogByIds, copyEventLogWindow } from '@eventbus/replay';
-import { createAuditTables, dropAuditTables, indexAuditTables, insertCommittedOffsets, insertKafkaRows, TABLES, type KafkaRow } from './sql/audit-tables.js';
+import { analyzeCopies, createAuditTables, indexAuditTables, insertCommittedOffsets, insertKafkaRows, TABLES, type KafkaRow } from './sql/audit-tables.js';
 import {
   duplicateEvents,
   groupGaps,
@@ -64,7 +64,7 @@ export interface AuditProgress {
 
 /**
  * Compares a window of the event log with what is on Kafka, the outbox and the DLQ table
- * (see docs/cli.md#eventbus-audit). Every id set lives in temporary tables of one Postgres
+ * (see docs/cli.md#audit). Every id set lives in temporary tables of one Postgres
  * session (`db` gives one connection for the whole audit); Node holds one Kafka fetch batch at
  * a time and the findings' samples, so memory does not grow with the window.
  *
@@ -77,7 +77,6 @@ export async function runAudit(db: pg.Pool, reader: TopicRangeReader, options: A
   const started = Date.now();
   const progress = (phase: AuditPhase, done: number, total: number) => o.onProgress?.({ phase, done, total, elapsedMs: Date.now() - started });
   const client = await db.connect();
-  let broken: Error | undefined;
   try {
     await createAuditTables(client);
     const events = await copyEventLogWindow(client, TABLES.log, { from: o.from, to: o.to, tenantId: o.tenantId, typeRegexes: o.typeRegexes });
@@ -103,6 +102,7 @@ export async function runAudit(db: pg.Pool, reader: TopicRangeReader, options: A
     );
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('audit aborted');
 
+    await analyzeCopies(client);
     await copyEventLogByIds(client, TABLES.log, { table: TABLES.kafka, column: 'ce_uuid' });
     await copyDeadLetteredEvents(client, TABLES.dead, o.groups);
     await copyHandled(client, o.groups);
@@ -132,9 +132,9 @@ export async function runAudit(db: pg.Pool, reader: TopicRangeReader, options: A
       elapsedMs: Date.now() - started,
     };
   } finally {
-    // A connection whose temporary tables cannot be dropped must not go back to the pool.
-    await dropAuditTables(client).catch((error: Error) => (broken = error));
-    client.release(broken);
+    // Closed, not returned to the pool: its temporary tables and session settings
+    // (temp_buffers cannot be reset once used) end with it.
+    client.release(true);
   }
 }
 

@@ -174,8 +174,9 @@ export class TopicRangeReader {
         const last = batch.messages[batch.messages.length - 1];
         if (last) resolveOffset(last.offset);
         await heartbeat();
-        // The batch reached the range's end: this partition is done.
-        if (last && BigInt(last.offset) + 1n >= end) {
+        // The batch reached the range's end: this partition is done. lastOffset() counts control
+        // records and records kafkajs filtered out, so a range ending in those ends too.
+        if (BigInt(batch.lastOffset()) + 1n >= end) {
           remaining.delete(key(batch.topic, batch.partition));
           consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
           if (remaining.size === 0) finish();

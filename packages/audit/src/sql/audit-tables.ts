@@ -15,7 +15,15 @@ export const TABLES = {
   committed: 'pg_temp.audit_committed',
 } as const;
 
+/**
+ * Session settings first (temp_buffers can only be set before the session touches a temporary
+ * table): with the default 8 MB of temp_buffers a 200k-event audit's tables live mostly in
+ * files, and each comparison ran for tens of seconds. Memory of this one backend, for the
+ * audit's duration; the connection is closed afterwards (see runAudit).
+ */
 export const CREATE_AUDIT_TABLES_SQL = `
+SET temp_buffers = '256MB';
+SET work_mem = '64MB';
 CREATE TEMPORARY TABLE audit_log (id uuid PRIMARY KEY, tenant_id text NOT NULL, event_type text NOT NULL, created_at timestamptz NOT NULL, in_window boolean NOT NULL);
 CREATE TEMPORARY TABLE audit_kafka (
   ce_id text, ce_uuid uuid, tenant_id text, event_type text, replay_id text,
@@ -25,26 +33,33 @@ CREATE TEMPORARY TABLE audit_dead (stage text NOT NULL, group_id text, event_id 
 CREATE TEMPORARY TABLE audit_handled (group_id text NOT NULL, event_id text NOT NULL);
 CREATE TEMPORARY TABLE audit_committed (group_id text NOT NULL, topic text NOT NULL, partition int NOT NULL, next_offset bigint NOT NULL)`;
 
+/**
+ * Statistics and an index once the window and the Kafka records are in: autovacuum never sees
+ * temporary tables, and without statistics the planner took the 200k-row tables for a few
+ * rows and probed them in nested loops (the by-id event-log copy ran for minutes).
+ */
+export const ANALYZE_COPIES_SQL = `
+CREATE INDEX ON audit_kafka (ce_uuid);
+ANALYZE audit_log; ANALYZE audit_kafka; ANALYZE audit_pending`;
+
 /** Indexes built after the bulk copies (cheaper than maintaining them row by row), then statistics for the planner. */
 export const INDEX_AUDIT_TABLES_SQL = `
-CREATE INDEX ON audit_kafka (ce_uuid);
-CREATE INDEX ON audit_kafka (ce_id);
 CREATE INDEX ON audit_dead (event_id);
 CREATE INDEX ON audit_handled (group_id, event_id);
-ANALYZE audit_log; ANALYZE audit_kafka; ANALYZE audit_pending; ANALYZE audit_dead; ANALYZE audit_handled`;
+ANALYZE audit_log; ANALYZE audit_dead; ANALYZE audit_handled; ANALYZE audit_committed`;
 
 export async function createAuditTables(client: pg.ClientBase): Promise<void> {
   await client.query(CREATE_AUDIT_TABLES_SQL);
+}
+
+export async function analyzeCopies(client: pg.ClientBase): Promise<void> {
+  await client.query(ANALYZE_COPIES_SQL);
 }
 
 export async function indexAuditTables(client: pg.ClientBase): Promise<void> {
   await client.query(INDEX_AUDIT_TABLES_SQL);
 }
 
-/** Drops the tables (the session's end would too; a pooled connection goes back clean). */
-export async function dropAuditTables(client: pg.ClientBase): Promise<void> {
-  await client.query(`DROP TABLE IF EXISTS ${Object.values(TABLES).join(', ')}`);
-}
 
 /** One Kafka record, as the audit stores it. */
 export interface KafkaRow {

@@ -44,13 +44,15 @@ export async function copyEventLogWindow(client: pg.ClientBase, target: string, 
 /**
  * The events whose ids appear in `source.column` (uuid) and are not in `target` yet, marked
  * `in_window = false`: records read from Kafka's margins around the window, and events of a
- * transaction that committed after the window was copied. One primary-key probe per id.
+ * transaction that committed after the window was copied. Ids `target` holds already are
+ * dropped first (an anti-join), so event_log is probed only for the few others.
  */
 export const COPY_EVENT_LOG_BY_IDS_SQL = (target: string, source: string, column: string) => `
 INSERT INTO ${tableName(target)} (id, tenant_id, event_type, created_at, in_window)
 SELECT e.id, e.tenant_id, e.event_type, e.created_at, false
   FROM (SELECT DISTINCT ${tableName(column)} AS id FROM ${tableName(source)} WHERE ${tableName(column)} IS NOT NULL) s
   JOIN eventbus.event_log e ON e.id = s.id
+ WHERE NOT EXISTS (SELECT 1 FROM ${tableName(target)} t WHERE t.id = s.id)
 ON CONFLICT (id) DO NOTHING`;
 
 /** Copies the events `source` names by id that `target` does not hold yet; returns how many. */
