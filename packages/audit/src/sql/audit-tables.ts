@@ -60,7 +60,6 @@ export async function indexAuditTables(client: pg.ClientBase): Promise<void> {
   await client.query(INDEX_AUDIT_TABLES_SQL);
 }
 
-
 /** One Kafka record, as the audit stores it. */
 export interface KafkaRow {
   ceId: string | null;
