@@ -28,6 +28,7 @@ export const PUBLISHED_PACKAGE_DIRS: readonly string[] = [
   'packages/telemetry',
   'packages/app-runtime',
   'packages/dead-letters',
+  'packages/audit',
   'apps/relay',
   'apps/dlq-mirror',
   'apps/cli',
