@@ -138,6 +138,8 @@ export class TopicRangeReader {
       finish = resolve;
       fail = reject;
     });
+    // A crash while run() is still joining rejects `done` before it is awaited: not unhandled.
+    done.catch(() => undefined);
     const onAbort = () => finish();
     signal?.addEventListener('abort', onAbort, { once: true });
     consumer.on(consumer.events.CRASH, (event) => fail(event.payload.error));
