@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { DlqMirror } from '@eventbus/consumer';
 import { createTestDatabase, createTopics, PrivateBroker, TcpProxy, uniqueName, waitFor, type KafkaCluster, type TestDatabase } from '@eventbus/dev-services';
+import { auditScenario, type ScenarioAudit } from './audit-check.js';
 import { checkDelivery, violations, type CheckResult, type DeliveryRecord, type FaultRecord } from './checker.js';
 import { type ManagedProcess, startRelay, startWorker } from './processes.js';
 import { PublishProgressMonitor, summarizeStalls, type FaultStall } from './publish-progress.js';
@@ -235,6 +236,8 @@ export interface ScenarioResult extends CheckResult {
   violations: string[];
   /** Set when the run itself failed (a process would not start, a deadline passed). */
   error?: string;
+  /** `eventbus audit` run after the scenario as a second check (event log vs Kafka vs DLQ table). */
+  audit?: ScenarioAudit;
   /** Scenarios with `measurePublishStall`: the longest time events waited in the outbox with none published, overall and around each fault. */
   publishStall?: { maxMs: number; byFault: FaultStall[] };
 }
@@ -414,10 +417,15 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       ...(def.republishAllowance === 'crashes-only' ? { republishBound: c.unexpectedExits.length * RELAY_BATCH_SIZE * RELAY_LANES } : {}),
     });
     c.log(`drained and settled after ${Date.now() - startedAt} ms`);
+    const audit = await auditScenario(c.pool, { brokers, prefix, groupId, from: new Date(startedAt), to: new Date() }, result);
+    c.log(
+      `audit of ${audit.events} events, ${audit.records} records: ${audit.missing} missing, ${audit.phantom} phantom, ${audit.duplicates} duplicated, ${audit.inversions} inversions, ${audit.groupGaps} group gaps in ${audit.elapsedMs} ms`,
+    );
     const faultKinds: Record<string, number> = {};
     for (const f of c.faults) faultKinds[f.kind] = (faultKinds[f.kind] ?? 0) + 1;
     const problems = violations(result);
     if (drainError) problems.unshift(drainError);
+    problems.push(...audit.disagreements.map((d) => `audit: ${d}`));
     return {
       id: def.id,
       name: def.name,
@@ -426,6 +434,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       faultKinds,
       unexpectedExits: c.unexpectedExits,
       violations: problems,
+      audit,
       ...(monitor ? { publishStall: summarizeStalls(monitor.samples, c.faults) } : {}),
     };
   } catch (error) {

@@ -51,6 +51,13 @@ function stallNote(r: ScenarioResult): string {
   return `Scenario ${r.id}: publishing stalled at most ${fmtMs(stall.maxMs)}${perFault ? `; per fault: ${perFault}` : ''}.`;
 }
 
+/** One line: the audit's figures (event log vs Kafka vs DLQ table), the second check. */
+function auditNote(r: ScenarioResult): string {
+  const a = r.audit!;
+  const verdict = a.disagreements.length === 0 ? 'agrees with the checker on lost and phantom' : 'DISAGREES with the checker';
+  return `Scenario ${r.id}: audit of ${a.events} events and ${a.records} Kafka records: ${a.missing} missing from Kafka, ${a.phantom} phantom, ${a.duplicates} duplicated, ${a.inversions} inversions, ${a.groupGaps} passed by the group unhandled, in ${fmtMs(a.elapsedMs)}; ${verdict}.`;
+}
+
 const fmtMs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`);
 
 /** The results as a Markdown table (the README's format) plus notes and every violation. */
@@ -99,6 +106,7 @@ export function formatResults(results: ScenarioResult[]): string {
       }
     }
     if (r.publishStall) notes.push(stallNote(r));
+    if (r.audit) notes.push(auditNote(r));
     if (r.duplicates.republished > 0) {
       const sample = r.duplicates.samples.find((x) => new Set(x.deliveries.map((d) => `${d.partition}/${d.offset}`)).size > 1);
       if (sample)

@@ -22,3 +22,4 @@ export {
 export { countOldDeadLetters, deleteOldDeadLetters, PENDING_RELAY_DEAD_LETTER_OF_EVENT, type OldDeadLetterCounts } from './sql/prune-dead-letters.js';
 export { deadLetterTablesReady } from './sql/tables-ready.js';
 export { dlqMirrorPositions, type DlqMirrorPosition } from './sql/mirror-positions.js';
+export { copyDeadLetteredEvents } from './sql/audit-dead-letters.js';

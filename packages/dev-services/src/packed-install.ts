@@ -29,6 +29,7 @@ export const PUBLISHED_PACKAGE_DIRS: readonly string[] = [
   'packages/app-runtime',
   'packages/dead-letters',
   'packages/console',
+  'packages/audit',
   'apps/relay',
   'apps/dlq-mirror',
   'apps/cli',

@@ -29,3 +29,4 @@ export {
   type GroupLag,
   type PartitionLag,
 } from './consumer-group-lag.js';
+export { TopicRangeReader, type TopicRangeReaderOptions, type PartitionRange, type RangeRecord, type CommittedOffset } from './topic-range-reader.js';

@@ -10,3 +10,4 @@ export { findEventCursor } from './sql/find-event-cursor.js';
 export { countMatchingEvents } from './sql/count-matching-events.js';
 export { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';
 export { eventLogTenants, countOldEvents, deleteOldEvents, type TenantEventCounts } from './sql/prune-event-log.js';
+export { copyEventLogWindow, copyEventLogByIds, type EventLogWindow } from './sql/audit-event-log.js';

@@ -1,5 +1,6 @@
 import type { Command } from '../command.js';
 import { consoleCommand } from './console.js';
+import { auditCommand } from './audit.js';
 import { dlqDiscardCommand, dlqRetryCommand } from './dlq-action.js';
 import { dlqListCommand } from './dlq-list.js';
 import { dlqShowCommand } from './dlq-show.js';
@@ -21,4 +22,5 @@ export const COMMANDS: readonly Command[] = [
   statsCommand,
   pruneCommand,
   consoleCommand,
+  auditCommand,
 ];
