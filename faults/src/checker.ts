@@ -247,7 +247,7 @@ export function percentile(values: number[], p: number): number {
  */
 export const ISOLATION_P99_RATIO = 1.5;
 
-export function violations(r: CheckResult): string[] {
+export function violations(r: CheckResult, isolationP99Ratio?: number): string[] {
   const problems: string[] = [];
   const list = (ids: string[]) => ids.slice(0, 20).join(', ') + (ids.length > 20 ? `, … (${ids.length} in all)` : '');
   if (r.lost.length) problems.push(`lost ${r.lost.length}: ${list(r.lost)}`);
@@ -259,10 +259,10 @@ export function violations(r: CheckResult): string[] {
     problems.push(`republished duplicates ${r.duplicates.republished} above the bound ${r.duplicates.bound}: ${list(r.duplicates.events)}`);
   }
   const control = r.controlCleanTenantLatencyMs;
-  if (control && r.cleanTenantLatencyMs.p99 > ISOLATION_P99_RATIO * control.p99) {
+  if (control && isolationP99Ratio !== undefined && r.cleanTenantLatencyMs.p99 > isolationP99Ratio * control.p99) {
     problems.push(
       `failing tenants slowed the others: p99 ${Math.round(r.cleanTenantLatencyMs.p99)} ms for the tenants that wrote no poison, ` +
-        `above ${ISOLATION_P99_RATIO}× the ${Math.round(control.p99)} ms of the control group reading the same events`,
+        `above ${isolationP99Ratio}× the ${Math.round(control.p99)} ms of the control group reading the same events`,
     );
   }
   return problems;

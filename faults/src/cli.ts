@@ -11,6 +11,7 @@ import { cpus } from 'node:os';
 import { ensureKafka, ensurePostgres } from '@eventbus/dev-services';
 import { formatResults, runFaultMatrix } from './matrix.js';
 import { scenarios } from './scenarios.js';
+import { ISOLATION_P99_RATIO } from './checker.js';
 import { errorMessage } from '@eventbus/core';
 
 const SCENARIO_IDS = scenarios({ short: false }).map((s) => s.id);
@@ -62,7 +63,13 @@ const kafka = needsSharedBroker ? await ensureKafka(log) : undefined;
 const started = new Date();
 try {
   const results = await runFaultMatrix(
-    { databaseUrl: postgres.address, kafkaBrokers: kafka ? kafka.address.split(',') : [], privateBrokerPort: options.privateBrokerPort, log },
+    {
+      databaseUrl: postgres.address,
+      kafkaBrokers: kafka ? kafka.address.split(',') : [],
+      privateBrokerPort: options.privateBrokerPort,
+      log,
+      isolationP99Ratio: ISOLATION_P99_RATIO,
+    },
     { short: options.short, only: options.only, clusterPort: options.clusterPort },
   );
   process.stdout.write(`\nFault matrix (${options.short ? 'short' : 'full'}), ${started.toISOString()}, ${cpus().length} cores\n\n${formatResults(results)}\n`);

@@ -17,6 +17,13 @@ export interface MatrixEnvironment {
   /** The local 3-node cluster, for scenarios with `broker: 'cluster'` (started by runFaultMatrix when one is chosen). */
   cluster?: KafkaCluster;
   log: (line: string) => void;
+  /**
+   * Scenario 7's bound on the tenants without poison: their p99 at most this many times the
+   * control group's (a violation beyond it). `pnpm test:faults` sets ISOLATION_P99_RATIO; the
+   * short form inside the test suite, whose machine runs other test files at the same time,
+   * checks a looser bound of its own instead.
+   */
+  isolationP99Ratio?: number;
 }
 
 /** One scenario of the matrix. */
@@ -423,7 +430,7 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     );
     const faultKinds: Record<string, number> = {};
     for (const f of c.faults) faultKinds[f.kind] = (faultKinds[f.kind] ?? 0) + 1;
-    const problems = violations(result);
+    const problems = violations(result, env.isolationP99Ratio);
     if (drainError) problems.unshift(drainError);
     problems.push(...audit.disagreements.map((d) => `audit: ${d}`));
     return {
