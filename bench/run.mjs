@@ -91,6 +91,9 @@ const kafka = await ensureKafka(say);
 const brokers = kafka.address.split(',');
 const database = await createTestDatabase(postgres.address, 'bench');
 const pool = new pg.Pool({ connectionString: database.url, max: 12 });
+// An idle connection's error (the database dropped WITH (FORCE) at the end, a server restart)
+// must not end the bench: the pool opens a new connection for the next query.
+pool.on('error', (error) => say(`bench pool: an idle connection failed (${error.message})`));
 const db = drizzle(pool);
 say(`bench database ${database.name}, kafka ${kafka.address}, node ${process.version}\n`);
 
