@@ -1,15 +1,23 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
+import { ConfigResourceTypes, Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
+import { loneRecordBatchBytes } from './message-size.js';
+import { TopicCatalog, type TopicAdmin, type TopicFacts } from './topic-catalog.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 import { errorMessage } from '@eventbus/core';
 
 export interface KafkaPublisherOptions {
   brokers: string[];
   clientId?: string;
-  /** Create topics on first use (admin CreateTopics) instead of relying on broker auto-creation. Default true. */
+  /**
+   * Create topics on first use (admin CreateTopics, `topicPartitions` each), and again when a
+   * send finds one deleted. Default true. Off (a managed Kafka where this client may not
+   * create topics), nothing creates a topic, broker auto-creation included: a message for a
+   * topic that does not exist is refused (`PublishError.refusals`) while the rest of its
+   * batch is sent, and the topic is looked for again after 5 s.
+   */
   createTopics?: boolean;
   /** Partitions of topics this publisher creates. Default 12. */
   topicPartitions?: number;
@@ -85,7 +93,10 @@ export class KafkaPublisher implements MessagePublisher {
   private readonly idle: PooledProducer[] = [];
   private readonly all = new Set<PooledProducer>();
   private adminReady: Promise<Admin> | undefined;
+  /** Topics sent to successfully: probe() checks their leaders. */
   private readonly knownTopics = new Set<string>();
+  /** Which topics exist and how large a message each accepts, asked of the admin on first use. */
+  private readonly catalog: TopicCatalog;
   /** The partition kafkajs' partitioner chose for each message object of a send in progress. */
   private readonly partitionOf = new WeakMap<object, number>();
 
@@ -102,6 +113,7 @@ export class KafkaPublisher implements MessagePublisher {
       ...kafkajsConnectionConfig(options.connection),
       ...options.kafkajs,
     });
+    this.catalog = new TopicCatalog(() => this.topicAdmin(), { createTopics: options.createTopics !== false });
   }
 
   async connect(): Promise<void> {
@@ -124,46 +136,31 @@ export class KafkaPublisher implements MessagePublisher {
     if (!this.connected) throw new PublishError('transient', 'publisher is not connected');
     const timeoutMs = this.options.publishTimeoutMs ?? 15_000;
     const deadline = Date.now() + timeoutMs;
-    const sent: Message[] = messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
     const attempt = async (): Promise<PublishedPosition[]> => {
-      const byTopic = new Map<string, Message[]>();
-      messages.forEach((m, i) => {
-        let list = byTopic.get(m.topic);
-        if (!list) byTopic.set(m.topic, (list = []));
-        list.push(sent[i]!);
-      });
-      if (this.options.createTopics !== false) await this.ensureTopics([...byTopic.keys()]);
-      const pooled = await this.borrow();
-      try {
-        // The caller gave up while we reconnected or created topics (the relay rolled its rows
-        // back): a send started now would only add a late duplicate. A throw, never a return:
-        // should this line run before the timeout's timer fires, a return would be taken for
-        // Kafka's acknowledgement of messages never sent.
-        if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
-        // `deadline` (patch revision 4): kafkajs retries until then and no longer, so a send does
-        // not land in the background after the caller rolled back and re-sent the same rows.
-        // Retrying that long lets an idempotent re-send reach the new leader after a leader dies
-        // (the broker session timeout, 9 s by default) and be dropped there when the dead leader
-        // had appended it. It ends before the caller's timer, so a send that cannot finish fails
-        // with its own error (a refusal stays a refusal, not a timeout).
-        const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
-        const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
-        let answers: RecordMetadata[];
+      // Messages Kafka would certainly refuse, or whose topic does not exist and may not be
+      // created, are refused here, each on its own, and the others sent: one tenant's bad rows
+      // cost the batch no round trip and do not hold up the rest (a topic missing from the
+      // producer's metadata would fail the whole send after retrying until its deadline).
+      const facts = await this.catalog.facts([...new Set(messages.map((m) => m.topic))]);
+      const refusals = messages.map((m) => refusal(m, facts.get(m.topic)!));
+      const toSend = messages.flatMap((_, i) => (refusals[i] ? [] : [i]));
+      const positions: Array<PublishedPosition | undefined> = new Array(messages.length).fill(undefined);
+      if (toSend.length > 0) {
         try {
-          answers = await pooled.producer.sendBatch(batch);
+          const sentPositions = await this.send(
+            toSend.map((i) => messages[i]!),
+            deadline,
+            timeoutMs,
+          );
+          for (const [j, i] of toSend.entries()) positions[i] = sentPositions[j];
         } catch (error) {
-          throw Object.assign(new SendFailedError(error), { positions: this.partialPositions(messages, sent, error) });
+          if (!(error instanceof SendFailedError)) throw error;
+          for (const [j, i] of toSend.entries()) positions[i] = error.positions?.[j];
+          throw Object.assign(error, { positions, refusals });
         }
-        for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
-        return this.positionsOf(messages, sent, answers);
-      } catch (error) {
-        if (classify(error) === 'transient') pooled.needsReconnect = true;
-        throw error;
-      } finally {
-        // Back to the pool only once its send has settled, even when the caller stopped
-        // waiting: its sequence numbers allow one send in flight. Not after a disconnect().
-        if (this.all.has(pooled)) this.idle.push(pooled);
       }
+      if (toSend.length < messages.length) throw new RefusedBeforeSendError(positions, refusals);
+      return positions as PublishedPosition[];
     };
     try {
       // The deadline covers the whole call, not only sendBatch. When the network to the broker
@@ -176,12 +173,76 @@ export class KafkaPublisher implements MessagePublisher {
       // on its own producer; a send that still lands is a duplicate with the same ce_id.
       return await withTimeout(attempt(), timeoutMs);
     } catch (error) {
-      const positions = error instanceof SendFailedError ? error.positions : undefined;
-      const cause = error instanceof SendFailedError ? error.cause : error;
-      throw new PublishError(classify(cause), `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
-        cause,
-        ...(positions ? { positions } : {}),
+      throw this.publishError(messages, error);
+    }
+  }
+
+  /** The caller's error for a failed `publish`, and what the catalog learns from it. */
+  private publishError(messages: readonly OutboundMessage[], error: unknown): PublishError {
+    if (error instanceof RefusedBeforeSendError) {
+      const refused = error.refusals.filter((r) => r !== undefined);
+      return new PublishError('rejected', `${refused.length} of ${messages.length} message(s) refused without a send: ${refused[0]!.message}`, {
+        positions: error.positions,
+        refusals: error.refusals,
       });
+    }
+    const failed = error instanceof SendFailedError ? error : undefined;
+    const cause = failed ? failed.cause : error;
+    const kind = classify(cause);
+    const topics = new Set(messages.map((m) => m.topic));
+    // A topic deleted since the catalog saw it: the next publish checks (and creates) it again.
+    if (hasErrorType(cause, UNKNOWN_TOPIC_TYPES)) {
+      this.catalog.forget(topics);
+      for (const t of topics) this.knownTopics.delete(t);
+    }
+    // The topic's limit may have been lowered since it was read.
+    if (hasErrorType(cause, TOO_LARGE_TYPES)) this.catalog.forgetLimits(topics);
+    return new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
+      cause,
+      ...(failed?.positions ? { positions: failed.positions } : {}),
+      ...(kind === 'rejected' && failed?.refusals ? { refusals: failed.refusals } : {}),
+    });
+  }
+
+  /** One sendBatch of `messages` on a pooled producer; its positions, or a SendFailedError with the partial ones. */
+  private async send(messages: readonly OutboundMessage[], deadline: number, timeoutMs: number): Promise<PublishedPosition[]> {
+    const sent: Message[] = messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
+    const byTopic = new Map<string, Message[]>();
+    messages.forEach((m, i) => {
+      let list = byTopic.get(m.topic);
+      if (!list) byTopic.set(m.topic, (list = []));
+      list.push(sent[i]!);
+    });
+    const pooled = await this.borrow();
+    try {
+      // The caller gave up while we reconnected or created topics (the relay rolled its rows
+      // back): a send started now would only add a late duplicate. A throw, never a return:
+      // should this line run before the timeout's timer fires, a return would be taken for
+      // Kafka's acknowledgement of messages never sent.
+      if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
+      // `deadline` (patch revision 4): kafkajs retries until then and no longer, so a send does
+      // not land in the background after the caller rolled back and re-sent the same rows.
+      // Retrying that long lets an idempotent re-send reach the new leader after a leader dies
+      // (the broker session timeout, 9 s by default) and be dropped there when the dead leader
+      // had appended it. It ends before the caller's timer, so a send that cannot finish fails
+      // with its own error (a refusal stays a refusal, not a timeout).
+      const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
+      const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
+      let answers: RecordMetadata[];
+      try {
+        answers = await pooled.producer.sendBatch(batch);
+      } catch (error) {
+        throw Object.assign(new SendFailedError(error), { positions: this.partialPositions(messages, sent, error) });
+      }
+      for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
+      return this.positionsOf(messages, sent, answers);
+    } catch (error) {
+      if (classify(error) === 'transient') pooled.needsReconnect = true;
+      throw error;
+    } finally {
+      // Back to the pool only once its send has settled, even when the caller stopped
+      // waiting: its sequence numbers allow one send in flight. Not after a disconnect().
+      if (this.all.has(pooled)) this.idle.push(pooled);
     }
   }
 
@@ -235,7 +296,9 @@ export class KafkaPublisher implements MessagePublisher {
     const idempotent = this.options.idempotent ?? true;
     const partitionOf = this.partitionOf;
     const producer = this.kafka.producer({
-      allowAutoTopicCreation: true,
+      // Off with createTopics off: the publisher then creates no topic at all, not even through
+      // a broker's auto.create.topics.enable; messages for a missing topic are refused.
+      allowAutoTopicCreation: this.options.createTopics !== false,
       maxInFlightRequests: 1,
       idempotent,
       // Retries end at each send's deadline (see publish), not after a count: a retry at most
@@ -322,19 +385,65 @@ export class KafkaPublisher implements MessagePublisher {
     return this.adminReady;
   }
 
-  private async ensureTopics(topics: string[]): Promise<void> {
-    const missing = topics.filter((t) => !this.knownTopics.has(t));
-    if (missing.length === 0) return;
-    // Idempotent: topics that exist are left as they are (two calls creating the same topic are fine).
-    await createTopicsAndWait(
-      await this.admin(),
-      missing.map((topic) => ({
-        topic,
-        numPartitions: this.options.topicPartitions ?? 12,
-        replicationFactor: this.options.topicReplicationFactor ?? -1,
-      })),
+  /** The catalog's admin calls, on the publisher's one admin client. */
+  private async topicAdmin(): Promise<TopicAdmin> {
+    const admin = await this.admin();
+    return {
+      listTopics: () => admin.listTopics(),
+      // Idempotent: topics that exist are left as they are (two calls creating the same topic are fine).
+      createTopics: (topics) =>
+        createTopicsAndWait(
+          admin,
+          topics.map((topic) => ({
+            topic,
+            numPartitions: this.options.topicPartitions ?? 12,
+            replicationFactor: this.options.topicReplicationFactor ?? -1,
+          })),
+        ),
+      maxMessageBytes: async (topics) => {
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+        });
+        const limits = new Map<string, number>();
+        for (const r of resources) {
+          const value = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+          if (Number.isInteger(value) && value > 0) limits.set(r.resourceName, value);
+        }
+        return limits;
+      },
+    };
+  }
+}
+
+/**
+ * Why `message` is refused without a send, if it is: its topic does not exist (and this
+ * publisher may not create it), or a batch holding it alone is larger than the topic accepts.
+ */
+function refusal(message: OutboundMessage, facts: TopicFacts): PublishError | undefined {
+  if (!facts.exists) {
+    return new PublishError(
+      'rejected',
+      `topic ${message.topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists`,
     );
-    for (const t of missing) this.knownTopics.add(t);
+  }
+  if (facts.maxMessageBytes === undefined) return undefined;
+  const bytes = loneRecordBatchBytes(message);
+  if (bytes <= facts.maxMessageBytes) return undefined;
+  return new PublishError(
+    'rejected',
+    `message too large for topic ${message.topic}: ${bytes} bytes as a record batch, the topic accepts ${facts.maxMessageBytes} (max.message.bytes); not sent, Kafka would refuse it (MESSAGE_TOO_LARGE)`,
+  );
+}
+
+/** Some messages were refused before the send; the others were stored (`positions`). */
+class RefusedBeforeSendError extends Error {
+  override readonly name = 'RefusedBeforeSendError';
+  constructor(
+    readonly positions: Array<PublishedPosition | undefined>,
+    readonly refusals: Array<PublishError | undefined>,
+  ) {
+    super('messages refused before the send');
   }
 }
 
@@ -342,6 +451,8 @@ export class KafkaPublisher implements MessagePublisher {
 class SendFailedError extends Error {
   override readonly name = 'SendFailedError';
   positions: Array<PublishedPosition | undefined> | undefined;
+  /** Set by publish when some messages of the call were refused before this send. */
+  refusals: Array<PublishError | undefined> | undefined;
   constructor(cause: unknown) {
     super('send failed', { cause });
   }
@@ -358,12 +469,22 @@ function partitionAnswer(a: RecordMetadata): PartitionAcknowledgement {
 }
 
 function classify(error: unknown): 'transient' | 'rejected' {
+  return hasErrorType(error, REJECTED_TYPES) ? 'rejected' : 'transient';
+}
+
+/** A send that met these found a topic missing from the broker (deleted since it was last used). */
+const UNKNOWN_TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
+const TOO_LARGE_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/** Whether `error` or one of its causes (kafkajs' originalError, cause) has one of `types`. */
+function hasErrorType(error: unknown, types: ReadonlySet<string>): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
     const type = (e as { type?: string }).type;
-    if (type && REJECTED_TYPES.has(type)) return 'rejected';
+    if (type && types.has(type)) return true;
+    if ((e as { name?: string }).name === 'KafkaJSMetadataNotLoaded' && types === UNKNOWN_TOPIC_TYPES) return true;
     e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
-  return 'transient';
+  return false;
 }
 
 function describe(error: unknown): string {
