@@ -1,4 +1,4 @@
-import { ConfigResourceTypes, Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
@@ -57,6 +57,12 @@ const REJECTED_TYPES = new Set([
   'POLICY_VIOLATION',
 ]);
 
+/**
+ * `ConfigResourceTypes.TOPIC`: kafkajs is CommonJS and Node's ESM import of it does not see
+ * that enum as a named export, so its value is written out.
+ */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
 /** One kafkajs producer and what the publisher knows of its state. */
 interface PooledProducer {
   producer: Producer;
@@ -70,6 +76,12 @@ interface PooledProducer {
  * producer: Kafka is not answering, and the callers back off.
  */
 const MAX_PRODUCERS = 32;
+
+/**
+ * A send not settled after this long gets its topics checked (TopicCatalog.recheck). Sends
+ * take ~2-20 ms on a healthy cluster (`pnpm bench --only latency`), so this is rare.
+ */
+const SLOW_SEND_TOPIC_CHECK_MS = 1000;
 
 /** Whether the installed kafkajs takes `sendBatch({ deadline })` (patch revision 4 and later). */
 const HONOURS_DEADLINE = (kafkajsPatchRevision() ?? 0) >= KAFKAJS_PATCH_REVISION;
@@ -229,10 +241,17 @@ export class KafkaPublisher implements MessagePublisher {
       const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
       const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
       let answers: RecordMetadata[];
+      // A send that takes long may be retrying for a topic deleted since the catalog saw it:
+      // kafkajs would do so until the deadline, holding every other message of the batch.
+      // The check recreates it (createTopics on), and kafkajs' next retry finds it; with
+      // createTopics off the next publishes refuse the topic's messages at once.
+      const watchdog = setTimeout(() => void this.catalog.recheck([...byTopic.keys()]).catch(() => undefined), SLOW_SEND_TOPIC_CHECK_MS);
       try {
         answers = await pooled.producer.sendBatch(batch);
       } catch (error) {
         throw Object.assign(new SendFailedError(error), { positions: this.partialPositions(messages, sent, error) });
+      } finally {
+        clearTimeout(watchdog);
       }
       for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
       return this.positionsOf(messages, sent, answers);
@@ -296,9 +315,11 @@ export class KafkaPublisher implements MessagePublisher {
     const idempotent = this.options.idempotent ?? true;
     const partitionOf = this.partitionOf;
     const producer = this.kafka.producer({
-      // Off with createTopics off: the publisher then creates no topic at all, not even through
-      // a broker's auto.create.topics.enable; messages for a missing topic are refused.
-      allowAutoTopicCreation: this.options.createTopics !== false,
+      // The catalog creates topics (createTopics on) with `topicPartitions`; a broker's
+      // auto.create.topics.enable would create a deleted topic again with its own default
+      // count, under a send already split over the old partitions, which then retries until
+      // its deadline. With createTopics off, no topic is created at all.
+      allowAutoTopicCreation: false,
       maxInFlightRequests: 1,
       idempotent,
       // Retries end at each send's deadline (see publish), not after a count: a retry at most
@@ -403,7 +424,7 @@ export class KafkaPublisher implements MessagePublisher {
       maxMessageBytes: async (topics) => {
         const { resources } = await admin.describeConfigs({
           includeSynonyms: false,
-          resources: topics.map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] })),
+          resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })),
         });
         const limits = new Map<string, number>();
         for (const r of resources) {

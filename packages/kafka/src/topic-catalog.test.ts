@@ -79,4 +79,20 @@ describe('TopicCatalog', () => {
     await catalog.facts(['t']);
     expect(calls.describe).toBe(3);
   });
+
+  it('recheck finds a topic deleted since it was seen: recreated when allowed, else missing from then on', async () => {
+    const created = memoryAdmin({ t: 4096 });
+    const creating = new TopicCatalog(async () => created.admin, { createTopics: true });
+    await creating.facts(['t']);
+    created.topics.delete('t');
+    await creating.recheck(['t']);
+    expect(created.topics.has('t')).toBe(true);
+    const listed = memoryAdmin({ t: 4096 });
+    const notCreating = new TopicCatalog(async () => listed.admin, { createTopics: false });
+    expect((await notCreating.facts(['t'])).get('t')).toEqual({ exists: true, maxMessageBytes: 4096 });
+    listed.topics.delete('t');
+    await notCreating.recheck(['t']);
+    expect((await notCreating.facts(['t'])).get('t')!.exists).toBe(false);
+    expect(listed.topics.has('t')).toBe(false);
+  });
 });

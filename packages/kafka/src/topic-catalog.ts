@@ -67,6 +67,14 @@ export class TopicCatalog {
     return new Map(topics.map((t) => [t, { exists: this.entries.get(t)!.exists, maxMessageBytes: this.entries.get(t)!.maxMessageBytes }]));
   }
 
+  /**
+   * Checks these topics now, whatever the cache says, and creates the missing ones when
+   * allowed: a send that takes long may be waiting for a topic deleted since it was checked.
+   */
+  async recheck(topics: readonly string[]): Promise<void> {
+    await this.checkExistence([...topics], this.now());
+  }
+
   /** The next use of these topics checks their existence again (a send met "unknown topic"). */
   forget(topics: Iterable<string>): void {
     for (const t of topics) this.entries.delete(t);
@@ -84,11 +92,11 @@ export class TopicCatalog {
     const admin = await this.admin();
     if (this.options.createTopics) {
       await admin.createTopics(topics);
-      for (const t of topics) this.entries.set(t, { exists: true, checkedAt: now });
+      for (const t of topics) this.entries.set(t, { ...this.entries.get(t), exists: true, checkedAt: now });
       return;
     }
     const existing = new Set(await admin.listTopics());
-    for (const t of topics) this.entries.set(t, { exists: existing.has(t), checkedAt: now });
+    for (const t of topics) this.entries.set(t, { ...this.entries.get(t), exists: existing.has(t), checkedAt: now });
   }
 
   private async readLimits(topics: string[], now: number): Promise<void> {

@@ -111,8 +111,8 @@ describe('tenant isolation in the relay (real Postgres, real Kafka)', () => {
       await waitFor(async () => relay.metrics.published === 2 && (await f.pending()) === 0, { timeoutMs: 40_000, message: 'the event after the delete published' });
       const offsets = await admin.fetchTopicOffsets(topic);
       expect(offsets.reduce((sum, o) => sum + Number(o.high), 0)).toBe(1);
-      // Recorded for the report: how long the lane took to notice the topic was gone.
-      console.log(`published to the recreated topic ${Date.now() - deletedAt} ms after the delete`);
+      // The publish timeout is 15 s: the send that met the deleted topic does not wait for it.
+      expect(Date.now() - deletedAt).toBeLessThan(8000);
     } finally {
       await admin.disconnect();
     }
