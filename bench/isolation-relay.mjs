@@ -1,6 +1,6 @@
 // The relay half of the isolation bench: does one failing or noisy tenant raise the other
 // tenants' commit → Kafka latency? Four phases in one run, each on topics of its own and with
-// a relay of its own (same options every phase, topic creation off):
+// a relay of its own (same options every phase, topic creation off), the control again last:
 //   control       20 healthy tenants, 300 events/s in total (15/s each)
 //   too large     the same, plus one tenant writing 100 rows/s that are larger than their topic accepts
 //   missing topic the same, plus one tenant writing 100 rows/s whose event type routes to a topic that does not exist
@@ -35,9 +35,10 @@ const PHASES = [
 ];
 
 /**
- * Runs the four phases and returns { control, tooLarge, missingTopic, hotTenant }, each with
- * the healthy tenants' latency from commit (p50, p99, max, received/expected), the poisoned
- * phases with their ratios to the control, and what the relay did with the poison.
+ * Runs the phases and returns { baseline, control, tooLarge, missingTopic, hotTenant,
+ * controlAgain, worstP99Ratio }: each phase with the healthy tenants' latency from commit
+ * (p50, p99, max, received/expected), the poisoned ones with their ratios to the baseline (the
+ * lower of the two controls) and what the relay did with the poison.
  */
 export async function relayIsolationBench({ brokers, databaseUrl, pool, say, quick }) {
   const seconds = quick ? 6 : 20;
@@ -45,27 +46,33 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
   say(`## relay isolation: healthy tenants' commit → Kafka latency, ${seconds} s per phase after ${warmup} s of warm-up`);
   const db = drizzle(pool);
   const result = {};
-  for (const phase of PHASES) {
+  // The control runs first and again last: the machine's noise over the run shows as the
+  // difference of the two, and each ratio is taken against the lower (the stricter baseline).
+  for (const phase of [...PHASES, { ...PHASES[0], name: 'controlAgain', label: 'control, again' }]) {
     await pool.query('DELETE FROM eventbus.outbox'); // rows of the previous phase's poison, still in backoff
     result[phase.name] = await runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup });
+    say(`  ${phase.label.padEnd(40)} ${show(result[phase.name])}`);
+  }
+  const baseline = {
+    p50: Math.min(result.control.fromCommit.p50, result.controlAgain.fromCommit.p50),
+    p99: Math.min(result.control.fromCommit.p99, result.controlAgain.fromCommit.p99),
+  };
+  for (const phase of PHASES.slice(1)) {
     const r = result[phase.name];
-    if (phase.name !== 'control') {
-      r.ratio = { p50: r.fromCommit.p50 / result.control.fromCommit.p50, p99: r.fromCommit.p99 / result.control.fromCommit.p99 };
-    }
-    say(`  ${phase.label.padEnd(40)} ${show(r)}`);
+    r.ratio = { p50: r.fromCommit.p50 / baseline.p50, p99: r.fromCommit.p99 / baseline.p99 };
   }
   say(`\n  ${'phase'.padEnd(40)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)}  poison`);
-  for (const phase of PHASES) {
+  for (const phase of [...PHASES, { name: 'controlAgain', label: 'control, again' }]) {
     const r = result[phase.name];
-    const ratio = (x) => (r.ratio ? `${x.toFixed(2)}×` : '1.00×').padStart(7);
+    const ratio = (x) => (x === undefined ? '' : `${x.toFixed(2)}×`).padStart(7);
     const poison = r.poison ? `${r.poison.written} written, ${r.poison.published} published, ${r.poison.refusals} refusals, ${r.poison.deadLettered} dead-lettered` : '';
     say(
-      `  ${phase.label.padEnd(40)} ${r.fromCommit.p50.toFixed(1).padStart(8)} ${r.fromCommit.p99.toFixed(1).padStart(8)} ${ratio(r.ratio?.p50 ?? 1)} ${ratio(r.ratio?.p99 ?? 1)}  ${poison}`,
+      `  ${phase.label.padEnd(40)} ${r.fromCommit.p50.toFixed(1).padStart(8)} ${r.fromCommit.p99.toFixed(1).padStart(8)} ${ratio(r.ratio?.p50)} ${ratio(r.ratio?.p99)}  ${poison}`,
     );
   }
-  const worst = Math.max(...PHASES.filter((p) => p.name !== 'control').map((p) => result[p.name].ratio.p99));
-  say(`  worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×)\n`);
-  return { seconds, warmupSeconds: warmup, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, ...result, worstP99Ratio: worst };
+  const worst = Math.max(...PHASES.slice(1).map((p) => result[p.name].ratio.p99));
+  say(`  ratios against the lower of the two controls (p50 ${baseline.p50.toFixed(1)} ms, p99 ${baseline.p99.toFixed(1)} ms); worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×)\n`);
+  return { seconds, warmupSeconds: warmup, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, baseline, ...result, worstP99Ratio: worst };
 }
 
 const show = (r) =>

@@ -68,6 +68,14 @@ interface PooledProducer {
   producer: Producer;
   /** A transient failure happened on its connections: replace them before its next send. */
   needsReconnect: boolean;
+  /**
+   * Every topic it was asked to send to. kafkajs refreshes the metadata of all of them before
+   * a send, and one that no longer exists fails every later send of this producer, whatever
+   * its topics, until the deadline: such a producer is retired, not reused.
+   */
+  topics: Set<string>;
+  /** It targets a topic that is gone: closed once its send in flight settles. */
+  retired: boolean;
 }
 
 /**
@@ -168,10 +176,11 @@ export class KafkaPublisher implements MessagePublisher {
         } catch (error) {
           if (!(error instanceof SendFailedError)) throw error;
           for (const [j, i] of toSend.entries()) positions[i] = error.positions?.[j];
+          if (await this.refuseForGoneTopics(messages, toSend, error, positions, refusals)) throw new RefusedMessagesError(positions, refusals);
           throw Object.assign(error, { positions, refusals });
         }
       }
-      if (toSend.length < messages.length) throw new RefusedBeforeSendError(positions, refusals);
+      if (toSend.length < messages.length) throw new RefusedMessagesError(positions, refusals);
       return positions as PublishedPosition[];
     };
     try {
@@ -189,11 +198,39 @@ export class KafkaPublisher implements MessagePublisher {
     }
   }
 
+  /**
+   * After a send that met "unknown topic" with createTopics off (a topic deleted since it was
+   * checked; nothing may create it again): refuses the unsent messages of the topics now
+   * missing, so the caller dead-letters those and keeps what the send stored, instead of
+   * rolling the whole batch back and sending the stored messages a second time. True when it
+   * refused any.
+   */
+  private async refuseForGoneTopics(
+    messages: readonly OutboundMessage[],
+    sentIndexes: number[],
+    error: SendFailedError,
+    positions: Array<PublishedPosition | undefined>,
+    refusals: Array<PublishError | undefined>,
+  ): Promise<boolean> {
+    if (this.options.createTopics !== false || !hasErrorType(error.cause, UNKNOWN_TOPIC_TYPES)) return false;
+    const topics = [...new Set(sentIndexes.map((i) => messages[i]!.topic))];
+    await this.catalog.recheck(topics);
+    const facts = await this.catalog.facts(topics);
+    let refused = false;
+    for (const i of sentIndexes) {
+      const topic = messages[i]!.topic;
+      if (positions[i] !== undefined || facts.get(topic)!.exists) continue;
+      refusals[i] = missingTopicRefusal(topic);
+      refused = true;
+    }
+    return refused;
+  }
+
   /** The caller's error for a failed `publish`, and what the catalog learns from it. */
   private publishError(messages: readonly OutboundMessage[], error: unknown): PublishError {
-    if (error instanceof RefusedBeforeSendError) {
+    if (error instanceof RefusedMessagesError) {
       const refused = error.refusals.filter((r) => r !== undefined);
-      return new PublishError('rejected', `${refused.length} of ${messages.length} message(s) refused without a send: ${refused[0]!.message}`, {
+      return new PublishError('rejected', `${refused.length} of ${messages.length} message(s) refused: ${refused[0]!.message}`, {
         positions: error.positions,
         refusals: error.refusals,
       });
@@ -241,11 +278,9 @@ export class KafkaPublisher implements MessagePublisher {
       const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
       const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
       let answers: RecordMetadata[];
-      // A send that takes long may be retrying for a topic deleted since the catalog saw it:
-      // kafkajs would do so until the deadline, holding every other message of the batch.
-      // The check recreates it (createTopics on), and kafkajs' next retry finds it; with
-      // createTopics off the next publishes refuse the topic's messages at once.
-      const watchdog = setTimeout(() => void this.catalog.recheck([...byTopic.keys()]).catch(() => undefined), SLOW_SEND_TOPIC_CHECK_MS);
+      for (const topic of byTopic.keys()) pooled.topics.add(topic);
+      // A send that takes long may be retrying for a topic deleted since it was checked.
+      const watchdog = setTimeout(() => void this.checkTopicsOfSlowSend([...byTopic.keys()]).catch(() => undefined), SLOW_SEND_TOPIC_CHECK_MS);
       try {
         answers = await pooled.producer.sendBatch(batch);
       } catch (error) {
@@ -257,12 +292,51 @@ export class KafkaPublisher implements MessagePublisher {
       return this.positionsOf(messages, sent, answers);
     } catch (error) {
       if (classify(error) === 'transient') pooled.needsReconnect = true;
+      // It may target a deleted topic (see PooledProducer.topics): a new producer targets none.
+      if (hasErrorType(error, UNKNOWN_TOPIC_TYPES)) pooled.retired = true;
       throw error;
     } finally {
       // Back to the pool only once its send has settled, even when the caller stopped
       // waiting: its sequence numbers allow one send in flight. Not after a disconnect().
-      if (this.all.has(pooled)) this.idle.push(pooled);
+      if (pooled.retired) this.close(pooled);
+      else if (this.all.has(pooled)) this.idle.push(pooled);
     }
+  }
+
+  /**
+   * For a send not settled after SLOW_SEND_TOPIC_CHECK_MS: are all the topics the producers
+   * target still there? kafkajs would otherwise retry until the deadline for a topic deleted
+   * since it was checked, holding every other message of the batch, and every later send of
+   * a producer that targets it. A gone topic of this batch is created again when allowed
+   * (kafkajs' next retry finds it, with the partitions it had); any other gone topic retires
+   * the producers that target it (their sends in flight fail by their deadline, once) and
+   * is checked again on its next use: created, or refused with createTopics off.
+   */
+  private async checkTopicsOfSlowSend(batchTopics: readonly string[]): Promise<void> {
+    const targeted = new Set([...this.all].flatMap((p) => [...p.topics]));
+    const existing = new Set(await (await this.admin()).listTopics());
+    const gone = [...targeted].filter((t) => !existing.has(t));
+    if (gone.length === 0) return;
+    const recreate = this.options.createTopics === false ? [] : gone.filter((t) => batchTopics.includes(t));
+    if (recreate.length > 0) await this.catalog.recheck(recreate);
+    const stillGone = new Set(gone.filter((t) => !recreate.includes(t)));
+    this.catalog.forget(stillGone);
+    for (const t of stillGone) this.knownTopics.delete(t);
+    for (const pooled of [...this.all]) {
+      if (![...pooled.topics].some((t) => stillGone.has(t))) continue;
+      pooled.retired = true;
+      const idleAt = this.idle.indexOf(pooled);
+      if (idleAt >= 0) {
+        this.idle.splice(idleAt, 1);
+        this.close(pooled);
+      }
+    }
+  }
+
+  /** Takes a producer out of the pool for good and disconnects it in the background. */
+  private close(pooled: PooledProducer): void {
+    if (!this.all.delete(pooled)) return;
+    void pooled.producer.disconnect().catch(() => undefined);
   }
 
   /** Positions of the messages whose partitions kafkajs acknowledged before the send failed (patch revision 5). */
@@ -346,7 +420,7 @@ export class KafkaPublisher implements MessagePublisher {
       await producer.disconnect().catch(() => undefined);
       throw error;
     }
-    const pooled = { producer, needsReconnect: false };
+    const pooled: PooledProducer = { producer, needsReconnect: false, topics: new Set(), retired: false };
     this.all.add(pooled);
     return pooled;
   }
@@ -442,12 +516,7 @@ export class KafkaPublisher implements MessagePublisher {
  * publisher may not create it), or a batch holding it alone is larger than the topic accepts.
  */
 function refusal(message: OutboundMessage, facts: TopicFacts): PublishError | undefined {
-  if (!facts.exists) {
-    return new PublishError(
-      'rejected',
-      `topic ${message.topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists`,
-    );
-  }
+  if (!facts.exists) return missingTopicRefusal(message.topic);
   if (facts.maxMessageBytes === undefined) return undefined;
   const bytes = loneRecordBatchBytes(message);
   if (bytes <= facts.maxMessageBytes) return undefined;
@@ -457,14 +526,21 @@ function refusal(message: OutboundMessage, facts: TopicFacts): PublishError | un
   );
 }
 
-/** Some messages were refused before the send; the others were stored (`positions`). */
-class RefusedBeforeSendError extends Error {
-  override readonly name = 'RefusedBeforeSendError';
+function missingTopicRefusal(topic: string): PublishError {
+  return new PublishError(
+    'rejected',
+    `topic ${topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists`,
+  );
+}
+
+/** Some messages were refused (`refusals`); what was stored has its `positions`. */
+class RefusedMessagesError extends Error {
+  override readonly name = 'RefusedMessagesError';
   constructor(
     readonly positions: Array<PublishedPosition | undefined>,
     readonly refusals: Array<PublishError | undefined>,
   ) {
-    super('messages refused before the send');
+    super('messages refused');
   }
 }
 
