@@ -1,6 +1,7 @@
 // The relay half of the isolation bench: does one failing or noisy tenant raise the other
-// tenants' commit → Kafka latency? Four phases in one run, each on topics of its own and with
-// a relay of its own (same options every phase, topic creation off), a control before and after each poisoned phase:
+// tenants' commit → Kafka latency? Seven phases in one run (a control, then each poisoned phase
+// followed by a control), each on topics of its own and with a relay of its own (same options
+// every phase, topic creation off):
 //   control       20 healthy tenants, 300 events/s in total (15/s each)
 //   too large     the same, plus one tenant writing 100 rows/s that are larger than their topic accepts
 //   missing topic the same, plus one tenant writing 100 rows/s whose event type routes to a topic that does not exist
