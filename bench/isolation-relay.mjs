@@ -27,7 +27,11 @@ const BIG_PAYLOAD = { blob: 'x'.repeat(10_000) };
 const PHASES = [
   { name: 'control', label: 'control (20 healthy tenants, 300/s)' },
   { name: 'tooLarge', label: '+ 1 tenant, 100 too-large rows/s', poison: { tenantId: 'poison-big', rate: 100, eventType: 'big.blob', payload: BIG_PAYLOAD } },
-  { name: 'missingTopic', label: '+ 1 tenant, 100/s to a missing topic', poison: { tenantId: 'poison-gone', rate: 100, eventType: 'gone.happened', payload: PAYLOAD } },
+  {
+    name: 'missingTopic',
+    label: '+ 1 tenant, 100/s to a missing topic',
+    poison: { tenantId: 'poison-gone', rate: 100, eventType: 'gone.happened', payload: PAYLOAD },
+  },
   {
     name: 'hotTenant',
     label: '+ 1 tenant writing 10× each other',
@@ -66,7 +70,9 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
     r.ratio = { p50: r.fromCommit.p50 / r.control.p50, p99: r.fromCommit.p99 / r.control.p99 };
     result[phase.name] = r;
   }
-  say(`\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)}  poison`);
+  say(
+    `\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)}  poison`,
+  );
   for (const phase of poisoned) {
     const r = result[phase.name];
     const pair = (p50, p99) => `${p50.toFixed(1)} / ${p99.toFixed(1)}`;
@@ -105,7 +111,9 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     write(`healthy-${i % HEALTHY_TENANTS}`, id, 'order.placed', PAYLOAD),
   );
   const poison = phase.poison
-    ? runAtRate({ rate: phase.poison.rate, seconds: warmup + seconds, start }, (_, id) => write(phase.poison.tenantId, id, phase.poison.eventType, phase.poison.payload))
+    ? runAtRate({ rate: phase.poison.rate, seconds: warmup + seconds, start }, (_, id) =>
+        write(phase.poison.tenantId, id, phase.poison.eventType, phase.poison.payload),
+      )
     : undefined;
   const [written] = await Promise.all([healthy, poison]);
   const warmUntil = start + warmup * 1000;
@@ -139,7 +147,8 @@ async function poisonOutcome(pool, relay, poison, written) {
     tenantId: poison.tenantId,
     rate: poison.rate,
     written,
-    published: poison.eventType === 'order.placed' ? written - rows[0].pending : [...published].filter(([t]) => !t.endsWith('order')).reduce((s, [, n]) => s + n, 0),
+    published:
+      poison.eventType === 'order.placed' ? written - rows[0].pending : [...published].filter(([t]) => !t.endsWith('order')).reduce((s, [, n]) => s + n, 0),
     refusals: relay.metrics.publishFailures,
     deadLettered: rows[0].dead,
     stillPending: rows[0].pending,

@@ -1,4 +1,15 @@
-import { Kafka, logLevel, Partitioners, type Admin, type ConfigResourceTypes, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Admin,
+  type ConfigResourceTypes,
+  type Producer,
+  type KafkaConfig,
+  type Message,
+  type ProducerBatch,
+  type RecordMetadata,
+} from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';

@@ -108,7 +108,10 @@ describe('tenant isolation in the relay (real Postgres, real Kafka)', () => {
       await waitFor(async () => !(await admin.listTopics()).includes(topic), { timeoutMs: 15_000, message: 'the topic deleted' });
       const deletedAt = Date.now();
       await f.write({ tenantId: 'after-delete', eventType: 'recreated.thing', payload: {} });
-      await waitFor(async () => relay.metrics.published === 2 && (await f.pending()) === 0, { timeoutMs: 40_000, message: 'the event after the delete published' });
+      await waitFor(async () => relay.metrics.published === 2 && (await f.pending()) === 0, {
+        timeoutMs: 40_000,
+        message: 'the event after the delete published',
+      });
       const offsets = await admin.fetchTopicOffsets(topic);
       expect(offsets.reduce((sum, o) => sum + Number(o.high), 0)).toBe(1);
       // The publish timeout is 15 s: the send that met the deleted topic does not wait for it.
