@@ -87,7 +87,7 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
 }
 
 const show = (r) =>
-  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected})`;
+  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s)`;
 
 /** One phase: fresh topics, a relay, a raw consumer of the healthy topic, the writers for its duration. */
 async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup }) {
@@ -128,6 +128,8 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
   const out = { received: latencies.length, expected: measured.length, fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN } };
   if (phase.poison) out.poison = await poisonOutcome(pool, relay, phase.poison, (await poison).size);
+  // Batches rolled back (a publish that timed out, Postgres gone): every tenant of the lane waits.
+  out.transientFailures = relay.metrics.transientFailures;
   await relay.stop();
   // Longer than warm-up + measured time when the writers fell behind their schedule (a busy
   // machine): poisoned rows then reach more attempts, and the DLQ, within the phase.
