@@ -112,4 +112,19 @@ describe('InstrumentedPublisher', () => {
     expect(send!.events.map((e) => e.name)).toEqual(['exception']);
     expect(await telemetry.prometheus.text()).not.toMatch(/eventbus_events_published_total\{/);
   });
+
+  it('on a partial failure, ends and counts the stored messages and gives each refused one its own error', async () => {
+    const refusal = new PublishError('rejected', 'message too large for topic eventbus.order');
+    const inner = new FakePublisher();
+    inner.failWith = new PublishError('rejected', '1 of 2 message(s) refused', {
+      positions: [{ topic: 'eventbus.order', partition: 0, offset: '7' }, undefined],
+      refusals: [undefined, refusal],
+    });
+    const publisher = new InstrumentedPublisher(inner, { stage: 'relay', parent: 'message' });
+    await expect(publisher.publish([message(), message({ [HEADER.id]: 'e-2' })])).rejects.toBe(inner.failWith);
+    const [stored, refused] = telemetry.spans();
+    expect(stored!.status.code).not.toBe(SpanStatusCode.ERROR);
+    expect(refused!.status).toMatchObject({ code: SpanStatusCode.ERROR, message: 'message too large for topic eventbus.order' });
+    expect(await telemetry.prometheus.text()).toMatch(/^eventbus_events_published_total\{stage="relay",event_type="order.placed",topic="eventbus.order"\} 1$/m);
+  });
 });

@@ -96,7 +96,15 @@ export class InstrumentedPublisher implements MessagePublisher {
     try {
       positions = await this.inner.publish(traced);
     } catch (error) {
-      for (const span of spans) endFailed(span, error);
+      // A partial failure: messages Kafka stored anyway (`positions`) end well and count;
+      // a message the publisher refused on its own (`refusals`) ends with its own error.
+      const stored = error instanceof PublishError ? error.positions : undefined;
+      const refusals = error instanceof PublishError ? error.refusals : undefined;
+      spans.forEach((span, i) => {
+        if (stored?.[i]) span.end();
+        else endFailed(span, refusals?.[i] ?? error);
+      });
+      if (stored) this.countPublished(messages.filter((_, i) => stored[i] !== undefined));
       throw error;
     }
     for (const span of spans) span.end();

@@ -1,15 +1,34 @@
-import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
+import {
+  Kafka,
+  logLevel,
+  Partitioners,
+  type Admin,
+  type ConfigResourceTypes,
+  type Producer,
+  type KafkaConfig,
+  type Message,
+  type ProducerBatch,
+  type RecordMetadata,
+} from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
+import { loneRecordBatchBytes } from './message-size.js';
+import { TopicCatalog, type TopicAdmin, type TopicFacts } from './topic-catalog.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 import { errorMessage } from '@eventbus/core';
 
 export interface KafkaPublisherOptions {
   brokers: string[];
   clientId?: string;
-  /** Create topics on first use (admin CreateTopics) instead of relying on broker auto-creation. Default true. */
+  /**
+   * Create topics on first use (admin CreateTopics, `topicPartitions` each), and again when a
+   * send finds one deleted. Default true. Off (a managed Kafka where this client may not
+   * create topics), nothing creates a topic, broker auto-creation included: a message for a
+   * topic that does not exist is refused (`PublishError.refusals`) while the rest of its
+   * batch is sent, and the topic is looked for again after 5 s.
+   */
   createTopics?: boolean;
   /** Partitions of topics this publisher creates. Default 12. */
   topicPartitions?: number;
@@ -49,11 +68,25 @@ const REJECTED_TYPES = new Set([
   'POLICY_VIOLATION',
 ]);
 
+/**
+ * `ConfigResourceTypes.TOPIC`: kafkajs is CommonJS and Node's ESM import of it does not see
+ * that enum as a named export, so its value is written out.
+ */
+const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
+
 /** One kafkajs producer and what the publisher knows of its state. */
 interface PooledProducer {
   producer: Producer;
   /** A transient failure happened on its connections: replace them before its next send. */
   needsReconnect: boolean;
+  /**
+   * Every topic it was asked to send to. kafkajs refreshes the metadata of all of them before
+   * a send, and one that no longer exists fails every later send of this producer, whatever
+   * its topics, until the deadline: such a producer is retired, not reused.
+   */
+  topics: Set<string>;
+  /** It targets a topic that is gone: closed once its send in flight settles. */
+  retired: boolean;
 }
 
 /**
@@ -62,6 +95,12 @@ interface PooledProducer {
  * producer: Kafka is not answering, and the callers back off.
  */
 const MAX_PRODUCERS = 32;
+
+/**
+ * A send not settled after this long gets its topics checked (TopicCatalog.recheck). Sends
+ * take ~2-20 ms on a healthy cluster (`pnpm bench --only latency`), so this is rare.
+ */
+const SLOW_SEND_TOPIC_CHECK_MS = 1000;
 
 /** Whether the installed kafkajs takes `sendBatch({ deadline })` (patch revision 4 and later). */
 const HONOURS_DEADLINE = (kafkajsPatchRevision() ?? 0) >= KAFKAJS_PATCH_REVISION;
@@ -85,7 +124,10 @@ export class KafkaPublisher implements MessagePublisher {
   private readonly idle: PooledProducer[] = [];
   private readonly all = new Set<PooledProducer>();
   private adminReady: Promise<Admin> | undefined;
+  /** Topics sent to successfully: probe() checks their leaders. */
   private readonly knownTopics = new Set<string>();
+  /** Which topics exist and how large a message each accepts, asked of the admin on first use. */
+  private readonly catalog: TopicCatalog;
   /** The partition kafkajs' partitioner chose for each message object of a send in progress. */
   private readonly partitionOf = new WeakMap<object, number>();
 
@@ -102,6 +144,7 @@ export class KafkaPublisher implements MessagePublisher {
       ...kafkajsConnectionConfig(options.connection),
       ...options.kafkajs,
     });
+    this.catalog = new TopicCatalog(() => this.topicAdmin(), { createTopics: options.createTopics !== false });
   }
 
   async connect(): Promise<void> {
@@ -124,46 +167,32 @@ export class KafkaPublisher implements MessagePublisher {
     if (!this.connected) throw new PublishError('transient', 'publisher is not connected');
     const timeoutMs = this.options.publishTimeoutMs ?? 15_000;
     const deadline = Date.now() + timeoutMs;
-    const sent: Message[] = messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
     const attempt = async (): Promise<PublishedPosition[]> => {
-      const byTopic = new Map<string, Message[]>();
-      messages.forEach((m, i) => {
-        let list = byTopic.get(m.topic);
-        if (!list) byTopic.set(m.topic, (list = []));
-        list.push(sent[i]!);
-      });
-      if (this.options.createTopics !== false) await this.ensureTopics([...byTopic.keys()]);
-      const pooled = await this.borrow();
-      try {
-        // The caller gave up while we reconnected or created topics (the relay rolled its rows
-        // back): a send started now would only add a late duplicate. A throw, never a return:
-        // should this line run before the timeout's timer fires, a return would be taken for
-        // Kafka's acknowledgement of messages never sent.
-        if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
-        // `deadline` (patch revision 4): kafkajs retries until then and no longer, so a send does
-        // not land in the background after the caller rolled back and re-sent the same rows.
-        // Retrying that long lets an idempotent re-send reach the new leader after a leader dies
-        // (the broker session timeout, 9 s by default) and be dropped there when the dead leader
-        // had appended it. It ends before the caller's timer, so a send that cannot finish fails
-        // with its own error (a refusal stays a refusal, not a timeout).
-        const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
-        const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
-        let answers: RecordMetadata[];
+      // Messages Kafka would certainly refuse, or whose topic does not exist and may not be
+      // created, are refused here, each on its own, and the others sent: one tenant's bad rows
+      // cost the batch no round trip and do not hold up the rest (a topic missing from the
+      // producer's metadata would fail the whole send after retrying until its deadline).
+      const facts = await this.catalog.facts([...new Set(messages.map((m) => m.topic))]);
+      const refusals = messages.map((m) => refusal(m, facts.get(m.topic)!));
+      const toSend = messages.flatMap((_, i) => (refusals[i] ? [] : [i]));
+      const positions: Array<PublishedPosition | undefined> = new Array(messages.length).fill(undefined);
+      if (toSend.length > 0) {
         try {
-          answers = await pooled.producer.sendBatch(batch);
+          const sentPositions = await this.send(
+            toSend.map((i) => messages[i]!),
+            deadline,
+            timeoutMs,
+          );
+          for (const [j, i] of toSend.entries()) positions[i] = sentPositions[j];
         } catch (error) {
-          throw Object.assign(new SendFailedError(error), { positions: this.partialPositions(messages, sent, error) });
+          if (!(error instanceof SendFailedError)) throw error;
+          for (const [j, i] of toSend.entries()) positions[i] = error.positions?.[j];
+          if (await this.refuseForGoneTopics(messages, toSend, error, positions, refusals)) throw new RefusedMessagesError(positions, refusals);
+          throw Object.assign(error, { positions, refusals });
         }
-        for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
-        return this.positionsOf(messages, sent, answers);
-      } catch (error) {
-        if (classify(error) === 'transient') pooled.needsReconnect = true;
-        throw error;
-      } finally {
-        // Back to the pool only once its send has settled, even when the caller stopped
-        // waiting: its sequence numbers allow one send in flight. Not after a disconnect().
-        if (this.all.has(pooled)) this.idle.push(pooled);
       }
+      if (toSend.length < messages.length) throw new RefusedMessagesError(positions, refusals);
+      return positions as PublishedPosition[];
     };
     try {
       // The deadline covers the whole call, not only sendBatch. When the network to the broker
@@ -176,13 +205,149 @@ export class KafkaPublisher implements MessagePublisher {
       // on its own producer; a send that still lands is a duplicate with the same ce_id.
       return await withTimeout(attempt(), timeoutMs);
     } catch (error) {
-      const positions = error instanceof SendFailedError ? error.positions : undefined;
-      const cause = error instanceof SendFailedError ? error.cause : error;
-      throw new PublishError(classify(cause), `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
-        cause,
-        ...(positions ? { positions } : {}),
+      throw this.publishError(messages, error);
+    }
+  }
+
+  /**
+   * After a send that met "unknown topic" with createTopics off (a topic deleted since it was
+   * checked; nothing may create it again): refuses the unsent messages of the topics now
+   * missing, so the caller dead-letters those and keeps what the send stored, instead of
+   * rolling the whole batch back and sending the stored messages a second time. True when it
+   * refused any.
+   */
+  private async refuseForGoneTopics(
+    messages: readonly OutboundMessage[],
+    sentIndexes: number[],
+    error: SendFailedError,
+    positions: Array<PublishedPosition | undefined>,
+    refusals: Array<PublishError | undefined>,
+  ): Promise<boolean> {
+    if (this.options.createTopics !== false || !hasErrorType(error.cause, UNKNOWN_TOPIC_TYPES)) return false;
+    const topics = [...new Set(sentIndexes.map((i) => messages[i]!.topic))];
+    await this.catalog.recheck(topics);
+    const facts = await this.catalog.facts(topics);
+    let refused = false;
+    for (const i of sentIndexes) {
+      const topic = messages[i]!.topic;
+      if (positions[i] !== undefined || facts.get(topic)!.exists) continue;
+      refusals[i] = missingTopicRefusal(topic);
+      refused = true;
+    }
+    return refused;
+  }
+
+  /** The caller's error for a failed `publish`, and what the catalog learns from it. */
+  private publishError(messages: readonly OutboundMessage[], error: unknown): PublishError {
+    if (error instanceof RefusedMessagesError) {
+      const refused = error.refusals.filter((r) => r !== undefined);
+      return new PublishError('rejected', `${refused.length} of ${messages.length} message(s) refused: ${refused[0]!.message}`, {
+        positions: error.positions,
+        refusals: error.refusals,
       });
     }
+    const failed = error instanceof SendFailedError ? error : undefined;
+    const cause = failed ? failed.cause : error;
+    const kind = classify(cause);
+    const topics = new Set(messages.map((m) => m.topic));
+    // A topic deleted since the catalog saw it: the next publish checks (and creates) it again.
+    if (hasErrorType(cause, UNKNOWN_TOPIC_TYPES)) {
+      this.catalog.forget(topics);
+      for (const t of topics) this.knownTopics.delete(t);
+    }
+    // The topic's limit may have been lowered since it was read.
+    if (hasErrorType(cause, TOO_LARGE_TYPES)) this.catalog.forgetLimits(topics);
+    return new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
+      cause,
+      ...(failed?.positions ? { positions: failed.positions } : {}),
+      ...(kind === 'rejected' && failed?.refusals ? { refusals: failed.refusals } : {}),
+    });
+  }
+
+  /** One sendBatch of `messages` on a pooled producer; its positions, or a SendFailedError with the partial ones. */
+  private async send(messages: readonly OutboundMessage[], deadline: number, timeoutMs: number): Promise<PublishedPosition[]> {
+    const sent: Message[] = messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
+    const byTopic = new Map<string, Message[]>();
+    messages.forEach((m, i) => {
+      let list = byTopic.get(m.topic);
+      if (!list) byTopic.set(m.topic, (list = []));
+      list.push(sent[i]!);
+    });
+    const pooled = await this.borrow();
+    try {
+      // The caller gave up while we reconnected or created topics (the relay rolled its rows
+      // back): a send started now would only add a late duplicate. A throw, never a return:
+      // should this line run before the timeout's timer fires, a return would be taken for
+      // Kafka's acknowledgement of messages never sent.
+      if (Date.now() >= deadline) throw new Error(`not sent: the ${timeoutMs} ms publish deadline passed before the send`);
+      // `deadline` (patch revision 4): kafkajs retries until then and no longer, so a send does
+      // not land in the background after the caller rolled back and re-sent the same rows.
+      // Retrying that long lets an idempotent re-send reach the new leader after a leader dies
+      // (the broker session timeout, 9 s by default) and be dropped there when the dead leader
+      // had appended it. It ends before the caller's timer, so a send that cannot finish fails
+      // with its own error (a refusal stays a refusal, not a timeout).
+      const sendDeadline = deadline - Math.min(1500, timeoutMs / 4);
+      const batch = { acks: -1, topicMessages: [...byTopic].map(([topic, list]) => ({ topic, messages: list })), deadline: sendDeadline } as ProducerBatch;
+      let answers: RecordMetadata[];
+      for (const topic of byTopic.keys()) pooled.topics.add(topic);
+      // A send that takes long may be retrying for a topic deleted since it was checked.
+      const watchdog = setTimeout(() => void this.checkTopicsOfSlowSend([...byTopic.keys()]).catch(() => undefined), SLOW_SEND_TOPIC_CHECK_MS);
+      try {
+        answers = await pooled.producer.sendBatch(batch);
+      } catch (error) {
+        throw Object.assign(new SendFailedError(error), { positions: this.partialPositions(messages, sent, error) });
+      } finally {
+        clearTimeout(watchdog);
+      }
+      for (const topic of byTopic.keys()) this.knownTopics.add(topic); // they exist; probe() checks their leaders
+      return this.positionsOf(messages, sent, answers);
+    } catch (error) {
+      if (classify(error) === 'transient') pooled.needsReconnect = true;
+      // It may target a deleted topic (see PooledProducer.topics): a new producer targets none.
+      if (hasErrorType(error, UNKNOWN_TOPIC_TYPES)) pooled.retired = true;
+      throw error;
+    } finally {
+      // Back to the pool only once its send has settled, even when the caller stopped
+      // waiting: its sequence numbers allow one send in flight. Not after a disconnect().
+      if (pooled.retired) this.close(pooled);
+      else if (this.all.has(pooled)) this.idle.push(pooled);
+    }
+  }
+
+  /**
+   * For a send not settled after SLOW_SEND_TOPIC_CHECK_MS: are all the topics the producers
+   * target still there? kafkajs would otherwise retry until the deadline for a topic deleted
+   * since it was checked, holding every other message of the batch, and every later send of
+   * a producer that targets it. A gone topic of this batch is created again when allowed
+   * (kafkajs' next retry finds it, with the partitions it had); any other gone topic retires
+   * the producers that target it (their sends in flight fail by their deadline, once) and
+   * is checked again on its next use: created, or refused with createTopics off.
+   */
+  private async checkTopicsOfSlowSend(batchTopics: readonly string[]): Promise<void> {
+    const targeted = new Set([...this.all].flatMap((p) => [...p.topics]));
+    const existing = new Set(await (await this.admin()).listTopics());
+    const gone = [...targeted].filter((t) => !existing.has(t));
+    if (gone.length === 0) return;
+    const recreate = this.options.createTopics === false ? [] : gone.filter((t) => batchTopics.includes(t));
+    if (recreate.length > 0) await this.catalog.recheck(recreate);
+    const stillGone = new Set(gone.filter((t) => !recreate.includes(t)));
+    this.catalog.forget(stillGone);
+    for (const t of stillGone) this.knownTopics.delete(t);
+    for (const pooled of [...this.all]) {
+      if (![...pooled.topics].some((t) => stillGone.has(t))) continue;
+      pooled.retired = true;
+      const idleAt = this.idle.indexOf(pooled);
+      if (idleAt >= 0) {
+        this.idle.splice(idleAt, 1);
+        this.close(pooled);
+      }
+    }
+  }
+
+  /** Takes a producer out of the pool for good and disconnects it in the background. */
+  private close(pooled: PooledProducer): void {
+    if (!this.all.delete(pooled)) return;
+    void pooled.producer.disconnect().catch(() => undefined);
   }
 
   /** Positions of the messages whose partitions kafkajs acknowledged before the send failed (patch revision 5). */
@@ -235,7 +400,11 @@ export class KafkaPublisher implements MessagePublisher {
     const idempotent = this.options.idempotent ?? true;
     const partitionOf = this.partitionOf;
     const producer = this.kafka.producer({
-      allowAutoTopicCreation: true,
+      // The catalog creates topics (createTopics on) with `topicPartitions`; a broker's
+      // auto.create.topics.enable would create a deleted topic again with its own default
+      // count, under a send already split over the old partitions, which then retries until
+      // its deadline. With createTopics off, no topic is created at all.
+      allowAutoTopicCreation: false,
       maxInFlightRequests: 1,
       idempotent,
       // Retries end at each send's deadline (see publish), not after a count: a retry at most
@@ -262,7 +431,7 @@ export class KafkaPublisher implements MessagePublisher {
       await producer.disconnect().catch(() => undefined);
       throw error;
     }
-    const pooled = { producer, needsReconnect: false };
+    const pooled: PooledProducer = { producer, needsReconnect: false, topics: new Set(), retired: false };
     this.all.add(pooled);
     return pooled;
   }
@@ -322,19 +491,67 @@ export class KafkaPublisher implements MessagePublisher {
     return this.adminReady;
   }
 
-  private async ensureTopics(topics: string[]): Promise<void> {
-    const missing = topics.filter((t) => !this.knownTopics.has(t));
-    if (missing.length === 0) return;
-    // Idempotent: topics that exist are left as they are (two calls creating the same topic are fine).
-    await createTopicsAndWait(
-      await this.admin(),
-      missing.map((topic) => ({
-        topic,
-        numPartitions: this.options.topicPartitions ?? 12,
-        replicationFactor: this.options.topicReplicationFactor ?? -1,
-      })),
-    );
-    for (const t of missing) this.knownTopics.add(t);
+  /** The catalog's admin calls, on the publisher's one admin client. */
+  private async topicAdmin(): Promise<TopicAdmin> {
+    const admin = await this.admin();
+    return {
+      listTopics: () => admin.listTopics(),
+      // Idempotent: topics that exist are left as they are (two calls creating the same topic are fine).
+      createTopics: (topics) =>
+        createTopicsAndWait(
+          admin,
+          topics.map((topic) => ({
+            topic,
+            numPartitions: this.options.topicPartitions ?? 12,
+            replicationFactor: this.options.topicReplicationFactor ?? -1,
+          })),
+        ),
+      maxMessageBytes: async (topics) => {
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })),
+        });
+        const limits = new Map<string, number>();
+        for (const r of resources) {
+          const value = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
+          if (Number.isInteger(value) && value > 0) limits.set(r.resourceName, value);
+        }
+        return limits;
+      },
+    };
+  }
+}
+
+/**
+ * Why `message` is refused without a send, if it is: its topic does not exist (and this
+ * publisher may not create it), or a batch holding it alone is larger than the topic accepts.
+ */
+function refusal(message: OutboundMessage, facts: TopicFacts): PublishError | undefined {
+  if (!facts.exists) return missingTopicRefusal(message.topic);
+  if (facts.maxMessageBytes === undefined) return undefined;
+  const bytes = loneRecordBatchBytes(message);
+  if (bytes <= facts.maxMessageBytes) return undefined;
+  return new PublishError(
+    'rejected',
+    `message too large for topic ${message.topic}: ${bytes} bytes as a record batch, the topic accepts ${facts.maxMessageBytes} (max.message.bytes); not sent, Kafka would refuse it (MESSAGE_TOO_LARGE)`,
+  );
+}
+
+function missingTopicRefusal(topic: string): PublishError {
+  return new PublishError(
+    'rejected',
+    `topic ${topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists`,
+  );
+}
+
+/** Some messages were refused (`refusals`); what was stored has its `positions`. */
+class RefusedMessagesError extends Error {
+  override readonly name = 'RefusedMessagesError';
+  constructor(
+    readonly positions: Array<PublishedPosition | undefined>,
+    readonly refusals: Array<PublishError | undefined>,
+  ) {
+    super('messages refused');
   }
 }
 
@@ -342,6 +559,8 @@ export class KafkaPublisher implements MessagePublisher {
 class SendFailedError extends Error {
   override readonly name = 'SendFailedError';
   positions: Array<PublishedPosition | undefined> | undefined;
+  /** Set by publish when some messages of the call were refused before this send. */
+  refusals: Array<PublishError | undefined> | undefined;
   constructor(cause: unknown) {
     super('send failed', { cause });
   }
@@ -358,12 +577,22 @@ function partitionAnswer(a: RecordMetadata): PartitionAcknowledgement {
 }
 
 function classify(error: unknown): 'transient' | 'rejected' {
+  return hasErrorType(error, REJECTED_TYPES) ? 'rejected' : 'transient';
+}
+
+/** A send that met these found a topic missing from the broker (deleted since it was last used). */
+const UNKNOWN_TOPIC_TYPES = new Set(['UNKNOWN_TOPIC_OR_PARTITION']);
+const TOO_LARGE_TYPES = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/** Whether `error` or one of its causes (kafkajs' originalError, cause) has one of `types`. */
+function hasErrorType(error: unknown, types: ReadonlySet<string>): boolean {
   for (let e: unknown = error, depth = 0; e && depth < 5; depth++) {
     const type = (e as { type?: string }).type;
-    if (type && REJECTED_TYPES.has(type)) return 'rejected';
+    if (type && types.has(type)) return true;
+    if ((e as { name?: string }).name === 'KafkaJSMetadataNotLoaded' && types === UNKNOWN_TOPIC_TYPES) return true;
     e = (e as { originalError?: unknown; cause?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
-  return 'transient';
+  return false;
 }
 
 function describe(error: unknown): string {

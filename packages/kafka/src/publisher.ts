@@ -27,7 +27,11 @@ export interface PublishedPosition {
  *   tenant belongs to one shard, a shard to one lane, a lane sends one batch at a time);
  * - it rejects with a `PublishError` whose `kind` says whether the broker or network failed
  *   (`transient`: try the same batch later) or the messages themselves were refused
- *   (`rejected`: e.g. too large; retrying the same bytes will not help).
+ *   (`rejected`: e.g. too large; retrying the same bytes will not help);
+ * - a publisher may refuse single messages without sending them (larger than their topic
+ *   accepts, a topic that does not exist and may not be created) and send the others: it
+ *   then rejects (`rejected`) with `refusals` naming the refused messages and `positions`
+ *   the stored ones.
  */
 export interface MessagePublisher {
   connect(): Promise<void>;
@@ -55,12 +59,24 @@ export class PublishError extends Error {
    * failed messages leaves out those with a position, or they are written twice.
    */
   readonly positions?: ReadonlyArray<PublishedPosition | undefined>;
+  /**
+   * Messages the publisher refused without sending them, each for its own sake:
+   * `refusals[i]` says why `messages[i]` was refused, undefined where it was sent. Only on a
+   * `rejected` error. A message with neither a position nor a refusal was in a request Kafka
+   * refused as a whole: the caller finds out which of those Kafka refuses (the relay halves).
+   */
+  readonly refusals?: ReadonlyArray<PublishError | undefined>;
   constructor(
     readonly kind: PublishFailureKind,
     message: string,
-    options?: { cause?: unknown; positions?: ReadonlyArray<PublishedPosition | undefined> },
+    options?: {
+      cause?: unknown;
+      positions?: ReadonlyArray<PublishedPosition | undefined>;
+      refusals?: ReadonlyArray<PublishError | undefined>;
+    },
   ) {
     super(message, options);
     if (options?.positions?.some((p) => p !== undefined)) this.positions = options.positions;
+    if (options?.refusals?.some((r) => r !== undefined)) this.refusals = options.refusals;
   }
 }

@@ -27,6 +27,14 @@ export interface OutboxRelayOptions {
    * that appended and died) is not written twice. Ignored when `publisher` is given.
    */
   kafkaIdempotent?: boolean;
+  /**
+   * Create the topics events route to (admin CreateTopics) on first use, and again when one
+   * is deleted under the relay. Default true. Off (a managed Kafka where the relay may not
+   * create topics): a row whose topic does not exist is refused on its own, retried with
+   * backoff and dead-lettered after `retryConfig.maxRetries`; the other rows of its batch are
+   * published. Ignored when `publisher` is given.
+   */
+  createTopics?: boolean;
   /** Rows claimed and sent per Kafka request. Default 500 (1 to 10000). */
   batchSize?: number;
   /**
@@ -113,6 +121,7 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
           brokers,
           clientId: options.clientId ?? 'eventbus-relay',
           idempotent: options.kafkaIdempotent ?? true,
+          createTopics: options.createTopics ?? true,
           ...(options.connection ? { connection: options.connection } : {}),
         }),
       {

@@ -85,4 +85,46 @@ describe('publishBisecting', () => {
     expect(sends.flat().filter((v) => v.startsWith('a'))).toEqual(['a1', 'a2']);
     expect(sends.slice(1).flat()).not.toContain('a1');
   });
+
+  it('takes the refusals the publisher decided without a send, with no halving', async () => {
+    const sends: string[][] = [];
+    // A publisher that refuses 'big' messages itself and stores the others in the same call.
+    const publisher: MessagePublisher = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      publish: async (messages: readonly OutboundMessage[]) => {
+        sends.push(messages.map((m) => String(m.value)));
+        const refusals = messages.map((m) => (m.value === 'big' ? new PublishError('rejected', `too large: ${m.key}`) : undefined));
+        const positions = messages.map((m, i) => (refusals[i] ? undefined : { topic: m.topic, partition: 0, offset: String(i) }));
+        if (refusals.some(Boolean)) throw new PublishError('rejected', 'refused without a send', { positions, refusals });
+        return positions as Array<{ topic: string; partition: number; offset: string }>;
+      },
+    };
+    const items = ['a', 'big', 'b', 'c', 'big', 'd'].map((v, i) => item(`k${i}`, v));
+    await publishBisecting(publisher, items);
+    expect(sends).toEqual([['a', 'big', 'b', 'c', 'big', 'd']]);
+    expect(items.map((i) => i.error?.message)).toEqual([undefined, 'too large: k1', undefined, undefined, 'too large: k4', undefined]);
+  });
+
+  it('halves only what is neither stored nor refused when the broker refused the rest of the request', async () => {
+    const sends: string[][] = [];
+    const publisher: MessagePublisher = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      publish: async (messages: readonly OutboundMessage[]) => {
+        sends.push(messages.map((m) => String(m.value)));
+        const refusals = messages.map((m) => (m.value === 'big' ? new PublishError('rejected', 'too large') : undefined));
+        // The broker refuses any request holding 'bad' (and stores nothing of it).
+        if (messages.some((m) => m.value === 'bad')) throw new PublishError('rejected', 'CORRUPT_MESSAGE', { refusals });
+        const positions = messages.map((m, i) => (refusals[i] ? undefined : { topic: m.topic, partition: 0, offset: String(i) }));
+        if (refusals.some(Boolean)) throw new PublishError('rejected', 'refused without a send', { positions, refusals });
+        return positions as Array<{ topic: string; partition: number; offset: string }>;
+      },
+    };
+    const items = ['a', 'big', 'bad', 'b'].map((v, i) => item(`k${i}`, v));
+    await publishBisecting(publisher, items);
+    expect(items.map((i) => i.error?.message)).toEqual([undefined, 'too large', 'CORRUPT_MESSAGE', undefined]);
+    // 'big' never goes out again after its refusal.
+    expect(sends.slice(1).flat()).not.toContain('big');
+  });
 });

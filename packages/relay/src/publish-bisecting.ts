@@ -10,7 +10,9 @@ export interface BisectItem {
  * Sends `items`; when Kafka refuses the request, finds which messages it refuses by halving,
  * in order, and sets `error` on each of them (the others are sent). Messages a refused request
  * stored anyway (their partitions were acknowledged: `PublishError.positions`) are not sent
- * again. One bad message among n
+ * again, and messages the publisher refused without a send (`PublishError.refusals`: larger
+ * than their topic accepts, a topic that does not exist) get their refusal without any
+ * halving. For refusals only the broker can decide, one bad message among n
  * costs about 2·log2(n) sends, where one send per message could outlast the relay's claim
  * transaction (idle_in_transaction_session_timeout) on a large batch and loop forever without
  * ever reaching the DLQ. Halves go in array order, so the accepted messages of a key keep
@@ -27,7 +29,12 @@ export async function publishBisecting(publisher: MessagePublisher, items: Bisec
     // Partitions acknowledged in the refused request hold their messages already: only the
     // others are sent again (a partition is acknowledged or not as a whole, and all messages
     // of one key sit in one partition, so this keeps per-key order).
-    const unsent = error.positions ? items.filter((_, i) => error.positions![i] === undefined) : items;
+    // Messages the publisher refused on their own (too large, a topic that does not exist)
+    // carry their refusal; only the rest of what was not stored is halved.
+    error.refusals?.forEach((refusal, i) => {
+      if (refusal) items[i]!.error = refusal;
+    });
+    const unsent = items.filter((_, i) => error.positions?.[i] === undefined && error.refusals?.[i] === undefined);
     if (unsent.length === 0) return;
     if (unsent.length === 1) {
       unsent[0]!.error = error;

@@ -7,7 +7,7 @@ import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
 import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow } from './sql/claim-batch.js';
-import { deadLetterRow, returnForRetry } from './sql/record-publish-failure.js';
+import { deadLetterRow, returnForRetry, type RetryRow } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
 
@@ -288,6 +288,7 @@ export class RelayLane {
   /** Rows that failed for their own sake go back with a later due time, or to the DLQ table. */
   private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
     const { retryConfig, logger: log } = this.ctx.options;
+    const retries: RetryRow[] = [];
     for (const { row, message, error } of outcomes) {
       if (!error) continue;
       this.ctx.metrics.recordPublishFailure(row.eventType);
@@ -301,10 +302,11 @@ export class RelayLane {
         );
       } else {
         const delay = backoffDelayMs(retryConfig, attempts);
-        await returnForRetry(client, row, attempts, delay, error.message);
+        retries.push({ row, attempts, delayMs: delay, error: error.message });
         log.warn({ eventId: row.id, tenantId: row.tenantId, attempts, retryInMs: delay, err: error.message }, 'event refused by Kafka; will retry');
       }
     }
+    await returnForRetry(client, retries);
   }
 
   private afterCommit(rows: ClaimedRow[], outcomes: Outcome[]): void {

@@ -1,0 +1,204 @@
+// The relay half of the isolation bench: does one failing or noisy tenant raise the other
+// tenants' commit → Kafka latency? Seven phases in one run (a control, then each poisoned phase
+// followed by a control), each on topics of its own and with a relay of its own (same options
+// every phase, topic creation off):
+//   control       20 healthy tenants, 300 events/s in total (15/s each)
+//   too large     the same, plus one tenant writing 100 rows/s that are larger than their topic accepts
+//   missing topic the same, plus one tenant writing 100 rows/s whose event type routes to a topic that does not exist
+//   hot tenant    the same, plus one tenant writing 10× each healthy tenant (150/s) to the healthy topic
+// Measured: for the healthy tenants only, the time from the writer's commit to the arrival at a
+// raw kafkajs consumer of the topic (as `latencyAt` in run.mjs does), p50 and p99, and each
+// poisoned phase's ratio to the control (the target: p99 ratio <= 1.5).
+import { randomUUID } from 'node:crypto';
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { Kafka, logLevel } from 'kafkajs';
+import { createTopics, uniqueName } from '@eventbus/dev-services';
+import { EventWriter } from '@eventbus/producer';
+import { OutboxRelay } from '@eventbus/relay';
+
+const HEALTHY_TENANTS = 20;
+const HEALTHY_RATE = 300;
+const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
+/** The too-large tenant's topic accepts 8 KB; its rows carry 10 KB (small, so Postgres is not what is measured). */
+const TIGHT_TOPIC_LIMIT = 8192;
+const BIG_PAYLOAD = { blob: 'x'.repeat(10_000) };
+
+/** The poisoned phases: who else writes besides the healthy tenants. */
+const PHASES = [
+  { name: 'control', label: 'control (20 healthy tenants, 300/s)' },
+  { name: 'tooLarge', label: '+ 1 tenant, 100 too-large rows/s', poison: { tenantId: 'poison-big', rate: 100, eventType: 'big.blob', payload: BIG_PAYLOAD } },
+  {
+    name: 'missingTopic',
+    label: '+ 1 tenant, 100/s to a missing topic',
+    poison: { tenantId: 'poison-gone', rate: 100, eventType: 'gone.happened', payload: PAYLOAD },
+  },
+  {
+    name: 'hotTenant',
+    label: '+ 1 tenant writing 10× each other',
+    poison: { tenantId: 'hot-tenant', rate: (HEALTHY_RATE / HEALTHY_TENANTS) * 10, eventType: 'order.placed', payload: PAYLOAD },
+  },
+];
+
+/**
+ * Runs the phases and returns { controls, tooLarge, missingTopic, hotTenant, worstP99Ratio }:
+ * each phase with the healthy tenants' latency from commit (p50, p99, max, received/expected),
+ * the poisoned ones with their control (the mean of the controls just before and after), the
+ * ratios to it, and what the relay did with the poison.
+ */
+export async function relayIsolationBench({ brokers, databaseUrl, pool, say, quick }) {
+  const seconds = quick ? 6 : 20;
+  const warmup = quick ? 2 : 3;
+  say(`## relay isolation: healthy tenants' commit → Kafka latency, ${seconds} s per phase after ${warmup} s of warm-up`);
+  const db = drizzle(pool);
+  const [control, ...poisoned] = PHASES;
+  // A control before and after each poisoned phase: a shared machine's load drifts over a
+  // run, so each poisoned phase is compared with the mean of the two controls around it.
+  const controls = [];
+  const result = {};
+  const run = async (phase) => {
+    await pool.query('DELETE FROM eventbus.outbox'); // rows of the previous phase's poison, still in backoff
+    const r = await runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup });
+    say(`  ${phase.label.padEnd(40)} ${show(r)}`);
+    return r;
+  };
+  controls.push(await run(control));
+  for (const phase of poisoned) {
+    const r = await run(phase);
+    controls.push(await run(control));
+    const [before, after] = controls.slice(-2);
+    r.control = { p50: (before.fromCommit.p50 + after.fromCommit.p50) / 2, p99: (before.fromCommit.p99 + after.fromCommit.p99) / 2 };
+    r.ratio = { p50: r.fromCommit.p50 / r.control.p50, p99: r.fromCommit.p99 / r.control.p99 };
+    result[phase.name] = r;
+  }
+  say(
+    `\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)}  poison`,
+  );
+  for (const phase of poisoned) {
+    const r = result[phase.name];
+    const pair = (p50, p99) => `${p50.toFixed(1)} / ${p99.toFixed(1)}`;
+    const poison = `${r.poison.written} written, ${r.poison.published} published, ${r.poison.refusals} refusals, ${r.poison.deadLettered} dead-lettered, phase ${r.wallSeconds.toFixed(0)} s`;
+    say(
+      `  ${phase.label.padEnd(40)} ${pair(r.control.p50, r.control.p99).padStart(19)} ${pair(r.fromCommit.p50, r.fromCommit.p99).padStart(20)} ${`${r.ratio.p50.toFixed(2)}×`.padStart(7)} ${`${r.ratio.p99.toFixed(2)}×`.padStart(7)}  ${poison}`,
+    );
+  }
+  const worst = Math.max(...poisoned.map((p) => result[p.name].ratio.p99));
+  say(`  control: the mean of the controls just before and after each phase; worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×)\n`);
+  return { seconds, warmupSeconds: warmup, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, controls, ...result, worstP99Ratio: worst };
+}
+
+const show = (r) =>
+  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s)`;
+
+/** One phase: fresh topics, a relay, a raw consumer of the healthy topic, the writers for its duration. */
+async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup }) {
+  const startedAt = Date.now();
+  const prefix = `${uniqueName('iso.')}.`;
+  const healthyTopic = `${prefix}order`;
+  const tightTopic = `${prefix}big`;
+  await createTopics(brokers, [
+    { topic: healthyTopic, numPartitions: 6 },
+    { topic: tightTopic, numPartitions: 6, configEntries: [{ name: 'max.message.bytes', value: String(TIGHT_TOPIC_LIMIT) }] },
+  ]);
+  // `${prefix}gone` is never created: with createTopics off the relay may not create it.
+  const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix }, createTopics: false });
+  await relay.start();
+  const observer = await startObserver(brokers, healthyTopic);
+  const writer = new EventWriter(db);
+  const write = (tenantId, eventKey, eventType, payload) =>
+    writer.writeEventWithOutbox({ tenantId, eventKey, eventType, payload }).then(() => performance.now());
+  const start = performance.now() + 100;
+  const healthy = runAtRate({ rate: HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) =>
+    write(`healthy-${i % HEALTHY_TENANTS}`, id, 'order.placed', PAYLOAD),
+  );
+  const poison = phase.poison
+    ? runAtRate({ rate: phase.poison.rate, seconds: warmup + seconds, start }, (_, id) =>
+        write(phase.poison.tenantId, id, phase.poison.eventType, phase.poison.payload),
+      )
+    : undefined;
+  const [written] = await Promise.all([healthy, poison]);
+  const warmUntil = start + warmup * 1000;
+  const measured = [...written].filter(([, w]) => w.due >= warmUntil);
+  const deadline = Date.now() + 20_000;
+  while (measured.some(([id]) => !observer.arrivals.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  await observer.stop();
+  const latencies = measured
+    .filter(([id]) => observer.arrivals.has(id))
+    .map(([id, w]) => Math.max(0, observer.arrivals.get(id) - w.committedAt))
+    .sort((x, y) => x - y);
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+  const out = { received: latencies.length, expected: measured.length, fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN } };
+  if (phase.poison) out.poison = await poisonOutcome(pool, relay, phase.poison, (await poison).size);
+  // Batches rolled back (a publish that timed out, Postgres gone): every tenant of the lane waits.
+  out.transientFailures = relay.metrics.transientFailures;
+  await relay.stop();
+  // Longer than warm-up + measured time when the writers fell behind their schedule (a busy
+  // machine): poisoned rows then reach more attempts, and the DLQ, within the phase.
+  out.wallSeconds = (Date.now() - startedAt) / 1000;
+  return out;
+}
+
+/** What the relay did with the poisoned tenant's rows during the phase. */
+async function poisonOutcome(pool, relay, poison, written) {
+  const { rows } = await pool.query(
+    `SELECT (SELECT count(*)::int FROM eventbus.dead_letters WHERE tenant_id = $1 AND stage = 'relay') AS dead,
+            (SELECT count(*)::int FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.tenant_id = $1) AS pending`,
+    [poison.tenantId],
+  );
+  const published = relay.metrics.publishedByTopic;
+  return {
+    tenantId: poison.tenantId,
+    rate: poison.rate,
+    written,
+    published:
+      poison.eventType === 'order.placed' ? written - rows[0].pending : [...published].filter(([t]) => !t.endsWith('order')).reduce((s, [, n]) => s + n, 0),
+    refusals: relay.metrics.publishFailures,
+    deadLettered: rows[0].dead,
+    stillPending: rows[0].pending,
+  };
+}
+
+/**
+ * Calls `send(i, id)` at a steady `rate` for `seconds`, each on the schedule (not after the
+ * previous one: an open loop, so a stalled pipeline shows as latency, not as fewer events).
+ * Returns id → { due, committedAt }.
+ */
+async function runAtRate({ rate, seconds, start }, send) {
+  const written = new Map();
+  const inFlight = new Set();
+  const total = Math.round(rate * seconds);
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const id = randomUUID();
+    const p = send(i, id)
+      .then((committedAt) => written.set(id, { due, committedAt }))
+      .finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (inFlight.size > 64) await Promise.race(inFlight);
+  }
+  await Promise.all(inFlight);
+  return written;
+}
+
+/**
+ * A raw kafkajs consumer noting when each event key arrives. autoCommit off: kafkajs 2.2.4
+ * otherwise awaits an OffsetCommit after every fetched batch, which stalls its fetch loop (see
+ * latencyAt in run.mjs). Resolves once the group has joined, so the writers start after it.
+ */
+async function startObserver(brokers, topic) {
+  const consumer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName('iso-'), maxWaitTimeInMs: 5, minBytes: 1 });
+  const arrivals = new Map();
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve));
+  await consumer.run({
+    autoCommit: false,
+    eachMessage: async ({ message }) => {
+      const key = message.headers.ce_eventkey?.toString();
+      if (key && !arrivals.has(key)) arrivals.set(key, performance.now());
+    },
+  });
+  await joined;
+  return { arrivals, stop: () => consumer.disconnect() };
+}

@@ -1,0 +1,170 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
+import { createTopics, waitFor } from '@eventbus/dev-services';
+import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import { relayFixture } from './relay-fixture.js';
+
+// One tenant whose rows Kafka refuses must not hold back the other tenants of its batch:
+// a row that is certainly too large is refused without a send, a topic that does not exist
+// refuses only its own rows, and both end in the DLQ table after their retries.
+
+let f: Awaited<ReturnType<typeof relayFixture>>;
+beforeAll(async () => {
+  f = await relayFixture('isolation');
+});
+afterEach(async () => f.reset());
+afterAll(async () => f?.close());
+
+/** A real KafkaPublisher underneath, noting the size of every publish call the relay makes. */
+class CountingPublisher implements MessagePublisher {
+  readonly calls: number[] = [];
+  constructor(private readonly inner: MessagePublisher) {}
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    this.calls.push(messages.length);
+    return this.inner.publish(messages);
+  }
+}
+
+const RETRIES = { maxRetries: 2, initialDelayMs: 100, maxDelayMs: 400, backoffMultiplier: 2 };
+const TENANTS = Array.from({ length: 12 }, (_, i) => `healthy-${i}`);
+
+async function deadLetter(eventId: string) {
+  return waitFor(
+    async () => {
+      const { rows } = await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE event_id = $1', [eventId]);
+      return rows[0];
+    },
+    { timeoutMs: 20_000, message: `the DLQ row of ${eventId}` },
+  );
+}
+
+async function topicExists(topic: string): Promise<boolean> {
+  const admin = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    return (await admin.listTopics()).includes(topic);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+describe('tenant isolation in the relay (real Postgres, real Kafka)', () => {
+  it('refuses a row larger than its topic allows without a send; the other tenants of the batch go in the first publish', async () => {
+    const tight = `${f.prefix}tight`;
+    await createTopics(f.brokers, [{ topic: tight, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }]);
+    const collector = await f.collect([`${f.prefix}order`, tight]);
+    // Written before the relay starts, so the first claim holds every row in one batch.
+    const big = await f.write({ tenantId: 'big-tenant', eventType: 'tight.blob', payload: { blob: 'x'.repeat(8000) } });
+    const others = await Promise.all(TENANTS.map((tenantId) => f.write({ tenantId, payload: { ok: true } })));
+    const small = await f.write({ tenantId: 'small-on-tight', eventType: 'tight.note', payload: { note: 'fits' } });
+    const publisher = new CountingPublisher(new KafkaPublisher({ brokers: f.brokers }));
+    const relay = await f.startRelay({ publisher, lanes: 1, retryConfig: RETRIES, routing: { prefix: f.prefix, routes: { 'tight.*': tight } } });
+    const wanted = [...others, small].map((e) => e.eventLogId);
+    await waitFor(() => wanted.every((id) => collector.eventIds().has(id)), { timeoutMs: 15_000, message: 'the other tenants' });
+    const row = await deadLetter(big.eventLogId);
+    expect(row).toMatchObject({ stage: 'relay', tenant_id: 'big-tenant', topic: tight, attempts: 3 });
+    expect(row.error_message).toMatch(/too large/i);
+    expect(row.error_message).toContain(tight);
+    // One publish of the whole batch (no halving), then one per retry of the big row alone.
+    expect(publisher.calls).toEqual([TENANTS.length + 2, 1, 1]);
+    expect(collector.eventIds().has(big.eventLogId)).toBe(false);
+    expect(relay.metrics.deadLettered).toBe(1);
+  });
+
+  it('a topic that does not exist, with topic creation off, refuses only its rows, well within the publish timeout', async () => {
+    const gone = `${f.prefix}gone`;
+    const collector = await f.collect();
+    const missing = await f.write({ tenantId: 'gone-tenant', eventType: 'gone.happened', payload: {} });
+    const others = await Promise.all(TENANTS.map((tenantId) => f.write({ tenantId, payload: { ok: true } })));
+    const startedAt = Date.now();
+    const relay = await f.startRelay({ createTopics: false, lanes: 1, retryConfig: RETRIES });
+    await waitFor(() => others.every((e) => collector.eventIds().has(e.eventLogId)), { timeoutMs: 15_000, message: 'the other tenants' });
+    // The publish timeout is 15 s: the healthy rows must not wait for it.
+    expect(Date.now() - startedAt).toBeLessThan(5000);
+    const row = await deadLetter(missing.eventLogId);
+    expect(row).toMatchObject({ stage: 'relay', tenant_id: 'gone-tenant', topic: gone, attempts: 3 });
+    expect(row.error_message).toContain(gone);
+    expect(row.error_message).toMatch(/does not exist/);
+    expect(row.error_message).toMatch(/createTopics/);
+    expect(await topicExists(gone)).toBe(false);
+    expect(relay.metrics.deadLettered).toBe(1);
+  });
+
+  it('recreates a topic deleted under a running relay (topic creation on)', async () => {
+    const topic = `${f.prefix}recreated`;
+    const relay = await f.startRelay({ lanes: 1, routing: { prefix: f.prefix, routes: { 'recreated.*': topic } } });
+    await f.write({ tenantId: 'before-delete', eventType: 'recreated.thing', payload: {} });
+    await waitFor(async () => relay.metrics.published === 1 && (await f.pending()) === 0, { timeoutMs: 15_000, message: 'the first event published' });
+    const admin = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [topic] });
+      await waitFor(async () => !(await admin.listTopics()).includes(topic), { timeoutMs: 15_000, message: 'the topic deleted' });
+      const deletedAt = Date.now();
+      await f.write({ tenantId: 'after-delete', eventType: 'recreated.thing', payload: {} });
+      await waitFor(async () => relay.metrics.published === 2 && (await f.pending()) === 0, {
+        timeoutMs: 40_000,
+        message: 'the event after the delete published',
+      });
+      const offsets = await admin.fetchTopicOffsets(topic);
+      expect(offsets.reduce((sum, o) => sum + Number(o.high), 0)).toBe(1);
+      // The publish timeout is 15 s: the send that met the deleted topic does not wait for it.
+      expect(Date.now() - deletedAt).toBeLessThan(8000);
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
+  it('a topic deleted under a running relay with topic creation off: its rows dead-letter, the others stall once at most', async () => {
+    const doomed = `${f.prefix}doomed`;
+    await createTopics(f.brokers, [{ topic: doomed }]);
+    const collector = await f.collect();
+    const publishTimeoutMs = 5000;
+    const relay = await f.startRelay({
+      publisher: new KafkaPublisher({ brokers: f.brokers, createTopics: false, publishTimeoutMs }),
+      lanes: 1,
+      retryConfig: RETRIES,
+      routing: { prefix: f.prefix, routes: { 'doomed.*': doomed } },
+    });
+    const both = async (label: string) => {
+      const [gone, healthy] = await f.writer.writeEventsWithOutbox([
+        { tenantId: 'doomed-tenant', eventKey: `${label}-d`, eventType: 'doomed.thing', payload: {} },
+        { tenantId: 'healthy-tenant', eventKey: `${label}-h`, eventType: 'order.placed', payload: {} },
+      ]);
+      return { gone: gone!, healthy: healthy! };
+    };
+    const before = await both('before');
+    await waitFor(() => collector.eventIds().has(before.healthy.eventLogId) && relay.metrics.published === 2, { timeoutMs: 15_000, message: 'both published' });
+    const admin = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await admin.deleteTopics({ topics: [doomed] });
+      await waitFor(async () => !(await admin.listTopics()).includes(doomed), { timeoutMs: 15_000, message: 'the topic deleted' });
+    } finally {
+      await admin.disconnect();
+    }
+    // Rows written just after the delete may still meet the topic in the producer's metadata
+    // (and the broker may even take them while it finishes the delete); the first send that
+    // refreshes the metadata waits for its deadline, once. Every batch after it is quick.
+    const took: number[] = [];
+    let last: Awaited<ReturnType<typeof both>> | undefined;
+    for (let round = 0; round < 4; round++) {
+      last = await both(`after-${round}`);
+      const startedAt = Date.now();
+      await waitFor(() => collector.eventIds().has(last!.healthy.eventLogId), { timeoutMs: 30_000, message: `the healthy row of round ${round}` });
+      took.push(Date.now() - startedAt);
+    }
+    expect(Math.max(...took)).toBeLessThan(publishTimeoutMs + 3000);
+    expect(took.filter((ms) => ms > 1500).length).toBeLessThanOrEqual(1);
+    expect(took.at(-1)).toBeLessThan(1500);
+    const row = await deadLetter(last!.gone.eventLogId);
+    expect(row.error_message).toMatch(/does not exist/);
+    expect(await topicExists(doomed)).toBe(false);
+  });
+});
