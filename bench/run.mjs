@@ -25,6 +25,7 @@ import { OutboxRelay } from '@eventbus/relay';
 import { EventConsumer } from '@eventbus/consumer';
 import { shardForTenant } from '@eventbus/schema';
 import { consumerIsolationBench } from './isolation.mjs';
+import { relayIsolationBench } from './isolation-relay.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -104,7 +105,12 @@ try {
   if (runs('latency')) await latencyBench();
   if (runs('consumer')) await consumerBench();
   if (runs('replay')) await replayBench();
-  if (runs('isolation')) results.isolation = { consumer: await consumerIsolationBench({ brokers, databaseUrl: database.url, db, say, quick }) };
+  if (runs('isolation')) {
+    results.isolation = {
+      consumer: await consumerIsolationBench({ brokers, databaseUrl: database.url, db, say, quick }),
+      relay: await relayIsolationBench({ brokers, databaseUrl: database.url, pool, say, quick }),
+    };
+  }
 } finally {
   await pool.end();
   await database.drop();

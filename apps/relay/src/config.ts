@@ -32,6 +32,10 @@ export const RELAY_ENV = {
     default: 'true',
     description: 'idempotent producer: the broker drops a batch re-sent after a lost answer instead of writing it twice',
   },
+  RELAY_CREATE_TOPICS: {
+    default: 'true',
+    description: 'create missing topics (admin CreateTopics); false where the relay may not: rows for a missing topic are retried, then dead-lettered',
+  },
   RELAY_KAFKA_FAILOVER_MS: {
     default: '20000',
     description: "publishes failing this long hand the instance's shards to other instances that reach Kafka (0 = never)",
@@ -63,6 +67,7 @@ export interface RelayAppConfig {
   rebalanceIntervalMs: number;
   kafkaFailoverMs: number;
   kafkaIdempotent: boolean;
+  createTopics: boolean;
   retryConfig: RetryConfig;
   instanceId: string | undefined;
   migrate: boolean;
@@ -90,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
     rebalanceIntervalMs: read.int('RELAY_REBALANCE_INTERVAL_MS', 100, 60_000),
     kafkaFailoverMs: read.int('RELAY_KAFKA_FAILOVER_MS', 0, 3_600_000),
     kafkaIdempotent: read.bool('RELAY_KAFKA_IDEMPOTENT'),
+    createTopics: read.bool('RELAY_CREATE_TOPICS'),
     retryConfig: {
       maxRetries: read.int('RELAY_MAX_RETRIES', 0, 100),
       initialDelayMs: read.int('RELAY_RETRY_INITIAL_DELAY_MS', 0, 86_400_000),

@@ -43,6 +43,7 @@ async function main(cfg: RelayAppConfig) {
     rebalanceIntervalMs: cfg.rebalanceIntervalMs,
     kafkaFailoverMs: cfg.kafkaFailoverMs,
     kafkaIdempotent: cfg.kafkaIdempotent,
+    createTopics: cfg.createTopics,
     retryConfig: cfg.retryConfig,
     routing: { prefix: cfg.topicPrefix, ...(cfg.topicRoutes ? { routes: cfg.topicRoutes } : {}) },
     shutdownGraceMs: cfg.shutdownGraceMs,
