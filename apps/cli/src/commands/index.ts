@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { catalogCommand } from './catalog.js';
 import { consoleCommand } from './console.js';
 import { dlqDiscardCommand, dlqRetryCommand } from './dlq-action.js';
 import { dlqListCommand } from './dlq-list.js';
@@ -21,4 +22,5 @@ export const COMMANDS: readonly Command[] = [
   statsCommand,
   pruneCommand,
   consoleCommand,
+  catalogCommand,
 ];
