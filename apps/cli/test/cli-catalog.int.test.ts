@@ -9,7 +9,10 @@ const CATALOG = fileURLToPath(new URL('./fixtures/catalog.mjs', import.meta.url)
 
 describe('eventbus catalog --asyncapi (the built CLI, as a process)', () => {
   it("prints the catalog's AsyncAPI document, on the relay's routing", async () => {
-    const run = await runCli(['catalog', '--asyncapi', '--catalog', CATALOG], { EVENTBUS_TOPIC_PREFIX: 'shop.', EVENTBUS_TOPIC_ROUTES: JSON.stringify({ 'user.*': 'accounts' }) });
+    const run = await runCli(['catalog', '--asyncapi', '--catalog', CATALOG], {
+      EVENTBUS_TOPIC_PREFIX: 'shop.',
+      EVENTBUS_TOPIC_ROUTES: JSON.stringify({ 'user.*': 'accounts' }),
+    });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const doc = run.json();

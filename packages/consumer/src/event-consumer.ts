@@ -6,7 +6,14 @@ import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
 import { processOnce, type InboxTransaction } from './inbox.js';
 import { type EventContract, isEventContract } from '@eventbus/contracts';
-import { contractSubscription, resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
+import {
+  contractSubscription,
+  resolveConsumerOptions,
+  resolveSubscription,
+  type EventConsumerOptions,
+  type ResolvedConsumerOptions,
+  type ResolvedSubscription,
+} from './options.js';
 import { CopyPublisher } from './copy-publisher.js';
 import type { ContractHandler, ContractSubscriptionOptions, SubscriptionOptions } from './types.js';
 

@@ -1,5 +1,12 @@
 export { EventConsumer } from './event-consumer.js';
-export { contractSubscription, resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
+export {
+  contractSubscription,
+  resolveConsumerOptions,
+  resolveSubscription,
+  type EventConsumerOptions,
+  type ResolvedConsumerOptions,
+  type ResolvedSubscription,
+} from './options.js';
 export type { ConsumedEvent, ContractHandler, ContractSubscriptionOptions, EventHandler, HandlerContext, RetryMode, SubscriptionOptions } from './types.js';
 export { defineEvent, defineCatalog, type EventContract, type EventCatalog, type ContractPayload } from '@eventbus/contracts';
 export { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';

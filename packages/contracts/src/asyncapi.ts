@@ -103,10 +103,14 @@ export function payloadJsonSchema(contract: EventContract): Json {
     try {
       return converter.input({ target: 'draft-07' });
     } catch (error) {
-      throw new EventBusError('INVALID_CONFIG', `${contract.type} v${contract.version}: the schema could not produce a JSON Schema; pass jsonSchema to defineEvent`, {
-        cause: error,
-        details: { eventType: contract.type, version: contract.version },
-      });
+      throw new EventBusError(
+        'INVALID_CONFIG',
+        `${contract.type} v${contract.version}: the schema could not produce a JSON Schema; pass jsonSchema to defineEvent`,
+        {
+          cause: error,
+          details: { eventType: contract.type, version: contract.version },
+        },
+      );
     }
   }
   const vendor = contract.schema['~standard'].vendor;

@@ -105,7 +105,12 @@ describe('asyncApiDocument', () => {
     const { Parser } = await import('@asyncapi/parser');
     const { diagnostics, document } = await new Parser().parse(JSON.stringify(asyncApiDocument(catalog)));
     expect(diagnostics.filter((d) => d.severity === 0).map((d) => d.message)).toEqual([]);
-    expect(document?.channels().all().map((c) => c.address())).toEqual(['eventbus.order', 'eventbus.user']);
+    expect(
+      document
+        ?.channels()
+        .all()
+        .map((c) => c.address()),
+    ).toEqual(['eventbus.order', 'eventbus.user']);
     expect(document?.messages().all().length).toBe(3);
     // The parser loads its rule set on first use: seconds on a loaded 2-core machine.
   }, 60_000);

@@ -67,7 +67,11 @@ export function defineEvent<const Type extends string, Schema extends StandardSc
     throw invalidConfig(`defineEvent(${type}).version`, `an integer from 1 to ${MAX_VERSION}`, version);
   }
   if (!isStandardSchema(schema)) {
-    throw invalidConfig(`defineEvent(${type}).schema`, 'a Standard Schema validator (zod, valibot, arktype, ...: an object with ["~standard"].validate)', schema);
+    throw invalidConfig(
+      `defineEvent(${type}).schema`,
+      'a Standard Schema validator (zod, valibot, arktype, ...: an object with ["~standard"].validate)',
+      schema,
+    );
   }
   for (const [from, step] of Object.entries(upcast)) {
     const n = Number(from);

@@ -90,7 +90,9 @@ describe('EventWriter with a contract (real Postgres)', () => {
   it('writeEvent takes a contract too (event log only)', async () => {
     await new EventWriter(db).writeEvent(orderPlaced, { tenantId: 't3', eventKey: 'log-1', payload: { orderId: 'o-5', total: 0 } });
     expect(await stored('log-1')).toEqual({ event_type: 'order.placed', event_version: 2, payload: { orderId: 'o-5', total: 0 } });
-    const { rows } = await pool.query("SELECT count(*)::int AS n FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.event_key = 'log-1'");
+    const { rows } = await pool.query(
+      "SELECT count(*)::int AS n FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.event_key = 'log-1'",
+    );
     expect(rows[0].n).toBe(0);
   });
 });

@@ -161,7 +161,9 @@ export class EventWriter {
  */
 async function contractInput(contract: EventContract, input: ContractEventInput<EventContract> | undefined): Promise<EventInput> {
   if (input === null || typeof input !== 'object') {
-    throw new EventBusError('INVALID_EVENT', `input must be an object with eventKey, tenantId and payload (writing ${contract.type})`, { details: { field: 'input' } });
+    throw new EventBusError('INVALID_EVENT', `input must be an object with eventKey, tenantId and payload (writing ${contract.type})`, {
+      details: { field: 'input' },
+    });
   }
   const payload = await validatePayload(contract, input.payload);
   return { ...input, eventType: contract.type, version: contract.version, payload };

@@ -27,7 +27,9 @@ export interface WriteResult {
 }
 
 /** A contract's event as the producer writes it: the contract gives `eventType` and `version`, its schema types the payload. */
-export type ContractEventInput<C extends EventContract> = Omit<EventInput<ContractInput<C>>, 'eventType' | 'version' | 'payload'> & { payload: ContractInput<C> };
+export type ContractEventInput<C extends EventContract> = Omit<EventInput<ContractInput<C>>, 'eventType' | 'version' | 'payload'> & {
+  payload: ContractInput<C>;
+};
 
 /** One contract event of a `writeEventsWithOutbox` batch; made by `contractEvent`. */
 export interface ContractEvent<C extends EventContract = EventContract> {
