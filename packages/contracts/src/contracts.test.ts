@@ -64,6 +64,19 @@ describe('upcastPayload and decodeContractPayload', () => {
     await expect(decodeContractPayload(orderPlaced, {}, 4)).rejects.toThrow(/order\.placed v4 is newer than this consumer's contract \(v3\)/);
     const gap = defineEvent({ type: 'order.placed', version: 3, schema: z.object({}), upcast: { 2: (v) => v } });
     await expect(decodeContractPayload(gap, {}, 1)).rejects.toThrow(/no upcast from v1/);
+    const throwing = defineEvent({
+      type: 'order.placed',
+      version: 2,
+      schema: z.object({}),
+      upcast: {
+        1: () => {
+          throw new TypeError('no amount');
+        },
+      },
+    });
+    const thrown = await decodeContractPayload(throwing, {}, 1).catch((e: unknown) => e);
+    expect(thrown).toBeInstanceOf(NonRetriableError);
+    expect((thrown as Error).message).toBe('order.placed v1: the upcast from v1 threw: no amount');
     const error = await decodeContractPayload(orderPlaced, { orderId: 'o1', amount: 'five' }, 1).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NonRetriableError);
     expect((error as Error).message).toMatch(/total\.amount: .+\(upcast from v1\)$/);

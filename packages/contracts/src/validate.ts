@@ -1,5 +1,5 @@
 import type { StandardSchemaV1 } from '@standard-schema/spec';
-import { EventBusError, NonRetriableError } from '@eventbus/core';
+import { errorMessage, EventBusError, NonRetriableError } from '@eventbus/core';
 import type { ContractPayload, EventContract } from './define-event.js';
 
 /** An issue of a schema, as Standard Schema reports it. */
@@ -53,7 +53,15 @@ export function upcastPayload(contract: EventContract, payload: unknown, fromVer
         details: { eventType: contract.type, version: fromVersion, contractVersion: contract.version, missingStep: v },
       });
     }
-    value = step(value);
+    try {
+      value = step(value);
+    } catch (error) {
+      // An upcast is a pure function of the payload: what throws once throws on every retry.
+      throw new NonRetriableError(`${contract.type} v${fromVersion}: the upcast from v${v} threw: ${errorMessage(error)}`, {
+        cause: error,
+        details: { eventType: contract.type, version: fromVersion, contractVersion: contract.version, failedStep: v },
+      });
+    }
   }
   return value;
 }
