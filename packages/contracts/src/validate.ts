@@ -15,9 +15,11 @@ export class PayloadValidationError extends EventBusError {
   readonly eventType: string;
   readonly version: number;
 
-  constructor(contract: EventContract, issues: readonly PayloadIssue[]) {
-    super('INVALID_PAYLOAD', `payload of ${contract.type} v${contract.version} does not match its schema: ${formatIssues(issues)}`, {
-      details: { eventType: contract.type, version: contract.version, issues: issues.map(plainIssue) },
+  /** `position`: the event's index in a batch write, named in the message as `events[i]`. */
+  constructor(contract: EventContract, issues: readonly PayloadIssue[], position?: number) {
+    const where = position === undefined ? '' : `events[${position}].`;
+    super('INVALID_PAYLOAD', `${where}payload of ${contract.type} v${contract.version} does not match its schema: ${formatIssues(issues)}`, {
+      details: { eventType: contract.type, version: contract.version, issues: issues.map(plainIssue), ...(position === undefined ? {} : { position }) },
     });
     this.issues = issues;
     this.eventType = contract.type;
@@ -25,11 +27,11 @@ export class PayloadValidationError extends EventBusError {
   }
 }
 
-/** Runs the contract's schema (sync or async); returns the schema's output or throws PayloadValidationError. */
-export async function validatePayload<C extends EventContract>(contract: C, payload: unknown): Promise<ContractPayload<C>> {
+/** Runs the contract's schema (sync or async); returns the schema's output or throws PayloadValidationError (`position`: as its constructor's). */
+export async function validatePayload<C extends EventContract>(contract: C, payload: unknown, position?: number): Promise<ContractPayload<C>> {
   let result = contract.schema['~standard'].validate(payload);
   if (result instanceof Promise) result = await result;
-  if (result.issues) throw new PayloadValidationError(contract, result.issues);
+  if (result.issues) throw new PayloadValidationError(contract, result.issues, position);
   return result.value as ContractPayload<C>;
 }
 

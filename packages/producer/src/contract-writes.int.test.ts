@@ -83,7 +83,7 @@ describe('EventWriter with a contract (real Postgres)', () => {
         contractEvent(orderPlaced, { tenantId: 't2', eventKey: 'batch-3', payload: { orderId: 'o-4', total: 4 } }),
         contractEvent(orderPlaced, { tenantId: 't2', eventKey: 'batch-4', payload: { orderId: 'o-4', total: Number.NaN } }),
       ]),
-    ).rejects.toBeInstanceOf(PayloadValidationError);
+    ).rejects.toThrow(/^events\[1\]\.payload of order\.placed v2 does not match its schema: total: /);
     expect(await stored('batch-3')).toBeUndefined();
   });
 

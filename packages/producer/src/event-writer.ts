@@ -87,7 +87,7 @@ export class EventWriter {
   async writeEventsWithOutbox(inputs: ReadonlyArray<EventInput | ContractEvent>): Promise<WriteResult[]> {
     if (!Array.isArray(inputs)) throw new TypeError('writeEventsWithOutbox expects an array of events');
     if (inputs.length === 0) return [];
-    const plain = await Promise.all(inputs.map((input) => (isContractEvent(input) ? contractInput(input.contract, input.input) : input)));
+    const plain = await Promise.all(inputs.map((input, i) => (isContractEvent(input) ? contractInput(input.contract, input.input, i) : input)));
     const events = this.prepare(plain);
     const result = await this.execute<InsertRow>(insertEventsStatement(events, { withOutbox: true }), STATEMENT_NAME.withOutbox);
     return this.resolveDuplicates(events, result);
@@ -159,13 +159,14 @@ export class EventWriter {
  * A contract's input as an untyped one: the schema's output as the payload (what a consumer's
  * schema then accepts), the contract's type and version. Throws PayloadValidationError.
  */
-async function contractInput(contract: EventContract, input: ContractEventInput<EventContract> | undefined): Promise<EventInput> {
+async function contractInput(contract: EventContract, input: ContractEventInput<EventContract> | undefined, position?: number): Promise<EventInput> {
   if (input === null || typeof input !== 'object') {
-    throw new EventBusError('INVALID_EVENT', `input must be an object with eventKey, tenantId and payload (writing ${contract.type})`, {
-      details: { field: 'input' },
+    const where = position === undefined ? '' : `events[${position}].`;
+    throw new EventBusError('INVALID_EVENT', `${where}input must be an object with eventKey, tenantId and payload (writing ${contract.type})`, {
+      details: { field: 'input', position },
     });
   }
-  const payload = await validatePayload(contract, input.payload);
+  const payload = await validatePayload(contract, input.payload, position);
   return { ...input, eventType: contract.type, version: contract.version, payload };
 }
 
