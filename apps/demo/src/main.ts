@@ -30,6 +30,8 @@ import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay, outboxBacklog } from '@eventbus/relay';
 import { runMigrations } from '@eventbus/schema';
 import { startTelemetry, withSpan } from '@eventbus/telemetry';
+import type { ContractPayload } from '@eventbus/contracts';
+import { orderPlaced } from './catalog.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,12 +57,8 @@ const SHIPPING = `${GROUP_PREFIX}shipping`;
 /** Short delays so the demo shows retries and dead letters within seconds (the seed's default is 1 s ×2 up to 60 s, 5 retries). */
 const SHIPPING_RETRIES = { maxRetries: 3, initialDelayMs: 500, backoffMultiplier: 2, maxDelayMs: 4000 };
 
-interface Order {
-  orderId: string;
-  total: number;
-  /** Which demo run wrote it: the groups are long-lived, so events of earlier runs are skipped. */
-  run: string;
-}
+/** An order.placed payload, as its contract (./catalog.ts) defines it. */
+type Order = ContractPayload<typeof orderPlaced>;
 
 /** What the groups did with this run's events, by event id (Sets: a redelivery is not counted twice). */
 class Tally {
@@ -161,7 +159,7 @@ function startGroups(options: {
   tally: Tally;
 }): Array<{ start(): Promise<void>; stop(): Promise<void> }> {
   const { brokers, databaseUrl, pool, runId, tally } = options;
-  const ours = (event: { payload: unknown }) => (event.payload as Order).run === runId;
+  const ours = (event: { payload: Order }) => event.payload.run === runId;
 
   const billing = new EventConsumer({
     brokers,
@@ -171,17 +169,15 @@ function startGroups(options: {
     connectionString: databaseUrl,
     onMetric: (m: EventMetric) => m.status === 'success' && tally.latency.record(m),
   });
-  billing.subscribe({
-    eventTypes: ['order.*'],
-    handler: async (event, ctx) => {
-      if (!ours(event)) return;
-      const order = event.payload as Order;
-      // The invoice and the inbox row commit together: a redelivered event bills nothing twice.
-      await ctx.processOnce(async (tx) => {
-        await tx.execute(sql`INSERT INTO public.demo_invoices (order_id, tenant_id, total) VALUES (${order.orderId}, ${event.tenantId}, ${order.total})`);
-      });
-      tally.billed.add(event.id);
-    },
+  // By contract: the handler's payload is typed and was checked by the schema before the call.
+  billing.subscribe(orderPlaced, async (event, ctx) => {
+    if (!ours(event)) return;
+    const order = event.payload;
+    // The invoice and the inbox row commit together: a redelivered event bills nothing twice.
+    await ctx.processOnce(async (tx) => {
+      await tx.execute(sql`INSERT INTO public.demo_invoices (order_id, tenant_id, total) VALUES (${order.orderId}, ${event.tenantId}, ${order.total})`);
+    });
+    tally.billed.add(event.id);
   });
 
   const shipping = new EventConsumer({
@@ -195,17 +191,14 @@ function startGroups(options: {
       if (m.status === 'dead_lettered') tally.deadLettered.add(m.eventId);
     },
   });
-  shipping.subscribe({
-    eventTypes: ['order.placed'],
-    handler: async (event, ctx) => {
-      if (!ours(event)) return;
-      const { total } = event.payload as Order;
-      // Three business outcomes, so every path of the consumer shows up in the live view:
-      if (total < 20) throw new NonRetriableError(`order total ${total} is under the shipping minimum of 20`); // straight to the DLQ
-      if (total > 900) throw new Error(`order total ${total} is over the shipping limit of 900`); // retried, then the DLQ
-      if (total > 800 && ctx.attempt === 1) throw new Error('carrier API timed out'); // recovers on the first retry
-      tally.shipped.add(event.id);
-    },
+  shipping.subscribe(orderPlaced, async (event, ctx) => {
+    if (!ours(event)) return;
+    const { total } = event.payload;
+    // Three business outcomes, so every path of the consumer shows up in the live view:
+    if (total < 20) throw new NonRetriableError(`order total ${total} is under the shipping minimum of 20`); // straight to the DLQ
+    if (total > 900) throw new Error(`order total ${total} is over the shipping limit of 900`); // retried, then the DLQ
+    if (total > 800 && ctx.attempt === 1) throw new Error('carrier API timed out'); // recovers on the first retry
+    tally.shipped.add(event.id);
   });
   const mirror = values.external
     ? undefined
@@ -227,8 +220,8 @@ async function placeOrders(db: Db, runId: string, tally: Tally, deadline: number
     await withSpan('POST /orders', () =>
       db.transaction(async (tx) => {
         await tx.execute(sql`INSERT INTO public.demo_orders (id, tenant_id, total) VALUES (${orderId}, ${tenantId}, ${total})`);
-        const payload: Order = { orderId, total, run: runId };
-        await new EventWriter(tx).writeEventWithOutbox({ tenantId, eventKey: `order-${orderId}-placed`, eventType: 'order.placed', payload });
+        // The contract gives the type and version and checks the payload before any SQL.
+        await new EventWriter(tx).writeEventWithOutbox(orderPlaced, { tenantId, eventKey: `order-${orderId}-placed`, payload: { orderId, total, run: runId } });
       }),
     );
     tally.written++;

@@ -5,9 +5,17 @@ import { KafkajsConsumerClient, KafkaPublisher, type ConsumerGroupClient, type M
 import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
 import { processOnce, type InboxTransaction } from './inbox.js';
-import { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
+import { type EventContract, isEventContract } from '@eventbus/contracts';
+import {
+  contractSubscription,
+  resolveConsumerOptions,
+  resolveSubscription,
+  type EventConsumerOptions,
+  type ResolvedConsumerOptions,
+  type ResolvedSubscription,
+} from './options.js';
 import { CopyPublisher } from './copy-publisher.js';
-import type { SubscriptionOptions } from './types.js';
+import type { ContractHandler, ContractSubscriptionOptions, SubscriptionOptions } from './types.js';
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -38,9 +46,16 @@ export class EventConsumer {
     this.options = resolveConsumerOptions(options);
   }
 
-  /** Adds a handler for events matching `eventTypes`; only before `start()`. */
-  subscribe<Payload = unknown>(subscription: SubscriptionOptions<Payload>): this {
+  /**
+   * Adds a handler for a contract's events (typed payload, upcast to the contract's version,
+   * checked by its schema; a payload that fails is dead-lettered at once), or for events
+   * matching `eventTypes` (untyped, wildcards allowed). Only before `start()`.
+   */
+  subscribe<C extends EventContract>(contract: C, handler: ContractHandler<C>, options?: ContractSubscriptionOptions): this;
+  subscribe<Payload = unknown>(subscription: SubscriptionOptions<Payload>): this;
+  subscribe(first: EventContract | SubscriptionOptions<unknown>, handler?: ContractHandler<EventContract>, options: ContractSubscriptionOptions = {}): this {
     if (this.state !== 'new') throw invalidConfig('subscribe()', 'a call before start()', this.state);
+    const subscription = isEventContract(first) ? contractSubscription(first, handler as ContractHandler<EventContract>, options.name) : first;
     const taken = new Set(this.subscriptions.map((s) => s.name));
     this.subscriptions.push(resolveSubscription(subscription as SubscriptionOptions<never>, this.subscriptions.length, taken));
     return this;

@@ -1,6 +1,14 @@
 export { EventConsumer } from './event-consumer.js';
-export { resolveConsumerOptions, resolveSubscription, type EventConsumerOptions, type ResolvedConsumerOptions, type ResolvedSubscription } from './options.js';
-export type { ConsumedEvent, EventHandler, HandlerContext, RetryMode, SubscriptionOptions } from './types.js';
+export {
+  contractSubscription,
+  resolveConsumerOptions,
+  resolveSubscription,
+  type EventConsumerOptions,
+  type ResolvedConsumerOptions,
+  type ResolvedSubscription,
+} from './options.js';
+export type { ConsumedEvent, ContractHandler, ContractSubscriptionOptions, EventHandler, HandlerContext, RetryMode, SubscriptionOptions } from './types.js';
+export { defineEvent, defineCatalog, type EventContract, type EventCatalog, type ContractPayload } from '@eventbus/contracts';
 export { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';
 // Kept for compatibility: the DLQ mirror and the re-drive/discard functions are @eventbus/dead-letters'.
 export { DlqMirror, type DlqMirrorOptions, redriveDeadLetter, discardDeadLetter, type DeadLetterActionResult, consumerDedupeKey } from '@eventbus/dead-letters';

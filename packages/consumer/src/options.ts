@@ -14,7 +14,8 @@ import type { EventMetric } from '@eventbus/monitor';
 import type { Logger } from '@eventbus/core';
 import { silentLogger } from '@eventbus/core';
 import { dlqTopicFor, retryTopicFor } from '@eventbus/core';
-import type { EventHandler, RetryMode, SubscriptionOptions } from './types.js';
+import { decodeContractPayload, type EventContract, isEventContract } from '@eventbus/contracts';
+import type { ContractHandler, EventHandler, RetryMode, SubscriptionOptions } from './types.js';
 
 /** Options of `EventConsumer`. Each default is stated once, here. */
 export interface EventConsumerOptions {
@@ -154,4 +155,22 @@ export function resolveSubscription(input: SubscriptionOptions<never>, index: nu
   if (typeof name !== 'string' || !/^[\w.-]{1,100}$/.test(name)) throw invalidConfig('name', 'letters, digits, "_", "." or "-" (1 to 100)', name);
   if (taken.has(name)) throw invalidConfig('name', 'a name no other subscription of this consumer uses', name);
   return { name, eventTypes: [...input.eventTypes], matches: eventTypeMatcher(input.eventTypes), handler: input.handler as EventHandler };
+}
+
+/**
+ * The subscription of `subscribe(contract, handler)`: the contract's exact type, and a handler
+ * that upcasts the payload to the contract's version and validates it before calling the
+ * user's. A payload that cannot be upcast or fails the schema throws a NonRetriableError that
+ * lists the issues, so the consumer dead-letters it at once; the batch processor sees an
+ * ordinary handler.
+ */
+export function contractSubscription<C extends EventContract>(contract: C, handler: ContractHandler<C>, name: string | undefined): SubscriptionOptions {
+  if (!isEventContract(contract)) throw invalidConfig('subscribe()', 'a defineEvent() contract', contract);
+  if (typeof handler !== 'function') throw invalidConfig('handler', 'an async function (event, context)', handler);
+  const typed: EventHandler = async (event, context) => {
+    const payload = await decodeContractPayload(contract, event.payload, event.version);
+    // The handler sees the version its payload now has; the wire's stays in headers.ce_eventversion.
+    await handler({ ...event, payload, version: contract.version }, context);
+  };
+  return name === undefined ? { eventTypes: [contract.type], handler: typed } : { eventTypes: [contract.type], handler: typed, name };
 }

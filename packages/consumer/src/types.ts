@@ -1,4 +1,5 @@
 import type { BusEvent } from '@eventbus/core';
+import type { ContractPayload, EventContract } from '@eventbus/contracts';
 import type { InboxTransaction } from './inbox.js';
 
 /** An event as a handler receives it: the decoded CloudEvents attributes, the payload and all headers. */
@@ -34,6 +35,18 @@ export interface SubscriptionOptions<Payload = unknown> {
    * Names the subscription in retry and DLQ headers so a retry runs only the handler that
    * failed. Default: its position (`"0"`, `"1"`, ...), stable as long as subscribe calls keep their order.
    */
+  name?: string;
+}
+
+/**
+ * A handler for a contract's events: the payload is the current version's, upcast from an
+ * older one and checked by the schema before the call.
+ */
+export type ContractHandler<C extends EventContract> = EventHandler<ContractPayload<C>>;
+
+/** Options of `subscribe(contract, handler, options)`. */
+export interface ContractSubscriptionOptions {
+  /** As `SubscriptionOptions.name`. */
   name?: string;
 }
 

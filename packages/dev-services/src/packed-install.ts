@@ -18,6 +18,7 @@ export const EXAMPLE_DIR = join(REPO_ROOT, 'examples/order-service');
 /** Every package a user installs, by directory; dev-services, the demo and the bench stay private. */
 export const PUBLISHED_PACKAGE_DIRS: readonly string[] = [
   'packages/core',
+  'packages/contracts',
   'packages/kafka',
   'packages/producer',
   'packages/consumer',

@@ -1,9 +1,10 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { PgDialect, type PgDatabase } from 'drizzle-orm/pg-core';
 import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
-import { currentCorrelationId, currentTraceContext, uuidv7 } from '@eventbus/core';
+import { currentCorrelationId, currentTraceContext, EventBusError, uuidv7 } from '@eventbus/core';
 import { shardForTenant } from '@eventbus/schema';
-import type { EventInput, WriteResult } from './types.js';
+import { type EventContract, isEventContract, validatePayload } from '@eventbus/contracts';
+import type { ContractEvent, ContractEventInput, EventInput, WriteResult } from './types.js';
 import { DEFAULT_VALIDATION_LIMITS, validateEvent, type ValidatedEvent, type ValidationLimits } from './validate-event.js';
 
 /** A Drizzle node-postgres database or a transaction from `db.transaction(async (tx) => ...)`. */
@@ -55,14 +56,24 @@ export class EventWriter {
   }
 
   /** Appends to the EventLog only (audit, replay; not published). Returns the event id (the original one for a duplicate). */
-  async writeEvent(input: EventInput): Promise<string> {
+  writeEvent<C extends EventContract>(contract: C, input: ContractEventInput<C>): Promise<string>;
+  writeEvent(input: EventInput): Promise<string>;
+  async writeEvent(first: EventInput | EventContract, second?: ContractEventInput<EventContract>): Promise<string> {
+    const input = isEventContract(first) ? await contractInput(first, second) : first;
     const event = this.prepare([input])[0]!;
     const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: false }), STATEMENT_NAME.logOnly);
     return (await this.resolveDuplicates([event], result))[0]!.eventLogId;
   }
 
-  /** Appends to the EventLog and queues the event for the relay, in one round trip. */
-  async writeEventWithOutbox(input: EventInput): Promise<WriteResult> {
+  /**
+   * Appends to the EventLog and queues the event for the relay, in one round trip. With a
+   * contract, the payload is checked by its schema first (a PayloadValidationError, code
+   * INVALID_PAYLOAD, before any SQL) and the contract gives the type and version.
+   */
+  writeEventWithOutbox<C extends EventContract>(contract: C, input: ContractEventInput<C>): Promise<WriteResult>;
+  writeEventWithOutbox(input: EventInput): Promise<WriteResult>;
+  async writeEventWithOutbox(first: EventInput | EventContract, second?: ContractEventInput<EventContract>): Promise<WriteResult> {
+    const input = isEventContract(first) ? await contractInput(first, second) : first;
     const event = this.prepare([input])[0]!;
     const result = await this.execute<InsertRow>(insertEventsStatement([event], { withOutbox: true }), STATEMENT_NAME.withOutbox);
     return (await this.resolveDuplicates([event], result))[0]!;
@@ -70,12 +81,14 @@ export class EventWriter {
 
   /**
    * Writes many events with their outbox rows in one statement. Every input is validated
-   * first; one bad input throws and nothing is written. Results keep the input order.
+   * first (a contract's event, made by `contractEvent`, by its schema); one bad input throws
+   * and nothing is written. Results keep the input order.
    */
-  async writeEventsWithOutbox(inputs: readonly EventInput[]): Promise<WriteResult[]> {
+  async writeEventsWithOutbox(inputs: ReadonlyArray<EventInput | ContractEvent>): Promise<WriteResult[]> {
     if (!Array.isArray(inputs)) throw new TypeError('writeEventsWithOutbox expects an array of events');
     if (inputs.length === 0) return [];
-    const events = this.prepare(inputs);
+    const plain = await Promise.all(inputs.map((input, i) => (isContractEvent(input) ? contractInput(input.contract, input.input, i) : input)));
+    const events = this.prepare(plain);
     const result = await this.execute<InsertRow>(insertEventsStatement(events, { withOutbox: true }), STATEMENT_NAME.withOutbox);
     return this.resolveDuplicates(events, result);
   }
@@ -140,6 +153,25 @@ export class EventWriter {
     }
     return results as WriteResult[];
   }
+}
+
+/**
+ * A contract's input as an untyped one: the schema's output as the payload (what a consumer's
+ * schema then accepts), the contract's type and version. Throws PayloadValidationError.
+ */
+async function contractInput(contract: EventContract, input: ContractEventInput<EventContract> | undefined, position?: number): Promise<EventInput> {
+  if (input === null || typeof input !== 'object') {
+    const where = position === undefined ? '' : `events[${position}].`;
+    throw new EventBusError('INVALID_EVENT', `${where}input must be an object with eventKey, tenantId and payload (writing ${contract.type})`, {
+      details: { field: 'input', position },
+    });
+  }
+  const payload = await validatePayload(contract, input.payload, position);
+  return { ...input, eventType: contract.type, version: contract.version, payload };
+}
+
+function isContractEvent(value: unknown): value is ContractEvent {
+  return typeof value === 'object' && value !== null && isEventContract((value as Partial<ContractEvent>).contract);
 }
 
 interface PreparedEvent extends ValidatedEvent {

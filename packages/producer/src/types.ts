@@ -1,3 +1,5 @@
+import type { ContractInput, EventContract } from '@eventbus/contracts';
+
 /** What a domain service writes: the seed's event input. */
 export interface EventInput<Payload = unknown> {
   /** Idempotency key, unique per tenant: the same (tenantId, eventKey) is written once. */
@@ -22,4 +24,20 @@ export interface WriteResult {
   outboxId: string | null;
   /** True when (tenantId, eventKey) existed: nothing was written, the ids are the original's. */
   duplicate: boolean;
+}
+
+/** A contract's event as the producer writes it: the contract gives `eventType` and `version`, its schema types the payload. */
+export type ContractEventInput<C extends EventContract> = Omit<EventInput<ContractInput<C>>, 'eventType' | 'version' | 'payload'> & {
+  payload: ContractInput<C>;
+};
+
+/** One contract event of a `writeEventsWithOutbox` batch; made by `contractEvent`. */
+export interface ContractEvent<C extends EventContract = EventContract> {
+  contract: C;
+  input: ContractEventInput<C>;
+}
+
+/** Types a contract event for `writeEventsWithOutbox` (the batch may mix contracts and untyped inputs). */
+export function contractEvent<C extends EventContract>(contract: C, input: ContractEventInput<C>): ContractEvent<C> {
+  return { contract, input };
 }

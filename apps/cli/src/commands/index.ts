@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { catalogCommand } from './catalog.js';
 import { consoleCommand } from './console.js';
 import { auditCommand } from './audit.js';
 import { dlqDiscardCommand, dlqRetryCommand } from './dlq-action.js';
@@ -23,4 +24,5 @@ export const COMMANDS: readonly Command[] = [
   pruneCommand,
   consoleCommand,
   auditCommand,
+  catalogCommand,
 ];
