@@ -95,14 +95,14 @@ export class BatchProcessor {
    * due meanwhile together. Resumed for each retry exactly when due, a tenant failing a
    * thousand events a second had its retry partition fetched again every millisecond or so,
    * each fetch returning up to a megabyte of messages to handle one: that decoding took the
-   * consumer's CPU from every other tenant. A quarter of the first retry delay, at most 250 ms.
+   * consumer's CPU from every other tenant. A tenth of the first retry delay, at most 100 ms.
    */
   private readonly retrySlackMs: number;
 
   constructor(private readonly deps: BatchProcessorDeps) {
     this.instruments = new ConsumerInstruments(deps.options.groupId);
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
-    this.retrySlackMs = Math.min(250, Math.floor(deps.options.retryConfig.initialDelayMs / 4));
+    this.retrySlackMs = Math.min(100, Math.floor(deps.options.retryConfig.initialDelayMs / 10));
   }
 
   /**
