@@ -9,8 +9,10 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 function machineTicks() {
   const fields = readFileSync('/proc/stat', 'latin1').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const idle = fields[3] + (fields[4] ?? 0); // idle + iowait
+  // Steal: a virtual machine's CPU time the host gave to other guests; busy, but not here.
+  const steal = fields[7] ?? 0;
   const total = fields.slice(0, 8).reduce((a, b) => a + b, 0); // user … steal, not guest (counted in user)
-  return { busy: total - idle, total };
+  return { busy: total - idle - steal, steal, total };
 }
 
 /**
@@ -66,13 +68,14 @@ export function machineLoadSince(snapshot) {
   const seconds = (now.at - snapshot.at) / 1000;
   const cores = (now.machine.total - snapshot.machine.total) / TICKS_PER_SECOND / seconds;
   const busy = (now.machine.busy - snapshot.machine.busy) / TICKS_PER_SECOND / seconds;
+  const stolen = (now.machine.steal - snapshot.machine.steal) / TICKS_PER_SECOND / seconds;
   const bench = (now.bench - snapshot.bench) / TICKS_PER_SECOND / seconds;
-  return { cores: Math.round(cores), busyCores: busy, outsideBenchCores: Math.max(0, busy - bench) };
+  return { cores: Math.round(cores), busyCores: busy, outsideBenchCores: Math.max(0, busy - bench), stolenCores: stolen };
 }
 
-/** `machine: 1.62 of 2 cores busy, 0.40 outside the bench` */
+/** `machine: 1.62 of 2 cores busy, 0.40 outside the bench, 0.30 stolen by the host` */
 export function showMachineLoad(load) {
   return load
-    ? `machine: ${load.busyCores.toFixed(2)} of ${load.cores} cores busy, ${load.outsideBenchCores.toFixed(2)} outside the bench`
+    ? `machine: ${load.busyCores.toFixed(2)} of ${load.cores} cores busy, ${load.outsideBenchCores.toFixed(2)} outside the bench, ${load.stolenCores.toFixed(2)} stolen by the host`
     : 'machine load: unknown';
 }
