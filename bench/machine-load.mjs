@@ -3,7 +3,7 @@
 // ran on a machine equally busy. Linux only (/proc); elsewhere the figures are missing.
 import { readdirSync, readFileSync } from 'node:fs';
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+export const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
 /** Busy and total CPU ticks of the whole machine (all cores), from /proc/stat's first line. */
 function machineTicks() {
@@ -15,6 +15,38 @@ function machineTicks() {
   return { busy: total - idle - steal, steal, total };
 }
 
+/** Which bench party a process is, by its program (argv[0], not its arguments, which may hold a postgres:// URL). */
+function partyOf(cmdline) {
+  const program = cmdline.split('\0')[0];
+  if (/(^|\/)postgres/.test(program)) return 'postgres';
+  return cmdline.includes('kafka.Kafka') ? 'kafka' : undefined;
+}
+
+/**
+ * Every process on /proc: its parent, its CPU ticks so far (utime + stime) and, for Postgres
+ * server processes and Kafka broker JVMs, which of the two it is. Empty where /proc is not there.
+ */
+export function processTicks() {
+  const procs = new Map();
+  let pids = [];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return procs; // not Linux
+  }
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const party = partyOf(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
+      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), party });
+    } catch {
+      // The process ended between the listing and the read.
+    }
+  }
+  return procs;
+}
+
 /**
  * CPU ticks used so far by the bench's parties: this process and its descendants, every
  * Postgres server process and every Kafka broker JVM (also when another program uses that
@@ -22,18 +54,7 @@ function machineTicks() {
  * party that ended between two snapshots is not counted: its ticks show as "outside".
  */
 function benchTicks() {
-  const procs = new Map();
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const program = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), program });
-    } catch {
-      // The process ended between the listing and the read.
-    }
-  }
+  const procs = processTicks();
   const inTree = (pid) => {
     for (let p = pid, depth = 0; p > 1 && depth < 50; depth++) {
       if (p === process.pid) return true;
@@ -42,10 +63,7 @@ function benchTicks() {
     return false;
   };
   let ticks = 0;
-  for (const [pid, { ticks: t, program }] of procs) {
-    const argv0 = program.split('\0')[0];
-    if (inTree(pid) || /(^|\/)postgres/.test(argv0) || program.includes('kafka.Kafka')) ticks += t;
-  }
+  for (const [pid, { ticks: t, party }] of procs) if (party || inTree(pid)) ticks += t;
   return ticks;
 }
 

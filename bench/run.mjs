@@ -5,7 +5,7 @@
 // For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2); BENCH_PROF=<dir>
 // writes a V8 CPU profile of the relay process there (read it with Chrome DevTools).
 import { parseArgs } from 'node:util';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -26,6 +26,7 @@ import { EventConsumer } from '@eventbus/consumer';
 import { shardForTenant } from '@eventbus/schema';
 import { consumerIsolationBench } from './isolation.mjs';
 import { relayIsolationBench } from './isolation-relay.mjs';
+import { processTicks, TICKS_PER_SECOND } from './machine-load.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -54,28 +55,10 @@ const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.u
  * 2-core machine a sum near 2 cores means the phase was CPU-bound, whatever each part did.
  */
 function cpuSnapshot() {
-  const tick = 100; // USER_HZ on Linux
   const self = process.cpuUsage();
   const snap = { at: performance.now(), node: (self.user + self.system) / 1e6, pids: new Map() };
-  let pids = [];
-  try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    // Not Linux: only this process is measured.
-  }
-  for (const pid of pids) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'latin1');
-      // By the program (argv[0]), not the arguments: the relay process' own arguments hold a postgres:// URL.
-      const program = cmd.split('\0')[0];
-      const party = /(^|\/)postgres/.test(program) ? 'postgres' : cmd.includes('kafka.Kafka') ? 'kafka' : undefined;
-      if (!party) continue;
-      const fields = readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1].split(' ');
-      snap.pids.set(pid, { party, seconds: (Number(fields[11]) + Number(fields[12])) / tick }); // utime + stime
-    } catch {
-      // The process ended between the listing and the read.
-    }
-  }
+  // Not Linux: no processes are listed, and only this process is measured.
+  for (const [pid, { party, ticks }] of processTicks()) if (party) snap.pids.set(pid, { party, seconds: ticks / TICKS_PER_SECOND });
   return snap;
 }
 /** Cores used between two snapshots, per party (a process that ended in between is not counted). */
@@ -119,6 +102,24 @@ try {
 }
 if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2));
 process.stdout.write(`${JSON.stringify(results)}\n`);
+
+/** An encoded event of the benches: 512-byte payload, type order.placed. */
+function benchEvent(tenantId, eventKey) {
+  return encodeEvent({
+    id: randomUUID(),
+    tenantId,
+    projectId: null,
+    eventKey,
+    eventType: 'order.placed',
+    version: 1,
+    payloadJson: JSON.stringify(PAYLOAD),
+    correlationId: 'bench',
+    causationId: null,
+    createdAt: new Date(),
+    traceparent: null,
+    tracestate: null,
+  });
+}
 
 /** Per-event transactions from 8 concurrent writers, for a fixed time each. */
 async function producerBench() {
@@ -286,20 +287,7 @@ async function relayDrainBench() {
   const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
   const producer = k.producer({ maxInFlightRequests: 1 });
   await producer.connect();
-  const sample = encodeEvent({
-    id: randomUUID(),
-    tenantId: 'tenant-1',
-    projectId: null,
-    eventKey: 'k',
-    eventType: 'order.placed',
-    version: 1,
-    payloadJson: JSON.stringify(PAYLOAD),
-    correlationId: 'bench',
-    causationId: null,
-    createdAt: new Date(),
-    traceparent: null,
-    tracestate: null,
-  });
+  const sample = benchEvent('tenant-1', 'k');
   const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
   cpu0 = cpuSnapshot();
   t0 = performance.now();
@@ -675,20 +663,7 @@ async function consumerBench() {
   await producer.connect();
   for (let sent = 0; sent < total; sent += 1000) {
     const messages = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => {
-      const wire = encodeEvent({
-        id: randomUUID(),
-        tenantId: `tenant-${(sent + i) % 50}`,
-        projectId: null,
-        eventKey: `k-${sent + i}`,
-        eventType: 'order.placed',
-        version: 1,
-        payloadJson: JSON.stringify(PAYLOAD),
-        correlationId: 'bench',
-        causationId: null,
-        createdAt: new Date(),
-        traceparent: null,
-        tracestate: null,
-      });
+      const wire = benchEvent(`tenant-${(sent + i) % 50}`, `k-${sent + i}`);
       return { key: wire.key, value: wire.value, headers: wire.headers };
     });
     await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });

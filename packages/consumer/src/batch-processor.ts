@@ -50,6 +50,16 @@ interface Delivery {
   only?: string;
 }
 
+/** What the failing handlers of one message left behind. */
+interface Failures {
+  /** The first failure of this event (kept across retries). */
+  firstFailureAt: number | undefined;
+  /** In-order mode: the subscriptions to run again on this message. */
+  stillFailing: ResolvedSubscription[];
+  /** The acknowledgements of the retry and DLQ copies sent for it. */
+  copies: Promise<unknown>[];
+}
+
 /** What one batch's messages share: its control, its heartbeat, and where their offsets wait for copies. */
 interface BatchRun {
   control: BatchControl;
@@ -256,11 +266,7 @@ export class BatchProcessor {
       state?.pending ?? this.deps.subscriptions.filter((s) => (delivery.only === undefined || s.name === delivery.only) && s.matches(event.eventType));
     if (pending.length === 0) return DONE; // not for us: skip, the offset is committed
     const attempt = state?.attempt ?? delivery.attempt;
-    const failures = {
-      firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt,
-      stillFailing: [] as ResolvedSubscription[],
-      copies: [] as Promise<unknown>[],
-    };
+    const failures: Failures = { firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt, stillFailing: [], copies: [] };
 
     for (const subscription of pending) {
       const interrupted = await this.runSubscription(subscription, event, delivery, attempt, run, failures);
@@ -291,7 +297,7 @@ export class BatchProcessor {
     delivery: Delivery,
     attempt: number,
     run: BatchRun,
-    failures: { firstFailureAt: number | undefined; stillFailing: ResolvedSubscription[]; copies: Promise<unknown>[] },
+    failures: Failures,
   ): Promise<boolean> {
     const { options } = this.deps;
     const { span, context: handlerContext } = startProcessSpan(this.tracer, {

@@ -19,7 +19,7 @@ export interface RetryRow {
  * One statement for the whole batch (arrays through unnest): a tenant whose every row is
  * refused sends hundreds of them per second through here, and one INSERT per row, each a
  * round trip inside the claim transaction, took ~3 ms a row on the isolation bench
- * (`node bench/isolation-relay-main.mjs`), the largest part of every batch's time, which the
+ * (`pnpm bench --only isolation`), the largest part of every batch's time, which the
  * other tenants of the batch waited for.
  */
 export const RETURN_FOR_RETRY_SQL = `
