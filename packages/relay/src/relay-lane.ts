@@ -7,7 +7,7 @@ import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
 import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow } from './sql/claim-batch.js';
-import { deadLetterRow, returnForRetry, type RetryRow } from './sql/record-publish-failure.js';
+import { type DeadRow, deadLetterRows, returnForRetry, type RetryRow } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
 
@@ -289,12 +289,13 @@ export class RelayLane {
   private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
     const { retryConfig, logger: log } = this.ctx.options;
     const retries: RetryRow[] = [];
+    const dead: DeadRow[] = [];
     for (const { row, message, error } of outcomes) {
       if (!error) continue;
       this.ctx.metrics.recordPublishFailure(row.eventType);
       const attempts = row.attempts + 1;
       if (attempts > retryConfig.maxRetries) {
-        await deadLetterRow(client, row, { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error);
+        dead.push({ row, message: { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error });
         this.ctx.metrics.recordDeadLettered(row.eventType);
         log.error(
           { eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message },
@@ -306,6 +307,7 @@ export class RelayLane {
         log.warn({ eventId: row.id, tenantId: row.tenantId, attempts, retryInMs: delay, err: error.message }, 'event refused by Kafka; will retry');
       }
     }
+    await deadLetterRows(client, dead);
     await returnForRetry(client, retries);
   }
 

@@ -11,7 +11,7 @@ afterEach(async () => f.reset());
 afterAll(async () => f?.close());
 
 describe('several relay instances', () => {
-  it('20 tenants × 500 events from concurrent writers through two relays: all arrive, per tenant in write order; a stopped instance’s shards are taken over within 10 s', async () => {
+  it('20 tenants × 150 events from concurrent writers through two relays: all arrive, per tenant in write order; a stopped instance’s shards are taken over within 10 s', async () => {
     const topic = `${f.prefix}order`;
     await createTopics(f.brokers, [{ topic, numPartitions: 6 }]);
     const collector = await f.collect([topic]);
@@ -25,7 +25,7 @@ describe('several relay instances', () => {
 
     // 4 writers, each writing its 5 tenants' events sequentially (write order = seq).
     const tenants = Array.from({ length: 20 }, (_, i) => `tenant-${i}`);
-    const perTenant = 500;
+    const perTenant = 150;
     await Promise.all(
       [0, 1, 2, 3].map(async (w) => {
         const mine = tenants.filter((_, i) => i % 4 === w);
@@ -36,7 +36,7 @@ describe('several relay instances', () => {
     );
     await collector.waitForEvents(tenants.length * perTenant, 60_000);
     const { inversions, distinct } = checkPerTenantOrder(collector.messages, (m) => JSON.parse(m.value!).seq);
-    expect(distinct).toBe(10_000);
+    expect(distinct).toBe(tenants.length * perTenant);
     expect(inversions).toEqual([]);
     expect(a.metrics.published).toBeGreaterThan(0);
     expect(b.metrics.published).toBeGreaterThan(0);
@@ -48,7 +48,7 @@ describe('several relay instances', () => {
     expect(Date.now() - killedAt).toBeLessThan(10_000);
     const after = await f.write({ tenantId: 'tenant-0', payload: { seq: perTenant } });
     await waitFor(() => collector.eventIds().has(after.eventLogId), { timeoutMs: 10_000, message: 'event after takeover' });
-  }, 120_000); // 10,000 sequential transactions: slow on a loaded 2-core machine
+  }, 120_000); // 3,000 sequential transactions: slow on a loaded 2-core machine
 
   it('one very busy tenant does not starve the others', async () => {
     const topic = `${f.prefix}load`;

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { recordRelayDeadLetter } from '@eventbus/dead-letters';
+import { recordRelayDeadLetters } from '@eventbus/dead-letters';
 import type { ClaimedRow } from './claim-batch.js';
 
 /** A refused row going back to the outbox: its attempts so far, when to try again, why it failed. */
@@ -42,27 +42,32 @@ export async function returnForRetry(client: pg.ClientBase, rows: readonly Retry
   ]);
 }
 
+/** A row that exhausted its retries, with what the relay tried to send. */
+export interface DeadRow {
+  row: ClaimedRow;
+  message: { topic: string; headers: Record<string, string> };
+  attempts: number;
+  error: Error;
+}
+
 /**
- * Moves a row that exhausted its retries to the DLQ table, in the claim transaction that
- * deleted it (the statement is @eventbus/dead-letters' recordRelayDeadLetter).
+ * Moves rows that exhausted their retries to the DLQ table, in the claim transaction that
+ * deleted them, in one statement (@eventbus/dead-letters' recordRelayDeadLetters).
  */
-export async function deadLetterRow(
-  client: pg.ClientBase,
-  row: ClaimedRow,
-  message: { topic: string; headers: Record<string, string> },
-  attempts: number,
-  error: Error,
-): Promise<void> {
-  await recordRelayDeadLetter(client, {
-    eventId: row.id,
-    tenantId: row.tenantId,
-    eventType: row.eventType,
-    eventKey: row.eventKey,
-    topic: message.topic,
-    payloadJson: row.payloadJson,
-    headers: message.headers,
-    error,
-    attempts,
-    firstFailedAt: row.firstFailedAt,
-  });
+export async function deadLetterRows(client: pg.ClientBase, rows: readonly DeadRow[]): Promise<void> {
+  await recordRelayDeadLetters(
+    client,
+    rows.map(({ row, message, attempts, error }) => ({
+      eventId: row.id,
+      tenantId: row.tenantId,
+      eventType: row.eventType,
+      eventKey: row.eventKey,
+      topic: message.topic,
+      payloadJson: row.payloadJson,
+      headers: message.headers,
+      error,
+      attempts,
+      firstFailedAt: row.firstFailedAt,
+    })),
+  );
 }
