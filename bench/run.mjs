@@ -24,6 +24,7 @@ import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
 import { EventConsumer } from '@eventbus/consumer';
 import { shardForTenant } from '@eventbus/schema';
+import { consumerThroughputBench } from './consumer-throughput.mjs';
 import { consumerIsolationBench } from './isolation.mjs';
 import { relayIsolationBench } from './isolation-relay.mjs';
 import { processTicks, TICKS_PER_SECOND } from './machine-load.mjs';
@@ -645,73 +646,9 @@ async function latencyAt(rate) {
   return { rate, seconds, warmupSeconds: warmup, rawKafka: raw, pipeline, pipelineNotIdempotent: plain, withEventConsumer: product };
 }
 
-/**
- * Consumer throughput over a pre-filled topic: EventConsumer with a no-op handler (decode,
- * type match, handler call, metrics, offset commits) against a raw kafkajs `eachBatch`
- * consumer that only resolves offsets. Timed from the first message to the last, so the
- * group join (a few seconds for a new group) does not count for either.
- */
+/** Consumer throughput: bench/consumer-throughput.mjs. */
 async function consumerBench() {
-  const total = quick ? 50_000 : 200_000;
-  const partitions = 12;
-  say(`## consumer: ${fmt(total)} events on a ${partitions}-partition topic, 512-byte payloads, no-op handler`);
-  const prefix = `${uniqueName('cbench.')}.`;
-  const topic = `${prefix}order`;
-  await createTopics(brokers, [{ topic, numPartitions: partitions }]);
-  const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-  const producer = k.producer();
-  await producer.connect();
-  for (let sent = 0; sent < total; sent += 1000) {
-    const messages = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => {
-      const wire = benchEvent(`tenant-${(sent + i) % 50}`, `k-${sent + i}`);
-      return { key: wire.key, value: wire.value, headers: wire.headers };
-    });
-    await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
-  }
-  await producer.disconnect();
-
-  const timed = async (label, run) => {
-    let first = 0;
-    let count = 0;
-    let done;
-    const finished = new Promise((r) => (done = r));
-    const onMessage = () => {
-      if (count++ === 0) first = performance.now();
-      if (count === total) done(performance.now());
-    };
-    const stop = await run(onMessage);
-    let timer;
-    const last = await Promise.race([finished, new Promise((r) => (timer = setTimeout(() => r(undefined), 300_000)))]);
-    clearTimeout(timer); // else the process lingers 5 minutes after printing its results
-    await stop();
-    if (last === undefined) throw new Error(`${label}: only ${count} of ${total} events within 5 minutes`);
-    const rate = (total - 1) / ((last - first) / 1000);
-    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(8)} events/s`);
-    return rate;
-  };
-  const raw = await timed('raw kafkajs eachBatch, resolveOffset only', async (onMessage) => {
-    const consumer = k.consumer({ groupId: uniqueName('raw-') });
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
-        for (const message of batch.messages) {
-          onMessage();
-          resolveOffset(message.offset);
-        }
-        await heartbeat();
-      },
-    });
-    return () => consumer.disconnect();
-  });
-  const library = await timed('EventConsumer, no-op handler', async (onMessage) => {
-    const consumer = new EventConsumer({ brokers, groupId: uniqueName('lib-'), routing: { prefix }, fromBeginning: true });
-    consumer.subscribe({ eventTypes: ['order.*'], handler: async () => onMessage() });
-    await consumer.start();
-    return () => consumer.stop();
-  });
-  say(`  EventConsumer / raw kafkajs: ${(library / raw).toFixed(2)}\n`);
-  results.consumer = { events: total, partitions, rawKafkaEventsPerS: raw, eventConsumerEventsPerS: library, ratio: library / raw };
+  results.consumer = await consumerThroughputBench({ brokers, say, quick, benchEvent });
 }
 
 /**

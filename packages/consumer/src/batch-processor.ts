@@ -25,6 +25,7 @@ type MessageResult = { status: 'done'; copy?: Promise<unknown> } | { status: 'pa
 const DONE: MessageResult = { status: 'done' };
 const PAUSED: MessageResult = { status: 'paused' };
 const INTERRUPTED: MessageResult = { status: 'interrupted' };
+const SUBSCRIPTION_CACHE_SIZE = 1000;
 
 /** In-order mode: the message a paused partition retries, and which handlers still fail on it. */
 interface InOrderRetry {
@@ -94,6 +95,7 @@ export interface BatchProcessorDeps {
  */
 export class BatchProcessor {
   private readonly inOrder = new Map<string, InOrderRetry>();
+  private readonly subscriptionsByType = new Map<string, readonly ResolvedSubscription[]>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   // Taken at construction (the consumer's start()), after the app started its OTel SDK.
   private readonly tracer: Tracer = trace.getTracer('@eventbus/consumer');
@@ -167,6 +169,24 @@ export class BatchProcessor {
       const { logger, groupId } = this.deps.options;
       logger.warn({ groupId, err: errorMessage(error) }, 'a retry or DLQ copy was not acknowledged; its event is handled again');
     }
+  }
+
+  /**
+   * The subscriptions a delivery runs: those matching its type, or for a retry message the one
+   * it names. First deliveries' lists are kept per event type (a filter over the subscriptions
+   * allocated an array for every message); at most SUBSCRIPTION_CACHE_SIZE types, since a
+   * topic may carry types without bound.
+   */
+  private subscriptionsFor(eventType: string, only: string | undefined): readonly ResolvedSubscription[] {
+    const { subscriptions } = this.deps;
+    if (only !== undefined) return subscriptions.filter((s) => s.name === only && s.matches(eventType));
+    let matching = this.subscriptionsByType.get(eventType);
+    if (!matching) {
+      matching = subscriptions.filter((s) => s.matches(eventType));
+      if (this.subscriptionsByType.size >= SUBSCRIPTION_CACHE_SIZE) this.subscriptionsByType.clear();
+      this.subscriptionsByType.set(eventType, matching);
+    }
+    return matching;
   }
 
   /** Cancels scheduled resumes (stop): the partitions are about to be released anyway. */
@@ -259,11 +279,11 @@ export class BatchProcessor {
   private async runSubscriptions(event: ConsumedEvent, delivery: Delivery, run: BatchRun): Promise<MessageResult> {
     const { message } = delivery;
     const key = `${message.topic}|${message.partition}`;
-    const resumed = this.inOrder.get(key);
+    // Empty unless in-order mode has a message failing: no lookups on the healthy path.
+    const resumed = this.inOrder.size > 0 ? this.inOrder.get(key) : undefined;
     const state = resumed?.offset === message.offset ? resumed : undefined;
-    if (!state) this.inOrder.delete(key);
-    const pending =
-      state?.pending ?? this.deps.subscriptions.filter((s) => (delivery.only === undefined || s.name === delivery.only) && s.matches(event.eventType));
+    if (!state && resumed) this.inOrder.delete(key);
+    const pending = state?.pending ?? this.subscriptionsFor(event.eventType, delivery.only);
     if (pending.length === 0) return DONE; // not for us: skip, the offset is committed
     const attempt = state?.attempt ?? delivery.attempt;
     const failures: Failures = { firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt, stillFailing: [], copies: [] };
@@ -279,7 +299,7 @@ export class BatchProcessor {
       // Copies sent for other subscriptions of this message are stored when it is fetched again.
       return PAUSED;
     }
-    this.inOrder.delete(key);
+    if (state) this.inOrder.delete(key);
     const { copies } = failures;
     if (copies.length === 0) return DONE;
     return { status: 'done', copy: copies.length === 1 ? copies[0] : Promise.all(copies) };

@@ -23,8 +23,15 @@ export type Assignment = Readonly<Record<string, readonly number[]>>;
  * Only one commit is in flight at a time; a flush asked for meanwhile runs after it, so a
  * final flush includes every offset resolved before it was called.
  */
+/** A partition's last resolved offset, updated in place by every resolve. */
+interface ResolvedOffset {
+  topic: string;
+  partition: number;
+  last: string;
+}
+
 export class OffsetCommitter {
-  private readonly pending = new Map<string, PartitionOffset>();
+  private readonly pending = new Map<string, ResolvedOffset>();
   private assigned: Set<string> | undefined;
   private inFlight: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -50,7 +57,11 @@ export class OffsetCommitter {
     // A late resolve for a partition this member no longer owns (its batch outlived a
     // rebalance) must not be committed over the new owner's progress.
     if (this.assigned && !this.assigned.has(key)) return;
-    this.pending.set(key, { topic, partition, offset: (BigInt(offset) + 1n).toString() });
+    // Called for every message: the entry is updated in place and the next offset (a BigInt
+    // sum) is worked out at commit time, once per partition, not once per message.
+    const entry = this.pending.get(key);
+    if (entry) entry.last = offset;
+    else this.pending.set(key, { topic, partition, last: offset });
   }
 
   /**
@@ -69,7 +80,7 @@ export class OffsetCommitter {
 
   /** Offsets resolved but not committed yet (for tests and logs). */
   pendingOffsets(): PartitionOffset[] {
-    return [...this.pending.values()];
+    return [...this.pending.values()].map(nextOffset);
   }
 
   /** Commits every pending offset now (after the commit in flight, if any). */
@@ -93,14 +104,17 @@ export class OffsetCommitter {
 
   private async commitPending(): Promise<void> {
     if (this.pending.size === 0) return;
-    const offsets = [...this.pending.values()];
-    await this.commit(offsets);
+    const committed = [...this.pending].map(([key, entry]) => ({ key, entry, last: entry.last }));
+    await this.commit(committed.map(({ entry }) => nextOffset(entry)));
     // Offsets resolved while the commit was on its way stay pending for the next one.
-    for (const o of offsets) {
-      const key = partitionKey(o.topic, o.partition);
-      if (this.pending.get(key)?.offset === o.offset) this.pending.delete(key);
+    for (const { key, entry, last } of committed) {
+      if (this.pending.get(key) === entry && entry.last === last) this.pending.delete(key);
     }
   }
+}
+
+function nextOffset({ topic, partition, last }: ResolvedOffset): PartitionOffset {
+  return { topic, partition, offset: (BigInt(last) + 1n).toString() };
 }
 
 function partitionKey(topic: string, partition: number): string {

@@ -1,0 +1,113 @@
+// Consumer throughput over a pre-filled topic: EventConsumer with a no-op handler (decode, type
+// match, handler call, metrics, offset commits) against a raw kafkajs `eachBatch` consumer that
+// only resolves offsets, both reading every message of the same topic with a group of their own.
+//
+// The passes alternate (raw, EventConsumer, raw, EventConsumer): on a shared machine the load
+// drifts within a minute, and a single pass of each measured the drift as much as the consumer.
+// Each pass is timed from its first message to its last (a new group's join does not count) and
+// its process CPU is read over the same window; the ratios compare the best pass of each side,
+// in events/s and in CPU per event (what the host steals from this machine is not process CPU).
+import { Kafka, logLevel } from 'kafkajs';
+import { EventConsumer } from '@eventbus/consumer';
+import { createTopics, uniqueName } from '@eventbus/dev-services';
+import { machineLoadSince, machineLoadSnapshot, showMachineLoad } from './machine-load.mjs';
+
+const PARTITIONS = 12;
+
+/** Fills a topic, runs the passes, returns the figures (`results.consumer` of run.mjs). */
+export async function consumerThroughputBench({ brokers, say, quick, benchEvent }) {
+  const total = quick ? 50_000 : 200_000;
+  const rounds = quick ? 1 : 2;
+  const fmt = (n) => Math.round(n).toLocaleString('en-US');
+  say(`## consumer: ${fmt(total)} events on a ${PARTITIONS}-partition topic, 512-byte payloads, no-op handler; ${rounds} alternating passes each`);
+  const prefix = `${uniqueName('cbench.')}.`;
+  const topic = `${prefix}order`;
+  await createTopics(brokers, [{ topic, numPartitions: PARTITIONS }]);
+  const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer();
+  await producer.connect();
+  for (let sent = 0; sent < total; sent += 1000) {
+    const messages = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => {
+      const wire = benchEvent(`tenant-${(sent + i) % 50}`, `k-${sent + i}`);
+      return { key: wire.key, value: wire.value, headers: wire.headers };
+    });
+    await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
+  }
+  await producer.disconnect();
+
+  const sides = {
+    raw: { label: 'raw kafkajs eachBatch, resolveOffset only', start: (onMessage) => startRaw(kafka, topic, onMessage), passes: [] },
+    library: { label: 'EventConsumer, no-op handler', start: (onMessage) => startLibrary(brokers, prefix, onMessage), passes: [] },
+  };
+  for (let round = 0; round < rounds; round++) {
+    for (const side of [sides.raw, sides.library]) {
+      const pass = await timedPass(side, total);
+      side.passes.push(pass);
+      say(
+        `  ${side.label.padEnd(44)} ${fmt(pass.eventsPerS).padStart(8)} events/s, ${pass.cpuMicrosPerEvent.toFixed(1).padStart(5)} µs CPU per event; ${showMachineLoad(pass.load)}`,
+      );
+    }
+  }
+  const best = (side) => side.passes.reduce((a, b) => (b.eventsPerS > a.eventsPerS ? b : a));
+  const leanest = (side) => Math.min(...side.passes.map((p) => p.cpuMicrosPerEvent));
+  const ratio = best(sides.library).eventsPerS / best(sides.raw).eventsPerS;
+  const cpuRatio = leanest(sides.library) / leanest(sides.raw);
+  say(`  EventConsumer / raw kafkajs, best pass of each: ${ratio.toFixed(2)} of the events/s, ${cpuRatio.toFixed(2)}× the CPU per event\n`);
+  return {
+    events: total,
+    partitions: PARTITIONS,
+    rawKafka: sides.raw.passes,
+    eventConsumer: sides.library.passes,
+    rawKafkaEventsPerS: best(sides.raw).eventsPerS,
+    eventConsumerEventsPerS: best(sides.library).eventsPerS,
+    ratio,
+    cpuPerEventRatio: cpuRatio,
+  };
+}
+
+/** One pass over the whole topic: events/s from the first message to the last, and CPU per event over that window. */
+async function timedPass(side, total) {
+  let count = 0;
+  let first;
+  let done;
+  const finished = new Promise((resolve) => (done = resolve));
+  const onMessage = () => {
+    if (count++ === 0) first = { at: performance.now(), cpu: process.cpuUsage(), load: machineLoadSnapshot() };
+    if (count === total) done({ at: performance.now(), cpu: process.cpuUsage(first.cpu), load: machineLoadSince(first.load) });
+  };
+  const stop = await side.start(onMessage);
+  let timer;
+  const last = await Promise.race([finished, new Promise((resolve) => (timer = setTimeout(() => resolve(undefined), 300_000)))]);
+  clearTimeout(timer); // else the process lingers 5 minutes after printing its results
+  await stop();
+  if (last === undefined) throw new Error(`${side.label}: only ${count} of ${total} events within 5 minutes`);
+  const seconds = (last.at - first.at) / 1000;
+  return {
+    eventsPerS: (total - 1) / seconds,
+    cpuMicrosPerEvent: (last.cpu.user + last.cpu.system) / (total - 1),
+    load: last.load,
+  };
+}
+
+async function startRaw(kafka, topic, onMessage) {
+  const consumer = kafka.consumer({ groupId: uniqueName('raw-') });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
+      for (const message of batch.messages) {
+        onMessage();
+        resolveOffset(message.offset);
+      }
+      await heartbeat();
+    },
+  });
+  return () => consumer.disconnect();
+}
+
+async function startLibrary(brokers, prefix, onMessage) {
+  const consumer = new EventConsumer({ brokers, groupId: uniqueName('lib-'), routing: { prefix }, fromBeginning: true });
+  consumer.subscribe({ eventTypes: ['order.*'], handler: async () => onMessage() });
+  await consumer.start();
+  return () => consumer.stop();
+}
