@@ -4,8 +4,8 @@ import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
 import { CliError, describeFailure, usageError } from '../cli-error.js';
 import type { Command } from '../command.js';
 import { confirmBulkAction } from '../confirm.js';
-import { EXIT } from '../exit-codes.js';
-import { note, printJson, printLine } from '../io.js';
+import { EXIT, type ExitCode } from '../exit-codes.js';
+import { type CliIo, note, printJson, printLine } from '../io.js';
 import { CONNECTION_FLAGS, CONNECTION_HELP, ConnectionSettings } from '../settings.js';
 import { DLQ_FILTER_FLAGS, DLQ_FILTER_HELP, dlqFilterFromFlags } from './dlq-filters.js';
 import { DEAD_LETTER_ID } from './dlq-show.js';
@@ -94,62 +94,82 @@ ${CONNECTION_HELP}`,
         connection: () => settings.kafkaSecurity(),
       });
       try {
-        const targets: Array<{ id: string; row: DeadLetterSummary | undefined; headers?: Record<string, string> }> = [];
+        const targets: Target[] = [];
         if (filter) for (const row of await listDeadLetters(db, filter)) targets.push({ id: row.id, row });
         else for (const id of positionals) targets.push({ id, row: await showDeadLetter(db, id) });
 
-        const lines: ActionLine[] = [];
-        // Exit code of the worst failure: 4 (a service unavailable) over 2 (a missing setting,
-        // e.g. KAFKA_BROKERS for a consumer-stage row) over 3 (the row's data).
-        let failureCode: typeof EXIT.badData | typeof EXIT.unavailable | typeof EXIT.usage | undefined;
+        let outcome: { lines: ActionLine[]; failureCode?: FailureCode };
         if (values['dry-run']) {
-          for (const { id, row } of targets)
-            lines.push(plan(action, id, row, (r) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '')));
+          const retryTopicOf = (r: PlannedRow) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '');
+          outcome = { lines: targets.map(({ id, row }) => plan(action, id, row, retryTopicOf)) };
         } else {
           if (all && targets.length > 0) await confirmBulkAction(io, `${verb} ${targets.length} dead letter(s)?`, values.yes ?? false);
-          let postgresDown: string | undefined;
-          for (const { id, row } of targets) {
-            if (postgresDown) {
-              // Every further row would wait out a connection timeout: reported, not tried.
-              lines.push({ id, outcome: 'failed', ...(row ? { stage: row.stage } : {}), message: `dead letter ${id}: not attempted (${postgresDown})` });
-              continue;
-            }
-            try {
-              lines.push(
-                action === 'retry' ? await redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : await discardDeadLetter(db, id),
-              );
-            } catch (error) {
-              // Each row is its own transaction: this one rolled back, the ones before stay done.
-              const { exitCode, message } = describeFailure(error);
-              const unavailable = exitCode === EXIT.unavailable;
-              const code = unavailable ? EXIT.unavailable : error instanceof CliError && error.kind === 'usage' ? EXIT.usage : EXIT.badData;
-              const rank = (c: typeof failureCode) => (c === EXIT.unavailable ? 3 : c === EXIT.usage ? 2 : c === EXIT.badData ? 1 : 0);
-              if (rank(code) > rank(failureCode)) failureCode = code;
-              lines.push({
-                id,
-                outcome: 'failed',
-                ...(row ? { stage: row.stage } : {}),
-                message: `dead letter ${id} not ${action === 'retry' ? 're-driven' : 'discarded'}: ${message}`,
-              });
-              if (unavailable && !isKafkaFailure(error)) postgresDown = `Postgres unavailable: ${message}`;
-            }
-          }
+          outcome = await actOnEach(action, targets, (id) =>
+            action === 'retry' ? redriveDeadLetter(db, publisher, id, { ...(routing ? { routing } : {}) }) : discardDeadLetter(db, id),
+          );
         }
-
-        if (values.json) printJson(io, lines);
-        else if (lines.length === 0) note(io, 'no pending dead letters match');
-        else for (const line of lines) printLine(io, line.message);
-        if (all && filter && targets.length === filter.limit) note(io, `stopped at --limit ${filter.limit}; run again for the rest`);
-        const failed = lines.filter((l) => l.outcome === 'failed').length;
-        if (failed > 0) note(io, `${failed} of ${lines.length} dead letter(s) failed; the others are done as printed`);
-        if (failureCode !== undefined) return failureCode;
-        return lines.some((l) => l.outcome === 'not_found') ? EXIT.badData : EXIT.ok;
+        return report(io, outcome, {
+          json: values.json ?? false,
+          limitReached: all && filter !== undefined && targets.length === filter.limit,
+          limit: filter?.limit,
+        });
       } finally {
         await publisher.disconnect().catch(() => undefined);
         await db.end();
       }
     },
   };
+}
+
+type FailureCode = typeof EXIT.badData | typeof EXIT.unavailable | typeof EXIT.usage;
+type Target = { id: string; row: PlannedRow | undefined };
+
+/**
+ * Runs the action on each row, each in its own transaction: a row that fails is reported and
+ * the others go on (the ones before stay done). Once Postgres is unreachable, the remaining
+ * rows are reported as not attempted rather than each waiting out a connection timeout.
+ * Returns the lines and the exit code of the worst failure: 4 (a service unavailable) over 2 (a
+ * missing setting, e.g. KAFKA_BROKERS for a consumer-stage row) over 3 (the row's data).
+ */
+async function actOnEach(action: Action, targets: readonly Target[], act: (id: string) => Promise<DeadLetterActionResult>) {
+  const lines: ActionLine[] = [];
+  let failureCode: FailureCode | undefined;
+  const rank = (c: FailureCode | undefined) => (c === EXIT.unavailable ? 3 : c === EXIT.usage ? 2 : c === EXIT.badData ? 1 : 0);
+  let postgresDown: string | undefined;
+  for (const { id, row } of targets) {
+    const stage = row ? { stage: row.stage } : {};
+    if (postgresDown) {
+      lines.push({ id, outcome: 'failed', ...stage, message: `dead letter ${id}: not attempted (${postgresDown})` });
+      continue;
+    }
+    try {
+      lines.push(await act(id));
+    } catch (error) {
+      const { exitCode, message } = describeFailure(error);
+      const unavailable = exitCode === EXIT.unavailable;
+      const code = unavailable ? EXIT.unavailable : error instanceof CliError && error.kind === 'usage' ? EXIT.usage : EXIT.badData;
+      if (rank(code) > rank(failureCode)) failureCode = code;
+      lines.push({ id, outcome: 'failed', ...stage, message: `dead letter ${id} not ${action === 'retry' ? 're-driven' : 'discarded'}: ${message}` });
+      if (unavailable && !isKafkaFailure(error)) postgresDown = `Postgres unavailable: ${message}`;
+    }
+  }
+  return { lines, ...(failureCode !== undefined ? { failureCode } : {}) };
+}
+
+/** Prints the lines (or --json) and the notes, and returns the exit code. */
+function report(
+  io: CliIo,
+  { lines, failureCode }: { lines: ActionLine[]; failureCode?: FailureCode },
+  options: { json: boolean; limitReached: boolean; limit: number | undefined },
+): ExitCode {
+  if (options.json) printJson(io, lines);
+  else if (lines.length === 0) note(io, 'no pending dead letters match');
+  else for (const line of lines) printLine(io, line.message);
+  if (options.limitReached) note(io, `stopped at --limit ${options.limit}; run again for the rest`);
+  const failed = lines.filter((l) => l.outcome === 'failed').length;
+  if (failed > 0) note(io, `${failed} of ${lines.length} dead letter(s) failed; the others are done as printed`);
+  if (failureCode !== undefined) return failureCode;
+  return lines.some((l) => l.outcome === 'not_found') ? EXIT.badData : EXIT.ok;
 }
 
 /** A Kafka failure (the CLI's own connect error, kafkajs, a publish error), as opposed to Postgres. */
