@@ -162,7 +162,7 @@ function useConfirm() {
 
 function formQuery(form) {
   const params = new URLSearchParams();
-  for (const [k, v] of new FormData(form)) if (String(v).trim() !== '') params.set(k, k === 'since' ? new Date(v).toISOString() : v);
+  for (const [k, v] of new FormData(form)) if (String(v).trim() !== '') params.set(k, k === 'since' || k === 'until' ? new Date(v).toISOString() : v);
   return params.toString();
 }
 
@@ -218,6 +218,7 @@ function DeadLettersView() {
         <label>stage <select name="stage" data-testid="filter-stage"><option value="">any</option><option>consumer</option><option>relay</option></select></label>
         <label>event type <input name="type" placeholder="order.*" data-testid="filter-type" /></label>
         <label>since <input name="since" type="datetime-local" data-testid="filter-since" /></label>
+        <label>until <input name="until" type="datetime-local" data-testid="filter-until" /></label>
         <label>status <select name="status" data-testid="filter-status"><option>pending</option><option>redriven</option><option>discarded</option><option value="all">all</option></select></label>
         <button class="primary" type="submit" data-testid="filter-apply">Filter</button>
       </form>
