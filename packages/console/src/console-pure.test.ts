@@ -46,7 +46,12 @@ describe('console request input', () => {
       status: 'all',
       limit: '5',
     });
-    expect(filter).toMatchObject({ status: null, limit: 5, groupId: 'billing', tenantId: 'acme', stage: 'consumer',
+    expect(filter).toMatchObject({
+      status: null,
+      limit: 5,
+      groupId: 'billing',
+      tenantId: 'acme',
+      stage: 'consumer',
       since: new Date('2026-01-31T12:00:00Z'),
       until: new Date('2026-02-01T00:00:00Z'),
     });
