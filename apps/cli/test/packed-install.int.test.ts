@@ -129,7 +129,8 @@ describe.each(ENDS)('the packed packages installed with npm into examples/order-
     let url = '';
     await waitFor(
       () => {
-        url = /\{"url":"([^"]+)"\}/.exec(consoleProcess.output())?.[1] ?? '';
+        // --json prints {"url": …} (indented) once it listens.
+        url = /"url":\s*"([^"]+)"/.exec(consoleProcess.output())?.[1] ?? '';
         return url !== '';
       },
       { timeoutMs: 20_000, message: 'eventbus console to listen' },
