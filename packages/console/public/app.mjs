@@ -68,7 +68,13 @@ function PipelineView() {
           // Keyed samples for the per-shard and per-group charts (see chart-series.mjs).
           shards: push(prev.shards, { t, values: Object.fromEntries(s.shards.map((sh) => [sh.shard, sh.pending])) }),
           groups: push(prev.groups, { t, values: s.lagError ? null : Object.fromEntries(s.groups.map((g) => [g.groupId, g.totalLag])) }),
-          partitions: push(prev.partitions, { t, lagError: s.lagError, groups: s.groups }),
+          // Per group, its partitions' lag by "topic [partition]"; null without a reading.
+          partitions: push(prev.partitions, {
+            t,
+            byGroup: s.lagError
+              ? null
+              : Object.fromEntries(s.groups.map((g) => [g.groupId, Object.fromEntries(g.partitions.map((p) => [`${p.topic} [${p.partition}]`, p.lag]))])),
+          }),
         };
       });
     } catch (e) {
@@ -156,10 +162,7 @@ function PartitionLagChart({ groupId, samples }) {
   const lines = useMemo(
     () =>
       keyedLines(
-        samples.map((s) => {
-          const group = s.groups.find((g) => g.groupId === groupId);
-          return { t: s.t, values: s.lagError || !group ? null : Object.fromEntries(group.partitions.map((p) => [`${p.topic} [${p.partition}]`, p.lag])) };
-        }),
+        samples.map((s) => ({ t: s.t, values: s.byGroup?.[groupId] ?? null })),
         { other: 'other partitions', empty: 'no lag' },
       ),
     [groupId, samples],
