@@ -49,7 +49,8 @@ function PipelineView() {
   const [snapshot, setSnapshot] = useState(null);
   const [error, setError] = useState(null);
   const [history, setHistory] = useState({ t: [], written: [], published: [], consumed: [], pending: [], oldest: [], shards: [], groups: [], partitions: [] });
-  const [closedGroups, setClosedGroups] = useState(new Set());
+  /** Groups whose panel the user opened or closed against the default. */
+  const [toggledGroups, setToggledGroups] = useState(new Set());
   usePolling(async () => {
     try {
       const s = await api('/api/pipeline');
@@ -138,11 +139,12 @@ function PipelineView() {
       ${s.lagError && html`<div class="error">${s.lagError}</div>`}
       ${s.groups.length === 0 && !s.lagError ? html`<p class="muted">No consumer group has committed offsets.</p>` : null}
       ${s.groups.map((g) => {
-        // Open by default when few groups are shown; a closed group draws no chart.
-        const open = s.groups.length <= 6 ? !closedGroups.has(g.groupId) : closedGroups.has(g.groupId);
+        // Open by default when few groups are shown (a closed panel draws no chart); a toggled one the other way.
+        const openByDefault = s.groups.length <= 6;
+        const open = openByDefault !== toggledGroups.has(g.groupId);
         const toggle = (e) =>
           e.currentTarget.open !== open &&
-          setClosedGroups((prev) => {
+          setToggledGroups((prev) => {
             const next = new Set(prev);
             next.has(g.groupId) ? next.delete(g.groupId) : next.add(g.groupId);
             return next;
