@@ -85,10 +85,12 @@ describe('audit memory (the CLI as a process)', () => {
     const prefix = f.prefix();
     const topic = `${prefix}product`;
     await createTopics(f.brokers, [{ topic, numPartitions: 3 }]);
-    const runs: Array<{ events: number; peakMb: number; seconds: number }> = [];
+    const runs: Array<{ events: number; peakMb: number; seconds: number; seedSeconds: number }> = [];
     for (const events of SIZES) {
       const tenant = uniqueName('mem-');
+      const seeding = Date.now();
       const window = await seedPublished(tenant, topic, events);
+      const seedSeconds = (Date.now() - seeding) / 1000;
       await f.pool.query('ANALYZE eventbus.event_log');
       const started = Date.now();
       const { peakMb, exit } = await peakRss(
@@ -97,13 +99,16 @@ describe('audit memory (the CLI as a process)', () => {
       expect(exit.code, exit.stderr).toBe(0);
       expect(exit.json()).toMatchObject({ events, onKafka: events, missing: { count: 0 }, phantom: { count: 0 }, duplicates: { count: 0 }, clean: true });
       expect(exit.stderr).not.toMatch(/heap out of memory/i);
-      runs.push({ events, peakMb, seconds: (Date.now() - started) / 1000 });
+      runs.push({ events, peakMb, seconds: (Date.now() - started) / 1000, seedSeconds });
     }
     const [small, large] = runs as [(typeof runs)[0], (typeof runs)[0]];
     console.info(
       `audit memory (heap capped at ${HEAP_MB} MB): ${small.events} events peak RSS ${small.peakMb.toFixed(0)} MB in ${small.seconds.toFixed(1)} s; ` +
         `${large.events} events peak RSS ${large.peakMb.toFixed(0)} MB in ${large.seconds.toFixed(1)} s; ` +
-        `ratio ${(large.peakMb / small.peakMb).toFixed(2)} for ${(large.events / small.events).toFixed(0)}x the events`,
+        `ratio ${(large.peakMb / small.peakMb).toFixed(2)} for ${(large.events / small.events).toFixed(0)}x the events; ` +
+        // What bounds the sizes this test can reach: seeding and the audit's read, both about linear.
+        `seeded at ${(small.events / small.seedSeconds).toFixed(0)} and ${(large.events / large.seedSeconds).toFixed(0)} events/s, ` +
+        `audited at ${(small.events / small.seconds).toFixed(0)} and ${(large.events / large.seconds).toFixed(0)} events/s`,
     );
     expect(large.peakMb).toBeLessThan(RSS_LIMIT_MB);
     // Flat: 5x the events may cost a little more (V8 keeps freed pages), never in proportion.

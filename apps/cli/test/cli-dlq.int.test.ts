@@ -74,6 +74,7 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     // Read-only variations run in-process through the same built entry point (cheaper than a process each).
     const inProcess = async (args: string[]) => JSON.parse((await runCliInProcess(args, env)).stdout);
     expect(await inProcess(['dlq', 'list', '--group', billing, '--type', 'order.*', '--tenant', tenant, '--since', '2020-01-01', '--json'])).toHaveLength(3);
+    expect(await inProcess(['dlq', 'list', '--group', billing, '--since', '2020-01-01', '--until', '2020-01-02', '--json'])).toEqual([]);
     expect(await inProcess(['dlq', 'list', '--stage', 'relay', '--json'])).toEqual([expect.objectContaining({ id: relayRow.id })]);
     expect(await inProcess(['dlq', 'list', '--tenant', "' OR 1=1 --", '--json'])).toEqual([]);
     const table = await runCliInProcess(['dlq', 'list'], env);

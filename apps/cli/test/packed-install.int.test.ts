@@ -135,6 +135,42 @@ describe.each(ENDS)('the packed packages installed with npm into examples/order-
     expect(revision).toBe(KAFKAJS_PATCH_REVISION);
   });
 
+  it('serve the console page and its assets from the installed @eventbus/console (eventbus console)', async () => {
+    // Postgres only (the page and its files need no tables; without KAFKA_BROKERS the console runs without lag).
+    const consoleProcess = start(app, join(app, 'node_modules/.bin/eventbus'), ['console', '--port', '0', '--json'], {
+      DATABASE_URL: testServices().databaseUrl,
+    });
+    let url = '';
+    await waitFor(
+      () => {
+        // --json prints {"url": …} (indented) once it listens.
+        url = /"url":\s*"([^"]+)"/.exec(consoleProcess.output())?.[1] ?? '';
+        return url !== '';
+      },
+      { timeoutMs: 20_000, message: 'eventbus console to listen' },
+    ).catch(withOutput({ console: consoleProcess }));
+    try {
+      const page = await fetch(url);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('<script type="module" src="/static/app.mjs"');
+      // Its own files (public/, in the package's `files`) and the libraries' browser builds (its dependencies).
+      for (const asset of [
+        '/static/app.mjs',
+        '/static/charts.mjs',
+        '/static/chart-series.mjs',
+        '/static/style.css',
+        '/vendor/preact.mjs',
+        '/vendor/uPlot.esm.js',
+      ]) {
+        const response = await fetch(new URL(asset, url));
+        expect(`${asset} ${response.status}`).toBe(`${asset} 200`);
+        expect((await response.text()).length, asset).toBeGreaterThan(100);
+      }
+    } finally {
+      consoleProcess.child.kill('SIGTERM');
+    }
+  });
+
   it("typecheck with the service's own TypeScript and drizzle-orm, and carry an order to an invoice through the installed relay", async () => {
     await runCommand(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: app });
 

@@ -1,7 +1,8 @@
 // The console page: Preact components written with htm (no build step); data from the JSON API.
 import htm from 'htm';
 import { h, render } from 'preact';
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { keyedLines } from './chart-series.mjs';
 import { TimeChart } from './charts.mjs';
 
 const html = htm.bind(h);
@@ -47,7 +48,9 @@ function Tile({ label, value, testId }) {
 function PipelineView() {
   const [snapshot, setSnapshot] = useState(null);
   const [error, setError] = useState(null);
-  const [history, setHistory] = useState({ t: [], written: [], published: [], consumed: [], pending: [], oldest: [], lag: [] });
+  const [history, setHistory] = useState({ t: [], written: [], published: [], consumed: [], pending: [], oldest: [], shards: [], groups: [], partitions: [] });
+  /** Groups whose panel the user opened or closed against the default. */
+  const [toggledGroups, setToggledGroups] = useState(new Set());
   usePolling(async () => {
     try {
       const s = await api('/api/pipeline');
@@ -55,23 +58,35 @@ function PipelineView() {
       setError(null);
       setHistory((prev) => {
         const push = (list, v) => [...list, v].slice(-HISTORY);
+        const t = Date.parse(s.at) / 1000;
         return {
-          t: push(prev.t, Date.parse(s.at) / 1000),
+          t: push(prev.t, t),
           written: push(prev.written, s.writtenPerSecond),
           published: push(prev.published, s.publishedPerSecond),
           consumed: push(prev.consumed, s.consumedPerSecond),
           pending: push(prev.pending, s.backlog.pending),
           oldest: push(prev.oldest, s.backlog.oldestAgeSeconds),
-          lag: push(
-            prev.lag,
-            s.groups.reduce((sum, g) => sum + g.totalLag, 0),
-          ),
+          // Keyed samples for the per-shard and per-group charts (see chart-series.mjs).
+          shards: push(prev.shards, { t, values: Object.fromEntries(s.shards.map((sh) => [sh.shard, sh.pending])) }),
+          groups: push(prev.groups, { t, values: s.lagError ? null : Object.fromEntries(s.groups.map((g) => [g.groupId, g.totalLag])) }),
+          // Per group, its partitions' lag by "topic [partition]"; null without a reading.
+          partitions: push(prev.partitions, {
+            t,
+            byGroup: s.lagError
+              ? null
+              : Object.fromEntries(s.groups.map((g) => [g.groupId, Object.fromEntries(g.partitions.map((p) => [`${p.topic} [${p.partition}]`, p.lag]))])),
+          }),
         };
       });
     } catch (e) {
       setError(e.message);
     }
   }, 1000);
+  const shardLines = useMemo(
+    () => keyedLines(history.shards, { label: (shard) => `shard ${shard}`, other: 'other shards', empty: 'no backlog' }),
+    [history.shards],
+  );
+  const groupLines = useMemo(() => keyedLines(history.groups, { other: 'other groups', empty: 'no lag' }), [history.groups]);
   if (!snapshot) return html`${error ? html`<div class="error">${error}</div>` : html`<p class="muted">Reading the pipeline…</p>`}`;
   const s = snapshot;
   const holders = new Map();
@@ -95,7 +110,8 @@ function PipelineView() {
       <${TimeChart} title="Outbox backlog" testId="chart-backlog"
         series=${[{ label: 'pending rows', color: '#6941c6' }, { label: 'oldest pending (s)', color: '#b42318', scale: 'right' }]}
         data=${[history.t, history.pending, history.oldest]} />
-      <${TimeChart} title="Consumer lag (all shown groups)" testId="chart-lag" series=${[{ label: 'lag', color: '#c26a00' }]} data=${[history.t, history.lag]} />
+      <${TimeChart} title="Outbox backlog per shard (pending rows)" testId="chart-shard-backlog" series=${shardLines.series} data=${shardLines.data} />
+      <${TimeChart} title="Consumer lag per group" testId="chart-group-lag" series=${groupLines.series} data=${groupLines.data} />
     </div>
     <section class="panel">
       <h2>Backlog per shard</h2>
@@ -122,14 +138,38 @@ function PipelineView() {
       <h2>Consumer group lag (from Kafka)</h2>
       ${s.lagError && html`<div class="error">${s.lagError}</div>`}
       ${s.groups.length === 0 && !s.lagError ? html`<p class="muted">No consumer group has committed offsets.</p>` : null}
-      ${s.groups.map(
-        (g) => html`<details open=${s.groups.length <= 6} data-testid="group-lag" data-group=${g.groupId}>
+      ${s.groups.map((g) => {
+        // Open by default when few groups are shown (a closed panel draws no chart); a toggled one the other way.
+        const openByDefault = s.groups.length <= 6;
+        const open = openByDefault !== toggledGroups.has(g.groupId);
+        const toggle = (e) =>
+          e.currentTarget.open !== open &&
+          setToggledGroups((prev) => {
+            const next = new Set(prev);
+            next.has(g.groupId) ? next.delete(g.groupId) : next.add(g.groupId);
+            return next;
+          });
+        return html`<details open=${open} onToggle=${toggle} data-testid="group-lag" data-group=${g.groupId}>
           <summary><strong>${g.groupId}</strong>: lag <span data-testid="group-total-lag">${fmt(g.totalLag)}</span> over ${plural(g.partitions.length, 'partition')}</summary>
+          ${open && html`<${PartitionLagChart} groupId=${g.groupId} samples=${history.partitions} />`}
           <table><thead><tr><th>topic</th><th>partition</th><th>committed</th><th>end</th><th>lag</th></tr></thead>
           <tbody>${g.partitions.map((p) => html`<tr><td>${p.topic}</td><td>${p.partition}</td><td>${p.committed}</td><td>${p.end}</td><td>${fmt(p.lag)}</td></tr>`)}</tbody></table>
-        </details>`,
-      )}
+        </details>`;
+      })}
     </section>`;
+}
+
+/** One group's lag per topic partition over time: a line per partition (the busiest ones, see keyedLines). */
+function PartitionLagChart({ groupId, samples }) {
+  const lines = useMemo(
+    () =>
+      keyedLines(
+        samples.map((s) => ({ t: s.t, values: s.byGroup?.[groupId] ?? null })),
+        { other: 'other partitions', empty: 'no lag' },
+      ),
+    [groupId, samples],
+  );
+  return html`<${TimeChart} title=${`${groupId}: lag per partition`} testId="chart-partition-lag" series=${lines.series} data=${lines.data} compact=${true} />`;
 }
 
 /** A modal question with a count in it; resolves through `onAnswer(true|false)`. */
@@ -162,7 +202,7 @@ function useConfirm() {
 
 function formQuery(form) {
   const params = new URLSearchParams();
-  for (const [k, v] of new FormData(form)) if (String(v).trim() !== '') params.set(k, k === 'since' ? new Date(v).toISOString() : v);
+  for (const [k, v] of new FormData(form)) if (String(v).trim() !== '') params.set(k, k === 'since' || k === 'until' ? new Date(v).toISOString() : v);
   return params.toString();
 }
 
@@ -218,6 +258,7 @@ function DeadLettersView() {
         <label>stage <select name="stage" data-testid="filter-stage"><option value="">any</option><option>consumer</option><option>relay</option></select></label>
         <label>event type <input name="type" placeholder="order.*" data-testid="filter-type" /></label>
         <label>since <input name="since" type="datetime-local" data-testid="filter-since" /></label>
+        <label>until <input name="until" type="datetime-local" data-testid="filter-until" /></label>
         <label>status <select name="status" data-testid="filter-status"><option>pending</option><option>redriven</option><option>discarded</option><option value="all">all</option></select></label>
         <button class="primary" type="submit" data-testid="filter-apply">Filter</button>
       </form>

@@ -42,10 +42,19 @@ describe('console request input', () => {
       stage: 'consumer',
       type: 'order.*',
       since: '2026-01-31T12:00:00Z',
+      until: '2026-02-01T00:00:00Z',
       status: 'all',
       limit: '5',
     });
-    expect(filter).toMatchObject({ status: null, limit: 5, groupId: 'billing', tenantId: 'acme', stage: 'consumer', since: new Date('2026-01-31T12:00:00Z') });
+    expect(filter).toMatchObject({
+      status: null,
+      limit: 5,
+      groupId: 'billing',
+      tenantId: 'acme',
+      stage: 'consumer',
+      since: new Date('2026-01-31T12:00:00Z'),
+      until: new Date('2026-02-01T00:00:00Z'),
+    });
     expect(filter.typeRegexes).toHaveLength(1);
   });
 
@@ -54,6 +63,8 @@ describe('console request input', () => {
     invalid(() => deadLetterFilter({ status: 'gone' }), 'status');
     invalid(() => deadLetterFilter({ limit: '0' }), 'limit');
     invalid(() => deadLetterFilter({ since: 'yesterday' }), 'since');
+    invalid(() => deadLetterFilter({ until: '31/01/2026' }), 'until');
+    invalid(() => deadLetterFilter({ since: '2026-02-01T00:00:00Z', until: '2026-02-01T00:00:00Z' }), 'until');
     invalid(() => deadLetterFilter({ tenant: 'a\u0000b' }), 'tenant');
     invalid(() => deadLetterIds({ ids: [] }), 'ids');
     invalid(() => deadLetterIds({ ids: ['1; DROP TABLE x'] }), 'ids');

@@ -51,6 +51,8 @@ export function deadLetterFilter(query: Record<string, string | undefined>): Dea
   const groupId = text('group', query.group);
   const types = patterns('type', query.type);
   const since = date('since', query.since);
+  const until = date('until', query.until);
+  if (since && until && until <= since) throw invalidConfig('until', `a date after since (${since.toISOString()})`, until.toISOString());
   return {
     status: status === 'all' ? null : (status as DeadLetterFilter['status']),
     limit,
@@ -59,6 +61,7 @@ export function deadLetterFilter(query: Record<string, string | undefined>): Dea
     ...(types.length > 0 ? { typeRegexes: types.map(patternToRegex) } : {}),
     ...(stage !== undefined ? { stage: stage as 'relay' | 'consumer' } : {}),
     ...(since ? { since } : {}),
+    ...(until ? { until } : {}),
   };
 }
 

@@ -24,6 +24,7 @@ export async function loadAssets(): Promise<{ index: string; login: string; file
   const sources: Array<[string, string, string]> = [
     ['/static/app.mjs', join(PUBLIC_DIR, 'app.mjs'), js],
     ['/static/charts.mjs', join(PUBLIC_DIR, 'charts.mjs'), js],
+    ['/static/chart-series.mjs', join(PUBLIC_DIR, 'chart-series.mjs'), js],
     ['/static/style.css', join(PUBLIC_DIR, 'style.css'), css],
     ['/vendor/preact.mjs', preact, js],
     ['/vendor/preact-hooks.mjs', require.resolve('preact/hooks'), js],

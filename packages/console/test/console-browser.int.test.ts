@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isEventBusError, NonRetriableError } from '@eventbus/core';
 import { EventConsumer } from '@eventbus/consumer';
@@ -16,6 +16,7 @@ import { testDatabase, testServices } from '@eventbus/dev-services/test';
 import { ConsumerGroupLagReader, KafkaPublisher } from '@eventbus/kafka';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
+import { shardForTenant } from '@eventbus/schema';
 import { startConsole, type ConsoleServer } from '../src/index.js';
 
 const ENSURE_CHROMIUM = fileURLToPath(new URL('../../../scripts/ensure-chromium.sh', import.meta.url));
@@ -38,6 +39,7 @@ let database: TestDatabase;
 let pool: pg.Pool;
 let browser: Browser;
 let consoleServer: ConsoleServer;
+let relay: OutboxRelay;
 const stops: Array<() => Promise<unknown>> = [];
 /** Uncaught errors of the page's scripts: each test ends with none. */
 const pageErrors: string[] = [];
@@ -71,8 +73,8 @@ beforeAll(async () => {
     [`${prefix}order`, `${prefix}retry.${billing}`, `${prefix}dlq.${billing}`].map((topic) => ({ topic, numPartitions: 3 })),
   );
 
-  const relay = new OutboxRelay({ connectionString: database.url, brokers, routing: { prefix }, instanceId: 'console-test-relay', pollIntervalMs: 200 });
-  await relay.start();
+  // Started by the first test once a backlog has built up (stop() is safe before start()).
+  relay = new OutboxRelay({ connectionString: database.url, brokers, routing: { prefix }, instanceId: 'console-test-relay', pollIntervalMs: 200 });
   stops.push(() => relay.stop());
   const consumer = new EventConsumer({ brokers, groupId: billing, routing: { prefix }, fromBeginning: true, topicPartitions: 3, onMetric: () => {} });
   consumer.subscribe({
@@ -124,6 +126,10 @@ async function openPage(url: string): Promise<Page> {
 }
 
 const numberIn = async (page: Page, testId: string) => Number((await page.getByTestId(testId).textContent())!.replace(/,/g, ''));
+/** The lines a chart draws (its data-series attribute: the legend's labels). */
+const linesOf = async (chart: Locator) => ((await chart.getAttribute('data-series')) ?? '').split(' | ');
+/** The chart's canvas as an image: it changes when uPlot draws new points. */
+const pixelsOf = (chart: Locator) => chart.locator('canvas').evaluate((canvas: HTMLCanvasElement) => canvas.toDataURL());
 
 /** Writes a batch every 100 ms (one event in ten of the refused tenant) until stopped. */
 function startWriting(): { stop: () => Promise<{ good: number; bad: number }> } {
@@ -156,20 +162,37 @@ function startWriting(): { stop: () => Promise<{ good: number; bad: number }> } 
 describe('eventbus console in chromium, with a running pipeline', () => {
   let written = { good: 0, bad: 0 };
 
-  it('shows written, published and consumed per second moving, the relay and its shards, and the group lag per partition', async () => {
+  it('shows written, published and consumed per second moving, the backlog per shard and the lag per group and partition as moving charts, and the relay and its shards', async () => {
     const page = await openPage(consoleServer.url);
     await page.getByTestId('written-rate').waitFor();
-    // Nothing was written yet: the rates start at zero.
+    // Nothing was written yet: the rates start at zero, and the per-shard chart has no line but its flat one.
     expect(await numberIn(page, 'written-rate')).toBe(0);
     expect(await numberIn(page, 'published-rate')).toBe(0);
+    const shardChart = page.getByTestId('chart-shard-backlog');
+    expect(await linesOf(shardChart)).toEqual(['no backlog']);
     const firstUpdate = await page.getByTestId('updated-at').textContent();
 
     const writing = startWriting();
     try {
+      // No relay yet: the outbox grows in the two tenants' shards, each its own line.
+      const backlogged = [...new Set([shardForTenant(goodTenant), shardForTenant(badTenant)])].sort((a, b) => a - b).map((n) => `shard ${n}`);
+      await expect.poll(() => linesOf(shardChart), { timeout: 10_000 }).toEqual(backlogged);
+      const shardPixels = await pixelsOf(shardChart);
+      await expect.poll(() => pixelsOf(shardChart), { timeout: 5_000, message: 'the per-shard chart draws new points' }).not.toBe(shardPixels);
+      await relay.start();
       await waitFor(async () => (await numberIn(page, 'written-rate')) > 0 && (await numberIn(page, 'published-rate')) > 0, {
         timeoutMs: 15_000,
         message: 'written/s and published/s above zero on the page',
       });
+      // The lag charts: a line for the group, and in its panel a line per partition of the order topic.
+      const groupChart = page.getByTestId('chart-group-lag');
+      await expect.poll(() => linesOf(groupChart), { timeout: 15_000 }).toContain(billing);
+      const partitionChart = page.locator(`[data-testid="group-lag"][data-group="${billing}"] [data-testid="chart-partition-lag"]`);
+      await expect
+        .poll(async () => (await linesOf(partitionChart)).filter((line) => line.startsWith(`${prefix}order [`)).length, { timeout: 15_000 })
+        .toBeGreaterThan(0);
+      const lagPixels = await pixelsOf(groupChart);
+      await expect.poll(() => pixelsOf(groupChart), { timeout: 5_000, message: 'the per-group lag chart draws new points' }).not.toBe(lagPixels);
       await waitFor(async () => (await numberIn(page, 'consumed-rate')) > 0, { timeoutMs: 20_000, message: 'consumed/s above zero on the page' });
       expect(await page.getByTestId('updated-at').textContent()).not.toBe(firstUpdate);
       // The relay is listed; the lag table lists the group's partitions of the order topic.
@@ -252,6 +275,15 @@ describe('eventbus console in chromium, with a running pipeline', () => {
     await expect.poll(() => page.getByTestId('action-message').textContent()).toContain('Discarded: 1 of 1');
     await expect.poll(() => rows.count()).toBe(written.bad - 2);
     expect((await pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [otherId])).rows[0].status).toBe('discarded');
+
+    // By time: a range that ended before the test holds none of them, one that ends tomorrow all.
+    await page.getByTestId('filter-since').fill('2020-01-01T00:00');
+    await page.getByTestId('filter-until').fill('2020-01-02T00:00');
+    await page.getByTestId('filter-apply').click();
+    await expect.poll(() => page.getByTestId('dead-letter-count').textContent()).toBe('0 dead letters');
+    await page.getByTestId('filter-until').fill(new Date(Date.now() + 86_400_000).toISOString().slice(0, 16));
+    await page.getByTestId('filter-apply').click();
+    await expect.poll(() => rows.count()).toBe(written.bad - 2);
   });
 
   it('counts a replay in a dry run, starts it at a rate, follows it to the end, and stops a slow one', async () => {

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { uuidv7 } from '@eventbus/core';
 import { EventWriter } from '@eventbus/producer';
 import { shardForTenant } from '@eventbus/schema';
-import { discardDeadLetter, redriveDeadLetter } from '../src/index.js';
+import { discardDeadLetter, listDeadLetters, redriveDeadLetter } from '../src/index.js';
 import { deadLettersFixture } from './dead-letters-fixture.js';
 
 let f: Awaited<ReturnType<typeof deadLettersFixture>>;
@@ -46,5 +46,36 @@ describe('dead letters: re-drive, discard (real Kafka, real Postgres)', () => {
     expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'already_discarded' });
     expect(await discardDeadLetter(f.pool, '999999999')).toMatchObject({ outcome: 'not_found' });
     expect((await deadLetter('id', id))[0]).toMatchObject({ status: 'discarded' });
+  });
+});
+
+describe('dead letters: listing by time', () => {
+  it('keeps the rows dead-lettered in [since, until), each bound alone or both', async () => {
+    const group = f.group('timed');
+    const at = ['2026-03-01T10:00:00Z', '2026-03-01T11:00:00Z', '2026-03-01T12:00:00Z'];
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, topic, partition, "offset", error_class, error_message, attempts, first_failed_at, last_failed_at, created_at)
+       SELECT 'consumer:' || $1 || ':t:0:' || n, 'consumer', $1, 't', 0, n::text, 'Error', 'x', 1, at, at, at
+       FROM unnest($2::timestamptz[]) WITH ORDINALITY AS u(at, n) RETURNING id`,
+      [group, at],
+    );
+    const [ten, eleven, noon] = rows.map((r) => r.id as string);
+    const list = async (range: { since?: string; until?: string }) =>
+      (
+        await listDeadLetters(f.pool, {
+          status: 'pending',
+          groupId: group,
+          limit: 10,
+          ...(range.since ? { since: new Date(range.since) } : {}),
+          ...(range.until ? { until: new Date(range.until) } : {}),
+        })
+      ).map((r) => r.id);
+    expect(await list({})).toEqual([noon, eleven, ten]);
+    // since is inclusive, until exclusive: adjacent ranges share no row.
+    expect(await list({ since: at[1], until: at[2] })).toEqual([eleven]);
+    expect(await list({ since: at[0], until: at[1] })).toEqual([ten]);
+    expect(await list({ until: at[1] })).toEqual([ten]);
+    expect(await list({ since: at[1] })).toEqual([noon, eleven]);
+    expect(await list({ since: '2026-03-01T10:30:00Z', until: '2026-03-01T10:45:00Z' })).toEqual([]);
   });
 });

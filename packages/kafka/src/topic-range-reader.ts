@@ -35,6 +35,9 @@ export interface CommittedOffset {
   offset: string;
 }
 
+/** Restarts of the read's consumer after retriable crashes before the read fails. */
+const MAX_RESTARTS = 3;
+
 /**
  * Reads bounded offset ranges of topics, without joining or committing for any real group:
  * what `eventbus audit` compares with the event log. Ranges come from record timestamps
@@ -131,6 +134,8 @@ export class TopicRangeReader {
     const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
     const byPartition = new Map(ranges.map((r) => [key(r.topic, r.partition), r]));
     const remaining = new Set(byPartition.keys());
+    // The next offset to read in each partition: where every join of the group starts it.
+    const next = new Map(ranges.map((r) => [key(r.topic, r.partition), r.start]));
     const topics = [...new Set(ranges.map((r) => r.topic))];
     let finish!: () => void;
     let fail!: (error: unknown) => void;
@@ -142,7 +147,23 @@ export class TopicRangeReader {
     done.catch(() => undefined);
     const onAbort = () => finish();
     signal?.addEventListener('abort', onAbort, { once: true });
-    consumer.on(consumer.events.CRASH, (event) => fail(event.payload.error));
+    // kafkajs restarts the consumer after a retriable crash (a join that timed out on a loaded
+    // broker): a few restarts are waited for, the GROUP_JOIN below resumes the read.
+    let restarts = 0;
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (event.payload.restart && restarts++ < MAX_RESTARTS) return;
+      fail(event.payload.error);
+    });
+    // Seeks at every join, not once after run(): a restart or a rebalance makes a new offset
+    // manager, which would start the partitions again from the committed offsets (none: the
+    // read never commits, so from the beginning) and read the records already handed over
+    // a second time. run() returns with no group at all when its first join crashed.
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const r of ranges) {
+        const k = key(r.topic, r.partition);
+        if (remaining.has(k)) consumer.seek({ topic: r.topic, partition: r.partition, offset: next.get(k)! });
+      }
+    });
     await consumer.subscribe({ topics, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
@@ -174,19 +195,21 @@ export class TopicRangeReader {
           return;
         }
         const last = batch.messages[batch.messages.length - 1];
-        if (last) resolveOffset(last.offset);
-        await heartbeat();
+        if (last) {
+          resolveOffset(last.offset);
+          next.set(key(batch.topic, batch.partition), (BigInt(last.offset) + 1n).toString());
+        }
         // The batch reached the range's end: this partition is done. lastOffset() counts control
-        // records and records kafkajs filtered out, so a range ending in those ends too.
+        // records and records kafkajs filtered out, so a range ending in those ends too. Before
+        // the heartbeat, which throws when the group rebalances.
         if (BigInt(batch.lastOffset()) + 1n >= end) {
           remaining.delete(key(batch.topic, batch.partition));
           consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
           if (remaining.size === 0) finish();
         }
+        await heartbeat();
       },
     });
-    // Seeks are applied once the partitions are assigned; each partition starts at its range.
-    for (const r of ranges) consumer.seek({ topic: r.topic, partition: r.partition, offset: r.start });
     try {
       await done;
     } finally {

@@ -10,6 +10,7 @@ export const DLQ_FILTER_FLAGS = {
   status: { type: 'string' },
   stage: { type: 'string' },
   since: { type: 'string' },
+  until: { type: 'string' },
   limit: { type: 'string' },
 } as const;
 
@@ -20,6 +21,7 @@ export const DLQ_FILTER_HELP = `Filters (each a bound parameter):
   --stage relay|consumer
   --status <s>           pending (default), redriven, discarded or all
   --since <ISO>          dead-lettered at or after
+  --until <ISO>          dead-lettered before
   --limit <n>            at most n rows (default 50 for list, 1000 for --all; max 10000)`;
 
 export interface DlqFilterFlagValues {
@@ -29,6 +31,7 @@ export interface DlqFilterFlagValues {
   status?: string | undefined;
   stage?: string | undefined;
   since?: string | undefined;
+  until?: string | undefined;
   limit?: string | undefined;
 }
 
@@ -51,6 +54,8 @@ export async function dlqFilterFromFlags(values: DlqFilterFlagValues, defaultLim
   const types = listFlag(values.type);
   const { patternToRegex } = await import('@eventbus/replay');
   const since = dateFlag('since', values.since);
+  const until = dateFlag('until', values.until);
+  if (since && until && until <= since) throw usageError(`--until ${until.toISOString()} is not after --since ${since.toISOString()}`);
   return {
     status: status === 'all' ? null : (status as DeadLetterFilter['status']),
     limit: intFlag('limit', values.limit, 1, 10_000) ?? defaultLimit,
@@ -59,5 +64,6 @@ export async function dlqFilterFromFlags(values: DlqFilterFlagValues, defaultLim
     ...(types.length > 0 ? { typeRegexes: types.map(patternToRegex) } : {}),
     ...(values.stage !== undefined ? { stage: values.stage as 'relay' | 'consumer' } : {}),
     ...(since ? { since } : {}),
+    ...(until ? { until } : {}),
   };
 }

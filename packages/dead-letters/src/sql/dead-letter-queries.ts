@@ -9,7 +9,10 @@ export interface DeadLetterFilter {
   /** null = every status. */
   status: 'pending' | 'redriven' | 'discarded' | null;
   stage?: 'relay' | 'consumer';
+  /** Dead-lettered (created_at) at or after; with `until`, a half-open range [since, until). */
   since?: Date;
+  /** Dead-lettered (created_at) before. */
+  until?: Date;
   limit: number;
 }
 
@@ -43,8 +46,9 @@ WHERE ($1::text IS NULL OR status = $1)
   AND ($4::text[] IS NULL OR event_type ~ ANY ($4::text[]))
   AND ($5::text IS NULL OR stage = $5)
   AND ($6::timestamptz IS NULL OR created_at >= $6)
+  AND ($7::timestamptz IS NULL OR created_at < $7)
 ORDER BY created_at DESC, id DESC
-LIMIT $7`;
+LIMIT $8`;
 
 export async function listDeadLetters(db: pg.Pool, filter: DeadLetterFilter): Promise<DeadLetterSummary[]> {
   const { rows } = await db.query(LIST_DEAD_LETTERS_SQL, [
@@ -54,6 +58,7 @@ export async function listDeadLetters(db: pg.Pool, filter: DeadLetterFilter): Pr
     filter.typeRegexes && filter.typeRegexes.length > 0 ? filter.typeRegexes : null,
     filter.stage ?? null,
     filter.since?.toISOString() ?? null,
+    filter.until?.toISOString() ?? null,
     filter.limit,
   ]);
   return rows.map(summaryFromRow);
