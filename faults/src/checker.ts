@@ -124,9 +124,54 @@ export function checkDelivery(input: CheckInput): CheckResult {
     ...input.writes.filter((w) => w.outcome === 'committed' && !logById.has(w.eventId)).map((w) => `${w.eventId} committed but missing from event_log`),
     ...rolledBack.filter((w) => logById.has(w.eventId)).map((w) => `${w.eventId} rolled back but present in event_log`),
   ];
+  const { ordered, first, offsets } = indexDeliveries(input.deliveries);
+  const deadLettered = new Set(input.deadLettered);
 
-  // First delivery per event, in handling order.
-  const ordered = [...input.deliveries].sort((a, b) => a.id - b.id);
+  const lost: string[] = [];
+  for (const e of input.eventLog) {
+    const reached = poisonIds.has(e.eventId) ? deadLettered.has(e.eventId) : first.has(e.eventId);
+    if (!reached) lost.push(e.eventId);
+  }
+  const phantom = [...new Set([...first.keys(), ...deadLettered].filter((id) => !logById.has(id)))];
+  const duplicates = countDuplicates(offsets);
+
+  const effectCount = new Map<string, number>();
+  for (const e of input.effects) effectCount.set(e.eventId, (effectCount.get(e.eventId) ?? 0) + 1);
+  const effectsNotOnce = [...first.keys()].filter((id) => effectCount.get(id) !== 1).map((id) => `${id} applied ${effectCount.get(id) ?? 0} times`);
+
+  const timing = measureTiming(input, poisonIds, first);
+  return {
+    committed: input.eventLog.length,
+    rolledBack: rolledBack.length,
+    delivered: first.size,
+    deadLettered: input.eventLog.filter((e) => poisonIds.has(e.eventId) && deadLettered.has(e.eventId)).length,
+    poisonCommitted: poisonIds.size,
+    lost,
+    phantom,
+    atomicity,
+    duplicates: {
+      total: duplicates.republished + duplicates.redelivered,
+      republished: duplicates.republished,
+      redelivered: duplicates.redelivered,
+      bound: input.republishBound ?? Math.max(1, input.faults.length) * input.batchBound,
+      events: duplicates.events,
+      samples: duplicates.events.slice(0, 5).map((eventId) => ({
+        eventId,
+        deliveries: ordered
+          .filter((d) => d.eventId === eventId)
+          .map(({ worker, partition, offset, attempt, receivedAtMs }) => ({ worker, partition, offset, attempt, receivedAtMs })),
+      })),
+    },
+    inversions: perTenantInversions(first),
+    effectsNotOnce,
+    ...timing,
+    faults: input.faults.length,
+  };
+}
+
+/** The deliveries in handling order, each event's first delivery, and how often each event was handled at each Kafka offset. */
+function indexDeliveries(deliveries: readonly DeliveryRecord[]) {
+  const ordered = [...deliveries].sort((a, b) => a.id - b.id);
   const first = new Map<string, DeliveryRecord>();
   const offsets = new Map<string, Map<string, number>>();
   for (const d of ordered) {
@@ -136,26 +181,26 @@ export function checkDelivery(input: CheckInput): CheckResult {
     const at = `${d.partition}/${d.offset}`;
     byOffset.set(at, (byOffset.get(at) ?? 0) + 1);
   }
-  const deadLettered = new Set(input.deadLettered);
+  return { ordered, first, offsets };
+}
 
-  const lost: string[] = [];
-  for (const e of input.eventLog) {
-    const reached = poisonIds.has(e.eventId) ? deadLettered.has(e.eventId) : first.has(e.eventId);
-    if (!reached) lost.push(e.eventId);
-  }
-  const phantom = [...new Set([...first.keys(), ...deadLettered].filter((id) => !logById.has(id)))];
-
+/** Republished: the same event at a second Kafka offset (the relay sent it again). Redelivered: handled again at the same offset (the consumer's commit had not passed it). */
+function countDuplicates(offsets: ReadonlyMap<string, ReadonlyMap<string, number>>) {
   let republished = 0;
   let redelivered = 0;
-  const duplicated: string[] = [];
+  const events: string[] = [];
   for (const [eventId, byOffset] of offsets) {
     const extraOffsets = byOffset.size - 1;
     const extraHandling = [...byOffset.values()].reduce((s, n) => s + n - 1, 0);
     republished += extraOffsets;
     redelivered += extraHandling;
-    if (extraOffsets + extraHandling > 0) duplicated.push(eventId);
+    if (extraOffsets + extraHandling > 0) events.push(eventId);
   }
+  return { republished, redelivered, events };
+}
 
+/** A tenant's event first delivered after one it wrote later. */
+function perTenantInversions(first: ReadonlyMap<string, DeliveryRecord>): string[] {
   const inversions: string[] = [];
   const lastByTenant = new Map<string, DeliveryRecord>();
   for (const d of first.values()) {
@@ -163,11 +208,15 @@ export function checkDelivery(input: CheckInput): CheckResult {
     if (last && d.seq <= last.seq) inversions.push(`${d.tenantId}: seq ${d.seq} (${d.eventId}) delivered after seq ${last.seq} (${last.eventId})`);
     lastByTenant.set(d.tenantId, d);
   }
+  return inversions;
+}
 
-  const effectCount = new Map<string, number>();
-  for (const e of input.effects) effectCount.set(e.eventId, (effectCount.get(e.eventId) ?? 0) + 1);
-  const effectsNotOnce = [...first.keys()].filter((id) => effectCount.get(id) !== 1).map((id) => `${id} applied ${effectCount.get(id) ?? 0} times`);
-
+/** Commit → first delivery (all, tenants without poison, and the control group's), and the recovery after each fault. */
+function measureTiming(
+  input: CheckInput,
+  poisonIds: ReadonlySet<string>,
+  first: ReadonlyMap<string, DeliveryRecord>,
+): Pick<CheckResult, 'recoveryMs' | 'recoveryByKindMs' | 'latencyMs' | 'cleanTenantLatencyMs' | 'controlCleanTenantLatencyMs'> {
   const committedAt = new Map(input.writes.filter((w) => w.committedAtMs !== undefined).map((w) => [w.eventId, w.committedAtMs!]));
   const ordinary = input.eventLog.filter((e) => !poisonIds.has(e.eventId) && first.has(e.eventId) && committedAt.has(e.eventId));
   const latency = (events: typeof ordinary) => events.map((e) => Math.max(0, first.get(e.eventId)!.receivedAtMs - committedAt.get(e.eventId)!));
@@ -198,37 +247,12 @@ export function checkDelivery(input: CheckInput): CheckResult {
     recoveryMs = Math.max(recoveryMs, ms);
     recoveryByKindMs[fault.kind] = Math.max(recoveryByKindMs[fault.kind] ?? 0, ms);
   }
-
   return {
-    committed: input.eventLog.length,
-    rolledBack: rolledBack.length,
-    delivered: first.size,
-    deadLettered: input.eventLog.filter((e) => poisonIds.has(e.eventId) && deadLettered.has(e.eventId)).length,
-    poisonCommitted: poisonIds.size,
-    lost,
-    phantom,
-    atomicity,
-    duplicates: {
-      total: republished + redelivered,
-      republished,
-      redelivered,
-      bound: input.republishBound ?? Math.max(1, input.faults.length) * input.batchBound,
-      events: duplicated,
-      samples: duplicated.slice(0, 5).map((eventId) => ({
-        eventId,
-        deliveries: ordered
-          .filter((d) => d.eventId === eventId)
-          .map(({ worker, partition, offset, attempt, receivedAtMs }) => ({ worker, partition, offset, attempt, receivedAtMs })),
-      })),
-    },
-    inversions,
-    effectsNotOnce,
     recoveryMs,
     recoveryByKindMs,
     latencyMs: { p50: percentile(all, 50), p99: percentile(all, 99), max: all.length ? Math.max(...all) : 0 },
     cleanTenantLatencyMs: { p50: percentile(clean, 50), p99: percentile(clean, 99) },
     ...(control ? { controlCleanTenantLatencyMs: { p50: percentile(control, 50), p99: percentile(control, 99) } } : {}),
-    faults: input.faults.length,
   };
 }
 

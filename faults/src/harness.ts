@@ -260,6 +260,88 @@ CREATE TABLE faults.effects (grp text NOT NULL, event_id uuid NOT NULL, worker t
 /** Events written before the load to see the whole pipeline work; excluded from the figures. */
 const WARMUP_TENANTS = 24;
 
+/** What a scenario sets up before its processes start, released in reverse by `release()`. */
+class ScenarioServices {
+  broker: PrivateBroker | undefined;
+  kafkaProxy: TcpProxy | undefined;
+  postgresProxy: TcpProxy | undefined;
+  database: TestDatabase | undefined;
+  pool: pg.Pool | undefined;
+  prefix: string | undefined;
+
+  constructor(
+    private readonly def: ScenarioDefinition,
+    private readonly env: MatrixEnvironment,
+  ) {}
+
+  get cluster(): KafkaCluster | undefined {
+    return this.def.broker === 'cluster' ? this.env.cluster : undefined;
+  }
+
+  get brokers(): string[] {
+    return this.broker ? [this.broker.address] : (this.cluster?.brokers ?? this.env.kafkaBrokers);
+  }
+
+  /** The broker (private or cluster), a database with the delivery tables, the topic, and the Postgres proxy. */
+  async setUp(): Promise<{ database: TestDatabase; pool: pg.Pool; prefix: string; brokers: string[]; relayDatabaseUrl: string }> {
+    const { def, env } = this;
+    if (def.kafkaProxy) {
+      // Forwarding before the broker starts: the broker's readiness check already goes through it.
+      this.kafkaProxy = await new TcpProxy('127.0.0.1', env.privateBrokerPort).start();
+    }
+    if (def.broker === 'private') {
+      this.broker = new PrivateBroker(env.privateBrokerPort, this.kafkaProxy ? { advertisedPort: this.kafkaProxy.port } : {});
+      env.log(
+        `  [s${def.id}] starting a private broker on 127.0.0.1:${this.broker.port}${this.kafkaProxy ? `, advertised as ${this.broker.address} (the Kafka proxy)` : ''}`,
+      );
+      await this.broker.start();
+    }
+    // A node restarted by the previous scenario may still be catching up: start from full ISR.
+    await this.cluster?.waitForFullIsr();
+    const database = await createTestDatabase(env.databaseUrl, `faults_s${def.id}`);
+    this.database = database;
+    const pool = new pg.Pool({ connectionString: database.url, max: def.workload.writers + 4, application_name: 'faults-checker' });
+    this.pool = pool;
+    pool.on('error', () => undefined);
+    await pool.query(DELIVERY_TABLES);
+    const prefix = `${uniqueName(`faults.s${def.id}.`)}.`;
+    this.prefix = prefix;
+    const brokers = this.brokers;
+    if (!def.freshTopics) {
+      // A busy broker may answer the first CreateTopics with a transient error.
+      const topic = `${prefix}order`;
+      await waitFor(() => createTopics(brokers, [{ topic, numPartitions: 12 }]).then(() => true), {
+        timeoutMs: 30_000,
+        intervalMs: 500,
+        message: 'topic created',
+      });
+    }
+    const ready = { database, pool, prefix, brokers };
+    if (!def.postgresProxy) return { ...ready, relayDatabaseUrl: database.url };
+    const target = new URL(database.url);
+    this.postgresProxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
+    const viaProxy = new URL(database.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(this.postgresProxy.port);
+    return { ...ready, relayDatabaseUrl: viaProxy.toString() };
+  }
+
+  async release(): Promise<void> {
+    const { def, env, cluster, prefix } = this;
+    await this.postgresProxy?.stop();
+    await this.pool?.end().catch(() => undefined);
+    // FAULTS_KEEP_DATABASE=1 keeps the scenario's database for a look at faults.deliveries afterwards.
+    if (process.env.FAULTS_KEEP_DATABASE === '1') env.log(`  [s${def.id}] kept database ${this.database?.name}`);
+    else await this.database?.drop().catch(() => undefined);
+    await this.broker?.destroy();
+    await this.kafkaProxy?.stop();
+    if (cluster && prefix) {
+      // The cluster outlives the scenario: its 12-partition RF-3 topics would slow every later restart.
+      await cluster.deleteTopicsWithPrefix(prefix).catch((error: Error) => env.log(`  [s${def.id}] deleting topics ${prefix}* failed: ${error.message}`));
+    }
+  }
+}
+
 /**
  * Runs one scenario end to end: a database and topics of its own, relays and consumer
  * workers as processes, the workload and the faults, then waits until everything
@@ -271,58 +353,30 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     throw new Error(`scenario ${def.id}: kafkaProxy needs broker: 'private' (the shared broker advertises its own port)`);
   if (def.broker === 'cluster' && !env.cluster)
     throw new Error(`scenario ${def.id} needs the 3-node cluster (env.cluster): run it through runFaultMatrix or pnpm test:faults`);
-  const cluster = def.broker === 'cluster' ? env.cluster : undefined;
-  let broker: PrivateBroker | undefined;
-  let database: TestDatabase | undefined;
-  let pool: pg.Pool | undefined;
-  let postgresProxy: TcpProxy | undefined;
-  let kafkaProxy: TcpProxy | undefined;
+  const services = new ScenarioServices(def, env);
   let mirror: DlqMirror | undefined;
   let ctx: ScenarioContext | undefined;
   let supervisor: NodeJS.Timeout | undefined;
   let monitor: PublishProgressMonitor | undefined;
-  let prefix: string | undefined;
   try {
-    if (def.kafkaProxy) {
-      // Forwarding before the broker starts: the broker's readiness check already goes through it.
-      kafkaProxy = await new TcpProxy('127.0.0.1', env.privateBrokerPort).start();
-    }
-    if (def.broker === 'private') {
-      broker = new PrivateBroker(env.privateBrokerPort, kafkaProxy ? { advertisedPort: kafkaProxy.port } : {});
-      env.log(`  [s${def.id}] starting a private broker on 127.0.0.1:${broker.port}${kafkaProxy ? `, advertised as ${broker.address} (the Kafka proxy)` : ''}`);
-      await broker.start();
-    }
-    if (cluster) {
-      // A node restarted by the previous scenario may still be catching up: start from full ISR.
-      await cluster.waitForFullIsr();
-    }
-    const brokers = broker ? [broker.address] : cluster ? cluster.brokers : env.kafkaBrokers;
-    database = await createTestDatabase(env.databaseUrl, `faults_s${def.id}`);
-    pool = new pg.Pool({ connectionString: database.url, max: def.workload.writers + 4, application_name: 'faults-checker' });
-    pool.on('error', () => undefined);
-    await pool.query(DELIVERY_TABLES);
-    prefix = `${uniqueName(`faults.s${def.id}.`)}.`;
+    const { database, pool, prefix, brokers, relayDatabaseUrl } = await services.setUp();
     const groupId = uniqueName(`faults-s${def.id}-`);
-    if (!def.freshTopics) {
-      // A busy broker may answer the first CreateTopics with a transient error.
-      const topic = `${prefix}order`;
-      await waitFor(() => createTopics(brokers, [{ topic, numPartitions: 12 }]).then(() => true), {
-        timeoutMs: 30_000,
-        intervalMs: 500,
-        message: 'topic created',
-      });
-    }
-    let relayDatabaseUrl = database.url;
-    if (def.postgresProxy) {
-      const target = new URL(database.url);
-      postgresProxy = await new TcpProxy(target.hostname, Number(target.port || 5432)).start();
-      const viaProxy = new URL(database.url);
-      viaProxy.hostname = '127.0.0.1';
-      viaProxy.port = String(postgresProxy.port);
-      relayDatabaseUrl = viaProxy.toString();
-    }
     const workload = new Workload(pool, def.workload);
-    ctx = new ScenarioContext(def, env, database, pool, brokers, prefix, groupId, relayDatabaseUrl, workload, broker, postgresProxy, kafkaProxy, cluster);
+    ctx = new ScenarioContext(
+      def,
+      env,
+      database,
+      pool,
+      brokers,
+      prefix,
+      groupId,
+      relayDatabaseUrl,
+      workload,
+      services.broker,
+      services.postgresProxy,
+      services.kafkaProxy,
+      services.cluster,
+    );
     const c = ctx;
     // With fresh topics the consumers start with the load (below), so the relay's first publish meets a topic just created.
     const startLate = def.freshTopics ? [...c.workers, ...c.controls] : [];
@@ -340,89 +394,14 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     c.log(`processes ready after ${Date.now() - startedAt} ms`);
 
     const groups = c.controls.length > 0 ? 2 : 1;
-    if (!def.freshTopics) {
-      // Warm-up: one event per warm-up tenant through the whole pipeline before the clock starts.
-      for (let i = 0; i < WARMUP_TENANTS; i++) await workload.writeOne(`warmup-${i}`);
-      workload.writes.length = 0;
-      await waitFor(
-        async () =>
-          (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >=
-          WARMUP_TENANTS * groups,
-        {
-          timeoutMs: 60_000,
-          intervalMs: 200,
-          message: 'warm-up events delivered',
-        },
-      );
-      await pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
-      c.log(`warm-up delivered after ${Date.now() - startedAt} ms`);
-    }
+    if (!def.freshTopics) await warmUp(c, groups, startedAt);
     if (def.measurePublishStall) monitor = new PublishProgressMonitor(pool).start();
-    env.log(
-      `  [s${def.id}] load: ${def.workload.ratePerSecond} tx/s (1-${def.workload.eventsPerTransaction ?? 1} events each) for ${def.workload.durationMs / 1000} s over ${def.workload.tenants} tenants, ${def.workload.writers} writers`,
-    );
-    c.loadDone = workload.run().finally(() => {
-      c.loadRunning = false;
-    });
-    const injecting = def.inject(c);
-    const lateStarts = Promise.all(startLate.map((slot) => c.start(slot)));
-    await c.loadDone;
-    const loadEndMs = Date.now();
-    await injecting;
-    await lateStarts;
-
-    // Everything committed must arrive: delivered, or (poison) in the DLQ table.
-    const pending = `
-      SELECT count(*)::int AS n FROM eventbus.event_log e
-      WHERE e.tenant_id NOT LIKE 'warmup-%'
-        AND ((NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'main')
-              AND NOT EXISTS (SELECT 1 FROM eventbus.dead_letters q WHERE q.event_id = e.id::text))
-          OR (${groups} = 2 AND NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'control')))`;
-    let drainError: string | undefined;
-    await waitFor(async () => (await count(c.pool, pending)) === 0, {
-      timeoutMs: drainTimeoutMs,
-      intervalMs: 250,
-      message: 'every committed event delivered',
-    }).catch((error: Error) => void (drainError = error.message));
-    // Let anything still in flight land before counting duplicates: outbox empty and deliveries steady.
-    let lastCount = -1;
-    let steadySince = Date.now();
-    await waitFor(
-      async () => {
-        const n = await count(c.pool, 'SELECT (SELECT count(*) FROM faults.deliveries) + (SELECT count(*) FROM eventbus.outbox) AS n');
-        if (n !== lastCount) {
-          lastCount = n;
-          steadySince = Date.now();
-        }
-        return Date.now() - steadySince > 1000 && (await count(c.pool, 'SELECT count(*)::int AS n FROM eventbus.outbox')) === 0;
-      },
-      { timeoutMs: 20_000, intervalMs: 250, message: 'deliveries settled' },
-    ).catch(() => undefined);
+    const loadEndMs = await runLoad(c, startLate);
+    const drainError = await waitForDrain(c, groups, drainTimeoutMs);
+    await waitForSettled(c);
     monitor?.stop();
 
-    const result = checkDelivery({
-      writes: workload.writes,
-      eventLog: (
-        await c.pool.query(
-          `SELECT id::text AS "eventId", tenant_id AS "tenantId", (payload->>'seq')::int AS seq, payload->>'poison' AS poison
-         FROM eventbus.event_log WHERE tenant_id NOT LIKE 'warmup-%'`,
-        )
-      ).rows,
-      deliveries: await deliveries(c.pool, 'main'),
-      controlDeliveries: groups === 2 ? await deliveries(c.pool, 'control') : undefined,
-      effects: (
-        await c.pool.query(
-          `SELECT event_id::text AS "eventId" FROM faults.effects f WHERE grp = 'main' AND NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`,
-        )
-      ).rows,
-      deadLettered: (await c.pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [groupId])).rows.map(
-        (r) => r.event_id as string,
-      ),
-      faults: c.faults,
-      loadEndMs,
-      batchBound: RELAY_BATCH_SIZE * RELAY_LANES,
-      ...(def.republishAllowance === 'crashes-only' ? { republishBound: c.unexpectedExits.length * RELAY_BATCH_SIZE * RELAY_LANES } : {}),
-    });
+    const result = await checkScenario(c, groups, loadEndMs);
     c.log(`drained and settled after ${Date.now() - startedAt} ms`);
     const audit = await auditScenario(c.pool, { brokers, prefix, groupId, from: new Date(startedAt), to: new Date() }, result);
     c.log(
@@ -445,40 +424,132 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
       ...(monitor ? { publishStall: summarizeStalls(monitor.samples, c.faults) } : {}),
     };
   } catch (error) {
-    const message = errorMessage(error);
-    env.log(`  [s${def.id}] failed: ${message}`);
-    return {
-      ...checkDelivery({ writes: [], eventLog: [], deliveries: [], effects: [], deadLettered: [], faults: [], loadEndMs: 0, batchBound: 0 }),
-      id: def.id,
-      name: def.name,
-      durationMs: Date.now() - startedAt,
-      faultKinds: {},
-      unexpectedExits: ctx?.unexpectedExits ?? [],
-      violations: [`the scenario did not run to the end: ${message}`],
-      error: message,
-    };
+    return failedScenario(def, env, startedAt, ctx, error);
   } finally {
     clearInterval(supervisor);
     monitor?.stop();
-    if (ctx) {
-      // A restart the supervisor began may still be starting a process: let it finish, then stop everything.
-      await waitFor(() => !ctx!.allSlots().some((s) => s.busy), { timeoutMs: 60_000, intervalMs: 200 }).catch(() => undefined);
-      await Promise.all(ctx.allSlots().map((s) => s.process?.stop(10_000)));
-    }
+    if (ctx) await stopProcesses(ctx);
     await mirror?.stop().catch(() => undefined);
-    await postgresProxy?.stop();
-    await pool?.end().catch(() => undefined);
-    // FAULTS_KEEP_DATABASE=1 keeps the scenario's database for a look at faults.deliveries afterwards.
-    if (process.env.FAULTS_KEEP_DATABASE === '1') env.log(`  [s${def.id}] kept database ${database?.name}`);
-    else await database?.drop().catch(() => undefined);
-    await broker?.destroy();
-    await kafkaProxy?.stop();
-    if (cluster && prefix) {
-      // The cluster outlives the scenario: its 12-partition RF-3 topics would slow every later restart.
-      await cluster.deleteTopicsWithPrefix(prefix).catch((error: Error) => env.log(`  [s${def.id}] deleting topics ${prefix}* failed: ${error.message}`));
-    }
+    await services.release();
     env.log(`  [s${def.id}] cleaned up after ${Date.now() - startedAt} ms`);
   }
+}
+
+/** The result of a scenario that did not run to the end: every check empty, the error as its violation. */
+function failedScenario(def: ScenarioDefinition, env: MatrixEnvironment, startedAt: number, ctx: ScenarioContext | undefined, error: unknown): ScenarioResult {
+  const message = errorMessage(error);
+  env.log(`  [s${def.id}] failed: ${message}`);
+  return {
+    ...checkDelivery({ writes: [], eventLog: [], deliveries: [], effects: [], deadLettered: [], faults: [], loadEndMs: 0, batchBound: 0 }),
+    id: def.id,
+    name: def.name,
+    durationMs: Date.now() - startedAt,
+    faultKinds: {},
+    unexpectedExits: ctx?.unexpectedExits ?? [],
+    violations: [`the scenario did not run to the end: ${message}`],
+    error: message,
+  };
+}
+
+/** A restart the supervisor began may still be starting a process: lets it finish, then stops every process. */
+async function stopProcesses(ctx: ScenarioContext): Promise<void> {
+  await waitFor(() => !ctx.allSlots().some((s) => s.busy), { timeoutMs: 60_000, intervalMs: 200 }).catch(() => undefined);
+  await Promise.all(ctx.allSlots().map((s) => s.process?.stop(10_000)));
+}
+
+/** One event per warm-up tenant through the whole pipeline before the clock starts; excluded from the figures. */
+async function warmUp(c: ScenarioContext, groups: number, startedAt: number): Promise<void> {
+  for (let i = 0; i < WARMUP_TENANTS; i++) await c.workload.writeOne(`warmup-${i}`);
+  c.workload.writes.length = 0;
+  await waitFor(
+    async () =>
+      (await count(c.pool, `SELECT count(DISTINCT (grp, event_id))::int AS n FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`)) >=
+      WARMUP_TENANTS * groups,
+    { timeoutMs: 60_000, intervalMs: 200, message: 'warm-up events delivered' },
+  );
+  await c.pool.query(`DELETE FROM faults.deliveries WHERE tenant_id LIKE 'warmup-%'`);
+  c.log(`warm-up delivered after ${Date.now() - startedAt} ms`);
+}
+
+/** The workload with the scenario's faults beside it (and the late-started workers); returns when the load ended. */
+async function runLoad(c: ScenarioContext, startLate: readonly Slot[]): Promise<number> {
+  const { def } = c;
+  c.env.log(
+    `  [s${def.id}] load: ${def.workload.ratePerSecond} tx/s (1-${def.workload.eventsPerTransaction ?? 1} events each) for ${def.workload.durationMs / 1000} s over ${def.workload.tenants} tenants, ${def.workload.writers} writers`,
+  );
+  c.loadDone = c.workload.run().finally(() => {
+    c.loadRunning = false;
+  });
+  const injecting = def.inject(c);
+  const lateStarts = Promise.all(startLate.map((slot) => c.start(slot)));
+  await c.loadDone;
+  const loadEndMs = Date.now();
+  await injecting;
+  await lateStarts;
+  return loadEndMs;
+}
+
+/** Waits until everything committed arrived: delivered, or (poison) in the DLQ table. Returns the timeout's message if it did not. */
+async function waitForDrain(c: ScenarioContext, groups: number, drainTimeoutMs: number): Promise<string | undefined> {
+  const pending = `
+    SELECT count(*)::int AS n FROM eventbus.event_log e
+    WHERE e.tenant_id NOT LIKE 'warmup-%'
+      AND ((NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'main')
+            AND NOT EXISTS (SELECT 1 FROM eventbus.dead_letters q WHERE q.event_id = e.id::text))
+        OR (${groups} = 2 AND NOT EXISTS (SELECT 1 FROM faults.deliveries d WHERE d.event_id = e.id AND d.grp = 'control')))`;
+  return waitFor(async () => (await count(c.pool, pending)) === 0, {
+    timeoutMs: drainTimeoutMs,
+    intervalMs: 250,
+    message: 'every committed event delivered',
+  }).then(
+    () => undefined,
+    (error: Error) => error.message,
+  );
+}
+
+/** Lets anything still in flight land before duplicates are counted: the outbox empty and the deliveries steady for a second. */
+async function waitForSettled(c: ScenarioContext): Promise<void> {
+  let lastCount = -1;
+  let steadySince = Date.now();
+  await waitFor(
+    async () => {
+      const n = await count(c.pool, 'SELECT (SELECT count(*) FROM faults.deliveries) + (SELECT count(*) FROM eventbus.outbox) AS n');
+      if (n !== lastCount) {
+        lastCount = n;
+        steadySince = Date.now();
+      }
+      return Date.now() - steadySince > 1000 && (await count(c.pool, 'SELECT count(*)::int AS n FROM eventbus.outbox')) === 0;
+    },
+    { timeoutMs: 20_000, intervalMs: 250, message: 'deliveries settled' },
+  ).catch(() => undefined);
+}
+
+/** Reads what the scenario wrote and what arrived, and checks it (checker.ts). */
+async function checkScenario(c: ScenarioContext, groups: number, loadEndMs: number): Promise<CheckResult> {
+  const { def, pool } = c;
+  return checkDelivery({
+    writes: c.workload.writes,
+    eventLog: (
+      await pool.query(
+        `SELECT id::text AS "eventId", tenant_id AS "tenantId", (payload->>'seq')::int AS seq, payload->>'poison' AS poison
+         FROM eventbus.event_log WHERE tenant_id NOT LIKE 'warmup-%'`,
+      )
+    ).rows,
+    deliveries: await deliveries(pool, 'main'),
+    controlDeliveries: groups === 2 ? await deliveries(pool, 'control') : undefined,
+    effects: (
+      await pool.query(
+        `SELECT event_id::text AS "eventId" FROM faults.effects f WHERE grp = 'main' AND NOT EXISTS (SELECT 1 FROM eventbus.event_log e WHERE e.id = f.event_id AND e.tenant_id LIKE 'warmup-%')`,
+      )
+    ).rows,
+    deadLettered: (await pool.query(`SELECT event_id FROM eventbus.dead_letters WHERE stage = 'consumer' AND group_id = $1`, [c.groupId])).rows.map(
+      (r) => r.event_id as string,
+    ),
+    faults: c.faults,
+    loadEndMs,
+    batchBound: RELAY_BATCH_SIZE * RELAY_LANES,
+    ...(def.republishAllowance === 'crashes-only' ? { republishBound: c.unexpectedExits.length * RELAY_BATCH_SIZE * RELAY_LANES } : {}),
+  });
 }
 
 async function deliveries(pool: pg.Pool, grp: 'main' | 'control'): Promise<DeliveryRecord[]> {
