@@ -7,6 +7,7 @@ import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
 import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow } from './sql/claim-batch.js';
+import { type Refusal, summarizeRefusals } from './refusal-log.js';
 import { type DeadRow, deadLetterRows, returnForRetry, type RetryRow } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
@@ -285,30 +286,35 @@ export class RelayLane {
     }
   }
 
-  /** Rows that failed for their own sake go back with a later due time, or to the DLQ table. */
+  /**
+   * Rows that failed for their own sake go back with a later due time, or to the DLQ table.
+   * Logged once per distinct error and claim (summarizeRefusals), after both statements ran.
+   */
   private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
     const { retryConfig, logger: log } = this.ctx.options;
     const retries: RetryRow[] = [];
     const dead: DeadRow[] = [];
+    const retried: Refusal[] = [];
+    const deadLettered: Refusal[] = [];
     for (const { row, message, error } of outcomes) {
       if (!error) continue;
       this.ctx.metrics.recordPublishFailure(row.eventType);
       const attempts = row.attempts + 1;
+      const refusal = { eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message };
       if (attempts > retryConfig.maxRetries) {
         dead.push({ row, message: { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error });
         this.ctx.metrics.recordDeadLettered(row.eventType);
-        log.error(
-          { eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message },
-          'event moved to the DLQ table (stage relay)',
-        );
+        deadLettered.push(refusal);
       } else {
         const delay = backoffDelayMs(retryConfig, attempts);
         retries.push({ row, attempts, delayMs: delay, error: error.message });
-        log.warn({ eventId: row.id, tenantId: row.tenantId, attempts, retryInMs: delay, err: error.message }, 'event refused by Kafka; will retry');
+        retried.push({ ...refusal, retryInMs: delay });
       }
     }
     await deadLetterRows(client, dead);
     await returnForRetry(client, retries);
+    for (const line of summarizeRefusals(deadLettered)) log.error(line, 'event moved to the DLQ table (stage relay)');
+    for (const line of summarizeRefusals(retried)) log.warn(line, 'event refused by Kafka; will retry');
   }
 
   private afterCommit(rows: ClaimedRow[], outcomes: Outcome[]): void {
