@@ -27,6 +27,7 @@ export {
 } from './event-log/prune-event-log.js';
 export { copyEventLogWindow, copyEventLogByIds, type EventLogWindow } from './event-log/audit-event-log.js';
 export { eventFlow, type EventFlow } from './event-log/event-flow.js';
+export { EVENT_LOG_PAYLOAD_SQL } from './event-log/event-log-payload.js';
 
 // eventbus.outbox: the relay's claim and retry, the re-drive's requeue, backlog and shards, the audit's copy.
 export { claimBatch, CLAIM_BATCH_SQL, CLAIM_SESSION_SQL, type ClaimedRow } from './outbox/claim-batch.js';
