@@ -263,7 +263,7 @@ async function relayDrainBench() {
 
   // Baseline (b): the same claim-and-delete statement on the same table, without Kafka.
   await fillBacklog(rows);
-  const { CLAIM_BATCH_SQL, CLAIM_SESSION_SQL } = await import('../packages/relay/dist/sql/claim-batch.js');
+  const { CLAIM_BATCH_SQL, CLAIM_SESSION_SQL } = await import('../packages/outbox/dist/outbox/claim-batch.js');
   const client = await pool.connect();
   await client.query(CLAIM_SESSION_SQL); // the relay's claim connections run with it too
   const allShards = Array.from({ length: 64 }, (_, i) => i);

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
  * The `eventbus` operator CLI. Wiring only: commands live in commands/, the work in the
- * libraries (@eventbus/replay, @eventbus/dead-letters, @eventbus/relay's
- * backlog query, @eventbus/schema's migrations).
+ * libraries (@eventbus/outbox's statements on the EventLog and the outbox, @eventbus/replay,
+ * @eventbus/dead-letters, @eventbus/schema's migrations).
  */
 // First: the global console writes to stderr (see stderr-console.ts).
 import './stderr-console.js';

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { HEADER, parseRfc3339, type TopicRouter } from '@eventbus/core';
 import { copyDeadLetteredEvents } from '@eventbus/dead-letters';
 import type { RangeRecord, TopicRangeReader } from '@eventbus/kafka';
-import { copyEventLogByIds, copyEventLogWindow } from '@eventbus/replay';
+import { copyEventLogByIds, copyEventLogWindow, copyPendingOutbox } from '@eventbus/outbox';
 import { analyzeCopies, createAuditTables, indexAuditTables, insertCommittedOffsets, insertKafkaRows, TABLES, type KafkaRow } from './sql/audit-tables.js';
 import {
   duplicateEvents,
@@ -20,7 +20,7 @@ import {
   type RecordSample,
   type WindowTotals,
 } from './sql/findings.js';
-import { copyHandled, copyPendingOutbox, groupsWithInbox } from './sql/outbox-and-inbox.js';
+import { copyHandled, groupsWithInbox } from './sql/inbox.js';
 import { resolveAuditOptions, type AuditOptions } from './options.js';
 
 /** What a group's committed offsets tell about the window's events. */
@@ -81,7 +81,7 @@ export async function runAudit(db: pg.Pool, reader: TopicRangeReader, options: A
     await createAuditTables(client);
     const events = await copyEventLogWindow(client, TABLES.log, { from: o.from, to: o.to, tenantId: o.tenantId, typeRegexes: o.typeRegexes });
     progress('event log', events, events);
-    await copyPendingOutbox(client);
+    await copyPendingOutbox(client, TABLES.pending, TABLES.log);
 
     await reader.connect();
     const topics = await reader.existingTopics(await auditedTopics(client, o.router, o.eventTypes));

@@ -2,7 +2,8 @@ import type pg from 'pg';
 import { errorMessage } from '@eventbus/core';
 import { deadLetterStatusCounts } from '@eventbus/dead-letters';
 import type { GroupLag } from '@eventbus/kafka';
-import { eventFlow, outboxBacklog, outboxShards, relayInstances, type RelayInstanceRow, type ShardStatus } from '@eventbus/relay';
+import { eventFlow, outboxBacklog, outboxShards, type ShardStatus } from '@eventbus/outbox';
+import { relayInstances, type RelayInstanceRow } from '@eventbus/relay';
 import type { LagSource } from './options.js';
 import { redactSecrets } from './security.js';
 
@@ -34,8 +35,9 @@ const CONSUMED_WINDOW_MS = 5000;
 const CACHE_MS = 800;
 
 /**
- * Reads the pipeline's state through the packages that own each query: the relay's outbox,
- * shard and event-flow statements, the dead-letter counts, the consumer-group lag reader.
+ * Reads the pipeline's state through the packages that own each query: the outbox, shard and
+ * event-flow statements (@eventbus/outbox), the relay instances (@eventbus/relay), the
+ * dead-letter counts, the consumer-group lag reader.
  */
 export class PipelineMonitor {
   private cached: { at: number; snapshot: Promise<PipelineSnapshot> } | undefined;

@@ -20,6 +20,7 @@ export const PUBLISHED_PACKAGE_DIRS: readonly string[] = [
   'packages/core',
   'packages/contracts',
   'packages/kafka',
+  'packages/outbox',
   'packages/producer',
   'packages/consumer',
   'packages/relay',

@@ -11,4 +11,5 @@ export {
   type ContractPayload,
 } from '@eventbus/contracts';
 export { withCorrelationId, EventBusError, isEventBusError } from '@eventbus/core';
-export { requeueEvent, REQUEUE_EVENT_SQL } from './requeue-event.js';
+// Kept for compatibility: the outbox's statements are @eventbus/outbox's.
+export { requeueEvent, REQUEUE_EVENT_SQL } from '@eventbus/outbox';

@@ -6,6 +6,6 @@ export { deadLetterCounts, type DeadLetterCount } from '@eventbus/dead-letters';
 export { silentLogger, type Logger } from '@eventbus/core';
 export { OUTBOX_CHANNEL, parseShardMask, type NotifierHandlers, type OutboxNotifier } from './notifier/outbox-notifier.js';
 export { PgListenNotifier } from './notifier/pg-listen-notifier.js';
-export { outboxBacklog, type OutboxBacklog } from './sql/outbox-backlog.js';
-export { outboxShards, relayInstances, type ShardStatus, type RelayInstanceRow } from './sql/outbox-shards.js';
-export { eventFlow, type EventFlow } from './sql/event-flow.js';
+export { relayInstances, type RelayInstanceRow } from './sql/relay-instances.js';
+// Kept for compatibility: the outbox's and the EventLog's statements are @eventbus/outbox's.
+export { outboxBacklog, outboxShards, eventFlow, type OutboxBacklog, type ShardStatus, type EventFlow } from '@eventbus/outbox';

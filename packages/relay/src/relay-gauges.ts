@@ -3,7 +3,7 @@ import { metrics, type Attributes, type BatchObservableCallback, type Meter } fr
 import { errorMessage, type Logger } from '@eventbus/core';
 import { RELAY_METER } from './metrics.js';
 import { deadLetterCounts } from '@eventbus/dead-letters';
-import { outboxBacklog } from './sql/outbox-backlog.js';
+import { outboxBacklog } from '@eventbus/outbox';
 
 /** What the gauges read from a running relay. */
 export interface ObservedRelay {

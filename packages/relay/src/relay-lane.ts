@@ -1,14 +1,14 @@
 import pg from 'pg';
 import { backoffDelayMs, encodeEvent, errorMessage, reconnectDelayMs, sleep, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
+import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow, returnForRetry, type RetryRow } from '@eventbus/outbox';
 import { SHARD_COUNT } from '@eventbus/schema';
 import type { KafkaFailover } from './kafka-failover.js';
 import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
-import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow } from './sql/claim-batch.js';
 import { type Refusal, summarizeRefusals } from './refusal-log.js';
-import { type DeadRow, deadLetterRows, returnForRetry, type RetryRow } from './sql/record-publish-failure.js';
+import { type DeadRow, deadLetterRows } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { ReplayCursor } from './replay-cursor.js';
 import type { ResolvedReplayFilter } from './replay-filter.js';
-import { readEventPage, startCursor, type ReplayedRow } from './sql/read-event-page.js';
+import { readEventPage, startCursor, type ReplayedRow } from '@eventbus/outbox';
 import { replayUpperBound } from './sql/replay-upper-bound.js';
 
 /** Rows per keyset page: big enough to amortise the round trip, small enough to keep memory flat. */

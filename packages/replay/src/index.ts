@@ -6,8 +6,6 @@ export { replayMessage, targetTopic, REPLAY_HEADER, type ReplayTarget } from './
 export { RatePacer } from './rate-pacer.js';
 export { patternToRegex } from './type-pattern-regex.js';
 export { eventPages, DEFAULT_PAGE_SIZE } from './event-pages.js';
-export { findEventCursor } from './sql/find-event-cursor.js';
-export { countMatchingEvents } from './sql/count-matching-events.js';
 export { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';
-export { eventLogTenants, countOldEvents, deleteOldEvents, type TenantEventCounts } from './sql/prune-event-log.js';
-export { copyEventLogWindow, copyEventLogByIds, type EventLogWindow } from './sql/audit-event-log.js';
+// Kept for compatibility: the EventLog's statements are @eventbus/outbox's.
+export { findEventCursor, countMatchingEvents, copyEventLogWindow, copyEventLogByIds, type EventLogWindow } from '@eventbus/outbox';

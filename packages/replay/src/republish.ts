@@ -6,8 +6,7 @@ import { RatePacer } from './rate-pacer.js';
 import { encodeResumeToken, replayFilterHash, type ReplayCursor } from './replay-cursor.js';
 import { resolveReplayFilter, type ReplayFilter } from './replay-filter.js';
 import { replayMessage, targetTopic, type ReplayTarget } from './replay-message.js';
-import { countMatchingEvents } from './sql/count-matching-events.js';
-import { startCursor, type ReplayedRow } from './sql/read-event-page.js';
+import { countMatchingEvents, startCursor, type ReplayedRow } from '@eventbus/outbox';
 import { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';
 
 export interface RepublishOptions {

@@ -43,7 +43,7 @@ export const eventLog = eventbus.table(
  *
  * Why claim-and-delete and not a `WHERE id > last_seen` cursor: ids are assigned at insert
  * but become visible at commit, so a cursor skips rows of transactions that commit late.
- * A claimed row is never skipped; see packages/relay/src/sql/claim-batch.ts.
+ * A claimed row is never skipped; see packages/outbox/src/outbox/claim-batch.ts.
  */
 export const outbox = eventbus.table(
   'outbox',

@@ -23,9 +23,9 @@ ${CONNECTION_HELP}`,
   async run(argv, io) {
     const { values } = parseCommandArgs('outbox status', argv, { ...COMMON_FLAGS, ...CONNECTION_FLAGS, 'all-shards': { type: 'boolean' } });
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-    const { outboxBacklog } = await import('@eventbus/relay');
+    const { outboxBacklog, outboxShards } = await import('@eventbus/outbox');
     const { openDatabase } = await import('../connections.js');
-    const { outboxShards, relayInstances } = await import('@eventbus/relay');
+    const { relayInstances } = await import('@eventbus/relay');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const [backlog, shards, instances] = [await outboxBacklog(db), await outboxShards(db), await relayInstances(db)];

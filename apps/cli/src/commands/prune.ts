@@ -135,7 +135,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
     const sql: PruneSql = {
-      eventLog: await import('@eventbus/replay'),
+      eventLog: await import('@eventbus/outbox'),
       deadLetters: await import('@eventbus/dead-letters'),
       inbox: await import('@eventbus/consumer'),
     };
@@ -175,7 +175,7 @@ ${CONNECTION_HELP}`,
 
 /** The retention statements, each from the package that owns its table (loaded only when prune runs). */
 interface PruneSql {
-  eventLog: typeof import('@eventbus/replay');
+  eventLog: typeof import('@eventbus/outbox');
   deadLetters: typeof import('@eventbus/dead-letters');
   inbox: typeof import('@eventbus/consumer');
 }
@@ -190,7 +190,12 @@ async function countPrunable(
   { ages, cutoffs, tenant, dryRun }: { ages: Ages; cutoffs: Array<Date | null>; tenant: string | null; dryRun: boolean },
 ): Promise<{ summary: PruneSummary; eventPlan: EventPlan }> {
   const eventPlan = ages.eventLog
-    ? await sql.eventLog.countOldEvents(db, tenant !== null ? [tenant] : await sql.eventLog.eventLogTenants(db), cutoffs[0]!)
+    ? await sql.eventLog.countOldEvents(
+        db,
+        tenant !== null ? [tenant] : await sql.eventLog.eventLogTenants(db),
+        cutoffs[0]!,
+        sql.deadLetters.PENDING_RELAY_DEAD_LETTER_OF_EVENT,
+      )
     : [];
   const deadLetterCounts = ages.deadLetters ? await sql.deadLetters.countOldDeadLetters(db, cutoffs[1]!, tenant) : undefined;
   const inboxCount = ages.inbox ? await sql.inbox.countOldInbox(db, cutoffs[2]!) : 0;
@@ -244,7 +249,7 @@ async function deletionPhases(
     let group = 0;
     phases.push(() =>
       runBatches(io, 'event log', result, async () => {
-        const deleted = await sql.eventLog.deleteOldEvents(db, groups[group]!, cutoffs[0]!, batchSize);
+        const deleted = await sql.eventLog.deleteOldEvents(db, groups[group]!, cutoffs[0]!, batchSize, sql.deadLetters.PENDING_RELAY_DEAD_LETTER_OF_EVENT);
         // Fewer rows than the limit: this group's tenants have no prunable event left.
         if (deleted < batchSize) group++;
         return { deleted, done: group >= groups.length };

@@ -79,7 +79,8 @@ ${CONNECTION_HELP}`,
     checkFlagCombinations(values);
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const replay = await import('@eventbus/replay');
-    const { findEventCursor, republishEvents } = replay;
+    const { republishEvents } = replay;
+    const { findEventCursor } = await import('@eventbus/outbox');
     const { LazyPublisher, openDatabase } = await import('../connections.js');
     const { filter, pageSize, rate, dryRun, resumePoint } = readReplayFlags(values, replay);
 

@@ -27,9 +27,8 @@ ${CONNECTION_HELP}`,
     const { values } = parseCommandArgs('stats', argv, { ...COMMON_FLAGS, ...CONNECTION_FLAGS, window: { type: 'string' } });
     const windowSeconds = durationFlag('window', values.window, 3600);
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
-    const { outboxBacklog } = await import('@eventbus/relay');
+    const { eventFlow, outboxBacklog } = await import('@eventbus/outbox');
     const { openDatabase } = await import('../connections.js');
-    const { eventFlow } = await import('@eventbus/relay');
     const { deadLetterStatusCounts } = await import('@eventbus/dead-letters');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {

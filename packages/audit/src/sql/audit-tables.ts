@@ -4,7 +4,7 @@ import type pg from 'pg';
  * The audit's working tables: temporary (its own session's, dropped when the session ends,
  * never WAL-logged), so the comparison runs in Postgres with anti-joins and window functions
  * while Node holds one Kafka fetch batch at a time. Each owner's rows are copied in by that
- * owner's statement (event log: @eventbus/replay; dead letters: @eventbus/dead-letters).
+ * owner's statement (event log and outbox: @eventbus/outbox; dead letters: @eventbus/dead-letters).
  */
 export const TABLES = {
   log: 'pg_temp.audit_log',

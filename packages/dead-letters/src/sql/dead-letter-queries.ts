@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { EVENT_LOG_PAYLOAD_SQL } from '@eventbus/outbox';
 
 /** Filters of `dlq list` and `dlq retry|discard --all`. */
 export interface DeadLetterFilter {
@@ -122,8 +123,7 @@ FROM eventbus.dead_letters d
 -- Relay rows keep no value of their own: show the EventLog's payload. The CASE keeps a
 -- malformed event_id (consumer rows hold whatever the message said) from failing the cast.
 LEFT JOIN LATERAL (
-  SELECT payload FROM eventbus.event_log
-  WHERE d.stage = 'relay' AND id = CASE WHEN d.event_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN d.event_id::uuid END
+  ${EVENT_LOG_PAYLOAD_SQL(`CASE WHEN d.stage = 'relay' AND d.event_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN d.event_id::uuid END`)}
 ) e ON true
 WHERE d.id = $1`;
 

@@ -63,8 +63,9 @@ export async function deleteOldDeadLetters(db: pg.Pool, cutoff: Date, tenantId: 
 }
 
 /**
- * A condition for the EventLog's prune (`e` is the eventbus.event_log row): the event has a
- * pending relay-stage dead letter. Those rows keep no payload of their own; `dlq retry` puts
+ * A condition for the EventLog's prune (`e` is the eventbus.event_log row; the caller passes
+ * it to @eventbus/outbox's countOldEvents and deleteOldEvents): the event has a pending
+ * relay-stage dead letter. Those rows keep no payload of their own; `dlq retry` puts
  * the event back in the outbox and the relay reads it from the EventLog, so such an event
  * must stay. Probed through dead_letters_dedupe_key_uq: the relay writes relay rows with the
  * key `relay:{event id}` (record-relay-dead-letter.ts).

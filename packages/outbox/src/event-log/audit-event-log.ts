@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { tableName } from '../table-name.js';
 
 /**
  * The event-log side of `eventbus audit`: the audit compares in Postgres, in a temporary table
@@ -14,13 +15,6 @@ export interface EventLogWindow {
   to: Date;
   tenantId: string | null;
   typeRegexes: string[] | null;
-}
-
-const TABLE_NAME = /^(pg_temp\.)?[a-z_][a-z0-9_]{0,62}$/;
-
-function tableName(name: string): string {
-  if (!TABLE_NAME.test(name)) throw new Error(`not a table name: ${JSON.stringify(name)}`);
-  return name;
 }
 
 /**

@@ -1,11 +1,32 @@
 import type pg from 'pg';
 import { storedEventFromRow, type StoredEvent } from '@eventbus/core';
-import type { ReplayCursor } from '../replay-cursor.js';
-import type { ResolvedReplayFilter } from '../replay-filter.js';
+
+/**
+ * A position in a tenant's EventLog, in (created_at, id) order: created_at as Postgres'
+ * microsecond UTC text (a Date holds only milliseconds, and a cursor rounded down to the
+ * millisecond would read the same rows again), and the event id. @eventbus/replay's
+ * ReplayCursor has this shape.
+ */
+export interface EventLogCursor {
+  createdAt: string;
+  id: string;
+}
+
+/** Which of a tenant's events a page read or a count selects (@eventbus/replay's ResolvedReplayFilter has this shape). */
+export interface EventLogFilter {
+  tenantId: string;
+  /** Anchored regexes, or null for every type. */
+  typeRegexes: string[] | null;
+  /** Inclusive lower bound on created_at, or null for the beginning. */
+  fromDate: Date | null;
+  /** Inclusive upper bound on created_at, or null for none. */
+  toDate: Date | null;
+  correlationId: string | null;
+}
 
 /** An EventLog row as replay reads it: the relay's StoredEvent plus its exact position. */
 export interface ReplayedRow extends StoredEvent {
-  cursor: ReplayCursor;
+  cursor: EventLogCursor;
 }
 
 /**
@@ -20,7 +41,8 @@ export interface ReplayedRow extends StoredEvent {
  *   and there is no `cursor IS NULL OR …`, which would stop the planner from using the
  *   row comparison as an index bound.
  * - The upper bound is exclusive ($4): min(--to + 1 µs, the visibility horizon), computed
- *   once when the replay starts (see replay-upper-bound.ts), never "whatever is there now".
+ *   once when the replay starts (see @eventbus/replay's replayUpperBound), never "whatever
+ *   is there now".
  * - Every filter is a bound parameter; types are anchored regexes from validated patterns.
  * - created_at comes back twice: as a Date for the message, and as microsecond UTC text
  *   for the cursor (a Date would round it to milliseconds and re-read rows).
@@ -44,7 +66,7 @@ LIMIT $7`;
 const NIL_UUID = '00000000-0000-0000-0000-000000000000';
 
 /** The cursor before the first event of the window. */
-export function startCursor(filter: ResolvedReplayFilter): ReplayCursor {
+export function startCursor(filter: EventLogFilter): EventLogCursor {
   return { createdAt: filter.fromDate ? filter.fromDate.toISOString() : '-infinity', id: NIL_UUID };
 }
 
@@ -52,20 +74,20 @@ export function startCursor(filter: ResolvedReplayFilter): ReplayCursor {
  * The exclusive bound that --to alone gives (to + 1 µs; Postgres timestamps have microseconds),
  * for callers that pass no computed bound.
  */
-export function toDateBound(filter: ResolvedReplayFilter): string {
+export function toDateBound(filter: EventLogFilter): string {
   return filter.toDate ? `${filter.toDate.toISOString().slice(0, -1)}001Z` : 'infinity';
 }
 
 /** $1–$6 of READ_EVENT_PAGE_SQL and COUNT_MATCHING_EVENTS_SQL, which share their predicate. */
-export function windowParams(filter: ResolvedReplayFilter, after: ReplayCursor, before: string): unknown[] {
+export function windowParams(filter: EventLogFilter, after: EventLogCursor, before: string): unknown[] {
   return [filter.tenantId, after.createdAt, after.id, before, filter.typeRegexes, filter.correlationId];
 }
 
 /** `before`: the exclusive upper bound (see replayUpperBound); default: --to alone. */
 export async function readEventPage(
   db: pg.Pool | pg.ClientBase,
-  filter: ResolvedReplayFilter,
-  after: ReplayCursor,
+  filter: EventLogFilter,
+  after: EventLogCursor,
   limit: number,
   before = toDateBound(filter),
 ): Promise<ReplayedRow[]> {

@@ -50,29 +50,3 @@ export async function outboxShards(db: pg.Pool): Promise<ShardStatus[]> {
     heldBy: r.held_by,
   }));
 }
-
-/** A relay instance (or lane) as its heartbeat row records it. */
-export interface RelayInstanceRow {
-  instanceId: string;
-  host: string;
-  pid: number;
-  startedAt: Date;
-  heartbeatAgeSeconds: number;
-  shards: number[];
-}
-
-export const RELAY_INSTANCES_SQL = `
-SELECT instance_id, host, pid, started_at, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_seconds, shards
-FROM eventbus.relay_instances ORDER BY instance_id`;
-
-export async function relayInstances(db: pg.Pool): Promise<RelayInstanceRow[]> {
-  const { rows } = await db.query(RELAY_INSTANCES_SQL);
-  return rows.map((r) => ({
-    instanceId: r.instance_id,
-    host: r.host,
-    pid: r.pid,
-    startedAt: r.started_at,
-    heartbeatAgeSeconds: Math.max(0, Number(r.heartbeat_age_seconds)),
-    shards: (r.shards as number[]) ?? [],
-  }));
-}

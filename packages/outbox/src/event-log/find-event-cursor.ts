@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { ReplayCursor } from '../replay-cursor.js';
+import type { EventLogCursor } from './read-event-page.js';
 
 /**
  * The position of one of the tenant's events, for `--after <event id>`. Scoped to the
@@ -13,7 +13,7 @@ WHERE id = $2::uuid AND tenant_id = $1`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export async function findEventCursor(db: pg.Pool | pg.ClientBase, tenantId: string, eventId: string): Promise<ReplayCursor | undefined> {
+export async function findEventCursor(db: pg.Pool | pg.ClientBase, tenantId: string, eventId: string): Promise<EventLogCursor | undefined> {
   // Not a uuid: it cannot be an event id, and the cast would fail with a driver error.
   if (!UUID.test(eventId)) return undefined;
   const { rows } = await db.query(FIND_EVENT_CURSOR_SQL, [tenantId, eventId]);

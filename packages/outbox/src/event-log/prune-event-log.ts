@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { inTransaction } from '@eventbus/schema';
-import { PENDING_RELAY_DEAD_LETTER_OF_EVENT } from '@eventbus/dead-letters';
 
 /** One tenant's EventLog rows created before the cutoff. */
 export interface TenantEventCounts {
@@ -47,14 +46,16 @@ export async function eventLogTenants(db: pg.Pool): Promise<string[]> {
  * - still in the outbox. outbox.event_id has no foreign key to event_log (the producer's
  *   insert stays cheap), so nothing in the database stops the delete: it must be excluded
  *   here. It matters: the relay's claim deletes the outbox row and JOINs event_log
- *   (packages/relay/src/sql/claim-batch.ts), so an outbox row whose event is gone is
+ *   (../outbox/claim-batch.ts), so an outbox row whose event is gone is
  *   dropped without being published: an event lost without a trace. Probed through
  *   outbox_event_id_uq.
  * - the event of a pending relay-stage dead letter. Those rows keep no payload of their
  *   own; `dlq retry` puts the event back in the outbox and the relay reads it from here.
  *   Probed through dead_letters_dedupe_key_uq: the relay writes relay rows with the key
- *   `relay:{event id}` (the condition is @eventbus/dead-letters'
- *   PENDING_RELAY_DEAD_LETTER_OF_EVENT).
+ *   `relay:{event id}`. The condition is @eventbus/dead-letters'
+ *   PENDING_RELAY_DEAD_LETTER_OF_EVENT, which the caller passes in (`keptForDeadLetter`):
+ *   that package owns the dead-letter tables' SQL, and it depends on this one (a re-drive
+ *   calls requeueEvent), so this one cannot import it.
  *
  * No race with either: every write that puts an old event back in play (the relay returning
  * a row for retry or dead-lettering it, `dlq retry` moving a dead letter to the outbox)
@@ -62,7 +63,12 @@ export async function eventLogTenants(db: pg.Pool): Promise<string[]> {
  * event in one or the other.
  */
 const KEPT_IN_OUTBOX = `EXISTS (SELECT 1 FROM eventbus.outbox o WHERE o.event_id = e.id)`;
-const KEPT_FOR_DEAD_LETTER = PENDING_RELAY_DEAD_LETTER_OF_EVENT;
+
+/**
+ * A condition over `e` (the eventbus.event_log row), true for an event a pending relay-stage
+ * dead letter still needs: @eventbus/dead-letters' PENDING_RELAY_DEAD_LETTER_OF_EVENT.
+ */
+export type PendingDeadLetterCondition = string;
 
 /**
  * Per tenant: the rows created before the cutoff that a prune may delete, and those it
@@ -71,7 +77,7 @@ const KEPT_FOR_DEAD_LETTER = PENDING_RELAY_DEAD_LETTER_OF_EVENT;
  * those tables are small); 550k old rows of 1M, 1,000 tenants, counted in 3.5 s here. Tenants
  * with no old row are left out.
  */
-export const COUNT_OLD_EVENTS_SQL = `
+export const COUNT_OLD_EVENTS_SQL = (keptForDeadLetter: PendingDeadLetterCondition) => `
 SELECT t.tenant_id, c.prunable, c.in_outbox, c.pending_dead_letter
 FROM unnest($1::text[]) AS t(tenant_id)
 CROSS JOIN LATERAL (
@@ -79,14 +85,19 @@ CROSS JOIN LATERAL (
          count(*) FILTER (WHERE k.in_outbox)::bigint AS in_outbox,
          count(*) FILTER (WHERE k.dead_letter AND NOT k.in_outbox)::bigint AS pending_dead_letter
   FROM eventbus.event_log e
-  CROSS JOIN LATERAL (SELECT ${KEPT_IN_OUTBOX} AS in_outbox, ${KEPT_FOR_DEAD_LETTER} AS dead_letter) k
+  CROSS JOIN LATERAL (SELECT ${KEPT_IN_OUTBOX} AS in_outbox, ${keptForDeadLetter} AS dead_letter) k
   WHERE e.tenant_id = t.tenant_id AND e.created_at < $2
 ) c
 WHERE c.prunable + c.in_outbox + c.pending_dead_letter > 0
 ORDER BY t.tenant_id`;
 
-export async function countOldEvents(db: pg.Pool, tenantIds: readonly string[], cutoff: Date): Promise<TenantEventCounts[]> {
-  const { rows } = await db.query(COUNT_OLD_EVENTS_SQL, [tenantIds, cutoff]);
+export async function countOldEvents(
+  db: pg.Pool,
+  tenantIds: readonly string[],
+  cutoff: Date,
+  keptForDeadLetter: PendingDeadLetterCondition,
+): Promise<TenantEventCounts[]> {
+  const { rows } = await db.query(COUNT_OLD_EVENTS_SQL(keptForDeadLetter), [tenantIds, cutoff]);
   return rows.map((r) => ({
     tenantId: r.tenant_id,
     prunable: Number(r.prunable),
@@ -113,7 +124,7 @@ export async function countOldEvents(db: pg.Pool, tenantIds: readonly string[], 
  * says `SET LOCAL eventbus.allow_event_log_delete = 'on'`: deleteOldEvents sets it in each
  * batch's transaction and nowhere else.
  */
-export const DELETE_OLD_EVENTS_SQL = `
+export const DELETE_OLD_EVENTS_SQL = (keptForDeadLetter: PendingDeadLetterCondition) => `
 DELETE FROM eventbus.event_log
 WHERE id IN (
   SELECT b.id
@@ -122,7 +133,7 @@ WHERE id IN (
     SELECT e.id FROM eventbus.event_log e
     WHERE e.tenant_id = t.tenant_id AND e.created_at < $2
       AND NOT ${KEPT_IN_OUTBOX}
-      AND NOT ${KEPT_FOR_DEAD_LETTER}
+      AND NOT ${keptForDeadLetter}
     ORDER BY e.created_at, e.id
     LIMIT $3
   ) b
@@ -130,10 +141,16 @@ WHERE id IN (
 )`;
 
 /** Runs one batch in its own transaction; returns the rows deleted. */
-export async function deleteOldEvents(db: pg.Pool, tenantIds: readonly string[], cutoff: Date, limit: number): Promise<number> {
+export async function deleteOldEvents(
+  db: pg.Pool,
+  tenantIds: readonly string[],
+  cutoff: Date,
+  limit: number,
+  keptForDeadLetter: PendingDeadLetterCondition,
+): Promise<number> {
   return inTransaction(db, async (client) => {
     await client.query(`SET LOCAL eventbus.allow_event_log_delete = 'on'`);
-    const { rowCount } = await client.query(DELETE_OLD_EVENTS_SQL, [tenantIds, cutoff, limit]);
+    const { rowCount } = await client.query(DELETE_OLD_EVENTS_SQL(keptForDeadLetter), [tenantIds, cutoff, limit]);
     return rowCount ?? 0;
   });
 }

@@ -3,11 +3,9 @@ import { shardForTenant } from '@eventbus/schema';
 
 /**
  * Puts an event already in the EventLog back in the outbox, in its tenant's shard, so the
- * relay publishes it again (a relay-stage dead letter's re-drive). The producer owns what
- * enters the outbox: the relay only claims rows and returns its own claimed rows for a retry,
- * and it cannot own this insert because it depends on @eventbus/dead-letters, which calls it.
- * Takes the caller's client so the insert commits or rolls back with the caller's transaction
- * (the dead letter's status change). ON CONFLICT: an event still waiting in the outbox is
+ * relay publishes it again (a relay-stage dead letter's re-drive, @eventbus/dead-letters'
+ * redriveDeadLetter). Takes the caller's client so the insert commits or rolls back with the
+ * caller's transaction (the dead letter's status change). ON CONFLICT: an event still waiting in the outbox is
  * already on its way; a second row would publish it twice.
  */
 export const REQUEUE_EVENT_SQL = 'INSERT INTO eventbus.outbox (event_id, shard) VALUES ($1::uuid, $2) ON CONFLICT (event_id) DO NOTHING';

@@ -1,22 +1,9 @@
 import type pg from 'pg';
 
 /**
- * Read-only probes of two tables whose writers live elsewhere: the outbox (the producer
- * inserts, @eventbus/relay claims and deletes) and the inbox (@eventbus/consumer's
- * processOnce inserts). The audit only copies ids out of them into its temporary tables;
- * nothing here writes to them.
+ * Read-only probes of the inbox, whose writer is @eventbus/consumer's processOnce. The audit
+ * only copies ids out of it into its temporary tables; nothing here writes to it.
  */
-
-/** Events of the window still in the outbox: not on Kafka yet, and not missing. */
-export const COPY_PENDING_OUTBOX_SQL = `
-INSERT INTO audit_pending (event_id)
-SELECT o.event_id FROM eventbus.outbox o JOIN audit_log l ON l.id = o.event_id
-ON CONFLICT DO NOTHING`;
-
-export async function copyPendingOutbox(client: pg.ClientBase): Promise<number> {
-  const result = await client.query(COPY_PENDING_OUTBOX_SQL);
-  return result.rowCount ?? 0;
-}
 
 /**
  * The groups' handled events (inbox rows) among the window's events. Only handlers that call

@@ -1,7 +1,5 @@
 import type pg from 'pg';
-import type { ReplayCursor } from '../replay-cursor.js';
-import type { ResolvedReplayFilter } from '../replay-filter.js';
-import { toDateBound, windowParams } from './read-event-page.js';
+import { type EventLogCursor, type EventLogFilter, toDateBound, windowParams } from './read-event-page.js';
 
 /**
  * How many events a replay will read after `after`: the total for a progress bar's ETA and
@@ -19,8 +17,8 @@ WHERE tenant_id = $1
 /** `before`: the replay's exclusive upper bound (see replayUpperBound); default: --to alone. */
 export async function countMatchingEvents(
   db: pg.Pool | pg.ClientBase,
-  filter: ResolvedReplayFilter,
-  after: ReplayCursor,
+  filter: EventLogFilter,
+  after: EventLogCursor,
   before = toDateBound(filter),
 ): Promise<number> {
   const { rows } = await db.query(COUNT_MATCHING_EVENTS_SQL, windowParams(filter, after, before));

@@ -1,0 +1,38 @@
+// eventbus.event_log: the producer's insert, replay's page reads, the audit's copies, the prune.
+export {
+  insertEventsStatement,
+  findOriginalsStatement,
+  INSERT_EVENTS_STATEMENT_NAME,
+  type NewEventRow,
+  type InsertRow,
+  type OriginalRow,
+} from './event-log/insert-events.js';
+export {
+  readEventPage,
+  startCursor,
+  toDateBound,
+  READ_EVENT_PAGE_SQL,
+  type EventLogCursor,
+  type EventLogFilter,
+  type ReplayedRow,
+} from './event-log/read-event-page.js';
+export { countMatchingEvents, COUNT_MATCHING_EVENTS_SQL } from './event-log/count-matching-events.js';
+export { findEventCursor, FIND_EVENT_CURSOR_SQL } from './event-log/find-event-cursor.js';
+export {
+  eventLogTenants,
+  countOldEvents,
+  deleteOldEvents,
+  type PendingDeadLetterCondition,
+  type TenantEventCounts,
+} from './event-log/prune-event-log.js';
+export { copyEventLogWindow, copyEventLogByIds, type EventLogWindow } from './event-log/audit-event-log.js';
+export { eventFlow, type EventFlow } from './event-log/event-flow.js';
+export { EVENT_LOG_PAYLOAD_SQL } from './event-log/event-log-payload.js';
+
+// eventbus.outbox: the relay's claim and retry, the re-drive's requeue, backlog and shards, the audit's copy.
+export { claimBatch, CLAIM_BATCH_SQL, CLAIM_SESSION_SQL, type ClaimedRow } from './outbox/claim-batch.js';
+export { returnForRetry, RETURN_FOR_RETRY_SQL, type RetryRow } from './outbox/return-for-retry.js';
+export { requeueEvent, REQUEUE_EVENT_SQL } from './outbox/requeue-event.js';
+export { outboxBacklog, type OutboxBacklog } from './outbox/outbox-backlog.js';
+export { outboxShards, type ShardStatus } from './outbox/outbox-shards.js';
+export { copyPendingOutbox } from './outbox/audit-pending-outbox.js';
