@@ -10,7 +10,9 @@ import { copyFile, cp, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { fork } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -26,7 +28,7 @@ import { EventConsumer } from '@eventbus/consumer';
 import { shardForTenant } from '@eventbus/schema';
 import { consumerIsolationBench } from './isolation.mjs';
 import { relayIsolationBench } from './isolation-relay.mjs';
-import { processTicks, TICKS_PER_SECOND } from './machine-load.mjs';
+import { machineLoadWindow, processTicks, showMachineLoad, TICKS_PER_SECOND } from './machine-load.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +36,9 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'latency-rates': { type: 'string', default: '1000,200' },
+    // The relay drain's backlog (default 200,000, --quick 50,000): `--rows 1000000` is the
+    // memory target's drain, minutes long, so not the default.
+    rows: { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -46,6 +51,8 @@ let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 /** The workspace relay's process (its imports resolve to this repository's packages). */
 const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.url));
+/** How long the relay process idles after its drain before its idle RSS is read. */
+const RELAY_IDLE_SECONDS = 5;
 
 /**
  * CPU seconds used so far by the three parties of a drain: this process (relay or baseline
@@ -126,8 +133,10 @@ async function producerBench() {
   say('## producer: 8 concurrent writers, one event per transaction, 512-byte payloads');
   await pool.query('CREATE TABLE IF NOT EXISTS public.bench_orders (id uuid PRIMARY KEY, tenant_id text NOT NULL, payload jsonb NOT NULL)');
   const seconds = quick ? 3 : 8;
+  const machine = {};
   const run = async (label, body) => {
     let count = 0;
+    const window = machineLoadWindow();
     const deadline = Date.now() + seconds * 1000;
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
@@ -138,7 +147,9 @@ async function producerBench() {
       }),
     );
     const rate = count / seconds;
-    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(7)} tx/s`);
+    const load = window.end();
+    (machine[label] ??= []).push(load);
+    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(7)} tx/s   ${showMachineLoad(load)}`);
     return rate;
   };
   const domain = (tx, w) => tx.execute(sql`INSERT INTO public.bench_orders VALUES (${randomUUID()}, ${`tenant-${w}`}, ${JSON.stringify(PAYLOAD)}::jsonb)`);
@@ -183,6 +194,7 @@ async function producerBench() {
     ratioCtoA: best(c) / best(a),
     ratioEtoB: best(e) / best(b),
     contractValidationUs: validationUs,
+    machine,
   };
   say(
     `  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}, e/b = ${(best(e) / best(b)).toFixed(2)}` +
@@ -238,11 +250,16 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   done.catch(() => undefined);
   const { relayModule, kafkajsPatch } = await ready;
   const cpuStart = cpuSnapshot(); // the drain's window, as the relay process measures its own
+  const window = machineLoadWindow();
   const drained = await done;
+  const machine = window.end();
   const rate = drained.drained / drained.seconds;
   // Postgres and Kafka from /proc; node from the relay process (this one only waited).
   const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
   const node = drained.cpuSeconds / drained.seconds;
+  const idle = fromChild('idle');
+  child.send({ idleSeconds: RELAY_IDLE_SECONDS });
+  const { idleRssMb } = await idle;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send({ stop: true });
   await exited;
@@ -250,13 +267,77 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
     rate,
     cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare },
     rssPeak: drained.peakRssMb * 2 ** 20,
+    idleRssMb,
+    heapUsedMb: drained.heapUsedMb,
+    heapTotalMb: drained.heapTotalMb,
+    externalMb: drained.externalMb,
+    machine,
     relayModule,
     kafkajsPatch,
   };
 }
 
+/**
+ * Kafka's own producer benchmark (`org.apache.kafka.tools.ProducerPerformance`, Java) on the
+ * same broker: `rows` records of `recordSize` bytes to a new 12-partition topic, acks=-1 and
+ * the Java client's defaults otherwise (idempotent, batch.size 16 KB, linger.ms 5), no key and
+ * no headers. Its jars are the ones scripts/kafka-local.sh assembles from Maven Central
+ * (kafka-tools among them); without them or a `java`, the baseline is skipped and says why.
+ * Its figure is the tool's own "records/sec", timed by the tool from its first send (not the
+ * JVM's start).
+ */
+async function javaProducerBaseline({ rows, recordSize }) {
+  const version = process.env.KAFKA_VERSION ?? '4.1.1';
+  const lib = join(process.env.KAFKA_CACHE_DIR ?? join(homedir(), '.cache', 'eventbus-kafka'), version, 'lib');
+  const label = '  (c) Kafka\'s Java ProducerPerformance       ';
+  if (!existsSync(join(lib, `kafka-tools-${version}.jar`))) {
+    say(`${label} skipped: no ${join(lib, `kafka-tools-${version}.jar`)} (scripts/kafka-local.sh install fetches it)`);
+    return { skipped: `no kafka-tools jar in ${lib}` };
+  }
+  const topic = `${uniqueName('bench.')}.java`;
+  await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+  const args = [
+    '-Xmx256m',
+    '-cp',
+    `${lib}/*`,
+    'org.apache.kafka.tools.ProducerPerformance',
+    '--topic',
+    topic,
+    '--num-records',
+    String(rows),
+    '--record-size',
+    String(recordSize),
+    '--throughput',
+    '-1',
+    '--producer-props',
+    `bootstrap.servers=${brokers.join(',')}`,
+    'acks=-1',
+  ];
+  const window = machineLoadWindow();
+  let stdout;
+  try {
+    ({ stdout } = await new Promise((resolve, reject) =>
+      execFile('java', args, { maxBuffer: 16 * 2 ** 20 }, (error, out, err) => (error ? reject(Object.assign(error, { stderr: err })) : resolve({ stdout: out }))),
+    ));
+  } catch (error) {
+    say(`${label} failed: ${error.message.split('\n')[0]} ${String(error.stderr ?? '').slice(-300)}`);
+    return { failed: error.message };
+  }
+  const machine = window.end();
+  // The summary line: "200000 records sent, 123456.7 records/sec (60.28 MB/sec), 85.3 ms avg latency, ..."
+  const summary = stdout.trim().split('\n').at(-1);
+  const recordsPerS = Number(/records sent, ([\d.]+) records\/sec/.exec(summary)?.[1]);
+  if (!Number.isFinite(recordsPerS)) {
+    say(`${label} no figure in its output: ${summary}`);
+    return { failed: `unparsed output: ${summary}` };
+  }
+  say(`${label} ${fmt(recordsPerS).padStart(8)} records/s  (${recordSize}-byte values, no key or headers; the client's defaults but acks=-1)`);
+  say(`      ${showMachineLoad(machine)}`);
+  return { recordsPerS, recordSize, summary, machine };
+}
+
 async function relayDrainBench() {
-  const rows = quick ? 50_000 : 200_000;
+  const rows = values.rows ? Number(values.rows) : quick ? 50_000 : 200_000;
   const batchSize = 1000;
   say(`## relay drain: ${fmt(rows)} pending rows, 512-byte payloads, batches of ${batchSize}, acks=-1`);
 
@@ -267,6 +348,7 @@ async function relayDrainBench() {
   await client.query(CLAIM_SESSION_SQL); // the relay's claim connections run with it too
   const allShards = Array.from({ length: 64 }, (_, i) => i);
   let cpu0 = cpuSnapshot();
+  let window = machineLoadWindow();
   let t0 = performance.now();
   for (;;) {
     await client.query('BEGIN');
@@ -277,8 +359,10 @@ async function relayDrainBench() {
   await client.query('RESET ALL');
   const claimRate = rows / ((performance.now() - t0) / 1000);
   const claimCores = coresUsed(cpu0, cpuSnapshot());
+  const claimMachine = window.end();
   client.release();
   say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s    ${showCores(claimCores)}`);
+  say(`      ${showMachineLoad(claimMachine)}`);
 
   // Baseline (a): a raw kafkajs producer sending the same messages in the same batch sizes.
   const topic = `${uniqueName('bench.')}.order`;
@@ -290,29 +374,44 @@ async function relayDrainBench() {
   const sample = benchEvent('tenant-1', 'k');
   const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
   cpu0 = cpuSnapshot();
+  window = machineLoadWindow();
   t0 = performance.now();
   for (let sent = 0; sent < rows; sent += batchSize) await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
   const kafkaRate = rows / ((performance.now() - t0) / 1000);
   const kafkaCores = coresUsed(cpu0, cpuSnapshot());
+  const kafkaMachine = window.end();
   await producer.disconnect();
   say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s    ${showCores(kafkaCores)}`);
+  say(`      ${showMachineLoad(kafkaMachine)}`);
+
+  // Baseline (c): Kafka's own Java producer tool, records of the same size, on the same broker.
+  // The tool's records carry a value only: it gets the bytes of the relay's value, key and
+  // headers together, so that both put the same bytes per record on the wire.
+  const recordSize = [sample.value, sample.key, ...Object.entries(sample.headers).flat()].reduce((n, x) => n + Buffer.byteLength(x), 0);
+  const java = await javaProducerBaseline({ rows, recordSize });
 
   // The relay as deployed (idempotent producer), then the same drain without idempotence:
   // the cost of broker-side deduplication, measured in this run.
-  const { rate: relayRate, cores: relayCores, rssPeak } = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
+  const relay = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
+  const { rate: relayRate, cores: relayCores, rssPeak } = relay;
   const plain = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: false });
   const slower = Math.min(claimRate, kafkaRate);
+  const toJava = java.recordsPerS ? `, ${(relayRate / java.recordsPerS).toFixed(2)} × Kafka's Java producer` : '';
   say(
-    `  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`,
+    `  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop${toJava}`,
   );
-  say(`  relay drain ${showCores(relayCores)}`);
+  say(`      relay drain ${showCores(relayCores)}`);
+  say(`      ${showMachineLoad(relay.machine)}`);
   say(`  relay without the idempotent producer       ${fmt(plain.rate).padStart(8)} events/s; idempotent / plain = ${(relayRate / plain.rate).toFixed(2)}`);
+  say(`      ${showMachineLoad(plain.machine)}`);
   // CPU per event of each part: what the drain would reach if it had the cores to itself.
   const perEvent = (c, rate) => (c.total / rate) * 1e6;
   say(
     `  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`,
   );
-  say(`  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM of the relay process, start to drained)`);
+  say(
+    `  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM, start to drained), idle ${relay.idleRssMb.toFixed(0)} MB (${RELAY_IDLE_SECONDS} s after the drain, nothing pending); V8 heap at the peak sample: ${relay.heapUsedMb.toFixed(0)} MB used of ${relay.heapTotalMb.toFixed(0)}, external + array buffers ${relay.externalMb.toFixed(0)} MB`,
+  );
   // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
   const size = async () =>
     (
@@ -335,8 +434,12 @@ async function relayDrainBench() {
     idempotentToPlain: relayRate / plain.rate,
     rawKafkaMsgsPerS: kafkaRate,
     rawClaimRowsPerS: claimRate,
+    javaProducer: java,
     ratioToSlowerBaseline: relayRate / slower,
+    ...(java.recordsPerS ? { ratioToJavaProducer: relayRate / java.recordsPerS } : {}),
     rssPeakMb: rssPeak / 2 ** 20,
+    idleRssMb: relay.idleRssMb,
+    machine: { rawClaim: claimMachine, rawKafka: kafkaMachine, javaProducer: java.machine, relay: relay.machine, relayNotIdempotent: plain.machine },
     coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
     storage: {
       outboxBytesDrained: Number(afterDrain.outbox),
