@@ -129,7 +129,12 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     .map(([id, w]) => Math.max(0, observer.arrivals.get(id) - w.committedAt))
     .sort((x, y) => x - y);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-  const out = { received: latencies.length, expected: measured.length, fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN }, machine };
+  const out = {
+    received: latencies.length,
+    expected: measured.length,
+    fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN },
+    machine,
+  };
   if (phase.poison) out.poison = await poisonOutcome(pool, relay, phase.poison, (await poison).size);
   // Batches rolled back (a publish that timed out, Postgres gone): every tenant of the lane waits.
   out.transientFailures = relay.metrics.transientFailures;

@@ -40,7 +40,12 @@ export function processTicks() {
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const party = partyOf(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
-      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), endedChildTicks: Number(fields[13]) + Number(fields[14]), party });
+      procs.set(Number(pid), {
+        ppid: Number(fields[1]),
+        ticks: Number(fields[11]) + Number(fields[12]),
+        endedChildTicks: Number(fields[13]) + Number(fields[14]),
+        party,
+      });
     } catch {
       // The process ended between the listing and the read.
     }

@@ -128,16 +128,20 @@ function benchEvent(tenantId, eventKey) {
   });
 }
 
-/** Per-event transactions from 8 concurrent writers, for a fixed time each. */
+/**
+ * Per-event transactions from 8 concurrent writers, for a fixed time each, and what an event
+ * costs the transaction: the writes beside the domain row, the NOTIFY, each index, the WAL.
+ */
 async function producerBench() {
   say('## producer: 8 concurrent writers, one event per transaction, 512-byte payloads');
   await pool.query('CREATE TABLE IF NOT EXISTS public.bench_orders (id uuid PRIMARY KEY, tenant_id text NOT NULL, payload jsonb NOT NULL)');
   const seconds = quick ? 3 : 8;
   const machine = {};
-  const run = async (label, body) => {
+  const wal = {};
+  const run = async (label, body, runSeconds = seconds) => {
     let count = 0;
     const window = machineLoadWindow();
-    const deadline = Date.now() + seconds * 1000;
+    const deadline = Date.now() + runSeconds * 1000;
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         while (Date.now() < deadline) {
@@ -146,16 +150,49 @@ async function producerBench() {
         }
       }),
     );
-    const rate = count / seconds;
+    const rate = count / runSeconds;
     const load = window.end();
     (machine[label] ??= []).push(load);
-    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(7)} tx/s   ${showMachineLoad(load)}`);
+    wal[label] ??= await walBytesPerTransaction(body);
+    say(`  ${label.padEnd(50)} ${fmt(rate).padStart(7)} tx/s  ${fmt(wal[label]).padStart(5)} WAL bytes/tx   ${showMachineLoad(load)}`);
     return rate;
   };
-  const domain = (tx, w) => tx.execute(sql`INSERT INTO public.bench_orders VALUES (${randomUUID()}, ${`tenant-${w}`}, ${JSON.stringify(PAYLOAD)}::jsonb)`);
+  /**
+   * WAL bytes per transaction of `body`: pg_current_wal_lsn() before and after 30 of them, one
+   * at a time. The WAL is the whole server's, so other databases' writes count too: the least
+   * of 10 tries is the figure (others only ever add; so do full-page images after a
+   * checkpoint, which the least leaves out: it is the steady state's figure).
+   */
+  const walBytesPerTransaction = async (body) => {
+    const n = 30;
+    let least = Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const before = (await pool.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn;
+      for (let i = 0; i < n; i++) await db.transaction(async (tx) => body(tx, i % 8, i));
+      const { bytes } = (await pool.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::float8 AS bytes', [before])).rows[0];
+      least = Math.min(least, bytes / n);
+    }
+    return least;
+  };
+  const { PgDialect } = await import('drizzle-orm/pg-core');
+  const dialect = new PgDialect();
+  /** A named prepared statement on the caller's transaction, as EventWriter runs its insert. */
+  const prepared = (tx, name, statement) => tx._.session.prepareQuery(dialect.sqlToQuery(statement), undefined, name, false).execute();
+  const { uuidv7 } = await import('../packages/core/dist/uuid.js');
+  const payloadJson = JSON.stringify(PAYLOAD);
+  const domain = (tx, w) => tx.execute(sql`INSERT INTO public.bench_orders VALUES (${randomUUID()}, ${`tenant-${w}`}, ${payloadJson}::jsonb)`);
   const withEvent = async (tx, w) => {
     await domain(tx, w);
     await new EventWriter(tx).writeEventWithOutbox({ tenantId: `tenant-${w}`, eventKey: randomUUID(), eventType: 'order.placed', payload: PAYLOAD });
+  };
+  /** One event-log row as the writer fills it (uuidv7 id, the same columns), in a plain prepared INSERT … VALUES. */
+  const logRow = (table, w) => sql`INSERT INTO ${sql.raw(table)} (id, tenant_id, project_id, event_key, event_type, event_version, payload,
+      correlation_id, causation_id, traceparent, tracestate)
+    VALUES (${uuidv7()}::uuid, ${`tenant-${w}`}, NULL, ${randomUUID()}, 'order.placed', 1, ${payloadJson}::jsonb, ${randomUUID()}, NULL, NULL, NULL)`;
+  // (d): the least a transactional event log asks of the transaction, the issue's baseline.
+  const withLogRow = async (tx, w) => {
+    await domain(tx, w);
+    await prepared(tx, 'bench_insert_log_row', logRow('eventbus.event_log', w));
   };
   // (e): the same write through a contract, so its schema (zod) checks the payload first.
   const { defineEvent, validatePayload } = await import('@eventbus/contracts');
@@ -169,9 +206,11 @@ async function producerBench() {
   const a = [],
     b = [],
     c = [],
+    d = [],
     e = [];
   for (let r = 0; r < rounds; r++) {
     a.push(await run('(a) domain row only', domain));
+    d.push(await run('(d) domain row + one event-log insert', withLogRow));
     b.push(await run('(b) domain row + writeEventWithOutbox', withEvent));
     e.push(await run('(e) (b) with a contract (zod schema)', withContract));
     await pool.query('ALTER TABLE eventbus.outbox DISABLE TRIGGER outbox_notify');
@@ -179,6 +218,7 @@ async function producerBench() {
     await pool.query('ALTER TABLE eventbus.outbox ENABLE TRIGGER outbox_notify');
     await pool.query('TRUNCATE eventbus.outbox');
   }
+  const indexes = await indexCosts({ run, domain, prepared, logRow, seconds: quick ? 2 : 4 });
   // The schema check alone, outside any transaction: what (e) adds to each write.
   const checks = 20_000;
   const started = process.hrtime.bigint();
@@ -189,17 +229,72 @@ async function producerBench() {
     domainOnlyTxPerS: best(a),
     withOutboxTxPerS: best(b),
     withOutboxNoNotifyTxPerS: best(c),
+    withLogRowTxPerS: best(d),
     withContractTxPerS: best(e),
     ratioBtoA: best(b) / best(a),
     ratioCtoA: best(c) / best(a),
+    ratioDtoA: best(d) / best(a),
+    ratioBtoD: best(b) / best(d),
     ratioEtoB: best(e) / best(b),
     contractValidationUs: validationUs,
+    walBytesPerTx: wal,
+    indexes,
     machine,
   };
   say(
-    `  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}, e/b = ${(best(e) / best(b)).toFixed(2)}` +
+    `  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, b/d = ${(best(b) / best(d)).toFixed(2)} (target ≥ 0.85), d/a = ${(best(d) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}, e/b = ${(best(e) / best(b)).toFixed(2)}` +
       ` (the zod check alone: ${validationUs.toFixed(1)} µs per payload)\n`,
   );
+}
+
+/**
+ * What each index of the event log and the outbox costs a write: the domain row plus plain
+ * inserts into scratch copies of the two tables (same columns and defaults, no triggers),
+ * with their indexes added one at a time, each step timed and its WAL per transaction read.
+ * Plain INSERT … VALUES as in (d), not the writer's statement (its ON CONFLICT needs the
+ * unique index), so the steps add up to (d) plus an outbox row, not to (b).
+ */
+async function indexCosts({ run, domain, prepared, logRow, seconds }) {
+  say(`  where an event's cost goes: the domain row + inserts into scratch copies of the tables, indexes added one at a time (${seconds} s each)`);
+  await pool.query(`DROP SCHEMA IF EXISTS bench_scratch CASCADE; CREATE SCHEMA bench_scratch;
+    CREATE TABLE bench_scratch.event_log (LIKE eventbus.event_log INCLUDING DEFAULTS);
+    CREATE TABLE bench_scratch.outbox (LIKE eventbus.outbox INCLUDING DEFAULTS INCLUDING IDENTITY)`);
+  const logOnly = async (tx, w) => {
+    await domain(tx, w);
+    await prepared(tx, 'bench_scratch_log', logRow('bench_scratch.event_log', w));
+  };
+  const logAndOutbox = async (tx, w) => {
+    await domain(tx, w);
+    await prepared(
+      tx,
+      'bench_scratch_log_outbox',
+      sql`WITH e AS (${logRow('bench_scratch.event_log', w)} RETURNING id) INSERT INTO bench_scratch.outbox (event_id, shard) SELECT id, ${w}::smallint FROM e`,
+    );
+  };
+  const steps = [
+    { label: 'event log, no index', body: logOnly },
+    { label: '+ primary key (id)', body: logOnly, ddl: 'ALTER TABLE bench_scratch.event_log ADD PRIMARY KEY (id)' },
+    { label: '+ unique (tenant_id, event_key)', body: logOnly, ddl: 'CREATE UNIQUE INDEX ON bench_scratch.event_log (tenant_id, event_key)' },
+    { label: '+ (tenant_id, created_at, id)', body: logOnly, ddl: 'CREATE INDEX ON bench_scratch.event_log (tenant_id, created_at, id)' },
+    { label: '+ (event_type, created_at): all 4, = (d)', body: logOnly, ddl: 'CREATE INDEX ON bench_scratch.event_log (event_type, created_at)' },
+    { label: '+ an outbox row, no index', body: logAndOutbox },
+    { label: '+ outbox primary key (id)', body: logAndOutbox, ddl: 'ALTER TABLE bench_scratch.outbox ADD PRIMARY KEY (id)' },
+    { label: '+ outbox unique (event_id)', body: logAndOutbox, ddl: 'CREATE UNIQUE INDEX ON bench_scratch.outbox (event_id)' },
+    { label: '+ outbox (shard, id): all 3', body: logAndOutbox, ddl: 'CREATE INDEX ON bench_scratch.outbox (shard, id)' },
+  ];
+  const out = [];
+  try {
+    for (const step of steps) {
+      if (step.ddl) await pool.query(step.ddl);
+      // Each step on tables of the same size: a larger index is slower for that alone.
+      await pool.query('TRUNCATE bench_scratch.event_log, bench_scratch.outbox');
+      const rate = await run(`  ${step.label}`, step.body, seconds);
+      out.push({ step: step.label, txPerS: rate });
+    }
+  } finally {
+    await pool.query('DROP SCHEMA bench_scratch CASCADE');
+  }
+  return out;
 }
 
 /** Fills the outbox with `rows` events over 50 tenants, in one statement per 20k. */
@@ -289,7 +384,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
 async function javaProducerBaseline({ rows, recordSize }) {
   const version = process.env.KAFKA_VERSION ?? '4.1.1';
   const lib = join(process.env.KAFKA_CACHE_DIR ?? join(homedir(), '.cache', 'eventbus-kafka'), version, 'lib');
-  const label = '  (c) Kafka\'s Java ProducerPerformance       ';
+  const label = "  (c) Kafka's Java ProducerPerformance       ";
   if (!existsSync(join(lib, `kafka-tools-${version}.jar`))) {
     say(`${label} skipped: no ${join(lib, `kafka-tools-${version}.jar`)} (scripts/kafka-local.sh install fetches it)`);
     return { skipped: `no kafka-tools jar in ${lib}` };
@@ -317,7 +412,9 @@ async function javaProducerBaseline({ rows, recordSize }) {
   let stdout;
   try {
     ({ stdout } = await new Promise((resolve, reject) =>
-      execFile('java', args, { maxBuffer: 16 * 2 ** 20 }, (error, out, err) => (error ? reject(Object.assign(error, { stderr: err })) : resolve({ stdout: out }))),
+      execFile('java', args, { maxBuffer: 16 * 2 ** 20 }, (error, out, err) =>
+        error ? reject(Object.assign(error, { stderr: err })) : resolve({ stdout: out }),
+      ),
     ));
   } catch (error) {
     say(`${label} failed: ${error.message.split('\n')[0]} ${String(error.stderr ?? '').slice(-300)}`);
@@ -534,7 +631,7 @@ async function installedRelayBench() {
         if (v.key === 'a') aRate = d.rate;
         const ratio = v.key === 'a' ? '' : `  ${v.key}/a ${(d.rate / aRate).toFixed(2)}`;
         say(
-          `  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}`,
+          `  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}; ${showMachineLoad(d.machine)}`,
         );
         drains.push({
           round,
@@ -544,6 +641,7 @@ async function installedRelayBench() {
           relayCpuUsPerEvent: relayCpu,
           totalCpuUsPerEvent: totalCpu,
           coresUsed: d.cores,
+          machine: d.machine,
         });
       }
     }
@@ -654,6 +752,7 @@ async function latencyAt(rate) {
     // first plans on fresh tables), which put p99 at 160-280 ms for the first second of the
     // pipeline and 5-24 ms for every later one (measured per second, session 5).
     const warmupCount = rate * warmup;
+    const window = machineLoadWindow();
     const start = performance.now();
     const total = warmupCount + rate * seconds;
     const inFlight = new Set();
@@ -673,6 +772,7 @@ async function latencyAt(rate) {
     await Promise.all(inFlight);
     const deadline = Date.now() + 20_000;
     while (received.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const machine = window.end();
     await consumer.stop();
     const summarize = (from, inWarmup = false) => {
       const xs = [...received]
@@ -699,11 +799,13 @@ async function latencyAt(rate) {
       fromSchedule: summarize(scheduled),
       warmupFromCommit: summarize(committed, true),
       p99BySecond: p99BySecond(),
+      machine,
     };
     const show = (x) => `p50 ${x.p50.toFixed(1)} ms  p99 ${x.p99.toFixed(1)} ms  max ${x.max.toFixed(1)} ms`;
     say(`  ${label.padEnd(40)} from commit/ack:  ${show(r.fromCommit)}  (${r.received}/${r.expected})`);
     say(`  ${''.padEnd(40)} from schedule:    ${show(r.fromSchedule)}`);
     say(`  ${''.padEnd(40)} warm-up (${warmup} s), from commit: ${show(r.warmupFromCommit)}; p99 per second after it: ${r.p99BySecond.join(' ')}`);
+    say(`  ${''.padEnd(40)} ${showMachineLoad(machine)}`);
     return r;
   };
   // Baseline: a raw kafkajs producer sending each event as it is "written"; its "commit" is the send call.
@@ -777,10 +879,18 @@ async function consumerBench() {
     let first = 0;
     let count = 0;
     let done;
+    let window;
+    let machine;
     const finished = new Promise((r) => (done = r));
     const onMessage = () => {
-      if (count++ === 0) first = performance.now();
-      if (count === total) done(performance.now());
+      if (count++ === 0) {
+        first = performance.now();
+        window = machineLoadWindow();
+      }
+      if (count === total) {
+        done(performance.now());
+        machine = window.end();
+      }
     };
     const stop = await run(onMessage);
     let timer;
@@ -789,9 +899,11 @@ async function consumerBench() {
     await stop();
     if (last === undefined) throw new Error(`${label}: only ${count} of ${total} events within 5 minutes`);
     const rate = (total - 1) / ((last - first) / 1000);
-    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(8)} events/s`);
+    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(8)} events/s   ${showMachineLoad(machine)}`);
+    machines[label] = machine;
     return rate;
   };
+  const machines = {};
   const raw = await timed('raw kafkajs eachBatch, resolveOffset only', async (onMessage) => {
     const consumer = k.consumer({ groupId: uniqueName('raw-') });
     await consumer.connect();
@@ -814,7 +926,7 @@ async function consumerBench() {
     return () => consumer.stop();
   });
   say(`  EventConsumer / raw kafkajs: ${(library / raw).toFixed(2)}\n`);
-  results.consumer = { events: total, partitions, rawKafkaEventsPerS: raw, eventConsumerEventsPerS: library, ratio: library / raw };
+  results.consumer = { events: total, partitions, rawKafkaEventsPerS: raw, eventConsumerEventsPerS: library, ratio: library / raw, machine: machines };
 }
 
 /**
@@ -839,26 +951,32 @@ async function replayBench() {
   const topic = `${uniqueName('bench.')}.replayed`;
   await createTopics(brokers, [{ topic, numPartitions: 12 }]);
   const target = { kind: 'topic', topic };
+  let window = machineLoadWindow();
   let t0 = performance.now();
   await republishEvents(pool, { filter: { tenantId }, target, dryRun: true, pageSize });
   const readRate = rows / ((performance.now() - t0) / 1000);
-  say(`  (b) read path alone (dry run)                ${fmt(readRate).padStart(8)} events/s`);
+  const readMachine = window.end();
+  say(`  (b) read path alone (dry run)                ${fmt(readRate).padStart(8)} events/s   ${showMachineLoad(readMachine)}`);
   const publisher = new KafkaPublisher({ brokers });
   await publisher.connect();
+  window = machineLoadWindow();
   t0 = performance.now();
   const result = await republishEvents(pool, { filter: { tenantId }, target, publisher, pageSize });
   const replayRate = result.sent / ((performance.now() - t0) / 1000);
+  const replayMachine = window.end();
   await publisher.disconnect();
   const relayRate = results.relayDrain?.relayEventsPerS;
   const ratio = relayRate
     ? ` = ${(replayRate / relayRate).toFixed(2)} × the relay's drain (${fmt(relayRate)}/s)`
     : ' (run with the relay bench for the ratio to its drain rate)';
-  say(`  replay (republishEvents, one tenant)         ${fmt(replayRate).padStart(8)} events/s${ratio}\n`);
+  say(`  replay (republishEvents, one tenant)         ${fmt(replayRate).padStart(8)} events/s${ratio}`);
+  say(`      ${showMachineLoad(replayMachine)}\n`);
   results.replay = {
     events: result.sent,
     pageSize,
     replayEventsPerS: replayRate,
     readOnlyEventsPerS: readRate,
+    machine: { readOnly: readMachine, replay: replayMachine },
     ...(relayRate ? { ratioToRelayDrain: replayRate / relayRate } : {}),
   };
 }
