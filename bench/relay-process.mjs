@@ -11,6 +11,7 @@
 // published <rows> events. Then, on { idleSeconds }, waits that long with nothing to publish and
 // answers { idleRssMb }; on { stop }, stops gracefully and exits.
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
 import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
 import { kafkajsPatchRevision } from '@eventbus/kafka';
@@ -50,13 +51,24 @@ process.send({ ready: true, relayModule: import.meta.resolve('@eventbus/relay'),
 // The V8 heap at the largest RSS sampled (every 100 ms): how much of the peak is the JS heap
 // (live objects and V8's headroom) and how much buffers outside it (kafkajs and pg's Buffers).
 let largest = process.memoryUsage();
+let largestSpaces = getHeapSpaceStatistics();
 let sampledAt = 0;
+// BENCH_HEAP_SNAPSHOT=<dir>: a V8 heap snapshot there once half the rows are published (what
+// the heap holds mid-drain; writing it pauses the relay for seconds, so not a drain to time).
+let snapshotDue = process.env.BENCH_HEAP_SNAPSHOT ? before + expected / 2 : Number.POSITIVE_INFINITY;
 while (relay.metrics.published < expected) {
   await new Promise((r) => setTimeout(r, 5));
   if (performance.now() - sampledAt >= 100) {
     sampledAt = performance.now();
     const m = process.memoryUsage();
-    if (m.rss > largest.rss) largest = m;
+    if (m.rss > largest.rss) {
+      largest = m;
+      largestSpaces = getHeapSpaceStatistics();
+    }
+  }
+  if (relay.metrics.published >= snapshotDue) {
+    snapshotDue = Number.POSITIVE_INFINITY;
+    process.stderr.write(`relay process: heap snapshot ${writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/relay-${process.pid}.heapsnapshot`)}\n`);
   }
 }
 const seconds = (performance.now() - t0) / 1000;
@@ -84,5 +96,7 @@ process.send({
   peakRssMb: peakRssMb(),
   heapUsedMb: mb(largest.heapUsed),
   heapTotalMb: mb(largest.heapTotal),
-  externalMb: mb(largest.external + largest.arrayBuffers),
+  externalMb: mb(largest.external), // arrayBuffers (Node Buffers) included
+  // Each V8 heap space's committed size at that sample: which space the heap's headroom is in.
+  heapSpacesMb: Object.fromEntries(largestSpaces.filter((x) => x.space_size > 0).map((x) => [x.space_name, Math.round(mb(x.space_size))])),
 });

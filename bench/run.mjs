@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
-// --only producer|relay|installed-relay|latency|consumer|replay|isolation (comma-separated), --json <file>.
-// For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2); BENCH_PROF=<dir>
-// writes a V8 CPU profile of the relay process there (read it with Chrome DevTools).
+// --only producer|relay|installed-relay|latency|consumer|replay|isolation|relay-memory
+// (comma-separated; relay-memory runs only when named), --rows <n> (the relay drain's and
+// relay-memory's backlog), --json <file>. Every measured window prints how busy the machine
+// was outside the bench. For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2);
+// BENCH_PROF=<dir> writes a V8 CPU profile of the relay process there (read it with Chrome
+// DevTools); BENCH_HEAP_SNAPSHOT=<dir> a heap snapshot of it mid-drain.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, realpath, rm } from 'node:fs/promises';
@@ -36,14 +39,16 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'latency-rates': { type: 'string', default: '1000,200' },
-    // The relay drain's backlog (default 200,000, --quick 50,000): `--rows 1000000` is the
-    // memory target's drain, minutes long, so not the default.
+    // The backlog of the relay drain (default 200,000, --quick 50,000) and of relay-memory
+    // (default 1,000,000).
     rows: { type: 'string' },
   },
 });
 const quick = values.quick;
+/** Benches run only when named: relay-memory drains 1,000,000 rows, minutes on this machine. */
+const OPT_IN = ['relay-memory'];
 /** `--only relay,replay`: the named benches, in their usual order. */
-const runs = (name) => !values.only || values.only.split(',').includes(name);
+const runs = (name) => (values.only ? values.only.split(',').includes(name) : !OPT_IN.includes(name));
 const say = (m) => process.stderr.write(`${m}\n`);
 const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
@@ -51,6 +56,11 @@ let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 /** The workspace relay's process (its imports resolve to this repository's packages). */
 const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.url));
+/**
+ * The V8 flags the relay app runs with (its image's NODE_OPTIONS and its start script), so the
+ * drains measure the relay as deployed. BENCH_RELAY_NODE_FLAGS (space-separated) replaces them.
+ */
+const RELAY_NODE_FLAGS = (process.env.BENCH_RELAY_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
 /** How long the relay process idles after its drain before its idle RSS is read. */
 const RELAY_IDLE_SECONDS = 5;
 
@@ -91,6 +101,7 @@ say(`bench database ${database.name}, kafka ${kafka.address}, node ${process.ver
 try {
   if (runs('producer')) await producerBench();
   if (runs('relay')) await relayDrainBench();
+  if (runs('relay-memory')) await relayMemoryBench();
   if (runs('installed-relay')) await installedRelayBench();
   if (runs('latency')) await latencyBench();
   if (runs('consumer')) await consumerBench();
@@ -331,7 +342,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   await fillBacklog(rows);
   const child = fork(script, [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
     env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
-    ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] } : {}),
+    execArgv: [...RELAY_NODE_FLAGS, ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])],
   });
   const fromChild = (key) =>
     new Promise((resolve, reject) => {
@@ -366,6 +377,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
     heapUsedMb: drained.heapUsedMb,
     heapTotalMb: drained.heapTotalMb,
     externalMb: drained.externalMb,
+    heapSpacesMb: drained.heapSpacesMb,
     machine,
     relayModule,
     kafkajsPatch,
@@ -507,7 +519,7 @@ async function relayDrainBench() {
     `  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`,
   );
   say(
-    `  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM, start to drained), idle ${relay.idleRssMb.toFixed(0)} MB (${RELAY_IDLE_SECONDS} s after the drain, nothing pending); V8 heap at the peak sample: ${relay.heapUsedMb.toFixed(0)} MB used of ${relay.heapTotalMb.toFixed(0)}, external + array buffers ${relay.externalMb.toFixed(0)} MB`,
+    `  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM, start to drained), idle ${relay.idleRssMb.toFixed(0)} MB (${RELAY_IDLE_SECONDS} s after the drain, nothing pending); V8 heap at the peak sample: ${relay.heapUsedMb.toFixed(0)} MB used of ${relay.heapTotalMb.toFixed(0)}, outside it (Buffers) ${relay.externalMb.toFixed(0)} MB`,
   );
   // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
   const size = async () =>
@@ -544,6 +556,48 @@ async function relayDrainBench() {
       outboxBytesVacuumed: Number(vacuumed.outbox),
       eventLogBytes: Number(afterDrain.log),
     },
+  };
+}
+
+/**
+ * `--only relay-memory`: the relay process' memory draining a large backlog (default
+ * 1,000,000 rows, `--rows`) with the relay app's default batch size, and idle after it; the
+ * target is a peak RSS of at most 128 MB. BENCH_HEAP_SNAPSHOT=<dir> writes a heap snapshot of
+ * the relay process mid-drain.
+ */
+async function relayMemoryBench() {
+  const rows = values.rows ? Number(values.rows) : 1_000_000;
+  const batchSize = 500; // RELAY_BATCH_SIZE's default
+  say(`## relay memory: ${fmt(rows)} pending rows, 512-byte payloads, batches of ${batchSize} (the app's default), acks=-1`);
+  const topic = `${uniqueName('bench.')}.order`;
+  await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+  const t0 = performance.now();
+  const d = await drainInRelayProcess({ rows, batchSize, prefix: topic.slice(0, topic.length - 'order'.length) });
+  const relayCpuUs = (d.cores.node / d.rate) * 1e6;
+  say(
+    `  filled and drained in ${((performance.now() - t0) / 1000).toFixed(0)} s; drain ${fmt(d.rate)} events/s, relay process CPU ${relayCpuUs.toFixed(0)} µs/event   ${showMachineLoad(d.machine)}`,
+  );
+  const within = (mb) => (mb <= 128 ? 'within' : 'over');
+  say(
+    `  relay process RSS: peak ${d.rssPeak / 2 ** 20 > 0 ? (d.rssPeak / 2 ** 20).toFixed(0) : '?'} MB (${within(d.rssPeak / 2 ** 20)} 128), idle ${d.idleRssMb.toFixed(0)} MB (${within(d.idleRssMb)} 128, ${RELAY_IDLE_SECONDS} s after the drain); at the largest RSS sampled: V8 heap ${d.heapUsedMb.toFixed(0)} MB used of ${d.heapTotalMb.toFixed(0)}, Buffers outside it ${d.externalMb.toFixed(0)} MB`,
+  );
+  say(
+    `  V8 heap spaces then (MB committed): ${Object.entries(d.heapSpacesMb)
+      .map(([space, n]) => `${space} ${n}`)
+      .join(', ')}\n`,
+  );
+  results.relayMemory = {
+    rows,
+    batchSize,
+    eventsPerS: d.rate,
+    relayCpuUsPerEvent: relayCpuUs,
+    rssPeakMb: d.rssPeak / 2 ** 20,
+    idleRssMb: d.idleRssMb,
+    heapUsedMb: d.heapUsedMb,
+    heapTotalMb: d.heapTotalMb,
+    externalMb: d.externalMb,
+    heapSpacesMb: d.heapSpacesMb,
+    machine: d.machine,
   };
 }
 
