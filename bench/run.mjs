@@ -580,7 +580,7 @@ async function relayMemoryBench() {
   );
   const within = (mb) => (mb <= 128 ? 'within' : 'over');
   say(
-    `  relay process RSS: peak ${d.rssPeak / 2 ** 20 > 0 ? (d.rssPeak / 2 ** 20).toFixed(0) : '?'} MB (${within(d.rssPeak / 2 ** 20)} 128), idle ${d.idleRssMb.toFixed(0)} MB (${within(d.idleRssMb)} 128, ${RELAY_IDLE_SECONDS} s after the drain); at the largest RSS sampled: V8 heap ${d.heapUsedMb.toFixed(0)} MB used of ${d.heapTotalMb.toFixed(0)}, Buffers outside it ${d.externalMb.toFixed(0)} MB`,
+    `  relay process RSS: peak ${(d.rssPeak / 2 ** 20).toFixed(0)} MB (${within(d.rssPeak / 2 ** 20)} 128), idle ${d.idleRssMb.toFixed(0)} MB (${within(d.idleRssMb)} 128, ${RELAY_IDLE_SECONDS} s after the drain); at the largest RSS sampled: V8 heap ${d.heapUsedMb.toFixed(0)} MB used of ${d.heapTotalMb.toFixed(0)}, Buffers outside it ${d.externalMb.toFixed(0)} MB`,
   );
   say(
     `  V8 heap spaces then (MB committed): ${Object.entries(d.heapSpacesMb)
