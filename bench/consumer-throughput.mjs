@@ -10,7 +10,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { EventConsumer } from '@eventbus/consumer';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
-import { machineLoadSince, machineLoadSnapshot, showMachineLoad } from './machine-load.mjs';
+import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
 
 const PARTITIONS = 12;
 
@@ -72,8 +72,8 @@ async function timedPass(side, total) {
   let done;
   const finished = new Promise((resolve) => (done = resolve));
   const onMessage = () => {
-    if (count++ === 0) first = { at: performance.now(), cpu: process.cpuUsage(), load: machineLoadSnapshot() };
-    if (count === total) done({ at: performance.now(), cpu: process.cpuUsage(first.cpu), load: machineLoadSince(first.load) });
+    if (count++ === 0) first = { at: performance.now(), cpu: process.cpuUsage(), load: machineLoadWindow() };
+    if (count === total) done({ at: performance.now(), cpu: process.cpuUsage(first.cpu), load: first.load.end() });
   };
   const stop = await side.start(onMessage);
   let timer;

@@ -15,6 +15,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
+import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
 
 const HEALTHY_TENANTS = 20;
 const HEALTHY_RATE = 300;
@@ -87,7 +88,7 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
 }
 
 const show = (r) =>
-  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s)`;
+  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s); ${showMachineLoad(r.machine)}`;
 
 /** One phase: fresh topics, a relay, a raw consumer of the healthy topic, the writers for its duration. */
 async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup }) {
@@ -107,6 +108,7 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const write = (tenantId, eventKey, eventType, payload) =>
     writer.writeEventWithOutbox({ tenantId, eventKey, eventType, payload }).then(() => performance.now());
   const start = performance.now() + 100;
+  const window = machineLoadWindow();
   const healthy = runAtRate({ rate: HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) =>
     write(`healthy-${i % HEALTHY_TENANTS}`, id, 'order.placed', PAYLOAD),
   );
@@ -116,6 +118,7 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
       )
     : undefined;
   const [written] = await Promise.all([healthy, poison]);
+  const machine = window.end();
   const warmUntil = start + warmup * 1000;
   const measured = [...written].filter(([, w]) => w.due >= warmUntil);
   const deadline = Date.now() + 20_000;
@@ -126,7 +129,12 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     .map(([id, w]) => Math.max(0, observer.arrivals.get(id) - w.committedAt))
     .sort((x, y) => x - y);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
-  const out = { received: latencies.length, expected: measured.length, fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN } };
+  const out = {
+    received: latencies.length,
+    expected: measured.length,
+    fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN },
+    machine,
+  };
   if (phase.poison) out.poison = await poisonOutcome(pool, relay, phase.poison, (await poison).size);
   // Batches rolled back (a publish that timed out, Postgres gone): every tenant of the lane waits.
   out.transientFailures = relay.metrics.transientFailures;

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { OutboxRelay } from '@eventbus/relay';
-import { machineLoadSince, machineLoadSnapshot, showMachineLoad } from './machine-load.mjs';
+import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
 
 const CONSUMER_PROCESS = fileURLToPath(new URL('./isolation-consumer.mjs', import.meta.url));
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 };
@@ -138,9 +138,9 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     await Promise.all([consumer.ready, reference.ready]);
     await sleep(3000); // let the groups settle before measuring
     consumer.measureFromNow();
-    const loadFrom = machineLoadSnapshot();
+    const window = machineLoadWindow();
     const { committed, warm } = await writeLoad(db, { seconds, warmupSeconds, poisonRate });
-    const machine = machineLoadSince(loadFrom);
+    const machine = window.end();
     const measured = await collectLatencies(consumer, committed, warm);
     const raw = await collectLatencies(reference, committed, warm);
     const consumerCores = measured.usage.cpuSeconds / (seconds + warmupSeconds);

@@ -23,8 +23,9 @@ function partyOf(cmdline) {
 }
 
 /**
- * Every process on /proc: its parent, its CPU ticks so far (utime + stime) and, for Postgres
- * server processes and Kafka broker JVMs, which of the two it is. Empty where /proc is not there.
+ * Every process on /proc: its parent, its CPU ticks so far (utime + stime), those of its
+ * children that ended and were waited for (cutime + cstime) and, for Postgres server processes
+ * and Kafka broker JVMs, which of the two it is. Empty where /proc is not there.
  */
 export function processTicks() {
   const procs = new Map();
@@ -39,7 +40,12 @@ export function processTicks() {
       const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       const party = partyOf(readFileSync(`/proc/${pid}/cmdline`, 'latin1'));
-      procs.set(Number(pid), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), party });
+      procs.set(Number(pid), {
+        ppid: Number(fields[1]),
+        ticks: Number(fields[11]) + Number(fields[12]),
+        endedChildTicks: Number(fields[13]) + Number(fields[14]),
+        party,
+      });
     } catch {
       // The process ended between the listing and the read.
     }
@@ -51,7 +57,9 @@ export function processTicks() {
  * CPU ticks used so far by the bench's parties: this process and its descendants, every
  * Postgres server process and every Kafka broker JVM (also when another program uses that
  * Postgres or broker: their share counts as the bench's, so "outside" is a lower bound). A
- * party that ended between two snapshots is not counted: its ticks show as "outside".
+ * party that ended counts through its parent (a child process of the bench, a Postgres
+ * backend through the postmaster), which the kernel credits with an ended child's ticks once
+ * it has waited for it.
  */
 function benchTicks() {
   const procs = processTicks();
@@ -63,7 +71,7 @@ function benchTicks() {
     return false;
   };
   let ticks = 0;
-  for (const [pid, { ticks: t, party }] of procs) if (party || inTree(pid)) ticks += t;
+  for (const [pid, { ticks: t, endedChildTicks, party }] of procs) if (party || inTree(pid)) ticks += t + endedChildTicks;
   return ticks;
 }
 
@@ -91,9 +99,26 @@ export function machineLoadSince(snapshot) {
   return { cores: Math.round(cores), busyCores: busy, outsideBenchCores: Math.max(0, busy - bench), stolenCores: stolen };
 }
 
-/** `machine: 1.62 of 2 cores busy, 0.40 outside the bench, 0.30 stolen by the host` */
+/**
+ * The machine's load over one measured window of a bench phase: `const window =
+ * machineLoadWindow()` where the window starts, `window.end()` where it ends (the load, or
+ * undefined off Linux). Every phase measures its windows with it and prints the result with
+ * `showMachineLoad`, so a figure taken on a busy machine shows itself beside the figure.
+ */
+export function machineLoadWindow() {
+  const from = machineLoadSnapshot();
+  return { end: () => machineLoadSince(from) };
+}
+
+/**
+ * Cores taken from the bench by other programs and by the host, above which a window is
+ * flagged: on 2 cores, a fifth of the machine gone moves a CPU-bound figure by about as much.
+ */
+const NOISY_SHARE = 0.2;
+
+/** `machine: 1.62 of 2 cores busy, 0.40 outside the bench, 0.30 stolen by the host` (+ `, NOISY`) */
 export function showMachineLoad(load) {
-  return load
-    ? `machine: ${load.busyCores.toFixed(2)} of ${load.cores} cores busy, ${load.outsideBenchCores.toFixed(2)} outside the bench, ${load.stolenCores.toFixed(2)} stolen by the host`
-    : 'machine load: unknown';
+  if (!load) return 'machine load: unknown';
+  const noisy = load.outsideBenchCores + load.stolenCores > NOISY_SHARE * load.cores ? ', NOISY' : '';
+  return `machine: ${load.busyCores.toFixed(2)} of ${load.cores} cores busy, ${load.outsideBenchCores.toFixed(2)} outside the bench, ${load.stolenCores.toFixed(2)} stolen by the host${noisy}`;
 }

@@ -7,9 +7,11 @@
 // Run from bench/ it is the workspace relay; `--only installed-relay` copies it into an npm
 // install of examples/order-service, where the same imports resolve to the installed packages.
 // Sends { ready, relayModule, kafkajsPatch } once started (the drain clock starts; the other two
-// say which relay and which kafkajs it runs, for the parent to check), then { done, seconds, cpuSeconds, peakRssMb } when it has
-// published <rows> events; stops gracefully and exits on any message from the parent.
+// say which relay and which kafkajs it runs, for the parent to check), then { done, seconds, cpuSeconds, peakRssMb, heap* } when it has
+// published <rows> events. Then, on { idleSeconds }, waits that long with nothing to publish and
+// answers { idleRssMb }; on { stop }, stops gracefully and exits.
 import { readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
 import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
 import { kafkajsPatchRevision } from '@eventbus/kafka';
@@ -46,16 +48,55 @@ process.send({ ready: true, relayModule: import.meta.resolve('@eventbus/relay'),
 // Done when the relay counted every event published (in process, free). Polling count(*) on
 // the outbox instead cost a Postgres backend ~0.2 of a core (a scan over the drained rows'
 // dead tuples every 50 ms), taken from the drain it measured.
-while (relay.metrics.published < expected) await new Promise((r) => setTimeout(r, 5));
+// The V8 heap at the largest RSS sampled (every 100 ms): how much of the peak is the JS heap
+// (live objects and V8's headroom) and how much buffers outside it (kafkajs and pg's Buffers).
+let largest = process.memoryUsage();
+let largestSpaces = getHeapSpaceStatistics();
+let sampledAt = 0;
+// BENCH_HEAP_SNAPSHOT=<dir>: a V8 heap snapshot there once half the rows are published (what
+// the heap holds mid-drain; writing it pauses the relay for seconds, so not a drain to time).
+let snapshotDue = process.env.BENCH_HEAP_SNAPSHOT ? before + expected / 2 : Number.POSITIVE_INFINITY;
+while (relay.metrics.published < expected) {
+  await new Promise((r) => setTimeout(r, 5));
+  if (performance.now() - sampledAt >= 100) {
+    sampledAt = performance.now();
+    const m = process.memoryUsage();
+    if (m.rss > largest.rss) {
+      largest = m;
+      largestSpaces = getHeapSpaceStatistics();
+    }
+  }
+  if (relay.metrics.published >= snapshotDue) {
+    snapshotDue = Number.POSITIVE_INFINITY;
+    process.stderr.write(`relay process: heap snapshot ${writeHeapSnapshot(`${process.env.BENCH_HEAP_SNAPSHOT}/relay-${process.pid}.heapsnapshot`)}\n`);
+  }
+}
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
-// Report, then wait for the word to stop: the parent reads Postgres' CPU from the relay's
-// backends, which end with the stop.
-process.once('message', async () => {
+// Report, then wait for the parent: the parent reads Postgres' CPU from the relay's backends,
+// which end with the stop.
+process.on('message', async (m) => {
+  if (m.idleSeconds) {
+    await new Promise((r) => setTimeout(r, m.idleSeconds * 1000));
+    process.send({ idle: true, idleRssMb: process.memoryUsage().rss / 2 ** 20 });
+    return;
+  }
   await relay.stop();
   stopGauges();
   await metricsPool.end();
   await telemetry.shutdown();
   process.exit(0);
 });
-process.send({ done: true, seconds, drained: expected - before, cpuSeconds: (cpu.user + cpu.system) / 1e6, peakRssMb: peakRssMb() });
+const mb = (bytes) => bytes / 2 ** 20;
+process.send({
+  done: true,
+  seconds,
+  drained: expected - before,
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  peakRssMb: peakRssMb(),
+  heapUsedMb: mb(largest.heapUsed),
+  heapTotalMb: mb(largest.heapTotal),
+  externalMb: mb(largest.external), // arrayBuffers (Node Buffers) included
+  // Each V8 heap space's committed size at that sample: which space the heap's headroom is in.
+  heapSpacesMb: Object.fromEntries(largestSpaces.filter((x) => x.space_size > 0).map((x) => [x.space_name, Math.round(mb(x.space_size))])),
+});

@@ -1,16 +1,21 @@
 #!/usr/bin/env node
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
-// --only producer|relay|installed-relay|latency|consumer|replay|isolation (comma-separated), --json <file>.
-// For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2); BENCH_PROF=<dir>
-// writes a V8 CPU profile of the relay process there (read it with Chrome DevTools).
+// --only producer|relay|installed-relay|latency|consumer|replay|isolation|relay-memory
+// (comma-separated; relay-memory runs only when named), --rows <n> (the relay drain's and
+// relay-memory's backlog), --json <file>. Every measured window prints how busy the machine
+// was outside the bench. For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2);
+// BENCH_PROF=<dir> writes a V8 CPU profile of the relay process there (read it with Chrome
+// DevTools); BENCH_HEAP_SNAPSHOT=<dir> a heap snapshot of it mid-drain.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { fork } from 'node:child_process';
+import { execFile, fork } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -27,7 +32,7 @@ import { shardForTenant } from '@eventbus/schema';
 import { consumerThroughputBench } from './consumer-throughput.mjs';
 import { consumerIsolationBench } from './isolation.mjs';
 import { relayIsolationBench } from './isolation-relay.mjs';
-import { processTicks, TICKS_PER_SECOND } from './machine-load.mjs';
+import { machineLoadWindow, processTicks, showMachineLoad, TICKS_PER_SECOND } from './machine-load.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -35,11 +40,16 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'latency-rates': { type: 'string', default: '1000,200' },
+    // The backlog of the relay drain (default 200,000, --quick 50,000) and of relay-memory
+    // (default 1,000,000).
+    rows: { type: 'string' },
   },
 });
 const quick = values.quick;
+/** Benches run only when named: relay-memory drains 1,000,000 rows, minutes on this machine. */
+const OPT_IN = ['relay-memory'];
 /** `--only relay,replay`: the named benches, in their usual order. */
-const runs = (name) => !values.only || values.only.split(',').includes(name);
+const runs = (name) => (values.only ? values.only.split(',').includes(name) : !OPT_IN.includes(name));
 const say = (m) => process.stderr.write(`${m}\n`);
 const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
@@ -47,6 +57,13 @@ let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 /** The workspace relay's process (its imports resolve to this repository's packages). */
 const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.url));
+/**
+ * The V8 flags the relay app runs with (its image's NODE_OPTIONS and its start script), so the
+ * drains measure the relay as deployed. BENCH_RELAY_NODE_FLAGS (space-separated) replaces them.
+ */
+const RELAY_NODE_FLAGS = (process.env.BENCH_RELAY_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+/** How long the relay process idles after its drain before its idle RSS is read. */
+const RELAY_IDLE_SECONDS = 5;
 
 /**
  * CPU seconds used so far by the three parties of a drain: this process (relay or baseline
@@ -85,6 +102,7 @@ say(`bench database ${database.name}, kafka ${kafka.address}, node ${process.ver
 try {
   if (runs('producer')) await producerBench();
   if (runs('relay')) await relayDrainBench();
+  if (runs('relay-memory')) await relayMemoryBench();
   if (runs('installed-relay')) await installedRelayBench();
   if (runs('latency')) await latencyBench();
   if (runs('consumer')) await consumerBench();
@@ -122,14 +140,20 @@ function benchEvent(tenantId, eventKey) {
   });
 }
 
-/** Per-event transactions from 8 concurrent writers, for a fixed time each. */
+/**
+ * Per-event transactions from 8 concurrent writers, for a fixed time each, and what an event
+ * costs the transaction: the writes beside the domain row, the NOTIFY, each index, the WAL.
+ */
 async function producerBench() {
   say('## producer: 8 concurrent writers, one event per transaction, 512-byte payloads');
   await pool.query('CREATE TABLE IF NOT EXISTS public.bench_orders (id uuid PRIMARY KEY, tenant_id text NOT NULL, payload jsonb NOT NULL)');
   const seconds = quick ? 3 : 8;
-  const run = async (label, body) => {
+  const machine = {};
+  const wal = {};
+  const run = async (label, body, runSeconds = seconds) => {
     let count = 0;
-    const deadline = Date.now() + seconds * 1000;
+    const window = machineLoadWindow();
+    const deadline = Date.now() + runSeconds * 1000;
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         while (Date.now() < deadline) {
@@ -138,14 +162,50 @@ async function producerBench() {
         }
       }),
     );
-    const rate = count / seconds;
-    say(`  ${label.padEnd(44)} ${fmt(rate).padStart(7)} tx/s`);
+    const rate = count / runSeconds;
+    const load = window.end();
+    (machine[label] ??= []).push(load);
+    // Every round's: a checkpoint during one try makes each first touch of a page write a full image.
+    wal[label] = Math.min(wal[label] ?? Number.POSITIVE_INFINITY, await walBytesPerTransaction(body));
+    say(`  ${label.padEnd(50)} ${fmt(rate).padStart(7)} tx/s  ${fmt(wal[label]).padStart(5)} WAL bytes/tx   ${showMachineLoad(load)}`);
     return rate;
   };
-  const domain = (tx, w) => tx.execute(sql`INSERT INTO public.bench_orders VALUES (${randomUUID()}, ${`tenant-${w}`}, ${JSON.stringify(PAYLOAD)}::jsonb)`);
+  /**
+   * WAL bytes per transaction of `body`: pg_current_wal_lsn() before and after 30 of them, one
+   * at a time. The WAL is the whole server's, so other databases' writes count too: the least
+   * of 10 tries is the figure (others only ever add; so do full-page images after a
+   * checkpoint, which the least leaves out: it is the steady state's figure).
+   */
+  const walBytesPerTransaction = async (body) => {
+    const n = 30;
+    let least = Number.POSITIVE_INFINITY;
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const before = (await pool.query('SELECT pg_current_wal_lsn() AS lsn')).rows[0].lsn;
+      for (let i = 0; i < n; i++) await db.transaction(async (tx) => body(tx, i % 8, i));
+      const { bytes } = (await pool.query('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::float8 AS bytes', [before])).rows[0];
+      least = Math.min(least, bytes / n);
+    }
+    return least;
+  };
+  const { PgDialect } = await import('drizzle-orm/pg-core');
+  const dialect = new PgDialect();
+  /** A named prepared statement on the caller's transaction, as EventWriter runs its insert. */
+  const prepared = (tx, name, statement) => tx._.session.prepareQuery(dialect.sqlToQuery(statement), undefined, name, false).execute();
+  const { uuidv7 } = await import('../packages/core/dist/uuid.js');
+  const payloadJson = JSON.stringify(PAYLOAD);
+  const domain = (tx, w) => tx.execute(sql`INSERT INTO public.bench_orders VALUES (${randomUUID()}, ${`tenant-${w}`}, ${payloadJson}::jsonb)`);
   const withEvent = async (tx, w) => {
     await domain(tx, w);
     await new EventWriter(tx).writeEventWithOutbox({ tenantId: `tenant-${w}`, eventKey: randomUUID(), eventType: 'order.placed', payload: PAYLOAD });
+  };
+  /** One event-log row as the writer fills it (uuidv7 id, the same columns), in a plain prepared INSERT … VALUES. */
+  const logRow = (table, w) => sql`INSERT INTO ${sql.raw(table)} (id, tenant_id, project_id, event_key, event_type, event_version, payload,
+      correlation_id, causation_id, traceparent, tracestate)
+    VALUES (${uuidv7()}::uuid, ${`tenant-${w}`}, NULL, ${randomUUID()}, 'order.placed', 1, ${payloadJson}::jsonb, ${randomUUID()}, NULL, NULL, NULL)`;
+  // (d): the least a transactional event log asks of the transaction, the issue's baseline.
+  const withLogRow = async (tx, w) => {
+    await domain(tx, w);
+    await prepared(tx, 'bench_insert_log_row', logRow('eventbus.event_log', w));
   };
   // (e): the same write through a contract, so its schema (zod) checks the payload first.
   const { defineEvent, validatePayload } = await import('@eventbus/contracts');
@@ -159,9 +219,11 @@ async function producerBench() {
   const a = [],
     b = [],
     c = [],
+    d = [],
     e = [];
   for (let r = 0; r < rounds; r++) {
     a.push(await run('(a) domain row only', domain));
+    d.push(await run('(d) domain row + one event-log insert', withLogRow));
     b.push(await run('(b) domain row + writeEventWithOutbox', withEvent));
     e.push(await run('(e) (b) with a contract (zod schema)', withContract));
     await pool.query('ALTER TABLE eventbus.outbox DISABLE TRIGGER outbox_notify');
@@ -169,6 +231,7 @@ async function producerBench() {
     await pool.query('ALTER TABLE eventbus.outbox ENABLE TRIGGER outbox_notify');
     await pool.query('TRUNCATE eventbus.outbox');
   }
+  const indexes = await indexCosts({ run, domain, prepared, logRow, seconds: quick ? 2 : 4 });
   // The schema check alone, outside any transaction: what (e) adds to each write.
   const checks = 20_000;
   const started = process.hrtime.bigint();
@@ -179,16 +242,72 @@ async function producerBench() {
     domainOnlyTxPerS: best(a),
     withOutboxTxPerS: best(b),
     withOutboxNoNotifyTxPerS: best(c),
+    withLogRowTxPerS: best(d),
     withContractTxPerS: best(e),
     ratioBtoA: best(b) / best(a),
     ratioCtoA: best(c) / best(a),
+    ratioDtoA: best(d) / best(a),
+    ratioBtoD: best(b) / best(d),
     ratioEtoB: best(e) / best(b),
     contractValidationUs: validationUs,
+    walBytesPerTx: wal,
+    indexes,
+    machine,
   };
   say(
-    `  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}, e/b = ${(best(e) / best(b)).toFixed(2)}` +
+    `  ratios (best of ${rounds}): b/a = ${(best(b) / best(a)).toFixed(2)}, b/d = ${(best(b) / best(d)).toFixed(2)} (target ≥ 0.85), d/a = ${(best(d) / best(a)).toFixed(2)}, c/a = ${(best(c) / best(a)).toFixed(2)}, e/b = ${(best(e) / best(b)).toFixed(2)}` +
       ` (the zod check alone: ${validationUs.toFixed(1)} µs per payload)\n`,
   );
+}
+
+/**
+ * What each index of the event log and the outbox costs a write: the domain row plus plain
+ * inserts into scratch copies of the two tables (same columns and defaults, no triggers),
+ * with their indexes added one at a time, each step timed and its WAL per transaction read.
+ * Plain INSERT … VALUES as in (d), not the writer's statement (its ON CONFLICT needs the
+ * unique index), so the steps add up to (d) plus an outbox row, not to (b).
+ */
+async function indexCosts({ run, domain, prepared, logRow, seconds }) {
+  say(`  where an event's cost goes: the domain row + inserts into scratch copies of the tables, indexes added one at a time (${seconds} s each)`);
+  await pool.query(`DROP SCHEMA IF EXISTS bench_scratch CASCADE; CREATE SCHEMA bench_scratch;
+    CREATE TABLE bench_scratch.event_log (LIKE eventbus.event_log INCLUDING DEFAULTS);
+    CREATE TABLE bench_scratch.outbox (LIKE eventbus.outbox INCLUDING DEFAULTS INCLUDING IDENTITY)`);
+  const logOnly = async (tx, w) => {
+    await domain(tx, w);
+    await prepared(tx, 'bench_scratch_log', logRow('bench_scratch.event_log', w));
+  };
+  const logAndOutbox = async (tx, w) => {
+    await domain(tx, w);
+    await prepared(
+      tx,
+      'bench_scratch_log_outbox',
+      sql`WITH e AS (${logRow('bench_scratch.event_log', w)} RETURNING id) INSERT INTO bench_scratch.outbox (event_id, shard) SELECT id, ${w}::smallint FROM e`,
+    );
+  };
+  const steps = [
+    { label: 'event log, no index', body: logOnly },
+    { label: '+ primary key (id)', body: logOnly, ddl: 'ALTER TABLE bench_scratch.event_log ADD PRIMARY KEY (id)' },
+    { label: '+ unique (tenant_id, event_key)', body: logOnly, ddl: 'CREATE UNIQUE INDEX ON bench_scratch.event_log (tenant_id, event_key)' },
+    { label: '+ (tenant_id, created_at, id)', body: logOnly, ddl: 'CREATE INDEX ON bench_scratch.event_log (tenant_id, created_at, id)' },
+    { label: '+ (event_type, created_at): all 4, = (d)', body: logOnly, ddl: 'CREATE INDEX ON bench_scratch.event_log (event_type, created_at)' },
+    { label: '+ an outbox row, no index', body: logAndOutbox },
+    { label: '+ outbox primary key (id)', body: logAndOutbox, ddl: 'ALTER TABLE bench_scratch.outbox ADD PRIMARY KEY (id)' },
+    { label: '+ outbox unique (event_id)', body: logAndOutbox, ddl: 'CREATE UNIQUE INDEX ON bench_scratch.outbox (event_id)' },
+    { label: '+ outbox (shard, id): all 3', body: logAndOutbox, ddl: 'CREATE INDEX ON bench_scratch.outbox (shard, id)' },
+  ];
+  const out = [];
+  try {
+    for (const step of steps) {
+      if (step.ddl) await pool.query(step.ddl);
+      // Each step on tables of the same size: a larger index is slower for that alone.
+      await pool.query('TRUNCATE bench_scratch.event_log, bench_scratch.outbox');
+      const rate = await run(`  ${step.label}`, step.body, seconds);
+      out.push({ step: step.label, txPerS: rate });
+    }
+  } finally {
+    await pool.query('DROP SCHEMA bench_scratch CASCADE');
+  }
+  return out;
 }
 
 /** Fills the outbox with `rows` events over 50 tenants, in one statement per 20k. */
@@ -225,7 +344,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   await fillBacklog(rows);
   const child = fork(script, [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
     env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
-    ...(process.env.BENCH_PROF ? { execArgv: ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] } : {}),
+    execArgv: [...RELAY_NODE_FLAGS, ...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [])],
   });
   const fromChild = (key) =>
     new Promise((resolve, reject) => {
@@ -239,11 +358,16 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   done.catch(() => undefined);
   const { relayModule, kafkajsPatch } = await ready;
   const cpuStart = cpuSnapshot(); // the drain's window, as the relay process measures its own
+  const window = machineLoadWindow();
   const drained = await done;
+  const machine = window.end();
   const rate = drained.drained / drained.seconds;
   // Postgres and Kafka from /proc; node from the relay process (this one only waited).
   const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
   const node = drained.cpuSeconds / drained.seconds;
+  const idle = fromChild('idle');
+  child.send({ idleSeconds: RELAY_IDLE_SECONDS });
+  const { idleRssMb } = await idle;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send({ stop: true });
   await exited;
@@ -251,13 +375,80 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
     rate,
     cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare },
     rssPeak: drained.peakRssMb * 2 ** 20,
+    idleRssMb,
+    heapUsedMb: drained.heapUsedMb,
+    heapTotalMb: drained.heapTotalMb,
+    externalMb: drained.externalMb,
+    heapSpacesMb: drained.heapSpacesMb,
+    machine,
     relayModule,
     kafkajsPatch,
   };
 }
 
+/**
+ * Kafka's own producer benchmark (`org.apache.kafka.tools.ProducerPerformance`, Java) on the
+ * same broker: `rows` records of `recordSize` bytes to a new 12-partition topic, acks=-1 and
+ * the Java client's defaults otherwise (idempotent, batch.size 16 KB, linger.ms 5), no key and
+ * no headers. Its jars are the ones scripts/kafka-local.sh assembles from Maven Central
+ * (kafka-tools among them); without them or a `java`, the baseline is skipped and says why.
+ * Its figure is the tool's own "records/sec", timed by the tool from its first send (not the
+ * JVM's start).
+ */
+async function javaProducerBaseline({ rows, recordSize }) {
+  const version = process.env.KAFKA_VERSION ?? '4.1.1';
+  const lib = join(process.env.KAFKA_CACHE_DIR ?? join(homedir(), '.cache', 'eventbus-kafka'), version, 'lib');
+  const label = "  (c) Kafka's Java ProducerPerformance       ";
+  if (!existsSync(join(lib, `kafka-tools-${version}.jar`))) {
+    say(`${label} skipped: no ${join(lib, `kafka-tools-${version}.jar`)} (scripts/kafka-local.sh install fetches it)`);
+    return { skipped: `no kafka-tools jar in ${lib}` };
+  }
+  const topic = `${uniqueName('bench.')}.java`;
+  await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+  const args = [
+    '-Xmx256m',
+    '-cp',
+    `${lib}/*`,
+    'org.apache.kafka.tools.ProducerPerformance',
+    '--topic',
+    topic,
+    '--num-records',
+    String(rows),
+    '--record-size',
+    String(recordSize),
+    '--throughput',
+    '-1',
+    '--producer-props',
+    `bootstrap.servers=${brokers.join(',')}`,
+    'acks=-1',
+  ];
+  const window = machineLoadWindow();
+  let stdout;
+  try {
+    ({ stdout } = await new Promise((resolve, reject) =>
+      execFile('java', args, { maxBuffer: 16 * 2 ** 20 }, (error, out, err) =>
+        error ? reject(Object.assign(error, { stderr: err })) : resolve({ stdout: out }),
+      ),
+    ));
+  } catch (error) {
+    say(`${label} failed: ${error.message.split('\n')[0]} ${String(error.stderr ?? '').slice(-300)}`);
+    return { failed: error.message };
+  }
+  const machine = window.end();
+  // The summary line: "200000 records sent, 123456.7 records/sec (60.28 MB/sec), 85.3 ms avg latency, ..."
+  const summary = stdout.trim().split('\n').at(-1);
+  const recordsPerS = Number(/records sent, ([\d.]+) records\/sec/.exec(summary)?.[1]);
+  if (!Number.isFinite(recordsPerS)) {
+    say(`${label} no figure in its output: ${summary}`);
+    return { failed: `unparsed output: ${summary}` };
+  }
+  say(`${label} ${fmt(recordsPerS).padStart(8)} records/s  (${recordSize}-byte values, no key or headers; the client's defaults but acks=-1)`);
+  say(`      ${showMachineLoad(machine)}`);
+  return { recordsPerS, recordSize, summary, machine };
+}
+
 async function relayDrainBench() {
-  const rows = quick ? 50_000 : 200_000;
+  const rows = values.rows ? Number(values.rows) : quick ? 50_000 : 200_000;
   const batchSize = 1000;
   say(`## relay drain: ${fmt(rows)} pending rows, 512-byte payloads, batches of ${batchSize}, acks=-1`);
 
@@ -268,6 +459,7 @@ async function relayDrainBench() {
   await client.query(CLAIM_SESSION_SQL); // the relay's claim connections run with it too
   const allShards = Array.from({ length: 64 }, (_, i) => i);
   let cpu0 = cpuSnapshot();
+  let window = machineLoadWindow();
   let t0 = performance.now();
   for (;;) {
     await client.query('BEGIN');
@@ -278,8 +470,10 @@ async function relayDrainBench() {
   await client.query('RESET ALL');
   const claimRate = rows / ((performance.now() - t0) / 1000);
   const claimCores = coresUsed(cpu0, cpuSnapshot());
+  const claimMachine = window.end();
   client.release();
   say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s    ${showCores(claimCores)}`);
+  say(`      ${showMachineLoad(claimMachine)}`);
 
   // Baseline (a): a raw kafkajs producer sending the same messages in the same batch sizes.
   const topic = `${uniqueName('bench.')}.order`;
@@ -291,29 +485,44 @@ async function relayDrainBench() {
   const sample = benchEvent('tenant-1', 'k');
   const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
   cpu0 = cpuSnapshot();
+  window = machineLoadWindow();
   t0 = performance.now();
   for (let sent = 0; sent < rows; sent += batchSize) await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
   const kafkaRate = rows / ((performance.now() - t0) / 1000);
   const kafkaCores = coresUsed(cpu0, cpuSnapshot());
+  const kafkaMachine = window.end();
   await producer.disconnect();
   say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s    ${showCores(kafkaCores)}`);
+  say(`      ${showMachineLoad(kafkaMachine)}`);
+
+  // Baseline (c): Kafka's own Java producer tool, records of the same size, on the same broker.
+  // The tool's records carry a value only: it gets the bytes of the relay's value, key and
+  // headers together, so that both put the same bytes per record on the wire.
+  const recordSize = [sample.value, sample.key, ...Object.entries(sample.headers).flat()].reduce((n, x) => n + Buffer.byteLength(x), 0);
+  const java = await javaProducerBaseline({ rows, recordSize });
 
   // The relay as deployed (idempotent producer), then the same drain without idempotence:
   // the cost of broker-side deduplication, measured in this run.
-  const { rate: relayRate, cores: relayCores, rssPeak } = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
+  const relay = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
+  const { rate: relayRate, cores: relayCores, rssPeak } = relay;
   const plain = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: false });
   const slower = Math.min(claimRate, kafkaRate);
+  const toJava = java.recordsPerS ? `, ${(relayRate / java.recordsPerS).toFixed(2)} × Kafka's Java producer` : '';
   say(
-    `  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop`,
+    `  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop${toJava}`,
   );
-  say(`  relay drain ${showCores(relayCores)}`);
+  say(`      relay drain ${showCores(relayCores)}`);
+  say(`      ${showMachineLoad(relay.machine)}`);
   say(`  relay without the idempotent producer       ${fmt(plain.rate).padStart(8)} events/s; idempotent / plain = ${(relayRate / plain.rate).toFixed(2)}`);
+  say(`      ${showMachineLoad(plain.machine)}`);
   // CPU per event of each part: what the drain would reach if it had the cores to itself.
   const perEvent = (c, rate) => (c.total / rate) * 1e6;
   say(
     `  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`,
   );
-  say(`  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM of the relay process, start to drained)`);
+  say(
+    `  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM, start to drained), idle ${relay.idleRssMb.toFixed(0)} MB (${RELAY_IDLE_SECONDS} s after the drain, nothing pending); V8 heap at the peak sample: ${relay.heapUsedMb.toFixed(0)} MB used of ${relay.heapTotalMb.toFixed(0)}, outside it (Buffers) ${relay.externalMb.toFixed(0)} MB`,
+  );
   // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
   const size = async () =>
     (
@@ -336,8 +545,12 @@ async function relayDrainBench() {
     idempotentToPlain: relayRate / plain.rate,
     rawKafkaMsgsPerS: kafkaRate,
     rawClaimRowsPerS: claimRate,
+    javaProducer: java,
     ratioToSlowerBaseline: relayRate / slower,
+    ...(java.recordsPerS ? { ratioToJavaProducer: relayRate / java.recordsPerS } : {}),
     rssPeakMb: rssPeak / 2 ** 20,
+    idleRssMb: relay.idleRssMb,
+    machine: { rawClaim: claimMachine, rawKafka: kafkaMachine, javaProducer: java.machine, relay: relay.machine, relayNotIdempotent: plain.machine },
     coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
     storage: {
       outboxBytesDrained: Number(afterDrain.outbox),
@@ -345,6 +558,48 @@ async function relayDrainBench() {
       outboxBytesVacuumed: Number(vacuumed.outbox),
       eventLogBytes: Number(afterDrain.log),
     },
+  };
+}
+
+/**
+ * `--only relay-memory`: the relay process' memory draining a large backlog (default
+ * 1,000,000 rows, `--rows`) with the relay app's default batch size, and idle after it; the
+ * target is a peak RSS of at most 128 MB. BENCH_HEAP_SNAPSHOT=<dir> writes a heap snapshot of
+ * the relay process mid-drain.
+ */
+async function relayMemoryBench() {
+  const rows = values.rows ? Number(values.rows) : 1_000_000;
+  const batchSize = 500; // RELAY_BATCH_SIZE's default
+  say(`## relay memory: ${fmt(rows)} pending rows, 512-byte payloads, batches of ${batchSize} (the app's default), acks=-1`);
+  const topic = `${uniqueName('bench.')}.order`;
+  await createTopics(brokers, [{ topic, numPartitions: 12 }]);
+  const t0 = performance.now();
+  const d = await drainInRelayProcess({ rows, batchSize, prefix: topic.slice(0, topic.length - 'order'.length) });
+  const relayCpuUs = (d.cores.node / d.rate) * 1e6;
+  say(
+    `  filled and drained in ${((performance.now() - t0) / 1000).toFixed(0)} s; drain ${fmt(d.rate)} events/s, relay process CPU ${relayCpuUs.toFixed(0)} µs/event   ${showMachineLoad(d.machine)}`,
+  );
+  const within = (mb) => (mb <= 128 ? 'within' : 'over');
+  say(
+    `  relay process RSS: peak ${(d.rssPeak / 2 ** 20).toFixed(0)} MB (${within(d.rssPeak / 2 ** 20)} 128), idle ${d.idleRssMb.toFixed(0)} MB (${within(d.idleRssMb)} 128, ${RELAY_IDLE_SECONDS} s after the drain); at the largest RSS sampled: V8 heap ${d.heapUsedMb.toFixed(0)} MB used of ${d.heapTotalMb.toFixed(0)}, Buffers outside it ${d.externalMb.toFixed(0)} MB`,
+  );
+  say(
+    `  V8 heap spaces then (MB committed): ${Object.entries(d.heapSpacesMb)
+      .map(([space, n]) => `${space} ${n}`)
+      .join(', ')}\n`,
+  );
+  results.relayMemory = {
+    rows,
+    batchSize,
+    eventsPerS: d.rate,
+    relayCpuUsPerEvent: relayCpuUs,
+    rssPeakMb: d.rssPeak / 2 ** 20,
+    idleRssMb: d.idleRssMb,
+    heapUsedMb: d.heapUsedMb,
+    heapTotalMb: d.heapTotalMb,
+    externalMb: d.externalMb,
+    heapSpacesMb: d.heapSpacesMb,
+    machine: d.machine,
   };
 }
 
@@ -432,7 +687,7 @@ async function installedRelayBench() {
         if (v.key === 'a') aRate = d.rate;
         const ratio = v.key === 'a' ? '' : `  ${v.key}/a ${(d.rate / aRate).toFixed(2)}`;
         say(
-          `  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}`,
+          `  ${(v.key === 'a' ? `round ${round}` : '').padEnd(8)} ${v.label.padEnd(46)} ${fmt(d.rate).padStart(8)} events/s  CPU µs/event: relay ${relayCpu.toFixed(0).padStart(3)}, all ${totalCpu.toFixed(0).padStart(3)}${ratio}; ${showMachineLoad(d.machine)}`,
         );
         drains.push({
           round,
@@ -442,6 +697,7 @@ async function installedRelayBench() {
           relayCpuUsPerEvent: relayCpu,
           totalCpuUsPerEvent: totalCpu,
           coresUsed: d.cores,
+          machine: d.machine,
         });
       }
     }
@@ -552,6 +808,7 @@ async function latencyAt(rate) {
     // first plans on fresh tables), which put p99 at 160-280 ms for the first second of the
     // pipeline and 5-24 ms for every later one (measured per second, session 5).
     const warmupCount = rate * warmup;
+    const window = machineLoadWindow();
     const start = performance.now();
     const total = warmupCount + rate * seconds;
     const inFlight = new Set();
@@ -571,6 +828,7 @@ async function latencyAt(rate) {
     await Promise.all(inFlight);
     const deadline = Date.now() + 20_000;
     while (received.size < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const machine = window.end();
     await consumer.stop();
     const summarize = (from, inWarmup = false) => {
       const xs = [...received]
@@ -597,11 +855,13 @@ async function latencyAt(rate) {
       fromSchedule: summarize(scheduled),
       warmupFromCommit: summarize(committed, true),
       p99BySecond: p99BySecond(),
+      machine,
     };
     const show = (x) => `p50 ${x.p50.toFixed(1)} ms  p99 ${x.p99.toFixed(1)} ms  max ${x.max.toFixed(1)} ms`;
     say(`  ${label.padEnd(40)} from commit/ack:  ${show(r.fromCommit)}  (${r.received}/${r.expected})`);
     say(`  ${''.padEnd(40)} from schedule:    ${show(r.fromSchedule)}`);
     say(`  ${''.padEnd(40)} warm-up (${warmup} s), from commit: ${show(r.warmupFromCommit)}; p99 per second after it: ${r.p99BySecond.join(' ')}`);
+    say(`  ${''.padEnd(40)} ${showMachineLoad(machine)}`);
     return r;
   };
   // Baseline: a raw kafkajs producer sending each event as it is "written"; its "commit" is the send call.
@@ -673,26 +933,32 @@ async function replayBench() {
   const topic = `${uniqueName('bench.')}.replayed`;
   await createTopics(brokers, [{ topic, numPartitions: 12 }]);
   const target = { kind: 'topic', topic };
+  let window = machineLoadWindow();
   let t0 = performance.now();
   await republishEvents(pool, { filter: { tenantId }, target, dryRun: true, pageSize });
   const readRate = rows / ((performance.now() - t0) / 1000);
-  say(`  (b) read path alone (dry run)                ${fmt(readRate).padStart(8)} events/s`);
+  const readMachine = window.end();
+  say(`  (b) read path alone (dry run)                ${fmt(readRate).padStart(8)} events/s   ${showMachineLoad(readMachine)}`);
   const publisher = new KafkaPublisher({ brokers });
   await publisher.connect();
+  window = machineLoadWindow();
   t0 = performance.now();
   const result = await republishEvents(pool, { filter: { tenantId }, target, publisher, pageSize });
   const replayRate = result.sent / ((performance.now() - t0) / 1000);
+  const replayMachine = window.end();
   await publisher.disconnect();
   const relayRate = results.relayDrain?.relayEventsPerS;
   const ratio = relayRate
     ? ` = ${(replayRate / relayRate).toFixed(2)} × the relay's drain (${fmt(relayRate)}/s)`
     : ' (run with the relay bench for the ratio to its drain rate)';
-  say(`  replay (republishEvents, one tenant)         ${fmt(replayRate).padStart(8)} events/s${ratio}\n`);
+  say(`  replay (republishEvents, one tenant)         ${fmt(replayRate).padStart(8)} events/s${ratio}`);
+  say(`      ${showMachineLoad(replayMachine)}\n`);
   results.replay = {
     events: result.sent,
     pageSize,
     replayEventsPerS: replayRate,
     readOnlyEventsPerS: readRate,
+    machine: { readOnly: readMachine, replay: replayMachine },
     ...(relayRate ? { ratioToRelayDrain: replayRate / relayRate } : {}),
   };
 }
