@@ -380,11 +380,9 @@ export async function runScenario(def: ScenarioDefinition, env: MatrixEnvironmen
     const c = ctx;
     // With fresh topics the consumers start with the load (below), so the relay's first publish meets a topic just created.
     const startLate = def.freshTopics ? [...c.workers, ...c.controls] : [];
-    await Promise.all(
-      c
-        .allSlots()
-        .filter((slot) => !startLate.includes(slot))
-        .map((slot) => c.start(slot)),
+    await startAll(
+      c,
+      c.allSlots().filter((slot) => !startLate.includes(slot)),
     );
     if (def.mirror) {
       mirror = new DlqMirror({ brokers, connectionString: database.url, routing: { prefix }, groups: [groupId], groupId: uniqueName('faults-mirror-') });
@@ -457,6 +455,17 @@ async function stopProcesses(ctx: ScenarioContext): Promise<void> {
   await Promise.all(ctx.allSlots().map((s) => s.process?.stop(10_000)));
 }
 
+/**
+ * Starts the slots' processes together and waits for every start to end before failing with the
+ * first error: a start still under way when the scenario gave up would leave its process running
+ * after the clean-up (which stops only the processes already started).
+ */
+async function startAll(c: ScenarioContext, slots: readonly Slot[]): Promise<void> {
+  const starts = await Promise.allSettled(slots.map((slot) => c.start(slot)));
+  const failed = starts.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
 /** One event per warm-up tenant through the whole pipeline before the clock starts; excluded from the figures. */
 async function warmUp(c: ScenarioContext, groups: number, startedAt: number): Promise<void> {
   for (let i = 0; i < WARMUP_TENANTS; i++) await c.workload.writeOne(`warmup-${i}`);
@@ -481,7 +490,7 @@ async function runLoad(c: ScenarioContext, startLate: readonly Slot[]): Promise<
     c.loadRunning = false;
   });
   const injecting = def.inject(c);
-  const lateStarts = Promise.all(startLate.map((slot) => c.start(slot)));
+  const lateStarts = startAll(c, startLate);
   await c.loadDone;
   const loadEndMs = Date.now();
   await injecting;

@@ -9,6 +9,25 @@ export const RELAY_MAIN = fileURLToPath(new URL('../../apps/relay/dist/main.js',
 /** The consumer process of the matrix, always from dist/ (also when this module runs from src/ under vitest). */
 export const WORKER_MAIN = fileURLToPath(new URL('../dist/consumer-worker.js', import.meta.url));
 
+/** Every child still running, killed when this process exits. */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+/**
+ * A test runner that gives up on a scenario (its timeout) and ends its worker leaves the
+ * scenario's relays and consumers running, reparented to init, still consuming CPU and joining
+ * groups. An exit hook kills them: kill() is synchronous, so it works inside 'exit'.
+ */
+function killOnExit(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of running) c.kill('SIGKILL');
+  });
+}
+
 /**
  * A child process the matrix started, with the tail of its output (for the report when
  * something goes wrong) and a promise of its exit.
@@ -31,6 +50,7 @@ export class ManagedProcess {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    killOnExit(this.child);
     // FAULTS_PROCESS_LOGS=<dir> keeps each process' whole output in <dir>/<name>.log, to see
     // afterwards what a relay or worker did during a fault (the report keeps only a tail).
     const logDir = process.env.FAULTS_PROCESS_LOGS;
