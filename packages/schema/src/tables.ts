@@ -60,8 +60,11 @@ export const outbox = eventbus.table(
   },
   (t) => [
     uniqueIndex('outbox_event_id_uq').on(t.eventId),
-    // The claim walks each owned shard in id order.
-    index('outbox_shard_id_idx').on(t.shard, t.id),
+    // The claim walks each owned shard's rows that never failed in id order, and takes the rows
+    // Kafka refused once they are due, by due time: a tenant with thousands of rows in backoff
+    // must not be read by every claim of its shard (migration 0005).
+    index('outbox_shard_id_idx').on(t.shard, t.id).where(sql`${t.attempts} = 0`),
+    index('outbox_retry_due_idx').on(t.nextAttemptAt).where(sql`${t.attempts} > 0`),
   ],
 );
 

@@ -30,6 +30,16 @@ export interface ClaimedRow extends StoredEvent {
  * - `created_at` as epoch milliseconds (a float8, computed exactly in numeric first, which
  *   `extract` returns from Postgres 14 on; 13 would give a float8 and could be 1 ms low): node-postgres'
  *   timestamp parser was ~2 % of the relay's CPU in a drain; a Date holds milliseconds either way.
+ * - Rows Kafka refused (attempts > 0) come first, by due time, through a partial index of
+ *   their own (`outbox_retry_due_idx`, migration 0005), at most half the batch; the rows that
+ *   never failed then fill it through `outbox_shard_id_idx`, which holds only those. With one
+ *   index for both, every probe of a shard read through all its refused rows waiting for
+ *   their next try and threw them away: a tenant with 2,000 rows in backoff added ~1 ms to
+ *   every claim of its relay, and the cost grows with the backlog, so one tenant Kafka refuses
+ *   slowed every other tenant (`pnpm bench --only isolation`). The half keeps a wave of
+ *   refused rows coming due together from holding back the others. The batch still goes out
+ *   in id order (the final ORDER BY), so a retried row keeps its place before the later rows of
+ *   its tenant claimed with it.
  * - `id = ANY (ARRAY(SELECT ...))`, not `DELETE ... USING claimed`: with USING, the planner
  *   hash-joined the claimed ids against a sequential scan of the whole outbox, so every
  *   batch read the entire backlog (EXPLAIN ANALYZE at 50k pending rows: 19 ms of a 46 ms
@@ -38,15 +48,23 @@ export interface ClaimedRow extends StoredEvent {
  */
 export const CLAIM_BATCH_SQL = `
 WITH claimed AS (
-  SELECT c.id
+  (SELECT r.id FROM (
+    SELECT o.id FROM eventbus.outbox o
+    WHERE o.attempts > 0 AND o.next_attempt_at <= now() AND o.shard = ANY ($1::smallint[])
+    ORDER BY o.next_attempt_at
+    LIMIT greatest(1, $2 / 2)
+    FOR UPDATE SKIP LOCKED
+  ) r)
+  UNION ALL
+  (SELECT c.id
   FROM unnest($1::smallint[]) WITH ORDINALITY AS s(shard, position)
   CROSS JOIN LATERAL (
     SELECT o.id FROM eventbus.outbox o
-    WHERE o.shard = s.shard AND o.next_attempt_at <= now()
+    WHERE o.shard = s.shard AND o.attempts = 0 AND o.next_attempt_at <= now()
     ORDER BY o.id
     LIMIT $2
     FOR UPDATE SKIP LOCKED
-  ) c
+  ) c)
   LIMIT $2
 ), deleted AS (
   DELETE FROM eventbus.outbox o WHERE o.id = ANY (ARRAY(SELECT id FROM claimed))
