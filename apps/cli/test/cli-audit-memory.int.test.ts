@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeEvent } from '@eventbus/core';
 import { uniqueName } from '@eventbus/dev-services';
@@ -22,8 +23,15 @@ beforeAll(async () => {
   publisher = new KafkaPublisher({ brokers: f.brokers });
   await publisher.connect();
 });
+// Topics of this file, deleted at the end: a large run leaves gigabytes of segments on the broker.
+const topics: string[] = [];
 afterAll(async () => {
   await publisher?.disconnect();
+  if (f && topics.length > 0) {
+    const admin = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics }).finally(() => admin.disconnect());
+  }
   await f?.close();
 });
 
@@ -114,6 +122,7 @@ describe('audit memory (the CLI as a process)', () => {
     const prefix = f.prefix();
     const topic = `${prefix}product`;
     await createTopics(f.brokers, [{ topic, numPartitions: 3 }]);
+    topics.push(topic);
     const runs: Array<{ events: number; peakMb: number; seconds: number; seedSeconds: number }> = [];
     for (const events of SIZES) {
       const tenant = uniqueName('mem-');

@@ -3,7 +3,16 @@ import { HEADER, parseRfc3339, type TopicRouter } from '@eventbus/core';
 import { copyDeadLetteredEvents } from '@eventbus/dead-letters';
 import type { RangeRecord, TopicRangeReader } from '@eventbus/kafka';
 import { copyEventLogByIds, copyEventLogWindow } from '@eventbus/replay';
-import { analyzeCopies, createAuditTables, indexAuditTables, insertCommittedOffsets, insertKafkaRows, kafkaRowsJson, TABLES, type KafkaRow } from './sql/audit-tables.js';
+import {
+  analyzeCopies,
+  createAuditTables,
+  indexAuditTables,
+  insertCommittedOffsets,
+  insertKafkaRows,
+  kafkaRowsJson,
+  TABLES,
+  type KafkaRow,
+} from './sql/audit-tables.js';
 import {
   duplicateEvents,
   groupGaps,
