@@ -10,7 +10,7 @@ import { cliFixture, createTopics, startCli, type RunningCli } from './cli-fixtu
 // `eventbus audit`'s memory does not grow with the window: the same audit over a small and a
 // large window, each as its own CLI process with a capped V8 heap, and their peak RSS compared.
 // Sizes: AUDIT_MEMORY_EVENTS="small,large" (default 10000,50000, to keep the suite short; docs/cli.md reports
-// 200000,1000000).
+// 100000,1000000).
 const SIZES = (process.env.AUDIT_MEMORY_EVENTS ?? '10000,50000').split(',').map(Number) as [number, number];
 const HEAP_MB = 96;
 const capped = [`--max-old-space-size=${HEAP_MB}`];
