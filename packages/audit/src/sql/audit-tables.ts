@@ -78,8 +78,9 @@ export interface KafkaRow {
  * and one plan whatever the batch's size, and Postgres parses the rows in C. With one array
  * per column, node-postgres quotes and escapes every element in JavaScript, on the thread that
  * also decodes Kafka's fetches (a 100,000-record audit's CPU profile: about 1.3 s of the CLI's
- * 15 s of work in array escaping and date formatting); JSON.stringify is native. The record set's column names are the
- * KafkaRow properties, quoted.
+ * 15 s of work in array escaping and date formatting); JSON.stringify is native. The record
+ * set's column names are the KafkaRow properties, quoted. A header value with a NUL, which
+ * Postgres text cannot hold, fails the INSERT and so the audit.
  */
 export const INSERT_KAFKA_ROWS_SQL = `
 INSERT INTO audit_kafka (ce_id, ce_uuid, tenant_id, event_type, replay_id, topic, partition, "offset", event_time)
