@@ -3,7 +3,16 @@ import { HEADER, parseRfc3339, type TopicRouter } from '@eventbus/core';
 import { copyDeadLetteredEvents } from '@eventbus/dead-letters';
 import type { RangeRecord, TopicRangeReader } from '@eventbus/kafka';
 import { copyEventLogByIds, copyEventLogWindow, copyPendingOutbox } from '@eventbus/outbox';
-import { analyzeCopies, createAuditTables, indexAuditTables, insertCommittedOffsets, insertKafkaRows, TABLES, type KafkaRow } from './sql/audit-tables.js';
+import {
+  analyzeCopies,
+  createAuditTables,
+  indexAuditTables,
+  insertCommittedOffsets,
+  insertKafkaRows,
+  kafkaRowsJson,
+  TABLES,
+  type KafkaRow,
+} from './sql/audit-tables.js';
 import {
   duplicateEvents,
   groupGaps,
@@ -21,6 +30,7 @@ import {
   type WindowTotals,
 } from './sql/findings.js';
 import { copyHandled, groupsWithInbox } from './sql/inbox.js';
+import { LoadQueue } from './load-queue.js';
 import { resolveAuditOptions, type AuditOptions } from './options.js';
 
 /** What a group's committed offsets tell about the window's events. */
@@ -52,6 +62,13 @@ export interface AuditReport extends WindowTotals {
   elapsedMs: number;
 }
 
+/**
+ * Kafka batches (one partition's fetch, up to kafkajs' 1 MB per partition) that may wait for
+ * their INSERT while the reader fetches on: enough to keep Postgres busy across a fetch round
+ * trip, few enough that memory stays a few batches.
+ */
+const LOAD_QUEUE_DEPTH = 4;
+
 export type AuditPhase = 'event log' | 'kafka' | 'compare';
 
 /** Progress: `done` of `total` units of the phase (events copied, records read, steps). */
@@ -65,8 +82,9 @@ export interface AuditProgress {
 /**
  * Compares a window of the event log with what is on Kafka, the outbox and the DLQ table
  * (see docs/cli.md#audit). Every id set lives in temporary tables of one Postgres
- * session (`db` gives one connection for the whole audit); Node holds one Kafka fetch batch at
- * a time and the findings' samples, so memory does not grow with the window.
+ * session (`db` gives one connection for the whole audit); Node holds a few Kafka fetch batches
+ * (the one being read, those waiting in the load queue and the one being inserted) and the
+ * findings' samples, so memory does not grow with the window.
  *
  * Order matters for a live pipeline: the outbox is read after the window and before the Kafka
  * ranges are fixed, so an event the relay publishes meanwhile is either still pending or
@@ -91,15 +109,19 @@ export async function runAudit(db: pg.Pool, reader: TopicRangeReader, options: A
     const total = ranges.reduce((n, r) => n + Number(BigInt(r.end) - BigInt(r.start)), 0);
     let records = 0;
     progress('kafka', 0, total);
-    await reader.read(
-      ranges,
-      async (batch) => {
-        await insertKafkaRows(client, batch.map(kafkaRow));
-        records += batch.length;
-        progress('kafka', records, total);
-      },
-      o.signal,
-    );
+    const loads = new LoadQueue<{ json: string; count: number }>(async ({ json, count }) => {
+      await insertKafkaRows(client, json);
+      records += count;
+      progress('kafka', records, total);
+    }, LOAD_QUEUE_DEPTH);
+    try {
+      // Serialized before queueing: one string per waiting batch, not its records' objects.
+      await reader.read(ranges, (batch) => loads.push({ json: kafkaRowsJson(batch.map(kafkaRow)), count: batch.length }), o.signal);
+    } finally {
+      // Even when the read failed: no insert may still run on the connection when it is closed.
+      await loads.flush().catch(() => undefined);
+    }
+    await loads.flush();
     if (o.signal?.aborted) throw o.signal.reason ?? new Error('audit aborted');
 
     await analyzeCopies(client);

@@ -174,11 +174,13 @@ export class TopicRangeReader {
           consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
           return;
         }
+        const start = BigInt(range.start);
         const end = BigInt(range.end);
         const records: RangeRecord[] = [];
         for (const m of batch.messages) {
-          if (BigInt(m.offset) < BigInt(range.start)) continue;
-          if (BigInt(m.offset) >= end) break;
+          const offset = BigInt(m.offset);
+          if (offset < start) continue;
+          if (offset >= end) break;
           records.push({
             topic: batch.topic,
             partition: batch.partition,
