@@ -60,10 +60,14 @@ export const outbox = eventbus.table(
   },
   (t) => [
     uniqueIndex('outbox_event_id_uq').on(t.eventId),
+    // What relays older than migration 0005 claim through; the claim now reads only the two
+    // partial indexes below. Kept one release so that a rolling upgrade's old relays keep their
+    // plan (migrations only add while old instances may run); a later migration drops it.
+    index('outbox_shard_id_idx').on(t.shard, t.id),
     // The claim walks each owned shard's rows that never failed in id order, and takes the rows
     // Kafka refused once they are due, by due time: a tenant with thousands of rows in backoff
     // must not be read by every claim of its shard (migration 0005).
-    index('outbox_shard_id_idx').on(t.shard, t.id).where(sql`${t.attempts} = 0`),
+    index('outbox_fresh_idx').on(t.shard, t.id).where(sql`${t.attempts} = 0`),
     index('outbox_retry_due_idx').on(t.nextAttemptAt).where(sql`${t.attempts} > 0`),
   ],
 );

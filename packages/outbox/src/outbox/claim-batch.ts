@@ -32,7 +32,7 @@ export interface ClaimedRow extends StoredEvent {
  *   timestamp parser was ~2 % of the relay's CPU in a drain; a Date holds milliseconds either way.
  * - Rows Kafka refused (attempts > 0) come first, by due time, through a partial index of
  *   their own (`outbox_retry_due_idx`, migration 0005), at most half the batch; the rows that
- *   never failed then fill it through `outbox_shard_id_idx`, which holds only those. With one
+ *   never failed then fill it through `outbox_fresh_idx`, which holds only those. With one
  *   index for both, every probe of a shard read through all its refused rows waiting for
  *   their next try and threw them away: a tenant with 2,000 rows in backoff added ~1 ms to
  *   every claim of its relay, and the cost grows with the backlog, so one tenant Kafka refuses
