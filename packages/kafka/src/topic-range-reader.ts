@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Kafka, logLevel, type Admin, type Consumer, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Batch, type Consumer, type KafkaConfig } from 'kafkajs';
 import { headersToStrings } from '@eventbus/core';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 
@@ -174,22 +174,8 @@ export class TopicRangeReader {
           consumer.pause([{ topic: batch.topic, partitions: [batch.partition] }]);
           return;
         }
-        const start = BigInt(range.start);
         const end = BigInt(range.end);
-        const records: RangeRecord[] = [];
-        for (const m of batch.messages) {
-          const offset = BigInt(m.offset);
-          if (offset < start) continue;
-          if (offset >= end) break;
-          records.push({
-            topic: batch.topic,
-            partition: batch.partition,
-            offset: m.offset,
-            timestamp: Number(m.timestamp),
-            key: m.key === null ? null : m.key.toString('utf8'),
-            headers: headersToStrings(m.headers),
-          });
-        }
+        const records = recordsInRange(batch, BigInt(range.start), end);
         try {
           if (records.length > 0) await onRecords(records);
         } catch (error) {
@@ -230,4 +216,23 @@ export class TopicRangeReader {
     if (!this.admin) throw new Error('TopicRangeReader: call connect() first');
     return this.admin;
   }
+}
+
+/** The records of a fetched batch whose offsets fall in [start, end), as the range reader hands them over. */
+function recordsInRange(batch: Batch, start: bigint, end: bigint): RangeRecord[] {
+  const records: RangeRecord[] = [];
+  for (const m of batch.messages) {
+    const offset = BigInt(m.offset);
+    if (offset < start) continue;
+    if (offset >= end) break;
+    records.push({
+      topic: batch.topic,
+      partition: batch.partition,
+      offset: m.offset,
+      timestamp: Number(m.timestamp),
+      key: m.key === null ? null : m.key.toString('utf8'),
+      headers: headersToStrings(m.headers),
+    });
+  }
+  return records;
 }

@@ -137,17 +137,13 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
         } catch (error) {
           // Everything before this chunk was acknowledged: hand the caller the point to resume from.
           const cursor = lastRow?.cursor ?? options.after;
-          throw new EventBusError('PUBLISH_FAILED', `replay ${replayId} stopped after ${sent} event(s): ${errorMessage(error)}`, {
-            cause: error,
-            retriable: true,
-            details: {
-              replayId,
-              sent,
-              total,
-              lastEventId: lastRow?.id ?? options.after?.id ?? null,
-              resumeToken: cursor ? token(cursor) : null,
-              upperBound: before,
-            },
+          throw replayStopped(error, {
+            replayId,
+            sent,
+            total,
+            lastEventId: lastRow?.id ?? options.after?.id ?? null,
+            resumeToken: cursor ? token(cursor) : null,
+            upperBound: before,
           });
         }
       }
@@ -174,6 +170,18 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
     upperBound,
     elapsedMs: Date.now() - startedAt,
   };
+}
+
+/** The error of a replay whose publish failed, with where it stopped and the token to resume from. */
+function replayStopped(
+  error: unknown,
+  at: { replayId: string; sent: number; total: number; lastEventId: string | null; resumeToken: string | null; upperBound: string },
+): EventBusError {
+  return new EventBusError('PUBLISH_FAILED', `replay ${at.replayId} stopped after ${at.sent} event(s): ${errorMessage(error)}`, {
+    cause: error,
+    retriable: true,
+    details: at,
+  });
 }
 
 /**
