@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { HEADER, parseRfc3339, type TopicRouter } from '@eventbus/core';
+import { copyHandledEvents, groupsWithInbox } from '@eventbus/consumer';
 import { copyDeadLetteredEvents } from '@eventbus/dead-letters';
 import type { RangeRecord, TopicRangeReader } from '@eventbus/kafka';
 import { copyEventLogByIds, copyEventLogWindow, copyPendingOutbox } from '@eventbus/outbox';
@@ -29,7 +30,6 @@ import {
   type RecordSample,
   type WindowTotals,
 } from './sql/findings.js';
-import { copyHandled, groupsWithInbox } from './sql/inbox.js';
 import { LoadQueue } from './load-queue.js';
 import { resolveAuditOptions, type AuditOptions } from './options.js';
 
@@ -127,7 +127,7 @@ export async function runAudit(db: pg.Pool, reader: TopicRangeReader, options: A
     await analyzeCopies(client);
     await copyEventLogByIds(client, TABLES.log, { table: TABLES.kafka, column: 'ce_uuid' });
     await copyDeadLetteredEvents(client, TABLES.dead, o.groups);
-    await copyHandled(client, o.groups);
+    await copyHandledEvents(client, { target: TABLES.handled, events: TABLES.log }, o.groups);
     for (const groupId of o.groups) await insertCommittedOffsets(client, groupId, await reader.committedOffsets(groupId, topics));
     await indexAuditTables(client);
     progress('compare', 0, 1);

@@ -19,3 +19,4 @@ export { retryTopicFor, dlqTopicFor, dlqTopicPattern, topicSafeGroupId } from '@
 export { silentLogger, type Logger } from '@eventbus/core';
 export { NonRetriableError } from '@eventbus/core';
 export { countOldInbox, inboxExtent, deleteOldInboxRange, type InboxExtent } from './sql/prune-inbox.js';
+export { copyHandledEvents, groupsWithInbox, COPY_HANDLED_EVENTS_SQL } from './sql/audit-inbox.js';

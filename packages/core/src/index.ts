@@ -11,3 +11,4 @@ export * from './connection-settings.js';
 export * from './messaging-attributes.js';
 export * from './metric-names.js';
 export * from './kafka-client-options.js';
+export { sqlTableName } from './sql-table-name.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { tableName } from '../table-name.js';
+import { sqlTableName } from '@eventbus/core';
 
 /**
  * The event-log side of `eventbus audit`: the audit compares in Postgres, in a temporary table
@@ -22,7 +22,7 @@ export interface EventLogWindow {
  * `event_log_tenant_created_idx` serve the range. `to` is inclusive, as for replay.
  */
 export const COPY_EVENT_LOG_WINDOW_SQL = (target: string) => `
-INSERT INTO ${tableName(target)} (id, tenant_id, event_type, created_at, in_window)
+INSERT INTO ${sqlTableName(target)} (id, tenant_id, event_type, created_at, in_window)
 SELECT id, tenant_id, event_type, created_at, true
   FROM eventbus.event_log
  WHERE created_at >= $1::timestamptz AND created_at <= $2::timestamptz
@@ -42,11 +42,11 @@ export async function copyEventLogWindow(client: pg.ClientBase, target: string, 
  * dropped first (an anti-join), so event_log is probed only for the few others.
  */
 export const COPY_EVENT_LOG_BY_IDS_SQL = (target: string, source: string, column: string) => `
-INSERT INTO ${tableName(target)} (id, tenant_id, event_type, created_at, in_window)
+INSERT INTO ${sqlTableName(target)} (id, tenant_id, event_type, created_at, in_window)
 SELECT e.id, e.tenant_id, e.event_type, e.created_at, false
-  FROM (SELECT DISTINCT ${tableName(column)} AS id FROM ${tableName(source)} WHERE ${tableName(column)} IS NOT NULL) s
+  FROM (SELECT DISTINCT ${sqlTableName(column)} AS id FROM ${sqlTableName(source)} WHERE ${sqlTableName(column)} IS NOT NULL) s
   JOIN eventbus.event_log e ON e.id = s.id
- WHERE NOT EXISTS (SELECT 1 FROM ${tableName(target)} t WHERE t.id = s.id)
+ WHERE NOT EXISTS (SELECT 1 FROM ${sqlTableName(target)} t WHERE t.id = s.id)
 ON CONFLICT (id) DO NOTHING`;
 
 /** Copies the events `source` names by id that `target` does not hold yet; returns how many. */

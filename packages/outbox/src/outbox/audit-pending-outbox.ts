@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { tableName } from '../table-name.js';
+import { sqlTableName } from '@eventbus/core';
 
 /**
  * The outbox side of `eventbus audit`: the window's events still in the outbox are not on
@@ -8,8 +8,8 @@ import { tableName } from '../table-name.js';
  * see audit-event-log.ts).
  */
 export const COPY_PENDING_OUTBOX_SQL = (target: string, window: string) => `
-INSERT INTO ${tableName(target)} (event_id)
-SELECT o.event_id FROM eventbus.outbox o JOIN ${tableName(window)} l ON l.id = o.event_id
+INSERT INTO ${sqlTableName(target)} (event_id)
+SELECT o.event_id FROM eventbus.outbox o JOIN ${sqlTableName(window)} l ON l.id = o.event_id
 ON CONFLICT DO NOTHING`;
 
 /** Copies the pending outbox rows of the events in `window` into `target`; returns how many. */
