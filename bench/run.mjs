@@ -110,9 +110,9 @@ try {
   // `isolation` runs both halves; `isolation-consumer` or `isolation-relay` one of them.
   if (runs('isolation') || runs('isolation-consumer') || runs('isolation-relay')) {
     results.isolation = {};
-    if (!runs('isolation-relay') || runs('isolation'))
+    if (runs('isolation') || runs('isolation-consumer'))
       results.isolation.consumer = await consumerIsolationBench({ brokers, databaseUrl: database.url, db, say, quick });
-    if (!runs('isolation-consumer') || runs('isolation'))
+    if (runs('isolation') || runs('isolation-relay'))
       results.isolation.relay = await relayIsolationBench({ brokers, databaseUrl: database.url, pool, say, quick });
   }
 } finally {

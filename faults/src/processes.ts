@@ -9,23 +9,21 @@ export const RELAY_MAIN = fileURLToPath(new URL('../../apps/relay/dist/main.js',
 /** The consumer process of the matrix, always from dist/ (also when this module runs from src/ under vitest). */
 export const WORKER_MAIN = fileURLToPath(new URL('../dist/consumer-worker.js', import.meta.url));
 
-/** Every child still running, killed when this process exits. */
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-
 /**
- * A test runner that gives up on a scenario (its timeout) and ends its worker leaves the
- * scenario's relays and consumers running, reparented to init, still consuming CPU and joining
- * groups. An exit hook kills them: kill() is synchronous, so it works inside 'exit'.
+ * Every child still running, killed when this process exits. A test runner that gives up on a
+ * scenario (its timeout) and ends its worker leaves the scenario's relays and consumers running,
+ * reparented to init, still consuming CPU and joining groups; kill() is synchronous, so it works
+ * inside 'exit'.
  */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
+/** Registers a child to be killed if this process exits first. */
 function killOnExit(child: ChildProcess): void {
   running.add(child);
   child.once('exit', () => running.delete(child));
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const c of running) c.kill('SIGKILL');
-  });
 }
 
 /**

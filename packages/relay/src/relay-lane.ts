@@ -294,27 +294,29 @@ export class RelayLane {
     const { retryConfig, logger: log } = this.ctx.options;
     const retries: RetryRow[] = [];
     const dead: DeadRow[] = [];
-    const retried: Refusal[] = [];
-    const deadLettered: Refusal[] = [];
     for (const { row, message, error } of outcomes) {
       if (!error) continue;
       this.ctx.metrics.recordPublishFailure(row.eventType);
       const attempts = row.attempts + 1;
-      const refusal = { eventId: row.id, tenantId: row.tenantId, eventType: row.eventType, attempts, err: error.message };
       if (attempts > retryConfig.maxRetries) {
         dead.push({ row, message: { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error });
         this.ctx.metrics.recordDeadLettered(row.eventType);
-        deadLettered.push(refusal);
       } else {
-        const delay = backoffDelayMs(retryConfig, attempts);
-        retries.push({ row, attempts, delayMs: delay, error: error.message });
-        retried.push({ ...refusal, retryInMs: delay });
+        retries.push({ row, attempts, delayMs: backoffDelayMs(retryConfig, attempts), error: error.message });
       }
     }
     await deadLetterRows(client, dead);
     await returnForRetry(client, retries);
-    for (const line of summarizeRefusals(deadLettered)) log.error(line, 'event moved to the DLQ table (stage relay)');
-    for (const line of summarizeRefusals(retried)) log.warn(line, 'event refused by Kafka; will retry');
+    const refusal = ({ row, attempts }: { row: ClaimedRow; attempts: number }, err: string): Refusal => ({
+      eventId: row.id,
+      tenantId: row.tenantId,
+      eventType: row.eventType,
+      attempts,
+      err,
+    });
+    for (const line of summarizeRefusals(dead.map((d) => refusal(d, d.error.message)))) log.error(line, 'event moved to the DLQ table (stage relay)');
+    for (const line of summarizeRefusals(retries.map((r) => ({ ...refusal(r, r.error), retryInMs: r.delayMs }))))
+      log.warn(line, 'event refused by Kafka; will retry');
   }
 
   private afterCommit(rows: ClaimedRow[], outcomes: Outcome[]): void {
