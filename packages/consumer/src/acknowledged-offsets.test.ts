@@ -11,6 +11,7 @@ function control() {
     isStale: () => false,
     pause: () => () => undefined,
     hold: () => undefined,
+    detach: () => undefined,
   };
   return { c, resolved };
 }

@@ -39,13 +39,14 @@ function messages(n: number): InboundMessage[] {
 }
 
 /** A processor whose one subscription waits `handlerMs` per event (on the fake clock). */
-function processor(handlerMs: number) {
+function processor(handlerMs: number, partitionsConsumedConcurrently = 4) {
   const handled: string[] = [];
   const options = resolveConsumerOptions({
     brokers: ['127.0.0.1:1'],
     groupId: 'g',
     heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
     sessionTimeoutMs: 6000,
+    partitionsConsumedConcurrently,
     onMetric: () => undefined,
   });
   const subscription = resolveSubscription(
@@ -70,10 +71,11 @@ function processor(handlerMs: number) {
   return { p, handled };
 }
 
-/** A BatchControl that records when (fake clock) heartbeats were asked for, and what was resolved. */
+/** A BatchControl that records when (fake clock) heartbeats were asked for, what was resolved, and the work it was left to finish. */
 function control(over: Partial<BatchControl> = {}) {
   const resolved: string[] = [];
   const heartbeats: number[] = [];
+  const detached: Array<Promise<unknown>> = [];
   const c: BatchControl = {
     heartbeat: vi.fn(async () => void heartbeats.push(Date.now())),
     resolveOffset: (offset) => void resolved.push(offset),
@@ -81,9 +83,10 @@ function control(over: Partial<BatchControl> = {}) {
     isStale: () => false,
     pause: () => () => undefined,
     hold: () => undefined,
+    detach: (work) => void detached.push(work),
     ...over,
   };
-  return { c, resolved, heartbeats };
+  return { c, resolved, heartbeats, detached };
 }
 
 describe('BatchProcessor.handleBatch', () => {
@@ -121,13 +124,56 @@ describe('BatchProcessor.handleBatch', () => {
   it('ends the batch when a heartbeat reports a rebalance, leaving the rest unresolved', async () => {
     const { p, handled } = processor(450);
     const rebalancing = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
-    const { c, resolved } = control({ heartbeat: vi.fn(async () => Promise.reject(rebalancing)) });
+    const { c, resolved, detached } = control({ heartbeat: vi.fn(async () => Promise.reject(rebalancing)) });
     const done = p.handleBatch(messages(10), c);
-    const outcome = expect(done).rejects.toBe(rebalancing);
+    await vi.advanceTimersByTimeAsync(100);
+    await done; // a slow batch: it went on by itself
+    expect(detached).toHaveLength(1);
+    const outcome = expect(detached[0]).rejects.toBe(rebalancing);
     await vi.advanceTimersByTimeAsync(10 * 450);
     await outcome;
     // The heartbeat after the second message (900 ms) fails: two handled and resolved, the rest left for the next owner.
     expect(handled).toEqual(['e-0', 'e-1']);
     expect(resolved).toEqual(['0', '1']);
+  });
+
+  it('lets a batch still going after 100 ms go on by itself, its offsets resolved in order as it finishes', async () => {
+    const { p, handled } = processor(400);
+    const { c, resolved, detached } = control();
+    const done = p.handleBatch(messages(3), c);
+    await vi.advanceTimersByTimeAsync(100);
+    await done; // the fetch round is no longer held up
+    expect(detached).toHaveLength(1);
+    expect(handled).toEqual([]);
+    await vi.advanceTimersByTimeAsync(3 * 400);
+    await detached[0];
+    expect(handled).toEqual(['e-0', 'e-1', 'e-2']);
+    expect(resolved).toEqual(['0', '1', '2']);
+
+    // A quick batch is not detached.
+    const quick = processor(1);
+    const q = control();
+    const quickDone = quick.p.handleBatch(messages(5), q.c);
+    await vi.advanceTimersByTimeAsync(10);
+    await quickDone;
+    expect(q.detached).toEqual([]);
+    expect(q.resolved).toEqual(['0', '1', '2', '3', '4']);
+  });
+
+  it('detaches at most partitionsConsumedConcurrently batches at once; a slow batch past that holds the round as before', async () => {
+    const { p, handled } = processor(1000, 2);
+    const controls = [control(), control(), control()];
+    const [first, second] = [p.handleBatch(messages(1), controls[0]!.c), p.handleBatch(messages(1), controls[1]!.c)];
+    await vi.advanceTimersByTimeAsync(100);
+    await Promise.all([first, second]);
+    const third = p.handleBatch(messages(1), controls[2]!.c);
+    let thirdReturned = false;
+    void third.then(() => (thirdReturned = true));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(thirdReturned).toBe(false); // in line: two are detached already
+    await vi.advanceTimersByTimeAsync(600);
+    await third;
+    expect(controls.map((x) => x.detached.length)).toEqual([1, 1, 0]);
+    expect(handled).toHaveLength(3);
   });
 });

@@ -26,6 +26,15 @@ const DONE: MessageResult = { status: 'done' };
 const PAUSED: MessageResult = { status: 'paused' };
 const INTERRUPTED: MessageResult = { status: 'interrupted' };
 const SUBSCRIPTION_CACHE_SIZE = 1000;
+/**
+ * How long a batch may hold up kafkajs' fetch round before it goes on by itself
+ * (BatchControl.detach). kafkajs fetches the next round of a broker's partitions only when every
+ * batch of the last round returned: a tenant whose handler takes seconds to fail (a downstream
+ * timing out) would otherwise stall every tenant on that broker, each of its events. Short, so
+ * the others wait at most this long per slow batch; not zero, so a fast batch (nearly all of
+ * them) costs no pause and resume of its partition.
+ */
+const SLOW_BATCH_MS = 100;
 
 /** In-order mode: the message a paused partition retries, and which handlers still fail on it. */
 interface InOrderRetry {
@@ -97,6 +106,8 @@ export class BatchProcessor {
   private readonly inOrder = new Map<string, InOrderRetry>();
   private readonly subscriptionsByType = new Map<string, readonly ResolvedSubscription[]>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
+  /** Batches going on outside the fetch round (SLOW_BATCH_MS). */
+  private detached = 0;
   // Taken at construction (the consumer's start()), after the app started its OTel SDK.
   private readonly tracer: Tracer = trace.getTracer('@eventbus/consumer');
   private readonly instruments: ConsumerInstruments;
@@ -118,6 +129,21 @@ export class BatchProcessor {
   }
 
   /**
+   * Handles one partition's batch (workThrough). A batch still going after SLOW_BATCH_MS goes on
+   * by itself, its partition paused until it ends, so that the fetch round can end and the other
+   * partitions be fetched again meanwhile.
+   */
+  async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
+    const work = this.workThrough(messages, control);
+    // Detached batches run beside the fetch round's: at most partitionsConsumedConcurrently of
+    // them, so handlers run at most twice that many at once; past that a slow batch waits in line.
+    if (this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
+    if (await settlesWithin(work, SLOW_BATCH_MS)) return;
+    this.detached++;
+    control.detach(work.finally(() => this.detached--));
+  }
+
+  /**
    * Processes a batch message by message, resolving each offset once the message is finished
    * with and its copy, if it sent one, is acknowledged (the client commits resolved offsets in
    * the background, every second).
@@ -130,7 +156,7 @@ export class BatchProcessor {
    * heartbeat rejects and ends the batch (resolved offsets committed first), so the member
    * rejoins at once instead of finishing stale work.
    */
-  async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
+  private async workThrough(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
     const heartbeatEveryMs = this.heartbeatEveryMs;
     let lastHeartbeatAt = Date.now();
     const run: BatchRun = {
@@ -463,6 +489,17 @@ const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEAD
 function originalHeaderBytes(delivery: Delivery): Record<string, string | Buffer> {
   const bytes = headerBytes(delivery.message.headers);
   return delivery.retried ? withoutHeaders(bytes, RETRY_HEADER_NAMES) : bytes;
+}
+
+/** Whether `work` ended within `ms` (true), or is still going (false). A rejection within `ms` rejects. */
+async function settlesWithin(work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([work.then(() => true as const), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Attributes of a retry span event: which attempt comes next, when, and through which topic. */

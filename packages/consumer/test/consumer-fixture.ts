@@ -86,6 +86,11 @@ export async function consumerFixture(label: string) {
       const offsets = await admin.fetchTopicOffsets(topic);
       return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
     },
+    /** Each partition's end (high watermark: the offset the next message gets), by partition. */
+    async topicEnds(topic: string): Promise<number[]> {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return offsets.sort((a, b) => a.partition - b.partition).map((p) => Number(p.high));
+    },
     /** The group's committed offsets (next offset to read) per partition of a topic; -1 where none. */
     async committedOffsets(groupId: string, topic: string): Promise<number[]> {
       const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });

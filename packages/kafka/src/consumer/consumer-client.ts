@@ -33,7 +33,7 @@ export interface BatchControl {
   resolveOffset(offset: string): void;
   /** False once the consumer is stopping: leave the rest of the batch to whoever gets it next. */
   isRunning(): boolean;
-  /** True when the partition was re-positioned (seek/rebalance): the rest of the batch is stale. */
+  /** True when the partition was re-positioned (seek) or the member rejoined its group since the batch was fetched: the rest of the batch is stale. */
   isStale(): boolean;
   /**
    * Stops fetching this partition; the returned function resumes it (once; later calls do
@@ -48,6 +48,15 @@ export interface BatchControl {
    * after it ended. A resolve that comes after the member lost the partition is ignored.
    */
   hold(settled: Promise<unknown>): void;
+  /**
+   * Ends the batch's part in the fetch round while `work` goes on handling the rest of it: the
+   * partition stays paused until `work` ends, and stop() waits for it as for a batch in flight.
+   * kafkajs fetches a broker's partitions in rounds and starts the next round only when every
+   * batch of the last one returned, so one partition's slow handler would otherwise hold up
+   * every other partition on its broker. `work` resolves offsets through this control; once
+   * the member lost the partition, `isStale()` turns true and its resolves are ignored.
+   */
+  detach(work: Promise<unknown>): void;
 }
 
 /** Handles one partition's batch; messages are in offset order. */

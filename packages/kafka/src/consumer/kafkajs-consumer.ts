@@ -227,9 +227,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
             committer.resolve(batch.topic, batch.partition, offset);
           },
           isRunning: () => !this.stopping && isRunning(),
-          isStale,
+          isStale: () => this.generation !== generation || isStale(),
           pause: pausePartition,
           hold: (settled) => this.hold(settled, pausePartition()),
+          detach: (work) => this.detach(work, pausePartition()),
         });
       } finally {
         if (--this.batchesInFlight === 0) this.batchesIdle?.();
@@ -248,6 +249,17 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       this.holds.delete(held);
       resume();
     });
+  }
+
+  /** Keeps a partition paused (`resume` ends that) while `work` handles the rest of its batch; counted as a batch in flight, which stop() waits for. */
+  private detach(work: Promise<unknown>, resume: () => void): void {
+    this.batchesInFlight++;
+    void work
+      .catch(() => undefined)
+      .finally(() => {
+        resume();
+        if (--this.batchesInFlight === 0) this.batchesIdle?.();
+      });
   }
 
   /** A commit that failed; its offsets go with the next one. */
