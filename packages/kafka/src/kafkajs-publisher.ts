@@ -257,8 +257,10 @@ export class KafkaPublisher implements MessagePublisher {
     }
     // The topic's limit may have been lowered since it was read.
     if (hasErrorType(cause, TOO_LARGE_TYPES)) this.catalog.forgetLimits(topics);
+    const reason = kind !== 'rejected' ? undefined : hasErrorType(cause, TOO_LARGE_TYPES) ? 'too-large' : undefined;
     return new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
       cause,
+      ...(reason ? { reason } : {}),
       ...(failed?.positions ? { positions: failed.positions } : {}),
       ...(kind === 'rejected' && failed?.refusals ? { refusals: failed.refusals } : {}),
     });
@@ -534,6 +536,7 @@ function refusal(message: OutboundMessage, facts: TopicFacts): PublishError | un
   return new PublishError(
     'rejected',
     `message too large for topic ${message.topic}: ${bytes} bytes as a record batch, the topic accepts ${facts.maxMessageBytes} (max.message.bytes); not sent, Kafka would refuse it (MESSAGE_TOO_LARGE)`,
+    { reason: 'too-large' },
   );
 }
 
@@ -541,6 +544,7 @@ function missingTopicRefusal(topic: string): PublishError {
   return new PublishError(
     'rejected',
     `topic ${topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists`,
+    { reason: 'missing-topic' },
   );
 }
 

@@ -49,6 +49,13 @@ export interface MessagePublisher {
 
 export type PublishFailureKind = 'transient' | 'rejected';
 
+/**
+ * Why a `rejected` publish was refused, where that is known: `too-large` (the message is larger
+ * than its topic accepts: the same bytes are refused until the topic's limit is raised) or
+ * `missing-topic` (a topic that does not exist and may not be created: fixed by creating it).
+ */
+export type PublishRefusalReason = 'too-large' | 'missing-topic';
+
 /** A failed publish, classified for the caller's retry decision. */
 export class PublishError extends Error {
   override readonly name = 'PublishError';
@@ -66,6 +73,8 @@ export class PublishError extends Error {
    * refused as a whole: the caller finds out which of those Kafka refuses (the relay halves).
    */
   readonly refusals?: ReadonlyArray<PublishError | undefined>;
+  /** Why a `rejected` publish was refused, where the publisher knows. */
+  readonly reason?: PublishRefusalReason;
   constructor(
     readonly kind: PublishFailureKind,
     message: string,
@@ -73,9 +82,11 @@ export class PublishError extends Error {
       cause?: unknown;
       positions?: ReadonlyArray<PublishedPosition | undefined>;
       refusals?: ReadonlyArray<PublishError | undefined>;
+      reason?: PublishRefusalReason;
     },
   ) {
     super(message, options);
+    if (options?.reason !== undefined) this.reason = options.reason;
     if (options?.positions?.some((p) => p !== undefined)) this.positions = options.positions;
     if (options?.refusals?.some((r) => r !== undefined)) this.refusals = options.refusals;
   }

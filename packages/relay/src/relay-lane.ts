@@ -287,7 +287,8 @@ export class RelayLane {
   }
 
   /**
-   * Rows that failed for their own sake go back with a later due time, or to the DLQ table.
+   * Rows that failed for their own sake go back with a later due time, or to the DLQ table
+   * once their retries are spent or at once when a retry cannot help (refusedForGood).
    * Logged once per distinct error and claim (summarizeRefusals), after both statements ran.
    */
   private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
@@ -298,7 +299,7 @@ export class RelayLane {
       if (!error) continue;
       this.ctx.metrics.recordPublishFailure(row.eventType);
       const attempts = row.attempts + 1;
-      if (attempts > retryConfig.maxRetries) {
+      if (attempts > retryConfig.maxRetries || refusedForGood(error)) {
         dead.push({ row, message: { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error });
         this.ctx.metrics.recordDeadLettered(row.eventType);
       } else {
@@ -427,4 +428,15 @@ function shuffle<T>(items: T[]): T[] {
     [items[i], items[j]] = [items[j]!, items[i]!];
   }
   return items;
+}
+
+/**
+ * A row larger than its topic accepts is refused again on every retry until an operator raises
+ * the topic's max.message.bytes, and each retry deletes and re-inserts it in the outbox, work
+ * that every tenant of the lane's shards waits behind: it goes to the DLQ table at once, to be
+ * re-driven once the limit is raised. A missing topic is retried: it is fixed by creating the
+ * topic, often by a deploy that is already under way.
+ */
+function refusedForGood(error: Error): boolean {
+  return error instanceof PublishError && error.reason === 'too-large';
 }

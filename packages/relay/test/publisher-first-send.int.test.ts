@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
-import { uniqueName } from '@eventbus/dev-services';
+import { uniqueName, waitFor } from '@eventbus/dev-services';
 import { testServices } from '@eventbus/dev-services/test';
-import { createTopicsAndWait, KafkaPublisher, type PublishError } from '@eventbus/kafka';
+import { createTopicsAndWait, KafkaPublisher, PublishError } from '@eventbus/kafka';
 import { publishBisecting, type BisectItem } from '../src/publish-bisecting.js';
 
 // The first send to partitions created a moment before: the broker may answer
@@ -69,12 +69,48 @@ describe('the first publish to topics created a moment before', () => {
       ];
       await publishBisecting(publisher, items);
       expect(items.map((i) => Boolean(i.error))).toEqual([false, true, false, false]);
-      expect((items[1]!.error as PublishError).kind).toBe('rejected');
+      expect(items[1]!.error).toMatchObject({ kind: 'rejected', reason: 'too-large' });
       const stored = async (topic: string) => (await admin.fetchTopicOffsets(topic)).reduce((sum, o) => sum + Number(o.high), 0);
       // The roomy topic's partition was acknowledged in the refused request: r1 and r2 once.
       expect(await stored(roomy)).toBe(2);
       expect(await stored(tight)).toBe(1);
       await admin.deleteTopics({ topics: [roomy, tight] });
+    } finally {
+      await publisher.disconnect();
+      await admin.disconnect();
+    }
+  }, 60_000);
+
+  it('a message the broker itself refuses as too large (the topic limit lowered since the publisher read it) is rejected with reason too-large', async () => {
+    const brokers = testServices().kafkaBrokers;
+    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topic = uniqueName('lowered.');
+    await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
+    const publisher = new KafkaPublisher({ brokers, createTopics: false });
+    await publisher.connect();
+    try {
+      // The publisher reads the topic's limit (about 1 MB) with its first send and keeps it for minutes.
+      await publisher.publish([{ topic, key: 'k', value: 'small', headers: {} }]);
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: topic, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }],
+      });
+      const refused = await waitFor(
+        async () => {
+          try {
+            await publisher.publish([{ topic, key: 'k', value: 'x'.repeat(8000), headers: {} }]);
+            return undefined; // the broker had not applied the new limit yet
+          } catch (error) {
+            return error;
+          }
+        },
+        { timeoutMs: 20_000, message: 'the broker refusing the large message' },
+      );
+      expect(refused).toBeInstanceOf(PublishError);
+      expect(refused).toMatchObject({ kind: 'rejected', reason: 'too-large' });
+      expect((refused as PublishError).refusals).toBeUndefined(); // sent and refused by the broker, not refused before the send
+      await admin.deleteTopics({ topics: [topic] });
     } finally {
       await publisher.disconnect();
       await admin.disconnect();

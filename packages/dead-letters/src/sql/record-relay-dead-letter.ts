@@ -33,7 +33,7 @@ export const RECORD_RELAY_DEAD_LETTERS_SQL = `
 INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_id, tenant_id, event_type, event_key, topic,
   message_key, value, headers, error_class, error_message, error_stack, attempts, first_failed_at, last_failed_at)
 SELECT 'relay:' || d.event_id, 'relay', d.event_id, d.tenant_id, d.event_type, d.event_key, d.topic,
-  d.tenant_id, d.value, d.headers::jsonb, d.error_class, d.error_message, d.error_stack, d.attempts, d.first_failed_at, now()
+  d.tenant_id, d.value, d.headers::jsonb, d.error_class, d.error_message, d.error_stack, d.attempts, coalesce(d.first_failed_at, now()), now()
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
   $10::text[], $11::integer[], $12::timestamptz[])
   AS d(event_id, tenant_id, event_type, event_key, topic, value, headers, error_class, error_message, error_stack, attempts, first_failed_at)
@@ -47,7 +47,6 @@ ON CONFLICT (dedupe_key) DO UPDATE SET
  */
 export async function recordRelayDeadLetters(client: pg.ClientBase, deadLetters: readonly RelayDeadLetter[]): Promise<void> {
   if (deadLetters.length === 0) return;
-  const now = new Date();
   await client.query(RECORD_RELAY_DEAD_LETTERS_SQL, [
     deadLetters.map((d) => d.eventId),
     deadLetters.map((d) => d.tenantId),
@@ -60,6 +59,8 @@ export async function recordRelayDeadLetters(client: pg.ClientBase, deadLetters:
     deadLetters.map((d) => d.error.message.slice(0, 4000)),
     deadLetters.map((d) => d.error.stack?.slice(0, 8000) ?? null),
     deadLetters.map((d) => d.attempts),
-    deadLetters.map((d) => d.firstFailedAt ?? now),
+    // A row dead-lettered at its first failure has none yet: Postgres' now() then, the clock of
+    // last_failed_at, so that first_failed_at is never after it.
+    deadLetters.map((d) => d.firstFailedAt),
   ]);
 }
