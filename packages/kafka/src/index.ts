@@ -1,4 +1,11 @@
-export { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition, type PublishFailureKind, type PublishRefusalReason } from './publisher.js';
+export {
+  PublishError,
+  type MessagePublisher,
+  type OutboundMessage,
+  type PublishedPosition,
+  type PublishFailureKind,
+  type PublishRefusalReason,
+} from './publisher.js';
 export {
   acknowledgedPositions,
   positionsWhereAcknowledged,
