@@ -3,14 +3,19 @@
 // loop. One EventConsumer, default retry settings (non-blocking mode): the handler throws for
 // tenant POISON_TENANT and notes the arrival of every other event.
 //
-// argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant> [raw]
+// argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant> [raw|EventConsumer] [fail after ms]
+// With `fail after ms`, the poison tenant's handler waits that long before it throws (a
+// downstream timing out) instead of throwing at once.
 // Sends { ready } once running; { measureFromNow } starts its CPU and event-loop clocks; on
-// { report } sends { arrivals: [[eventKey, epochMs], ...], cpuSeconds, eventLoopUtilization } (since measureFromNow);
-// on { stop } stops the consumer and exits.
+// { report } sends { arrivals: [[eventKey, epochMs, partition], ...], poisonPartition, cpuSeconds,
+// eventLoopUtilization } (since measureFromNow); on { stop } stops the consumer and exits.
 import { Kafka, logLevel } from 'kafkajs';
 import { EventConsumer } from '@eventbus/consumer';
 
-const [brokers, prefix, groupId, poisonTenant, kind = 'EventConsumer'] = process.argv.slice(2);
+const [brokers, prefix, groupId, poisonTenant, kind = 'EventConsumer', failAfter = '0'] = process.argv.slice(2);
+const failAfterMs = Number(failAfter);
+/** The partition the poison tenant's events arrive on (the healthy tenants sharing it wait behind them). */
+let poisonPartition;
 /** Wall-clock ms with sub-ms precision, comparable with the parent's (same machine, same clock). */
 const now = () => performance.timeOrigin + performance.now();
 const arrivals = [];
@@ -25,8 +30,9 @@ if (kind === 'raw') {
   await raw.subscribe({ topic: `${prefix}order`, fromBeginning: true });
   await raw.run({
     autoCommit: false,
-    eachMessage: async ({ message }) => {
-      if (message.headers.ce_tenantid?.toString() !== poisonTenant) arrivals.push([message.headers.ce_eventkey.toString(), now()]);
+    eachMessage: async ({ message, partition }) => {
+      if (message.headers.ce_tenantid?.toString() !== poisonTenant) arrivals.push([message.headers.ce_eventkey.toString(), now(), partition]);
+      else poisonPartition = partition;
     },
   });
   consumer = { start: async () => undefined, stop: () => raw.disconnect() };
@@ -34,9 +40,13 @@ if (kind === 'raw') {
   consumer = new EventConsumer({ brokers: brokers.split(','), groupId, routing: { prefix }, fromBeginning: true, onMetric: () => {} });
   consumer.subscribe({
     eventTypes: ['order.*'],
-    handler: async (event) => {
-      if (event.tenantId === poisonTenant) throw new Error('this tenant fails every event');
-      arrivals.push([event.eventKey, now()]);
+    handler: async (event, ctx) => {
+      if (event.tenantId === poisonTenant) {
+        if (ctx.attempt === 1) poisonPartition = ctx.partition;
+        if (failAfterMs > 0) await new Promise((r) => setTimeout(r, failAfterMs));
+        throw new Error('this tenant fails every event');
+      }
+      arrivals.push([event.eventKey, now(), ctx.partition]);
     },
   });
 }
@@ -52,7 +62,7 @@ process.on('message', async (message) => {
   if (message.report) {
     const cpu = process.cpuUsage(cpuAtStart);
     const elu = performance.eventLoopUtilization(eluAtStart);
-    process.send({ arrivals: arrivals.splice(0), cpuSeconds: (cpu.user + cpu.system) / 1e6, eventLoopUtilization: elu.utilization });
+    process.send({ arrivals: arrivals.splice(0), poisonPartition, cpuSeconds: (cpu.user + cpu.system) / 1e6, eventLoopUtilization: elu.utilization });
   }
   if (message.stop) {
     await consumer.stop();

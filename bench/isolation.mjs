@@ -1,8 +1,9 @@
 // `pnpm bench --only isolation`: does one failing tenant slow the others down?
 //
 // The consumer half: the healthy tenants' latency from commit to handler without tenant X, with
-// X writing at 100 or 1,000 events/s that succeed, and with X's every event failing in the
-// handler, measured in the same run. Everything is
+// X writing at 100 or 1,000 events/s that succeed, with X's every event failing in the
+// handler, and with X's handler taking 300 ms to fail (a downstream timing out), measured in
+// the same run. Everything is
 // real: EventWriter transactions → OutboxRelay → Kafka → an EventConsumer in a child process
 // (default retry settings: the failing tenant's events go through the retry topic five times,
 // then to the DLQ topic). A raw kafkajs consumer in another process reads the same events:
@@ -80,8 +81,8 @@ async function writeLoad(db, { seconds, warmupSeconds, poisonRate }) {
 }
 
 /** A consumer process of the bench (bench/isolation-consumer.mjs): `kind` EventConsumer or raw. */
-function startConsumerProcess(brokers, prefix, poisonTenant, kind) {
-  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName('iso-'), poisonTenant, kind], {
+function startConsumerProcess(brokers, prefix, poisonTenant, kind, failAfterMs = 0) {
+  const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName('iso-'), poisonTenant, kind, String(failAfterMs)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_PROF=<dir>: a V8 CPU profile of each case's EventConsumer process there.
     execArgv: process.env.BENCH_PROF && kind === 'EventConsumer' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [],
@@ -107,18 +108,38 @@ function startConsumerProcess(brokers, prefix, poisonTenant, kind) {
   };
 }
 
-/** Latencies commit → arrival of the measured (not warm-up) healthy events; waits up to 30 s for stragglers. */
+/**
+ * Latencies commit → arrival of the measured (not warm-up) healthy events; waits up to 30 s for
+ * stragglers; also split into the healthy tenants whose events share the failing tenant's
+ * partition (handled in order behind its events) and the others.
+ */
 async function collectLatencies(consumer, committed, warm) {
   const first = await consumer.report();
-  const arrived = new Map(first.arrivals);
+  let poisonPartition = first.poisonPartition;
+  const arrived = new Map(first.arrivals.map(([key, at, partition]) => [key, { at, partition }]));
   const deadline = Date.now() + 30_000;
   while (arrived.size < committed.size && Date.now() < deadline) {
     await sleep(500);
-    for (const [key, at] of (await consumer.report()).arrivals) if (!arrived.has(key)) arrived.set(key, at);
+    const report = await consumer.report();
+    poisonPartition ??= report.poisonPartition;
+    for (const [key, at, partition] of report.arrivals) if (!arrived.has(key)) arrived.set(key, { at, partition });
   }
   const latencies = [];
-  for (const [key, at] of arrived) if (!warm.has(key) && committed.has(key)) latencies.push(at - committed.get(key));
-  return { received: arrived.size, usage: first, ...quantiles(latencies) };
+  const sharing = [];
+  const others = [];
+  for (const [key, { at, partition }] of arrived) {
+    if (warm.has(key) || !committed.has(key)) continue;
+    const latency = at - committed.get(key);
+    latencies.push(latency);
+    (partition === poisonPartition ? sharing : others).push(latency);
+  }
+  return {
+    received: arrived.size,
+    usage: first,
+    ...quantiles(latencies),
+    sharingPoisonPartition: quantiles(sharing),
+    onOtherPartitions: quantiles(others),
+  };
 }
 
 /**
@@ -126,14 +147,14 @@ async function collectLatencies(consumer, committed, warm) {
  * `poisonRate` failing events/s. Two consumers read the same topic: the EventConsumer under
  * test and a raw kafkajs consumer as the reference for the pipeline up to Kafka.
  */
-export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, poisonTenantFails = true }) {
+export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, poisonTenantFails = true, failAfterMs = 0 }) {
   const { brokers, databaseUrl, db, say } = ctx;
   const prefix = `${uniqueName('iso.')}.`;
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]);
   const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix } });
   await relay.start();
   const poisonTenant = poisonTenantFails ? POISON_TENANT : 'nobody';
-  const consumer = startConsumerProcess(brokers, prefix, poisonTenant, 'EventConsumer');
+  const consumer = startConsumerProcess(brokers, prefix, poisonTenant, 'EventConsumer', failAfterMs);
   const reference = startConsumerProcess(brokers, prefix, POISON_TENANT, 'raw');
   try {
     await Promise.all([consumer.ready, reference.ready]);
@@ -160,6 +181,11 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     say(
       `  ${label.padEnd(34)} p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  (${measured.received}/${committed.size} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
     );
+    const sharing = measured.sharingPoisonPartition;
+    if (sharing.count > 0)
+      say(
+        `  ${"  of which on X's partition".padEnd(34)} p50 ${ms(sharing.p50)}  p99 ${ms(sharing.p99)}  (${sharing.count} events, handled in order behind X's)`,
+      );
     say(`  ${'  raw kafkajs consumer, same events'.padEnd(34)} p50 ${ms(raw.p50)}  p99 ${ms(raw.p99)}; ${showMachineLoad(machine)}`);
     return result;
   } finally {
@@ -167,6 +193,13 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     await relay.stop();
   }
 }
+
+/**
+ * The slow-failing case: tenant X's handler takes this long to throw (a downstream timing out),
+ * every attempt, at this rate. X's own partition is then busy most of the time; what is
+ * measured is whether the other partitions wait for it (kafkajs' fetch rounds).
+ */
+const SLOW = { rate: 2, failAfterMs: 300 };
 
 /**
  * The consumer half of `--only isolation`: a control with the healthy tenants alone, then for
@@ -206,6 +239,19 @@ export async function consumerIsolationBench(ctx) {
     );
     cases.push(c);
   }
+  const slow = await runCase(ctx, {
+    label: `+ tenant X at ${SLOW.rate}/s, ${SLOW.failAfterMs} ms to fail`,
+    poisonRate: SLOW.rate,
+    seconds,
+    warmupSeconds,
+    failAfterMs: SLOW.failAfterMs,
+  });
+  slow.p99Ratio = slow.p99 / control.p99;
+  const others = slow.onOtherPartitions.count > 0 ? slow.onOtherPartitions.p99 : undefined;
+  ctx.say(
+    `  ${''.padEnd(34)} slow failing vs control: p99 ${slow.p99Ratio.toFixed(2)}× (all healthy tenants), ` +
+      `${others === undefined ? 'n/a' : (others / control.p99).toFixed(2)}× (those not on X's partition)`,
+  );
   ctx.say('');
-  return { seconds, warmupSeconds, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, control, poisoned: cases };
+  return { seconds, warmupSeconds, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, control, poisoned: cases, slow };
 }
