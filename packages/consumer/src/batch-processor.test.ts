@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { encodeEvent } from '@eventbus/core';
+import { encodeEvent, NonRetriableError } from '@eventbus/core';
 import { BatchProcessor } from './batch-processor.js';
 import type { BatchControl, InboundMessage } from '@eventbus/kafka';
 import { resolveConsumerOptions, resolveSubscription } from './options.js';
@@ -175,5 +175,43 @@ describe('BatchProcessor.handleBatch', () => {
     await third;
     expect(controls.map((x) => x.detached.length)).toEqual([1, 1, 0]);
     expect(handled).toHaveLength(3);
+  });
+
+  it('logs the dead letters of a batch as one line per distinct error, not one per event', async () => {
+    const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (fields: Record<string, unknown>, message: string) => void warnings.push({ fields, message }) };
+    const options = resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', onMetric: () => undefined, logger });
+    const failing = resolveSubscription(
+      {
+        eventTypes: ['order.*'],
+        handler: async (event) => {
+          throw new NonRetriableError(Number(event.id.slice(2)) % 2 === 0 ? 'bad payload' : 'unknown sku');
+        },
+      },
+      0,
+      new Set(),
+    );
+    const p = new BatchProcessor({
+      options,
+      subscriptions: [failing],
+      publisher: new CopyPublisher({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        publish: async (m) => m.map((x, i) => ({ topic: x.topic, partition: 0, offset: String(i) })),
+      }),
+      recordMetric: () => undefined,
+      stopSignal: new AbortController().signal,
+      processOnce: async () => true,
+    });
+    const done = p.handleBatch(messages(30), control().c);
+    await vi.advanceTimersByTimeAsync(50);
+    await done;
+    const lines = warnings.filter((w) => w.message === 'event dead-lettered');
+    expect(lines.map((l) => [l.fields.err, l.fields.events, l.fields.groupId])).toEqual([
+      ['bad payload', 15, 'g'],
+      ['unknown sku', 15, 'g'],
+    ]);
+    expect(lines[0]!.fields.eventIds).toEqual(['e-0', 'e-2', 'e-4', 'e-6', 'e-8', 'e-10', 'e-12', 'e-14', 'e-16', 'e-18']);
+    expect(lines[0]!.fields.tenantIds).toEqual(['t-1']);
   });
 });

@@ -1,5 +1,5 @@
 import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api';
-import { backoffDelayMs, decodeEvent, errorMessage, headersToStrings, HEADER } from '@eventbus/core';
+import { backoffDelayMs, decodeEvent, errorMessage, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import { encodeDlqHeaders } from '@eventbus/core';
@@ -108,6 +108,11 @@ export class BatchProcessor {
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   /** Batches going on outside the fetch round (SLOW_BATCH_MS). */
   private detached = 0;
+  /**
+   * Events dead-lettered since a batch last ended, logged then as one line per distinct error
+   * (summarizeFailures): a tenant failing every event would otherwise write a line per event.
+   */
+  private readonly deadLettered: FailedEvent[] = [];
   // Taken at construction (the consumer's start()), after the app started its OTel SDK.
   private readonly tracer: Tracer = trace.getTracer('@eventbus/consumer');
   private readonly instruments: ConsumerInstruments;
@@ -180,6 +185,7 @@ export class BatchProcessor {
       // are acknowledged. Awaiting them here would hold up every other partition fetched in the
       // same round (kafkajs waits for all of a round's batches before it fetches again).
       if (offsets.waiting) control.hold(this.settle(offsets));
+      this.logDeadLetters();
     }
   }
 
@@ -195,6 +201,13 @@ export class BatchProcessor {
       const { logger, groupId } = this.deps.options;
       logger.warn({ groupId, err: errorMessage(error) }, 'a retry or DLQ copy was not acknowledged; its event is handled again');
     }
+  }
+
+  /** One warn line per distinct error for the events dead-lettered since the last call. */
+  private logDeadLetters(): void {
+    if (this.deadLettered.length === 0) return;
+    const { logger, groupId } = this.deps.options;
+    for (const line of summarizeFailures(this.deadLettered.splice(0))) logger.warn({ groupId, ...line }, 'event dead-lettered');
   }
 
   /**
@@ -438,7 +451,14 @@ export class BatchProcessor {
     const { options } = this.deps;
     const { message } = delivery;
     const failure = describeFailure(error);
-    options.logger.warn({ groupId: options.groupId, ...delivery.origin, err: failure.errorMessage, attempts: facts.attempts }, 'event dead-lettered');
+    const { headers: h } = delivery;
+    this.deadLettered.push({
+      eventId: h[HEADER.id] ?? '',
+      tenantId: h[HEADER.tenantId] ?? '',
+      eventType: h[HEADER.type] ?? '',
+      attempts: facts.attempts,
+      err: failure.errorMessage,
+    });
     const headers = encodeDlqHeaders(originalHeaderBytes(delivery), {
       ...failure,
       origin: delivery.origin,

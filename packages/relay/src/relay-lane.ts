@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { backoffDelayMs, encodeEvent, errorMessage, reconnectDelayMs, sleep, Wakeup } from '@eventbus/core';
+import { backoffDelayMs, encodeEvent, errorMessage, type FailedEvent, reconnectDelayMs, sleep, summarizeFailures, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow, returnForRetry, type RetryRow } from '@eventbus/outbox';
 import { SHARD_COUNT } from '@eventbus/schema';
@@ -7,7 +7,6 @@ import type { KafkaFailover } from './kafka-failover.js';
 import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';
 import type { ResolvedRelayOptions } from './options.js';
-import { type Refusal, summarizeRefusals } from './refusal-log.js';
 import { type DeadRow, deadLetterRows } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
@@ -289,7 +288,7 @@ export class RelayLane {
   /**
    * Rows that failed for their own sake go back with a later due time, or to the DLQ table
    * once their retries are spent or at once when a retry cannot help (refusedForGood).
-   * Logged once per distinct error and claim (summarizeRefusals), after both statements ran.
+   * Logged once per distinct error and claim (summarizeFailures), after both statements ran.
    */
   private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
     const { retryConfig, logger: log } = this.ctx.options;
@@ -308,15 +307,15 @@ export class RelayLane {
     }
     await deadLetterRows(client, dead);
     await returnForRetry(client, retries);
-    const refusal = ({ row, attempts }: { row: ClaimedRow; attempts: number }, err: string): Refusal => ({
+    const refusal = ({ row, attempts }: { row: ClaimedRow; attempts: number }, err: string): FailedEvent => ({
       eventId: row.id,
       tenantId: row.tenantId,
       eventType: row.eventType,
       attempts,
       err,
     });
-    for (const line of summarizeRefusals(dead.map((d) => refusal(d, d.error.message)))) log.error(line, 'event moved to the DLQ table (stage relay)');
-    for (const line of summarizeRefusals(retries.map((r) => ({ ...refusal(r, r.error), retryInMs: r.delayMs }))))
+    for (const line of summarizeFailures(dead.map((d) => refusal(d, d.error.message)))) log.error(line, 'event moved to the DLQ table (stage relay)');
+    for (const line of summarizeFailures(retries.map((r) => ({ ...refusal(r, r.error), retryInMs: r.delayMs }))))
       log.warn(line, 'event refused by Kafka; will retry');
   }
 

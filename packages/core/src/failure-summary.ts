@@ -1,10 +1,10 @@
-/** One refused row, as the relay logs it. */
-export interface Refusal {
+/** One event that failed, as a log line of the relay or a consumer counts it. */
+export interface FailedEvent {
   eventId: string;
   tenantId: string;
   eventType: string;
   attempts: number;
-  /** The backoff before the next try; absent for a row moved to the DLQ table. */
+  /** The backoff before the next try; absent for an event dead-lettered. */
   retryInMs?: number;
   err: string;
 }
@@ -13,13 +13,13 @@ export interface Refusal {
 const NAMED = 10;
 
 /**
- * The log lines for one claim's refusals: one per distinct error, with how many rows it hit and
- * the first few event and tenant ids. A tenant whose every row Kafka refuses sends hundreds of
- * rows a second through here; a line per row buried everything else in the relay's log (and the
- * DLQ table keeps every row's detail: `eventbus dlq list --stage relay`).
+ * The log lines for a batch's failures: one per distinct error, with how many events it hit and
+ * the first few event and tenant ids. A tenant whose every event fails sends hundreds of them a
+ * second through here; a line per event buried everything else in the log (and the DLQ table
+ * keeps every event's detail: `eventbus dlq list`).
  */
-export function summarizeRefusals(refusals: readonly Refusal[]): Array<Record<string, unknown>> {
-  const byError = new Map<string, Refusal[]>();
+export function summarizeFailures(refusals: readonly FailedEvent[]): Array<Record<string, unknown>> {
+  const byError = new Map<string, FailedEvent[]>();
   for (const r of refusals) {
     const same = byError.get(r.err);
     if (same) same.push(r);

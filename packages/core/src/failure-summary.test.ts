@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { summarizeRefusals } from './refusal-log.js';
+import { summarizeFailures } from './failure-summary.js';
 
-describe('summarizeRefusals', () => {
+describe('summarizeFailures', () => {
   it('writes one line per distinct error with the count and the first ten ids', () => {
     const tooLarge = Array.from({ length: 25 }, (_, i) => ({
       eventId: `e${i}`,
@@ -12,7 +12,7 @@ describe('summarizeRefusals', () => {
       err: 'message too large for topic t (max.message.bytes)',
     }));
     const gone = { eventId: 'g1', tenantId: 'gone', eventType: 'x.y', attempts: 6, err: 'topic u does not exist' };
-    const lines = summarizeRefusals([...tooLarge, gone]);
+    const lines = summarizeFailures([...tooLarge, gone]);
     expect(lines).toEqual([
       {
         events: 25,
@@ -28,6 +28,6 @@ describe('summarizeRefusals', () => {
   });
 
   it('writes nothing for no refusals', () => {
-    expect(summarizeRefusals([])).toEqual([]);
+    expect(summarizeFailures([])).toEqual([]);
   });
 });
