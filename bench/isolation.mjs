@@ -202,9 +202,10 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
 const SLOW = { rate: 2, failAfterMs: 300 };
 
 /**
- * The consumer half of `--only isolation`: a control with the healthy tenants alone, then for
- * 100 and 1,000 events/s two cases side by side: tenant X writing at that rate with a handler
- * that succeeds, then the same with every X event failing. Each case has its own consumer group.
+ * The consumer half of `--only isolation`: for 100 and 1,000 events/s two cases side by side,
+ * tenant X writing at that rate with a handler that succeeds, then the same with every X event
+ * failing; then X's handler taking SLOW.failAfterMs to fail. A control with the healthy tenants
+ * alone runs before and after each group of cases. Each case has its own consumer group.
  *
  * Two ratios per rate: failing X against the control without X (the target: p99 ≤ 1.5×), and
  * failing X against the same volume of healthy X. X's writes load the pipeline up to Kafka
@@ -217,24 +218,26 @@ export async function consumerIsolationBench(ctx) {
   ctx.say(
     `## isolation, consumer: ${HEALTHY_TENANTS} healthy tenants at ${HEALTHY_RATE} events/s in total, latency commit → handler over ${seconds} s (after ${warmupSeconds} s of warm-up), one EventConsumer (non-blocking retries, defaults)`,
   );
-  const control = await runCase(ctx, { label: 'control: healthy tenants only', poisonRate: 0, seconds, warmupSeconds });
+  const controlCase = (n) => runCase(ctx, { label: `control ${n}: healthy tenants only`, poisonRate: 0, seconds, warmupSeconds });
+  // A control before and after each pair of cases: a ratio is taken against the mean of the two
+  // controls around it, so a machine whose load drifts during the run shows as two controls
+  // that disagree (printed), not as a ratio.
+  const controls = [await controlCase(1)];
   const cases = [];
   for (const poisonRate of [100, 1000]) {
-    const sameVolume = await runCase(ctx, {
-      label: `+ tenant X at ${poisonRate}/s, succeeding`,
-      poisonRate,
-      seconds,
-      warmupSeconds,
-      poisonTenantFails: false,
-    });
+    const sameVolume = await runCase(ctx, { label: `+ tenant X at ${poisonRate}/s, succeeding`, poisonRate, seconds, warmupSeconds, poisonTenantFails: false });
     const c = await runCase(ctx, { label: `+ tenant X at ${poisonRate}/s, failing`, poisonRate, seconds, warmupSeconds });
+    controls.push(await controlCase(controls.length + 1));
+    const control = bracketingControl(controls.at(-2), controls.at(-1));
+    c.control = control;
     c.p50Ratio = c.p50 / control.p50;
     c.p99Ratio = c.p99 / control.p99;
     c.rawReference.p99Ratio = c.rawReference.p99 / control.rawReference.p99;
     c.sameVolume = { p50: sameVolume.p50, p99: sameVolume.p99, rawReference: sameVolume.rawReference, machine: sameVolume.machine };
     c.p99RatioToSameVolume = c.p99 / sameVolume.p99;
     ctx.say(
-      `  ${''.padEnd(34)} failing vs control: p50 ${c.p50Ratio.toFixed(2)}×, p99 ${c.p99Ratio.toFixed(2)}× (target p99 ≤ 1.5×; the raw consumer's p99 ${c.rawReference.p99Ratio.toFixed(2)}×); ` +
+      `  ${''.padEnd(34)} failing vs control (mean of the two around it, p99 ${control.p99.toFixed(1)} ms, the two ${control.spread.toFixed(2)}× apart): ` +
+        `p50 ${c.p50Ratio.toFixed(2)}×, p99 ${c.p99Ratio.toFixed(2)}× (target p99 ≤ 1.5×; the raw consumer's p99 ${c.rawReference.p99Ratio.toFixed(2)}×); ` +
         `failing vs succeeding X: p99 ${c.p99RatioToSameVolume.toFixed(2)}×`,
     );
     cases.push(c);
@@ -246,12 +249,27 @@ export async function consumerIsolationBench(ctx) {
     warmupSeconds,
     failAfterMs: SLOW.failAfterMs,
   });
+  controls.push(await controlCase(controls.length + 1));
+  const control = bracketingControl(controls.at(-2), controls.at(-1));
+  slow.control = control;
   slow.p99Ratio = slow.p99 / control.p99;
   const others = slow.onOtherPartitions.count > 0 ? slow.onOtherPartitions.p99 : undefined;
+  slow.otherPartitionsP99Ratio = others === undefined ? undefined : others / control.p99;
   ctx.say(
-    `  ${''.padEnd(34)} slow failing vs control: p99 ${slow.p99Ratio.toFixed(2)}× (all healthy tenants), ` +
-      `${others === undefined ? 'n/a' : (others / control.p99).toFixed(2)}× (those not on X's partition)`,
+    `  ${''.padEnd(34)} slow failing vs control (p99 ${control.p99.toFixed(1)} ms, the two ${control.spread.toFixed(2)}× apart): p99 ${slow.p99Ratio.toFixed(2)}× (all healthy tenants), ` +
+      `${slow.otherPartitionsP99Ratio === undefined ? 'n/a' : slow.otherPartitionsP99Ratio.toFixed(2)}× (those not on X's partition)`,
   );
   ctx.say('');
-  return { seconds, warmupSeconds, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, control, poisoned: cases, slow };
+  return { seconds, warmupSeconds, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, controls, poisoned: cases, slow };
+}
+
+/** The control for the cases between two control runs: their mean p50 and p99 (the raw consumer's too), and how far apart their p99s are. */
+function bracketingControl(before, after) {
+  const mean = (f) => (f(before) + f(after)) / 2;
+  return {
+    p50: mean((c) => c.p50),
+    p99: mean((c) => c.p99),
+    rawReference: { p50: mean((c) => c.rawReference.p50), p99: mean((c) => c.rawReference.p99) },
+    spread: Math.max(before.p99, after.p99) / Math.min(before.p99, after.p99),
+  };
 }
