@@ -150,6 +150,17 @@ describe('BatchProcessor.handleBatch', () => {
     expect(handled).toEqual(['e-0', 'e-1', 'e-2']);
     expect(resolved).toEqual(['0', '1', '2']);
 
+    // A client that cannot detach (kafkajs without patch revision 6): the batch is handled in line.
+    const inLine = processor(400);
+    const l = control({ detach: undefined });
+    let inLineReturned = false;
+    void inLine.p.handleBatch(messages(2), l.c).then(() => (inLineReturned = true));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(inLineReturned).toBe(false);
+    await vi.advanceTimersByTimeAsync(400);
+    expect(inLineReturned).toBe(true);
+    expect(l.resolved).toEqual(['0', '1']);
+
     // A quick batch is not detached.
     const quick = processor(1);
     const q = control();

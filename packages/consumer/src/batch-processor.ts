@@ -142,7 +142,7 @@ export class BatchProcessor {
     const work = this.workThrough(messages, control);
     // Detached batches run beside the fetch round's: at most partitionsConsumedConcurrently of
     // them, so handlers run at most twice that many at once; past that a slow batch waits in line.
-    if (this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
+    if (!control.detach || this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
     if (await settlesWithin(work, SLOW_BATCH_MS)) return;
     this.detached++;
     control.detach(work.finally(() => this.detached--));

@@ -105,6 +105,11 @@ export class EventConsumer {
         onCommitError: (error) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
         onCrash: (error, { restartedBy }) =>
           o.logger.warn({ groupId: o.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
+        onBatchError: (error) =>
+          o.logger.warn(
+            { groupId: o.groupId, err: errorMessage(error) },
+            'a slow batch failed after the fetch round went on; its unfinished events are delivered again',
+          ),
       });
       this.client = client;
       const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();

@@ -12,7 +12,7 @@ import {
 } from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
-import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
+import { kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { loneRecordBatchBytes } from './message-size.js';
 import { TopicCatalog, type TopicAdmin, type TopicFacts } from './topic-catalog.js';
@@ -102,8 +102,8 @@ const MAX_PRODUCERS = 32;
  */
 const SLOW_SEND_TOPIC_CHECK_MS = 1000;
 
-/** Whether the installed kafkajs takes `sendBatch({ deadline })` (patch revision 4 and later). */
-const HONOURS_DEADLINE = (kafkajsPatchRevision() ?? 0) >= KAFKAJS_PATCH_REVISION;
+/** Whether the installed kafkajs takes `sendBatch({ deadline })` and ends a send at a refusal of its messages (patch revision 5 and later). */
+const HONOURS_DEADLINE = (kafkajsPatchRevision() ?? 0) >= 5;
 
 /**
  * The one place kafkajs' producer is used.

@@ -53,10 +53,13 @@ export interface BatchControl {
    * partition stays paused until `work` ends, and stop() waits for it as for a batch in flight.
    * kafkajs fetches a broker's partitions in rounds and starts the next round only when every
    * batch of the last one returned, so one partition's slow handler would otherwise hold up
-   * every other partition on its broker. `work` resolves offsets through this control; once
-   * the member lost the partition, `isStale()` turns true and its resolves are ignored.
+   * every other partition on its broker. `work` resolves offsets through this control and
+   * stops when `isStale()` turns true: kafkajs waits for it before the member rejoins or leaves
+   * its group, so no other member is given the partition while it runs. Absent where the
+   * client cannot wait for it that way (a kafkajs without patch revision 6): then handle the
+   * batch before returning.
    */
-  detach(work: Promise<unknown>): void;
+  detach?(work: Promise<unknown>): void;
 }
 
 /** Handles one partition's batch; messages are in offset order. */
@@ -93,6 +96,8 @@ export interface ConsumerGroupSettings {
    * starts it again, the Kafka library (after errors it deems retriable) or the client itself.
    */
   onCrash?: (error: unknown, info: { restartedBy: 'kafkajs' | 'client' }) => void;
+  /** A batch that went on after its handler returned (BatchControl.detach) failed; its unfinished messages are fetched again. */
+  onBatchError?: (error: unknown) => void;
 }
 
 /**

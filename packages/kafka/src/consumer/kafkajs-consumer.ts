@@ -2,6 +2,7 @@ import { Kafka, logLevel, type Consumer, type EachBatchHandler, type KafkaConfig
 import { reconnectDelayMs, sleep } from '@eventbus/core';
 import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
+import { kafkajsPatchRevision } from '../kafkajs-patch.js';
 import {
   COMMIT_INTERVAL_MS,
   type BatchHandler,
@@ -13,6 +14,13 @@ import {
 import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
 import { PartitionPauses } from './partition-pauses.js';
+
+/** Whether kafkajs waits for detached batches before a rejoin or leave (`run({ settleBatches })`, patch revision 6): only then are batches detached. */
+const SETTLES_BATCHES = (kafkajsPatchRevision() ?? 0) >= 6;
+
+/** Errors that say the group is rebalancing (as kafkajs' own isRebalancing): the member rejoins, nothing to report. */
+const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
+const isRebalancing = (error: unknown) => REBALANCE_TYPES.has((error as { type?: string } | undefined)?.type ?? '');
 
 /** How long stop() waits for held offsets (BatchControl.hold) before it commits without them: KafkaPublisher's default publish timeout. */
 const HOLD_WAIT_LIMIT_MS = 15_000;
@@ -56,6 +64,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private generation = 0;
   /** Batches that ended with offsets still to resolve (BatchControl.hold): stop() waits for them. */
   private readonly holds = new Set<Promise<void>>();
+  /** Batches going on after their eachBatch returned (BatchControl.detach). */
+  private readonly detached = new Set<Promise<void>>();
+  /** Set while kafkajs waits for the detached batches before a rejoin or leave: they end after their current message. */
+  private settling = false;
 
   constructor(private readonly options: KafkajsConsumerOptions) {
     this.kafka = new Kafka({
@@ -122,6 +134,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       eachBatchAutoResolve: false,
       autoCommit: false,
       eachBatch: this.batchAdapter(consumer, committer, eachBatch),
+      settleBatches: () => this.settleDetached(committer),
     });
     committer.start();
     clearInterval(this.watchTimer);
@@ -227,10 +240,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
             committer.resolve(batch.topic, batch.partition, offset);
           },
           isRunning: () => !this.stopping && isRunning(),
-          isStale: () => this.generation !== generation || isStale(),
+          isStale: () => this.generation !== generation || this.settling || isStale(),
           pause: pausePartition,
           hold: (settled) => this.hold(settled, pausePartition()),
-          detach: (work) => this.detach(work, pausePartition()),
+          ...(SETTLES_BATCHES ? { detach: (work: Promise<unknown>) => this.detach(work, pausePartition()) } : {}),
         });
       } finally {
         if (--this.batchesInFlight === 0) this.batchesIdle?.();
@@ -251,15 +264,45 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     });
   }
 
-  /** Keeps a partition paused (`resume` ends that) while `work` handles the rest of its batch; counted as a batch in flight, which stop() waits for. */
+  /**
+   * Keeps a partition paused (`resume` ends that) while `work` handles the rest of its batch;
+   * counted as a batch in flight, which stop() waits for, and waited for by kafkajs before the
+   * member rejoins or leaves its group (settleDetached).
+   */
   private detach(work: Promise<unknown>, resume: () => void): void {
     this.batchesInFlight++;
-    void work
-      .catch(() => undefined)
+    const settled: Promise<void> = work
+      .then(
+        () => undefined,
+        // A rebalance reported by a heartbeat is kafkajs' to handle (it notices it too); anything
+        // else would have reached kafkajs from an eachBatch that had not returned.
+        (error: unknown) => {
+          if (!isRebalancing(error)) this.options.onBatchError?.(error);
+        },
+      )
       .finally(() => {
+        this.detached.delete(settled);
         resume();
         if (--this.batchesInFlight === 0) this.batchesIdle?.();
       });
+    this.detached.add(settled);
+  }
+
+  /**
+   * Called by kafkajs (patch revision 6) before the member rejoins its group (a rebalance) or
+   * leaves it (stop, crash): the detached batches end after their current message, and what
+   * they finished is committed, while the member still holds its partitions. Without this, the
+   * group would give a partition to another member while this one still handled it.
+   */
+  private async settleDetached(committer: OffsetCommitter): Promise<void> {
+    if (this.detached.size === 0) return;
+    this.settling = true;
+    try {
+      await Promise.all([...this.detached]);
+    } finally {
+      this.settling = false;
+    }
+    await committer.flush().catch((error: unknown) => this.commitFailed(error));
   }
 
   /** A commit that failed; its offsets go with the next one. */
