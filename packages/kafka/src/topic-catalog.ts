@@ -20,7 +20,11 @@ export interface TopicCatalogOptions {
   createTopics: boolean;
   /** How long "missing" holds before the next check. Default 5000 ms. */
   missingForMs?: number;
-  /** How long a topic's size limit (or the broker's refusal to tell it) holds. Default 300000 ms. */
+  /**
+   * How long a topic's size limit (or the broker's refusal to tell it) holds. Default 60000 ms:
+   * a row refused as too large is dead-lettered at once, and an operator who raised the limit
+   * re-drives it; one DescribeConfigs per topic a minute is what that costs.
+   */
   limitForMs?: number;
   now?: () => number;
 }
@@ -61,7 +65,7 @@ export class TopicCatalog {
     if (unchecked.length > 0) await this.checkExistence(unchecked, now);
     const limitDue = topics.filter((t) => {
       const entry = this.entries.get(t)!;
-      return entry.exists && (entry.limitCheckedAt === undefined || now - entry.limitCheckedAt >= (this.options.limitForMs ?? 300_000));
+      return entry.exists && (entry.limitCheckedAt === undefined || now - entry.limitCheckedAt >= (this.options.limitForMs ?? 60_000));
     });
     if (limitDue.length > 0) await this.readLimits(limitDue, now);
     return new Map(topics.map((t) => [t, { exists: this.entries.get(t)!.exists, maxMessageBytes: this.entries.get(t)!.maxMessageBytes }]));
