@@ -128,12 +128,13 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // its group without a crash and is not coming back by itself (see MembershipWatch).
     const membershipLimitMs = Math.max(15_000, 2 * this.options.sessionTimeoutMs);
     const membership = new MembershipWatch(membershipLimitMs);
-    this.watchEvents(consumer, committer, membership, () => this.restartAfterCrash(subscriptions, eachBatch));
+    const pauses = new PartitionPauses();
+    this.watchEvents(consumer, committer, membership, pauses, () => this.restartAfterCrash(subscriptions, eachBatch));
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
       autoCommit: false,
-      eachBatch: this.batchAdapter(consumer, committer, eachBatch),
+      eachBatch: this.batchAdapter(consumer, committer, pauses, eachBatch),
       settleBatches: () => this.settleDetached(committer),
     });
     committer.start();
@@ -174,7 +175,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   }
 
   /** The group events this client acts on: heartbeats and joins (membership, generations), rebalances, crashes. */
-  private watchEvents(consumer: Consumer, committer: OffsetCommitter, membership: MembershipWatch, restart: () => void): void {
+  private watchEvents(consumer: Consumer, committer: OffsetCommitter, membership: MembershipWatch, pauses: PartitionPauses, restart: () => void): void {
     consumer.on(consumer.events.HEARTBEAT, () => membership.alive());
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
@@ -193,13 +194,14 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       if (this.consumer !== consumer) return; // replaced or stopped: its end is expected
       const { error, restart: kafkajsRestarts } = event.payload;
       this.options.onCrash?.(error, { restartedBy: kafkajsRestarts ? 'kafkajs' : 'client' });
-      if (!kafkajsRestarts) restart();
+      // kafkajs' restart builds a new consumer group state: nothing is paused in it.
+      if (kafkajsRestarts) pauses.forgetAll();
+      else restart();
     });
   }
 
   /** kafkajs' eachBatch in terms of the port: InboundMessages and a BatchControl. */
-  private batchAdapter(consumer: Consumer, committer: OffsetCommitter, eachBatch: BatchHandler): EachBatchHandler {
-    const pauses = new PartitionPauses();
+  private batchAdapter(consumer: Consumer, committer: OffsetCommitter, pauses: PartitionPauses, eachBatch: BatchHandler): EachBatchHandler {
     return async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
       if (this.stopping) return; // left unresolved: the next owner reads it
       if (this.consumer !== consumer) {

@@ -32,4 +32,16 @@ describe('PartitionPauses', () => {
     a();
     expect(log).toEqual(['pause t/0', 'pause t/1', 'resume t/1', 'resume t/0']);
   });
+
+  it('after forgetAll (kafkajs restarted its consumer) pauses the partition again, and an old resume touches nothing', () => {
+    const log: string[] = [];
+    const pauses = new PartitionPauses();
+    const old = pauses.pause('t', 0, kafkajsPause(log, 'old t/0'));
+    pauses.forgetAll();
+    const fresh = pauses.pause('t', 0, kafkajsPause(log, 'new t/0'));
+    old();
+    expect(log).toEqual(['pause old t/0', 'pause new t/0']);
+    fresh();
+    expect(log).toEqual(['pause old t/0', 'pause new t/0', 'resume new t/0']);
+  });
 });

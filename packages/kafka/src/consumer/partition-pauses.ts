@@ -4,7 +4,18 @@
  * fetched again by the first resume. Here it is fetched again when every pause was resumed.
  */
 export class PartitionPauses {
-  private readonly paused = new Map<string, { count: number; resume: () => void }>();
+  private paused = new Map<string, { count: number; resume: () => void }>();
+
+  /**
+   * kafkajs restarted its consumer after a crash: the new one has no partition paused, so the
+   * pauses taken so far end without a resume of theirs counting any more, and the next pause of
+   * a partition pauses it in the new consumer. (Without this a partition paused before the
+   * restart stayed counted as paused: a later pause did not reach kafkajs, and a retry message
+   * not due yet was fetched again and again until the old pause ended.)
+   */
+  forgetAll(): void {
+    this.paused = new Map();
+  }
 
   /** Pauses through `kafkajsPause` (the batch's) unless already paused; returns a resume that counts once. */
   pause(topic: string, partition: number, kafkajsPause: () => () => void): () => void {
@@ -13,11 +24,13 @@ export class PartitionPauses {
     if (entry) entry.count++;
     else this.paused.set(key, (entry = { count: 1, resume: kafkajsPause() }));
     let resumed = false;
+    const paused = this.paused;
     return () => {
       if (resumed) return;
       resumed = true;
       if (--entry.count > 0) return;
-      if (this.paused.get(key) === entry) this.paused.delete(key);
+      if (paused !== this.paused) return; // forgotten: its consumer is gone
+      if (paused.get(key) === entry) paused.delete(key);
       entry.resume();
     };
   }
