@@ -38,9 +38,10 @@ function messages(n: number): InboundMessage[] {
   });
 }
 
-/** A processor whose one subscription waits `handlerMs` per event (on the fake clock). */
-function processor(handlerMs: number, partitionsConsumedConcurrently = 4) {
+/** A processor whose one subscription waits `handlerMs` per event (on the fake clock; setHandlerMs changes it). */
+function processor(initialHandlerMs: number, partitionsConsumedConcurrently = 4) {
   const handled: string[] = [];
+  let handlerMs = initialHandlerMs;
   const options = resolveConsumerOptions({
     brokers: ['127.0.0.1:1'],
     groupId: 'g',
@@ -68,7 +69,7 @@ function processor(handlerMs: number, partitionsConsumedConcurrently = 4) {
     stopSignal: new AbortController().signal,
     processOnce: async () => true,
   });
-  return { p, handled };
+  return { p, handled, setHandlerMs: (ms: number) => void (handlerMs = ms) };
 }
 
 /** A BatchControl that records when (fake clock) heartbeats were asked for, what was resolved, and the work it was left to finish. */
@@ -150,6 +151,20 @@ describe('BatchProcessor.handleBatch', () => {
     expect(handled).toEqual(['e-0', 'e-1', 'e-2']);
     expect(resolved).toEqual(['0', '1', '2']);
 
+    // The partition's next batch goes on by itself at once (its last one was slow): no 100 ms
+    // hold-up of the fetch round per batch of a tenant whose every event is slow.
+    const next = control();
+    await p.handleBatch(messages(1), next.c);
+    expect(next.detached).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(400);
+    await next.detached[0];
+    // That one took 400 ms too: still slow. Were it quick, the one after would be waited for again.
+    const third = control();
+    await p.handleBatch(messages(1), third.c);
+    expect(third.detached).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(400);
+    await third.detached[0];
+
     // A client that cannot detach (kafkajs without patch revision 6): the batch is handled in line.
     const inLine = processor(400);
     const l = control({ detach: undefined });
@@ -161,7 +176,24 @@ describe('BatchProcessor.handleBatch', () => {
     expect(inLineReturned).toBe(true);
     expect(l.resolved).toEqual(['0', '1']);
 
-    // A quick batch is not detached.
+    // A quick batch is not detached; a partition that turned quick is waited for again.
+    const turnsQuick = processor(400);
+    const slowFirst = control();
+    const slowDone = turnsQuick.p.handleBatch(messages(1), slowFirst.c);
+    await vi.advanceTimersByTimeAsync(400);
+    await slowDone;
+    await slowFirst.detached[0];
+    turnsQuick.setHandlerMs(1);
+    const quickNow = control();
+    await turnsQuick.p.handleBatch(messages(1), quickNow.c); // detached at once (the last was slow), done in 1 ms
+    await vi.advanceTimersByTimeAsync(5);
+    await quickNow.detached[0];
+    const waitedFor = control();
+    const waitedDone = turnsQuick.p.handleBatch(messages(1), waitedFor.c);
+    await vi.advanceTimersByTimeAsync(5);
+    await waitedDone;
+    expect(waitedFor.detached).toEqual([]);
+
     const quick = processor(1);
     const q = control();
     const quickDone = quick.p.handleBatch(messages(5), q.c);

@@ -108,6 +108,8 @@ export class BatchProcessor {
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   /** Batches going on outside the fetch round (SLOW_BATCH_MS). */
   private detached = 0;
+  /** Partitions (`topic|partition`) whose last batch took SLOW_BATCH_MS or longer: the next one is detached at once. */
+  private readonly slowPartitions = new Set<string>();
   /**
    * Events dead-lettered since a batch last ended, logged then as one line per distinct error
    * (summarizeFailures): a tenant failing every event would otherwise write a line per event.
@@ -136,16 +138,29 @@ export class BatchProcessor {
   /**
    * Handles one partition's batch (workThrough). A batch still going after SLOW_BATCH_MS goes on
    * by itself, its partition paused until it ends, so that the fetch round can end and the other
-   * partitions be fetched again meanwhile.
+   * partitions be fetched again meanwhile; so does, at once, the next batch of that partition,
+   * until one takes less than SLOW_BATCH_MS.
    */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
+    const startedAt = Date.now();
     const work = this.workThrough(messages, control);
     // Detached batches run beside the fetch round's: at most partitionsConsumedConcurrently of
     // them, so handlers run at most twice that many at once; past that a slow batch waits in line.
-    if (!control.detach || this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
-    if (await settlesWithin(work, SLOW_BATCH_MS)) return;
+    if (!control.detach || messages.length === 0 || this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
+    const partition = `${messages[0]!.topic}|${messages[0]!.partition}`;
+    // A partition whose last batch was slow goes on by itself at once: a tenant whose every
+    // event takes long would otherwise hold up each fetch round for SLOW_BATCH_MS again.
+    if (!this.slowPartitions.has(partition)) {
+      if (await settlesWithin(work, SLOW_BATCH_MS)) return;
+      this.slowPartitions.add(partition);
+    }
     this.detached++;
-    control.detach(work.finally(() => this.detached--));
+    control.detach(
+      work.finally(() => {
+        this.detached--;
+        if (Date.now() - startedAt < SLOW_BATCH_MS) this.slowPartitions.delete(partition);
+      }),
+    );
   }
 
   /**
