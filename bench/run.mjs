@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `pnpm bench`: every figure beside a baseline measured in the same run, on the same
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
-// --only producer|relay|installed-relay|latency|consumer|replay|isolation|isolation-consumer|isolation-relay|relay-memory
+// --only producer|relay|installed-relay|latency|consumer|replay|isolation|isolation-consumer|isolation-relay|isolation-slow|relay-memory
 // (comma-separated; relay-memory runs only when named), --rows <n> (the relay drain's and
 // relay-memory's backlog), --json <file>. Every measured window prints how busy the machine
 // was outside the bench. For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2);
@@ -107,11 +107,19 @@ try {
   if (runs('latency')) await latencyBench();
   if (runs('consumer')) await consumerBench();
   if (runs('replay')) await replayBench();
-  // `isolation` runs both halves; `isolation-consumer` or `isolation-relay` one of them.
-  if (runs('isolation') || runs('isolation-consumer') || runs('isolation-relay')) {
+  // `isolation` runs both halves; `isolation-consumer` or `isolation-relay` one of them;
+  // `isolation-slow` only the consumer's slow-handler case between two controls.
+  if (runs('isolation') || runs('isolation-consumer') || runs('isolation-relay') || runs('isolation-slow')) {
     results.isolation = {};
-    if (runs('isolation') || runs('isolation-consumer'))
-      results.isolation.consumer = await consumerIsolationBench({ brokers, databaseUrl: database.url, db, say, quick });
+    if (runs('isolation') || runs('isolation-consumer') || runs('isolation-slow'))
+      results.isolation.consumer = await consumerIsolationBench({
+        brokers,
+        databaseUrl: database.url,
+        db,
+        say,
+        quick,
+        slowOnly: !runs('isolation') && !runs('isolation-consumer'),
+      });
     if (runs('isolation') || runs('isolation-relay'))
       results.isolation.relay = await relayIsolationBench({ brokers, databaseUrl: database.url, pool, say, quick });
   }
