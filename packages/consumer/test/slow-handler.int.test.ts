@@ -6,7 +6,9 @@ import { consumerFixture } from './consumer-fixture.js';
 // kafkajs fetches a broker's partitions in rounds and starts the next round only when every
 // batch of the last one returned. A tenant whose handler takes seconds per event (a downstream
 // timing out) must not make every other tenant on the broker wait for its whole batch: a batch
-// still going after 100 ms goes on by itself, its partition paused until it ends.
+// still going after 100 ms goes on by itself, its partition paused until it ends. And before
+// the member rejoins its group, kafkajs waits for such batches (patch revision 6,
+// settleBatches), so no other member is given a partition one of them still handles.
 
 let f: Awaited<ReturnType<typeof consumerFixture>>;
 beforeAll(async () => {
@@ -16,6 +18,8 @@ afterEach(async () => f.reset());
 afterAll(async () => f?.close());
 
 const SLOW_MS = 1500;
+/** The rebalance case's handler time: long enough that a second member joins while the first member's batches still run. */
+const REBALANCE_SLOW_MS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a tenant whose handler is slow (real Kafka)', () => {
@@ -113,5 +117,34 @@ describe('a tenant whose handler is slow (real Kafka)', () => {
     await waitFor(() => again.length >= 3, { timeoutMs: 30_000, message: 'the unfinished events delivered again' });
     await sleep(1000);
     expect(again).toEqual(ids.slice(1));
+  }, 90_000);
+
+  it('never has two handler calls of one partition running at once, across members: a member joining waits for the batches that went on by themselves', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('slow-rb');
+    const running = new Map<number, number>(); // partition -> handler calls running
+    const overlaps: string[] = [];
+    const started: string[] = [];
+    const handler = (member: string) => async (event: { id: string }, ctx: { partition: number }) => {
+      const now = (running.get(ctx.partition) ?? 0) + 1;
+      running.set(ctx.partition, now);
+      started.push(`${member}:${ctx.partition}:${event.id}`);
+      if (now > 1) overlaps.push(`${member} started ${event.id} on partition ${ctx.partition} while ${now - 1} other call(s) ran`);
+      await sleep(REBALANCE_SLOW_MS);
+      running.set(ctx.partition, running.get(ctx.partition)! - 1);
+    };
+    const options = { groupId, routing: { prefix }, heartbeatIntervalMs: 300, sessionTimeoutMs: 6000 };
+    await f.consumer(options, [{ eventTypes: ['order.*'], handler: handler('A') }]);
+    const tenants = Array.from({ length: 9 }, (_, i) => `slow-${i}`);
+    await f.publish(
+      prefix,
+      tenants.flatMap((tenantId) => [0, 1].map(() => ({ tenantId, eventType: 'order.placed' }))),
+    );
+    await waitFor(() => started.length >= 2, { timeoutMs: 20_000, message: 'slow batches started' });
+    await sleep(300); // the batches went on by themselves (detached)
+    await f.consumer(options, [{ eventTypes: ['order.*'], handler: handler('B') }]);
+    await waitFor(() => started.some((s) => s.startsWith('B:')), { timeoutMs: 30_000, message: 'B handled something' });
+    await sleep(3 * REBALANCE_SLOW_MS);
+    expect(overlaps, started.join('\n')).toEqual([]);
   }, 90_000);
 });
