@@ -60,13 +60,17 @@ describe('EventWriter (real Postgres)', () => {
         .transaction(async (tx) => {
           await new EventWriter(tx).writeEventWithOutbox(event({ eventKey: 'prepared-rolled-back' }));
           await new EventWriter(tx).writeEvent(event({ eventKey: 'prepared-log-only' }));
-          expect(await prepared(tx)).toEqual(['eventbus_insert_events', 'eventbus_insert_events_with_outbox']);
+          await new EventWriter(tx).writeEventsWithOutbox([event({ eventKey: 'prepared-batch-1' }), event({ eventKey: 'prepared-batch-2' })]);
+          // One statement per shape: a single event's plain insert, and the batch's unnest.
+          expect(await prepared(tx)).toEqual(['eventbus_insert_event', 'eventbus_insert_event_with_outbox', 'eventbus_insert_events_with_outbox']);
           throw new Error('roll back');
         })
         .catch((error: Error) => error.message);
       expect(rolledBack).toBe('roll back');
       // The prepared insert ran inside the transaction: its rows went with the rollback.
-      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM eventbus.event_log WHERE event_key IN ('prepared-rolled-back', 'prepared-log-only')`);
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM eventbus.event_log WHERE event_key IN ('prepared-rolled-back', 'prepared-log-only', 'prepared-batch-1', 'prepared-batch-2')`,
+      );
       expect(rows[0].n).toBe(0);
     } finally {
       client.release();
