@@ -152,7 +152,8 @@ function benchEvent(tenantId, eventKey) {
 
 /**
  * Per-event transactions from 8 concurrent writers, for a fixed time each, and what an event
- * costs the transaction: the writes beside the domain row, the NOTIFY, each index, the WAL.
+ * costs the transaction: the writes beside the domain row, the NOTIFY, each index, the WAL, and
+ * what the writers' backends wait on in (b), (c) and (d).
  */
 async function producerBench() {
   say('## producer: 8 concurrent writers, one event per transaction, 512-byte payloads');
@@ -160,10 +161,12 @@ async function producerBench() {
   const seconds = quick ? 3 : 8;
   const machine = {};
   const wal = {};
-  const run = async (label, body, runSeconds = seconds) => {
+  const waits = {};
+  const run = async (label, body, runSeconds = seconds, { sampleWaits = false } = {}) => {
     let count = 0;
     const window = machineLoadWindow();
     const deadline = Date.now() + runSeconds * 1000;
+    const sampler = sampleWaits ? sampleBackendWaits(deadline) : undefined;
     await Promise.all(
       Array.from({ length: 8 }, async (_, w) => {
         while (Date.now() < deadline) {
@@ -178,7 +181,42 @@ async function producerBench() {
     // Every round's: a checkpoint during one try makes each first touch of a page write a full image.
     wal[label] = Math.min(wal[label] ?? Number.POSITIVE_INFINITY, await walBytesPerTransaction(body));
     say(`  ${label.padEnd(50)} ${fmt(rate).padStart(7)} tx/s  ${fmt(wal[label]).padStart(5)} WAL bytes/tx   ${showMachineLoad(load)}`);
+    if (sampler) {
+      const waiting = await sampler;
+      (waits[label] ??= []).push(waiting);
+      const top = Object.entries(waiting).filter(([, n]) => n >= 0.05);
+      say(`      the 8 writers' backends, mean number by what they wait on: ${top.map(([what, n]) => `${what} ${n.toFixed(2)}`).join(', ')}`);
+    }
     return rate;
+  };
+  /**
+   * Where the writers' backends spend a window: pg_stat_activity sampled every 20 ms until
+   * `deadline`, the mean number of the bench database's client backends per wait event
+   * ('ClientRead': waiting for node; 'Lock:object': the NOTIFY's commit lock; 'LWLock:WALWrite':
+   * waiting for another backend's WAL flush, i.e. sharing it; 'active': running).
+   */
+  const sampleBackendWaits = async (deadline) => {
+    const client = await pool.connect();
+    const sums = {};
+    let samples = 0;
+    try {
+      while (Date.now() < deadline) {
+        const { rows } = await client.query(
+          `SELECT coalesce(wait_event_type || ':' || wait_event, state) AS what, count(*)::int AS n FROM pg_stat_activity
+           WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend' AND state <> 'idle' GROUP BY 1`,
+        );
+        samples++;
+        for (const { what, n } of rows) sums[what] = (sums[what] ?? 0) + n;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      client.release();
+    }
+    return Object.fromEntries(
+      Object.entries(sums)
+        .map(([what, n]) => [what, n / samples])
+        .sort((x, y) => y[1] - x[1]),
+    );
   };
   /**
    * WAL bytes per transaction of `body`: pg_current_wal_lsn() before and after 30 of them, one
@@ -233,11 +271,11 @@ async function producerBench() {
     e = [];
   for (let r = 0; r < rounds; r++) {
     a.push(await run('(a) domain row only', domain));
-    d.push(await run('(d) domain row + one event-log insert', withLogRow));
-    b.push(await run('(b) domain row + writeEventWithOutbox', withEvent));
+    d.push(await run('(d) domain row + one event-log insert', withLogRow, seconds, { sampleWaits: true }));
+    b.push(await run('(b) domain row + writeEventWithOutbox', withEvent, seconds, { sampleWaits: true }));
     e.push(await run('(e) (b) with a contract (zod schema)', withContract));
     await pool.query('ALTER TABLE eventbus.outbox DISABLE TRIGGER outbox_notify');
-    c.push(await run('(c) (b) with the NOTIFY trigger disabled', withEvent));
+    c.push(await run('(c) (b) with the NOTIFY trigger disabled', withEvent, seconds, { sampleWaits: true }));
     await pool.query('ALTER TABLE eventbus.outbox ENABLE TRIGGER outbox_notify');
     await pool.query('TRUNCATE eventbus.outbox');
   }
@@ -261,6 +299,7 @@ async function producerBench() {
     ratioEtoB: best(e) / best(b),
     contractValidationUs: validationUs,
     walBytesPerTx: wal,
+    backendWaits: waits,
     indexes,
     machine,
   };

@@ -1,8 +1,9 @@
 // eventbus.event_log: the producer's insert, replay's page reads, the audit's copies, the prune.
 export {
-  insertEventsStatement,
-  findOriginalsStatement,
+  insertEventsQuery,
+  findOriginalsQuery,
   INSERT_EVENTS_STATEMENT_NAME,
+  type Query,
   type NewEventRow,
   type InsertRow,
   type OriginalRow,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { sql } from 'drizzle-orm';
-import { context, trace, TraceFlags } from '@opentelemetry/api';
+import { context, createTraceState, trace, TraceFlags } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { testDatabase } from '@eventbus/dev-services/test';
 import type { TestDatabase } from '@eventbus/dev-services';
@@ -60,13 +60,17 @@ describe('EventWriter (real Postgres)', () => {
         .transaction(async (tx) => {
           await new EventWriter(tx).writeEventWithOutbox(event({ eventKey: 'prepared-rolled-back' }));
           await new EventWriter(tx).writeEvent(event({ eventKey: 'prepared-log-only' }));
-          expect(await prepared(tx)).toEqual(['eventbus_insert_events', 'eventbus_insert_events_with_outbox']);
+          await new EventWriter(tx).writeEventsWithOutbox([event({ eventKey: 'prepared-batch-1' }), event({ eventKey: 'prepared-batch-2' })]);
+          // One statement per shape: a single event's plain insert, and the batch's unnest.
+          expect(await prepared(tx)).toEqual(['eventbus_insert_event', 'eventbus_insert_event_with_outbox', 'eventbus_insert_events_with_outbox']);
           throw new Error('roll back');
         })
         .catch((error: Error) => error.message);
       expect(rolledBack).toBe('roll back');
       // The prepared insert ran inside the transaction: its rows went with the rollback.
-      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM eventbus.event_log WHERE event_key IN ('prepared-rolled-back', 'prepared-log-only')`);
+      const { rows } = await pool.query(
+        `SELECT count(*)::int AS n FROM eventbus.event_log WHERE event_key IN ('prepared-rolled-back', 'prepared-log-only', 'prepared-batch-1', 'prepared-batch-2')`,
+      );
       expect(rows[0].n).toBe(0);
     } finally {
       client.release();
@@ -108,23 +112,43 @@ describe('EventWriter (real Postgres)', () => {
     expect(after.outbox).toBe(before.outbox);
   });
 
-  it('stores every field, the active trace context and a correlation id', async () => {
-    const spanContext = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED };
-    const { eventLogId } = await context.with(trace.setSpanContext(context.active(), spanContext), () =>
-      new EventWriter(db).writeEventWithOutbox(event({ eventKey: 'full', projectId: 'p-1', causationId: 'cause-1', version: 3, correlationId: 'corr-1' })),
-    );
-    const { rows } = await pool.query('SELECT * FROM eventbus.event_log WHERE id = $1', [eventLogId]);
-    expect(rows[0]).toMatchObject({
-      tenant_id: 'tenant-a',
-      project_id: 'p-1',
-      event_key: 'full',
-      event_type: 'order.placed',
-      event_version: 3,
-      payload: { orderId: 'o-1', total: 42 },
-      correlation_id: 'corr-1',
-      causation_id: 'cause-1',
-      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  it('stores every field, the active trace context, a correlation id and the outbox shard, for one event and for a batch', async () => {
+    const spanContext = {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: TraceFlags.SAMPLED,
+      traceState: createTraceState('vendor=value'),
+    };
+    const full = (eventKey: string, tenantId: string) =>
+      event({ eventKey, tenantId, projectId: 'p-1', causationId: 'cause-1', version: 3, correlationId: 'corr-1' });
+    const written = await context.with(trace.setSpanContext(context.active(), spanContext), async () => {
+      const writer = new EventWriter(db);
+      // One event and a batch run different statements: both must fill every column.
+      const one = await writer.writeEventWithOutbox(full('full', 'tenant-a'));
+      const batch = await writer.writeEventsWithOutbox([full('full-batch-1', 'tenant-b'), full('full-batch-2', 'tenant-c')]);
+      return [
+        { ...one, tenantId: 'tenant-a', eventKey: 'full' },
+        { ...batch[0]!, tenantId: 'tenant-b', eventKey: 'full-batch-1' },
+        { ...batch[1]!, tenantId: 'tenant-c', eventKey: 'full-batch-2' },
+      ];
     });
+    for (const { eventLogId, outboxId, tenantId, eventKey } of written) {
+      const { rows } = await pool.query('SELECT * FROM eventbus.event_log WHERE id = $1', [eventLogId]);
+      expect(rows[0]).toMatchObject({
+        tenant_id: tenantId,
+        project_id: 'p-1',
+        event_key: eventKey,
+        event_type: 'order.placed',
+        event_version: 3,
+        payload: { orderId: 'o-1', total: 42 },
+        correlation_id: 'corr-1',
+        causation_id: 'cause-1',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        tracestate: 'vendor=value',
+      });
+      const outbox = await pool.query('SELECT event_id::text, shard FROM eventbus.outbox WHERE id = $1', [outboxId]);
+      expect(outbox.rows[0]).toEqual({ event_id: eventLogId, shard: shardForTenant(tenantId) });
+    }
   });
 
   it('takes the correlation id from the caller’s context, else generates one', async () => {
