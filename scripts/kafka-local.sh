@@ -200,7 +200,7 @@ start() {
   install
   write_config
   if [[ ! -f "$KAFKA_DATA_DIR/logs/meta.properties" ]]; then
-    java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" \
+    java_cmd kafka.tools.StorageTool format -t "$(random_cluster_id)" \
       -c "$KAFKA_DATA_DIR/server.properties" --ignore-formatted >&2
   fi
   : >"$LOG_FILE"
@@ -375,7 +375,7 @@ stop_node() {
 cluster_start() {
   install
   mkdir -p "$KAFKA_CLUSTER_DIR"
-  [[ -f "$KAFKA_CLUSTER_DIR/cluster.id" ]] || java_tool_uuid >"$KAFKA_CLUSTER_DIR/cluster.id"
+  [[ -f "$KAFKA_CLUSTER_DIR/cluster.id" ]] || random_cluster_id >"$KAFKA_CLUSTER_DIR/cluster.id"
   # All at once: a node waits for a quorum (2 of 3 voters) before it can start serving, and the
   # first run's format (a JVM each) takes seconds per node on a busy 2-core machine.
   local pids=()
@@ -387,8 +387,13 @@ cluster_start() {
   cluster_bootstrap
 }
 
-java_tool_uuid() {
-  java -Xmx128m -cp "$LIB_DIR/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1
+# A cluster id of the form `kafka-storage.sh random-uuid` prints (16 random bytes, URL-safe
+# base64 without padding, never starting with "-"), without a JVM start of its own: that takes
+# seconds of CPU on a busy 2-core machine, before every first start of a broker.
+random_cluster_id() {
+  local id
+  while id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" && [[ "$id" == -* ]]; do :; done
+  echo "$id"
 }
 
 cluster_stop() {

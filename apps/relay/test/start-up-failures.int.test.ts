@@ -52,10 +52,15 @@ async function exitOf(main: string, env: Record<string, string>, withinMs: numbe
   return { code, output: app.output(), tookMs: Date.now() - started };
 }
 
-// kafkajs' own connection timeout and retries bound this (about 11 s for the relay's producer,
-// 32 s for the mirror's consumer group); concurrent, so the file waits for the longer only.
+// The connection is accepted and the first request (ApiVersions) never answered:
+// KAFKA_REQUEST_TIMEOUT_MS bounds the wait (10 s by default; 2 s here). Concurrent, so the file
+// waits for the longer only.
 it.concurrent.each(SERVICES)('$name with a Kafka that never answers: exit 4 naming KAFKA_BROKERS', async ({ main }) => {
-  const { code, output } = await exitOf(main, { DATABASE_URL: database.url, KAFKA_BROKERS: `127.0.0.1:${silentKafka.port}` }, 60_000);
+  const { code, output } = await exitOf(
+    main,
+    { DATABASE_URL: database.url, KAFKA_BROKERS: `127.0.0.1:${silentKafka.port}`, KAFKA_REQUEST_TIMEOUT_MS: '2000' },
+    60_000,
+  );
   expect(code, output).toBe(4);
   expect(output).toContain(`cannot connect to Kafka at 127.0.0.1:${silentKafka.port}`);
   expect(output).toContain('"setting":"KAFKA_BROKERS"');
