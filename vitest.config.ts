@@ -15,18 +15,19 @@ const clusterRequested =
   // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by vitest, which turbo does not run
   process.env.KAFKA_CLUSTER_TESTS === '1' || argv.some((a, i) => a === '--project=cluster' || (a === '--project' && argv[i + 1] === 'cluster'));
 
-// The integration files that take about a minute or more on a 2-core machine, longest first.
+// The integration files that take about a minute or more on a 2-core machine, in this order.
 // vitest starts files in the order of the last run's durations when it has them
-// (node_modules/.vite), and largest first on a fresh clone such as CI's, where these small
-// files came last and one of them ran alone at the end while the other worker had nothing to
-// do. Started first, they overlap with the many short files instead.
+// (node_modules/.vite), and largest first on a fresh clone such as CI's, where the fault matrix
+// and the broker outage (small files) came last, and whichever ended last ran alone while the
+// other worker had nothing to do. Started first, they overlap with the many short files
+// instead; those two still run side by side (as they did at the end), apart from the
+// CPU-heavy npm install and CLI files.
 const LONG_FILES = [
-  'apps/cli/test/packed-install.int.test.ts',
   'faults/test/fault-matrix.int.test.ts',
-  'apps/cli/test/cli-replay.int.test.ts',
   'packages/relay/test/broker-outage.int.test.ts',
+  'apps/cli/test/packed-install.int.test.ts',
+  'apps/cli/test/cli-replay.int.test.ts',
   'apps/cli/test/cli-prune.int.test.ts',
-  'apps/relay/test/start-up-failures.int.test.ts',
 ];
 
 /** vitest's order (projects by groupOrder, then its own order of files), with LONG_FILES moved to the front of their project. */
