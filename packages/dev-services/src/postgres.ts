@@ -1,8 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { migrationsFolder, runMigrations } from '@eventbus/schema';
+import { runMigrations } from '@eventbus/schema';
 import { dockerAvailable } from './docker.js';
 import { errorMessage, redactUrl } from '@eventbus/core';
 
@@ -61,23 +59,22 @@ export interface TestDatabase {
 /**
  * A fresh, migrated database of its own for one test file (or bench run), so files run in
  * parallel without seeing each other's rows and advisory locks... (locks are per server:
- * the relay's lock keys include nothing database-specific, see note in the relay). A copy of
- * a database the migrations were applied to (see `migratedTemplate`).
+ * the relay's lock keys include nothing database-specific, see note in the relay).
  */
 export async function createTestDatabase(serverUrl: string, label = 'test'): Promise<TestDatabase> {
   const name = `eb_${label
     .replace(/[^a-z0-9_]/gi, '_')
     .toLowerCase()
     .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
-  const template = await migratedTemplate(serverUrl);
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
+    await admin.query(`CREATE DATABASE "${name}"`);
   } finally {
     await admin.end();
   }
   const url = withDatabase(serverUrl, name);
+  await runMigrations({ connectionString: url });
   return {
     url,
     name,
@@ -91,55 +88,6 @@ export async function createTestDatabase(serverUrl: string, label = 'test'): Pro
       }
     },
   };
-}
-
-/** Template names by server and migrations, one making per process. */
-const templates = new Map<string, Promise<string>>();
-
-/**
- * A database with every migration applied, which `createTestDatabase` copies (CREATE DATABASE
- * ... TEMPLATE): a copy takes a fraction of the time of applying the migrations to each new
- * database, and a test run makes dozens. Named by a hash of the migration files, so a changed
- * migration gets a new template and concurrent runs (test workers, other checkouts) share one.
- * Migrated under a temporary name and renamed once complete, so nothing copies a half-migrated
- * template. Left on the server for the next run (one per version of the migrations).
- */
-export async function migratedTemplate(serverUrl: string): Promise<string> {
-  const folder = migrationsFolder();
-  const hash = createHash('sha256');
-  const files = [...readdirSync(folder).filter((f) => f.endsWith('.sql')), join('meta', '_journal.json')].sort();
-  for (const file of files) hash.update(`${file}\n`).update(readFileSync(join(folder, file)));
-  const name = `eb_template_${hash.digest('hex').slice(0, 16)}`;
-  const key = `${serverUrl}\n${name}`;
-  let template = templates.get(key);
-  if (!template) {
-    template = makeTemplate(serverUrl, name);
-    templates.set(key, template);
-    template.catch(() => templates.delete(key));
-  }
-  return template;
-}
-
-async function makeTemplate(serverUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    if ((await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount) return name;
-    const building = `${name}_${randomBytes(4).toString('hex')}`;
-    await admin.query(`CREATE DATABASE "${building}"`);
-    try {
-      await runMigrations({ connectionString: withDatabase(serverUrl, building) });
-      await admin.query(`ALTER DATABASE "${building}" RENAME TO "${name}"`);
-    } catch (error) {
-      await admin.query(`DROP DATABASE IF EXISTS "${building}" WITH (FORCE)`).catch(() => undefined);
-      // duplicate_database: another process finished the same template first.
-      if ((error as { code?: string }).code === '42P04') return name;
-      throw error;
-    }
-    return name;
-  } finally {
-    await admin.end();
-  }
 }
 
 export function withDatabase(serverUrl: string, database: string): string {
