@@ -102,6 +102,17 @@ POM
   touch "$LIB_DIR/.complete"
 }
 
+# Whether a JVM this script launched still runs: its process exists and has not exited (a zombie
+# until this script's shell reaps it). Not running_pid's check of the command line: until
+# nohup's exec the child's command line is this script's own, and a check in that window (one
+# in five right after the launch, more on a busy machine) took a start under way for an exit.
+launched_alive() { # $1: pid
+  local state
+  [[ "$1" =~ ^[0-9]+$ ]] || return 1
+  state="$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" || return 1
+  [[ -n "$state" && "$state" != Z ]]
+}
+
 running_pid() {
   [[ -f "$PID_FILE" ]] || return 1
   local pid; pid="$(cat "$PID_FILE")"
@@ -200,7 +211,7 @@ start() {
   install
   write_config
   if [[ ! -f "$KAFKA_DATA_DIR/logs/meta.properties" ]]; then
-    java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" \
+    java_cmd kafka.tools.StorageTool format -t "$(random_cluster_id)" \
       -c "$KAFKA_DATA_DIR/server.properties" --ignore-formatted >&2
   fi
   : >"$LOG_FILE"
@@ -212,8 +223,9 @@ start() {
   local deadline=$((SECONDS + KAFKA_READY_TIMEOUT_S))
   # 'Kafka Server started' is logged only once the broker is unfenced and serving;
   # an open port alone comes earlier.
+  pid="$(cat "$PID_FILE")"
   until grep -q "Kafka Server started" "$LOG_FILE" 2>/dev/null; do
-    if ! running_pid >/dev/null; then log "broker exited during start:"; tail -n 40 "$KAFKA_DATA_DIR/stdout.log" "$LOG_FILE" >&2; exit 1; fi
+    if ! launched_alive "$pid"; then log "broker exited during start:"; tail -n 40 "$KAFKA_DATA_DIR/stdout.log" "$LOG_FILE" >&2; exit 1; fi
     if (( SECONDS > deadline )); then log "not ready after ${KAFKA_READY_TIMEOUT_S}s"; tail -n 40 "$LOG_FILE" >&2; stop; exit 1; fi
     sleep 0.5
   done
@@ -330,7 +342,7 @@ wait_node_ready() {
   local n="$1" dir deadline=$((SECONDS + KAFKA_READY_TIMEOUT_S))
   dir="$(node_dir "$n")"
   until grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null; do
-    if ! node_pid "$n" >/dev/null; then log "node $n exited during start:"; tail -n 40 "$dir/stdout.log" "$dir/server.log" >&2; return 1; fi
+    if ! launched_alive "$(cat "$dir/kafka.pid" 2>/dev/null)"; then log "node $n exited during start:"; tail -n 40 "$dir/stdout.log" "$dir/server.log" >&2; return 1; fi
     if (( SECONDS > deadline )); then log "node $n not ready after ${KAFKA_READY_TIMEOUT_S}s"; tail -n 40 "$dir/server.log" >&2; return 1; fi
     sleep 0.5
   done
@@ -375,7 +387,7 @@ stop_node() {
 cluster_start() {
   install
   mkdir -p "$KAFKA_CLUSTER_DIR"
-  [[ -f "$KAFKA_CLUSTER_DIR/cluster.id" ]] || java_tool_uuid >"$KAFKA_CLUSTER_DIR/cluster.id"
+  [[ -f "$KAFKA_CLUSTER_DIR/cluster.id" ]] || random_cluster_id >"$KAFKA_CLUSTER_DIR/cluster.id"
   # All at once: a node waits for a quorum (2 of 3 voters) before it can start serving, and the
   # first run's format (a JVM each) takes seconds per node on a busy 2-core machine.
   local pids=()
@@ -387,8 +399,13 @@ cluster_start() {
   cluster_bootstrap
 }
 
-java_tool_uuid() {
-  java -Xmx128m -cp "$LIB_DIR/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1
+# A cluster id of the form `kafka-storage.sh random-uuid` prints (16 random bytes, URL-safe
+# base64 without padding, never starting with "-"), without a JVM start of its own: that takes
+# seconds of CPU on a busy 2-core machine, before every first start of a broker.
+random_cluster_id() {
+  local id
+  while id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')" && [[ "$id" == -* ]]; do :; done
+  echo "$id"
 }
 
 cluster_stop() {

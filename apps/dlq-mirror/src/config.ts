@@ -16,6 +16,7 @@ export const DLQ_MIRROR_ENV = {
   KAFKA_SASL_MECHANISM: SERVICE_ENV.KAFKA_SASL_MECHANISM,
   KAFKA_SASL_USERNAME: SERVICE_ENV.KAFKA_SASL_USERNAME,
   KAFKA_SASL_PASSWORD: SERVICE_ENV.KAFKA_SASL_PASSWORD,
+  KAFKA_REQUEST_TIMEOUT_MS: SERVICE_ENV.KAFKA_REQUEST_TIMEOUT_MS,
   KAFKA_CLIENT_ID: { default: 'eventbus-dlq-mirror', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: "the consumers' topic prefix: DLQ topics are {prefix}dlq.{group}" },
   DLQ_MIRROR_GROUPS: {
@@ -42,6 +43,8 @@ export interface DlqMirrorAppConfig {
   brokers: string[];
   /** Kafka TLS/SASL; undefined = plaintext. */
   kafkaSecurity: KafkaSecuritySettings | undefined;
+  /** How long one Kafka request may wait for the broker's answer. */
+  kafkaRequestTimeoutMs: number;
   clientId: string;
   topicPrefix: string;
   groups: string[] | undefined;
@@ -64,6 +67,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): DlqMirrorAppConfig {
     connectTimeoutMs: read.int('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
     brokers: read.brokers('KAFKA_BROKERS'),
     kafkaSecurity: read.kafkaSecurity(),
+    kafkaRequestTimeoutMs: read.int('KAFKA_REQUEST_TIMEOUT_MS', 1000, 600_000),
     clientId: read.raw('KAFKA_CLIENT_ID'),
     // Untrimmed and possibly empty on purpose, as in the relay: the prefix is part of topic names.
     topicPrefix: env.EVENTBUS_TOPIC_PREFIX ?? DLQ_MIRROR_ENV.EVENTBUS_TOPIC_PREFIX.default,

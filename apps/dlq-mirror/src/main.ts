@@ -45,7 +45,7 @@ async function main(cfg: DlqMirrorAppConfig) {
 
   const mirror = new DlqMirror({
     brokers: cfg.brokers,
-    ...(cfg.kafkaSecurity ? { connection: cfg.kafkaSecurity } : {}),
+    connection: { ...cfg.kafkaSecurity, requestTimeoutMs: cfg.kafkaRequestTimeoutMs },
     pool,
     routing: { prefix: cfg.topicPrefix },
     groupId: cfg.groupId,

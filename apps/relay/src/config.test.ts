@@ -13,3 +13,14 @@ describe('loadConfig: RELAY_CREATE_TOPICS', () => {
     expect(() => loadConfig({ ...base, RELAY_CREATE_TOPICS: 'maybe' })).toThrow(/RELAY_CREATE_TOPICS/);
   });
 });
+
+describe('loadConfig: KAFKA_REQUEST_TIMEOUT_MS', () => {
+  it('is 10000 ms by default and takes a value from 1000 to 600000', () => {
+    expect(loadConfig(base).kafkaRequestTimeoutMs).toBe(10_000);
+    expect(loadConfig({ ...base, KAFKA_REQUEST_TIMEOUT_MS: '2000' }).kafkaRequestTimeoutMs).toBe(2000);
+  });
+
+  it('refuses a value out of range or not a number, naming the variable', () => {
+    for (const value of ['999', '600001', '2s']) expect(() => loadConfig({ ...base, KAFKA_REQUEST_TIMEOUT_MS: value })).toThrow(/KAFKA_REQUEST_TIMEOUT_MS=/);
+  });
+});

@@ -18,6 +18,7 @@ export const RELAY_ENV = {
   KAFKA_SASL_MECHANISM: SERVICE_ENV.KAFKA_SASL_MECHANISM,
   KAFKA_SASL_USERNAME: SERVICE_ENV.KAFKA_SASL_USERNAME,
   KAFKA_SASL_PASSWORD: SERVICE_ENV.KAFKA_SASL_PASSWORD,
+  KAFKA_REQUEST_TIMEOUT_MS: SERVICE_ENV.KAFKA_REQUEST_TIMEOUT_MS,
   KAFKA_CLIENT_ID: { default: 'eventbus-relay', description: 'Kafka client id' },
   EVENTBUS_TOPIC_PREFIX: { default: 'eventbus.', description: 'topic = prefix + first segment of the event type' },
   EVENTBUS_TOPIC_ROUTES: { default: '', description: 'JSON object pattern → topic, overrides the prefix rule (first match wins)' },
@@ -58,6 +59,8 @@ export interface RelayAppConfig {
   brokers: string[];
   /** Kafka TLS/SASL; undefined = plaintext. */
   kafkaSecurity: KafkaSecuritySettings | undefined;
+  /** How long one Kafka request may wait for the broker's answer. */
+  kafkaRequestTimeoutMs: number;
   clientId: string;
   topicPrefix: string;
   topicRoutes: Record<string, string> | undefined;
@@ -85,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
     connectTimeoutMs: read.int('DATABASE_CONNECT_TIMEOUT_MS', 100, 600_000),
     brokers: read.brokers('KAFKA_BROKERS'),
     kafkaSecurity: read.kafkaSecurity(),
+    kafkaRequestTimeoutMs: read.int('KAFKA_REQUEST_TIMEOUT_MS', 1000, 600_000),
     clientId: read.raw('KAFKA_CLIENT_ID'),
     // Untrimmed and possibly empty on purpose: the prefix is part of topic names.
     topicPrefix: env.EVENTBUS_TOPIC_PREFIX ?? RELAY_ENV.EVENTBUS_TOPIC_PREFIX.default,

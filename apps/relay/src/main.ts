@@ -35,7 +35,7 @@ async function main(cfg: RelayAppConfig) {
     connectionString: cfg.databaseUrl,
     connectTimeoutMs: cfg.connectTimeoutMs,
     brokers: cfg.brokers,
-    ...(cfg.kafkaSecurity ? { connection: cfg.kafkaSecurity } : {}),
+    connection: { ...cfg.kafkaSecurity, requestTimeoutMs: cfg.kafkaRequestTimeoutMs },
     clientId: cfg.clientId,
     batchSize: cfg.batchSize,
     lanes: cfg.lanes,

@@ -52,13 +52,35 @@ async function exitOf(main: string, env: Record<string, string>, withinMs: numbe
   return { code, output: app.output(), tookMs: Date.now() - started };
 }
 
-// kafkajs' own connection timeout and retries bound this (about 11 s for the relay's producer,
-// 32 s for the mirror's consumer group); concurrent, so the file waits for the longer only.
-it.concurrent.each(SERVICES)('$name with a Kafka that never answers: exit 4 naming KAFKA_BROKERS', async ({ main }) => {
-  const { code, output } = await exitOf(main, { DATABASE_URL: database.url, KAFKA_BROKERS: `127.0.0.1:${silentKafka.port}` }, 60_000);
+/** Milliseconds between the service's log line `from` and its fatal line, by pino's timestamps (the process start not counted). */
+function logGapMs(output: string, from: RegExp): number {
+  const lines = output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; time: number; msg: string });
+  const start = lines.find((line) => from.test(line.msg));
+  const fatal = lines.find((line) => line.level === 60);
+  if (!start || !fatal) throw new Error(`no log line ${from} or no fatal line in:\n${output}`);
+  return fatal.time - start.time;
+}
+
+// The connection is accepted and the first request (ApiVersions) never answered:
+// KAFKA_REQUEST_TIMEOUT_MS bounds the wait (10 s by default; 2 s here). Concurrent, so the file
+// waits for the longer only.
+it.concurrent.each(SERVICES)('$name with a Kafka that never answers: exit 4 naming KAFKA_BROKERS, after KAFKA_REQUEST_TIMEOUT_MS', async ({ main }) => {
+  const { code, output } = await exitOf(
+    main,
+    { DATABASE_URL: database.url, KAFKA_BROKERS: `127.0.0.1:${silentKafka.port}`, KAFKA_REQUEST_TIMEOUT_MS: '2000' },
+    60_000,
+  );
   expect(code, output).toBe(4);
   expect(output).toContain(`cannot connect to Kafka at 127.0.0.1:${silentKafka.port}`);
   expect(output).toContain('"setting":"KAFKA_BROKERS"');
+  // From the end of the migrations (the last step before Kafka) to the exit: the 2 s timeout,
+  // not the 10 s default (a margin for a busy machine's late timers).
+  const kafkaWaitMs = logGapMs(output, /^migrations: /);
+  expect(kafkaWaitMs, output).toBeGreaterThanOrEqual(2000);
+  expect(kafkaWaitMs, output).toBeLessThan(8000);
 });
 
 describe.each(SERVICES)('$name at start', ({ main, migrateVariable }) => {

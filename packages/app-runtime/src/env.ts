@@ -40,6 +40,11 @@ export const SERVICE_ENV = {
   KAFKA_SASL_MECHANISM: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SASL_MECHANISM },
   KAFKA_SASL_USERNAME: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SASL_USERNAME },
   KAFKA_SASL_PASSWORD: { default: '', description: KAFKA_SECURITY_VARIABLES.KAFKA_SASL_PASSWORD },
+  KAFKA_REQUEST_TIMEOUT_MS: {
+    default: '10000',
+    description:
+      "a broker's answer to one request may take this long, the first one at start included: a broker that accepts the connection and never answers is exit code 4 after it (1000–600000)",
+  },
   HTTP_HOST: { default: '0.0.0.0', description: 'address of /livez, /readyz, /metrics' },
   SHUTDOWN_GRACE_MS: { default: '10000', description: 'time to finish the work in flight on SIGTERM' },
   LOG_LEVEL: { default: 'info', description: 'trace, debug, info, warn, error, fatal or silent' },
