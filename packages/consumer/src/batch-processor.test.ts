@@ -158,7 +158,7 @@ describe('BatchProcessor.handleBatch', () => {
     expect(next.detached).toHaveLength(1);
     await vi.advanceTimersByTimeAsync(400);
     await next.detached[0];
-    // That one took 400 ms too: still slow. Were it quick, the one after would be waited for again.
+    // That one took 400 ms too: still slow.
     const third = control();
     await p.handleBatch(messages(1), third.c);
     expect(third.detached).toHaveLength(1);
@@ -176,7 +176,9 @@ describe('BatchProcessor.handleBatch', () => {
     expect(inLineReturned).toBe(true);
     expect(l.resolved).toEqual(['0', '1']);
 
-    // A quick batch is not detached; a partition that turned quick is waited for again.
+    // A quick batch is not detached; a partition that turned quick is detached at once for 10 s
+    // after its last slow batch (a retry partition alternates between quick pauses and slow
+    // handler calls), then waited for again.
     const turnsQuick = processor(400);
     const slowFirst = control();
     const slowDone = turnsQuick.p.handleBatch(messages(1), slowFirst.c);
@@ -185,9 +187,10 @@ describe('BatchProcessor.handleBatch', () => {
     await slowFirst.detached[0];
     turnsQuick.setHandlerMs(1);
     const quickNow = control();
-    await turnsQuick.p.handleBatch(messages(1), quickNow.c); // detached at once (the last was slow), done in 1 ms
+    await turnsQuick.p.handleBatch(messages(1), quickNow.c); // detached at once (slow lately), done in 1 ms
     await vi.advanceTimersByTimeAsync(5);
     await quickNow.detached[0];
+    await vi.advanceTimersByTimeAsync(10_000);
     const waitedFor = control();
     const waitedDone = turnsQuick.p.handleBatch(messages(1), waitedFor.c);
     await vi.advanceTimersByTimeAsync(5);

@@ -35,6 +35,8 @@ const SUBSCRIPTION_CACHE_SIZE = 1000;
  * them) costs no pause and resume of its partition.
  */
 const SLOW_BATCH_MS = 100;
+/** How long a partition that had a slow batch has its batches detached at once. */
+const SLOW_PARTITION_MEMORY_MS = 10_000;
 
 /** In-order mode: the message a paused partition retries, and which handlers still fail on it. */
 interface InOrderRetry {
@@ -108,8 +110,8 @@ export class BatchProcessor {
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   /** Batches going on outside the fetch round (SLOW_BATCH_MS). */
   private detached = 0;
-  /** Partitions (`topic|partition`) whose last batch took SLOW_BATCH_MS or longer: the next one is detached at once. */
-  private readonly slowPartitions = new Set<string>();
+  /** When a batch of each partition (`topic|partition`) last took SLOW_BATCH_MS or longer: its batches are detached at once for SLOW_PARTITION_MEMORY_MS. */
+  private readonly slowPartitions = new Map<string, number>();
   /**
    * Events dead-lettered since a batch last ended, logged then as one line per distinct error
    * (summarizeFailures): a tenant failing every event would otherwise write a line per event.
@@ -138,8 +140,8 @@ export class BatchProcessor {
   /**
    * Handles one partition's batch (workThrough). A batch still going after SLOW_BATCH_MS goes on
    * by itself, its partition paused until it ends, so that the fetch round can end and the other
-   * partitions be fetched again meanwhile; so does, at once, the next batch of that partition,
-   * until one takes less than SLOW_BATCH_MS.
+   * partitions be fetched again meanwhile; so does, at once, every batch of that partition for
+   * SLOW_PARTITION_MEMORY_MS after its last slow one.
    */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
     const startedAt = Date.now();
@@ -148,17 +150,20 @@ export class BatchProcessor {
     // them, so handlers run at most twice that many at once; past that a slow batch waits in line.
     if (!control.detach || messages.length === 0 || this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
     const partition = `${messages[0]!.topic}|${messages[0]!.partition}`;
-    // A partition whose last batch was slow goes on by itself at once: a tenant whose every
-    // event takes long would otherwise hold up each fetch round for SLOW_BATCH_MS again.
-    if (!this.slowPartitions.has(partition)) {
+    // A partition that had a slow batch lately goes on by itself at once: a tenant whose every
+    // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again
+    // (its retry partition, say, whose batches alternate between a pause for a retry not due
+    // yet, quick, and the slow handler calls once it is).
+    const slowAt = this.slowPartitions.get(partition);
+    if (slowAt === undefined || startedAt - slowAt > SLOW_PARTITION_MEMORY_MS) {
       if (await settlesWithin(work, SLOW_BATCH_MS)) return;
-      this.slowPartitions.add(partition);
+      this.slowPartitions.set(partition, startedAt);
     }
     this.detached++;
     control.detach(
       work.finally(() => {
         this.detached--;
-        if (Date.now() - startedAt < SLOW_BATCH_MS) this.slowPartitions.delete(partition);
+        if (Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
       }),
     );
   }
