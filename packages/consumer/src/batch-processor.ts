@@ -154,11 +154,9 @@ export class BatchProcessor {
     // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again
     // (its retry partition, say, whose batches alternate between a pause for a retry not due
     // yet, quick, and the slow handler calls once it is).
+    // Noted when a slow batch ends: the partition's next batch is fetched only after that.
     const slowAt = this.slowPartitions.get(partition);
-    if (slowAt === undefined || startedAt - slowAt > SLOW_PARTITION_MEMORY_MS) {
-      if (await settlesWithin(work, SLOW_BATCH_MS)) return;
-      this.slowPartitions.set(partition, startedAt);
-    }
+    if ((slowAt === undefined || startedAt - slowAt > SLOW_PARTITION_MEMORY_MS) && (await settlesWithin(work, SLOW_BATCH_MS))) return;
     this.detached++;
     control.detach(
       work.finally(() => {
