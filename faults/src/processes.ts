@@ -103,8 +103,12 @@ export interface RelayProcessSettings {
   lanes: number;
 }
 
-/** Starts `node apps/relay/dist/main.js` and waits until /readyz answers 200. */
-export async function startRelay(name: string, s: RelayProcessSettings, timeoutMs = 30_000): Promise<ManagedProcess> {
+/**
+ * Starts `node apps/relay/dist/main.js` and waits until /readyz answers 200. The wait is long:
+ * in the full suite, with the other test files' processes on the same 2 cores, relays took up
+ * to 29 s to get ready; an idle machine takes about 2 s.
+ */
+export async function startRelay(name: string, s: RelayProcessSettings, timeoutMs = 60_000): Promise<ManagedProcess> {
   const relay = new ManagedProcess(name, RELAY_MAIN, {
     DATABASE_URL: s.databaseUrl,
     KAFKA_BROKERS: s.brokers.join(','),

@@ -83,7 +83,6 @@ function control(over: Partial<BatchControl> = {}) {
     isRunning: () => true,
     isStale: () => false,
     pause: () => () => undefined,
-    hold: () => undefined,
     detach: (work) => void detached.push(work),
     ...over,
   };

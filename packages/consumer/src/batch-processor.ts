@@ -10,7 +10,6 @@ import { withoutHeaders, type MessageOrigin } from '@eventbus/core';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/core';
 import { runHandler } from './run-handler.js';
-import { AcknowledgedOffsets } from './acknowledged-offsets.js';
 import type { CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
 import { PROCESS_SPAN_EVENT, recordFailure, startProcessSpan } from './telemetry/process-span.js';
@@ -100,9 +99,9 @@ export interface BatchProcessorDeps {
  * rounds and waits for every batch of a round, so sleeping in one batch would stall every
  * other partition of that broker; a paused partition stalls nothing but itself. For the same
  * reason a retry or DLQ copy is not awaited where it is sent: the copies of a batch (and of
- * the batches running beside it) go to Kafka together (CopyPublisher), and the batch waits
- * for their acknowledgement once, at its end, before their offsets are resolved
- * (AcknowledgedOffsets).
+ * the batches running beside it) go to Kafka together (CopyPublisher), and each offset is
+ * committed once its copy, and every earlier one of its partition, was acknowledged
+ * (BatchControl.resolveOffset's `after`), while the partition is fetched and handled on.
  */
 export class BatchProcessor {
   private readonly inOrder = new Map<string, InOrderRetry>();
@@ -189,35 +188,20 @@ export class BatchProcessor {
         return control.heartbeat();
       },
     };
-    const offsets = new AcknowledgedOffsets(control);
     try {
       for (const message of messages) {
         if (!control.isRunning() || control.isStale()) return;
         const result = await this.handleMessage(message, run);
         if (result.status !== 'done') return;
-        offsets.finished(message.offset, result.copy);
+        // With a copy on its way, the offset (and every later one of the partition) is committed
+        // only once Kafka acknowledged the copy; the batch and the partition's fetches go on
+        // meanwhile. Committed before the copy was stored, a crash in between would lose the
+        // failed event: no copy on the retry topic, and the original never read again.
+        control.resolveOffset(message.offset, result.copy);
         if (Date.now() - lastHeartbeatAt >= heartbeatEveryMs) await run.heartbeat();
       }
     } finally {
-      // Copies still on their way: the batch ends now and its partition stays paused until they
-      // are acknowledged. Awaiting them here would hold up every other partition fetched in the
-      // same round (kafkajs waits for all of a round's batches before it fetches again).
-      if (offsets.waiting) control.hold(this.settle(offsets));
       this.logDeadLetters();
-    }
-  }
-
-  /**
-   * Resolves the held offsets as their copies are acknowledged. A copy that failed (Kafka did not
-   * take it within the publish timeout) leaves its message and the later ones unresolved: they
-   * are fetched and handled again once the partition resumes, which sends their copies again.
-   */
-  private async settle(offsets: AcknowledgedOffsets): Promise<void> {
-    try {
-      await offsets.settle();
-    } catch (error) {
-      const { logger, groupId } = this.deps.options;
-      logger.warn({ groupId, err: errorMessage(error) }, 'a retry or DLQ copy was not acknowledged; its event is handled again');
     }
   }
 

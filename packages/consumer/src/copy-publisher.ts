@@ -25,9 +25,9 @@ interface QueuedCopy {
  * few publishes per round trip instead of a thousand serial round trips, which would hold up
  * every other partition's batches behind its own (acks=-1 takes milliseconds per publish).
  *
- * `send` resolves once Kafka acknowledged that copy: the caller resolves the original message's
- * offset only then, so a copy is never lost to a commit made before it was stored (see
- * BatchProcessor's AcknowledgedOffsets).
+ * `send` resolves once Kafka acknowledged that copy: the original message's offset is committed
+ * only then, so a copy is never lost to a commit made before it was stored (see
+ * BatchControl.resolveOffset's `after`).
  */
 export class CopyPublisher {
   private readonly queue: QueuedCopy[] = [];

@@ -105,6 +105,11 @@ export class EventConsumer {
         onCommitError: (error) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
         onCrash: (error, { restartedBy }) =>
           o.logger.warn({ groupId: o.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),
+        onRewind: (error, { topic, partition, offset }) =>
+          o.logger.warn(
+            { groupId: o.groupId, err: errorMessage(error), topic, partition, offset },
+            'a retry or DLQ copy was not acknowledged; its partition is read again from that event',
+          ),
         onBatchError: (error) =>
           o.logger.warn(
             { groupId: o.groupId, err: errorMessage(error) },

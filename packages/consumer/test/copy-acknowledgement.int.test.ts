@@ -61,6 +61,10 @@ describe('a consumer killed while a retry copy is unacknowledged (real Kafka, se
     await first.waitForStep((s) => s.step === 'copies', 'the first worker asks for the retry copy');
     // The batch went on past the failure: the later events were handled while the copy waits.
     for (const id of healthy) await first.waitForStep((s) => s.step === 'handled' && s.id === id, `the first worker handles ${id}`);
+    // So does the partition: events written after the batch are fetched and handled while the
+    // copy is still unacknowledged (the tenants sharing a failing tenant's partition do not wait).
+    const later = await f.publish(prefix, [{ tenantId: 'acme', eventType: 'order.placed', payload: {} }]);
+    for (const id of later) await first.waitForStep((s) => s.step === 'handled' && s.id === id, `the first worker handles ${id}, written later`);
     // Longer than two commit intervals (1 s each): a resolved offset would have been committed by now.
     await new Promise((r) => setTimeout(r, 2500));
     const [committed] = await f.committedOffsets(groupId, `${prefix}order`);
@@ -72,5 +76,31 @@ describe('a consumer killed while a retry copy is unacknowledged (real Kafka, se
     await second.waitForStep((s) => s.step === 'handled' && s.id === failing && s.attempt === 1, 'the next worker handles the failed event again');
     await second.waitForStep((s) => s.step === 'handled' && s.id === failing && s.attempt === 2, 'the retry copy reaches the next worker');
     second.child.kill('SIGTERM');
+  });
+
+  it('reads the partition again from an event whose copy Kafka did not take, and commits past it only after its copy is stored', {
+    timeout: 90_000,
+  }, async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('refused');
+    const env = { KAFKA_BROKERS: f.brokers.join(','), TOPIC_PREFIX: prefix, GROUP_ID: groupId };
+    const [failing, ...healthy] = await f.publish(prefix, [
+      { tenantId: 'acme', eventType: 'order.placed', payload: { fail: true } },
+      ...Array.from({ length: 2 }, () => ({ tenantId: 'acme', eventType: 'order.placed', payload: {} })),
+    ]);
+    const worker = startWorker({ ...env, REFUSE_FIRST_COPY: '1' });
+    // The first copy is refused: the event is handled again from the start of the rewound
+    // partition (its first attempt twice), its copy sent again, then its retry arrives.
+    await worker.waitForStep((s) => s.step === 'copies' && worker.steps.filter((x) => x.step === 'copies').length >= 2, 'the copy is sent again');
+    const firstAttempts = worker.steps.filter((s) => s.step === 'handled' && s.id === failing && s.attempt === 1);
+    expect(firstAttempts.length).toBeGreaterThanOrEqual(2);
+    await worker.waitForStep((s) => s.step === 'handled' && s.id === failing && s.attempt === 2, 'the retry copy arrives');
+    for (const id of healthy) expect(worker.steps.filter((s) => s.step === 'handled' && s.id === id).length).toBeGreaterThanOrEqual(1);
+    // Now everything is stored: the commit passes the failed event (offset 0) and the others.
+    await waitFor(async () => ((await f.committedOffsets(groupId, `${prefix}order`))[0] ?? -1) >= 3 || undefined, {
+      timeoutMs: 20_000,
+      message: 'the partition is committed past the events once the copy was stored',
+    });
+    worker.child.kill('SIGTERM');
   });
 });

@@ -2,20 +2,24 @@
 // fails for events with payload { fail: true } and succeeds for the others. With HOLD_COPIES
 // set, its publisher never sends the retry and DLQ copies (the publish hangs, as towards a
 // broker that stopped answering), so the test can SIGKILL the process while a copy is unsent.
+// With REFUSE_FIRST_COPY set, its first publish of copies fails (as Kafka not taking them within
+// the publish timeout) and the later ones go to Kafka.
 // Prints one JSON line per step on stdout for the test to wait on.
 import { KafkaPublisher } from '@eventbus/kafka';
 import { EventConsumer } from '../dist/index.js';
 
-const { KAFKA_BROKERS, TOPIC_PREFIX, GROUP_ID, HOLD_COPIES } = process.env;
+const { KAFKA_BROKERS, TOPIC_PREFIX, GROUP_ID, HOLD_COPIES, REFUSE_FIRST_COPY } = process.env;
 const say = (line) => process.stdout.write(`${JSON.stringify(line)}\n`);
 const brokers = KAFKA_BROKERS.split(',');
 
 const real = new KafkaPublisher({ brokers, topicPartitions: 1 });
+let publishes = 0;
 const publisher = {
   connect: () => real.connect(),
   disconnect: () => real.disconnect(),
   publish: (messages) => {
     say({ step: 'copies', count: messages.length, topics: messages.map((m) => m.topic) });
+    if (REFUSE_FIRST_COPY && publishes++ === 0) return Promise.reject(new Error('the broker did not answer in time'));
     return HOLD_COPIES ? new Promise(() => {}) : real.publish(messages);
   },
 };

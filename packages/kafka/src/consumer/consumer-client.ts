@@ -29,11 +29,17 @@ export interface BatchControl {
    * the member rejoins at once.
    */
   heartbeat(): Promise<void>;
-  /** Marks the message as done: its offset goes with the next commit (periodic, stop or rebalance). */
-  resolveOffset(offset: string): void;
+  /**
+   * Marks the message as done: its offset goes with the next commit (periodic, stop or
+   * rebalance). With `after` (a retry or DLQ copy's acknowledgement, say), the fetch goes on at
+   * once but the offset is committed only once `after` resolved, and every later offset of the
+   * partition waits for it too; if `after` rejects, the partition is read again from this
+   * message (`onRewind`), and what the batches fetched before that resolve is ignored.
+   */
+  resolveOffset(offset: string, after?: Promise<unknown>): void;
   /** False once the consumer is stopping: leave the rest of the batch to whoever gets it next. */
   isRunning(): boolean;
-  /** True when the partition was re-positioned (seek) or the member rejoined its group since the batch was fetched: the rest of the batch is stale. */
+  /** True when the partition was re-positioned (a seek, a rewind) or the member rejoined its group since the batch was fetched: the rest of the batch is stale. */
   isStale(): boolean;
   /**
    * Stops fetching this partition; the returned function resumes it (once; later calls do
@@ -41,13 +47,6 @@ export interface BatchControl {
    * Unresolved messages are fetched again after the resume.
    */
   pause(): () => void;
-  /**
-   * Ends the batch while some of its offsets are still to be resolved by `settled` (which
-   * resolves them through this control): the partition stays paused until `settled` ends, so
-   * nothing after its last resolved offset is fetched again meanwhile, and stop() commits only
-   * after it ended. A resolve that comes after the member lost the partition is ignored.
-   */
-  hold(settled: Promise<unknown>): void;
   /**
    * Ends the batch's part in the fetch round while `work` goes on handling the rest of it: the
    * partition stays paused until `work` ends, and stop() waits for it as for a batch in flight.
@@ -96,6 +95,11 @@ export interface ConsumerGroupSettings {
    * starts it again, the Kafka library (after errors it deems retriable) or the client itself.
    */
   onCrash?: (error: unknown, info: { restartedBy: 'kafkajs' | 'client' }) => void;
+  /**
+   * What an offset's commit waited for (BatchControl.resolveOffset's `after`) rejected: the
+   * partition is read again from `offset`.
+   */
+  onRewind?: (error: unknown, position: { topic: string; partition: number; offset: string }) => void;
   /** A batch that went on after its handler returned (BatchControl.detach) failed; its unfinished messages are fetched again. */
   onBatchError?: (error: unknown) => void;
 }

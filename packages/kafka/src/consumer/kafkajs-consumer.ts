@@ -13,6 +13,7 @@ import {
 } from './consumer-client.js';
 import { MembershipWatch } from './membership-watch.js';
 import { OffsetCommitter } from './offset-committer.js';
+import { OrderedCommits } from './ordered-commits.js';
 import { PartitionPauses } from './partition-pauses.js';
 
 /** Whether kafkajs waits for detached batches before a rejoin or leave (`run({ settleBatches })`, patch revision 6): only then are batches detached. */
@@ -22,8 +23,8 @@ const SETTLES_BATCHES = (kafkajsPatchRevision() ?? 0) >= 6;
 const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
 const isRebalancing = (error: unknown) => REBALANCE_TYPES.has((error as { type?: string } | undefined)?.type ?? '');
 
-/** How long stop() waits for held offsets (BatchControl.hold) before it commits without them: KafkaPublisher's default publish timeout. */
-const HOLD_WAIT_LIMIT_MS = 15_000;
+/** How long stop() waits for offsets whose commit waits for a copy (BatchControl.resolveOffset's `after`) before it commits without them: KafkaPublisher's default publish timeout. */
+const ACK_WAIT_LIMIT_MS = 15_000;
 
 /** Settings of the kafkajs consumer behind `ConsumerGroupClient`. */
 export interface KafkajsConsumerOptions extends ConsumerGroupSettings {
@@ -47,6 +48,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private readonly kafka: Kafka;
   private consumer: Consumer | undefined;
   private committer: OffsetCommitter | undefined;
+  /** The current consumer's per-partition commit order (offsets waiting for copies, and those after them). */
+  private commits: OrderedCommits | undefined;
   /** Set by stop(): batches end after their current message and new ones are left unprocessed. */
   private stopping = false;
   private batchesInFlight = 0;
@@ -62,8 +65,6 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private readonly stopSignal = new AbortController();
   /** Counts the group generations this client joined: a batch's resolves count only in its own. */
   private generation = 0;
-  /** Batches that ended with offsets still to resolve (BatchControl.hold): stop() waits for them. */
-  private readonly holds = new Set<Promise<void>>();
   /** Batches going on after their eachBatch returned (BatchControl.detach). */
   private readonly detached = new Set<Promise<void>>();
   /** Set while kafkajs waits for the detached batches before a rejoin or leave: they end after their current message. */
@@ -124,17 +125,22 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       (error) => this.commitFailed(error),
     );
     this.committer = committer;
+    const commits = new OrderedCommits(
+      (topic, partition, offset) => committer.resolve(topic, partition, offset),
+      (topic, partition, offset, error) => this.rewind(consumer, { topic, partition, offset }, error),
+    );
+    this.commits = commits;
     // No heartbeat accepted and no join for 2 session timeouts (at least 15 s): the member left
     // its group without a crash and is not coming back by itself (see MembershipWatch).
     const membershipLimitMs = Math.max(15_000, 2 * this.options.sessionTimeoutMs);
     const membership = new MembershipWatch(membershipLimitMs);
     const pauses = new PartitionPauses();
-    this.watchEvents(consumer, committer, membership, pauses, () => this.restartAfterCrash(subscriptions, eachBatch));
+    this.watchEvents(consumer, committer, commits, membership, pauses, () => this.restartAfterCrash(subscriptions, eachBatch));
     await consumer.run({
       partitionsConsumedConcurrently: this.options.concurrency,
       eachBatchAutoResolve: false,
       autoCommit: false,
-      eachBatch: this.batchAdapter(consumer, committer, pauses, eachBatch),
+      eachBatch: this.batchAdapter(consumer, committer, commits, pauses, eachBatch),
       settleBatches: () => this.settleDetached(committer),
     });
     committer.start();
@@ -175,13 +181,21 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   }
 
   /** The group events this client acts on: heartbeats and joins (membership, generations), rebalances, crashes. */
-  private watchEvents(consumer: Consumer, committer: OffsetCommitter, membership: MembershipWatch, pauses: PartitionPauses, restart: () => void): void {
+  private watchEvents(
+    consumer: Consumer,
+    committer: OffsetCommitter,
+    commits: OrderedCommits,
+    membership: MembershipWatch,
+    pauses: PartitionPauses,
+    restart: () => void,
+  ): void {
     consumer.on(consumer.events.HEARTBEAT, () => membership.alive());
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.generation++;
       membership.alive();
       committer.assign(e.payload.memberAssignment);
+      commits.reset();
     });
     // A rebalance found by the fetch loop (the member was between batches): commit what is
     // pending before the join if the request gets there first; if not, at most one interval of
@@ -201,7 +215,13 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   }
 
   /** kafkajs' eachBatch in terms of the port: InboundMessages and a BatchControl. */
-  private batchAdapter(consumer: Consumer, committer: OffsetCommitter, pauses: PartitionPauses, eachBatch: BatchHandler): EachBatchHandler {
+  private batchAdapter(
+    consumer: Consumer,
+    committer: OffsetCommitter,
+    commits: OrderedCommits,
+    pauses: PartitionPauses,
+    eachBatch: BatchHandler,
+  ): EachBatchHandler {
     return async ({ batch, heartbeat, resolveOffset, isRunning, isStale, pause }) => {
       if (this.stopping) return; // left unresolved: the next owner reads it
       if (this.consumer !== consumer) {
@@ -224,7 +244,11 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
         // starts from the committed offsets, and a late resolve could move them backwards.
         // (Counted across this client's consumers: a replacement's join ends the old one's generation.)
         const generation = this.generation;
-        const pausePartition = () => pauses.pause(batch.topic, batch.partition, pause);
+        const { topic, partition } = batch;
+        // Resolves after the partition was rewound (a copy Kafka did not take) belong to work
+        // that is read again: they must move neither the fetch position nor the commit.
+        const epoch = commits.epoch(topic, partition);
+        const pausePartition = () => pauses.pause(topic, partition, pause);
         await eachBatch(messages, {
           heartbeat: async () => {
             try {
@@ -236,15 +260,14 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
               throw error;
             }
           },
-          resolveOffset: (offset) => {
+          resolveOffset: (offset, after) => {
             if (this.generation !== generation) return;
-            resolveOffset(offset); // kafkajs' fetch position
-            committer.resolve(batch.topic, batch.partition, offset);
+            // The commit in partition order, once `after` settled; the fetch goes on at once.
+            if (commits.resolve(topic, partition, offset, epoch, after)) resolveOffset(offset); // kafkajs' fetch position
           },
           isRunning: () => !this.stopping && isRunning(),
-          isStale: () => this.generation !== generation || this.settling || isStale(),
+          isStale: () => this.generation !== generation || this.settling || isStale() || commits.isStale(topic, partition, epoch),
           pause: pausePartition,
-          hold: (settled) => this.hold(settled, pausePartition()),
           ...(SETTLES_BATCHES ? { detach: (work: Promise<unknown>) => this.detach(work, pausePartition()) } : {}),
         });
       } finally {
@@ -253,17 +276,20 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     };
   }
 
-  /** Keeps a partition paused (`resume` ends that) until `settled` ends; stop() waits for it. */
-  private hold(settled: Promise<unknown>, resume: () => void): void {
-    const held = settled.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.holds.add(held);
-    void held.finally(() => {
-      this.holds.delete(held);
-      resume();
-    });
+  /**
+   * A copy that an offset's commit waited for was not taken by Kafka (OrderedCommits): the
+   * partition is read again from that message, which sends its copy again. Only on the consumer
+   * that fetched it, and not while stopping: the next owner reads from the committed offset anyway.
+   */
+  private rewind(consumer: Consumer, position: { topic: string; partition: number; offset: string }, error: unknown): void {
+    if (this.consumer !== consumer || this.stopping) return;
+    try {
+      consumer.seek(position);
+    } catch (seekError) {
+      // Not running any more (a crash): the next consumer starts from the committed offset.
+      this.options.onCommitError?.(seekError);
+    }
+    this.options.onRewind?.(error, position);
   }
 
   /**
@@ -371,12 +397,13 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     this.consumer = undefined;
     if (!consumer) return;
     if (this.batchesInFlight > 0) await new Promise<void>((resolve) => (this.batchesIdle = resolve));
-    // Offsets of finished batches still waiting for their copies are resolved before the commit,
-    // as long as the copies take to be acknowledged or refused (a publish timeout) but no longer
-    // than HOLD_WAIT_LIMIT_MS: what is still unresolved then is delivered again to the next owner.
-    if (this.holds.size > 0) {
+    // Offsets still waiting for their copies go to the committer before the last commit, as long
+    // as the copies take to be acknowledged or refused (a publish timeout) but no longer than
+    // ACK_WAIT_LIMIT_MS: what still waits then is delivered again to the next owner.
+    const waiting = this.commits?.waiting() ?? [];
+    if (waiting.length > 0) {
       const settled = new AbortController();
-      await Promise.race([Promise.all([...this.holds]).finally(() => settled.abort()), sleep(HOLD_WAIT_LIMIT_MS, settled.signal)]);
+      await Promise.race([Promise.all(waiting).finally(() => settled.abort()), sleep(ACK_WAIT_LIMIT_MS, settled.signal)]);
     }
     // 2. Everything finished is committed while the member still owns its partitions.
     await committer?.stop().catch((error: unknown) => this.commitFailed(error));

@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { OrderedCommits } from './ordered-commits.js';
+
+function deferred() {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+function setup() {
+  const committed: string[] = [];
+  const rewinds: Array<{ partition: number; offset: string; error: string }> = [];
+  const commits = new OrderedCommits(
+    (_topic, partition, offset) => void committed.push(`${partition}:${offset}`),
+    (_topic, partition, offset, error) => void rewinds.push({ partition, offset, error: (error as Error).message }),
+  );
+  return { commits, committed, rewinds };
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+describe('OrderedCommits', () => {
+  it('passes an offset on at once when nothing of its partition waits', () => {
+    const { commits, committed } = setup();
+    const epoch = commits.epoch('t', 0);
+    expect(commits.resolve('t', 0, '0', epoch)).toBe(true);
+    expect(commits.resolve('t', 0, '1', epoch)).toBe(true);
+    expect(committed).toEqual(['0:0', '0:1']);
+  });
+
+  it('holds an offset until its copy is acknowledged, and every later offset of the partition behind it, across batches', async () => {
+    const { commits, committed } = setup();
+    const copy = deferred();
+    const first = commits.epoch('t', 0);
+    commits.resolve('t', 0, '0', first);
+    commits.resolve('t', 0, '1', first, copy.promise);
+    commits.resolve('t', 0, '2', first);
+    const next = commits.epoch('t', 0); // the partition's next batch, fetched while the copy is on its way
+    commits.resolve('t', 0, '3', next);
+    commits.resolve('t', 1, '7', commits.epoch('t', 1)); // another partition does not wait
+    await flush();
+    expect(committed).toEqual(['0:0', '1:7']);
+    expect(commits.waiting()).toHaveLength(1);
+    copy.resolve();
+    await flush();
+    expect(committed).toEqual(['0:0', '1:7', '0:1', '0:2', '0:3']);
+    expect(commits.waiting()).toHaveLength(0);
+  });
+
+  it('keeps the order when a later copy is acknowledged first', async () => {
+    const { commits, committed } = setup();
+    const early = deferred();
+    const late = deferred();
+    const epoch = commits.epoch('t', 0);
+    commits.resolve('t', 0, '0', epoch, early.promise);
+    commits.resolve('t', 0, '1', epoch, late.promise);
+    late.resolve();
+    await flush();
+    expect(committed).toEqual([]);
+    early.resolve();
+    await flush();
+    expect(committed).toEqual(['0:0', '0:1']);
+  });
+
+  it('rewinds to an offset whose copy was refused, commits nothing from there on, and ignores the stale batches', async () => {
+    const { commits, committed, rewinds } = setup();
+    const refused = deferred();
+    const epoch = commits.epoch('t', 0);
+    commits.resolve('t', 0, '4', epoch);
+    commits.resolve('t', 0, '5', epoch, refused.promise);
+    commits.resolve('t', 0, '6', epoch, Promise.resolve());
+    commits.resolve('t', 0, '7', epoch);
+    refused.reject(new Error('not acknowledged'));
+    await flush();
+    expect(committed).toEqual(['0:4']);
+    expect(rewinds).toEqual([{ partition: 0, offset: '5', error: 'not acknowledged' }]);
+    // A batch fetched before the rewind goes stale: its resolves do nothing.
+    expect(commits.isStale('t', 0, epoch)).toBe(true);
+    expect(commits.resolve('t', 0, '8', epoch)).toBe(false);
+    // Read again from 5: a batch of the new epoch commits in order.
+    const again = commits.epoch('t', 0);
+    expect(commits.resolve('t', 0, '5', again, Promise.resolve())).toBe(true);
+    commits.resolve('t', 0, '6', again);
+    await flush();
+    expect(committed).toEqual(['0:4', '0:5', '0:6']);
+  });
+
+  it('drops what waits at a new generation, and the batches of the old one go stale', async () => {
+    const { commits, committed, rewinds } = setup();
+    const copy = deferred();
+    const old = commits.epoch('t', 0);
+    commits.resolve('t', 0, '0', old, copy.promise);
+    commits.reset();
+    copy.reject(new Error('refused after the rejoin'));
+    await flush();
+    expect(committed).toEqual([]);
+    expect(rewinds).toEqual([]); // the next owner reads from the committed offset: no seek
+    expect(commits.resolve('t', 0, '1', old)).toBe(false);
+    expect(commits.resolve('t', 0, '1', commits.epoch('t', 0))).toBe(true);
+    expect(committed).toEqual(['0:1']);
+  });
+});
