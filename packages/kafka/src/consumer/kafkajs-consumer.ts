@@ -23,6 +23,9 @@ const SETTLES_BATCHES = (kafkajsPatchRevision() ?? 0) >= 6;
 const REBALANCE_TYPES = new Set(['REBALANCE_IN_PROGRESS', 'NOT_COORDINATOR_FOR_GROUP', 'ILLEGAL_GENERATION']);
 const isRebalancing = (error: unknown) => REBALANCE_TYPES.has((error as { type?: string } | undefined)?.type ?? '');
 
+/** A partition with this many offsets waiting for copies is paused until they went to the committer (OrderedCommits.backlog). */
+const MAX_OFFSETS_WAITING = 10_000;
+
 /** How long stop() waits for offsets whose commit waits for a copy (BatchControl.resolveOffset's `after`) before it commits without them: KafkaPublisher's default publish timeout. */
 const ACK_WAIT_LIMIT_MS = 15_000;
 
@@ -263,7 +266,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
           resolveOffset: (offset, after) => {
             if (this.generation !== generation) return;
             // The commit in partition order, once `after` settled; the fetch goes on at once.
-            if (commits.resolve(topic, partition, offset, epoch, after)) resolveOffset(offset); // kafkajs' fetch position
+            if (!commits.resolve(topic, partition, offset, epoch, after)) return;
+            resolveOffset(offset); // kafkajs' fetch position
+            const backlog = after && commits.backlog(topic, partition, MAX_OFFSETS_WAITING);
+            if (backlog) void backlog.finally(pausePartition());
           },
           isRunning: () => !this.stopping && isRunning(),
           isStale: () => this.generation !== generation || this.settling || isStale() || commits.isStale(topic, partition, epoch),

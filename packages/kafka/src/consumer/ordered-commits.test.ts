@@ -51,6 +51,23 @@ describe('OrderedCommits', () => {
     expect(commits.waiting()).toHaveLength(0);
   });
 
+  it('names the partition as backed up once the limit of waiting offsets is reached, until they went on', async () => {
+    const { commits, committed } = setup();
+    const copy = deferred();
+    const epoch = commits.epoch('t', 0);
+    commits.resolve('t', 0, '0', epoch, copy.promise);
+    commits.resolve('t', 0, '1', epoch);
+    expect(commits.backlog('t', 0, 3)).toBeUndefined();
+    commits.resolve('t', 0, '2', epoch);
+    const backlog = commits.backlog('t', 0, 3);
+    expect(backlog).toBeInstanceOf(Promise);
+    copy.resolve();
+    await backlog;
+    expect(committed).toEqual(['0:0', '0:1', '0:2']);
+    await flush();
+    expect(commits.backlog('t', 0, 1)).toBeUndefined();
+  });
+
   it('keeps the order when a later copy is acknowledged first', async () => {
     const { commits, committed } = setup();
     const early = deferred();

@@ -65,10 +65,23 @@ export class OrderedCommits {
       if (chain.epoch === epoch) this.commit(topic, partition, offset);
     });
     chain.tail = link;
+    chain.waiting++;
     void link.finally(() => {
+      chain.waiting--;
       if (chain.tail === link) chain.tail = undefined;
     });
     return true;
+  }
+
+  /**
+   * When the partition has at least `limit` offsets waiting, the promise of the last (it never
+   * rejects): the caller pauses the partition until then. Copies that Kafka neither takes nor
+   * refuses for a while (up to the publish timeout) would otherwise let a busy partition's
+   * handled-but-uncommitted messages, and the redelivery a crash would cause, grow without bound.
+   */
+  backlog(topic: string, partition: number, limit: number): Promise<void> | undefined {
+    const chain = this.chain(topic, partition);
+    return chain.waiting >= limit ? chain.tail : undefined;
   }
 
   /** What is still waiting, one promise per partition (never rejects): stop() waits for them. */
@@ -87,7 +100,7 @@ export class OrderedCommits {
   private chain(topic: string, partition: number): PartitionChain {
     const key = `${topic}\u0000${partition}`;
     let chain = this.chains.get(key);
-    if (!chain) this.chains.set(key, (chain = { epoch: ++this.lastEpoch, tail: undefined }));
+    if (!chain) this.chains.set(key, (chain = { epoch: ++this.lastEpoch, tail: undefined, waiting: 0 }));
     return chain;
   }
 }
@@ -96,4 +109,6 @@ interface PartitionChain {
   epoch: number;
   /** The last offset waiting to go to the committer; undefined when none waits. */
   tail: Promise<void> | undefined;
+  /** How many offsets wait. */
+  waiting: number;
 }
