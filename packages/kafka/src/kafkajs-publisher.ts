@@ -464,6 +464,19 @@ export class KafkaPublisher implements MessagePublisher {
     }
   }
 
+  /**
+   * The topics of `topics` that do not exist, by a ListTopics now (the catalog's answer may be
+   * up to 5 s old, and a caller asks after a topic it holds back may have been created). With
+   * topic creation on, none: a send creates them.
+   */
+  async missingTopics(topics: readonly string[]): Promise<string[]> {
+    if (this.options.createTopics !== false || topics.length === 0) return [];
+    const unique = [...new Set(topics)];
+    await this.catalog.recheck(unique);
+    const facts = await this.catalog.facts(unique);
+    return unique.filter((t) => !facts.get(t)!.exists);
+  }
+
   async disconnect(): Promise<void> {
     const producers = [...this.all];
     const admin = this.adminReady;
