@@ -331,9 +331,11 @@ export class RelayLane {
           this.logHoldChange(topic, holds.refused(topic, group[0]!.row.eventType));
           held = 'waiting';
         } else if (exists === true) {
-          // Another lane may have ended the hold a moment ago: its rows are woken once more, harmlessly.
-          for (const eventType of holds.published(topic) ?? []) appeared.add(eventType);
-          this.ctx.options.logger.info({ lane: this.laneId, topic }, 'topic exists now; its hold ended and its waiting rows are due in order');
+          // Another lane may have asked in the same instant and ended the hold already: these
+          // rows are requeued all the same, and their event types woken once more, harmlessly.
+          const ended = holds.published(topic);
+          for (const eventType of ended ?? []) appeared.add(eventType);
+          if (ended) this.ctx.options.logger.info({ lane: this.laneId, topic }, 'topic exists now; its hold ended and its waiting rows are due in order');
           held = 'requeued';
         }
       }
