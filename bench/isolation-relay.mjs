@@ -77,7 +77,7 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
   for (const phase of poisoned) {
     const r = result[phase.name];
     const pair = (p50, p99) => `${p50.toFixed(1)} / ${p99.toFixed(1)}`;
-    const poison = `${r.poison.written} written, ${r.poison.published} published, ${r.poison.refusals} refusals, ${r.poison.deadLettered} dead-lettered, phase ${r.wallSeconds.toFixed(0)} s`;
+    const poison = `${r.poison.written} written, ${r.poison.published} published, ${r.poison.refusals} refusals, ${r.poison.heldBack} held back, ${r.poison.deadLettered} dead-lettered, phase ${r.wallSeconds.toFixed(0)} s`;
     say(
       `  ${phase.label.padEnd(40)} ${pair(r.control.p50, r.control.p99).padStart(19)} ${pair(r.fromCommit.p50, r.fromCommit.p99).padStart(20)} ${`${r.ratio.p50.toFixed(2)}×`.padStart(7)} ${`${r.ratio.p99.toFixed(2)}×`.padStart(7)}  ${poison}`,
     );
@@ -160,6 +160,8 @@ async function poisonOutcome(pool, relay, poison, written) {
     published:
       poison.eventType === 'order.placed' ? written - rows[0].pending : [...published].filter(([t]) => !t.endsWith('order')).reduce((s, [, n]) => s + n, 0),
     refusals: relay.metrics.publishFailures,
+    // Rows put back unsent while their topic was held (a missing topic): each a delete and re-insert, like a refusal.
+    heldBack: relay.metrics.heldBack ?? 0,
     deadLettered: rows[0].dead,
     stillPending: rows[0].pending,
   };

@@ -35,8 +35,13 @@ export const RELAY_ENV = {
   },
   RELAY_CREATE_TOPICS: {
     default: 'true',
-    description: 'create missing topics (admin CreateTopics); false where the relay may not: rows for a missing topic are retried, then dead-lettered',
+    description: 'create missing topics (admin CreateTopics); false where the relay may not: rows for a missing topic wait in the outbox until it exists',
   },
+  RELAY_MISSING_TOPIC_HOLD_MS: {
+    default: '1000',
+    description: 'after Kafka says a topic does not exist, its rows are not offered again for this long, doubling per hold (10–60000)',
+  },
+  RELAY_MISSING_TOPIC_HOLD_MAX_MS: { default: '30000', description: 'longest hold on a missing topic (hold ms–600000)' },
   RELAY_KAFKA_FAILOVER_MS: {
     default: '20000',
     description: "publishes failing this long hand the instance's shards to other instances that reach Kafka (0 = never)",
@@ -72,6 +77,8 @@ export interface RelayAppConfig {
   kafkaIdempotent: boolean;
   createTopics: boolean;
   retryConfig: RetryConfig;
+  /** Holds on a topic Kafka said does not exist: first hold, longest hold. */
+  missingTopicHold: { initialMs: number; maxMs: number };
   instanceId: string | undefined;
   migrate: boolean;
   httpHost: string;
@@ -105,6 +112,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
       initialDelayMs: read.int('RELAY_RETRY_INITIAL_DELAY_MS', 0, 86_400_000),
       maxDelayMs: read.int('RELAY_RETRY_MAX_DELAY_MS', 0, 86_400_000),
       backoffMultiplier: read.number('RELAY_RETRY_BACKOFF_MULTIPLIER', 1, 100),
+    },
+    missingTopicHold: {
+      initialMs: read.int('RELAY_MISSING_TOPIC_HOLD_MS', 10, 60_000),
+      maxMs: read.int('RELAY_MISSING_TOPIC_HOLD_MAX_MS', 10, 600_000),
     },
     instanceId: read.optional('RELAY_INSTANCE_ID'),
     migrate: read.bool('RELAY_MIGRATE'),

@@ -45,6 +45,7 @@ async function main(cfg: RelayAppConfig) {
     kafkaIdempotent: cfg.kafkaIdempotent,
     createTopics: cfg.createTopics,
     retryConfig: cfg.retryConfig,
+    missingTopicHold: cfg.missingTopicHold,
     routing: { prefix: cfg.topicPrefix, ...(cfg.topicRoutes ? { routes: cfg.topicRoutes } : {}) },
     shutdownGraceMs: cfg.shutdownGraceMs,
     logger,

@@ -63,12 +63,15 @@ export class InstrumentedPublisher implements MessagePublisher {
   private readonly published: Counter;
   /** The inner publisher's probe, when it has one (a relay lane hands over its shards only then). */
   readonly probe?: () => Promise<void>;
+  /** The inner publisher's topic check, when it has one (the relay's topic holds ask it). */
+  readonly missingTopics?: (topics: readonly string[]) => Promise<string[]>;
 
   constructor(
     private readonly inner: MessagePublisher,
     private readonly options: InstrumentedPublisherOptions,
   ) {
     if (inner.probe) this.probe = () => inner.probe!();
+    if (inner.missingTopics) this.missingTopics = (topics) => inner.missingTopics!(topics);
     this.tracer = options.tracer ?? trace.getTracer('@eventbus/kafka');
     this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {
       description: 'Events Kafka acknowledged, by stage, event type and topic.',

@@ -45,6 +45,13 @@ export interface MessagePublisher {
    * never hands them over.
    */
   probe?(): Promise<void>;
+  /**
+   * Which of `topics` do not exist, asked of Kafka now (not a cached answer), for a publisher
+   * that may not create topics; `[]` for one that creates them on send. Rejects when Kafka does
+   * not answer. Optional: the relay asks it when a hold on a missing topic ends, before it
+   * offers the topic's rows again; without it, it offers them and the refusal answers.
+   */
+  missingTopics?(topics: readonly string[]): Promise<string[]>;
 }
 
 export type PublishFailureKind = 'transient' | 'rejected';

@@ -5,11 +5,15 @@ import { LATENCY_BUCKETS_MS, METRIC, METRIC_LABEL } from '@eventbus/core';
 export const RELAY_METER = '@eventbus/relay';
 
 /** The relay's plain counters, each mirrored into an OpenTelemetry counter of the same meaning. */
-type CountName = 'published' | 'publishFailures' | 'deadLettered' | 'transientFailures' | 'batches' | 'kafkaFailovers';
+type CountName = 'published' | 'publishFailures' | 'heldBack' | 'deadLettered' | 'transientFailures' | 'batches' | 'kafkaFailovers';
 
 const COUNTERS: Record<CountName, { name: string; description: string }> = {
   published: { name: 'eventbus.relay.published', description: 'Events acknowledged by Kafka and committed.' },
   publishFailures: { name: 'eventbus.relay.publish_failures', description: 'Row-level publish failures (Kafka refused the message), each retry counted.' },
+  heldBack: {
+    name: 'eventbus.relay.held_back',
+    description: 'Rows put back in the outbox without a send because Kafka said their topic does not exist (a topic hold).',
+  },
   deadLettered: { name: 'eventbus.relay.dead_lettered', description: 'Rows moved to the DLQ table after their retries.' },
   transientFailures: { name: 'eventbus.relay.transient_failures', description: 'Batches rolled back because Kafka or Postgres was unavailable.' },
   batches: { name: 'eventbus.relay.batches', description: 'Claimed batches committed.' },
@@ -35,6 +39,7 @@ export class RelayMetrics {
   private readonly counts: Record<CountName, number> = {
     published: 0,
     publishFailures: 0,
+    heldBack: 0,
     deadLettered: 0,
     transientFailures: 0,
     batches: 0,
@@ -79,6 +84,13 @@ export class RelayMetrics {
   }
   set publishFailures(value: number) {
     this.bump('publishFailures', value);
+  }
+  /** Rows put back without a send while their topic was held (Kafka said it does not exist). */
+  get heldBack(): number {
+    return this.counts.heldBack;
+  }
+  set heldBack(value: number) {
+    this.bump('heldBack', value);
   }
   get deadLettered(): number {
     return this.counts.deadLettered;

@@ -4,6 +4,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, invalidConfig, resolveRetryConfig, TopicRou
 import { InstrumentedPublisher, KafkaPublisher, type KafkaConnectionOptions, type MessagePublisher } from '@eventbus/kafka';
 import { silentLogger, type Logger } from '@eventbus/core';
 import type { OutboxNotifier } from './notifier/outbox-notifier.js';
+import { DEFAULT_TOPIC_HOLD_TIMING, type TopicHoldTiming } from './topic-holds.js';
 
 /** Options of `OutboxRelay`. Each default is stated once, here. */
 export interface OutboxRelayOptions {
@@ -30,11 +31,19 @@ export interface OutboxRelayOptions {
   /**
    * Create the topics events route to (admin CreateTopics) on first use, and again when one
    * is deleted under the relay. Default true. Off (a managed Kafka where the relay may not
-   * create topics): a row whose topic does not exist is refused on its own, retried with
-   * backoff and dead-lettered after `retryConfig.maxRetries`; the other rows of its batch are
-   * published. Ignored when `publisher` is given.
+   * create topics): a row whose topic does not exist is refused on its own and waits in the
+   * outbox for the topic (`missingTopicHold`), never dead-lettered for it; the other rows of
+   * its batch are published. Ignored when `publisher` is given.
    */
   createTopics?: boolean;
+  /**
+   * After Kafka says a topic does not exist, its rows are not offered to Kafka again until a
+   * hold on the topic ends: `initialMs` for the first, twice the last for each next one, up to
+   * `maxMs`; the hold ends for good when a row of the topic is published. Rows of a held topic
+   * go back to the outbox due `maxMs` later, and are made due at once when the topic appears.
+   * Default 1000 ms doubling to 30000 ms (initialMs 10 to 60000, maxMs initialMs to 600000).
+   */
+  missingTopicHold?: Partial<TopicHoldTiming>;
   /** Rows claimed and sent per Kafka request. Default 500 (1 to 10000). */
   batchSize?: number;
   /**
@@ -85,6 +94,7 @@ export interface ResolvedRelayOptions {
   pollIntervalMs: number;
   rebalanceIntervalMs: number;
   retryConfig: RetryConfig;
+  topicHoldTiming: TopicHoldTiming;
   maxOutageBackoffMs: number;
   kafkaFailoverMs: number;
   router: TopicRouter;
@@ -136,6 +146,7 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     pollIntervalMs: int('pollIntervalMs', options.pollIntervalMs, 1000, 10, 60_000),
     rebalanceIntervalMs: int('rebalanceIntervalMs', options.rebalanceIntervalMs, 2000, 100, 60_000),
     retryConfig: resolveRetryConfig(options.retryConfig),
+    topicHoldTiming: resolveTopicHoldTiming(options.missingTopicHold),
     maxOutageBackoffMs: int('maxOutageBackoffMs', options.maxOutageBackoffMs, 5000, 100, 600_000),
     kafkaFailoverMs: int('kafkaFailoverMs', options.kafkaFailoverMs, 20_000, 0, 3_600_000),
     router: new TopicRouter(options.routing),
@@ -143,4 +154,16 @@ export function resolveRelayOptions(options: OutboxRelayOptions): ResolvedRelayO
     shutdownGraceMs: int('shutdownGraceMs', options.shutdownGraceMs, 10_000, 0, 600_000),
     logger: options.logger ?? silentLogger,
   };
+}
+
+function resolveTopicHoldTiming(input: Partial<TopicHoldTiming> = {}): TopicHoldTiming {
+  const initialMs = input.initialMs ?? DEFAULT_TOPIC_HOLD_TIMING.initialMs;
+  if (!Number.isInteger(initialMs) || initialMs < 10 || initialMs > 60_000) {
+    throw invalidConfig('missingTopicHold.initialMs', 'an integer from 10 to 60000', initialMs);
+  }
+  const maxMs = input.maxMs ?? Math.max(initialMs, DEFAULT_TOPIC_HOLD_TIMING.maxMs);
+  if (!Number.isInteger(maxMs) || maxMs < initialMs || maxMs > 600_000) {
+    throw invalidConfig('missingTopicHold.maxMs', `an integer from initialMs (${initialMs}) to 600000`, maxMs);
+  }
+  return { initialMs, maxMs };
 }

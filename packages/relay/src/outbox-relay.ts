@@ -3,6 +3,7 @@ import { sleep } from '@eventbus/core';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision, type MessagePublisher } from '@eventbus/kafka';
 import { KafkaFailover } from './kafka-failover.js';
 import { RelayMetrics } from './metrics.js';
+import { TopicHolds } from './topic-holds.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 import { OUTBOX_CHANNEL, parseShardMask, shardsInMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
 import { resolveRelayOptions, type OutboxRelayOptions, type ResolvedRelayOptions } from './options.js';
@@ -17,6 +18,8 @@ export interface RelayHealth {
   checks: { postgres: boolean; kafka: boolean; listen: boolean };
   instanceId: string;
   shards: number[];
+  /** Topics Kafka said do not exist, whose rows wait in the outbox (topic-holds.ts); informational, not a readiness check. */
+  heldTopics: string[];
 }
 
 /**
@@ -42,6 +45,7 @@ export class OutboxRelay {
   private starting: Promise<void> | undefined;
   private publisherConnected = false;
   private readonly failover: KafkaFailover;
+  private readonly holds: TopicHolds;
   /** Resolves the boot self-test when the first notification comes back. */
   private selfTestHeard: (() => void) | undefined;
 
@@ -63,7 +67,9 @@ export class OutboxRelay {
         logger: this.options.logger,
         ownBackendPids: () => this.lanes.flatMap((lane) => (lane.backendPid === undefined ? [] : [lane.backendPid])),
       }),
+      holds: new TopicHolds(this.options.topicHoldTiming),
     };
+    this.holds = context.holds;
     this.failover = context.failover;
     const { lanes, instanceId } = this.options;
     this.lanes = Array.from({ length: lanes }, (_, i) => new RelayLane(context, lanes === 1 ? instanceId : `${instanceId}/lane-${i}`));
@@ -166,7 +172,13 @@ export class OutboxRelay {
       checks,
       instanceId: this.instanceId,
       shards: this.shards,
+      heldTopics: this.heldTopics,
     };
+  }
+
+  /** Topics Kafka said do not exist and no row of which was published since: their rows wait in the outbox. */
+  get heldTopics(): string[] {
+    return this.holds.list().map((hold) => hold.topic);
   }
 
   /** Reconnects of the LISTEN connection since start. */

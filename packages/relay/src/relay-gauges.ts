@@ -9,6 +9,8 @@ import { outboxBacklog } from '@eventbus/outbox';
 export interface ObservedRelay {
   readonly listenReconnects: number;
   readonly shards: readonly number[];
+  /** Topics whose rows wait because Kafka said the topic does not exist. */
+  readonly heldTopics?: readonly string[];
 }
 
 /** Options of `observeRelayGauges`. */
@@ -35,10 +37,14 @@ export function observeRelayGauges(options: RelayGaugeOptions): () => void {
   const dlqSize = meter.createObservableGauge('eventbus.dlq.size', { description: 'Pending DLQ table rows, by stage and consumer group.' });
   const reconnects = meter.createObservableCounter('eventbus.relay.listen_reconnects', { description: 'Reconnects of the LISTEN connection.' });
   const shards = meter.createObservableGauge('eventbus.relay.shards_owned', { description: 'Shards this instance publishes.' });
+  const heldTopics = meter.createObservableGauge('eventbus.relay.held_topics', {
+    description: 'Topics Kafka said do not exist, whose rows this instance holds in the outbox until the topic appears.',
+  });
 
   const callback: BatchObservableCallback = async (result) => {
     result.observe(reconnects, options.relay.listenReconnects);
     result.observe(shards, options.relay.shards.length);
+    result.observe(heldTopics, options.relay.heldTopics?.length ?? 0);
     // A failed query leaves its gauges out of this scrape rather than reporting a false 0.
     const [outbox, dlq] = await Promise.allSettled([outboxBacklog(options.pool), deadLetterCounts(options.pool)]);
     if (outbox.status === 'fulfilled') {
@@ -57,7 +63,7 @@ export function observeRelayGauges(options: RelayGaugeOptions): () => void {
       options.logger?.warn({ err: errorMessage(dlq.reason) }, 'DLQ size query failed; DLQ gauge skipped');
     }
   };
-  const observables = [backlog, failing, oldestAge, dlqSize, reconnects, shards];
+  const observables = [backlog, failing, oldestAge, dlqSize, reconnects, shards, heldTopics];
   meter.addBatchObservableCallback(callback, observables);
   return () => meter.removeBatchObservableCallback(callback, observables);
 }

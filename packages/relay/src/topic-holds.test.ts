@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { resolveRelayOptions } from './options.js';
+import { TopicHolds } from './topic-holds.js';
+
+function clock(start = 1_000_000) {
+  const c = { now: start, advance: (ms: number) => (c.now += ms) };
+  return c;
+}
+
+describe('TopicHolds', () => {
+  it('holds a topic after a refusal for 1 s, then twice as long after each refusal of a probe, up to 30 s', () => {
+    const c = clock();
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000 }, () => c.now);
+    expect(holds.heldUntil('t')).toBeUndefined();
+    const periods: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const change = holds.refused('t', 'gone.happened');
+      expect(change.opened).toBe(true);
+      if (change.opened) periods.push(change.periodMs);
+      expect(holds.heldUntil('t')).toBe(change.until);
+      c.advance(change.until - c.now - 1);
+      expect(holds.heldUntil('t')).toBe(change.until); // held to its last millisecond
+      c.advance(1);
+      expect(holds.heldUntil('t')).toBeUndefined(); // ran out: the next row is offered (the probe)
+    }
+    expect(periods).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000]);
+  });
+
+  it('a refusal during a running hold (another lane offered the same topic) changes nothing', () => {
+    const c = clock();
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000 }, () => c.now);
+    const first = holds.refused('t', 'a.x');
+    c.advance(500);
+    expect(holds.refused('t', 'b.x')).toEqual({ opened: false, until: first.until });
+    c.advance(500);
+    const next = holds.refused('t', 'a.x');
+    expect(next).toEqual({ opened: true, until: c.now + 2000, periodMs: 2000 });
+  });
+
+  it('ends the hold when the topic takes a message, with the event types held back, and starts over at 1 s', () => {
+    const c = clock();
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000 }, () => c.now);
+    holds.refused('t', 'gone.happened');
+    holds.heldBack('t', 'gone.other');
+    holds.refused('u', 'u.x');
+    expect(holds.list().map((h) => h.topic)).toEqual(['t', 'u']);
+    c.advance(1000);
+    holds.refused('t', 'gone.happened'); // 2 s
+    expect([...(holds.published('t') ?? [])].sort()).toEqual(['gone.happened', 'gone.other']);
+    expect(holds.published('t')).toBeUndefined();
+    expect(holds.heldUntil('t')).toBeUndefined();
+    expect(holds.list().map((h) => h.topic)).toEqual(['u']);
+    expect(holds.refused('t', 'gone.happened')).toMatchObject({ opened: true, periodMs: 1000 });
+  });
+
+  it('a topic never refused is not held and has nothing to release', () => {
+    const holds = new TopicHolds();
+    holds.heldBack('t', 'x.y');
+    expect(holds.heldUntil('t')).toBeUndefined();
+    expect(holds.published('t')).toBeUndefined();
+    expect(holds.list()).toEqual([]);
+  });
+});
+
+describe('OutboxRelayOptions.missingTopicHold', () => {
+  const base = { connectionString: 'postgres://x@127.0.0.1/db', brokers: ['127.0.0.1:9092'] };
+
+  it('defaults to 1 s doubling to 30 s', () => {
+    expect(resolveRelayOptions(base).topicHoldTiming).toEqual({ initialMs: 1000, maxMs: 30_000 });
+    expect(resolveRelayOptions({ ...base, missingTopicHold: { initialMs: 200 } }).topicHoldTiming).toEqual({ initialMs: 200, maxMs: 30_000 });
+  });
+
+  it('refuses a longest hold shorter than the first, with a typed error naming the setting', () => {
+    const attempt = () => resolveRelayOptions({ ...base, missingTopicHold: { initialMs: 5000, maxMs: 1000 } });
+    expect(attempt).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+    expect(attempt).toThrow(/missingTopicHold.maxMs: expected an integer from initialMs \(5000\) to 600000, got 1000/);
+    expect(() => resolveRelayOptions({ ...base, missingTopicHold: { initialMs: 0 } })).toThrow(/missingTopicHold.initialMs/);
+  });
+});

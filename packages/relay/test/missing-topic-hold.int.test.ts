@@ -1,0 +1,112 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eventbus/dev-services';
+import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import { relayFixture } from './relay-fixture.js';
+
+// A tenant whose event type routes to a topic that does not exist (topic creation off): once
+// Kafka said so, the relay holds the topic and stops offering its rows, asking Kafka about the
+// topic once per hold instead; the other tenants flow; the rows that waited follow the topic's
+// creation in order.
+
+let f: Awaited<ReturnType<typeof relayFixture>>;
+beforeAll(async () => {
+  f = await relayFixture('topichold');
+});
+afterEach(async () => f.reset());
+afterAll(async () => f?.close());
+
+/** A real KafkaPublisher underneath, counting what the relay offers per topic and how often it asks whether a topic exists. */
+class CountingPublisher implements MessagePublisher {
+  readonly offered = new Map<string, number>();
+  readonly topicChecks: string[][] = [];
+  constructor(private readonly inner: KafkaPublisher) {}
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    for (const m of messages) this.offered.set(m.topic, (this.offered.get(m.topic) ?? 0) + 1);
+    return this.inner.publish(messages);
+  }
+  missingTopics(topics: readonly string[]): Promise<string[]> {
+    this.topicChecks.push([...topics]);
+    return this.inner.missingTopics(topics);
+  }
+}
+
+const HOLD = { initialMs: 200, maxMs: 800 };
+const HEALTHY = Array.from({ length: 6 }, (_, i) => `healthy-${i}`);
+
+/** The most holds that fit in `ms`: 200, 400, 800, 800 … ms. */
+function holdsWithin(ms: number): number {
+  let n = 0;
+  for (let period = HOLD.initialMs, t = 0; t < ms; period = Math.min(HOLD.maxMs, period * 2)) {
+    t += period;
+    n++;
+  }
+  return n;
+}
+
+describe('a missing topic is held, not retried row by row (real Postgres, real Kafka)', () => {
+  it('offers its rows to Kafka once, asks about the topic once per hold, lets the other tenants flow, and delivers the waiting rows in order once the topic exists', async () => {
+    const gone = `${f.prefix}gone`;
+    const collector = await f.collect();
+    const publisher = new CountingPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }));
+    const relay = await f.startRelay({ publisher, createTopics: false, lanes: 2, missingTopicHold: HOLD });
+    const startedAt = Date.now();
+
+    // 4 s of writes, up to 40/s each: the tenant of the missing topic, and the healthy tenants between its rows.
+    let goneSeq = 0;
+    const healthy: string[] = [];
+    const writeFor = async (ms: number) => {
+      const until = Date.now() + ms;
+      for (let i = 0; Date.now() < until; i++) {
+        await f.write({ tenantId: 'gone-tenant', eventType: 'gone.happened', payload: { seq: goneSeq++ } });
+        healthy.push((await f.write({ tenantId: HEALTHY[i % HEALTHY.length]!, payload: { i } })).eventLogId);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    await writeFor(4000);
+    await waitFor(() => healthy.every((id) => collector.eventIds().has(id)), { timeoutMs: 10_000, message: 'the healthy tenants' });
+    const elapsed = Date.now() - startedAt;
+
+    // (1) Kafka refused the topic's first rows; after that no row of it was offered, and the
+    // topic was asked about once per hold at most (a second lane may ask in the same instant).
+    expect(goneSeq).toBeGreaterThan(50);
+    expect(publisher.offered.get(gone) ?? 0).toBeLessThanOrEqual(3);
+    expect(relay.metrics.publishFailures).toBeLessThanOrEqual(3);
+    const checks = publisher.topicChecks.filter((topics) => topics.includes(gone)).length;
+    expect(checks).toBeGreaterThanOrEqual(2);
+    expect(checks).toBeLessThanOrEqual(holdsWithin(elapsed) + 2);
+    expect(relay.metrics.heldBack).toBeGreaterThan(0);
+    expect(relay.health().heldTopics).toEqual([gone]);
+    // (2) The healthy tenants went through meanwhile (waited for above), and nothing was dead-lettered.
+    const { rows: dead } = await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters');
+    expect(dead[0].n).toBe(0);
+
+    // (3) The topic appears while the tenant keeps writing: every row arrives once, in order.
+    await createTopics(f.brokers, [{ topic: gone }]);
+    const createdAt = Date.now();
+    const goneCollector = await new KafkaCollector(f.brokers, [gone]).start();
+    try {
+      await writeFor(1000);
+      const written = goneSeq;
+      await waitFor(() => goneCollector.eventIds().size >= written, {
+        timeoutMs: 20_000,
+        message: `all ${written} rows of the missing topic (have ${goneCollector.eventIds().size})`,
+      });
+      // Within a hold and the check after it, not a row's own backoff.
+      expect(Date.now() - createdAt).toBeLessThan(10_000);
+      const { inversions, duplicates } = checkPerTenantOrder(goneCollector.messages, (m) => JSON.parse(m.value!).seq);
+      expect(inversions).toEqual([]);
+      expect(duplicates).toBe(0);
+      expect(goneCollector.eventIds().size).toBe(written);
+      expect(relay.health().heldTopics).toEqual([]);
+      await waitFor(async () => (await f.pending()) === 0, { timeoutMs: 10_000, message: 'an empty outbox' });
+    } finally {
+      await goneCollector.stop();
+    }
+  });
+});
