@@ -281,7 +281,11 @@ describe('BatchProcessor.handleBatch', () => {
     });
     let ledgerFailures = 1;
     const taken = new Set<string>();
-    const audit = resolveSubscription({ name: 'audit', eventTypes: ['order.*'], handler: async () => Promise.reject(new NonRetriableError('bad payload')) }, 0, taken);
+    const audit = resolveSubscription(
+      { name: 'audit', eventTypes: ['order.*'], handler: async () => Promise.reject(new NonRetriableError('bad payload')) },
+      0,
+      taken,
+    );
     const ledger = resolveSubscription(
       {
         name: 'ledger',
@@ -326,4 +330,3 @@ describe('BatchProcessor.handleBatch', () => {
     await outcome;
   });
 });
-
