@@ -259,4 +259,74 @@ describe('BatchProcessor.handleBatch', () => {
     expect(lines[0]!.fields.eventIds).toEqual(['e-0', 'e-2', 'e-4', 'e-6', 'e-8', 'e-10', 'e-12', 'e-14', 'e-16', 'e-18']);
     expect(lines[0]!.fields.tenantIds).toEqual(['t-1']);
   });
+
+  it('in-order mode: a message whose retry in place succeeds has its offset wait for the dead-letter copy another subscription sent on an earlier attempt', async () => {
+    const options = resolveConsumerOptions({
+      brokers: ['127.0.0.1:1'],
+      groupId: 'g',
+      mode: 'in-order',
+      retryConfig: { maxRetries: 3, initialDelayMs: 100, maxDelayMs: 100 },
+      onMetric: () => undefined,
+    });
+    let refuse!: (error: Error) => void;
+    const published: string[] = [];
+    const publisher = new CopyPublisher({
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      // The dead-letter copy is on its way until the test refuses it (Kafka did not take it).
+      publish: (m) => {
+        published.push(...m.map((x) => x.topic));
+        return new Promise((_, reject) => (refuse = reject));
+      },
+    });
+    let ledgerFailures = 1;
+    const taken = new Set<string>();
+    const audit = resolveSubscription(
+      { name: 'audit', eventTypes: ['order.*'], handler: async () => Promise.reject(new NonRetriableError('bad payload')) },
+      0,
+      taken,
+    );
+    const ledger = resolveSubscription(
+      {
+        name: 'ledger',
+        eventTypes: ['order.*'],
+        handler: async () => {
+          if (ledgerFailures-- > 0) throw new Error('ledger locked');
+        },
+      },
+      1,
+      new Set(['audit']),
+    );
+    const p = new BatchProcessor({
+      options,
+      subscriptions: [audit, ledger],
+      publisher,
+      recordMetric: () => undefined,
+      stopSignal: new AbortController().signal,
+      processOnce: async () => true,
+    });
+    const resolves: Array<{ offset: string; after: Promise<unknown> | undefined }> = [];
+    const c = control({ resolveOffset: (offset, after) => void resolves.push({ offset, after }) }).c;
+    const [message] = messages(1);
+
+    // First attempt: audit dead-letters the event (its copy on its way), ledger fails and is retried in place.
+    const first = p.handleBatch([message!], c);
+    await vi.advanceTimersByTimeAsync(10);
+    await first;
+    expect(published).toEqual([options.dlqTopic]);
+    expect(resolves).toEqual([]);
+    // The message fetched again after the backoff: ledger succeeds, audit does not run again.
+    await vi.advanceTimersByTimeAsync(200);
+    const second = p.handleBatch([message!], c);
+    await vi.advanceTimersByTimeAsync(10);
+    await second;
+    expect(resolves.map((r) => r.offset)).toEqual(['0']);
+    // Committed without waiting for audit's dead-letter copy, a refusal of that copy would lose it:
+    // audit's failure neither in the DLQ nor read again.
+    const after = resolves[0]!.after;
+    expect(after).toBeDefined();
+    const outcome = expect(after).rejects.toThrow('not taken');
+    refuse(new Error('not taken'));
+    await outcome;
+  });
 });

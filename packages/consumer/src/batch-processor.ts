@@ -43,6 +43,8 @@ interface InOrderRetry {
   attempt: number;
   firstFailureAt: number;
   pending: ResolvedSubscription[];
+  /** The retry and DLQ copies sent for the message's other subscriptions on earlier attempts: its offset waits for them too. */
+  copies: Promise<unknown>[];
 }
 
 /** Facts of a delivery shared by its handlers. */
@@ -334,14 +336,17 @@ export class BatchProcessor {
       if (interrupted) return INTERRUPTED;
     }
 
+    // Copies sent on earlier attempts of this message (for subscriptions that do not run again).
+    const copies = state ? [...state.copies, ...failures.copies] : failures.copies;
     if (failures.stillFailing.length > 0) {
-      this.inOrder.set(key, { offset: message.offset, attempt: attempt + 1, firstFailureAt: failures.firstFailureAt!, pending: failures.stillFailing });
+      // Kept for the message's offset, which is resolved once its last subscription is done:
+      // committed without them, a refused copy would be lost (that subscription does not run again).
+      for (const copy of failures.copies) copy.catch(() => undefined); // awaited then; not an unhandled rejection meanwhile
+      this.inOrder.set(key, { offset: message.offset, attempt: attempt + 1, firstFailureAt: failures.firstFailureAt!, pending: failures.stillFailing, copies });
       this.pauseUntil(run.control, Date.now() + backoffDelayMs(this.deps.options.retryConfig, attempt));
-      // Copies sent for other subscriptions of this message are stored when it is fetched again.
       return PAUSED;
     }
     if (state) this.inOrder.delete(key);
-    const { copies } = failures;
     if (copies.length === 0) return DONE;
     return { status: 'done', copy: copies.length === 1 ? copies[0] : Promise.all(copies) };
   }

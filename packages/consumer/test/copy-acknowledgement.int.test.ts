@@ -51,8 +51,10 @@ describe('a consumer killed while a retry copy is unacknowledged (real Kafka, se
     const prefix = f.prefix();
     const groupId = f.group('copies');
     const env = { KAFKA_BROKERS: f.brokers.join(','), TOPIC_PREFIX: prefix, GROUP_ID: groupId };
-    // One tenant, so one partition: the failing event first, four that succeed after it.
-    const [failing, ...healthy] = await f.publish(prefix, [
+    // One tenant, so one partition: an event that succeeds (offset 0), the failing one (offset 1),
+    // four that succeed after it.
+    const [, failing, ...healthy] = await f.publish(prefix, [
+      { tenantId: 'acme', eventType: 'order.placed', payload: {} },
       { tenantId: 'acme', eventType: 'order.placed', payload: { fail: true } },
       ...Array.from({ length: 4 }, () => ({ tenantId: 'acme', eventType: 'order.placed', payload: {} })),
     ]);
@@ -68,7 +70,7 @@ describe('a consumer killed while a retry copy is unacknowledged (real Kafka, se
     // Longer than two commit intervals (1 s each): a resolved offset would have been committed by now.
     await new Promise((r) => setTimeout(r, 2500));
     const [committed] = await f.committedOffsets(groupId, `${prefix}order`);
-    expect(committed ?? -1).toBeLessThanOrEqual(0); // nothing committed past offset 0, the failing event
+    expect(committed).toBe(1); // offset 0 committed, nothing past offset 1, the failing event
     first.child.kill('SIGKILL');
 
     const second = startWorker(env);
@@ -88,14 +90,22 @@ describe('a consumer killed while a retry copy is unacknowledged (real Kafka, se
       { tenantId: 'acme', eventType: 'order.placed', payload: { fail: true } },
       ...Array.from({ length: 2 }, () => ({ tenantId: 'acme', eventType: 'order.placed', payload: {} })),
     ]);
-    const worker = startWorker({ ...env, REFUSE_FIRST_COPY: '1' });
+    // The copy sent again is stored only after 4 s: long enough to see what is committed meanwhile.
+    const worker = startWorker({ ...env, REFUSE_FIRST_COPY: '1', LATER_COPIES_DELAY_MS: '4000' });
     // The first copy is refused: the event is handled again from the start of the rewound
     // partition (its first attempt twice), its copy sent again, then its retry arrives.
     await worker.waitForStep((s) => s.step === 'copies' && worker.steps.filter((x) => x.step === 'copies').length >= 2, 'the copy is sent again');
     const firstAttempts = worker.steps.filter((s) => s.step === 'handled' && s.id === failing && s.attempt === 1);
     expect(firstAttempts.length).toBeGreaterThanOrEqual(2);
+    // The healthy events after it were handled (before the refusal), but while the copy sent again
+    // is not stored, nothing past the failed event is committed: longer than two commit intervals.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(worker.steps.some((s) => s.step === 'handled' && s.id === failing && s.attempt === 2)).toBe(false); // still held
+    const [committed] = await f.committedOffsets(groupId, `${prefix}order`);
+    expect(committed ?? -1).toBeLessThanOrEqual(0);
     await worker.waitForStep((s) => s.step === 'handled' && s.id === failing && s.attempt === 2, 'the retry copy arrives');
-    for (const id of healthy) expect(worker.steps.filter((s) => s.step === 'handled' && s.id === id).length).toBeGreaterThanOrEqual(1);
+    // Handled before the refusal, while the copy was on its way, and again from the rewound partition.
+    for (const id of healthy) expect(worker.steps.filter((s) => s.step === 'handled' && s.id === id).length).toBeGreaterThanOrEqual(2);
     // Now everything is stored: the commit passes the failed event (offset 0) and the others.
     await waitFor(async () => ((await f.committedOffsets(groupId, `${prefix}order`))[0] ?? -1) >= 3 || undefined, {
       timeoutMs: 20_000,
