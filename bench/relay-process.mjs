@@ -9,7 +9,7 @@
 // Sends { ready, relayModule, kafkajsPatch } once started (the drain clock starts; the other two
 // say which relay and which kafkajs it runs, for the parent to check), then { done, seconds, cpuSeconds, peakRssMb, heap* } when it has
 // published <rows> events. Then, on { idleSeconds }, waits that long with nothing to publish and
-// answers { idleRssMb }; on { stop }, stops gracefully and exits.
+// answers { idleRssMb, idleRssFileMb, idleHeap*, idleExternalMb }; on { stop }, stops gracefully and exits.
 import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
@@ -78,7 +78,18 @@ const cpu = process.cpuUsage(cpu0);
 process.on('message', async (m) => {
   if (m.idleSeconds) {
     await new Promise((r) => setTimeout(r, m.idleSeconds * 1000));
-    process.send({ idle: true, idleRssMb: process.memoryUsage().rss / 2 ** 20 });
+    const usage = process.memoryUsage();
+    // The file-backed part of RSS (node's binary and libraries, shared and clean) is a floor no
+    // setting of the relay lowers; the anonymous part is the V8 heap, Buffers and malloc's arenas.
+    const rssFile = /RssFile:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'latin1'));
+    process.send({
+      idle: true,
+      idleRssMb: mb(usage.rss),
+      idleRssFileMb: rssFile ? Number(rssFile[1]) / 1024 : null,
+      idleHeapUsedMb: mb(usage.heapUsed),
+      idleHeapTotalMb: mb(usage.heapTotal),
+      idleExternalMb: mb(usage.external),
+    });
     return;
   }
   await relay.stop();

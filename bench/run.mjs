@@ -416,7 +416,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   const node = drained.cpuSeconds / drained.seconds;
   const idle = fromChild('idle');
   child.send({ idleSeconds: RELAY_IDLE_SECONDS });
-  const { idleRssMb } = await idle;
+  const { idleRssMb, idleRssFileMb, idleHeapUsedMb, idleHeapTotalMb, idleExternalMb } = await idle;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send({ stop: true });
   await exited;
@@ -425,6 +425,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
     cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare },
     rssPeak: drained.peakRssMb * 2 ** 20,
     idleRssMb,
+    idle: { rssFileMb: idleRssFileMb, heapUsedMb: idleHeapUsedMb, heapTotalMb: idleHeapTotalMb, externalMb: idleExternalMb },
     heapUsedMb: drained.heapUsedMb,
     heapTotalMb: drained.heapTotalMb,
     externalMb: drained.externalMb,
@@ -635,7 +636,10 @@ async function relayMemoryBench() {
   say(
     `  V8 heap spaces then (MB committed): ${Object.entries(d.heapSpacesMb)
       .map(([space, n]) => `${space} ${n}`)
-      .join(', ')}\n`,
+      .join(', ')}`,
+  );
+  say(
+    `  at idle: V8 heap ${d.idle.heapUsedMb.toFixed(0)} MB used of ${d.idle.heapTotalMb.toFixed(0)}, Buffers outside it ${d.idle.externalMb.toFixed(0)} MB, file-backed RSS (node's binary, libraries) ${d.idle.rssFileMb?.toFixed(0) ?? '?'} MB\n`,
   );
   results.relayMemory = {
     rows,
@@ -644,6 +648,7 @@ async function relayMemoryBench() {
     relayCpuUsPerEvent: relayCpuUs,
     rssPeakMb: d.rssPeak / 2 ** 20,
     idleRssMb: d.idleRssMb,
+    idle: d.idle,
     heapUsedMb: d.heapUsedMb,
     heapTotalMb: d.heapTotalMb,
     externalMb: d.externalMb,

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { APP_EXIT, createServiceLogger, exitOnSignals, exitOnStartFailure, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
 import { observeRelayGauges, OutboxRelay } from '@eventbus/relay';
-import { checkDatabase, runMigrations } from '@eventbus/schema';
+import { checkDatabase, runMigrations } from '@eventbus/schema/migrate';
 import { ConfigError, loadConfig, type RelayAppConfig } from './config.js';
 import { startTelemetry } from '@eventbus/telemetry';
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import { requeueEvent } from '@eventbus/outbox';
-import { inTransaction } from '@eventbus/schema';
+import { inTransaction } from '@eventbus/schema/transaction';
 import { DLQ_HEADER } from '@eventbus/core';
 import { withoutHeaders } from '@eventbus/core';
 import { encodeRetryHeaders } from '@eventbus/core';

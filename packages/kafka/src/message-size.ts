@@ -19,9 +19,15 @@ export function loneRecordBatchBytes(message: Pick<OutboundMessage, 'key' | 'val
   let body = 1 + 1 + 1; // attributes, timestamp delta, offset delta
   body += lengthPrefixed(byteLength(message.key));
   body += lengthPrefixed(byteLength(message.value));
-  const headers = Object.entries(message.headers);
-  body += varintBytes(headers.length);
-  for (const [key, value] of headers) body += lengthPrefixed(Buffer.byteLength(key)) + lengthPrefixed(byteLength(value));
+  // for-in, not Object.entries: this runs for every message the relay sends, and an array of
+  // pairs per message is ~12% of all a relay drain allocates (V8's allocation sampling).
+  let headerCount = 0;
+  let headerBytes = 0;
+  for (const key in message.headers) {
+    headerCount++;
+    headerBytes += lengthPrefixed(Buffer.byteLength(key)) + lengthPrefixed(byteLength(message.headers[key]!));
+  }
+  body += varintBytes(headerCount) + headerBytes;
   return RECORD_BATCH_OVERHEAD + varintBytes(body) + body;
 }
 

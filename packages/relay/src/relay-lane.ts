@@ -2,7 +2,7 @@ import pg from 'pg';
 import { backoffDelayMs, encodeEvent, errorMessage, type FailedEvent, reconnectDelayMs, sleep, summarizeFailures, Wakeup } from '@eventbus/core';
 import { PublishError, type MessagePublisher, type OutboundMessage } from '@eventbus/kafka';
 import { CLAIM_SESSION_SQL, claimBatch, type ClaimedRow, returnForRetry, type RetryRow } from '@eventbus/outbox';
-import { SHARD_COUNT } from '@eventbus/schema';
+import { SHARD_COUNT } from '@eventbus/schema/shards';
 import type { KafkaFailover } from './kafka-failover.js';
 import type { RelayMetrics } from './metrics.js';
 import { publishBisecting } from './publish-bisecting.js';

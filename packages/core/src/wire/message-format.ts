@@ -118,12 +118,17 @@ export const SOURCE_PATH = '/tenants/';
  */
 export function tenantSource(tenantId: string): string {
   if (tenantId === '.' || tenantId === '..') return SOURCE_PATH + '%2E'.repeat(tenantId.length);
+  // Most tenant ids need no encoding: no Buffer and no string built byte by byte per event.
+  if (ALL_UNRESERVED.test(tenantId)) return SOURCE_PATH + tenantId;
   let segment = '';
   for (const byte of Buffer.from(tenantId, 'utf8')) {
     segment += UNRESERVED[byte] ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return SOURCE_PATH + segment;
 }
+
+/** A string of RFC 3986 `unreserved` characters only (ASCII, so its UTF-8 bytes are the same). */
+const ALL_UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
 
 /** RFC 3986 `unreserved`, indexed by byte. */
 const UNRESERVED: readonly boolean[] = Array.from({ length: 256 }, (_, b) => b < 128 && /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)));

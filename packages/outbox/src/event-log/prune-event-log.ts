@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { inTransaction } from '@eventbus/schema';
+import { inTransaction } from '@eventbus/schema/transaction';
 
 /** One tenant's EventLog rows created before the cutoff. */
 export interface TenantEventCounts {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SHARD_COUNT, SHARD_LOCK_NAMESPACE } from '@eventbus/schema';
+import { SHARD_COUNT, SHARD_LOCK_NAMESPACE } from '@eventbus/schema/shards';
 
 /** One shard's backlog and who publishes it. */
 export interface ShardStatus {

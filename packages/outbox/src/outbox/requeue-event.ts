@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { shardForTenant } from '@eventbus/schema';
+import { shardForTenant } from '@eventbus/schema/shards';
 
 /**
  * Puts an event already in the EventLog back in the outbox, in its tenant's shard, so the

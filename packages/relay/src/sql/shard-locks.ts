@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { SHARD_COUNT, SHARD_LOCK_NAMESPACE } from '@eventbus/schema';
+import { SHARD_COUNT, SHARD_LOCK_NAMESPACE } from '@eventbus/schema/shards';
 
 /**
  * Shard ownership is a session-level advisory lock (SHARD_LOCK_NAMESPACE, shard) held on
