@@ -9,7 +9,7 @@ import pg from 'pg';
 import { APP_EXIT, createServiceLogger, exitOnSignals, exitOnStartFailure, libraryLogger, startHttpServer } from '@eventbus/app-runtime';
 import { deadLetterTablesReady, DlqMirror } from '@eventbus/dead-letters';
 import { errorMessage } from '@eventbus/core';
-import { checkDatabase, runMigrations } from '@eventbus/schema';
+import { checkDatabase, runMigrations } from '@eventbus/schema/migrate';
 import { ConfigError, loadConfig, type DlqMirrorAppConfig } from './config.js';
 import { probeBrokers } from './probes.js';
 import { renderPrometheus } from './prometheus.js';

@@ -333,7 +333,11 @@ export class BatchProcessor {
 
     for (const subscription of pending) {
       const interrupted = await this.runSubscription(subscription, event, delivery, attempt, run, failures);
-      if (interrupted) return INTERRUPTED;
+      if (interrupted) {
+        // Left unresolved: the next owner handles the message again and sends its copies again.
+        for (const copy of failures.copies) copy.catch(() => undefined);
+        return INTERRUPTED;
+      }
     }
 
     // Copies sent on earlier attempts of this message (for subscriptions that do not run again).

@@ -1,10 +1,9 @@
 import pg from 'pg';
-import { drizzle } from 'drizzle-orm/node-postgres';
 import { errorMessage, EventBusError, invalidConfig } from '@eventbus/core';
 import { KafkajsConsumerClient, KafkaPublisher, type ConsumerGroupClient, type MessagePublisher, type TopicSubscriptionSpec } from '@eventbus/kafka';
 import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
-import { processOnce, type InboxTransaction } from './inbox.js';
+import { loadDrizzle, processOnce, type InboxTransaction } from './inbox.js';
 import { type EventContract, isEventContract } from '@eventbus/contracts';
 import {
   contractSubscription,
@@ -84,6 +83,8 @@ export class EventConsumer {
   private async connectAndRun(): Promise<void> {
     const o = this.options;
     try {
+      // With the inbox configured, drizzle-orm is loaded now, not in the first event's handler.
+      if (o.connectionString !== undefined) await Promise.all([loadDrizzle(), import('drizzle-orm/node-postgres')]);
       this.publisher =
         o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, connection: o.connection });
       await this.publisher.connect();
@@ -186,6 +187,8 @@ export class EventConsumer {
       // An idle client's error (server restart) must not crash the process; the next query reconnects.
       this.pool.on('error', () => undefined);
     }
+    // Loaded on first use (see inbox.ts): a worker without the inbox never pays for drizzle-orm.
+    const { drizzle } = await import('drizzle-orm/node-postgres');
     return drizzle(this.pool).transaction((tx) => processOnce(tx, { groupId, eventId }, () => effect(tx)));
   }
 }

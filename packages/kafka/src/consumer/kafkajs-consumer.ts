@@ -268,7 +268,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
             // The commit in partition order, once `after` settled; the fetch goes on at once.
             if (!commits.resolve(topic, partition, offset, epoch, after)) return;
             resolveOffset(offset); // kafkajs' fetch position
-            const backlog = after && commits.backlog(topic, partition, MAX_OFFSETS_WAITING);
+            // Counted for every resolve: one copy stuck before a stream of healthy messages backs them all up.
+            const backlog = commits.backlog(topic, partition, MAX_OFFSETS_WAITING);
             if (backlog) void backlog.finally(pausePartition());
           },
           isRunning: () => !this.stopping && isRunning(),
