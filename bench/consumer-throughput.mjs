@@ -7,6 +7,9 @@
 // Each pass is timed from its first message to its last (a new group's join does not count) and
 // its process CPU is read over the same window; the ratios compare the best pass of each side,
 // in events/s and in CPU per event (what the host steals from this machine is not process CPU).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { EventConsumer } from '@eventbus/consumer';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
@@ -40,8 +43,8 @@ export async function consumerThroughputBench({ brokers, say, quick, benchEvent 
     library: { label: 'EventConsumer, no-op handler', start: (onMessage) => startLibrary(brokers, prefix, onMessage), passes: [] },
   };
   for (let round = 0; round < rounds; round++) {
-    for (const side of [sides.raw, sides.library]) {
-      const pass = await timedPass(side, total);
+    for (const [name, side] of Object.entries(sides)) {
+      const pass = await profiled(`consumer-${name}-${round + 1}`, () => timedPass(side, total));
       side.passes.push(pass);
       say(
         `  ${side.label.padEnd(44)} ${fmt(pass.eventsPerS).padStart(8)} events/s, ${pass.cpuMicrosPerEvent.toFixed(1).padStart(5)} µs CPU per event; ${showMachineLoad(pass.load)}`,
@@ -63,6 +66,28 @@ export async function consumerThroughputBench({ brokers, say, quick, benchEvent 
     ratio,
     cpuPerEventRatio: cpuRatio,
   };
+}
+
+/**
+ * BENCH_PROF=<dir>: each pass runs under the V8 CPU profiler (this process: both consumers run
+ * in it) and its profile is written to <dir>/<name>.cpuprofile (Chrome DevTools reads it). The
+ * profiler costs CPU of its own: figures of a profiled run compare only with each other.
+ */
+async function profiled(name, pass) {
+  const dir = process.env.BENCH_PROF;
+  if (!dir) return pass();
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  try {
+    return await pass();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  }
 }
 
 /** One pass over the whole topic: events/s from the first message to the last, and CPU per event over that window. */

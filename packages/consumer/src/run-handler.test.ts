@@ -50,6 +50,20 @@ describe('runHandler', () => {
     expect(handler).not.toHaveBeenCalled();
   });
 
+  it('on stop, interrupts exactly the calls still running, whichever finished before in whatever order', async () => {
+    const stop = new AbortController();
+    const o = options({ stopSignal: stop.signal });
+    const finishers: Array<() => void> = [];
+    const outcomes = Array.from({ length: 5 }, () => runHandler(() => new Promise<void>((resolve) => finishers.push(resolve)), o));
+    // The first, a middle one and the last to start finish; the second and fourth are still running.
+    for (const i of [0, 2, 4]) finishers[i]!();
+    await Promise.all([outcomes[0], outcomes[2], outcomes[4]]);
+    stop.abort();
+    const results = await Promise.all(outcomes);
+    expect(results.map((r) => (r.ok ? 'ok' : r.interrupted ? 'interrupted' : 'failed'))).toEqual(['ok', 'interrupted', 'ok', 'interrupted', 'ok']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('leaves no timer behind once the handler finished', async () => {
     await runHandler(async () => undefined, options());
     expect(vi.getTimerCount()).toBe(0);

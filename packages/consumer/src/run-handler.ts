@@ -31,12 +31,12 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
   return new Promise<HandlerOutcome>((resolve) => {
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
-    let unwatch: (() => void) | undefined;
+    let watcher: AbortWatcher | undefined;
     const finish = (outcome: HandlerOutcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      unwatch?.();
+      if (watcher) unwatch(watcher);
       resolve(outcome);
     };
     const fail = (reason: unknown) => {
@@ -57,7 +57,7 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
       timer = setTimeout(tick, Math.min(heartbeatEveryMs, timeoutMs - elapsed));
     };
     if (stopSignal.aborted) return onStop();
-    unwatch = onAbort(stopSignal, onStop);
+    watcher = onAbort(stopSignal, onStop);
     timer = setTimeout(tick, Math.min(heartbeatEveryMs, timeoutMs));
     let pending: Promise<void>;
     try {
@@ -73,30 +73,63 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
   });
 }
 
-/** The callbacks waiting for each stop signal's abort, behind one listener per signal. */
-const abortWatchers = new WeakMap<AbortSignal, Set<() => void>>();
+/** A callback waiting for a stop signal's abort: a node of that signal's list. */
+interface AbortWatcher {
+  readonly list: AbortWatchers;
+  readonly callback: () => void;
+  prev: AbortWatcher | undefined;
+  next: AbortWatcher | undefined;
+}
+
+/** The callbacks waiting for one stop signal's abort, behind one listener on it. */
+interface AbortWatchers {
+  head: AbortWatcher | undefined;
+}
+
+const abortWatchers = new WeakMap<AbortSignal, AbortWatchers>();
 
 /**
- * Calls `callback` when `signal` aborts; returns a function that cancels this. One listener
- * per signal serves every call: adding and removing an EventTarget listener for each handler
- * call cost about as much as the rest of runHandler (`pnpm bench --only consumer`).
+ * Calls `callback` when `signal` aborts, until `unwatch` is called with the returned watcher.
+ * One listener per signal serves every call: adding and removing an EventTarget listener for
+ * each handler call cost about as much as the rest of runHandler. The watchers are a linked
+ * list, not a Set: a Set that gains and loses an entry per handler call is rehashed every few
+ * calls, a visible share of a no-op handler's cost (`pnpm bench --only consumer`).
  */
-function onAbort(signal: AbortSignal, callback: () => void): () => void {
-  let watchers = abortWatchers.get(signal);
-  if (!watchers) {
-    const all = new Set<() => void>();
-    watchers = all;
-    abortWatchers.set(signal, all);
+function onAbort(signal: AbortSignal, callback: () => void): AbortWatcher {
+  let list = abortWatchers.get(signal);
+  if (!list) {
+    const watchers: AbortWatchers = { head: undefined };
+    list = watchers;
+    abortWatchers.set(signal, watchers);
     signal.addEventListener(
       'abort',
       () => {
-        for (const watcher of [...all]) watcher();
-        all.clear();
+        let watcher = watchers.head;
+        watchers.head = undefined;
+        while (watcher) {
+          const next = watcher.next;
+          // Unlinked before its callback runs, so the callback's own unwatch finds nothing to do.
+          watcher.prev = undefined;
+          watcher.next = undefined;
+          watcher.callback();
+          watcher = next;
+        }
       },
       { once: true },
     );
   }
-  watchers.add(callback);
-  const registered = watchers;
-  return () => void registered.delete(callback);
+  const watcher: AbortWatcher = { list, callback, prev: undefined, next: list.head };
+  if (list.head) list.head.prev = watcher;
+  list.head = watcher;
+  return watcher;
+}
+
+/** Cancels `onAbort`; harmless when the signal already aborted or it was cancelled before. */
+function unwatch(watcher: AbortWatcher): void {
+  const { list, prev, next } = watcher;
+  if (prev) prev.next = next;
+  else if (list.head === watcher) list.head = next;
+  if (next) next.prev = prev;
+  watcher.prev = undefined;
+  watcher.next = undefined;
 }

@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
 import type { InboundMessage } from '@eventbus/kafka';
 
@@ -77,6 +77,10 @@ export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { spa
   const parent = processParentContext(input.headers);
   const span = tracer.startSpan(`process ${input.message.topic}`, { kind: SpanKind.CONSUMER, attributes: processSpanSamplingAttributes(input) }, parent);
   if (span.isRecording()) span.setAttributes(processSpanAttributes(input));
+  // No tracer provider registered and no traceparent: the API's span has no valid context and
+  // nothing started under it could continue it, so the parent serves as it is. Setting it
+  // anyway copied the context's map for every handler call.
+  if (!isSpanContextValid(span.spanContext())) return { span, context: parent };
   return { span, context: trace.setSpan(parent, span) };
 }
 

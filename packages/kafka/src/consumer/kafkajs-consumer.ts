@@ -225,6 +225,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
         // (Counted across this client's consumers: a replacement's join ends the old one's generation.)
         const generation = this.generation;
         const pausePartition = () => pauses.pause(batch.topic, batch.partition, pause);
+        const resolveCommitted = committer.partitionResolver(batch.topic, batch.partition);
         await eachBatch(messages, {
           heartbeat: async () => {
             try {
@@ -239,7 +240,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
           resolveOffset: (offset) => {
             if (this.generation !== generation) return;
             resolveOffset(offset); // kafkajs' fetch position
-            committer.resolve(batch.topic, batch.partition, offset);
+            resolveCommitted(offset);
           },
           isRunning: () => !this.stopping && isRunning(),
           isStale: () => this.generation !== generation || this.settling || isStale(),
