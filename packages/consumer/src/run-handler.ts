@@ -3,6 +3,9 @@ import { EventBusError } from '@eventbus/core';
 /** How one handler call ended. `interrupted`: stop()'s grace period expired while it ran. */
 export type HandlerOutcome = { ok: true } | { ok: false; error: unknown; interrupted: boolean };
 
+/** Every successful call's outcome: one object, not one per call. */
+const SUCCEEDED: HandlerOutcome = Object.freeze({ ok: true });
+
 /** What `runHandler` needs besides the call itself. */
 export interface RunHandlerOptions {
   timeoutMs: number;
@@ -61,7 +64,7 @@ export function runHandler(call: (signal: AbortSignal) => Promise<void>, options
       return finish({ ok: false, error, interrupted: stopSignal.aborted });
     }
     Promise.resolve(pending).then(
-      () => finish({ ok: true }),
+      () => finish(SUCCEEDED),
       (error: unknown) => finish({ ok: false, error, interrupted: stopSignal.aborted }),
     );
   });
