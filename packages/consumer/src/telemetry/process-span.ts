@@ -1,4 +1,4 @@
-import { isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
 import type { InboundMessage } from '@eventbus/kafka';
 
@@ -80,7 +80,9 @@ export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { spa
   // No tracer provider registered and no traceparent: the API's span has no valid context and
   // nothing started under it could continue it, so the parent serves as it is. Setting it
   // anyway copied the context's map for every handler call.
-  if (!isSpanContextValid(span.spanContext())) return { span, context: parent };
+  const spanContext = span.spanContext();
+  // The API's no-op span carries INVALID_SPAN_CONTEXT itself: known without the validity check's regular expressions.
+  if (spanContext === INVALID_SPAN_CONTEXT || !isSpanContextValid(spanContext)) return { span, context: parent };
   return { span, context: trace.setSpan(parent, span) };
 }
 
