@@ -1,4 +1,15 @@
-import { INVALID_SPAN_CONTEXT, isSpanContextValid, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
 import type { InboundMessage } from '@eventbus/kafka';
 
