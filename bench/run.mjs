@@ -6,7 +6,8 @@
 // relay-memory's backlog), --json <file>. Every measured window prints how busy the machine
 // was outside the bench. For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2);
 // BENCH_PROF=<dir> writes a V8 CPU profile of the relay process there (read it with Chrome
-// DevTools); BENCH_HEAP_SNAPSHOT=<dir> a heap snapshot of it mid-drain.
+// DevTools), and for the consumer bench one of each pass (this process); BENCH_HEAP_SNAPSHOT=<dir>
+// a heap snapshot of the relay mid-drain.
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { copyFile, cp, mkdtemp, realpath, rm } from 'node:fs/promises';

@@ -50,8 +50,46 @@ describe('runHandler', () => {
     expect(handler).not.toHaveBeenCalled();
   });
 
-  it('leaves no timer behind once the handler finished', async () => {
-    await runHandler(async () => undefined, options());
+  it('on stop, interrupts exactly the calls still running, whichever finished before in whatever order', async () => {
+    const stop = new AbortController();
+    const o = options({ stopSignal: stop.signal });
+    const finishers: Array<() => void> = [];
+    const outcomes = Array.from({ length: 5 }, () => runHandler(() => new Promise<void>((resolve) => finishers.push(resolve)), o));
+    // The first, a middle one and the last to start finish; the second and fourth are still running.
+    for (const i of [0, 2, 4]) finishers[i]!();
+    await Promise.all([outcomes[0], outcomes[2], outcomes[4]]);
+    stop.abort();
+    const results = await Promise.all(outcomes);
+    expect(results.map((r) => (r.ok ? 'ok' : r.interrupted ? 'interrupted' : 'failed'))).toEqual(['ok', 'interrupted', 'ok', 'interrupted', 'ok']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('sends no heartbeat for a call that finished, and leaves no timer behind once its heartbeat would have been due', async () => {
+    const o = options();
+    await runHandler(async () => undefined, o);
+    await vi.advanceTimersByTimeAsync(300);
+    expect(o.heartbeat).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('serves the calls of one stop signal with one timer, each heartbeating and timing out on its own schedule', async () => {
+    const o = options();
+    const first = runHandler(() => new Promise(() => {}), o); // due at 300, 600, 900; times out at 1000
+    await vi.advanceTimersByTimeAsync(100);
+    const second = { ...o, heartbeat: vi.fn(async () => undefined) };
+    let finishSecond!: () => void;
+    const secondOutcome = runHandler(() => new Promise<void>((resolve) => (finishSecond = resolve)), second); // due at 400, 700
+    expect(vi.getTimerCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(650); // 750
+    expect(o.heartbeat).toHaveBeenCalledTimes(2);
+    expect(second.heartbeat).toHaveBeenCalledTimes(2);
+    finishSecond();
+    expect(await secondOutcome).toEqual({ ok: true });
+    await vi.advanceTimersByTimeAsync(249); // 999
+    expect(o.heartbeat).toHaveBeenCalledTimes(3);
+    expect(second.heartbeat).toHaveBeenCalledTimes(2);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await first).toMatchObject({ ok: false, error: { code: 'HANDLER_TIMEOUT' } });
     expect(vi.getTimerCount()).toBe(0);
   });
 });

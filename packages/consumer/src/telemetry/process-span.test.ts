@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ROOT_CONTEXT, trace, type Span, type Tracer } from '@opentelemetry/api';
+import { INVALID_SPAN_CONTEXT, ROOT_CONTEXT, trace, TraceFlags, type Span, type Tracer } from '@opentelemetry/api';
 import { HEADER } from '@eventbus/core';
 import type { InboundMessage } from '@eventbus/kafka';
 import { processParentContext, processSpanAttributes, startProcessSpan } from './process-span.js';
@@ -59,7 +59,7 @@ describe('process span', () => {
   it('starts a span with the sampling attributes only, and adds the rest only when it records', () => {
     const input = { message, headers, groupId: 'billing', attempt: 2, subscription: 'invoices' };
     for (const recording of [false, true]) {
-      const span = { isRecording: () => recording, setAttributes: vi.fn() } as unknown as Span;
+      const span = { isRecording: () => recording, setAttributes: vi.fn(), spanContext: () => INVALID_SPAN_CONTEXT } as unknown as Span;
       const startSpan = vi.fn(() => span);
       startProcessSpan({ startSpan } as unknown as Tracer, input);
       expect(startSpan).toHaveBeenCalledWith(
@@ -77,5 +77,27 @@ describe('process span', () => {
       if (recording) expect(span.setAttributes).toHaveBeenCalledWith(processSpanAttributes(input));
       else expect(span.setAttributes).not.toHaveBeenCalled();
     }
+  });
+
+  it('runs the handler with the span active when it has a valid context, and in the parent context when it has none', () => {
+    const valid = { traceId: TRACE, spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.NONE };
+    for (const [spanContext, withTraceparent] of [
+      [valid, false],
+      [INVALID_SPAN_CONTEXT, true],
+      [INVALID_SPAN_CONTEXT, false],
+    ] as const) {
+      const span = { isRecording: () => false, setAttributes: vi.fn(), spanContext: () => spanContext } as unknown as Span;
+      const input = { message, headers: withTraceparent ? headers : { [HEADER.id]: 'e-1' }, groupId: 'billing', attempt: 1 };
+      const { context } = startProcessSpan({ startSpan: () => span } as unknown as Tracer, input);
+      if (spanContext === valid) expect(trace.getSpan(context)).toBe(span);
+      else if (withTraceparent) expect(trace.getSpanContext(context)).toMatchObject({ traceId: TRACE, spanId: SEND_SPAN, isRemote: true });
+      else expect(context).toBe(ROOT_CONTEXT);
+    }
+  });
+
+  it('costs no context of its own without a tracer provider and a traceparent', () => {
+    const { span, context } = startProcessSpan(trace.getTracer('test'), { message, headers: { [HEADER.id]: 'e-1' }, groupId: 'g', attempt: 1 });
+    expect(span.isRecording()).toBe(false);
+    expect(context).toBe(ROOT_CONTEXT);
   });
 });

@@ -1,4 +1,15 @@
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
 import type { InboundMessage } from '@eventbus/kafka';
 
@@ -77,6 +88,12 @@ export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { spa
   const parent = processParentContext(input.headers);
   const span = tracer.startSpan(`process ${input.message.topic}`, { kind: SpanKind.CONSUMER, attributes: processSpanSamplingAttributes(input) }, parent);
   if (span.isRecording()) span.setAttributes(processSpanAttributes(input));
+  // No tracer provider registered and no traceparent: the API's span has no valid context and
+  // nothing started under it could continue it, so the parent serves as it is. Setting it
+  // anyway copied the context's map for every handler call.
+  const spanContext = span.spanContext();
+  // The API's no-op span carries INVALID_SPAN_CONTEXT itself: known without the validity check's regular expressions.
+  if (spanContext === INVALID_SPAN_CONTEXT || !isSpanContextValid(spanContext)) return { span, context: parent };
   return { span, context: trace.setSpan(parent, span) };
 }
 

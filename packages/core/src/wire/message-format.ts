@@ -195,7 +195,15 @@ export const STRUCTURED_CONTENT_TYPE = 'application/cloudevents+json';
  * correlationId = the id, projectId and causationId null.
  */
 export function decodeEvent(value: Buffer | string | null, rawHeaders: RawHeaders | undefined, record: RecordFacts = {}): DecodedEvent {
-  const headers = headersToStrings(rawHeaders);
+  return decodeEventFromStrings(value, headersToStrings(rawHeaders), record);
+}
+
+/**
+ * `decodeEvent` for headers already read as strings (`headersToStrings`' result), which become
+ * the event's `headers` as they are, not copied: a consumer reads them once per message for
+ * its own use (spans, retry headers) and decodes from the same object.
+ */
+export function decodeEventFromStrings(value: Buffer | string | null, headers: Record<string, string>, record: RecordFacts = {}): DecodedEvent {
   const contentType = contentTypeOf(headers);
   const media = mediaType(contentType);
   if (media === STRUCTURED_CONTENT_TYPE) return { ...decodeStructured(value, record), headers };

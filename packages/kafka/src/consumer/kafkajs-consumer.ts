@@ -129,7 +129,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     );
     this.committer = committer;
     const commits = new OrderedCommits(
-      (topic, partition, offset) => committer.resolve(topic, partition, offset),
+      (topic, partition) => committer.partitionResolver(topic, partition),
       (topic, partition, offset, error) => this.rewind(consumer, { topic, partition, offset }, error),
     );
     this.commits = commits;
@@ -250,7 +250,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
         const { topic, partition } = batch;
         // Resolves after the partition was rewound (a copy Kafka did not take) belong to work
         // that is read again: they must move neither the fetch position nor the commit.
-        const epoch = commits.epoch(topic, partition);
+        const ordered = commits.partition(topic, partition);
+        const epoch = ordered.epoch;
         const pausePartition = () => pauses.pause(topic, partition, pause);
         await eachBatch(messages, {
           heartbeat: async () => {
@@ -266,14 +267,14 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
           resolveOffset: (offset, after) => {
             if (this.generation !== generation) return;
             // The commit in partition order, once `after` settled; the fetch goes on at once.
-            if (!commits.resolve(topic, partition, offset, epoch, after)) return;
+            if (!ordered.resolve(offset, epoch, after)) return;
             resolveOffset(offset); // kafkajs' fetch position
             // Counted for every resolve: one copy stuck before a stream of healthy messages backs them all up.
-            const backlog = commits.backlog(topic, partition, MAX_OFFSETS_WAITING);
+            const backlog = ordered.backlog(MAX_OFFSETS_WAITING);
             if (backlog) void backlog.finally(pausePartition());
           },
           isRunning: () => !this.stopping && isRunning(),
-          isStale: () => this.generation !== generation || this.settling || isStale() || commits.isStale(topic, partition, epoch),
+          isStale: () => this.generation !== generation || this.settling || isStale() || ordered.isStale(epoch),
           pause: pausePartition,
           ...(SETTLES_BATCHES ? { detach: (work: Promise<unknown>) => this.detach(work, pausePartition()) } : {}),
         });

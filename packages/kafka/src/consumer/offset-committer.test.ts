@@ -83,6 +83,28 @@ describe('OffsetCommitter', () => {
     ]);
   });
 
+  it("a partition's resolver resolves as resolve() does, across commits and rebalances", async () => {
+    const { c, commits } = committer();
+    const partition0 = c.partitionResolver('t', 0);
+    const partition1 = c.partitionResolver('t', 1);
+    partition0('10');
+    c.resolve('t', 0, '11'); // the same pending entry
+    partition1('20');
+    await c.flush();
+    partition0('12'); // after the commit: pending again
+    c.assign({ t: [1] });
+    partition0('13'); // a batch of partition 0 that outlived the rebalance
+    partition1('21');
+    await c.flush();
+    expect(commits.map((commit) => commit.offsets)).toEqual([
+      [
+        { topic: 't', partition: 0, offset: '12' },
+        { topic: 't', partition: 1, offset: '21' },
+      ],
+      [{ topic: 't', partition: 1, offset: '22' }],
+    ]);
+  });
+
   it('keeps offsets pending when a commit fails, reports the error and sends them with the next commit', async () => {
     const failing = committer({ fail: true });
     failing.c.start();

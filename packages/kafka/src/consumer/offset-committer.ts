@@ -53,7 +53,19 @@ export class OffsetCommitter {
 
   /** Marks `offset` of a partition as processed: the partition's next offset becomes `offset + 1`. */
   resolve(topic: string, partition: number, offset: string): void {
+    this.resolveKeyed(partitionKey(topic, partition), topic, partition, offset);
+  }
+
+  /**
+   * `resolve` for one partition's messages, its key built once: a batch resolves every one of
+   * its messages, and building and hashing a new key string for each was a visible part of that.
+   */
+  partitionResolver(topic: string, partition: number): (offset: string) => void {
     const key = partitionKey(topic, partition);
+    return (offset) => this.resolveKeyed(key, topic, partition, offset);
+  }
+
+  private resolveKeyed(key: string, topic: string, partition: number, offset: string): void {
     // A late resolve for a partition this member no longer owns (its batch outlived a
     // rebalance) must not be committed over the new owner's progress.
     if (this.assigned && !this.assigned.has(key)) return;

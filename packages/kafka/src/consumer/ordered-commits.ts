@@ -15,27 +15,67 @@
  * a seek), a new epoch begins, and the resolves of batches fetched before the rewind are
  * ignored (`resolve` returns false), so nothing handled before the rewind moves the committed
  * offset or the fetch position past the message that is read again.
+ *
+ * A batch takes its partition's `PartitionCommits` once (`partition()`): a resolve per message
+ * then builds no key and does no lookup.
  */
 export class OrderedCommits {
-  private chains = new Map<string, PartitionChain>();
+  private partitions = new Map<string, PartitionCommits>();
   /** Epochs are unique across partitions and resets, so a batch's epoch never matches a newer chain by chance. */
   private lastEpoch = 0;
 
   constructor(
-    /** Passes the offset to the committer (and whatever else counts it as done). */
-    private readonly commit: (topic: string, partition: number, offset: string) => void,
+    /** The committer's resolve for one partition (taken once per partition, called per offset). */
+    private readonly committerFor: (topic: string, partition: number) => (offset: string) => void,
     /** What `offset` waited for rejected: read the partition again from `offset`. */
     private readonly rewind: (topic: string, partition: number, offset: string, error: unknown) => void,
   ) {}
 
-  /** The partition's current epoch: a batch takes it when it starts, and passes it to each resolve. */
-  epoch(topic: string, partition: number): number {
-    return this.chain(topic, partition).epoch;
+  /** The partition's commit order; a batch takes it, and its `epoch`, when it starts. */
+  partition(topic: string, partition: number): PartitionCommits {
+    const key = `${topic}\u0000${partition}`;
+    let commits = this.partitions.get(key);
+    if (!commits) {
+      const rewind = (offset: string, error: unknown) => this.rewind(topic, partition, offset, error);
+      commits = new PartitionCommits(this.committerFor(topic, partition), rewind, () => ++this.lastEpoch);
+      this.partitions.set(key, commits);
+    }
+    return commits;
+  }
+
+  /** What is still waiting, one promise per partition (never rejects): stop() waits for them. */
+  waiting(): Promise<void>[] {
+    const tails: Promise<void>[] = [];
+    for (const commits of this.partitions.values()) if (commits.tail) tails.push(commits.tail);
+    return tails;
+  }
+
+  /** A new group generation: what waits is dropped (the next owner reads from the committed offset), and older batches go stale. */
+  reset(): void {
+    for (const commits of this.partitions.values()) commits.newEpoch();
+    this.partitions = new Map();
+  }
+}
+
+/** One partition's commit order (see OrderedCommits). */
+export class PartitionCommits {
+  epoch: number;
+  /** The last offset waiting to go to the committer; undefined when none waits. */
+  tail: Promise<void> | undefined;
+  /** How many offsets wait. */
+  private waiting = 0;
+
+  constructor(
+    private readonly commit: (offset: string) => void,
+    private readonly rewind: (offset: string, error: unknown) => void,
+    private readonly nextEpoch: () => number,
+  ) {
+    this.epoch = nextEpoch();
   }
 
   /** Whether the partition was rewound (or the member rejoined) since `epoch` was taken. */
-  isStale(topic: string, partition: number, epoch: number): boolean {
-    return this.chain(topic, partition).epoch !== epoch;
+  isStale(epoch: number): boolean {
+    return this.epoch !== epoch;
   }
 
   /**
@@ -43,72 +83,47 @@ export class OrderedCommits {
    * nothing of the partition is waiting; else after `after` (if given) and everything before it.
    * Returns false, and does nothing, when the batch is stale (its epoch is gone).
    */
-  resolve(topic: string, partition: number, offset: string, epoch: number, after?: Promise<unknown>): boolean {
-    const chain = this.chain(topic, partition);
-    if (chain.epoch !== epoch) return false;
-    if (after === undefined && chain.tail === undefined) {
-      this.commit(topic, partition, offset);
+  resolve(offset: string, epoch: number, after?: Promise<unknown>): boolean {
+    if (this.epoch !== epoch) return false;
+    if (after === undefined && this.tail === undefined) {
+      this.commit(offset);
       return true;
     }
     after?.catch(() => undefined); // awaited below, in turn; not an unhandled rejection meanwhile
-    const previous = chain.tail ?? Promise.resolve();
+    const previous = this.tail ?? Promise.resolve();
     const link: Promise<void> = previous.then(async () => {
-      if (chain.epoch !== epoch) return;
+      if (this.epoch !== epoch) return;
       try {
         await after;
       } catch (error) {
-        if (chain.epoch !== epoch) return;
-        chain.epoch = ++this.lastEpoch;
-        this.rewind(topic, partition, offset, error);
+        if (this.epoch !== epoch) return;
+        this.newEpoch();
+        this.rewind(offset, error);
         return;
       }
-      if (chain.epoch === epoch) this.commit(topic, partition, offset);
+      if (this.epoch === epoch) this.commit(offset);
     });
-    chain.tail = link;
-    chain.waiting++;
+    this.tail = link;
+    this.waiting++;
     void link.finally(() => {
-      chain.waiting--;
-      if (chain.tail === link) chain.tail = undefined;
+      this.waiting--;
+      if (this.tail === link) this.tail = undefined;
     });
     return true;
   }
 
   /**
-   * When the partition has at least `limit` offsets waiting, the promise of the last (it never
-   * rejects): the caller pauses the partition until then. Copies that Kafka neither takes nor
-   * refuses for a while (up to the publish timeout) would otherwise let a busy partition's
-   * handled-but-uncommitted messages, and the redelivery a crash would cause, grow without bound.
+   * When at least `limit` offsets wait, the promise of the last (it never rejects): the caller
+   * pauses the partition until then. Copies that Kafka neither takes nor refuses for a while (up
+   * to the publish timeout) would otherwise let a busy partition's handled-but-uncommitted
+   * messages, and the redelivery a crash would cause, grow without bound.
    */
-  backlog(topic: string, partition: number, limit: number): Promise<void> | undefined {
-    const chain = this.chain(topic, partition);
-    return chain.waiting >= limit ? chain.tail : undefined;
+  backlog(limit: number): Promise<void> | undefined {
+    return this.waiting >= limit ? this.tail : undefined;
   }
 
-  /** What is still waiting, one promise per partition (never rejects): stop() waits for them. */
-  waiting(): Promise<void>[] {
-    const tails: Promise<void>[] = [];
-    for (const chain of this.chains.values()) if (chain.tail) tails.push(chain.tail);
-    return tails;
+  /** Makes every batch that took the current epoch stale. */
+  newEpoch(): void {
+    this.epoch = this.nextEpoch();
   }
-
-  /** A new group generation: what waits is dropped (the next owner reads from the committed offset), and older batches go stale. */
-  reset(): void {
-    for (const chain of this.chains.values()) chain.epoch = ++this.lastEpoch;
-    this.chains = new Map();
-  }
-
-  private chain(topic: string, partition: number): PartitionChain {
-    const key = `${topic}\u0000${partition}`;
-    let chain = this.chains.get(key);
-    if (!chain) this.chains.set(key, (chain = { epoch: ++this.lastEpoch, tail: undefined, waiting: 0 }));
-    return chain;
-  }
-}
-
-interface PartitionChain {
-  epoch: number;
-  /** The last offset waiting to go to the committer; undefined when none waits. */
-  tail: Promise<void> | undefined;
-  /** How many offsets wait. */
-  waiting: number;
 }
