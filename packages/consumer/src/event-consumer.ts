@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { errorMessage, EventBusError, invalidConfig } from '@eventbus/core';
 import { KafkajsConsumerClient, KafkaPublisher, type ConsumerGroupClient, type MessagePublisher, type TopicSubscriptionSpec } from '@eventbus/kafka';
 import { recordEventMetric } from '@eventbus/monitor';
@@ -37,6 +38,7 @@ export class EventConsumer {
   private publisher: MessagePublisher | undefined;
   private processor: BatchProcessor | undefined;
   private pool: pg.Pool | undefined;
+  private inboxDb: Promise<NodePgDatabase> | undefined;
   private readonly stopGrace = new AbortController();
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -169,6 +171,7 @@ export class EventConsumer {
     this.client = undefined;
     this.publisher = undefined;
     this.pool = undefined;
+    this.inboxDb = undefined;
     try {
       // The client first: its batches in flight may still publish retries and DLQ messages.
       await client?.stop();
@@ -182,13 +185,19 @@ export class EventConsumer {
 
   private async processOnce(groupId: string, eventId: string, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
     if (!this.options.connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
-    if (!this.pool) {
-      this.pool = new pg.Pool({ connectionString: this.options.connectionString, max: this.options.partitionsConsumedConcurrently + 1 });
+    const db = await this.inboxDatabase();
+    return db.transaction((tx) => processOnce(tx, { groupId, eventId }, () => effect(tx)));
+  }
+
+  /** The inbox's pool and Drizzle database, made on first use: a worker without the inbox never loads drizzle-orm (see inbox.ts). */
+  private inboxDatabase(): Promise<NodePgDatabase> {
+    if (!this.inboxDb) {
+      const pool = new pg.Pool({ connectionString: this.options.connectionString, max: this.options.partitionsConsumedConcurrently + 1 });
       // An idle client's error (server restart) must not crash the process; the next query reconnects.
-      this.pool.on('error', () => undefined);
+      pool.on('error', () => undefined);
+      this.pool = pool;
+      this.inboxDb = import('drizzle-orm/node-postgres').then(({ drizzle }) => drizzle(pool));
     }
-    // Loaded on first use (see inbox.ts): a worker without the inbox never pays for drizzle-orm.
-    const { drizzle } = await import('drizzle-orm/node-postgres');
-    return drizzle(this.pool).transaction((tx) => processOnce(tx, { groupId, eventId }, () => effect(tx)));
+    return this.inboxDb;
   }
 }

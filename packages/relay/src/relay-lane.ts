@@ -320,7 +320,9 @@ export class RelayLane {
     for (const outcome of outcomes) {
       const topic = outcome.message?.topic;
       if (topic === undefined || !holds.has(topic)) continue;
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), outcome]);
+      const group = byTopic.get(topic);
+      if (group) group.push(outcome);
+      else byTopic.set(topic, [outcome]);
     }
     for (const [topic, group] of byTopic) {
       let held: Outcome['held'];
