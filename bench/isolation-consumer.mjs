@@ -8,7 +8,8 @@
 // downstream timing out) instead of throwing at once.
 // Sends { ready } once running; { measureFromNow } starts its CPU and event-loop clocks; on
 // { report } sends { arrivals: [[eventKey, epochMs, partition], ...], poisonPartition, cpuSeconds,
-// eventLoopUtilization } (since measureFromNow); on { stop } stops the consumer and exits.
+// eventLoopUtilization, loopDelayMs: { p99, max } } (since measureFromNow); on { stop } stops the consumer and exits.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
 import { EventConsumer } from '@eventbus/consumer';
 
@@ -53,16 +54,26 @@ if (kind === 'raw') {
 await consumer.start();
 let cpuAtStart;
 let eluAtStart;
+/** How late the event loop ran timers (ms): a handler waits that long behind whatever else the process does. */
+const loopDelay = monitorEventLoopDelay({ resolution: 5 });
 process.send({ ready: true });
 process.on('message', async (message) => {
   if (message.measureFromNow) {
     cpuAtStart = process.cpuUsage();
     eluAtStart = performance.eventLoopUtilization();
+    loopDelay.reset();
+    loopDelay.enable();
   }
   if (message.report) {
     const cpu = process.cpuUsage(cpuAtStart);
     const elu = performance.eventLoopUtilization(eluAtStart);
-    process.send({ arrivals: arrivals.splice(0), poisonPartition, cpuSeconds: (cpu.user + cpu.system) / 1e6, eventLoopUtilization: elu.utilization });
+    process.send({
+      arrivals: arrivals.splice(0),
+      poisonPartition,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      eventLoopUtilization: elu.utilization,
+      loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    });
   }
   if (message.stop) {
     await consumer.stop();

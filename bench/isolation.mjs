@@ -174,12 +174,13 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
       ...figures,
       consumerCores,
       consumerEventLoopUtilization: usage.eventLoopUtilization,
+      consumerLoopDelayMs: usage.loopDelayMs,
       rawReference: { p50: raw.p50, p99: raw.p99, received: raw.received },
       machine,
     };
     const ms = (x) => `${x.toFixed(1).padStart(7)} ms`;
     say(
-      `  ${label.padEnd(34)} p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  (${measured.received}/${committed.size} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy)`,
+      `  ${label.padEnd(34)} p50 ${ms(result.p50)}  p99 ${ms(result.p99)}  (${measured.received}/${committed.size} healthy events; consumer ${consumerCores.toFixed(2)} cores, event loop ${Math.round(100 * usage.eventLoopUtilization)}% busy, its delay p99 ${usage.loopDelayMs.p99.toFixed(1)} / max ${usage.loopDelayMs.max.toFixed(1)} ms)`,
     );
     const sharing = measured.sharingPoisonPartition;
     if (sharing.count > 0)
@@ -224,7 +225,7 @@ export async function consumerIsolationBench(ctx) {
   // that disagree (printed), not as a ratio.
   const controls = [await controlCase(1)];
   const cases = [];
-  for (const poisonRate of ctx.slowOnly ? [] : [100, 1000]) {
+  for (const poisonRate of ctx.slowOnly ? [] : ctx.rates) {
     const sameVolume = await runCase(ctx, { label: `+ tenant X at ${poisonRate}/s, succeeding`, poisonRate, seconds, warmupSeconds, poisonTenantFails: false });
     const c = await runCase(ctx, { label: `+ tenant X at ${poisonRate}/s, failing`, poisonRate, seconds, warmupSeconds });
     controls.push(await controlCase(controls.length + 1));

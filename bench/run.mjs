@@ -41,6 +41,8 @@ const { values } = parseArgs({
     only: { type: 'string' },
     json: { type: 'string' },
     'latency-rates': { type: 'string', default: '1000,200' },
+    // The failing tenant's rates of the consumer isolation cases (events/s).
+    'isolation-rates': { type: 'string', default: '100,1000' },
     // The backlog of the relay drain (default 200,000, --quick 50,000) and of relay-memory
     // (default 1,000,000).
     rows: { type: 'string' },
@@ -120,6 +122,7 @@ try {
         say,
         quick,
         slowOnly: !runs('isolation') && !runs('isolation-consumer'),
+        rates: values['isolation-rates'].split(',').map(Number),
       });
     if (runs('isolation') || runs('isolation-relay'))
       results.isolation.relay = await relayIsolationBench({ brokers, databaseUrl: database.url, pool, say, quick });

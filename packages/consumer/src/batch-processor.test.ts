@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { encodeEvent, NonRetriableError } from '@eventbus/core';
+import { setImmediate as realTurn } from 'node:timers/promises';
+import { encodeEvent, encodeRetryHeaders, NonRetriableError } from '@eventbus/core';
 import { BatchProcessor } from './batch-processor.js';
 import type { BatchControl, InboundMessage } from '@eventbus/kafka';
 import { resolveConsumerOptions, resolveSubscription } from './options.js';
@@ -68,6 +69,7 @@ function processor(initialHandlerMs: number, partitionsConsumedConcurrently = 4)
     recordMetric: () => undefined,
     stopSignal: new AbortController().signal,
     processOnce: async () => true,
+    cpuSliceMs: Number.POSITIVE_INFINITY, // on the fake clock every handler call seems to take its whole wait
   });
   return { p, handled, setHandlerMs: (ms: number) => void (handlerMs = ms) };
 }
@@ -247,6 +249,7 @@ describe('BatchProcessor.handleBatch', () => {
       recordMetric: () => undefined,
       stopSignal: new AbortController().signal,
       processOnce: async () => true,
+      cpuSliceMs: Number.POSITIVE_INFINITY,
     });
     const done = p.handleBatch(messages(30), control().c);
     await vi.advanceTimersByTimeAsync(50);
@@ -304,6 +307,7 @@ describe('BatchProcessor.handleBatch', () => {
       recordMetric: () => undefined,
       stopSignal: new AbortController().signal,
       processOnce: async () => true,
+      cpuSliceMs: Number.POSITIVE_INFINITY,
     });
     const resolves: Array<{ offset: string; after: Promise<unknown> | undefined }> = [];
     const c = control({ resolveOffset: (offset, after) => void resolves.push({ offset, after }) }).c;
@@ -328,5 +332,104 @@ describe('BatchProcessor.handleBatch', () => {
     const outcome = expect(after).rejects.toThrow('not taken');
     refuse(new Error('not taken'));
     await outcome;
+  });
+  it('lets the event loop turn during a batch whose handlers never wait, every cpuSliceMs', async () => {
+    vi.useRealTimers();
+    const options = resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', onMetric: () => undefined });
+    /** How many of 2,000 synchronous handler calls had run when the event loop next turned. */
+    const handledAtFirstTurn = async (cpuSliceMs: number) => {
+      let handled = 0;
+      const p = new BatchProcessor({
+        options,
+        subscriptions: [resolveSubscription({ eventTypes: ['order.*'], handler: async () => void handled++ }, 0, new Set())],
+        publisher: new CopyPublisher({ connect: async () => undefined, disconnect: async () => undefined, publish: async () => [] }),
+        recordMetric: () => undefined,
+        stopSignal: new AbortController().signal,
+        processOnce: async () => true,
+        cpuSliceMs,
+      });
+      const { c, resolved } = control({ detach: undefined });
+      const done = p.handleBatch(messages(2000), c);
+      await realTurn();
+      const atTurn = handled;
+      await done;
+      expect(resolved).toHaveLength(2000);
+      return atTurn;
+    };
+    // Without slices the whole batch runs as one chain of microtasks: nothing else runs meanwhile.
+    expect(await handledAtFirstTurn(Number.POSITIVE_INFINITY)).toBe(2000);
+    expect(await handledAtFirstTurn(0)).toBeLessThan(10);
+  });
+
+  describe('a retry message not due yet', () => {
+    const retryOptions = () => resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', onMetric: () => undefined });
+    /** Retry-topic copies of `messages(n)`, due `dueInMs` from now. */
+    function retryMessages(n: number, dueInMs: number): InboundMessage[] {
+      const { retryTopic } = retryOptions();
+      return messages(n).map((m) => ({
+        ...m,
+        topic: retryTopic,
+        headers: encodeRetryHeaders(m.headers as Record<string, string>, {
+          attempt: 2,
+          dueAt: Date.now() + dueInMs,
+          firstFailureAt: Date.now(),
+          origin: { topic: m.topic, partition: m.partition, offset: m.offset, timestamp: m.timestamp },
+        }),
+      }));
+    }
+    function retryProcessor() {
+      const handled: string[] = [];
+      const p = new BatchProcessor({
+        options: retryOptions(),
+        subscriptions: [resolveSubscription({ eventTypes: ['order.*'], handler: async (e) => void handled.push(e.id) }, 0, new Set())],
+        publisher: new CopyPublisher({ connect: async () => undefined, disconnect: async () => undefined, publish: async () => [] }),
+        recordMetric: () => undefined,
+        stopSignal: new AbortController().signal,
+        processOnce: async () => true,
+        cpuSliceMs: Number.POSITIVE_INFINITY,
+      });
+      return { p, handled };
+    }
+
+    it('detaches its batch at once, which waits with its messages in memory: the partition is not fetched again', async () => {
+      const { p, handled } = retryProcessor();
+      const ending = new AbortController();
+      const pause = vi.fn(() => () => undefined);
+      const { c, resolved, detached } = control({ pause, signal: ending.signal });
+      await p.handleBatch(retryMessages(3, 1000), c); // returns without holding the fetch round for 100 ms
+      expect(detached).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(900);
+      expect(handled).toEqual([]);
+      await vi.advanceTimersByTimeAsync(300); // due at 1,000 ms, plus the slack that groups retries due together
+      await detached[0];
+      expect(handled).toEqual(['e-0', 'e-1', 'e-2']);
+      expect(resolved).toEqual(['0', '1', '2']);
+      expect(pause).not.toHaveBeenCalled(); // kept paused by the detach alone; no resume scheduled, no refetch
+    });
+
+    it('ends the wait when the batch signal aborts (stop, rebalance, rewind), leaving the offsets unresolved', async () => {
+      const { p, handled } = retryProcessor();
+      const ending = new AbortController();
+      let stale = false;
+      const { c, resolved, detached } = control({ signal: ending.signal, isStale: () => stale });
+      await p.handleBatch(retryMessages(2, 60_000), c);
+      expect(detached).toHaveLength(1);
+      stale = true;
+      ending.abort();
+      await detached[0]; // at once, not after 60 s
+      expect(handled).toEqual([]);
+      expect(resolved).toEqual([]);
+    });
+
+    it('pauses the partition and ends the batch where the batch cannot wait detached', async () => {
+      const { p, handled } = retryProcessor();
+      const pause = vi.fn(() => () => undefined);
+      const { c, resolved, detached } = control({ pause, detach: undefined });
+      await p.handleBatch(retryMessages(2, 1000), c);
+      expect(detached).toEqual([]);
+      expect(pause).toHaveBeenCalledTimes(1);
+      expect(handled).toEqual([]);
+      expect(resolved).toEqual([]);
+    });
   });
 });

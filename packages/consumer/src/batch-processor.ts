@@ -1,5 +1,7 @@
+// Node's own setImmediate, not the global one that a test's fake clock replaces: the turn is of the real event loop.
+import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api';
-import { backoffDelayMs, decodeEventFromStrings, errorMessage, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
+import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import { encodeDlqHeaders } from '@eventbus/core';
@@ -17,10 +19,12 @@ import type { ConsumedEvent, HandlerContext } from './types.js';
 
 /**
  * What became of one message. `done`: finished with; `copy` is the acknowledgement of the retry
- * or DLQ copy it sent, if any, which its offset waits for. `paused` and `interrupted` end the
- * batch without resolving the offset, so the message is fetched again.
+ * or DLQ copy it sent, if any, which its offset waits for. `later`: a retry not due yet (or an
+ * in-order retry's backoff) in a detached batch, which waits until `at` and handles the message
+ * again. `paused` and `interrupted` end the batch without resolving the offset, so the message
+ * is fetched again.
  */
-type MessageResult = { status: 'done'; copy?: Promise<unknown> } | { status: 'paused' } | { status: 'interrupted' };
+type MessageResult = { status: 'done'; copy?: Promise<unknown> } | { status: 'later'; at: number } | { status: 'paused' } | { status: 'interrupted' };
 const DONE: MessageResult = { status: 'done' };
 const PAUSED: MessageResult = { status: 'paused' };
 const INTERRUPTED: MessageResult = { status: 'interrupted' };
@@ -36,6 +40,14 @@ const SUBSCRIPTION_CACHE_SIZE = 1000;
 const SLOW_BATCH_MS = 100;
 /** How long a partition that had a slow batch has its batches detached at once. */
 const SLOW_PARTITION_MEMORY_MS = 10_000;
+/**
+ * How long a batch runs on the CPU before it lets the event loop turn (eventLoopTurn). Handlers
+ * that fail at once, or return without I/O, chain through microtasks only, and Node runs no
+ * socket read, timer or other partition's batch until the chain ends: a thousand retries due
+ * together (a tenant failing every event) held every other tenant's events for a hundred
+ * milliseconds or more. A few milliseconds bounds that wait; a turn costs microseconds.
+ */
+const CPU_SLICE_MS = 4;
 
 /** In-order mode: the message a paused partition retries, and which handlers still fail on it. */
 interface InOrderRetry {
@@ -73,9 +85,15 @@ interface Failures {
   copies: Promise<unknown>[];
 }
 
-/** What one batch's messages share: its control, its heartbeat, and where their offsets wait for copies. */
+/** What one batch's messages share: its control, its heartbeat, and whether it may wait for a retry. */
 interface BatchRun {
   control: BatchControl;
+  /**
+   * Whether the batch may wait for a message to be due with its messages in memory: true once
+   * it is detached, or when it can be at once (see handleBatch); false when it runs in the fetch
+   * round, where a wait would hold up every other partition.
+   */
+  mayWait: () => boolean;
   /** The batch's heartbeat (it notes when the last one was sent), also for runHandler to call during a long handler. */
   heartbeat: () => Promise<void>;
 }
@@ -89,17 +107,21 @@ export interface BatchProcessorDeps {
   /** Aborted when stop()'s grace period expires. */
   stopSignal: AbortSignal;
   processOnce: (groupId: string, eventId: string, effect: (tx: InboxTransaction) => Promise<void>) => Promise<boolean>;
+  /** CPU_SLICE_MS unless given (a test on a fake clock, where every handler call seems to take its whole wait, sets its own). */
+  cpuSliceMs?: number;
 }
 
 /**
  * Handles batches: decodes, filters by subscription, runs handlers, and on failure sends the
  * event to the retry topic or the DLQ, or (in-order mode) retries it in place.
  *
- * Waiting never happens inside a batch: a retry message that is not due yet, or an in-order
- * retry's backoff, pauses the partition and schedules its resume, leaving the offset
- * unresolved so the message is fetched again. kafkajs fetches a broker's partitions in
- * rounds and waits for every batch of a round, so sleeping in one batch would stall every
- * other partition of that broker; a paused partition stalls nothing but itself. For the same
+ * Waiting never happens inside kafkajs' fetch round: a retry message that is not due yet, or an
+ * in-order retry's backoff, detaches its batch from the round (BatchControl.detach), which then
+ * waits with its messages in memory while its partition is paused; where it cannot be detached
+ * the partition is paused, its resume scheduled, and the offset left unresolved so the message
+ * is fetched again. kafkajs fetches a broker's partitions in rounds and waits for every batch
+ * of a round, so sleeping in one batch of the round would stall every other partition of that
+ * broker; a paused partition stalls nothing but itself. For the same
  * reason a retry or DLQ copy is not awaited where it is sent: the copies of a batch (and of
  * the batches running beside it) go to Kafka together (CopyPublisher), and each offset is
  * committed once its copy, and every earlier one of its partition, was acknowledged
@@ -123,6 +145,7 @@ export class BatchProcessor {
   private readonly instruments: ConsumerInstruments;
   /** Half the group's heartbeat interval: how often a batch, and a long handler call, heartbeat. */
   private readonly heartbeatEveryMs: number;
+  private readonly cpuSliceMs: number;
   /**
    * How late a retry may run, so that one resume of the retry partition handles the retries
    * due meanwhile together. Resumed for each retry exactly when due, a tenant failing a
@@ -135,6 +158,7 @@ export class BatchProcessor {
   constructor(private readonly deps: BatchProcessorDeps) {
     this.instruments = new ConsumerInstruments(deps.options.groupId);
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
+    this.cpuSliceMs = deps.cpuSliceMs ?? CPU_SLICE_MS;
     this.retrySlackMs = Math.min(100, Math.floor(deps.options.retryConfig.initialDelayMs / 10));
   }
 
@@ -142,24 +166,52 @@ export class BatchProcessor {
    * Handles one partition's batch (workThrough). A batch still going after SLOW_BATCH_MS goes on
    * by itself, its partition paused until it ends, so that the fetch round can end and the other
    * partitions be fetched again meanwhile; so does, at once, every batch of that partition for
-   * SLOW_PARTITION_MEMORY_MS after its last slow one.
+   * SLOW_PARTITION_MEMORY_MS after its last slow one, and every batch that is about to wait for
+   * a retry to be due (mayWait).
    */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
     const startedAt = Date.now();
-    const work = this.workThrough(messages, control);
     // Detached batches run beside the fetch round's: at most partitionsConsumedConcurrently of
     // them, so handlers run at most twice that many at once; past that a slow batch waits in line.
-    if (!control.detach || messages.length === 0 || this.detached >= this.deps.options.partitionsConsumedConcurrently) return work;
+    const limit = this.deps.options.partitionsConsumedConcurrently;
+    const detach = control.detach !== undefined;
+    // 'deciding' until the batch ended, was detached, or is left in the fetch round for good
+    // (a holder: mayWait changes it while handleBatch awaits).
+    const batch: { place: 'deciding' | 'detached' | 'inline' } = { place: 'deciding' };
+    let askedToDetach: (() => void) | undefined;
+    const askedToWait = new Promise<'asked'>((resolve) => (askedToDetach = () => resolve('asked')));
+    // A batch about to wait for a retry's due time is detached at once (its place taken here,
+    // synchronously, so that two batches cannot both take the last one), then waits with its
+    // messages in memory: paused and fetched again instead, the retry partition of a tenant
+    // failing every event was fetched and decoded again (up to a megabyte) every few handled.
+    const mayWait = (): boolean => {
+      if (batch.place === 'deciding' && detach && control.signal && messages.length > 0 && this.detached < limit) {
+        this.detached++;
+        batch.place = 'detached';
+        askedToDetach?.();
+      }
+      return batch.place === 'detached';
+    };
+    const work = this.workThrough(messages, control, mayWait);
+    if (!detach || messages.length === 0 || (batch.place !== 'detached' && this.detached >= limit)) {
+      batch.place = 'inline';
+      return work;
+    }
     const partition = `${messages[0]!.topic}|${messages[0]!.partition}`;
-    // A partition that had a slow batch lately goes on by itself at once: a tenant whose every
-    // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again
-    // (its retry partition, say, whose batches alternate between a pause for a retry not due
-    // yet, quick, and the slow handler calls once it is).
-    // Noted when a slow batch ends: the partition's next batch is fetched only after that.
-    const slowAt = this.slowPartitions.get(partition);
-    if ((slowAt === undefined || startedAt - slowAt > SLOW_PARTITION_MEMORY_MS) && (await settlesWithin(work, SLOW_BATCH_MS))) return;
-    this.detached++;
-    control.detach(
+    if (batch.place === 'deciding') {
+      // A partition that had a slow batch lately goes on by itself at once: a tenant whose every
+      // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again.
+      // Noted when a slow batch ends: the partition's next batch is fetched only after that.
+      const slowAt = this.slowPartitions.get(partition);
+      if (slowAt === undefined || startedAt - slowAt > SLOW_PARTITION_MEMORY_MS) {
+        if ((await settlesWithin(work, SLOW_BATCH_MS, askedToWait)) === 'settled') return;
+      }
+      if (batch.place === 'deciding') {
+        this.detached++;
+        batch.place = 'detached';
+      }
+    }
+    control.detach!(
       work.finally(() => {
         this.detached--;
         if (Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
@@ -178,29 +230,44 @@ export class BatchProcessor {
    * (runHandler's timer restarts with every call) and get the member evicted. The check is a
    * subtraction per message; kafkajs throttles the calls again. A rebalance reported by a
    * heartbeat rejects and ends the batch (resolved offsets committed first), so the member
-   * rejoins at once instead of finishing stale work.
+   * rejoins at once instead of finishing stale work. Every CPU_SLICE_MS of work it lets the
+   * event loop turn, so the other partitions' fetches and batches go on beside a long one.
    */
-  private async workThrough(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
-    const heartbeatEveryMs = this.heartbeatEveryMs;
+  private async workThrough(messages: readonly InboundMessage[], control: BatchControl, mayWait: () => boolean): Promise<void> {
+    const { heartbeatEveryMs, cpuSliceMs } = this;
     let lastHeartbeatAt = Date.now();
+    let sliceStartedAt = performance.now();
     const run: BatchRun = {
       control,
+      mayWait,
       heartbeat: () => {
         lastHeartbeatAt = Date.now();
         return control.heartbeat();
       },
     };
     try {
-      for (const message of messages) {
+      for (let i = 0; i < messages.length; ) {
         if (!control.isRunning() || control.isStale()) return;
+        const message = messages[i]!;
         const result = await this.handleMessage(message, run);
+        if (result.status === 'later') {
+          // Detached: the wait holds up nothing but this partition; a stop, rebalance or rewind ends it early.
+          await sleep(result.at - Date.now(), control.signal);
+          sliceStartedAt = performance.now();
+          continue;
+        }
         if (result.status !== 'done') return;
+        i++;
         // With a copy on its way, the offset (and every later one of the partition) is committed
         // only once Kafka acknowledged the copy; the batch and the partition's fetches go on
         // meanwhile. Committed before the copy was stored, a crash in between would lose the
         // failed event: no copy on the retry topic, and the original never read again.
         control.resolveOffset(message.offset, result.copy);
         if (Date.now() - lastHeartbeatAt >= heartbeatEveryMs) await run.heartbeat();
+        if (performance.now() - sliceStartedAt >= cpuSliceMs) {
+          await eventLoopTurn();
+          sliceStartedAt = performance.now();
+        }
       }
     } finally {
       this.logDeadLetters();
@@ -243,7 +310,7 @@ export class BatchProcessor {
    * it would add a promise and two microtask turns to every message.
    */
   private handleMessage(message: InboundMessage, run: BatchRun): MessageResult | Promise<MessageResult> {
-    const delivery = this.openDelivery(message, run.control);
+    const delivery = this.openDelivery(message, run);
     if ('status' in delivery) return delivery;
     let event: ConsumedEvent;
     try {
@@ -260,7 +327,7 @@ export class BatchProcessor {
    * (retry headers decoded). A retry message that is not due yet pauses its partition; one
    * whose retry headers cannot be read goes to the DLQ.
    */
-  private openDelivery(message: InboundMessage, control: BatchControl): Delivery | MessageResult {
+  private openDelivery(message: InboundMessage, run: BatchRun): Delivery | MessageResult {
     const raw = headersToStrings(message.headers);
     const delivery: Delivery = {
       message,
@@ -276,10 +343,7 @@ export class BatchProcessor {
     } catch (error) {
       return { status: 'done', copy: this.deadLetter(delivery, error, { attempts: 1, firstFailureAt: Date.now() }) };
     }
-    if (retry.info.dueAt > Date.now()) {
-      this.pauseUntil(control, retry.info.dueAt + this.retrySlackMs);
-      return PAUSED;
-    }
+    if (retry.info.dueAt > Date.now()) return this.later(run, retry.info.dueAt + this.retrySlackMs);
     return {
       message,
       origin: retry.info.origin,
@@ -348,8 +412,7 @@ export class BatchProcessor {
       // committed without them, a refused copy would be lost (that subscription does not run again).
       for (const copy of failures.copies) copy.catch(() => undefined); // awaited then; not an unhandled rejection meanwhile
       this.inOrder.set(key, { offset: message.offset, attempt: attempt + 1, firstFailureAt: failures.firstFailureAt!, pending: failures.stillFailing, copies });
-      this.pauseUntil(run.control, Date.now() + backoffDelayMs(this.deps.options.retryConfig, attempt));
-      return PAUSED;
+      return this.later(run, Date.now() + backoffDelayMs(this.deps.options.retryConfig, attempt));
     }
     if (state) this.inOrder.delete(key);
     if (copies.length === 0) return DONE;
@@ -432,6 +495,17 @@ export class BatchProcessor {
 
   private deadLetterEventAttributes(attempts: number): Attributes {
     return { 'eventbus.dlq.topic': this.deps.options.dlqTopic, 'eventbus.attempts': attempts };
+  }
+
+  /**
+   * The message is to be handled again at `at`: a detached batch waits for it with its messages
+   * in memory; one in the fetch round pauses its partition until then and ends, so the message
+   * is fetched again.
+   */
+  private later(run: BatchRun, at: number): MessageResult {
+    if (run.mayWait()) return { status: 'later', at };
+    this.pauseUntil(run.control, at);
+    return PAUSED;
   }
 
   private pauseUntil(control: BatchControl, at: number): void {
@@ -523,12 +597,12 @@ function originalHeaderBytes(delivery: Delivery): Record<string, string | Buffer
   return delivery.retried ? withoutHeaders(bytes, RETRY_HEADER_NAMES) : bytes;
 }
 
-/** Whether `work` ended within `ms` (true), or is still going (false). A rejection within `ms` rejects. */
-async function settlesWithin(work: Promise<void>, ms: number): Promise<boolean> {
+/** Whether `work` ended within `ms` ('settled'), is still going ('late'), or `asked` resolved first. A rejection within `ms` rejects. */
+async function settlesWithin(work: Promise<void>, ms: number, asked: Promise<'asked'>): Promise<'settled' | 'late' | 'asked'> {
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(resolve, ms, 'late')));
   try {
-    return await Promise.race([work.then(() => true as const), late]);
+    return await Promise.race([work.then(() => 'settled' as const), late, asked]);
   } finally {
     clearTimeout(timer);
   }

@@ -83,4 +83,57 @@ describe('EventConsumer.stop (real Kafka)', () => {
     expect(await f.messageCount(consumer.options.retryTopic)).toBe(0);
     expect(dlq.messages).toHaveLength(0);
   });
+  it('stops at once while a retry waits for its due time, and the next member retries it when due', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('waiting');
+    const retryConfig = { maxRetries: 1, initialDelayMs: 4000, maxDelayMs: 4000 };
+    const attempts: Array<{ attempt: number; at: number }> = [];
+    const handler = async (_event: unknown, ctx: { attempt: number }) => {
+      attempts.push({ attempt: ctx.attempt, at: Date.now() });
+      if (ctx.attempt === 1) throw new Error('downstream down');
+    };
+    const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig }, [{ eventTypes: ['doc.saved'], handler }]);
+    await f.publish(prefix, [{ tenantId: 't', eventType: 'doc.saved' }]);
+    await waitFor(() => attempts.length === 1, { timeoutMs: 15_000, message: 'the first attempt' });
+    const failedAt = attempts[0]!.at;
+    // The retry copy is read back within a fetch round or two and its batch waits for the due time.
+    await new Promise((r) => setTimeout(r, 1500));
+    const stopStarted = Date.now();
+    await consumer.stop();
+    // Not the 2.5 s left until the retry is due: the wait ends on the batch's signal.
+    expect(Date.now() - stopStarted).toBeLessThan(2000);
+    expect(attempts).toHaveLength(1);
+
+    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [{ eventTypes: ['doc.saved'], handler }]);
+    await waitFor(() => attempts.length === 2, { timeoutMs: 20_000, message: 'the retry, by the next member' });
+    expect(attempts[1]!.attempt).toBe(2);
+    expect(attempts[1]!.at - failedAt).toBeGreaterThanOrEqual(4000 - 15);
+  });
+  it('lets a new member join at once while a retry waits for its due time (the waiting batch ends for the rebalance)', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('rebalanced');
+    const retryConfig = { maxRetries: 1, initialDelayMs: 30_000, maxDelayMs: 30_000 };
+    const handled = new Map<string, number>();
+    let failedOnce = false;
+    const handler = async (event: { id: string; tenantId: string }) => {
+      if (event.tenantId === 'failing' && !failedOnce) {
+        failedOnce = true;
+        throw new Error('downstream down');
+      }
+      handled.set(event.id, Date.now());
+    };
+    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [{ eventTypes: ['doc.saved'], handler }]);
+    await f.publish(prefix, [{ tenantId: 'failing', eventType: 'doc.saved' }]);
+    await waitFor(() => failedOnce, { timeoutMs: 15_000, message: 'the failure' });
+    await new Promise((r) => setTimeout(r, 1500)); // the retry copy read back; its batch waits 30 s
+    const joinedAt = Date.now();
+    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [{ eventTypes: ['doc.saved'], handler }]);
+    const ids = await f.publish(
+      prefix,
+      Array.from({ length: 12 }, (_, i) => ({ tenantId: `t-${i}`, eventType: 'doc.saved' })),
+    );
+    await waitFor(() => ids.every((id) => handled.has(id)), { timeoutMs: 20_000, message: 'every event after the join' });
+    // Held up by a batch waiting out the retry's 30 s, the rebalance (and every partition) would wait with it.
+    expect(Math.max(...ids.map((id) => handled.get(id)!)) - joinedAt).toBeLessThan(10_000);
+  });
 });

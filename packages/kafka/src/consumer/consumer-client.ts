@@ -59,6 +59,13 @@ export interface BatchControl {
    * batch before returning.
    */
   detach?(work: Promise<unknown>): void;
+  /**
+   * Aborted once the batch must end: the consumer stops, the member is about to rejoin or leave
+   * its group, or the partition was rewound. A detached batch that waits (for a retry message to
+   * be due) ends the wait on it and then finds `isRunning()` false or `isStale()` true. Present
+   * with `detach`.
+   */
+  signal?: AbortSignal;
 }
 
 /** Handles one partition's batch; messages are in offset order. */

@@ -72,6 +72,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private readonly detached = new Set<Promise<void>>();
   /** Set while kafkajs waits for the detached batches before a rejoin or leave: they end after their current message. */
   private settling = false;
+  /** The signals of the batches not ended yet (BatchControl.signal), by `topic|partition`. */
+  private readonly batchSignals = new Map<AbortController, string>();
 
   constructor(private readonly options: KafkajsConsumerOptions) {
     this.kafka = new Kafka({
@@ -196,6 +198,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     // A new generation: pending offsets are forgotten (see OffsetCommitter.assign).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.generation++;
+      this.endBatches();
       membership.alive();
       committer.assign(e.payload.memberAssignment);
       commits.reset();
@@ -253,31 +256,49 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
         const ordered = commits.partition(topic, partition);
         const epoch = ordered.epoch;
         const pausePartition = () => pauses.pause(topic, partition, pause);
-        await eachBatch(messages, {
-          heartbeat: async () => {
-            try {
-              await heartbeat();
-            } catch (error) {
-              // Rebalancing: the member still holds its generation, so what it finished can be
-              // committed before it rejoins (kafkajs does the same with autoCommit).
-              await committer.flush().catch((commitError: unknown) => this.commitFailed(commitError));
-              throw error;
-            }
-          },
-          resolveOffset: (offset, after) => {
-            if (this.generation !== generation) return;
-            // The commit in partition order, once `after` settled; the fetch goes on at once.
-            if (!ordered.resolve(offset, epoch, after)) return;
-            resolveOffset(offset); // kafkajs' fetch position
-            // Counted for every resolve: one copy stuck before a stream of healthy messages backs them all up.
-            const backlog = ordered.backlog(MAX_OFFSETS_WAITING);
-            if (backlog) void backlog.finally(pausePartition());
-          },
-          isRunning: () => !this.stopping && isRunning(),
-          isStale: () => this.generation !== generation || this.settling || isStale() || ordered.isStale(epoch),
-          pause: pausePartition,
-          ...(SETTLES_BATCHES ? { detach: (work: Promise<unknown>) => this.detach(work, pausePartition()) } : {}),
-        });
+        const ending = new AbortController();
+        this.batchSignals.set(ending, `${topic}|${partition}`);
+        let detached = false;
+        try {
+          await eachBatch(messages, {
+            heartbeat: async () => {
+              try {
+                await heartbeat();
+              } catch (error) {
+                // Rebalancing: the member still holds its generation, so what it finished can be
+                // committed before it rejoins (kafkajs does the same with autoCommit).
+                await committer.flush().catch((commitError: unknown) => this.commitFailed(commitError));
+                throw error;
+              }
+            },
+            resolveOffset: (offset, after) => {
+              if (this.generation !== generation) return;
+              // The commit in partition order, once `after` settled; the fetch goes on at once.
+              if (!ordered.resolve(offset, epoch, after)) return;
+              resolveOffset(offset); // kafkajs' fetch position
+              // Counted for every resolve: one copy stuck before a stream of healthy messages backs them all up.
+              const backlog = ordered.backlog(MAX_OFFSETS_WAITING);
+              if (backlog) void backlog.finally(pausePartition());
+            },
+            isRunning: () => !this.stopping && isRunning(),
+            isStale: () => this.generation !== generation || this.settling || isStale() || ordered.isStale(epoch),
+            pause: pausePartition,
+            ...(SETTLES_BATCHES
+              ? {
+                  detach: (work: Promise<unknown>) => {
+                    detached = true;
+                    this.detach(
+                      work.finally(() => this.batchSignals.delete(ending)),
+                      pausePartition(),
+                    );
+                  },
+                  signal: ending.signal,
+                }
+              : {}),
+          });
+        } finally {
+          if (!detached) this.batchSignals.delete(ending);
+        }
       } finally {
         if (--this.batchesInFlight === 0) this.batchesIdle?.();
       }
@@ -291,6 +312,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
    */
   private rewind(consumer: Consumer, position: { topic: string; partition: number; offset: string }, error: unknown): void {
     if (this.consumer !== consumer || this.stopping) return;
+    this.endBatches(`${position.topic}|${position.partition}`);
     try {
       consumer.seek(position);
     } catch (seekError) {
@@ -333,12 +355,22 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   private async settleDetached(committer: OffsetCommitter): Promise<void> {
     if (this.detached.size === 0) return;
     this.settling = true;
+    this.endBatches();
     try {
       await Promise.all([...this.detached]);
     } finally {
       this.settling = false;
     }
     await committer.flush().catch((error: unknown) => this.commitFailed(error));
+  }
+
+  /** Aborts the signals of the batches not ended yet (BatchControl.signal), or of one partition's (`topic|partition`). */
+  private endBatches(partition?: string): void {
+    for (const [ending, key] of this.batchSignals) {
+      if (partition !== undefined && key !== partition) continue;
+      this.batchSignals.delete(ending);
+      ending.abort();
+    }
   }
 
   /** A commit that failed; its offsets go with the next one. */
@@ -398,6 +430,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
     //    after a crash gives up and is waited for, so no member joins after this.
     this.stopping = true;
     this.stopSignal.abort();
+    this.endBatches();
     clearInterval(this.watchTimer);
     await this.restarting;
     const consumer = this.consumer;
