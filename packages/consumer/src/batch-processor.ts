@@ -11,6 +11,7 @@ import type { BatchControl, InboundMessage } from '@eventbus/kafka';
 import { withoutHeaders, type MessageOrigin } from '@eventbus/core';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/core';
+import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
 import type { CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
@@ -146,6 +147,7 @@ export class BatchProcessor {
   /** Half the group's heartbeat interval: how often a batch, and a long handler call, heartbeat. */
   private readonly heartbeatEveryMs: number;
   private readonly cpuSliceMs: number;
+  private readonly retryPartitions: RetryPartitions;
   /**
    * How late a retry may run, so that one resume of the retry partition handles the retries
    * due meanwhile together. Resumed for each retry exactly when due, a tenant failing a
@@ -159,6 +161,7 @@ export class BatchProcessor {
     this.instruments = new ConsumerInstruments(deps.options.groupId);
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
     this.cpuSliceMs = deps.cpuSliceMs ?? CPU_SLICE_MS;
+    this.retryPartitions = new RetryPartitions(deps.options.retryConfig);
     this.retrySlackMs = Math.min(100, Math.floor(deps.options.retryConfig.initialDelayMs / 10));
   }
 
@@ -466,7 +469,7 @@ export class BatchProcessor {
       } else if (options.mode === 'non-blocking') {
         const delayMs = backoffDelayMs(options.retryConfig, attempt);
         const retry = { attempt: attempt + 1, dueAt: now + delayMs, firstFailureAt: facts.firstFailureAt, subscription: subscription.name };
-        failures.copies.push(context.with(handlerContext, () => this.publishRetry(delivery, retry)));
+        failures.copies.push(context.with(handlerContext, () => this.publishRetry(delivery, retry, delayMs)));
         span.addEvent(PROCESS_SPAN_EVENT.retryScheduled, retryEventAttributes(attempt + 1, delayMs, options.retryTopic));
         this.metric(event, attempt, 'failed');
       } else {
@@ -520,15 +523,21 @@ export class BatchProcessor {
     this.resumeTimers.add(timer);
   }
 
-  /** Sends the retry copy; resolves once Kafka acknowledged it. */
-  private publishRetry(delivery: Delivery, retry: { attempt: number; dueAt: number; firstFailureAt: number; subscription: string }): Promise<unknown> {
+  /** Sends the retry copy, due `delayMs` from now, to its delay's partitions (RetryPartitions); resolves once Kafka acknowledged it. */
+  private publishRetry(
+    delivery: Delivery,
+    retry: { attempt: number; dueAt: number; firstFailureAt: number; subscription: string },
+    delayMs: number,
+  ): Promise<unknown> {
     const { message } = delivery;
+    const key = keyBytes(message.key);
     return this.deps.publisher.send({
       topic: this.deps.options.retryTopic,
-      // The original bytes of key, value and headers: the same partition, and what the producer sent.
-      key: keyBytes(message.key),
+      // The original bytes of key, value and headers: what the producer sent.
+      key,
       value: message.value ?? Buffer.alloc(0),
       headers: encodeRetryHeaders(originalHeaderBytes(delivery), { ...retry, origin: delivery.origin }),
+      choosePartition: this.retryPartitions.chooser(delayMs, key),
     });
   }
 

@@ -5,6 +5,7 @@ import { createTopics, uniqueName, waitFor } from '@eventbus/dev-services';
 import { redriveDeadLetter } from '@eventbus/dead-letters';
 import { DLQ_HEADER, dlqTopicFor, RETRY_HEADER, retryTopicFor } from '../src/index.js';
 import { consumerFixture } from './consumer-fixture.js';
+import { RetryPartitions } from '../src/retry-partitions.js';
 
 let f: Awaited<ReturnType<typeof consumerFixture>>;
 const collectors: Consumer[] = [];
@@ -77,7 +78,7 @@ function expectOriginalHeaders(headers: IHeaders, original: Record<string, strin
 }
 
 describe('dead letters byte for byte (real Kafka, real Postgres)', () => {
-  it('retry and DLQ copies, the mirrored row and a re-drive carry the original key, value and header bytes, on the original partition', async () => {
+  it('retry and DLQ copies, the mirrored row and a re-drive carry the original key, value and header bytes', async () => {
     const prefix = f.prefix();
     const groupId = f.group('bytes');
     const topic = `${prefix}blob`;
@@ -114,8 +115,10 @@ describe('dead letters byte for byte (real Kafka, real Postgres)', () => {
       expect(copy.key?.toString('hex'), `${copy.topic} key`).toBe(KEY.toString('hex'));
       expect(copy.value?.toString('hex'), `${copy.topic} value`).toBe(VALUE.toString('hex'));
       expectOriginalHeaders(copy.headers, headers);
-      expect(copy.partition, `${copy.topic} partition`).toBe(original.partition);
     }
+    // The DLQ copy goes by its key; the retry copy to its delay's partitions (RetryPartitions), picked by the key bytes.
+    expect(dlq.partition).toBe(original.partition);
+    expect(retry.partition).toBe(new RetryPartitions(consumer.options.retryConfig).chooser(100, KEY)(3));
     expect(retry.headers[RETRY_HEADER.attempt]?.toString()).toBe('2');
     expect(dlq.headers[DLQ_HEADER.errorClass]?.toString()).toBe('TypeError');
     expect(dlq.headers).not.toHaveProperty(RETRY_HEADER.attempt);

@@ -110,6 +110,35 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     expect(rows[0].n).toBe(1);
   });
 
+  it('handles each retry when due: a short retry does not wait behind a longer one of the same tenant (a partition range per delay)', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('tiers');
+    // Two delays: 200 ms, then 3 s.
+    const retryConfig = { maxRetries: 2, initialDelayMs: 200, backoffMultiplier: 15, maxDelayMs: 3000 };
+    const attempts = new Map<string, number[]>();
+    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
+      {
+        eventTypes: ['product.*'],
+        handler: async (event, ctx) => {
+          const at = attempts.get(event.id) ?? [];
+          attempts.set(event.id, [...at, Date.now()]);
+          const failUpTo = (event.payload as { failUpTo: number }).failUpTo;
+          if (ctx.attempt <= failUpTo) throw new Error(`attempt ${ctx.attempt} fails`);
+        },
+      },
+    ]);
+    const [long] = await f.publish(prefix, [{ tenantId: 'x', eventType: 'product.created', payload: { failUpTo: 2 } }]);
+    // Its second attempt failed: a retry copy due in 3 s is in the retry topic.
+    await waitFor(() => (attempts.get(long!)?.length ?? 0) >= 2, { timeoutMs: 15_000, message: 'the second attempt' });
+    const [short] = await f.publish(prefix, [{ tenantId: 'x', eventType: 'product.created', payload: { failUpTo: 1 } }]);
+    await waitFor(() => (attempts.get(short!)?.length ?? 0) >= 2, { timeoutMs: 15_000, message: 'the retry of the second event' });
+    const [failedAt, retriedAt] = attempts.get(short!)!;
+    // Due 200 ms after its failure; behind the 3 s copy of the same key it would wait about 2.5 s more.
+    expect(retriedAt! - failedAt!).toBeLessThanOrEqual(200 + LATE_MS);
+    expect(attempts.get(long!)).toHaveLength(2);
+    await waitFor(() => attempts.get(long!)!.length === 3, { timeoutMs: 15_000, message: 'the long retry' });
+  });
+
   it('dead-letters a NonRetriableError and an undecodable message at the first attempt and keeps running', async () => {
     const prefix = f.prefix();
     const groupId = f.group('strict');

@@ -130,6 +130,8 @@ export class KafkaPublisher implements MessagePublisher {
   private readonly catalog: TopicCatalog;
   /** The partition kafkajs' partitioner chose for each message object of a send in progress. */
   private readonly partitionOf = new WeakMap<object, number>();
+  /** OutboundMessage.choosePartition of the message objects of a send in progress that have one. */
+  private readonly partitionChoosers = new WeakMap<object, (partitionCount: number) => number>();
 
   constructor(private readonly options: KafkaPublisherOptions) {
     this.kafka = new Kafka({
@@ -268,7 +270,11 @@ export class KafkaPublisher implements MessagePublisher {
 
   /** One sendBatch of `messages` on a pooled producer; its positions, or a SendFailedError with the partial ones. */
   private async send(messages: readonly OutboundMessage[], deadline: number, timeoutMs: number): Promise<PublishedPosition[]> {
-    const sent: Message[] = messages.map((m) => ({ key: m.key, value: m.value, headers: m.headers }));
+    const sent: Message[] = messages.map((m) => {
+      const message: Message = { key: m.key, value: m.value, headers: m.headers };
+      if (m.choosePartition) this.partitionChoosers.set(message, m.choosePartition);
+      return message;
+    });
     const byTopic = new Map<string, Message[]>();
     messages.forEach((m, i) => {
       let list = byTopic.get(m.topic);
@@ -401,6 +407,7 @@ export class KafkaPublisher implements MessagePublisher {
   private async openProducer(): Promise<PooledProducer> {
     const idempotent = this.options.idempotent ?? true;
     const partitionOf = this.partitionOf;
+    const partitionChoosers = this.partitionChoosers;
     const producer = this.kafka.producer({
       // The catalog creates topics (createTopics on) with `topicPartitions`; a broker's
       // auto.create.topics.enable would create a deleted topic again with its own default
@@ -415,12 +422,13 @@ export class KafkaPublisher implements MessagePublisher {
       retry: HONOURS_DEADLINE
         ? { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 100, maxRetryTime: 1000 }
         : { retries: 5, initialRetryTime: 200, maxRetryTime: 2000 },
-      // kafkajs' Java-compatible murmur2 partitioner, recording its choice per message so the
-      // answer can be matched to every message (positionsOf).
+      // kafkajs' Java-compatible murmur2 partitioner, or the message's own choosePartition,
+      // recording the choice per message so the answer can be matched to every message (positionsOf).
       createPartitioner: () => {
         const choose = Partitioners.DefaultPartitioner();
         return (args) => {
-          const partition = choose(args);
+          const own = partitionChoosers.get(args.message);
+          const partition = own ? own(args.partitionMetadata.length) : choose(args);
           partitionOf.set(args.message, partition);
           return partition;
         };

@@ -4,6 +4,11 @@ export interface OutboundMessage {
   key: string | Buffer;
   value: string | Buffer;
   headers: Record<string, string | Buffer>;
+  /**
+   * Chooses the partition from the topic's partition count, instead of the key's hash (the
+   * consumer's retry copies: a range of partitions per retry delay). Returns 0 to count − 1.
+   */
+  choosePartition?: (partitionCount: number) => number;
 }
 
 /** Where Kafka stored one message: the answer of the partition leader that acknowledged it. */
