@@ -24,7 +24,7 @@ export class RetryPartitions {
     const delays = new Set<number>();
     for (let retry = 1; retry <= config.maxRetries; retry++) delays.add(backoffDelayMs(config, retry));
     this.delays = [...delays].sort((a, b) => a - b);
-    this.delays.forEach((delay, tier) => this.tierOf.set(delay, tier));
+    for (const [tier, delay] of this.delays.entries()) this.tierOf.set(delay, tier);
   }
 
   /** OutboundMessage.choosePartition for a copy due `delayMs` after it was written, with key `key`. */
