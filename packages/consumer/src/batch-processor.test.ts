@@ -407,6 +407,29 @@ describe('BatchProcessor.handleBatch', () => {
       expect(pause).not.toHaveBeenCalled(); // kept paused by the detach alone; no resume scheduled, no refetch
     });
 
+    it('detaches every waiting batch, however many: a waiting batch holds none of the partitionsConsumedConcurrently places', async () => {
+      const { p, handled } = retryProcessor(); // partitionsConsumedConcurrently: 4 (the default)
+      const batches = Array.from({ length: 6 }, (_, partition) => {
+        const b = control({ signal: new AbortController().signal });
+        const mine = retryMessages(1, 1000).map((m) => ({ ...m, partition, offset: String(partition) }));
+        return { ...b, done: p.handleBatch(mine, b.c) };
+      });
+      await Promise.all(batches.map((b) => b.done));
+      expect(batches.map((b) => b.detached.length)).toEqual([1, 1, 1, 1, 1, 1]);
+      await vi.advanceTimersByTimeAsync(1200);
+      await Promise.all(batches.map((b) => b.detached[0]));
+      expect(handled).toHaveLength(6);
+      // A slow batch still gets a place afterwards: the waiting ones gave theirs back.
+      const slow = processor(400);
+      const s = control();
+      const slowDone = slow.p.handleBatch(messages(1), s.c);
+      await vi.advanceTimersByTimeAsync(100);
+      await slowDone;
+      expect(s.detached).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(400);
+      await s.detached[0];
+    });
+
     it('ends the wait when the batch signal aborts (stop, rebalance, rewind), leaving the offsets unresolved', async () => {
       const { p, handled } = retryProcessor();
       const ending = new AbortController();

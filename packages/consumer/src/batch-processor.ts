@@ -11,6 +11,7 @@ import type { BatchControl, InboundMessage } from '@eventbus/kafka';
 import { withoutHeaders, type MessageOrigin } from '@eventbus/core';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/core';
+import { DetachSlots } from './detach-slots.js';
 import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
 import type { CopyPublisher } from './copy-publisher.js';
@@ -89,14 +90,22 @@ interface Failures {
 /** What one batch's messages share: its control, its heartbeat, and whether it may wait for a retry. */
 interface BatchRun {
   control: BatchControl;
-  /**
-   * Whether the batch may wait for a message to be due with its messages in memory: true once
-   * it is detached, or when it can be at once (see handleBatch); false when it runs in the fetch
-   * round, where a wait would hold up every other partition.
-   */
-  mayWait: () => boolean;
+  /** Where the batch runs (handleBatch): whether it may wait for a message to be due. */
+  placement: BatchPlacement;
   /** The batch's heartbeat (it notes when the last one was sent), also for runHandler to call during a long handler. */
   heartbeat: () => Promise<void>;
+}
+
+/** How a batch waits for a retry to be due (see handleBatch). */
+interface BatchPlacement {
+  /**
+   * Whether the batch may wait with its messages in memory: true once it is detached (it gives
+   * back its DetachSlots place meanwhile), or when it can be at once; false when it runs in the
+   * fetch round, where a wait would hold up every other partition.
+   */
+  wait: () => boolean;
+  /** After a wait: takes a place again before handlers run; false when the batch is to end (stop, rebalance, rewind). */
+  resume: () => Promise<boolean>;
 }
 
 /** Collaborators of `BatchProcessor`, owned by `EventConsumer`. */
@@ -132,8 +141,8 @@ export class BatchProcessor {
   private readonly inOrder = new Map<string, InOrderRetry>();
   private readonly subscriptionsByType = new Map<string, readonly ResolvedSubscription[]>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
-  /** Batches going on outside the fetch round (SLOW_BATCH_MS). */
-  private detached = 0;
+  /** Places for batches going on outside the fetch round (SLOW_BATCH_MS), handlers running. */
+  private readonly detachSlots: DetachSlots;
   /** When a batch of each partition (`topic|partition`) last took SLOW_BATCH_MS or longer: its batches are detached at once for SLOW_PARTITION_MEMORY_MS. */
   private readonly slowPartitions = new Map<string, number>();
   /**
@@ -161,6 +170,7 @@ export class BatchProcessor {
     this.instruments = new ConsumerInstruments(deps.options.groupId);
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
     this.cpuSliceMs = deps.cpuSliceMs ?? CPU_SLICE_MS;
+    this.detachSlots = new DetachSlots(deps.options.partitionsConsumedConcurrently);
     this.retryPartitions = new RetryPartitions(deps.options.retryConfig);
     this.retrySlackMs = Math.min(100, Math.floor(deps.options.retryConfig.initialDelayMs / 10));
   }
@@ -170,54 +180,76 @@ export class BatchProcessor {
    * by itself, its partition paused until it ends, so that the fetch round can end and the other
    * partitions be fetched again meanwhile; so does, at once, every batch of that partition for
    * SLOW_PARTITION_MEMORY_MS after its last slow one, and every batch that is about to wait for
-   * a retry to be due (mayWait).
+   * a retry to be due (BatchPlacement.wait).
    */
   async handleBatch(messages: readonly InboundMessage[], control: BatchControl): Promise<void> {
     const startedAt = Date.now();
-    // Detached batches run beside the fetch round's: at most partitionsConsumedConcurrently of
-    // them, so handlers run at most twice that many at once; past that a slow batch waits in line.
-    const limit = this.deps.options.partitionsConsumedConcurrently;
-    const detach = control.detach !== undefined;
-    // 'deciding' until the batch ended, was detached, or is left in the fetch round for good
-    // (a holder: mayWait changes it while handleBatch awaits).
-    const batch: { place: 'deciding' | 'detached' | 'inline' } = { place: 'deciding' };
+    const canDetach = control.detach !== undefined && messages.length > 0;
+    // A wait must end on a stop or rebalance: only with the batch's signal.
+    const canWait = canDetach && control.signal !== undefined;
+    // 'deciding' until the batch ended, was detached ('running' holds a DetachSlots place,
+    // 'waiting' none), or is left in the fetch round for good ('inline'). A holder: the batch's
+    // own work changes it while handleBatch awaits.
+    const batch: { place: 'deciding' | 'running' | 'waiting' | 'inline' } = { place: 'deciding' };
     let askedToDetach: (() => void) | undefined;
     const askedToWait = new Promise<'asked'>((resolve) => (askedToDetach = () => resolve('asked')));
-    // A batch about to wait for a retry's due time is detached at once (its place taken here,
-    // synchronously, so that two batches cannot both take the last one), then waits with its
-    // messages in memory: paused and fetched again instead, the retry partition of a tenant
-    // failing every event was fetched and decoded again (up to a megabyte) every few handled.
-    const mayWait = (): boolean => {
-      if (batch.place === 'deciding' && detach && control.signal && messages.length > 0 && this.detached < limit) {
-        this.detached++;
-        batch.place = 'detached';
-        askedToDetach?.();
-      }
-      return batch.place === 'detached';
+    const slots = this.detachSlots;
+    const placement: BatchPlacement = {
+      // A batch about to wait for a retry's due time is detached at once and waits with its
+      // messages in memory, giving back its place meanwhile: paused and fetched again instead,
+      // the retry partition of a tenant failing every event was fetched and decoded again (up
+      // to a megabyte) every few retries handled.
+      wait: () => {
+        if (batch.place === 'deciding' && canWait) {
+          batch.place = 'waiting';
+          askedToDetach?.();
+        } else if (batch.place === 'running' && canWait) {
+          slots.give();
+          batch.place = 'waiting';
+        }
+        return batch.place === 'waiting';
+      },
+      // After the wait: handlers run again once a place is free (false: the batch ends).
+      resume: async () => {
+        if (batch.place !== 'waiting') return true;
+        if (!(await slots.take(control.signal!))) return false;
+        batch.place = 'running';
+        return true;
+      },
     };
-    const work = this.workThrough(messages, control, mayWait);
-    if (!detach || messages.length === 0 || (batch.place !== 'detached' && this.detached >= limit)) {
-      batch.place = 'inline';
-      return work;
-    }
-    const partition = `${messages[0]!.topic}|${messages[0]!.partition}`;
+    const work = this.workThrough(messages, control, placement);
     if (batch.place === 'deciding') {
+      if (!canDetach) {
+        batch.place = 'inline';
+        return work;
+      }
+      const partition = `${messages[0]!.topic}|${messages[0]!.partition}`;
       // A partition that had a slow batch lately goes on by itself at once: a tenant whose every
       // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again.
       // Noted when a slow batch ends: the partition's next batch is fetched only after that.
       const slowAt = this.slowPartitions.get(partition);
-      if (slowAt === undefined || startedAt - slowAt > SLOW_PARTITION_MEMORY_MS) {
-        if ((await settlesWithin(work, SLOW_BATCH_MS, askedToWait)) === 'settled') return;
-      }
+      const recentlySlow = slowAt !== undefined && startedAt - slowAt <= SLOW_PARTITION_MEMORY_MS;
+      if (!recentlySlow && (await settlesWithin(work, SLOW_BATCH_MS, askedToWait)) === 'settled') return;
       if (batch.place === 'deciding') {
-        this.detached++;
-        batch.place = 'detached';
+        // Past the places, a slow batch waits in line in the fetch round.
+        if (!slots.tryTake()) {
+          batch.place = 'inline';
+          return work;
+        }
+        batch.place = 'running';
       }
+      control.detach!(
+        work.finally(() => {
+          if (batch.place === 'running') slots.give();
+          if (Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
+        }),
+      );
+      return;
     }
+    // Asked to wait while it was being started (its first message not due yet).
     control.detach!(
       work.finally(() => {
-        this.detached--;
-        if (Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
+        if (batch.place === 'running') slots.give();
       }),
     );
   }
@@ -236,13 +268,13 @@ export class BatchProcessor {
    * rejoins at once instead of finishing stale work. Every CPU_SLICE_MS of work it lets the
    * event loop turn, so the other partitions' fetches and batches go on beside a long one.
    */
-  private async workThrough(messages: readonly InboundMessage[], control: BatchControl, mayWait: () => boolean): Promise<void> {
+  private async workThrough(messages: readonly InboundMessage[], control: BatchControl, placement: BatchPlacement): Promise<void> {
     const { heartbeatEveryMs, cpuSliceMs } = this;
     let lastHeartbeatAt = Date.now();
     let sliceStartedAt = performance.now();
     const run: BatchRun = {
       control,
-      mayWait,
+      placement,
       heartbeat: () => {
         lastHeartbeatAt = Date.now();
         return control.heartbeat();
@@ -256,6 +288,7 @@ export class BatchProcessor {
         if (result.status === 'later') {
           // Detached: the wait holds up nothing but this partition; a stop, rebalance or rewind ends it early.
           await sleep(result.at - Date.now(), control.signal);
+          if (!(await placement.resume())) return;
           sliceStartedAt = performance.now();
           continue;
         }
@@ -506,7 +539,7 @@ export class BatchProcessor {
    * is fetched again.
    */
   private later(run: BatchRun, at: number): MessageResult {
-    if (run.mayWait()) return { status: 'later', at };
+    if (run.placement.wait()) return { status: 'later', at };
     this.pauseUntil(run.control, at);
     return PAUSED;
   }
