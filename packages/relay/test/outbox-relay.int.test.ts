@@ -23,7 +23,7 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     await listener.query('LISTEN eventbus_outbox');
     try {
       const tenants = ['tenant-a', 'tenant-b', 'tenant-c'];
-      const awakeTenant = 'tenant-awake';
+      const awakeTenant = 'awake-tenant';
       const shardsOf = (ts: string[]) => ts.map(shardForTenant);
       expect(shardsOf([...tenants, 'tenant-z'])).not.toContain(shardForTenant(awakeTenant));
       // This connection plays a lane asleep on the shards of tenants a, b, c and z (sql/shard-sleep.ts).
