@@ -302,9 +302,9 @@ export class RelayLane {
    * trip and only on a change:
    * - an awake shard the claim found empty goes to sleep, unless a producer is writing to it
    *   right now (its lock is refused: it stays awake); the next claim re-checks it;
-   * - a sleeping shard notified again while the claim ran gets more than one commit per claim:
+   * - a sleeping shard notified while the claim ran gets commits faster than this lane claims:
    *   it wakes, so its producers stop notifying, and every claim probes it until it is empty.
-   * A shard notified once per claim or less stays asleep: a quiet relay runs one claim per
+   * A shard notified only while the lane waits stays asleep: a quiet relay runs one claim per
    * notification, as without the sleep flags.
    */
   private async settleSleep(client: pg.Client, emptyShards: number[]): Promise<void> {
