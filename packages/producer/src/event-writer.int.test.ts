@@ -6,7 +6,7 @@ import { context, createTraceState, trace, TraceFlags } from '@opentelemetry/api
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { testDatabase } from '@eventbus/dev-services/test';
 import type { TestDatabase } from '@eventbus/dev-services';
-import { shardForTenant } from '@eventbus/schema';
+import { shardForTenant, SLEEP_LOCK_NAMESPACE } from '@eventbus/schema';
 import { EventBusError, withCorrelationId } from '@eventbus/core';
 import { EventWriter, type EventInput } from './index.js';
 
@@ -224,13 +224,16 @@ describe('EventWriter (real Postgres)', () => {
     expect(rows[0].n).toBe(1);
   });
 
-  it('sends one NOTIFY per transaction for one tenant, however many events it writes, naming only the shard', async () => {
+  it('sends one NOTIFY per transaction for one tenant whose relay lane sleeps, however many events it writes, naming only the shard', async () => {
     const listener = new pg.Client({ connectionString: database.url });
     await listener.connect();
     try {
       const received: string[] = [];
       listener.on('notification', (n) => received.push(n.payload ?? ''));
       await listener.query('LISTEN eventbus_outbox');
+      // This connection plays a relay lane asleep on tenant-a's shard (drizzle/0006): without
+      // one, no producer notifies.
+      await listener.query('SELECT pg_advisory_lock($1, $2)', [SLEEP_LOCK_NAMESPACE, shardForTenant('tenant-a')]);
       await db.transaction(async (tx) => {
         const writer = new EventWriter(tx);
         await writer.writeEventsWithOutbox(Array.from({ length: 100 }, (_, i) => event({ eventKey: `notify-bulk-${i}` })));
@@ -238,7 +241,7 @@ describe('EventWriter (real Postgres)', () => {
       });
       await new Promise((r) => setTimeout(r, 300));
       // Six statements, one tenant: Postgres folds the identical notifications into one. The
-      // payload is the hex shard mask (drizzle/0002), never event data.
+      // payload is the hex shard mask (drizzle/0006), never event data.
       expect(received).toEqual([(1n << BigInt(shardForTenant('tenant-a'))).toString(16)]);
     } finally {
       await listener.end();

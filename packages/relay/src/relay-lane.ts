@@ -10,6 +10,7 @@ import type { ResolvedRelayOptions } from './options.js';
 import { type DeadRow, deadLetterRows } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
+import { changeShardSleep } from './sql/shard-sleep.js';
 import { wakeHeldRows } from './sql/wake-held-rows.js';
 import type { HoldChange, TopicHolds } from './topic-holds.js';
 import { OUTBOX_CHANNEL } from './notifier/outbox-notifier.js';
@@ -34,6 +35,14 @@ type RelayMessage = OutboundMessage & { key: string; headers: Record<string, str
  * appeared: back as a new row, to go out in id order with the rows that waited for it).
  */
 type Outcome = { row: ClaimedRow; message?: RelayMessage; error?: Error; held?: 'waiting' | 'requeued' };
+
+/**
+ * Longest wait before probing again an awake shard that a producer is writing to (its sleep
+ * lock refused, sql/shard-sleep.ts): the wait starts at 1 ms and doubles while the shard stays
+ * empty and busy. The producer skipped NOTIFY, so this wait is its row's delay after its commit;
+ * a transaction held open longer costs a claim of that shard every 16 ms until it ends.
+ */
+const AWAKE_PROBE_MAX_WAIT_MS = 16;
 
 /**
  * One claim connection, the shards it holds, and its claim → publish → acknowledge loop.
@@ -71,6 +80,16 @@ export class RelayLane {
   private nextSweepAt = 0;
   /** This connection holds its presence lock (counts in the shard split); false while the instance is handed over. */
   private present = false;
+  /**
+   * Owned shards whose sleep lock this lane holds (sql/shard-sleep.ts): their producers notify,
+   * and a claim probes them when notified or swept. The other owned shards are awake: their
+   * producers skip NOTIFY, so every claim probes them until they go to sleep again.
+   */
+  private sleeping = new Set<number>();
+  /** Shards put to sleep since the last claim: the next claim probes them once more (rows written before the lock without a notification). */
+  private recheck = new Set<number>();
+  /** Consecutive waits for an awake shard that a producer is writing to: the wait doubles each time (AWAKE_PROBE_MAX_WAIT_MS). */
+  private awakeWaits = 0;
 
   constructor(
     private readonly ctx: LaneContext,
@@ -130,8 +149,16 @@ export class RelayLane {
         const claimed = await this.relayOneBatch();
         if (failures > 0) log.info({ lane: this.laneId, afterFailures: failures }, 'relay recovered');
         failures = 0;
-        if (claimed >= batchSize) continue; // more is waiting: no sleep
-        // Until a notification, the next rebalance or the next sweep (the fallback poll).
+        if (claimed >= batchSize || this.recheck.size > 0) continue; // more is waiting, or shards just put to sleep are due their re-check
+        if (this.sleeping.size < this.owned.size) {
+          // Awake shards: their producers do not notify. Rows came: claim again at once; none
+          // came and a producer is writing to one of them (its sleep lock was refused): shortly.
+          if (claimed > 0) this.awakeWaits = 0;
+          else await this.wakeup.wait(Math.min(AWAKE_PROBE_MAX_WAIT_MS, 2 ** this.awakeWaits++), signal);
+          continue;
+        }
+        this.awakeWaits = 0;
+        // Every shard sleeps: until a notification, the next rebalance or the next sweep (the fallback poll).
         await this.wakeup.wait(Math.max(0, Math.min(nextRebalance, this.nextSweepAt) - Date.now()), signal);
       } catch (error) {
         this.nextSweepAt = 0; // the batch rolled back (or never ran): its rows are pending again
@@ -178,7 +205,7 @@ export class RelayLane {
       throw error;
     }
     this.client = client;
-    this.owned = new Set();
+    this.forgetShards();
     this.nextSweepAt = 0;
     this.postgresOk = true;
     this.present = !this.ctx.failover.handedOver;
@@ -198,8 +225,15 @@ export class RelayLane {
   dropConnection(): void {
     const client = this.client;
     this.client = undefined;
-    this.owned = new Set();
+    this.forgetShards();
     client?.end().catch(() => undefined);
+  }
+
+  /** The connection's session locks (shards and sleep flags) are gone or about to be. */
+  private forgetShards(): void {
+    this.owned = new Set();
+    this.sleeping = new Set();
+    this.recheck = new Set();
   }
 
   /** Graceful end: unlocks the shards, removes the instance row, closes the connection. */
@@ -215,23 +249,28 @@ export class RelayLane {
       await removeInstance(client, this.laneId).catch(logged('removing the instance row'));
       await client.end().catch(() => undefined);
     }
-    this.owned = new Set();
+    this.forgetShards();
   }
 
   /**
    * The shards the next claim probes, least recently served first: every owned shard when
-   * a sweep is due, else those notified since the last claim. Taken (cleared) before the
-   * claim: a notification that arrives during the claim marks its shard for the next one.
+   * a sweep is due, else the awake ones, those put to sleep since the last claim (their
+   * re-check) and those notified since the last claim. Taken (cleared) before the claim: a
+   * notification that arrives during the claim marks its shard for the next one.
    * No row is missed by this: Postgres signals listeners only after the notifying
    * transaction is visible, so a row whose notification was taken here is in this claim's
-   * snapshot; rows without a notification (eventbus.notify = 'off', a lost one) wait at
-   * most for the sweep, every pollIntervalMs.
+   * snapshot; a producer that skipped NOTIFY wrote to an awake shard, which every claim
+   * probes until it sleeps, and it committed before the sleep lock was granted, so the
+   * re-check sees its row (sql/shard-sleep.ts); rows without a notification otherwise
+   * (eventbus.notify = 'off', a lost one, a producer of a shard this lane did not own yet)
+   * wait at most for the sweep, every pollIntervalMs.
    */
   private takeShardsToClaim(): { shards: number[]; sweep: boolean } {
     const now = Date.now();
     const sweep = now >= this.nextSweepAt;
-    const chosen = sweep ? [...this.owned] : [...this.notified].filter((s) => this.owned.has(s));
+    const chosen = sweep ? [...this.owned] : [...this.owned].filter((s) => !this.sleeping.has(s) || this.recheck.has(s) || this.notified.has(s));
     this.notified.clear();
+    this.recheck.clear();
     if (sweep) this.nextSweepAt = now + this.ctx.options.pollIntervalMs;
     return { shards: chosen.sort((a, b) => (this.lastServed.get(a) ?? 0) - (this.lastServed.get(b) ?? 0)), sweep };
   }
@@ -247,16 +286,41 @@ export class RelayLane {
     }
     const { shards, sweep } = this.takeShardsToClaim();
     if (shards.length === 0) return 0;
-    const claimed = await this.claimPublishAcknowledge(client, shards);
+    const { claimed, shardsWithRows } = await this.claimPublishAcknowledge(client, shards);
     // A full batch leaves rows behind in some of these shards: probe them again at once.
-    if (claimed >= this.ctx.options.batchSize) {
+    const full = claimed >= this.ctx.options.batchSize;
+    if (full) {
       if (sweep) this.nextSweepAt = 0;
       else for (const shard of shards) this.notified.add(shard);
     }
+    await this.settleSleep(client, full ? [] : shards.filter((s) => !shardsWithRows.has(s)));
     return claimed;
   }
 
-  private async claimPublishAcknowledge(client: pg.Client, shards: number[]): Promise<number> {
+  /**
+   * After a claim, moves shards between awake and asleep (sql/shard-sleep.ts), in one round
+   * trip and only on a change:
+   * - an awake shard the claim found empty goes to sleep, unless a producer is writing to it
+   *   right now (its lock is refused: it stays awake); the next claim re-checks it;
+   * - a sleeping shard notified while the claim ran gets commits faster than this lane claims:
+   *   it wakes, so its producers stop notifying, and every claim probes it until it is empty.
+   * A shard notified only while the lane waits stays asleep: a quiet relay runs one claim per
+   * notification, as without the sleep flags.
+   */
+  private async settleSleep(client: pg.Client, emptyShards: number[]): Promise<void> {
+    const toSleep = emptyShards.filter((s) => !this.sleeping.has(s));
+    const toWake = [...this.notified].filter((s) => this.sleeping.has(s));
+    if (toSleep.length === 0 && toWake.length === 0) return;
+    const asleep = await changeShardSleep(client, toSleep, toWake);
+    for (const s of toWake) this.sleeping.delete(s);
+    for (const s of asleep) {
+      this.sleeping.add(s);
+      this.recheck.add(s);
+    }
+  }
+
+  /** Claims, publishes and acknowledges one batch of `shards`; returns how many rows it claimed and from which shards. */
+  private async claimPublishAcknowledge(client: pg.Client, shards: number[]): Promise<{ claimed: number; shardsWithRows: Set<number> }> {
     await client.query('BEGIN');
     let appeared: Set<string>;
     let outcomes: Outcome[];
@@ -265,7 +329,7 @@ export class RelayLane {
       this.postgresOk = true;
       if (rows.length === 0) {
         await client.query('COMMIT');
-        return 0;
+        return { claimed: 0, shardsWithRows: new Set() };
       }
       outcomes = rows.map((row) => this.toMessage(row));
       appeared = await this.applyTopicHolds(outcomes);
@@ -288,7 +352,7 @@ export class RelayLane {
     }
     for (const eventType of this.eventTypesOfHoldsEnded(outcomes)) appeared.add(eventType);
     if (appeared.size > 0) await this.wakeRowsThatWaited(client, appeared);
-    return outcomes.length;
+    return { claimed: outcomes.length, shardsWithRows: new Set(outcomes.map((o) => o.row.shard)) };
   }
 
   private toMessage(row: ClaimedRow): Outcome {
@@ -502,8 +566,9 @@ export class RelayLane {
     const { failover, host, options } = this.ctx;
     if (this.present) {
       const released = [...this.owned];
+      await changeShardSleep(client, [], [...this.sleeping]);
       await unlockShards(client, released);
-      this.owned = new Set();
+      this.forgetShards();
       await withdrawPresence(client);
       this.present = false;
       options.logger.warn({ lane: this.laneId, released: released.length }, 'released shards and left the split until Kafka answers');
@@ -548,8 +613,18 @@ export class RelayLane {
     const target = Math.ceil(SHARD_COUNT / live);
     if (this.owned.size > target) {
       const surplus = [...this.owned].sort((a, b) => b - a).slice(0, this.owned.size - target);
+      // Their sleep flags first: the next owner puts them to sleep after its own claim of them.
+      await changeShardSleep(
+        client,
+        [],
+        surplus.filter((s) => this.sleeping.has(s)),
+      );
       await unlockShards(client, surplus);
-      for (const s of surplus) this.owned.delete(s);
+      for (const s of surplus) {
+        this.owned.delete(s);
+        this.sleeping.delete(s);
+        this.recheck.delete(s);
+      }
       log.info({ lane: this.laneId, released: surplus.length, live, owned: this.owned.size }, 'released shards to other lanes');
     } else if (this.owned.size < target) {
       const candidates = shuffle(ALL_SHARDS.filter((s) => !this.owned.has(s)));

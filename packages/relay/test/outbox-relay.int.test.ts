@@ -3,7 +3,7 @@ import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import { createTopics, waitFor } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
-import { SHARD_COUNT, shardForTenant } from '@eventbus/schema';
+import { SHARD_COUNT, SLEEP_LOCK_NAMESPACE, shardForTenant } from '@eventbus/schema';
 import { parseShardMask } from '../src/index.js';
 import { relayFixture } from './relay-fixture.js';
 
@@ -15,7 +15,7 @@ afterEach(async () => f.reset());
 afterAll(async () => f?.close());
 
 describe('OutboxRelay (real Postgres, real Kafka)', () => {
-  it('notifies once per transaction, naming exactly the shards of the rows it inserted', async () => {
+  it('notifies once per transaction, naming exactly the shards of the rows it inserted whose lane sleeps', async () => {
     const listener = new pg.Client({ connectionString: f.database.url });
     await listener.connect();
     const payloads: string[] = [];
@@ -23,13 +23,28 @@ describe('OutboxRelay (real Postgres, real Kafka)', () => {
     await listener.query('LISTEN eventbus_outbox');
     try {
       const tenants = ['tenant-a', 'tenant-b', 'tenant-c'];
+      const awakeTenant = 'awake-tenant';
+      const shardsOf = (ts: string[]) => ts.map(shardForTenant);
+      expect(shardsOf([...tenants, 'tenant-z'])).not.toContain(shardForTenant(awakeTenant));
+      // This connection plays a lane asleep on the shards of tenants a, b, c and z (sql/shard-sleep.ts).
+      await listener.query('SELECT pg_advisory_lock($1, s) FROM unnest($2::int[]) AS s', [SLEEP_LOCK_NAMESPACE, shardsOf([...tenants, 'tenant-z'])]);
       await new EventWriter(f.db).writeEventsWithOutbox(
-        tenants.map((tenantId, i) => ({ tenantId, eventKey: `mask-${i}`, eventType: 'order.placed', payload: {} })),
+        [...tenants, awakeTenant].map((tenantId, i) => ({ tenantId, eventKey: `mask-${i}`, eventType: 'order.placed', payload: {} })),
       );
+      await f.write({ tenantId: awakeTenant, eventKey: 'mask-awake' }); // no lane sleeps there: no notification
       await f.write({ tenantId: 'tenant-z', eventKey: 'mask-z' });
-      await waitFor(() => payloads.length >= 2, { timeoutMs: 5000, message: 'two notifications' });
+      // A statement over more than 8 shards notifies for all of them, whether their lanes sleep or not.
+      const wide: string[] = [];
+      for (let i = 0; wide.length < 9; i++) {
+        const tenant = `wide-${i}`;
+        if (!wide.some((t) => shardForTenant(t) === shardForTenant(tenant))) wide.push(tenant);
+      }
+      await new EventWriter(f.db).writeEventsWithOutbox(
+        wide.map((tenantId, i) => ({ tenantId, eventKey: `wide-${i}`, eventType: 'order.placed', payload: {} })),
+      );
+      await waitFor(() => payloads.length >= 3, { timeoutMs: 5000, message: 'three notifications' });
       const expected = (ts: string[]) => ts.reduce((mask, t) => mask | (1n << BigInt(shardForTenant(t))), 0n);
-      expect(payloads.map(parseShardMask)).toEqual([expected(tenants), expected(['tenant-z'])]);
+      expect(payloads.map(parseShardMask)).toEqual([expected(tenants), expected(['tenant-z']), expected(wide)]);
     } finally {
       await listener.end();
       await f.pool.query('DELETE FROM eventbus.outbox'); // no relay ran: the next test's must not publish these

@@ -8,6 +8,11 @@ export const SHARD_COUNT = 64;
 
 /** Namespace (first key) of the relay's shard advisory locks: pg_try_advisory_lock(ns, shard). */
 export const SHARD_LOCK_NAMESPACE = 0x0e7b05;
+/**
+ * Namespace of the relay lanes' sleep locks: a lane holds (ns, shard) while it waits for a
+ * notification on that shard, and the outbox trigger (drizzle/0006) notifies only then.
+ */
+export const SLEEP_LOCK_NAMESPACE = 0x0e7b07;
 /** Key of the advisory lock that serialises migrations: pg_advisory_lock(ns, 0). */
 export const MIGRATION_LOCK_NAMESPACE = 0x0e7b06;
 
