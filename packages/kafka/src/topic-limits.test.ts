@@ -20,8 +20,10 @@ describe('warnAboutCopyTopicLimits', () => {
     expect(warnings[0]!.message).toContain('--entity-name eventbus.dlq.g --add-config max.message.bytes=1114124');
     warnAboutCopyTopicLimits({ neededBytes: undefined, shortfalls: [], unknownBecause: 'TOPIC_AUTHORIZATION_FAILED' }, logger, {});
     expect(warnings[1]!.message).toContain('could not read max.message.bytes');
+    warnAboutCopyTopicLimits({ neededBytes: 1_114_124, shortfalls: [], unknownBecause: 'CLUSTER_AUTHORIZATION_FAILED' }, logger, {});
+    expect(warnings[2]!.message).toContain('sized and checked against 1114124 bytes from what could be read');
     warnAboutCopyTopicLimits({ neededBytes: 1, shortfalls: [] }, logger, {});
     warnAboutCopyTopicLimits(undefined, logger, {});
-    expect(warnings).toHaveLength(2);
+    expect(warnings).toHaveLength(3);
   });
 });

@@ -78,7 +78,9 @@ export function warnAboutCopyTopicLimits(sizing: CopyTopicSizing | undefined, lo
   if (sizing.unknownBecause !== undefined) {
     logger.warn(
       { ...fields, err: sizing.unknownBecause },
-      'could not read max.message.bytes of the event topics or the broker (DescribeConfigs); retry and DLQ topics created now have the broker default, and their limits are not checked',
+      sizing.neededBytes === undefined
+        ? 'could not read max.message.bytes of the event topics or the broker (DescribeConfigs); retry and DLQ topics created now have the broker default, and their limits are not checked'
+        : `could not read every max.message.bytes (DescribeConfigs); retry and DLQ topics are sized and checked against ${sizing.neededBytes} bytes from what could be read`,
     );
   }
 }

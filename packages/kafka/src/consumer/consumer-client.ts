@@ -76,7 +76,7 @@ export interface CopyTopicSizing {
   neededBytes: number | undefined;
   /** Copy topics that exist with a smaller `max.message.bytes`: a copy of an event near the copied topics' limit would be refused. */
   shortfalls: Array<{ topic: string; maxMessageBytes: number }>;
-  /** Why the limits could not be read, when they could not. */
+  /** Why the limits (of the copied topics, or the broker's) could not be read, when one of them could not: `neededBytes` then rests on the other, or is undefined. */
   unknownBecause?: string;
 }
 

@@ -112,23 +112,29 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
    * Creates the copy topics with a `max.message.bytes` of copyTopicLimit over the source
    * topics, and returns those that exist with less. A copy topic at the broker's default would
    * refuse the copy of an event near the event topic's limit (the copy adds retry or DLQ
-   * headers). When the broker will not describe its configuration (a managed Kafka's ACLs), the
-   * copy topics are created with the broker's default and nothing is checked.
+   * headers). When the broker will describe neither the copied topics nor itself (a managed
+   * Kafka's ACLs), the copy topics are created with the broker's default and nothing is checked.
    */
   private async ensureCopyTopics(admin: Admin, sources: readonly string[], copyTopics: readonly string[], partitions: number): Promise<CopyTopicSizing> {
-    let neededBytes: number | undefined;
+    // Each read on its own: a principal may describe topics but not the cluster's brokers (a
+    // managed Kafka), and a topic's effective limit includes the broker default it inherits.
     let unknownBecause: string | undefined;
-    try {
-      neededBytes = copyTopicLimit((await describeTopicLimits(admin, sources)).values(), await describeBrokerMessageMaxBytes(admin));
-    } catch (error) {
-      unknownBecause = errorMessage(error);
-    }
+    const unknown = (error: unknown) => {
+      unknownBecause ??= errorMessage(error);
+      return undefined;
+    };
+    const sourceLimits = await describeTopicLimits(admin, sources).catch(unknown);
+    const brokerLimit = await describeBrokerMessageMaxBytes(admin).catch(unknown);
+    const neededBytes =
+      brokerLimit !== undefined || (sourceLimits !== undefined && sourceLimits.size > 0)
+        ? copyTopicLimit(sourceLimits?.values() ?? [], brokerLimit ?? 0)
+        : undefined;
     const config = neededBytes === undefined ? {} : { configEntries: [{ name: 'max.message.bytes', value: String(neededBytes) }] };
     await createTopicsAndWait(
       admin,
       copyTopics.map((topic) => ({ topic, numPartitions: partitions, ...config })),
     );
-    if (neededBytes === undefined) return { neededBytes, shortfalls: [], ...(unknownBecause ? { unknownBecause } : {}) };
+    if (neededBytes === undefined) return { neededBytes, shortfalls: [], ...(unknownBecause === undefined ? {} : { unknownBecause }) };
     let limits: Map<string, number>;
     try {
       limits = await describeTopicLimits(admin, copyTopics);
@@ -140,7 +146,8 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       const maxMessageBytes = limits.get(topic);
       if (maxMessageBytes !== undefined && maxMessageBytes < neededBytes) shortfalls.push({ topic, maxMessageBytes });
     }
-    return { neededBytes, shortfalls };
+    // A limit read without one of the two sources is still used, and said to be partial.
+    return { neededBytes, shortfalls, ...(unknownBecause === undefined ? {} : { unknownBecause }) };
   }
 
   async start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
