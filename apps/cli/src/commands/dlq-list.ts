@@ -50,7 +50,7 @@ ${CONNECTION_HELP}`,
             r.attempts,
             r.status,
             r.lastFailedAt.toISOString(),
-            `${r.refusedCopyBytes === null ? '' : `[value not stored: ${r.refusedCopyBytes}-byte copy too large for the DLQ topic] `}${r.errorClass}: ${r.errorMessage}`,
+            `${r.refusedCopyBytes === null ? '' : '[value not stored] '}${r.errorClass}: ${r.errorMessage}`,
           ]),
         ),
       );
