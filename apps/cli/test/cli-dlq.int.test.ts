@@ -209,4 +209,40 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     expect(noKafka.stdout).toContain(`dead letter ${relay} re-driven to the outbox`);
     expect([await status(consumerRow), await status(relay)]).toEqual(['pending', 'redriven']);
   }, 90_000);
+
+  it('marks a row whose DLQ copy was too large for the DLQ topic, shows where the event is, and refuses to re-drive it with what to do instead', async () => {
+    const env = f.env(f.prefix());
+    const group = uniqueName('big-');
+    const tenant = uniqueName('shop-');
+    // As the DLQ mirror stores a record without the value (eventbus-dlq-truncated): value and value_bytes NULL.
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic, partition, "offset",
+         headers, error_class, error_message, attempts, first_failed_at, last_failed_at, header_names, header_values)
+       VALUES ($1, 'consumer', $2, 'e-1', $3, 'order.placed', 'k', 'eventbus.order', 2, 41, $4::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), '{}', '{}')
+       RETURNING id::text`,
+      [
+        `consumer:${group}:eventbus.order:2:41`,
+        group,
+        tenant,
+        JSON.stringify({ 'eventbus-dlq-truncated': '1100000', 'eventbus-dlq-retry-topic': `x.retry.${group}` }),
+      ],
+    );
+    const id = rows[0].id as string;
+    const list = await runCliInProcess(['dlq', 'list', '--group', group], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('[value not stored] NonRetriableError: cannot bill');
+    const listed = JSON.parse((await runCliInProcess(['dlq', 'list', '--group', group, '--json'], env)).stdout);
+    expect(listed).toMatchObject([{ id, refusedCopyBytes: 1_100_000 }]);
+    const show = await runCliInProcess(['dlq', 'show', id], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toContain(
+      '(not stored: the DLQ copy, 1100000 bytes, was larger than the DLQ topic accepts; the event is on eventbus.order partition 2 offset 41',
+    );
+    const retry = await runCliInProcess(['dlq', 'retry', id], env);
+    expect(retry.code).toBe(3);
+    expect(retry.stdout + retry.stderr).toContain(`dead letter ${id} holds no value to re-drive`);
+    expect(retry.stdout + retry.stderr).toContain(`eventbus replay --tenant ${tenant} --group ${group}`);
+    // Nothing changed: the row is still pending.
+    expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status).toBe('pending');
+  });
 });

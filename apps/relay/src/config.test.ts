@@ -25,17 +25,18 @@ describe('loadConfig: KAFKA_REQUEST_TIMEOUT_MS', () => {
   });
 });
 
-describe('loadConfig: RELAY_MISSING_TOPIC_HOLD_MS / _MAX_MS', () => {
+describe('loadConfig: RELAY_MISSING_TOPIC_HOLD_MS / _MAX_MS / RELAY_MISSING_TOPIC_ALERT_MS', () => {
   it('holds a missing topic 1 s doubling to 30 s by default, and takes other values', () => {
-    expect(loadConfig(base).missingTopicHold).toEqual({ initialMs: 1000, maxMs: 30_000 });
-    expect(loadConfig({ ...base, RELAY_MISSING_TOPIC_HOLD_MS: '500', RELAY_MISSING_TOPIC_HOLD_MAX_MS: '120000' }).missingTopicHold).toEqual({
-      initialMs: 500,
-      maxMs: 120_000,
-    });
+    expect(loadConfig(base).missingTopicHold).toEqual({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 });
+    expect(
+      loadConfig({ ...base, RELAY_MISSING_TOPIC_HOLD_MS: '500', RELAY_MISSING_TOPIC_HOLD_MAX_MS: '120000', RELAY_MISSING_TOPIC_ALERT_MS: '60000' })
+        .missingTopicHold,
+    ).toEqual({ initialMs: 500, maxMs: 120_000, alertAfterMs: 60_000 });
   });
 
   it('refuses a value out of range, naming the variable', () => {
     expect(() => loadConfig({ ...base, RELAY_MISSING_TOPIC_HOLD_MS: '5' })).toThrow(/RELAY_MISSING_TOPIC_HOLD_MS=/);
     expect(() => loadConfig({ ...base, RELAY_MISSING_TOPIC_HOLD_MAX_MS: '700000' })).toThrow(/RELAY_MISSING_TOPIC_HOLD_MAX_MS=/);
+    expect(() => loadConfig({ ...base, RELAY_MISSING_TOPIC_ALERT_MS: '50' })).toThrow(/RELAY_MISSING_TOPIC_ALERT_MS=/);
   });
 });

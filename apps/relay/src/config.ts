@@ -42,6 +42,11 @@ export const RELAY_ENV = {
     description: 'after Kafka says a topic does not exist, its rows are not offered again for this long, doubling per hold (10–60000)',
   },
   RELAY_MISSING_TOPIC_HOLD_MAX_MS: { default: '30000', description: 'longest hold on a missing topic (hold ms–600000)' },
+  RELAY_MISSING_TOPIC_ALERT_MS: {
+    default: '300000',
+    description:
+      'a topic missing this long is reported: an error log line once, degraded with the topic in /readyz problems; its rows still wait (100–86400000)',
+  },
   RELAY_KAFKA_FAILOVER_MS: {
     default: '20000',
     description: "publishes failing this long hand the instance's shards to other instances that reach Kafka (0 = never)",
@@ -78,7 +83,7 @@ export interface RelayAppConfig {
   createTopics: boolean;
   retryConfig: RetryConfig;
   /** Holds on a topic Kafka said does not exist: first hold, longest hold. */
-  missingTopicHold: { initialMs: number; maxMs: number };
+  missingTopicHold: { initialMs: number; maxMs: number; alertAfterMs: number };
   instanceId: string | undefined;
   migrate: boolean;
   httpHost: string;
@@ -116,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): RelayAppConfig {
     missingTopicHold: {
       initialMs: read.int('RELAY_MISSING_TOPIC_HOLD_MS', 10, 60_000),
       maxMs: read.int('RELAY_MISSING_TOPIC_HOLD_MAX_MS', 10, 600_000),
+      alertAfterMs: read.int('RELAY_MISSING_TOPIC_ALERT_MS', 100, 86_400_000),
     },
     instanceId: read.optional('RELAY_INSTANCE_ID'),
     migrate: read.bool('RELAY_MIGRATE'),

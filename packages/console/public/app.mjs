@@ -276,7 +276,7 @@ function DeadLettersView() {
           (r) => html`<tr class="clickable" data-testid="dead-letter-row" data-id=${r.id} onClick=${() => setOpen(r.id)}>
             <td onClick=${(e) => e.stopPropagation()}><input type="checkbox" data-testid="select" checked=${selected.has(r.id)} onChange=${() => toggle(r.id)} /></td>
             <td>${r.id}</td><td>${r.stage}</td><td>${r.groupId ?? '–'}</td><td>${r.tenantId ?? '–'}</td><td>${r.eventType ?? '–'}</td>
-            <td>${r.attempts}</td><td>${r.status}</td><td>${new Date(r.lastFailedAt).toLocaleString()}</td><td>${r.errorClass}: ${r.errorMessage}</td>
+            <td>${r.attempts}</td><td>${r.status}</td><td>${new Date(r.lastFailedAt).toLocaleString()}</td><td>${r.refusedCopyBytes === null ? '' : html`<strong>[value not stored] </strong>`}${r.errorClass}: ${r.errorMessage}</td>
           </tr>`,
         )}</tbody></table>`
       }
@@ -311,7 +311,11 @@ function DeadLetterDetail({ id, onAction, onClose }) {
       <button class="primary" data-testid="retry-one" onClick=${() => onAction('retry', [row.id])}>Retry</button>
       <button class="danger" data-testid="discard-one" onClick=${() => onAction('discard', [row.id])}>Discard</button></div>`
     }
-    <h3>Payload</h3><pre data-testid="payload">${JSON.stringify(row.payload, null, 2)}</pre>
+    <h3>Payload</h3>${
+      row.refusedCopyBytes === null
+        ? html`<pre data-testid="payload">${JSON.stringify(row.payload, null, 2)}</pre>`
+        : html`<p class="error" data-testid="payload-not-stored">Not stored: the DLQ copy (${fmt(row.refusedCopyBytes)} bytes) was larger than the DLQ topic accepts. The event is at its original position above, and in the EventLog; replay it to the group once the retry topic's max.message.bytes is raised.</p>`
+    }
     <h3>Headers</h3><pre>${JSON.stringify(row.headers, null, 2)}</pre>
     <h3>Stack</h3><pre>${row.errorStack ?? '–'}</pre>
   </section>`;

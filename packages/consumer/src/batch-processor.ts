@@ -4,10 +4,10 @@ import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api
 import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
-import { encodeDlqHeaders } from '@eventbus/core';
+import { encodeDlqHeaders, truncatedDlqHeaders } from '@eventbus/core';
 import { describeFailure, isNonRetriable } from './failure.js';
 import { headerBytes, keyBytes } from '@eventbus/core';
-import type { BatchControl, InboundMessage } from '@eventbus/kafka';
+import { isTooLargeRefusal, type BatchControl, type InboundMessage, type OutboundMessage } from '@eventbus/kafka';
 import { withoutHeaders, type MessageOrigin } from '@eventbus/core';
 import type { ResolvedConsumerOptions, ResolvedSubscription } from './options.js';
 import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/core';
@@ -190,7 +190,7 @@ export class BatchProcessor {
     // 'deciding' until the batch ended, was detached ('running' holds a DetachSlots place,
     // 'waiting' none), or is left in the fetch round for good ('inline'). A holder: the batch's
     // own work changes it while handleBatch awaits.
-    const batch: { place: 'deciding' | 'running' | 'waiting' | 'inline' } = { place: 'deciding' };
+    const batch: { place: 'deciding' | 'running' | 'waiting' | 'inline'; waited?: true } = { place: 'deciding' };
     let askedToDetach: (() => void) | undefined;
     const askedToWait = new Promise<'asked'>((resolve) => (askedToDetach = () => resolve('asked')));
     const slots = this.detachSlots;
@@ -207,7 +207,9 @@ export class BatchProcessor {
           slots.give();
           batch.place = 'waiting';
         }
-        return batch.place === 'waiting';
+        if (batch.place !== 'waiting') return false;
+        batch.waited = true;
+        return true;
       },
       // After the wait: handlers run again once a place is free (false: the batch ends).
       resume: async () => {
@@ -241,7 +243,10 @@ export class BatchProcessor {
       control.detach!(
         work.finally(() => {
           if (batch.place === 'running') slots.give();
-          if (Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
+          // A wait for a retry is not slowness: noted as slow, the partition's next batches would
+          // need a place at once, and without one run in the fetch round, where a retry not due
+          // yet is paused and fetched again.
+          if (!batch.waited && Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
         }),
       );
       return;
@@ -502,7 +507,11 @@ export class BatchProcessor {
       } else if (options.mode === 'non-blocking') {
         const delayMs = backoffDelayMs(options.retryConfig, attempt);
         const retry = { attempt: attempt + 1, dueAt: now + delayMs, firstFailureAt: facts.firstFailureAt, subscription: subscription.name };
-        failures.copies.push(context.with(handlerContext, () => this.publishRetry(delivery, retry, delayMs)));
+        const deadLetterInstead = () => {
+          this.metric(event, attempt, 'dead_lettered');
+          return this.deadLetter(delivery, outcome.error, facts);
+        };
+        failures.copies.push(context.with(handlerContext, () => this.publishRetry(delivery, retry, delayMs, deadLetterInstead)));
         span.addEvent(PROCESS_SPAN_EVENT.retryScheduled, retryEventAttributes(attempt + 1, delayMs, options.retryTopic));
         this.metric(event, attempt, 'failed');
       } else {
@@ -556,22 +565,39 @@ export class BatchProcessor {
     this.resumeTimers.add(timer);
   }
 
-  /** Sends the retry copy, due `delayMs` from now, to its delay's partitions (RetryPartitions); resolves once Kafka acknowledged it. */
+  /**
+   * Sends the retry copy, due `delayMs` from now, to its delay's partitions (RetryPartitions);
+   * resolves once Kafka acknowledged it. A copy Kafka refuses as too large for the retry topic
+   * would be refused on every read of the event (its offset is never committed, the partition
+   * is rewound to it again and again): the event goes to the DLQ instead (`deadLetterInstead`),
+   * whose acknowledgement then stands for it.
+   */
   private publishRetry(
     delivery: Delivery,
     retry: { attempt: number; dueAt: number; firstFailureAt: number; subscription: string },
     delayMs: number,
+    deadLetterInstead: () => Promise<unknown>,
   ): Promise<unknown> {
     const { message } = delivery;
+    const { retryTopic, groupId, logger } = this.deps.options;
     const key = keyBytes(message.key);
-    return this.deps.publisher.send({
-      topic: this.deps.options.retryTopic,
-      // The original bytes of key, value and headers: what the producer sent.
-      key,
-      value: message.value ?? Buffer.alloc(0),
-      headers: encodeRetryHeaders(originalHeaderBytes(delivery), { ...retry, origin: delivery.origin }),
-      choosePartition: this.retryPartitions.chooser(delayMs, key),
-    });
+    return this.deps.publisher
+      .send({
+        topic: retryTopic,
+        // The original bytes of key, value and headers: what the producer sent.
+        key,
+        value: message.value ?? Buffer.alloc(0),
+        headers: encodeRetryHeaders(originalHeaderBytes(delivery), { ...retry, origin: delivery.origin }),
+        choosePartition: this.retryPartitions.chooser(delayMs, key),
+      })
+      .catch((error: unknown) => {
+        if (!isTooLargeRefusal(error)) throw error;
+        logger.error(
+          { groupId, ...delivery.origin, retryTopic, err: errorMessage(error) },
+          "retry copy refused as too large for the retry topic; the event goes to the DLQ instead (raise the retry topic's max.message.bytes)",
+        );
+        return deadLetterInstead();
+      });
   }
 
   /** Sends the DLQ copy; resolves once Kafka acknowledged it. */
@@ -598,7 +624,27 @@ export class BatchProcessor {
       ...(facts.subscription === undefined ? {} : { subscription: facts.subscription }),
     });
     // The original bytes of key, value and headers (see publishRetry).
-    return this.deps.publisher.send({ topic: options.dlqTopic, key: keyBytes(message.key), value: message.value ?? Buffer.alloc(0), headers });
+    const copy: OutboundMessage = { topic: options.dlqTopic, key: keyBytes(message.key), value: message.value ?? Buffer.alloc(0), headers };
+    return this.deps.publisher.send(copy).catch((error: unknown) => this.sendTruncatedDeadLetter(delivery, copy, error));
+  }
+
+  /**
+   * The last resort for a DLQ copy Kafka refused as too large (any other failure rejects, and
+   * the partition is read again from the event): a record with an empty value and only the
+   * DLQ and identity headers (truncatedDlqHeaders) stands for the event, so that the partition
+   * goes on, the DLQ mirror records the failure, and an operator finds the original on its topic
+   * at the coordinates it names. Refused too, it rejects: the partition is read again from the
+   * event, as for any copy Kafka did not take.
+   */
+  private sendTruncatedDeadLetter(delivery: Delivery, copy: OutboundMessage, refusal: unknown): Promise<unknown> {
+    if (!isTooLargeRefusal(refusal)) return Promise.reject(refusal);
+    const { groupId, dlqTopic, logger } = this.deps.options;
+    const refusedBytes = copyBytes(copy);
+    logger.error(
+      { groupId, ...delivery.origin, dlqTopic, refusedBytes, err: errorMessage(refusal) },
+      "DLQ copy refused as too large for the DLQ topic; a DLQ record without the value stands for the event (header eventbus-dlq-truncated), the original stays on its topic (raise the DLQ topic's max.message.bytes)",
+    );
+    return this.deps.publisher.send({ ...copy, value: Buffer.alloc(0), headers: truncatedDlqHeaders(copy.headers, refusedBytes) });
   }
 
   /** `eventTypeLabel`: the metric label, `undecodable` for a message whose type header cannot be trusted (bounded labels). */
@@ -637,6 +683,14 @@ const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEAD
 function originalHeaderBytes(delivery: Delivery): Record<string, string | Buffer> {
   const bytes = headerBytes(delivery.message.headers);
   return delivery.retried ? withoutHeaders(bytes, RETRY_HEADER_NAMES) : bytes;
+}
+
+/** The bytes of a copy's key, value and headers: the size an operator compares with the topic's max.message.bytes. */
+function copyBytes(message: OutboundMessage): number {
+  const length = (v: string | Buffer) => (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
+  let bytes = length(message.key) + length(message.value);
+  for (const name in message.headers) bytes += Buffer.byteLength(name) + length(message.headers[name]!);
+  return bytes;
 }
 
 /** Whether `work` ended within `ms` ('settled'), is still going ('late'), or `asked` resolved first. A rejection within `ms` rejects. */

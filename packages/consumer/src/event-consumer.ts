@@ -1,7 +1,14 @@
 import pg from 'pg';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { errorMessage, EventBusError, invalidConfig } from '@eventbus/core';
-import { KafkajsConsumerClient, KafkaPublisher, type ConsumerGroupClient, type MessagePublisher, type TopicSubscriptionSpec } from '@eventbus/kafka';
+import {
+  KafkajsConsumerClient,
+  KafkaPublisher,
+  warnAboutCopyTopicLimits,
+  type ConsumerGroupClient,
+  type MessagePublisher,
+  type TopicSubscriptionSpec,
+} from '@eventbus/kafka';
 import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
 import { loadDrizzle, processOnce, type InboxTransaction } from './inbox.js';
@@ -121,7 +128,8 @@ export class EventConsumer {
       });
       this.client = client;
       const { eventTopics, eventTopicPattern, retryTopic, dlqTopic } = this.topics();
-      await client.ensureTopics([...eventTopics, retryTopic, dlqTopic], o.topicPartitions);
+      // The retry and DLQ topics get room for a copy of the largest event plus the headers it gains.
+      warnAboutCopyTopicLimits(await client.ensureTopics(eventTopics, o.topicPartitions, [retryTopic, dlqTopic]), o.logger, { groupId: o.groupId });
       const subscriptions: TopicSubscriptionSpec[] = [
         { topics: eventTopicPattern ? [...eventTopics, eventTopicPattern] : eventTopics, fromBeginning: o.fromBeginning },
         // Everything in the retry topic is this group's pending work, whenever it was written.

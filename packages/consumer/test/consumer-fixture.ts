@@ -2,7 +2,7 @@ import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { Kafka, logLevel } from 'kafkajs';
 import { encodeEvent, TopicRouter, uuidv7 } from '@eventbus/core';
-import { KafkaPublisher } from '@eventbus/kafka';
+import { createTopicsAndWait, KafkaPublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
 import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
@@ -96,6 +96,25 @@ export async function consumerFixture(label: string) {
       const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
       return (committed?.partitions ?? []).sort((a, b) => a.partition - b.partition).map((p) => Number(p.offset));
     },
+    /** Creates topics with their own settings (a partition count, a max.message.bytes) before a consumer creates them its way. */
+    async createTopics(topics: Array<{ topic: string; numPartitions?: number; maxMessageBytes?: number }>): Promise<void> {
+      await createTopicsAndWait(
+        admin,
+        topics.map(({ topic, numPartitions, maxMessageBytes }) => ({
+          topic,
+          numPartitions: numPartitions ?? 1,
+          ...(maxMessageBytes === undefined ? {} : { configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] }),
+        })),
+      );
+    },
+    /** A topic's effective max.message.bytes. */
+    async maxMessageBytes(topic: string): Promise<number> {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: topic, configNames: ['max.message.bytes'] }],
+      });
+      return Number(resources[0]!.configEntries.find((e) => e.configName === 'max.message.bytes')!.configValue);
+    },
     /** Stops what the test started (consumers first, so their last publishes land). */
     async reset() {
       await Promise.all(running.splice(0).map((r) => r.stop()));
@@ -108,6 +127,13 @@ export async function consumerFixture(label: string) {
       await database.drop();
     },
   };
+}
+
+/** A logger that keeps every line, for asserting what a consumer or mirror logged. */
+export function recordingLogger() {
+  const lines: Array<{ level: 'debug' | 'info' | 'warn' | 'error'; fields: Record<string, unknown>; message: string }> = [];
+  const at = (level: (typeof lines)[number]['level']) => (fields: Record<string, unknown>, message: string) => void lines.push({ level, fields, message });
+  return { lines, logger: { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') } };
 }
 
 /** Collects metrics per event id, for asserting the statuses a consumer recorded. */

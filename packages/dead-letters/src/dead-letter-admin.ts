@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { EventBusError, invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher } from '@eventbus/kafka';
 import { requeueEvent } from '@eventbus/outbox';
 import { inTransaction } from '@eventbus/schema/transaction';
@@ -88,6 +88,7 @@ function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions |
     throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
   }
   const headers = row.headers ?? {};
+  if (headers[DLQ_HEADER.truncated] !== undefined) throw truncatedRowError(row, headers[DLQ_HEADER.truncated]!);
   const original = row.header_names && row.header_values ? headersFromBytes(row.header_names, row.header_values) : headers;
   // The DLQ header names the retry topic, so a re-drive needs no routing config; `routing` is the fallback.
   const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, row.group_id);
@@ -105,6 +106,21 @@ function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions |
       ...(subscription ? { subscription } : {}),
     }),
   };
+}
+
+/**
+ * A row that stands for a DLQ copy too large for the DLQ topic has no value to send: the event
+ * is re-sent from where it is kept, the EventLog (replay to the group) or its topic.
+ */
+function truncatedRowError(row: DeadLetterRow, refusedBytes: string): EventBusError {
+  const where = `${row.topic} partition ${row.partition} offset ${row.offset}`;
+  return new EventBusError(
+    'INVALID_CONFIG',
+    `dead letter ${row.id} holds no value to re-drive: its DLQ copy (${refusedBytes} bytes) was larger than the DLQ topic accepts. ` +
+      `The event is on ${where} and in the EventLog (event ${row.event_id ?? '?'}): raise the retry topic's max.message.bytes, ` +
+      `replay it to the group (eventbus replay --tenant ${row.tenant_id ?? '<tenant>'} --group ${row.group_id} ...), then discard this dead letter`,
+    { details: { id: row.id, refusedCopyBytes: Number(refusedBytes), origin: where } },
+  );
 }
 
 /** Headers from the row's bytea arrays: values stay bytes; a repeated name keeps its last value; a null value is left out. */

@@ -14,7 +14,7 @@ import {
 } from '@eventbus/core';
 import { isRecordError, mirrorDeadLetter, skipUnstorable, type MirrorOutcome } from './sql/mirror-dead-letter.js';
 import type { BatchControl, ConsumerGroupClient, ConsumerGroupClientFactory, InboundMessage, KafkaConnectionOptions } from '@eventbus/kafka';
-import { KafkajsConsumerClient } from '@eventbus/kafka';
+import { KafkajsConsumerClient, warnAboutCopyTopicLimits } from '@eventbus/kafka';
 
 /** Options of `DlqMirror`. */
 export interface DlqMirrorOptions {
@@ -117,7 +117,9 @@ export class DlqMirror {
     });
     this.client = client;
     const exact = this.topics.filter((t): t is string => typeof t === 'string');
-    await client.ensureTopics(exact, this.options.topicPartitions ?? 12);
+    // DLQ topics the mirror creates first are sized as the consumers would size them (no event
+    // topics named: the broker's message.max.bytes is what the relay's topics accept).
+    warnAboutCopyTopicLimits(await client.ensureTopics([], this.options.topicPartitions ?? 12, exact), this.logger, { groupId: this.groupId });
     await client.start([{ topics: this.topics, fromBeginning: true }], async (messages, control) => {
       for (const message of messages) {
         if (!control.isRunning() || control.isStale()) return;

@@ -1,4 +1,5 @@
 export {
+  isTooLargeRefusal,
   PublishError,
   type MessagePublisher,
   type OutboundMessage,
@@ -16,6 +17,7 @@ export {
 export { KafkaPublisher, type KafkaPublisherOptions } from './kafkajs-publisher.js';
 export { InstrumentedPublisher, type InstrumentedPublisherOptions } from './instrumented-publisher.js';
 export { createTopicsAndWait, retryWhileTopicUnknown } from './create-topics.js';
+export { COPY_TOPIC_HEADROOM_BYTES, copyTopicLimit, warnAboutCopyTopicLimits } from './topic-limits.js';
 export { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision } from './kafkajs-patch.js';
 export {
   COMMIT_INTERVAL_MS,
@@ -24,6 +26,7 @@ export {
   type ConsumerGroupClient,
   type ConsumerGroupClientFactory,
   type ConsumerGroupSettings,
+  type CopyTopicSizing,
   type InboundMessage,
   type TopicSubscriptionSpec,
 } from './consumer/consumer-client.js';

@@ -1,20 +1,10 @@
-import {
-  Kafka,
-  logLevel,
-  Partitioners,
-  type Admin,
-  type ConfigResourceTypes,
-  type Producer,
-  type KafkaConfig,
-  type Message,
-  type ProducerBatch,
-  type RecordMetadata,
-} from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
 import { kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { loneRecordBatchBytes } from './message-size.js';
+import { describeTopicLimits } from './topic-limits.js';
 import { TopicCatalog, type TopicAdmin, type TopicFacts } from './topic-catalog.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 import { errorMessage } from '@eventbus/core';
@@ -67,12 +57,6 @@ const REJECTED_TYPES = new Set([
   'UNSUPPORTED_FOR_MESSAGE_FORMAT',
   'POLICY_VIOLATION',
 ]);
-
-/**
- * `ConfigResourceTypes.TOPIC`: kafkajs is CommonJS and Node's ESM import of it does not see
- * that enum as a named export, so its value is written out.
- */
-const TOPIC_RESOURCE = 2 as ConfigResourceTypes;
 
 /** One kafkajs producer and what the publisher knows of its state. */
 interface PooledProducer {
@@ -537,18 +521,7 @@ export class KafkaPublisher implements MessagePublisher {
             replicationFactor: this.options.topicReplicationFactor ?? -1,
           })),
         ),
-      maxMessageBytes: async (topics) => {
-        const { resources } = await admin.describeConfigs({
-          includeSynonyms: false,
-          resources: topics.map((name) => ({ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] })),
-        });
-        const limits = new Map<string, number>();
-        for (const r of resources) {
-          const value = Number(r.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue);
-          if (Number.isInteger(value) && value > 0) limits.set(r.resourceName, value);
-        }
-        return limits;
-      },
+      maxMessageBytes: (topics) => describeTopicLimits(admin, topics),
     };
   }
 }

@@ -103,3 +103,16 @@ export class PublishError extends Error {
     if (options?.refusals?.some((r) => r !== undefined)) this.refusals = options.refusals;
   }
 }
+
+/**
+ * Whether `error` is a publish refused because its message is larger than its topic accepts
+ * (Kafka's MESSAGE_TOO_LARGE or RECORD_LIST_TOO_LARGE, or the publisher's own check before the
+ * send): the same bytes are refused until the topic's `max.message.bytes` is raised. For a
+ * publish of one message, so that the refusal is that message's.
+ */
+export function isTooLargeRefusal(error: unknown): boolean {
+  if (!(error instanceof PublishError) || error.kind !== 'rejected') return false;
+  if (error.reason === 'too-large') return true;
+  const refusals = error.refusals?.filter((r) => r !== undefined) ?? [];
+  return refusals.length > 0 && refusals.every((r) => r.reason === 'too-large');
+}

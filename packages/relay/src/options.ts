@@ -42,6 +42,9 @@ export interface OutboxRelayOptions {
    * `maxMs`; the hold ends for good when a row of the topic is published. Rows of a held topic
    * go back to the outbox due `maxMs` later, and are made due at once when the topic appears.
    * Default 1000 ms doubling to 30000 ms (initialMs 10 to 60000, maxMs initialMs to 600000).
+   * A topic held for `alertAfterMs` (default 300000 = 5 min; 100 to 86400000) is a problem: an
+   * error log line once per topic, and `degraded` with the topic in `problems` in health(); its
+   * rows still wait, never dropped.
    */
   missingTopicHold?: Partial<TopicHoldTiming>;
   /** Rows claimed and sent per Kafka request. Default 500 (1 to 10000). */
@@ -165,5 +168,9 @@ function resolveTopicHoldTiming(input: Partial<TopicHoldTiming> = {}): TopicHold
   if (!Number.isInteger(maxMs) || maxMs < initialMs || maxMs > 600_000) {
     throw invalidConfig('missingTopicHold.maxMs', `an integer from initialMs (${initialMs}) to 600000`, maxMs);
   }
-  return { initialMs, maxMs };
+  const alertAfterMs = input.alertAfterMs ?? DEFAULT_TOPIC_HOLD_TIMING.alertAfterMs;
+  if (!Number.isInteger(alertAfterMs) || alertAfterMs < 100 || alertAfterMs > 86_400_000) {
+    throw invalidConfig('missingTopicHold.alertAfterMs', 'an integer from 100 to 86400000 (ms a topic may stay missing before it is reported)', alertAfterMs);
+  }
+  return { initialMs, maxMs, alertAfterMs };
 }

@@ -20,6 +20,13 @@ export interface RelayHealth {
   shards: number[];
   /** Topics Kafka said do not exist, whose rows wait in the outbox (topic-holds.ts); informational, not a readiness check. */
   heldTopics: string[];
+  /**
+   * Something needs an operator although the relay works (and stays `ready`): a topic missing
+   * for `missingTopicHold.alertAfterMs` or longer, its rows waiting in the outbox. `problems`
+   * says what, one line each.
+   */
+  degraded: boolean;
+  problems: string[];
 }
 
 /**
@@ -67,7 +74,12 @@ export class OutboxRelay {
         logger: this.options.logger,
         ownBackendPids: () => this.lanes.flatMap((lane) => (lane.backendPid === undefined ? [] : [lane.backendPid])),
       }),
-      holds: new TopicHolds(this.options.topicHoldTiming),
+      holds: new TopicHolds(this.options.topicHoldTiming, Date.now, (held) =>
+        this.options.logger.error(
+          { topic: held.topic, heldForMs: Date.now() - held.since, eventTypes: [...held.eventTypes], alertAfterMs: this.options.topicHoldTiming.alertAfterMs },
+          `topic ${held.topic} has been missing for longer than missingTopicHold.alertAfterMs: its rows wait in the outbox until it exists (create it, or route its event types to a topic that exists)`,
+        ),
+      ),
     };
     this.holds = context.holds;
     this.failover = context.failover;
@@ -173,12 +185,30 @@ export class OutboxRelay {
       instanceId: this.instanceId,
       shards: this.shards,
       heldTopics: this.heldTopics,
+      ...this.problems(),
     };
+  }
+
+  /** What health() reports as needing an operator: topics held for `alertAfterMs` or longer. */
+  private problems(): { degraded: boolean; problems: string[] } {
+    const now = Date.now();
+    const problems = this.holds
+      .overdue()
+      .map(
+        (held) =>
+          `topic ${held.topic} missing for ${Math.round((now - held.since) / 1000)} s (since ${new Date(held.since).toISOString()}): rows of ${[...held.eventTypes].join(', ')} wait in the outbox until it exists`,
+      );
+    return { degraded: problems.length > 0, problems };
   }
 
   /** Topics Kafka said do not exist and no row of which was published since: their rows wait in the outbox. */
   get heldTopics(): string[] {
     return this.holds.list().map((hold) => hold.topic);
+  }
+
+  /** Held topics missing for `missingTopicHold.alertAfterMs` or longer. */
+  get overdueHeldTopics(): string[] {
+    return this.holds.overdue().map((hold) => hold.topic);
   }
 
   /** Reconnects of the LISTEN connection since start. */

@@ -11,6 +11,8 @@ export interface ObservedRelay {
   readonly shards: readonly number[];
   /** Topics whose rows wait because Kafka said the topic does not exist. */
   readonly heldTopics?: readonly string[];
+  /** Of those, the topics held for `missingTopicHold.alertAfterMs` or longer. */
+  readonly overdueHeldTopics?: readonly string[];
 }
 
 /** Options of `observeRelayGauges`. */
@@ -41,10 +43,16 @@ export function observeRelayGauges(options: RelayGaugeOptions): () => void {
     description: 'Topics Kafka said do not exist, whose rows this instance holds in the outbox until the topic appears.',
   });
 
+  const overdueHeldTopics = meter.createObservableGauge('eventbus.relay.held_topics_overdue', {
+    description:
+      'Held topics missing for missingTopicHold.alertAfterMs or longer (RELAY_MISSING_TOPIC_ALERT_MS): their rows wait until someone creates the topic.',
+  });
+
   const callback: BatchObservableCallback = async (result) => {
     result.observe(reconnects, options.relay.listenReconnects);
     result.observe(shards, options.relay.shards.length);
     result.observe(heldTopics, options.relay.heldTopics?.length ?? 0);
+    result.observe(overdueHeldTopics, options.relay.overdueHeldTopics?.length ?? 0);
     // A failed query leaves its gauges out of this scrape rather than reporting a false 0.
     const [outbox, dlq] = await Promise.allSettled([outboxBacklog(options.pool), deadLetterCounts(options.pool)]);
     if (outbox.status === 'fulfilled') {
@@ -63,7 +71,7 @@ export function observeRelayGauges(options: RelayGaugeOptions): () => void {
       options.logger?.warn({ err: errorMessage(dlq.reason) }, 'DLQ size query failed; DLQ gauge skipped');
     }
   };
-  const observables = [backlog, failing, oldestAge, dlqSize, reconnects, shards, heldTopics];
+  const observables = [backlog, failing, oldestAge, dlqSize, reconnects, shards, heldTopics, overdueHeldTopics];
   meter.addBatchObservableCallback(callback, observables);
   return () => meter.removeBatchObservableCallback(callback, observables);
 }

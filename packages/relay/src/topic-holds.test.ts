@@ -10,7 +10,7 @@ function clock(start = 1_000_000) {
 describe('TopicHolds', () => {
   it('holds a topic after a refusal for 1 s, then twice as long after each refusal of a probe, up to 30 s', () => {
     const c = clock();
-    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000 }, () => c.now);
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 }, () => c.now);
     expect(holds.heldUntil('t')).toBeUndefined();
     const periods: number[] = [];
     for (let i = 0; i < 7; i++) {
@@ -28,7 +28,7 @@ describe('TopicHolds', () => {
 
   it('a refusal during a running hold (another lane offered the same topic) changes nothing', () => {
     const c = clock();
-    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000 }, () => c.now);
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 }, () => c.now);
     const first = holds.refused('t', 'a.x');
     c.advance(500);
     expect(holds.refused('t', 'b.x')).toEqual({ opened: false, until: first.until });
@@ -39,7 +39,7 @@ describe('TopicHolds', () => {
 
   it('ends the hold when the topic takes a message, with the event types held back, and starts over at 1 s', () => {
     const c = clock();
-    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000 }, () => c.now);
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 }, () => c.now);
     holds.refused('t', 'gone.happened');
     holds.heldBack('t', 'gone.other');
     holds.refused('u', 'u.x');
@@ -51,6 +51,40 @@ describe('TopicHolds', () => {
     expect(holds.heldUntil('t')).toBeUndefined();
     expect(holds.list().map((h) => h.topic)).toEqual(['u']);
     expect(holds.refused('t', 'gone.happened')).toMatchObject({ opened: true, periodMs: 1000 });
+  });
+
+  it('reports a topic held for alertAfterMs once, lists it as overdue until it is published, and starts counting anew after', () => {
+    const c = clock();
+    const reported: Array<{ topic: string; since: number }> = [];
+    const holds = new TopicHolds(
+      { initialMs: 1000, maxMs: 30_000, alertAfterMs: 60_000 },
+      () => c.now,
+      (held) => reported.push({ topic: held.topic, since: held.since }),
+    );
+    const since = c.now;
+    holds.refused('t', 'gone.happened');
+    c.advance(59_999);
+    holds.heldBack('t', 'gone.happened');
+    holds.refused('t', 'gone.happened');
+    expect(reported).toEqual([]);
+    expect(holds.overdue()).toEqual([]);
+    c.advance(1);
+    holds.heldBack('t', 'gone.happened');
+    expect(reported).toEqual([{ topic: 't', since }]);
+    expect(holds.overdue().map((h) => h.topic)).toEqual(['t']);
+    c.advance(120_000);
+    holds.refused('t', 'gone.happened');
+    holds.list();
+    expect(reported).toHaveLength(1); // once per topic
+    holds.published('t');
+    expect(holds.overdue()).toEqual([]);
+    holds.refused('t', 'gone.happened'); // missing again: counted from now
+    c.advance(59_999);
+    holds.list();
+    expect(reported).toHaveLength(1);
+    c.advance(1);
+    holds.list(); // noticed without a refusal too (health polls list)
+    expect(reported).toHaveLength(2);
   });
 
   it('a topic never refused is not held and has nothing to release', () => {
@@ -66,8 +100,12 @@ describe('OutboxRelayOptions.missingTopicHold', () => {
   const base = { connectionString: 'postgres://x@127.0.0.1/db', brokers: ['127.0.0.1:9092'] };
 
   it('defaults to 1 s doubling to 30 s', () => {
-    expect(resolveRelayOptions(base).topicHoldTiming).toEqual({ initialMs: 1000, maxMs: 30_000 });
-    expect(resolveRelayOptions({ ...base, missingTopicHold: { initialMs: 200 } }).topicHoldTiming).toEqual({ initialMs: 200, maxMs: 30_000 });
+    expect(resolveRelayOptions(base).topicHoldTiming).toEqual({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 });
+    expect(resolveRelayOptions({ ...base, missingTopicHold: { initialMs: 200 } }).topicHoldTiming).toEqual({
+      initialMs: 200,
+      maxMs: 30_000,
+      alertAfterMs: 300_000,
+    });
   });
 
   it('refuses a longest hold shorter than the first, with a typed error naming the setting', () => {
@@ -75,5 +113,8 @@ describe('OutboxRelayOptions.missingTopicHold', () => {
     expect(attempt).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
     expect(attempt).toThrow(/missingTopicHold.maxMs: expected an integer from initialMs \(5000\) to 600000, got 1000/);
     expect(() => resolveRelayOptions({ ...base, missingTopicHold: { initialMs: 0 } })).toThrow(/missingTopicHold.initialMs/);
+    expect(() => resolveRelayOptions({ ...base, missingTopicHold: { alertAfterMs: 50 } })).toThrow(
+      /missingTopicHold.alertAfterMs: expected an integer from 100/,
+    );
   });
 });

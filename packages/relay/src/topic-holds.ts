@@ -1,11 +1,15 @@
-/** How long a hold on a missing topic lasts: `initialMs`, doubled on each refusal after a hold ran out, up to `maxMs`. */
+/**
+ * How long a hold on a missing topic lasts: `initialMs`, doubled on each refusal after a hold ran
+ * out, up to `maxMs`; and after how long held a topic is reported as a problem (`alertAfterMs`).
+ */
 export interface TopicHoldTiming {
   initialMs: number;
   maxMs: number;
+  alertAfterMs: number;
 }
 
-/** Default hold timing: 1 s, 2 s, 4 s … 30 s. */
-export const DEFAULT_TOPIC_HOLD_TIMING: Readonly<TopicHoldTiming> = Object.freeze({ initialMs: 1000, maxMs: 30_000 });
+/** Default hold timing: 1 s, 2 s, 4 s … 30 s; a problem after 5 minutes. */
+export const DEFAULT_TOPIC_HOLD_TIMING: Readonly<TopicHoldTiming> = Object.freeze({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 });
 
 /** A topic held, as metrics and health show it. */
 export interface HeldTopic {
@@ -14,6 +18,8 @@ export interface HeldTopic {
   until: number;
   /** Length of the current hold, ms. */
   periodMs: number;
+  /** When Kafka first said the topic does not exist (epoch ms): the start of the first hold of this run. */
+  since: number;
   /** Event types whose rows were held back, so their parked rows can be woken when the topic appears. */
   eventTypes: ReadonlySet<string>;
 }
@@ -24,7 +30,10 @@ export type HoldChange = { opened: true; until: number; periodMs: number } | { o
 interface Hold {
   until: number;
   periodMs: number;
+  since: number;
   eventTypes: Set<string>;
+  /** `onOverdue` was called for this hold (once per topic until it is published). */
+  reported: boolean;
 }
 
 /**
@@ -44,6 +53,13 @@ export class TopicHolds {
   constructor(
     private readonly timing: TopicHoldTiming = DEFAULT_TOPIC_HOLD_TIMING,
     private readonly now: () => number = Date.now,
+    /**
+     * Called once per topic when it has been held `alertAfterMs` (noticed at the next refusal,
+     * held-back row or `list`, so within a hold period of it): its rows have waited that long
+     * and will wait until someone creates the topic. Called again only after the topic was
+     * published and went missing anew.
+     */
+    private readonly onOverdue: (held: HeldTopic) => void = () => undefined,
   ) {}
 
   /** Whether `topic` has a hold, running or run out: Kafka said it does not exist, and nothing of it was published since. */
@@ -67,10 +83,11 @@ export class TopicHolds {
     const hold = this.holds.get(topic);
     if (hold === undefined) {
       const periodMs = this.timing.initialMs;
-      this.holds.set(topic, { until: now + periodMs, periodMs, eventTypes: new Set([eventType]) });
+      this.holds.set(topic, { until: now + periodMs, periodMs, since: now, eventTypes: new Set([eventType]), reported: false });
       return { opened: true, until: now + periodMs, periodMs };
     }
     hold.eventTypes.add(eventType);
+    this.reportIfOverdue(topic, hold, now);
     if (hold.until > now) return { opened: false, until: hold.until };
     hold.periodMs = Math.min(this.timing.maxMs, hold.periodMs * 2);
     hold.until = now + hold.periodMs;
@@ -79,7 +96,10 @@ export class TopicHolds {
 
   /** A row of `topic` was held back (not offered): its event type is noted for `published`. */
   heldBack(topic: string, eventType: string): void {
-    this.holds.get(topic)?.eventTypes.add(eventType);
+    const hold = this.holds.get(topic);
+    if (hold === undefined) return;
+    hold.eventTypes.add(eventType);
+    this.reportIfOverdue(topic, hold, this.now());
   }
 
   /**
@@ -95,8 +115,24 @@ export class TopicHolds {
 
   /** Every topic with a hold, running or run out but not yet probed, by name. */
   list(): HeldTopic[] {
-    return [...this.holds]
-      .map(([topic, hold]) => ({ topic, until: hold.until, periodMs: hold.periodMs, eventTypes: hold.eventTypes }))
-      .sort((a, b) => a.topic.localeCompare(b.topic));
+    const now = this.now();
+    for (const [topic, hold] of this.holds) this.reportIfOverdue(topic, hold, now);
+    return [...this.holds].map(([topic, hold]) => heldTopic(topic, hold)).sort((a, b) => a.topic.localeCompare(b.topic));
   }
+
+  /** The held topics held for `alertAfterMs` or longer: a problem for an operator (health, logs). */
+  overdue(): HeldTopic[] {
+    const now = this.now();
+    return this.list().filter((held) => now - held.since >= this.timing.alertAfterMs);
+  }
+
+  private reportIfOverdue(topic: string, hold: Hold, now: number): void {
+    if (hold.reported || now - hold.since < this.timing.alertAfterMs) return;
+    hold.reported = true;
+    this.onOverdue(heldTopic(topic, hold));
+  }
+}
+
+function heldTopic(topic: string, hold: Hold): HeldTopic {
+  return { topic, until: hold.until, periodMs: hold.periodMs, since: hold.since, eventTypes: hold.eventTypes };
 }

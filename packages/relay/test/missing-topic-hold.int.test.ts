@@ -109,4 +109,56 @@ describe('a missing topic is held, not retried row by row (real Postgres, real K
       await goneCollector.stop();
     }
   });
+
+  it('reports a topic missing past alertAfterMs as a problem (health degraded, one error line) while its rows keep waiting', { timeout: 60_000 }, async () => {
+    const gone = `${f.prefix}lost`; // not the first test's topic, created there
+    const errors: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = { debug() {}, info() {}, warn() {}, error: (fields: Record<string, unknown>, message: string) => void errors.push({ fields, message }) };
+    const alertAfterMs = 2500;
+    const relay = await f.startRelay({ createTopics: false, missingTopicHold: { initialMs: 100, maxMs: 400, alertAfterMs }, logger });
+    const written: string[] = [];
+    const write = async () =>
+      written.push((await f.write({ tenantId: 'gone-tenant', eventType: 'lost.happened', payload: { seq: written.length } })).eventLogId);
+    await write();
+    const heldAt = await waitFor(() => (relay.health().heldTopics.includes(gone) ? Date.now() : undefined), { timeoutMs: 10_000, message: 'the topic held' });
+    // Held, not yet for alertAfterMs: informational only.
+    expect(relay.health()).toMatchObject({ ready: true, degraded: false, problems: [] });
+
+    // The tenant keeps writing; past alertAfterMs the relay reports the topic.
+    const writing = (async () => {
+      while (Date.now() - heldAt < alertAfterMs + 2000) {
+        await write();
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    await waitFor(() => relay.health().degraded || undefined, { timeoutMs: 15_000, message: 'health degraded by the missing topic' });
+    const health = relay.health();
+    expect(Date.now() - heldAt).toBeGreaterThanOrEqual(alertAfterMs - 500); // not before (the hold started a poll or so before heldAt)
+    expect(health.ready).toBe(true); // the relay works: a missing topic is not a reason to take it out
+    expect(health.problems).toHaveLength(1);
+    expect(health.problems[0]).toMatch(
+      new RegExp(`^topic ${gone.replaceAll('.', '\\.')} missing for \\d+ s .*rows of lost\\.happened wait in the outbox until it exists$`),
+    );
+    expect(relay.overdueHeldTopics).toEqual([gone]);
+    await writing;
+    // One error line for the topic, however many holds and rows since.
+    const lines = errors.filter((e) => e.fields.topic === gone);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.message).toContain('missing for longer than missingTopicHold.alertAfterMs');
+    expect(lines[0]!.fields).toMatchObject({ alertAfterMs, eventTypes: ['lost.happened'] });
+    // Never dropped: every row still waits in the outbox, none dead-lettered.
+    expect(await f.pending()).toBe(written.length);
+    const { rows: dead } = await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters');
+    expect(dead[0].n).toBe(0);
+
+    // Created: the rows go out and the problem is gone.
+    await createTopics(f.brokers, [{ topic: gone }]);
+    const goneCollector = await new KafkaCollector(f.brokers, [gone]).start();
+    try {
+      await waitFor(() => goneCollector.eventIds().size >= written.length || undefined, { timeoutMs: 20_000, message: `all ${written.length} waiting rows` });
+      expect(relay.health()).toMatchObject({ degraded: false, problems: [], heldTopics: [] });
+    } finally {
+      await goneCollector.stop();
+    }
+  });
 });

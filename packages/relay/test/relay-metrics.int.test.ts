@@ -54,6 +54,7 @@ describe('relay metrics through OpenTelemetry', () => {
       expect(sample(text, 'eventbus_relay_listen_reconnects_total')).toBe(0);
       expect(sample(text, 'eventbus_relay_shards_owned')).toBe(relay.shards.length);
       expect(sample(text, 'eventbus_relay_held_topics')).toBe(0);
+      expect(sample(text, 'eventbus_relay_held_topics_overdue')).toBe(0);
       expect(sample(text, 'eventbus_relay_held_back_total')).toBe(0);
       // Bounded labels: neither tenants nor event ids appear anywhere.
       expect(text).not.toMatch(/tenant/);

@@ -50,7 +50,7 @@ ${CONNECTION_HELP}`,
             r.attempts,
             r.status,
             r.lastFailedAt.toISOString(),
-            `${r.errorClass}: ${r.errorMessage}`,
+            `${r.refusedCopyBytes === null ? '' : '[value not stored] '}${r.errorClass}: ${r.errorMessage}`,
           ]),
         ),
       );

@@ -68,7 +68,14 @@ ${CONNECTION_HELP}`,
       ];
       for (const [name, value] of lines) printLine(io, `${`${name}:`.padEnd(14)}${value ?? '-'}`);
       printLine(io, '\npayload:');
-      printLine(io, indent(payload instanceof Buffer ? shown(payload, true) : typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2)));
+      if (row.refusedCopyBytes !== null) {
+        printLine(
+          io,
+          indent(
+            `(not stored: the DLQ copy, ${row.refusedCopyBytes} bytes, was larger than the DLQ topic accepts; the event is on ${row.topic} partition ${row.partition} offset ${row.offset}, and in the EventLog)`,
+          ),
+        );
+      } else printLine(io, indent(payload instanceof Buffer ? shown(payload, true) : typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2)));
       printLine(io, '\nheaders:');
       const headers: Array<[string, string]> = bytes
         ? bytes.headers.map((h) => [displayBytes(h.name), h.value === null ? '(null)' : shown(h.value)])

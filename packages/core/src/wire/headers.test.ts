@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EventBusError } from '../errors.js';
-import { DLQ_HEADER, decodeDlqHeaders, encodeDlqHeaders } from './dlq-headers.js';
+import { DLQ_HEADER, decodeDlqHeaders, encodeDlqHeaders, MAX_DLQ_ERROR_MESSAGE_BYTES, MAX_DLQ_ERROR_STACK_BYTES, truncatedDlqHeaders } from './dlq-headers.js';
 import { RETRY_HEADER, decodeRetryHeaders, encodeRetryHeaders, type RetryInfo } from './retry-headers.js';
 
 const original = { ce_id: 'e-1', ce_type: 'product.created', ce_tenantid: 't-1', 'x-custom': 'keep' };
@@ -105,7 +105,31 @@ describe('DLQ headers', () => {
       lastFailureAt: 1,
       retryTopic: 'r',
     });
-    expect(headers[DLQ_HEADER.errorMessage]).toHaveLength(4000);
-    expect(headers[DLQ_HEADER.errorStack]).toHaveLength(8000);
+    expect(Buffer.byteLength(headers[DLQ_HEADER.errorMessage]!)).toBe(MAX_DLQ_ERROR_MESSAGE_BYTES);
+    expect(headers[DLQ_HEADER.errorMessage]!.endsWith('…')).toBe(true);
+    expect(Buffer.byteLength(headers[DLQ_HEADER.errorStack]!)).toBe(MAX_DLQ_ERROR_STACK_BYTES);
+  });
+
+  it('truncates by UTF-8 bytes at a character boundary, and leaves a message within the limit as it is', () => {
+    const facts = { origin: info.origin, groupId: 'g', errorClass: 'Error', attempts: 1, firstFailureAt: 1, lastFailureAt: 1, retryTopic: 'r' };
+    // 3-byte characters: 4000 of them are 12,000 bytes.
+    const cut = encodeDlqHeaders(original, { ...facts, errorMessage: '語'.repeat(4000) })[DLQ_HEADER.errorMessage]!;
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(MAX_DLQ_ERROR_MESSAGE_BYTES);
+    expect(cut).toMatch(/^語+…$/u);
+    const exact = 'x'.repeat(MAX_DLQ_ERROR_MESSAGE_BYTES);
+    expect(encodeDlqHeaders(original, { ...facts, errorMessage: exact })[DLQ_HEADER.errorMessage]).toBe(exact);
+  });
+
+  it('makes a truncated record: DLQ and identity headers only, with the refused size, which decodes', () => {
+    const copy = encodeDlqHeaders(
+      { ...original, ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: 't-1', ce_eventkey: 'k', 'x-big': 'b'.repeat(1000) },
+      { origin: info.origin, groupId: 'g', errorClass: 'Error', errorMessage: 'boom', attempts: 2, firstFailureAt: 1, lastFailureAt: 2, retryTopic: 'r' },
+    );
+    const marker = truncatedDlqHeaders(copy, 1_100_000);
+    expect(marker['x-big']).toBeUndefined();
+    expect(marker['x-custom']).toBeUndefined();
+    expect(marker).toMatchObject({ ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: 't-1', ce_eventkey: 'k', [DLQ_HEADER.truncated]: '1100000' });
+    const { info: decoded } = decodeDlqHeaders(marker as Record<string, string>);
+    expect(decoded).toMatchObject({ origin: info.origin, groupId: 'g', attempts: 2, refusedCopyBytes: 1_100_000 });
   });
 });

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { DLQ_HEADER } from '@eventbus/core';
 import { EVENT_LOG_PAYLOAD_SQL } from '@eventbus/outbox';
 
 /** Filters of `dlq list` and `dlq retry|discard --all`. */
@@ -31,6 +32,12 @@ export interface DeadLetterSummary {
   errorMessage: string;
   lastFailedAt: Date;
   createdAt: Date;
+  /**
+   * Set when the row stands for a DLQ copy Kafka refused as too large (DLQ header
+   * `eventbus-dlq-truncated`): the size in bytes of that copy. The row holds no value; the
+   * original is on its topic at `topic`/`partition`/`offset` (see dlq show).
+   */
+  refusedCopyBytes: number | null;
 }
 
 /**
@@ -39,7 +46,8 @@ export interface DeadLetterSummary {
  * (status, created_at) serves the common `status = 'pending'` listing.
  */
 export const LIST_DEAD_LETTERS_SQL = `
-SELECT id::text, stage, status, group_id, tenant_id, event_type, event_id, attempts, error_class, error_message, last_failed_at, created_at
+SELECT id::text, stage, status, group_id, tenant_id, event_type, event_id, attempts, error_class, error_message, last_failed_at, created_at,
+       headers->>'${DLQ_HEADER.truncated}' AS refused_copy_bytes
 FROM eventbus.dead_letters
 WHERE ($1::text IS NULL OR status = $1)
   AND ($2::text IS NULL OR tenant_id = $2)
@@ -79,6 +87,7 @@ function summaryFromRow(r: pg.QueryResultRow): DeadLetterSummary {
     errorMessage: r.error_message,
     lastFailedAt: r.last_failed_at,
     createdAt: r.created_at,
+    refusedCopyBytes: r.refused_copy_bytes === null || r.refused_copy_bytes === undefined ? null : Number(r.refused_copy_bytes),
   };
 }
 
@@ -117,6 +126,7 @@ export const SHOW_DEAD_LETTER_SQL = `
 SELECT d.id::text, d.dedupe_key, d.stage, d.status, d.group_id, d.tenant_id, d.event_type, d.event_id, d.event_key, d.topic,
        d.partition, d."offset", d.message_timestamp, d.message_key, d.value, d.headers, d.error_class, d.error_message,
        d.error_stack, d.attempts, d.first_failed_at, d.last_failed_at, d.status_changed_at, d.created_at,
+       d.headers->>'${DLQ_HEADER.truncated}' AS refused_copy_bytes,
        d.message_key_bytes, d.value_bytes, d.header_names, d.header_values,
        e.payload AS event_log_payload
 FROM eventbus.dead_letters d

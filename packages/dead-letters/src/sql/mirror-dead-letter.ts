@@ -70,6 +70,11 @@ export async function mirrorDeadLetter(db: pg.Pool | pg.ClientBase, message: Inb
   const { origin } = info;
   const text = (value: string | undefined): string | null => (value === undefined ? null : readableText(value));
   const bytes = recordBytes(message);
+  // A truncated record (DLQ_HEADER.truncated) stands for a copy too large for the DLQ topic: its
+  // empty value is not the event's, so value and value_bytes stay NULL (what `dlq show` and a
+  // re-drive read as "not stored"); the headers say how large the refused copy was.
+  const truncated = info.refusedCopyBytes !== undefined;
+  if (truncated) bytes.value = null;
   const { rowCount } = await db.query(MIRROR_DEAD_LETTER_SQL, [
     readableText(consumerDedupeKey(info.groupId, origin.topic, origin.partition, origin.offset)),
     readableText(info.groupId),
@@ -82,7 +87,7 @@ export async function mirrorDeadLetter(db: pg.Pool | pg.ClientBase, message: Inb
     origin.offset,
     origin.timestamp,
     message.key === null ? null : readableText(message.key.toString('utf8')),
-    message.value === null ? null : readableText(message.value.toString('utf8')),
+    message.value === null || truncated ? null : readableText(message.value.toString('utf8')),
     // All headers, the DLQ ones included: a re-drive reads the subscription and retry topic from them.
     JSON.stringify(Object.fromEntries(Object.entries(headers).map(([name, value]) => [readableText(name), readableText(value)]))),
     readableText(info.errorClass),

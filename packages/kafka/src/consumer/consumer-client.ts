@@ -77,10 +77,26 @@ export interface TopicSubscriptionSpec {
   fromBeginning: boolean;
 }
 
+/** How `ensureTopics` sized the copy topics. */
+export interface CopyTopicSizing {
+  /** The `max.message.bytes` a copy topic needs; undefined when the broker would not tell the limits (DescribeConfigs refused): created copy topics then have the broker's default. */
+  neededBytes: number | undefined;
+  /** Copy topics that exist with a smaller `max.message.bytes`: a copy of an event near the copied topics' limit would be refused. */
+  shortfalls: Array<{ topic: string; maxMessageBytes: number }>;
+  /** Why the limits (of the copied topics, or the broker's) could not be read, when one of them could not: `neededBytes` then rests on the other, or is undefined. */
+  unknownBecause?: string;
+}
+
 /** A consumer group member, as small as the consumer and the DLQ mirror need it. */
 export interface ConsumerGroupClient {
-  /** Creates missing topics (existing ones are left as they are). */
-  ensureTopics(topics: readonly string[], partitions: number): Promise<void>;
+  /**
+   * Creates missing topics (existing ones are left as they are). `copyTopics` receive copies of
+   * the messages of `topics` (and of topics like them) with headers added: the retry and DLQ
+   * topics. Those created here get a `max.message.bytes` above what the copied topics accept
+   * (the client's rule, e.g. copyTopicLimit); those that exist with less are returned, for the
+   * caller to warn about. Undefined when there are no copy topics or the client cannot tell.
+   */
+  ensureTopics(topics: readonly string[], partitions: number, copyTopics?: readonly string[]): Promise<CopyTopicSizing | undefined>;
   /** Joins the group and starts calling `eachBatch`; resolves once running. */
   start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void>;
   /** Ends the batches in flight after their current message, commits resolved offsets and leaves the group. Idempotent. */

@@ -1,0 +1,184 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { dlqTopicFor, NonRetriableError, retryTopicFor } from '@eventbus/core';
+import { listDeadLetters, redriveDeadLetter } from '@eventbus/dead-letters';
+import { COPY_TOPIC_HEADROOM_BYTES } from '@eventbus/kafka';
+import { waitFor } from '@eventbus/dev-services';
+import { DLQ_HEADER } from '../src/index.js';
+import { consumerFixture, recordingLogger } from './consumer-fixture.js';
+
+// A retry or DLQ copy carries the whole event plus headers. One that its topic refuses as too
+// large would be refused on every read of the event: without a way out, its offset is never
+// committed and the partition is rewound to it forever. These tests give the copy topics a
+// smaller max.message.bytes than the event topic and check that the partition goes on and the
+// event is not lost.
+
+let f: Awaited<ReturnType<typeof consumerFixture>>;
+beforeAll(async () => {
+  f = await consumerFixture('copy-limits');
+});
+afterEach(async () => f.reset());
+afterAll(async () => f?.close());
+
+/** A copy topic limit that the large events below exceed and the small ones fit. */
+const SMALL_LIMIT = 16 * 1024;
+const LARGE_PAYLOAD = { blob: 'x'.repeat(40_000) };
+
+/** One tenant, so one partition of a one-partition event topic: every event below shares it. */
+async function topics(groupId: string, limits: { retry?: number; dlq?: number; event?: number }) {
+  const prefix = f.prefix();
+  const eventTopic = `${prefix}order`;
+  const retryTopic = retryTopicFor(prefix, groupId);
+  const dlqTopic = dlqTopicFor(prefix, groupId);
+  await f.createTopics([
+    { topic: eventTopic, ...(limits.event ? { maxMessageBytes: limits.event } : {}) },
+    ...(limits.retry ? [{ topic: retryTopic, maxMessageBytes: limits.retry }] : []),
+    ...(limits.dlq ? [{ topic: dlqTopic, maxMessageBytes: limits.dlq }] : []),
+  ]);
+  return { prefix, eventTopic, retryTopic, dlqTopic };
+}
+
+/** Waits until the group committed the event topic's partition up to its end. */
+async function committedToEnd(groupId: string, topic: string): Promise<number> {
+  const [end] = await f.topicEnds(topic);
+  await waitFor(async () => ((await f.committedOffsets(groupId, topic))[0] ?? -1) >= end! || undefined, {
+    timeoutMs: 20_000,
+    message: `the group commits ${topic} up to its end (${end})`,
+  });
+  return end!;
+}
+
+describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () => {
+  it('sends a DLQ record without the value in its place: the partition goes on, the mirror records it, an operator finds the original', {
+    timeout: 60_000,
+  }, async () => {
+    const groupId = f.group('dlq-small');
+    const { prefix, eventTopic, dlqTopic } = await topics(groupId, { dlq: SMALL_LIMIT });
+    const handled: string[] = [];
+    const { lines, logger } = recordingLogger();
+    await f.consumer({ groupId, routing: { prefix }, logger }, [
+      {
+        eventTypes: ['order.placed'],
+        name: 'billing',
+        handler: async (event) => {
+          if ((event.payload as { fail?: boolean }).fail) throw new NonRetriableError('cannot bill this order');
+          handled.push(event.id);
+        },
+      },
+    ]);
+    // The existing DLQ topic is named at start, with its limit and the setting to change.
+    const warning = lines.find((l) => l.level === 'warn' && l.fields.topic === dlqTopic);
+    expect(warning?.message).toContain(`accepts ${SMALL_LIMIT} bytes (max.message.bytes)`);
+    expect(warning?.message).toContain(`--entity-name ${dlqTopic} --add-config max.message.bytes=`);
+
+    const dlq = await f.collect([dlqTopic]);
+    const [large, small, ...healthy] = await f.publish(prefix, [
+      { tenantId: 'acme', eventType: 'order.placed', payload: { fail: true, ...LARGE_PAYLOAD } },
+      { tenantId: 'acme', eventType: 'order.placed', payload: { fail: true } },
+      ...Array.from({ length: 3 }, () => ({ tenantId: 'acme', eventType: 'order.placed', payload: {} })),
+    ]);
+
+    // The partition goes on: the later events are handled and the commit passes them all.
+    await waitFor(() => healthy.every((id) => handled.includes(id!)) || undefined, { timeoutMs: 20_000, message: 'the healthy events after the large one' });
+    expect(await committedToEnd(groupId, eventTopic)).toBe(5);
+    await dlq.waitForEvents(2);
+    const marker = dlq.messages.find((m) => m.headers.ce_id === large)!;
+    expect(marker.value).toBe('');
+    expect(Number(marker.headers[DLQ_HEADER.truncated])).toBeGreaterThan(40_000);
+    expect(marker.headers).toMatchObject({
+      [DLQ_HEADER.originalTopic]: eventTopic,
+      [DLQ_HEADER.originalPartition]: '0',
+      [DLQ_HEADER.originalOffset]: '0',
+      [DLQ_HEADER.errorClass]: 'NonRetriableError',
+      [DLQ_HEADER.errorMessage]: 'cannot bill this order',
+    });
+    // The small failed event's copy is whole; each failure is one DLQ record (no copy re-sent after a rewind).
+    const whole = dlq.messages.find((m) => m.headers.ce_id === small)!;
+    expect(JSON.parse(whole.value!)).toEqual({ fail: true });
+    expect(whole.headers[DLQ_HEADER.truncated]).toBeUndefined();
+    expect(dlq.messages).toHaveLength(2);
+    expect(lines.some((l) => l.level === 'error' && l.message.startsWith('DLQ copy refused as too large'))).toBe(true);
+
+    // The mirror stores the marker as a row without a value; the listing says so; a re-drive explains what to do instead.
+    await f.mirror({ routing: { prefix }, groups: [groupId] });
+    const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE event_id = $1', [large])).rows[0], {
+      timeoutMs: 15_000,
+      message: 'the dead_letters row of the large event',
+    });
+    expect(row).toMatchObject({ stage: 'consumer', group_id: groupId, topic: eventTopic, partition: 0, offset: '0', value: null, value_bytes: null });
+    const [listed] = await listDeadLetters(f.pool, { groupId, status: 'pending', limit: 10, typeRegexes: [] }).then((rows) =>
+      rows.filter((r) => r.eventId === large),
+    );
+    expect(listed!.refusedCopyBytes).toBe(Number(marker.headers[DLQ_HEADER.truncated]));
+    await expect(redriveDeadLetter(f.pool, f.publisher, row.id)).rejects.toThrow(`holds no value to re-drive`);
+    // The original is where the row says.
+    const original = await f.collect([eventTopic]);
+    await original.waitForEvents(5);
+    expect(original.messages.find((m) => m.offset === '0')!.headers.ce_id).toBe(large);
+  });
+
+  it('sends an event whose retry copy the retry topic refuses to the DLQ instead, whole', { timeout: 60_000 }, async () => {
+    const groupId = f.group('retry-small');
+    const { prefix, eventTopic, retryTopic, dlqTopic } = await topics(groupId, { retry: SMALL_LIMIT });
+    const attempts: Array<{ id: string; attempt: number }> = [];
+    await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 3, initialDelayMs: 100 } }, [
+      {
+        eventTypes: ['order.placed'],
+        name: 'billing',
+        handler: async (event, ctx) => {
+          attempts.push({ id: event.id, attempt: ctx.attempt });
+          if ((event.payload as { fail?: boolean }).fail) throw new Error('billing service down');
+        },
+      },
+    ]);
+    const dlq = await f.collect([dlqTopic]);
+    const [large, ...healthy] = await f.publish(prefix, [
+      { tenantId: 'acme', eventType: 'order.placed', payload: { fail: true, ...LARGE_PAYLOAD } },
+      ...Array.from({ length: 3 }, () => ({ tenantId: 'acme', eventType: 'order.placed', payload: {} })),
+    ]);
+    await dlq.waitForEvents(1);
+    const copy = dlq.messages[0]!;
+    expect(copy.headers.ce_id).toBe(large);
+    expect(JSON.parse(copy.value!)).toEqual({ fail: true, ...LARGE_PAYLOAD });
+    expect(copy.headers).toMatchObject({ [DLQ_HEADER.attempts]: '1', [DLQ_HEADER.errorMessage]: 'billing service down' });
+    expect(await committedToEnd(groupId, eventTopic)).toBe(4);
+    for (const id of healthy) expect(attempts.some((a) => a.id === id)).toBe(true);
+    // Handled once: no retry copy was stored, and the event was not read again after a rewind.
+    expect(attempts.filter((a) => a.id === large)).toEqual([{ id: large, attempt: 1 }]);
+    expect(await f.messageCount(retryTopic)).toBe(0);
+  });
+
+  it('creates the retry and DLQ topics with room over the event topic, so a copy of an event near its limit is stored and retried', {
+    timeout: 90_000,
+  }, async () => {
+    const groupId = f.group('sized');
+    // Above the broker's default (1 MiB): the copy topics must follow the event topic, not the broker.
+    const eventLimit = 2_000_000;
+    const { prefix, retryTopic, dlqTopic, eventTopic } = await topics(groupId, { event: eventLimit });
+    const attempts: number[] = [];
+    const { lines, logger } = recordingLogger();
+    await f.consumer({ groupId, routing: { prefix }, logger, retryConfig: { maxRetries: 1, initialDelayMs: 100 } }, [
+      {
+        eventTypes: ['order.placed'],
+        name: 'billing',
+        handler: async (_event, ctx) => {
+          attempts.push(ctx.attempt);
+          throw new Error('billing service down');
+        },
+      },
+    ]);
+    expect(await f.maxMessageBytes(retryTopic)).toBe(eventLimit + COPY_TOPIC_HEADROOM_BYTES);
+    expect(await f.maxMessageBytes(dlqTopic)).toBe(eventLimit + COPY_TOPIC_HEADROOM_BYTES);
+    expect(lines.filter((l) => l.level === 'warn')).toEqual([]);
+
+    // As large as the event topic takes (its batch framing and the event's headers aside).
+    const dlq = await f.collect([dlqTopic]);
+    const [id] = await f.publish(prefix, [{ tenantId: 'acme', eventType: 'order.placed', payload: { blob: 'x'.repeat(eventLimit - 1500) } }]);
+    // The retry copy was stored and read back (attempt 2), then the DLQ copy, whole.
+    await dlq.waitForEvents(1, 60_000);
+    expect(attempts).toEqual([1, 2]);
+    expect(dlq.messages[0]!.headers.ce_id).toBe(id);
+    expect(dlq.messages[0]!.headers[DLQ_HEADER.truncated]).toBeUndefined();
+    expect(dlq.messages[0]!.value!.length).toBeGreaterThan(eventLimit - 1500);
+    expect(await committedToEnd(groupId, eventTopic)).toBe(1);
+  });
+});
