@@ -224,6 +224,39 @@ describe('BatchProcessor.handleBatch', () => {
     expect(handled).toHaveLength(3);
   });
 
+  it("detaches a recently slow partition's batch at once even with every place taken: it waits for one, and the fetch round goes on", async () => {
+    const { p, handled } = processor(400, 1);
+    const onPartition = (partition: number, n: number) => messages(n).map((m) => ({ ...m, partition }));
+    // Partition 0 has a slow batch: noted as slow when it ends.
+    const first = control();
+    await vi.advanceTimersByTimeAsync(0);
+    const firstDone = p.handleBatch(onPartition(0, 1), first.c);
+    await vi.advanceTimersByTimeAsync(100);
+    await firstDone;
+    await vi.advanceTimersByTimeAsync(300);
+    await first.detached[0];
+    // Partition 1's slow batch takes the one place.
+    const other = control();
+    const otherDone = p.handleBatch(onPartition(1, 2), other.c);
+    await vi.advanceTimersByTimeAsync(100);
+    await otherDone;
+    expect(other.detached).toHaveLength(1);
+    // Partition 0's next batch: detached at once, its handler not run until the place is free.
+    const next = control({ signal: new AbortController().signal });
+    let returned = false;
+    void p.handleBatch(onPartition(0, 1), next.c).then(() => (returned = true));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(returned).toBe(true);
+    expect(next.detached).toHaveLength(1);
+    const before = handled.length;
+    await vi.advanceTimersByTimeAsync(700); // partition 1's two 400 ms handlers end 800 ms after it started
+    expect(handled.length).toBe(before + 2);
+    await vi.advanceTimersByTimeAsync(400);
+    await next.detached[0];
+    expect(handled.length).toBe(before + 3);
+    expect(next.resolved).toEqual(['0']);
+  });
+
   it('logs the dead letters of a batch as one line per distinct error, not one per event', async () => {
     const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
     const logger = { debug() {}, info() {}, error() {}, warn: (fields: Record<string, unknown>, message: string) => void warnings.push({ fields, message }) };

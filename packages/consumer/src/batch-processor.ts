@@ -190,7 +190,7 @@ export class BatchProcessor {
     // 'deciding' until the batch ended, was detached ('running' holds a DetachSlots place,
     // 'waiting' none), or is left in the fetch round for good ('inline'). A holder: the batch's
     // own work changes it while handleBatch awaits.
-    const batch: { place: 'deciding' | 'running' | 'waiting' | 'inline'; waited?: true } = { place: 'deciding' };
+    const batch: { place: 'deciding' | 'running' | 'waiting' | 'inline'; waited?: true; runningSince?: number } = { place: 'deciding' };
     let askedToDetach: (() => void) | undefined;
     const askedToWait = new Promise<'asked'>((resolve) => (askedToDetach = () => resolve('asked')));
     const slots = this.detachSlots;
@@ -216,47 +216,61 @@ export class BatchProcessor {
         if (batch.place !== 'waiting') return true;
         if (!(await slots.take(control.signal!))) return false;
         batch.place = 'running';
+        batch.runningSince = Date.now();
         return true;
       },
     };
+    const partition = canDetach ? `${messages[0]!.topic}|${messages[0]!.partition}` : '';
+    // Once the batch ends: its place given back, and whether it was slow noted. A wait for a
+    // retry is not slowness (noted as slow, the partition's next batches would need a place at
+    // once); a wait for a place is not counted either.
+    const settle = (work: Promise<void>) =>
+      work.finally(() => {
+        if (batch.place === 'running') slots.give();
+        if (!batch.waited && Date.now() - (batch.runningSince ?? startedAt) >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
+      });
+    // A partition that had a slow batch lately goes on by itself at once: a tenant whose every
+    // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again.
+    // Noted when a slow batch ends: the partition's next batch is fetched only after that.
+    const slowAt = canDetach ? this.slowPartitions.get(partition) : undefined;
+    if (slowAt !== undefined && startedAt - slowAt <= SLOW_PARTITION_MEMORY_MS) {
+      if (canWait) {
+        // With every place taken (other slow batches, retries running), it waits for one
+        // detached, its messages in memory: run in the fetch round instead, its slow handlers
+        // would hold up every other partition's next fetch.
+        batch.place = 'waiting';
+        const work = (async () => {
+          if (await placement.resume()) await this.workThrough(messages, control, placement);
+        })();
+        control.detach!(settle(work));
+        return;
+      }
+      if (slots.tryTake()) {
+        batch.place = 'running';
+        control.detach!(settle(this.workThrough(messages, control, placement)));
+        return;
+      }
+      batch.place = 'inline';
+      return this.workThrough(messages, control, placement);
+    }
     const work = this.workThrough(messages, control, placement);
     if (batch.place === 'deciding') {
       if (!canDetach) {
         batch.place = 'inline';
         return work;
       }
-      const partition = `${messages[0]!.topic}|${messages[0]!.partition}`;
-      // A partition that had a slow batch lately goes on by itself at once: a tenant whose every
-      // event takes long would otherwise hold up a fetch round for SLOW_BATCH_MS again and again.
-      // Noted when a slow batch ends: the partition's next batch is fetched only after that.
-      const slowAt = this.slowPartitions.get(partition);
-      const recentlySlow = slowAt !== undefined && startedAt - slowAt <= SLOW_PARTITION_MEMORY_MS;
-      if (!recentlySlow && (await settlesWithin(work, SLOW_BATCH_MS, askedToWait)) === 'settled') return;
+      if ((await settlesWithin(work, SLOW_BATCH_MS, askedToWait)) === 'settled') return;
       if (batch.place === 'deciding') {
-        // Past the places, a slow batch waits in line in the fetch round.
+        // Its handler already running, past the places a slow batch waits in line in the fetch round.
         if (!slots.tryTake()) {
           batch.place = 'inline';
           return work;
         }
         batch.place = 'running';
       }
-      control.detach!(
-        work.finally(() => {
-          if (batch.place === 'running') slots.give();
-          // A wait for a retry is not slowness: noted as slow, the partition's next batches would
-          // need a place at once, and without one run in the fetch round, where a retry not due
-          // yet is paused and fetched again.
-          if (!batch.waited && Date.now() - startedAt >= SLOW_BATCH_MS) this.slowPartitions.set(partition, Date.now());
-        }),
-      );
-      return;
     }
-    // Asked to wait while it was being started (its first message not due yet).
-    control.detach!(
-      work.finally(() => {
-        if (batch.place === 'running') slots.give();
-      }),
-    );
+    // Slow, or asked to wait (possibly while it was being started: its first message not due yet).
+    control.detach!(settle(work));
   }
 
   /**
