@@ -14,7 +14,7 @@ import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/
 import { DetachSlots } from './detach-slots.js';
 import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
-import type { CopyPublisher } from './copy-publisher.js';
+import { copyBytes, type CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
 import { PROCESS_SPAN_EVENT, recordFailure, startProcessSpan } from './telemetry/process-span.js';
 import type { ConsumedEvent, HandlerContext } from './types.js';
@@ -697,14 +697,6 @@ const RETRY_HEADER_NAMES: ReadonlySet<string> = new Set(Object.values(RETRY_HEAD
 function originalHeaderBytes(delivery: Delivery): Record<string, string | Buffer> {
   const bytes = headerBytes(delivery.message.headers);
   return delivery.retried ? withoutHeaders(bytes, RETRY_HEADER_NAMES) : bytes;
-}
-
-/** The bytes of a copy's key, value and headers: the size an operator compares with the topic's max.message.bytes. */
-function copyBytes(message: OutboundMessage): number {
-  const length = (v: string | Buffer) => (typeof v === 'string' ? Buffer.byteLength(v) : v.length);
-  let bytes = length(message.key) + length(message.value);
-  for (const name in message.headers) bytes += Buffer.byteLength(name) + length(message.headers[name]!);
-  return bytes;
 }
 
 /** Whether `work` ended within `ms` ('settled'), is still going ('late'), or `asked` resolved first. A rejection within `ms` rejects. */

@@ -38,7 +38,7 @@ export class CopyPublisher {
   /** Queues one copy; resolves with its position once Kafka acknowledged it, rejects with the publish's error. */
   send(message: OutboundMessage): Promise<PublishedPosition> {
     return new Promise<PublishedPosition>((resolve, reject) => {
-      this.queue.push({ message, bytes: sizeOf(message), resolve, reject });
+      this.queue.push({ message, bytes: copyBytes(message), resolve, reject });
       if (!this.sending) void this.drain();
     });
   }
@@ -86,9 +86,10 @@ export class CopyPublisher {
   }
 }
 
-function sizeOf(message: OutboundMessage): number {
+/** The bytes of a copy's key, value and headers: what a publish carries, and the size an operator compares with the topic's max.message.bytes. */
+export function copyBytes(message: OutboundMessage): number {
   let bytes = byteLength(message.key) + byteLength(message.value);
-  for (const name in message.headers) bytes += name.length + byteLength(message.headers[name]!);
+  for (const name in message.headers) bytes += Buffer.byteLength(name) + byteLength(message.headers[name]!);
   return bytes;
 }
 
