@@ -1,6 +1,6 @@
 // Node's own setImmediate, not the global one that a test's fake clock replaces: the turn is of the real event loop.
 import { setImmediate as eventLoopTurn } from 'node:timers/promises';
-import { context, trace, type Attributes, type Tracer } from '@opentelemetry/api';
+import { context, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
 import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
@@ -14,6 +14,7 @@ import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/
 import { DetachSlots } from './detach-slots.js';
 import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
+import { type CircuitChange, TenantCircuits, tenantCircuitOpenError } from './tenant-circuit.js';
 import { copyBytes, type CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
 import { PROCESS_SPAN_EVENT, recordFailure, startProcessSpan } from './telemetry/process-span.js';
@@ -157,6 +158,8 @@ export class BatchProcessor {
   private readonly heartbeatEveryMs: number;
   private readonly cpuSliceMs: number;
   private readonly retryPartitions: RetryPartitions;
+  /** The per-tenant circuit breaker; undefined when turned off. */
+  private readonly circuits: TenantCircuits | undefined;
   /**
    * How late a retry may run, so that one resume of the retry partition handles the retries
    * due meanwhile together. Resumed for each retry exactly when due, a tenant failing a
@@ -167,7 +170,10 @@ export class BatchProcessor {
   private readonly retrySlackMs: number;
 
   constructor(private readonly deps: BatchProcessorDeps) {
-    this.instruments = new ConsumerInstruments(deps.options.groupId);
+    const { tenantCircuitBreaker } = deps.options;
+    const circuits = tenantCircuitBreaker ? new TenantCircuits(tenantCircuitBreaker) : undefined;
+    this.circuits = circuits;
+    this.instruments = new ConsumerInstruments(deps.options.groupId, undefined, circuits && (() => circuits.openCount(Date.now())));
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
     this.cpuSliceMs = deps.cpuSliceMs ?? CPU_SLICE_MS;
     this.detachSlots = new DetachSlots(deps.options.partitionsConsumedConcurrently);
@@ -497,12 +503,22 @@ export class BatchProcessor {
       subscription: subscription.name,
     });
     try {
+      // An open circuit: the tenant's handler fails every attempt while the others' succeed; the
+      // event goes to the DLQ without a call, one copy instead of a retry's copy per attempt.
+      const circuit = this.circuits?.openCircuit(subscription.name, event.tenantId, Date.now());
+      if (circuit) {
+        const error = tenantCircuitOpenError(subscription.name, event.tenantId, this.deps.options.groupId, circuit);
+        recordFailure(span, error);
+        this.deadLetterFailure(event, delivery, error, attempt, subscription, failures, handlerContext, span);
+        return false;
+      }
       const outcome = await runHandler(
         (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, attempt, signal))),
         { timeoutMs: options.handlerTimeoutMs, stopSignal: this.deps.stopSignal, heartbeat: run.heartbeat, heartbeatEveryMs: this.heartbeatEveryMs },
       );
       if (outcome.ok) {
         this.metric(event, attempt, 'success');
+        if (this.circuits) this.noteCircuitChange(this.circuits.succeeded(subscription.name, event.tenantId, Date.now()), subscription, event.tenantId);
         return false;
       }
       recordFailure(span, outcome.error);
@@ -512,12 +528,15 @@ export class BatchProcessor {
         return true;
       }
       const now = Date.now();
+      const nonRetriable = isNonRetriable(outcome.error);
+      // A bad event (non-retriable) says nothing about its tenant's handler: not counted.
+      if (this.circuits && !nonRetriable) {
+        this.noteCircuitChange(this.circuits.failed(subscription.name, event.tenantId, errorMessage(outcome.error), now), subscription, event.tenantId);
+      }
       failures.firstFailureAt ??= now;
       const facts = { attempts: attempt, firstFailureAt: failures.firstFailureAt, subscription: subscription.name };
-      if (isNonRetriable(outcome.error) || attempt >= 1 + options.retryConfig.maxRetries) {
-        failures.copies.push(context.with(handlerContext, () => this.deadLetter(delivery, outcome.error, facts)));
-        span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
-        this.metric(event, attempt, 'dead_lettered');
+      if (nonRetriable || attempt >= 1 + options.retryConfig.maxRetries) {
+        this.deadLetterFailure(event, delivery, outcome.error, attempt, subscription, failures, handlerContext, span);
       } else if (options.mode === 'non-blocking') {
         const delayMs = backoffDelayMs(options.retryConfig, attempt);
         const retry = { attempt: attempt + 1, dueAt: now + delayMs, firstFailureAt: facts.firstFailureAt, subscription: subscription.name };
@@ -536,6 +555,45 @@ export class BatchProcessor {
       return false;
     } finally {
       span.end();
+    }
+  }
+
+  /** Sends the DLQ copy of a failed (or, circuit open, skipped) attempt, noted in `failures.copies`; the span and the metric say so. */
+  private deadLetterFailure(
+    event: ConsumedEvent,
+    delivery: Delivery,
+    error: unknown,
+    attempt: number,
+    subscription: ResolvedSubscription,
+    failures: Failures,
+    handlerContext: Context,
+    span: Span,
+  ): void {
+    failures.firstFailureAt ??= Date.now();
+    const facts = { attempts: attempt, firstFailureAt: failures.firstFailureAt, subscription: subscription.name };
+    failures.copies.push(context.with(handlerContext, () => this.deadLetter(delivery, error, facts)));
+    span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+    this.metric(event, attempt, 'dead_lettered');
+  }
+
+  /** One log line when a tenant's circuit opens or closes (not one per event). */
+  private noteCircuitChange(change: CircuitChange, subscription: ResolvedSubscription, tenantId: string): void {
+    if (!change) return;
+    const { logger, groupId } = this.deps.options;
+    if (change.change === 'opened') {
+      logger.warn(
+        {
+          groupId,
+          subscription: subscription.name,
+          tenantId,
+          failures: change.failures,
+          openUntil: new Date(change.openUntil).toISOString(),
+          err: change.lastError,
+        },
+        "tenant circuit opened: the tenant's attempts failed in a row while other tenants succeeded; its events go to the DLQ without a handler call until openUntil, then one attempt probes",
+      );
+    } else {
+      logger.info({ groupId, subscription: subscription.name, tenantId }, 'tenant circuit closed: an attempt succeeded; its events are handled again');
     }
   }
 

@@ -7,6 +7,7 @@ export {
   type ResolvedConsumerOptions,
   type ResolvedSubscription,
 } from './options.js';
+export { DEFAULT_TENANT_CIRCUIT, type TenantCircuitOptions } from './tenant-circuit.js';
 export type { ConsumedEvent, ContractHandler, ContractSubscriptionOptions, EventHandler, HandlerContext, RetryMode, SubscriptionOptions } from './types.js';
 export { defineEvent, defineCatalog, type EventContract, type EventCatalog, type ContractPayload } from '@eventbus/contracts';
 export { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';

@@ -29,6 +29,9 @@ describe('resolveConsumerOptions', () => {
       dlqTopic: 'eventbus.dlq.search-indexer',
     });
     expect(o.retryConfig).toEqual(DEFAULT_RETRY_CONFIG);
+    expect(o.tenantCircuitBreaker).toEqual({ failureThreshold: 100, openMs: 30_000 });
+    expect(resolveConsumerOptions({ ...base, tenantCircuitBreaker: { openMs: 5000 } }).tenantCircuitBreaker).toEqual({ failureThreshold: 100, openMs: 5000 });
+    expect(resolveConsumerOptions({ ...base, tenantCircuitBreaker: false }).tenantCircuitBreaker).toBeUndefined();
     const custom = resolveConsumerOptions({ ...base, routing: { prefix: 'shop.' }, mode: 'in-order', retryConfig: { maxRetries: 2 } });
     expect(custom).toMatchObject({ mode: 'in-order', retryTopic: 'shop.retry.search-indexer', dlqTopic: 'shop.dlq.search-indexer' });
     expect(custom.retryConfig).toEqual({ ...DEFAULT_RETRY_CONFIG, maxRetries: 2 });
@@ -50,6 +53,9 @@ describe('resolveConsumerOptions', () => {
     ['heartbeatIntervalMs', { heartbeatIntervalMs: 40_000 }],
     ['fromBeginning', { fromBeginning: 'yes' }],
     ['partitionsConsumedConcurrently', { partitionsConsumedConcurrently: 0 }],
+    ['tenantCircuitBreaker', { tenantCircuitBreaker: true }],
+    ['tenantCircuitBreaker.failureThreshold', { tenantCircuitBreaker: { failureThreshold: 0 } }],
+    ['tenantCircuitBreaker.openMs', { tenantCircuitBreaker: { openMs: 10 } }],
   ])('rejects a bad %s, naming it', (setting, patch) => {
     const error = configError(() => resolveConsumerOptions({ ...base, ...(patch as object) }));
     expect(error.details.setting).toBe(setting);

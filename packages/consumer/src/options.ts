@@ -16,6 +16,7 @@ import { silentLogger } from '@eventbus/core';
 import { dlqTopicFor, retryTopicFor } from '@eventbus/core';
 import { decodeContractPayload, type EventContract, isEventContract } from '@eventbus/contracts';
 import type { ContractHandler, EventHandler, RetryMode, SubscriptionOptions } from './types.js';
+import { DEFAULT_TENANT_CIRCUIT, type TenantCircuitOptions } from './tenant-circuit.js';
 
 /** Options of `EventConsumer`. Each default is stated once, here. */
 export interface EventConsumerOptions {
@@ -29,6 +30,13 @@ export interface EventConsumerOptions {
   routing?: TopicRoutingOptions;
   /** Default `non-blocking`. */
   mode?: RetryMode;
+  /**
+   * The per-tenant circuit breaker: a tenant that failed `failureThreshold` attempts in a row on
+   * a subscription while other tenants succeeded has its events dead-lettered without a handler
+   * call for `openMs`, then one attempt probes (docs/consumers.md). `false` turns it off.
+   * Default { failureThreshold: 100, openMs: 30000 }.
+   */
+  tenantCircuitBreaker?: Partial<TenantCircuitOptions> | false;
   /** Time one handler call may take before it is aborted and counted as a (retriable) failure. Default 30000 ms. */
   handlerTimeoutMs?: number;
   /** Time `stop()` lets handlers in flight finish before it aborts their signal. Default 10000 ms. */
@@ -65,6 +73,8 @@ export interface ResolvedConsumerOptions {
   retryConfig: RetryConfig;
   router: TopicRouter;
   mode: RetryMode;
+  /** Undefined when turned off. */
+  tenantCircuitBreaker: TenantCircuitOptions | undefined;
   handlerTimeoutMs: number;
   shutdownGraceMs: number;
   fromBeginning: boolean;
@@ -123,6 +133,7 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
     retryConfig: resolveRetryConfig(options.retryConfig ?? {}),
     router,
     mode,
+    tenantCircuitBreaker: resolveTenantCircuit(options.tenantCircuitBreaker),
     handlerTimeoutMs: int('handlerTimeoutMs', 30_000, 1, 3_600_000),
     shutdownGraceMs: int('shutdownGraceMs', 10_000, 0, 600_000),
     fromBeginning: options.fromBeginning ?? false,
@@ -140,6 +151,19 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
     retryTopic: retryTopicFor(router.prefix, groupId),
     dlqTopic: dlqTopicFor(router.prefix, groupId),
   };
+}
+
+function resolveTenantCircuit(input: EventConsumerOptions['tenantCircuitBreaker']): TenantCircuitOptions | undefined {
+  if (input === false) return undefined;
+  if (input !== undefined && (typeof input !== 'object' || input === null))
+    throw invalidConfig('tenantCircuitBreaker', 'false or { failureThreshold?, openMs? }', input);
+  const resolved = { ...DEFAULT_TENANT_CIRCUIT, ...Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== undefined)) };
+  const { failureThreshold, openMs } = resolved;
+  if (!Number.isInteger(failureThreshold) || failureThreshold < 1 || failureThreshold > 1_000_000)
+    throw invalidConfig('tenantCircuitBreaker.failureThreshold', 'an integer from 1 to 1000000', failureThreshold);
+  if (!Number.isInteger(openMs) || openMs < 100 || openMs > 86_400_000)
+    throw invalidConfig('tenantCircuitBreaker.openMs', 'an integer from 100 to 86400000 (ms)', openMs);
+  return { failureThreshold, openMs };
 }
 
 /** Validates one `subscribe` call; `index` gives the default name. */

@@ -17,6 +17,8 @@ export type EventBusErrorCode =
   | 'UNDECODABLE_MESSAGE'
   | 'HANDLER_TIMEOUT'
   | 'NON_RETRIABLE'
+  // a tenant's circuit is open: its events go to the DLQ without a handler call (consumer)
+  | 'TENANT_CIRCUIT_OPEN'
   | 'MIGRATION_FAILED'
   | 'STOPPED';
 

@@ -15,6 +15,8 @@ export const METRIC = {
   eventsDeadLettered: 'eventbus.events.dead_lettered',
   /** Histogram {event_type, group}, ms: event created (its transaction) → handler done. */
   endToEndLatency: 'eventbus.events.end_to_end_latency_ms',
+  /** Gauge {group}: tenant circuits open in this consumer process (their events go to the DLQ without a handler call). */
+  tenantCircuitsOpen: 'eventbus.consumer.tenant_circuits_open',
 } as const;
 
 /** Metric label (attribute) names; short, since Prometheus shows them as they are. */

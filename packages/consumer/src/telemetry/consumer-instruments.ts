@@ -19,7 +19,16 @@ export class ConsumerInstruments {
   constructor(
     private readonly groupId: string,
     meter: Meter = metrics.getMeter(CONSUMER_METER),
+    /** Tenant circuits open now; the gauge is left out when the breaker is off. */
+    openTenantCircuits?: () => number,
   ) {
+    if (openTenantCircuits) {
+      meter
+        .createObservableGauge(METRIC.tenantCircuitsOpen, {
+          description: 'Tenant circuits open in this consumer process: their events go to the DLQ without a handler call.',
+        })
+        .addCallback((result) => result.observe(openTenantCircuits(), { [METRIC_LABEL.group]: groupId }));
+    }
     this.consumed = meter.createCounter(METRIC.eventsConsumed, { description: 'Handler calls that succeeded, by event type and group.' });
     this.failed = meter.createCounter(METRIC.eventsFailed, { description: 'Attempts that failed and will be retried, by stage and event type.' });
     this.deadLettered = meter.createCounter(METRIC.eventsDeadLettered, { description: 'Events moved to a DLQ, by stage and event type.' });
