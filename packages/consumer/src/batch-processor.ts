@@ -171,7 +171,7 @@ export class BatchProcessor {
 
   constructor(private readonly deps: BatchProcessorDeps) {
     const { tenantCircuitBreaker } = deps.options;
-    const circuits = tenantCircuitBreaker ? new TenantCircuits(tenantCircuitBreaker) : undefined;
+    const circuits = tenantCircuitBreaker ? new TenantCircuits(tenantCircuitBreaker, deps.options.handlerTimeoutMs + 1000) : undefined;
     this.circuits = circuits;
     this.instruments = new ConsumerInstruments(deps.options.groupId, undefined, circuits && (() => circuits.openCount(Date.now())));
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
@@ -518,7 +518,7 @@ export class BatchProcessor {
       );
       if (outcome.ok) {
         this.metric(event, attempt, 'success');
-        if (this.circuits) this.noteCircuitChange(this.circuits.succeeded(subscription.name, event.tenantId, Date.now()), subscription, event.tenantId);
+        if (this.circuits) this.noteCircuitChange(this.circuits.succeeded(subscription.name, event.tenantId), subscription, event.tenantId);
         return false;
       }
       recordFailure(span, outcome.error);

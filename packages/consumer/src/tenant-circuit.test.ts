@@ -3,21 +3,27 @@ import { isEventBusError } from '@eventbus/core';
 import { type CircuitChange, TenantCircuits, tenantCircuitOpenError } from './tenant-circuit.js';
 
 const SUB = 'indexer';
+const PROBE_LEASE_MS = 500;
 
-/** Fails `n` attempts of `tenant` at `at`, returning the last change. */
+/** Fails `n` attempts of `tenant` at `at`, each after a success of another tenant (the failures count), returning the last change. */
 function failTimes(circuits: TenantCircuits, tenant: string, n: number, at: number) {
   let change: CircuitChange;
-  for (let i = 0; i < n; i++) change = circuits.failed(SUB, tenant, 'downstream refused', at);
+  for (let i = 0; i < n; i++) {
+    circuits.succeeded(SUB, 'healthy');
+    change = circuits.failed(SUB, tenant, 'downstream refused', at);
+  }
   return change;
 }
 
 describe('TenantCircuits', () => {
   it('opens after failureThreshold failures in a row while another tenant succeeds, for openMs', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 });
+    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
     circuits.failed(SUB, 'x', 'e', 100);
-    circuits.succeeded(SUB, 'healthy', 101);
+    circuits.succeeded(SUB, 'healthy');
     expect(circuits.failed(SUB, 'x', 'e', 102)).toBeUndefined();
+    circuits.succeeded(SUB, 'healthy');
     expect(circuits.failed(SUB, 'x', 'e', 103)).toBeUndefined();
+    circuits.succeeded(SUB, 'healthy');
     expect(circuits.failed(SUB, 'x', 'boom', 104)).toEqual({ change: 'opened', failures: 3, openUntil: 1104, lastError: 'boom' });
     expect(circuits.openCircuit(SUB, 'x', 500)).toEqual({ failures: 3, openUntil: 1104, lastError: 'boom' });
     expect(circuits.openCount(500)).toBe(1);
@@ -26,25 +32,42 @@ describe('TenantCircuits', () => {
     expect(circuits.openCircuit('other', 'x', 500)).toBeUndefined();
   });
 
-  it('lets one attempt probe after openMs: a failure opens it again at once, a success closes it', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 2, openMs: 1000 });
+  it('counts only failures with another tenant succeeding since the previous one: a burst of failures between two successes counts once', () => {
+    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
     circuits.failed(SUB, 'x', 'e', 0);
-    circuits.succeeded(SUB, 'healthy', 1);
+    circuits.succeeded(SUB, 'healthy');
+    for (let i = 0; i < 100; i++) expect(circuits.failed(SUB, 'x', 'e', 1)).toBeUndefined();
+    expect(failTimes(circuits, 'x', 2, 2)).toMatchObject({ change: 'opened', failures: 3 });
+  });
+
+  it('lets one attempt probe after openMs, the others dead-lettered meanwhile: a failure opens it again at once, a success closes it', () => {
+    const circuits = new TenantCircuits({ failureThreshold: 2, openMs: 1000 }, PROBE_LEASE_MS);
+    circuits.failed(SUB, 'x', 'e', 0);
     failTimes(circuits, 'x', 2, 2);
     expect(circuits.openCircuit(SUB, 'x', 1001)).toBeDefined();
     expect(circuits.openCircuit(SUB, 'x', 1002)).toBeUndefined(); // the probe runs
-    expect(circuits.openCount(1002)).toBe(0);
+    expect(circuits.openCircuit(SUB, 'x', 1003)).toMatchObject({ openUntil: 1502 }); // not a second one
+    expect(circuits.openCount(1003)).toBe(1);
     expect(circuits.failed(SUB, 'x', 'still', 1010)).toMatchObject({ change: 'opened', openUntil: 2010 });
     expect(circuits.openCircuit(SUB, 'x', 1500)).toBeDefined();
     expect(circuits.openCircuit(SUB, 'x', 2010)).toBeUndefined();
-    expect(circuits.succeeded(SUB, 'x', 2020)).toEqual({ change: 'closed' });
+    expect(circuits.succeeded(SUB, 'x')).toEqual({ change: 'closed' });
     expect(circuits.openCircuit(SUB, 'x', 2021)).toBeUndefined();
     // Closed for good: the next failures start a new streak, counted from the start.
     expect(circuits.failed(SUB, 'x', 'e', 2030)).toBeUndefined();
   });
 
+  it('lets another attempt probe once a probe reported nothing for its lease (interrupted, or failed NonRetriable)', () => {
+    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 1000 }, PROBE_LEASE_MS);
+    circuits.failed(SUB, 'x', 'e', 0);
+    failTimes(circuits, 'x', 1, 1);
+    expect(circuits.openCircuit(SUB, 'x', 1001)).toBeUndefined(); // probe 1, never reports
+    expect(circuits.openCircuit(SUB, 'x', 1500)).toBeDefined();
+    expect(circuits.openCircuit(SUB, 'x', 1501)).toBeUndefined(); // probe 2
+  });
+
   it('opens no circuit while every tenant fails (an outage of the handler for everyone), however long', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 });
+    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
     for (let t = 0; t < 100; t++) {
       expect(circuits.failed(SUB, 'a', 'db down', t)).toBeUndefined();
       expect(circuits.failed(SUB, 'b', 'db down', t)).toBeUndefined();
@@ -52,32 +75,41 @@ describe('TenantCircuits', () => {
     expect(circuits.openCount(100)).toBe(0);
   });
 
-  it("counts a tenant's failures only from the others' first success: an outage's failures do not open it when everyone recovers", () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 });
-    failTimes(circuits, 'b', 50, 10); // during the outage
-    circuits.succeeded(SUB, 'a', 20); // recovered for a
-    // Attempts of b that started during the outage end with failures after it: below the threshold.
-    expect(failTimes(circuits, 'b', 2, 21)).toBeUndefined();
-    expect(circuits.succeeded(SUB, 'b', 22)).toBeUndefined(); // b recovers too: never opened, nothing to log
-    // b alone keeps failing (its own problem): it opens after the threshold.
-    failTimes(circuits, 'b', 1, 30);
-    circuits.succeeded(SUB, 'a', 31);
-    expect(failTimes(circuits, 'b', 3, 32)).toMatchObject({ change: 'opened' });
+  it('opens no circuit in an outage of every tenant that begins with one tenant failing before an attempt of another in flight succeeds', () => {
+    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    for (let t = 0; t < 10; t++) circuits.succeeded(SUB, `t${t % 3}`);
+    circuits.failed(SUB, 'b', 'db down', 10);
+    circuits.succeeded(SUB, 'a'); // a's attempt was past the database when it went down
+    for (let t = 11; t < 1000; t++) for (const tenant of ['a', 'b', 'c']) expect(circuits.failed(SUB, tenant, 'db down', t)).toBeUndefined();
+  });
+
+  it("does not count an old streak's failures towards a later outage of every tenant", () => {
+    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    circuits.failed(SUB, 'b', 'blip', 0); // its later events went to another member
+    for (let i = 0; i < 1000; i++) circuits.succeeded(SUB, 'a');
+    for (let t = 1; t < 1000; t++) for (const tenant of ['a', 'b']) expect(circuits.failed(SUB, tenant, 'db down', t)).toBeUndefined();
   });
 
   it('does not extend an open circuit with failures of attempts that started before it opened', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 1000 });
+    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 1000 }, PROBE_LEASE_MS);
     circuits.failed(SUB, 'x', 'e', 0);
-    circuits.succeeded(SUB, 'healthy', 1);
-    expect(circuits.failed(SUB, 'x', 'e', 2)).toMatchObject({ change: 'opened', openUntil: 1002 });
-    expect(circuits.failed(SUB, 'x', 'late', 900)).toBeUndefined();
+    expect(failTimes(circuits, 'x', 1, 2)).toMatchObject({ change: 'opened', openUntil: 1002 });
+    expect(failTimes(circuits, 'x', 1, 900)).toBeUndefined();
     expect(circuits.openCircuit(SUB, 'x', 1002)).toBeUndefined();
   });
 
+  it('forgets a streak whose circuit never opened before an open one when it holds too many', () => {
+    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 60_000 }, PROBE_LEASE_MS);
+    circuits.failed(SUB, 'broken', 'e', 0);
+    failTimes(circuits, 'broken', 1, 1);
+    for (let i = 0; i < 10_001; i++) circuits.failed(SUB, `blip${i}`, 'e', 2);
+    expect(circuits.openCircuit(SUB, 'broken', 3)).toBeDefined();
+  });
+
   it('keeps a bounded last error and names the tenant, the count and the fix in the dead letter error', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 60_000 });
+    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 60_000 }, PROBE_LEASE_MS);
     circuits.failed(SUB, 'x', 'e', 0);
-    circuits.succeeded(SUB, 'healthy', 1);
+    circuits.succeeded(SUB, 'healthy');
     circuits.failed(SUB, 'x', 'y'.repeat(10_000), 2);
     const open = circuits.openCircuit(SUB, 'x', 3)!;
     expect(open.lastError.length).toBeLessThanOrEqual(501);

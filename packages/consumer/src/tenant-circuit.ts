@@ -12,22 +12,22 @@ export const DEFAULT_TENANT_CIRCUIT: Readonly<TenantCircuitOptions> = Object.fre
 
 /** A tenant's failures in a row on one subscription; deleted at its next success. */
 interface Streak {
-  /** Failures counted towards opening: those since another tenant first succeeded during the streak. */
+  /** Failures counted towards opening: those with another tenant's success since the tenant's previous failure. */
   failures: number;
-  /** When the first failure of the streak happened. */
-  since: number;
-  /** Another tenant succeeded since `since`: failures count from then on. */
-  counting: boolean;
+  /** The subscription's success count at the tenant's last failure. */
+  successesAtLastFailure: number;
   lastError: string;
-  /** While open: when the next attempt may probe. */
+  /** Once opened: the end of the open period; failures before it do not extend it. */
   openUntil: number | undefined;
+  /** After openUntil: while one attempt probes, until this time (its handler timeout), the others are still dead-lettered. */
+  probeUntil: number | undefined;
   /** The circuit opened during this streak: the next failure after openUntil opens it again at once. */
   opened: boolean;
 }
 
-/** One subscription's streaks, and when any tenant last succeeded on it. */
+/** One subscription's streaks, and how many attempts of any tenant succeeded on it. */
 interface SubscriptionCircuits {
-  lastSuccessAt: number;
+  successes: number;
   streaks: Map<string, Streak>;
 }
 
@@ -39,6 +39,11 @@ export type CircuitChange = { change: 'opened'; failures: number; openUntil: num
  * open, closes), which costs only retries, never an event.
  */
 const MAX_STREAKS_PER_SUBSCRIPTION = 10_000;
+/** The oldest streak whose circuit never opened (the oldest of all if every one did): forgetting it costs the least. */
+function oldestClosed(streaks: Map<string, Streak>): string {
+  for (const [tenantId, streak] of streaks) if (!streak.opened) return tenantId;
+  return streaks.keys().next().value!;
+}
 /** The last error kept per streak, for the dead letters' message (which the DLQ caps at 2 KiB anyway). */
 const MAX_ERROR_CHARS = 500;
 
@@ -61,21 +66,32 @@ const MAX_ERROR_CHARS = 500;
 export class TenantCircuits {
   private readonly bySubscription = new Map<string, SubscriptionCircuits>();
 
-  constructor(private readonly options: TenantCircuitOptions) {}
+  /**
+   * `probeLeaseMs`: how long one probing attempt holds the half-open circuit (the handler
+   * timeout): longer and a probe that never reports would keep the circuit open.
+   */
+  constructor(
+    private readonly options: TenantCircuitOptions,
+    private readonly probeLeaseMs: number,
+  ) {}
 
   /** The streak of an open circuit (the attempt is to be dead-lettered), or undefined: run the handler. */
   openCircuit(subscription: string, tenantId: string, now: number): OpenCircuit | undefined {
     const streak = this.bySubscription.get(subscription)?.streaks.get(tenantId);
     if (streak?.openUntil === undefined) return undefined;
     if (now < streak.openUntil) return { failures: streak.failures, openUntil: streak.openUntil, lastError: streak.lastError };
-    // Half open: this attempt probes; its failure opens the circuit again (failed), a success closes it.
-    streak.openUntil = undefined;
+    if (streak.probeUntil !== undefined && now < streak.probeUntil)
+      return { failures: streak.failures, openUntil: streak.probeUntil, lastError: streak.lastError };
+    // Half open: this attempt probes, the others are dead-lettered until it reports (failed,
+    // succeeded) or its handler timeout passed (a probe that was interrupted or failed
+    // NonRetriable reports nothing): then the next attempt probes.
+    streak.probeUntil = now + this.probeLeaseMs;
     return undefined;
   }
 
-  succeeded(subscription: string, tenantId: string, now: number): CircuitChange {
+  succeeded(subscription: string, tenantId: string): CircuitChange {
     const circuits = this.circuitsOf(subscription);
-    circuits.lastSuccessAt = now;
+    circuits.successes++;
     if (circuits.streaks.size === 0) return undefined;
     const streak = circuits.streaks.get(tenantId);
     if (!streak) return undefined;
@@ -87,22 +103,26 @@ export class TenantCircuits {
     const circuits = this.circuitsOf(subscription);
     let streak = circuits.streaks.get(tenantId);
     if (!streak) {
-      if (circuits.streaks.size >= MAX_STREAKS_PER_SUBSCRIPTION) circuits.streaks.delete(circuits.streaks.keys().next().value!);
-      streak = { failures: 0, since: now, counting: false, lastError: '', openUntil: undefined, opened: false };
+      if (circuits.streaks.size >= MAX_STREAKS_PER_SUBSCRIPTION) circuits.streaks.delete(oldestClosed(circuits.streaks));
+      streak = { failures: 0, successesAtLastFailure: circuits.successes, lastError: '', openUntil: undefined, probeUntil: undefined, opened: false };
       circuits.streaks.set(tenantId, streak);
+    } else if (streak.successesAtLastFailure !== circuits.successes) {
+      // Another tenant succeeded since this tenant's previous failure: the failure is the
+      // tenant's own. During an outage of every tenant nobody succeeds, so at most one failure
+      // per tenant counts at its edges (attempts that end just before or after it), however
+      // long it lasts and whatever happened before it.
+      streak.failures++;
+      streak.successesAtLastFailure = circuits.successes;
     }
-    streak.lastError = error.length > MAX_ERROR_CHARS ? `${error.slice(0, MAX_ERROR_CHARS)}…` : error;
-    // Failures count only once another tenant succeeded during the streak, from then on: after an
-    // outage of every tenant, the failures of the outage (and attempts that started during it and
-    // end after) do not open the circuit of a tenant that is about to recover with the others.
-    if (!streak.counting && circuits.lastSuccessAt > streak.since) streak.counting = true;
-    if (streak.counting) streak.failures++;
-    // Attempts that started before the circuit opened still fail after it; they do not extend it.
-    if (streak.openUntil !== undefined) return undefined;
+    // A copy, not a slice: V8 keeps a slice's whole original string alive (a 1 MB message per streak).
+    streak.lastError = error.length > MAX_ERROR_CHARS ? Buffer.from(`${error.slice(0, MAX_ERROR_CHARS)}…`).toString() : error;
+    // Attempts that started before the circuit opened still fail during it; they do not extend it.
+    if (streak.openUntil !== undefined && now < streak.openUntil) return undefined;
     if (streak.opened || streak.failures >= this.options.failureThreshold) {
       streak.opened = true;
       streak.openUntil = now + this.options.openMs;
-      return { change: 'opened', failures: streak.failures, openUntil: streak.openUntil, lastError: error };
+      streak.probeUntil = undefined;
+      return { change: 'opened', failures: streak.failures, openUntil: streak.openUntil, lastError: streak.lastError };
     }
     return undefined;
   }
@@ -110,14 +130,15 @@ export class TenantCircuits {
   /** Circuits open now (a gauge). */
   openCount(now: number): number {
     let open = 0;
-    for (const { streaks } of this.bySubscription.values()) for (const s of streaks.values()) if (s.openUntil !== undefined && now < s.openUntil) open++;
+    for (const { streaks } of this.bySubscription.values())
+      for (const s of streaks.values()) if (s.openUntil !== undefined && (now < s.openUntil || (s.probeUntil !== undefined && now < s.probeUntil))) open++;
     return open;
   }
 
   private circuitsOf(subscription: string): SubscriptionCircuits {
     let circuits = this.bySubscription.get(subscription);
     if (!circuits) {
-      circuits = { lastSuccessAt: Number.NEGATIVE_INFINITY, streaks: new Map() };
+      circuits = { successes: 0, streaks: new Map() };
       this.bySubscription.set(subscription, circuits);
     }
     return circuits;
