@@ -14,7 +14,7 @@ import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/
 import { DetachSlots } from './detach-slots.js';
 import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
-import { type CircuitChange, TenantCircuits, tenantCircuitOpenError } from './tenant-circuit.js';
+import { type CircuitChange, TenantCircuits } from './tenant-circuit.js';
 import { copyBytes, type CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
 import { PROCESS_SPAN_EVENT, recordFailure, startProcessSpan } from './telemetry/process-span.js';
@@ -171,7 +171,9 @@ export class BatchProcessor {
 
   constructor(private readonly deps: BatchProcessorDeps) {
     const { tenantCircuitBreaker } = deps.options;
-    const circuits = tenantCircuitBreaker ? new TenantCircuits(tenantCircuitBreaker, deps.options.handlerTimeoutMs + 1000) : undefined;
+    const circuits = tenantCircuitBreaker
+      ? new TenantCircuits(tenantCircuitBreaker, { groupId: deps.options.groupId, probeLeaseMs: deps.options.handlerTimeoutMs + 1000 })
+      : undefined;
     this.circuits = circuits;
     this.instruments = new ConsumerInstruments(deps.options.groupId, undefined, circuits && (() => circuits.openCount(Date.now())));
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
@@ -360,10 +362,14 @@ export class BatchProcessor {
     return matching;
   }
 
-  /** Cancels scheduled resumes (stop): the partitions are about to be released anyway. */
-  cancelTimers(): void {
+  /**
+   * At stop: cancels scheduled resumes (the partitions are about to be released anyway) and
+   * removes the gauge's callback, which would otherwise keep reporting this stopped consumer.
+   */
+  close(): void {
     for (const timer of this.resumeTimers) clearTimeout(timer);
     this.resumeTimers.clear();
+    this.instruments.close();
   }
 
   /**
@@ -505,11 +511,10 @@ export class BatchProcessor {
     try {
       // An open circuit: the tenant's handler fails every attempt while the others' succeed; the
       // event goes to the DLQ without a call, one copy instead of a retry's copy per attempt.
-      const circuit = this.circuits?.openCircuit(subscription.name, event.tenantId, Date.now());
-      if (circuit) {
-        const error = tenantCircuitOpenError(subscription.name, event.tenantId, this.deps.options.groupId, circuit);
-        recordFailure(span, error);
-        this.deadLetterFailure(event, delivery, error, attempt, subscription, failures, handlerContext, span);
+      const circuitOpen = this.circuits?.openCircuit(subscription.name, event.tenantId, Date.now());
+      if (circuitOpen) {
+        recordFailure(span, circuitOpen);
+        this.deadLetterFailure(event, delivery, circuitOpen, attempt, subscription, failures, handlerContext, span);
         return false;
       }
       const outcome = await runHandler(
@@ -581,17 +586,21 @@ export class BatchProcessor {
     if (!change) return;
     const { logger, groupId } = this.deps.options;
     if (change.change === 'opened') {
-      logger.warn(
-        {
-          groupId,
-          subscription: subscription.name,
-          tenantId,
-          failures: change.failures,
-          openUntil: new Date(change.openUntil).toISOString(),
-          err: change.lastError,
-        },
-        "tenant circuit opened: the tenant's attempts failed in a row while other tenants succeeded; its events go to the DLQ without a handler call until openUntil, then one attempt probes",
-      );
+      const fields = {
+        groupId,
+        subscription: subscription.name,
+        tenantId,
+        failures: change.failures,
+        openUntil: new Date(change.openUntil).toISOString(),
+        err: change.lastError,
+      };
+      // A failed probe reopens it every openMs while the tenant stays broken: the first open is the warning.
+      if (change.reopened) logger.info({ ...fields, reopened: true }, 'tenant circuit opened again: the probe failed');
+      else
+        logger.warn(
+          fields,
+          "tenant circuit opened: the tenant's attempts failed in a row while other tenants succeeded; its events go to the DLQ without a handler call until openUntil, then one attempt probes",
+        );
     } else {
       logger.info({ groupId, subscription: subscription.name, tenantId }, 'tenant circuit closed: an attempt succeeded; its events are handled again');
     }

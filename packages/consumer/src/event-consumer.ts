@@ -184,7 +184,7 @@ export class EventConsumer {
       // The client first: its batches in flight may still publish retries and DLQ messages.
       await client?.stop();
     } finally {
-      this.processor?.cancelTimers();
+      this.processor?.close();
       // Only a publisher this consumer created is disconnected; a caller's one is theirs.
       if (!this.options.publisher) await publisher?.disconnect().catch(() => undefined);
       await pool?.end().catch(() => undefined);

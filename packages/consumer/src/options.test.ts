@@ -29,8 +29,12 @@ describe('resolveConsumerOptions', () => {
       dlqTopic: 'eventbus.dlq.search-indexer',
     });
     expect(o.retryConfig).toEqual(DEFAULT_RETRY_CONFIG);
-    expect(o.tenantCircuitBreaker).toEqual({ failureThreshold: 100, openMs: 30_000 });
-    expect(resolveConsumerOptions({ ...base, tenantCircuitBreaker: { openMs: 5000 } }).tenantCircuitBreaker).toEqual({ failureThreshold: 100, openMs: 5000 });
+    expect(o.tenantCircuitBreaker).toEqual({ failureThreshold: 100, minStreakMs: 2000, openMs: 10_000 });
+    expect(resolveConsumerOptions({ ...base, tenantCircuitBreaker: { openMs: 5000 } }).tenantCircuitBreaker).toEqual({
+      failureThreshold: 100,
+      minStreakMs: 2000,
+      openMs: 5000,
+    });
     expect(resolveConsumerOptions({ ...base, tenantCircuitBreaker: false }).tenantCircuitBreaker).toBeUndefined();
     const custom = resolveConsumerOptions({ ...base, routing: { prefix: 'shop.' }, mode: 'in-order', retryConfig: { maxRetries: 2 } });
     expect(custom).toMatchObject({ mode: 'in-order', retryTopic: 'shop.retry.search-indexer', dlqTopic: 'shop.dlq.search-indexer' });
@@ -56,6 +60,7 @@ describe('resolveConsumerOptions', () => {
     ['tenantCircuitBreaker', { tenantCircuitBreaker: true }],
     ['tenantCircuitBreaker.failureThreshold', { tenantCircuitBreaker: { failureThreshold: 0 } }],
     ['tenantCircuitBreaker.openMs', { tenantCircuitBreaker: { openMs: 10 } }],
+    ['tenantCircuitBreaker.minStreakMs', { tenantCircuitBreaker: { minStreakMs: -1 } }],
   ])('rejects a bad %s, naming it', (setting, patch) => {
     const error = configError(() => resolveConsumerOptions({ ...base, ...(patch as object) }));
     expect(error.details.setting).toBe(setting);

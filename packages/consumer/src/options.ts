@@ -34,7 +34,7 @@ export interface EventConsumerOptions {
    * The per-tenant circuit breaker: a tenant that failed `failureThreshold` attempts in a row on
    * a subscription while other tenants succeeded has its events dead-lettered without a handler
    * call for `openMs`, then one attempt probes (docs/consumers.md). `false` turns it off.
-   * Default { failureThreshold: 100, openMs: 30000 }.
+   * Default { failureThreshold: 100, minStreakMs: 2000, openMs: 10000 }.
    */
   tenantCircuitBreaker?: Partial<TenantCircuitOptions> | false;
   /** Time one handler call may take before it is aborted and counted as a (retriable) failure. Default 30000 ms. */
@@ -156,14 +156,16 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
 function resolveTenantCircuit(input: EventConsumerOptions['tenantCircuitBreaker']): TenantCircuitOptions | undefined {
   if (input === false) return undefined;
   if (input !== undefined && (typeof input !== 'object' || input === null))
-    throw invalidConfig('tenantCircuitBreaker', 'false or { failureThreshold?, openMs? }', input);
+    throw invalidConfig('tenantCircuitBreaker', 'false or { failureThreshold?, minStreakMs?, openMs? }', input);
   const resolved = { ...DEFAULT_TENANT_CIRCUIT, ...Object.fromEntries(Object.entries(input ?? {}).filter(([, v]) => v !== undefined)) };
-  const { failureThreshold, openMs } = resolved;
+  const { failureThreshold, minStreakMs, openMs } = resolved;
   if (!Number.isInteger(failureThreshold) || failureThreshold < 1 || failureThreshold > 1_000_000)
     throw invalidConfig('tenantCircuitBreaker.failureThreshold', 'an integer from 1 to 1000000', failureThreshold);
+  if (!Number.isInteger(minStreakMs) || minStreakMs < 0 || minStreakMs > 86_400_000)
+    throw invalidConfig('tenantCircuitBreaker.minStreakMs', 'an integer from 0 to 86400000 (ms)', minStreakMs);
   if (!Number.isInteger(openMs) || openMs < 100 || openMs > 86_400_000)
     throw invalidConfig('tenantCircuitBreaker.openMs', 'an integer from 100 to 86400000 (ms)', openMs);
-  return { failureThreshold, openMs };
+  return { failureThreshold, minStreakMs, openMs };
 }
 
 /** Validates one `subscribe` call; `index` gives the default name. */

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { isEventBusError } from '@eventbus/core';
-import { type CircuitChange, TenantCircuits, tenantCircuitOpenError } from './tenant-circuit.js';
+import { type CircuitChange, TenantCircuits, type TenantCircuitOptions } from './tenant-circuit.js';
 
 const SUB = 'indexer';
 const PROBE_LEASE_MS = 500;
+
+function circuitsWith(options: Partial<TenantCircuitOptions>): TenantCircuits {
+  return new TenantCircuits({ failureThreshold: 3, minStreakMs: 0, openMs: 1000, ...options }, { groupId: 'billing', probeLeaseMs: PROBE_LEASE_MS });
+}
 
 /** Fails `n` attempts of `tenant` at `at`, each after a success of another tenant (the failures count), returning the last change. */
 function failTimes(circuits: TenantCircuits, tenant: string, n: number, at: number) {
@@ -17,23 +21,31 @@ function failTimes(circuits: TenantCircuits, tenant: string, n: number, at: numb
 
 describe('TenantCircuits', () => {
   it('opens after failureThreshold failures in a row while another tenant succeeds, for openMs', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({});
     circuits.failed(SUB, 'x', 'e', 100);
     circuits.succeeded(SUB, 'healthy');
     expect(circuits.failed(SUB, 'x', 'e', 102)).toBeUndefined();
     circuits.succeeded(SUB, 'healthy');
     expect(circuits.failed(SUB, 'x', 'e', 103)).toBeUndefined();
     circuits.succeeded(SUB, 'healthy');
-    expect(circuits.failed(SUB, 'x', 'boom', 104)).toEqual({ change: 'opened', failures: 3, openUntil: 1104, lastError: 'boom' });
-    expect(circuits.openCircuit(SUB, 'x', 500)).toEqual({ failures: 3, openUntil: 1104, lastError: 'boom' });
+    expect(circuits.failed(SUB, 'x', 'boom', 104)).toEqual({ change: 'opened', failures: 3, openUntil: 1104, lastError: 'boom', reopened: false });
+    expect(circuits.openCircuit(SUB, 'x', 500)).toMatchObject({ code: 'TENANT_CIRCUIT_OPEN', details: { failures: 3, openUntil: 1104 } });
     expect(circuits.openCount(500)).toBe(1);
     // Other tenants and other subscriptions of the same tenant are not affected.
     expect(circuits.openCircuit(SUB, 'healthy', 500)).toBeUndefined();
     expect(circuits.openCircuit('other', 'x', 500)).toBeUndefined();
   });
 
+  it('opens only once the counted failures have lasted minStreakMs: a shorter spell is left to the retries', () => {
+    const circuits = circuitsWith({ minStreakMs: 2000 });
+    circuits.failed(SUB, 'x', 'e', 0);
+    expect(failTimes(circuits, 'x', 500, 10)).toBeUndefined(); // first counted at 10
+    expect(failTimes(circuits, 'x', 1, 2009)).toBeUndefined();
+    expect(failTimes(circuits, 'x', 1, 2010)).toMatchObject({ change: 'opened', failures: 502 });
+  });
+
   it('counts only failures with another tenant succeeding since the previous one: a burst of failures between two successes counts once', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({});
     circuits.failed(SUB, 'x', 'e', 0);
     circuits.succeeded(SUB, 'healthy');
     for (let i = 0; i < 100; i++) expect(circuits.failed(SUB, 'x', 'e', 1)).toBeUndefined();
@@ -41,24 +53,24 @@ describe('TenantCircuits', () => {
   });
 
   it('lets one attempt probe after openMs, the others dead-lettered meanwhile: a failure opens it again at once, a success closes it', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 2, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({ failureThreshold: 2 });
     circuits.failed(SUB, 'x', 'e', 0);
     failTimes(circuits, 'x', 2, 2);
     expect(circuits.openCircuit(SUB, 'x', 1001)).toBeDefined();
     expect(circuits.openCircuit(SUB, 'x', 1002)).toBeUndefined(); // the probe runs
-    expect(circuits.openCircuit(SUB, 'x', 1003)).toMatchObject({ openUntil: 1502 }); // not a second one
+    expect(circuits.openCircuit(SUB, 'x', 1003)).toMatchObject({ details: { openUntil: 1502 } }); // not a second one
     expect(circuits.openCount(1003)).toBe(1);
-    expect(circuits.failed(SUB, 'x', 'still', 1010)).toMatchObject({ change: 'opened', openUntil: 2010 });
-    expect(circuits.openCircuit(SUB, 'x', 1500)).toBeDefined();
+    expect(circuits.failed(SUB, 'x', 'still', 1010)).toMatchObject({ change: 'opened', openUntil: 2010, reopened: true });
+    expect(circuits.openCircuit(SUB, 'x', 1500)).toMatchObject({ details: { openUntil: 2010 } });
     expect(circuits.openCircuit(SUB, 'x', 2010)).toBeUndefined();
     expect(circuits.succeeded(SUB, 'x')).toEqual({ change: 'closed' });
     expect(circuits.openCircuit(SUB, 'x', 2021)).toBeUndefined();
     // Closed for good: the next failures start a new streak, counted from the start.
-    expect(circuits.failed(SUB, 'x', 'e', 2030)).toBeUndefined();
+    expect(failTimes(circuits, 'x', 1, 2030)).toBeUndefined();
   });
 
   it('lets another attempt probe once a probe reported nothing for its lease (interrupted, or failed NonRetriable)', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({ failureThreshold: 1 });
     circuits.failed(SUB, 'x', 'e', 0);
     failTimes(circuits, 'x', 1, 1);
     expect(circuits.openCircuit(SUB, 'x', 1001)).toBeUndefined(); // probe 1, never reports
@@ -67,7 +79,7 @@ describe('TenantCircuits', () => {
   });
 
   it('opens no circuit while every tenant fails (an outage of the handler for everyone), however long', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({});
     for (let t = 0; t < 100; t++) {
       expect(circuits.failed(SUB, 'a', 'db down', t)).toBeUndefined();
       expect(circuits.failed(SUB, 'b', 'db down', t)).toBeUndefined();
@@ -76,7 +88,7 @@ describe('TenantCircuits', () => {
   });
 
   it('opens no circuit in an outage of every tenant that begins with one tenant failing before an attempt of another in flight succeeds', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({});
     for (let t = 0; t < 10; t++) circuits.succeeded(SUB, `t${t % 3}`);
     circuits.failed(SUB, 'b', 'db down', 10);
     circuits.succeeded(SUB, 'a'); // a's attempt was past the database when it went down
@@ -84,14 +96,23 @@ describe('TenantCircuits', () => {
   });
 
   it("does not count an old streak's failures towards a later outage of every tenant", () => {
-    const circuits = new TenantCircuits({ failureThreshold: 3, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({});
     circuits.failed(SUB, 'b', 'blip', 0); // its later events went to another member
     for (let i = 0; i < 1000; i++) circuits.succeeded(SUB, 'a');
     for (let t = 1; t < 1000; t++) for (const tenant of ['a', 'b']) expect(circuits.failed(SUB, tenant, 'db down', t)).toBeUndefined();
   });
 
+  it('starts a streak again after a minute without failures: minStreakMs counts from the failures of now', () => {
+    const circuits = circuitsWith({ minStreakMs: 2000 });
+    circuits.failed(SUB, 'x', 'e', 0);
+    failTimes(circuits, 'x', 2, 1); // counted since 1, then quiet
+    expect(failTimes(circuits, 'x', 5, 70_000)).toBeUndefined(); // a fresh streak: not 2 s old
+    expect(failTimes(circuits, 'x', 1, 71_999)).toBeUndefined();
+    expect(failTimes(circuits, 'x', 1, 72_000)).toMatchObject({ change: 'opened' });
+  });
+
   it('does not extend an open circuit with failures of attempts that started before it opened', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 1000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({ failureThreshold: 1 });
     circuits.failed(SUB, 'x', 'e', 0);
     expect(failTimes(circuits, 'x', 1, 2)).toMatchObject({ change: 'opened', openUntil: 1002 });
     expect(failTimes(circuits, 'x', 1, 900)).toBeUndefined();
@@ -99,25 +120,27 @@ describe('TenantCircuits', () => {
   });
 
   it('forgets a streak whose circuit never opened before an open one when it holds too many', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 60_000 }, PROBE_LEASE_MS);
+    const circuits = circuitsWith({ failureThreshold: 1, openMs: 60_000 });
     circuits.failed(SUB, 'broken', 'e', 0);
     failTimes(circuits, 'broken', 1, 1);
     for (let i = 0; i < 10_001; i++) circuits.failed(SUB, `blip${i}`, 'e', 2);
     expect(circuits.openCircuit(SUB, 'broken', 3)).toBeDefined();
   });
 
-  it('keeps a bounded last error and names the tenant, the count and the fix in the dead letter error', () => {
-    const circuits = new TenantCircuits({ failureThreshold: 1, openMs: 60_000 }, PROBE_LEASE_MS);
-    circuits.failed(SUB, 'x', 'e', 0);
+  it('dead-letters with one error per open period: bounded last error, no stack, the tenant, the count and a re-drive command quoted for a shell', () => {
+    const circuits = circuitsWith({ failureThreshold: 1, openMs: 60_000 });
+    const tenant = "acme's $HOME";
+    circuits.failed(SUB, tenant, 'e', 0);
     circuits.succeeded(SUB, 'healthy');
-    circuits.failed(SUB, 'x', 'y'.repeat(10_000), 2);
-    const open = circuits.openCircuit(SUB, 'x', 3)!;
-    expect(open.lastError.length).toBeLessThanOrEqual(501);
-    const error = tenantCircuitOpenError(SUB, 'x', 'billing', open);
+    circuits.failed(SUB, tenant, 'y'.repeat(10_000), 2);
+    const error = circuits.openCircuit(SUB, tenant, 3)!;
+    expect(circuits.openCircuit(SUB, tenant, 4)).toBe(error);
     expect(isEventBusError(error, 'TENANT_CIRCUIT_OPEN')).toBe(true);
     expect(error.retriable).toBe(false);
-    expect(error.message).toContain('handler "indexer" was not called: tenant "x" failed 1 attempts in a row');
+    expect(error.stack).toBeUndefined();
+    expect(error.message.length).toBeLessThan(1000);
+    expect(error.message).toContain(`handler "indexer" was not called: tenant "acme's $HOME" failed 1 attempts in a row`);
     expect(error.message).toContain('1970-01-01T00:01:00.002Z');
-    expect(error.message).toContain('eventbus dlq retry --all --group billing --tenant "x"');
+    expect(error.message).toContain(`eventbus dlq retry --all --group billing --tenant 'acme'\\''s $HOME'`);
   });
 });

@@ -2,20 +2,25 @@ import { EventBusError } from '@eventbus/core';
 
 /** Settings of the per-tenant circuit breaker (`EventConsumerOptions.tenantCircuitBreaker`). */
 export interface TenantCircuitOptions {
-  /** Failed attempts in a row, for one tenant and one subscription, that open its circuit. Default 100. */
+  /** Counted failures in a row, for one tenant and one subscription, that open its circuit. Default 100. */
   failureThreshold: number;
-  /** How long a circuit stays open before one attempt probes it again. Default 30000 ms. */
+  /** How long the counted failures must have lasted before the circuit opens: a shorter spell is left to the retries. Default 2000 ms. */
+  minStreakMs: number;
+  /** How long a circuit stays open before one attempt probes it again. Default 10000 ms. */
   openMs: number;
 }
 
-export const DEFAULT_TENANT_CIRCUIT: Readonly<TenantCircuitOptions> = Object.freeze({ failureThreshold: 100, openMs: 30_000 });
+export const DEFAULT_TENANT_CIRCUIT: Readonly<TenantCircuitOptions> = Object.freeze({ failureThreshold: 100, minStreakMs: 2000, openMs: 10_000 });
 
 /** A tenant's failures in a row on one subscription; deleted at its next success. */
 interface Streak {
   /** Failures counted towards opening: those with another tenant's success since the tenant's previous failure. */
   failures: number;
+  /** When the first counted failure happened. */
+  countedSince: number | undefined;
   /** The subscription's success count at the tenant's last failure. */
   successesAtLastFailure: number;
+  lastFailureAt: number;
   lastError: string;
   /** Once opened: the end of the open period; failures before it do not extend it. */
   openUntil: number | undefined;
@@ -23,6 +28,8 @@ interface Streak {
   probeUntil: number | undefined;
   /** The circuit opened during this streak: the next failure after openUntil opens it again at once. */
   opened: boolean;
+  /** The error of the current open (or probing) period, built once for all its dead letters. */
+  openError: EventBusError | undefined;
 }
 
 /** One subscription's streaks, and how many attempts of any tenant succeeded on it. */
@@ -32,7 +39,7 @@ interface SubscriptionCircuits {
 }
 
 /** What `failed` and `succeeded` report, so the caller logs the change once. */
-export type CircuitChange = { change: 'opened'; failures: number; openUntil: number; lastError: string } | { change: 'closed' } | undefined;
+export type CircuitChange = { change: 'opened'; failures: number; openUntil: number; lastError: string; reopened: boolean } | { change: 'closed' } | undefined;
 
 /**
  * Bounds memory when many tenants fail at once: the oldest streak is forgotten (its circuit, if
@@ -46,46 +53,54 @@ function oldestClosed(streaks: Map<string, Streak>): string {
 }
 /** The last error kept per streak, for the dead letters' message (which the DLQ caps at 2 KiB anyway). */
 const MAX_ERROR_CHARS = 500;
+/**
+ * A streak that never opened and had no failure for this long starts again: a tenant that failed
+ * a few times an hour ago and fails now has not been failing since then.
+ */
+const STALE_STREAK_MS = 60_000;
 
 /**
  * The per-tenant circuit breaker of one consumer process. A tenant whose every attempt on a
  * subscription fails costs the consumer a handler call and a Kafka copy (retry or DLQ) per
  * attempt, six per event with the default retry settings; at a thousand events a second that
- * work took the consumer's CPU and the broker's from every other tenant (their p99 rose 7×).
- * Once the tenant has failed `failureThreshold` attempts in a row while other tenants' events
- * succeeded on the same subscription (counted from another tenant's first success during its
- * streak), its circuit opens: for `openMs` its events go to the DLQ
- * at their next attempt without a handler call (one copy per event), then one attempt probes;
- * a success closes the circuit, a failure opens it again.
+ * work takes the consumer's CPU and the broker's from every other tenant. Once the tenant has
+ * `failureThreshold` counted failures in a row, over at least `minStreakMs`, its circuit opens:
+ * for `openMs` its events go to the DLQ at their next attempt without a handler call (one copy
+ * per event), then one attempt probes; a success closes the circuit, a failure opens it again.
  *
- * Only a failure that is the tenant's own opens a circuit: when every tenant fails (the
- * handler's database is down), nobody succeeds, no failure counts, and the events are retried
- * as configured, so a short outage sends no event to the DLQ early. Failures
- * that are NonRetriable (a bad event, not a broken tenant) are not counted by the caller.
+ * A failure counts only if another tenant succeeded on the subscription since this tenant's
+ * previous failure: it is the tenant's own. When every tenant fails (the handler's database is
+ * down), nobody succeeds, at most one failure per tenant counts at the outage's edges, and the
+ * events are retried as configured, so an outage sends no event to the DLQ early. Failures that
+ * are NonRetriable (a bad event, not a broken tenant) are not counted by the caller.
  */
 export class TenantCircuits {
   private readonly bySubscription = new Map<string, SubscriptionCircuits>();
 
   /**
    * `probeLeaseMs`: how long one probing attempt holds the half-open circuit (the handler
-   * timeout): longer and a probe that never reports would keep the circuit open.
+   * timeout): shorter, and a second probe would run beside a slow first one; a probe that never
+   * reports (interrupted, or failed NonRetriable) frees it when it runs out.
    */
   constructor(
     private readonly options: TenantCircuitOptions,
-    private readonly probeLeaseMs: number,
+    private readonly context: { groupId: string; probeLeaseMs: number },
   ) {}
 
-  /** The streak of an open circuit (the attempt is to be dead-lettered), or undefined: run the handler. */
-  openCircuit(subscription: string, tenantId: string, now: number): OpenCircuit | undefined {
+  /**
+   * The error to dead-letter the attempt with when the tenant's circuit is open (built once per
+   * open period), or undefined: run the handler. Healthy tenants have no streak: one lookup.
+   */
+  openCircuit(subscription: string, tenantId: string, now: number): EventBusError | undefined {
     const streak = this.bySubscription.get(subscription)?.streaks.get(tenantId);
     if (streak?.openUntil === undefined) return undefined;
-    if (now < streak.openUntil) return { failures: streak.failures, openUntil: streak.openUntil, lastError: streak.lastError };
+    if (now < streak.openUntil) return (streak.openError ??= this.openError(subscription, tenantId, streak, streak.openUntil));
     if (streak.probeUntil !== undefined && now < streak.probeUntil)
-      return { failures: streak.failures, openUntil: streak.probeUntil, lastError: streak.lastError };
+      return (streak.openError ??= this.openError(subscription, tenantId, streak, streak.probeUntil));
     // Half open: this attempt probes, the others are dead-lettered until it reports (failed,
-    // succeeded) or its handler timeout passed (a probe that was interrupted or failed
-    // NonRetriable reports nothing): then the next attempt probes.
-    streak.probeUntil = now + this.probeLeaseMs;
+    // succeeded) or its lease ends: then the next attempt probes.
+    streak.probeUntil = now + this.context.probeLeaseMs;
+    streak.openError = undefined;
     return undefined;
   }
 
@@ -102,9 +117,23 @@ export class TenantCircuits {
   failed(subscription: string, tenantId: string, error: string, now: number): CircuitChange {
     const circuits = this.circuitsOf(subscription);
     let streak = circuits.streaks.get(tenantId);
+    if (streak && !streak.opened && now - streak.lastFailureAt > STALE_STREAK_MS) {
+      circuits.streaks.delete(tenantId);
+      streak = undefined;
+    }
     if (!streak) {
       if (circuits.streaks.size >= MAX_STREAKS_PER_SUBSCRIPTION) circuits.streaks.delete(oldestClosed(circuits.streaks));
-      streak = { failures: 0, successesAtLastFailure: circuits.successes, lastError: '', openUntil: undefined, probeUntil: undefined, opened: false };
+      streak = {
+        failures: 0,
+        countedSince: undefined,
+        successesAtLastFailure: circuits.successes,
+        lastFailureAt: now,
+        lastError: '',
+        openUntil: undefined,
+        probeUntil: undefined,
+        opened: false,
+        openError: undefined,
+      };
       circuits.streaks.set(tenantId, streak);
     } else if (streak.successesAtLastFailure !== circuits.successes) {
       // Another tenant succeeded since this tenant's previous failure: the failure is the
@@ -112,19 +141,22 @@ export class TenantCircuits {
       // per tenant counts at its edges (attempts that end just before or after it), however
       // long it lasts and whatever happened before it.
       streak.failures++;
+      streak.countedSince ??= now;
       streak.successesAtLastFailure = circuits.successes;
     }
+    streak.lastFailureAt = now;
     // A copy, not a slice: V8 keeps a slice's whole original string alive (a 1 MB message per streak).
     streak.lastError = error.length > MAX_ERROR_CHARS ? Buffer.from(`${error.slice(0, MAX_ERROR_CHARS)}…`).toString() : error;
     // Attempts that started before the circuit opened still fail during it; they do not extend it.
     if (streak.openUntil !== undefined && now < streak.openUntil) return undefined;
-    if (streak.opened || streak.failures >= this.options.failureThreshold) {
-      streak.opened = true;
-      streak.openUntil = now + this.options.openMs;
-      streak.probeUntil = undefined;
-      return { change: 'opened', failures: streak.failures, openUntil: streak.openUntil, lastError: streak.lastError };
-    }
-    return undefined;
+    const reopened = streak.opened;
+    const due = streak.failures >= this.options.failureThreshold && now - (streak.countedSince ?? now) >= this.options.minStreakMs;
+    if (!reopened && !due) return undefined;
+    streak.opened = true;
+    streak.openUntil = now + this.options.openMs;
+    streak.probeUntil = undefined;
+    streak.openError = undefined;
+    return { change: 'opened', failures: streak.failures, openUntil: streak.openUntil, lastError: streak.lastError, reopened };
   }
 
   /** Circuits open now (a gauge). */
@@ -133,6 +165,23 @@ export class TenantCircuits {
     for (const { streaks } of this.bySubscription.values())
       for (const s of streaks.values()) if (s.openUntil !== undefined && (now < s.openUntil || (s.probeUntil !== undefined && now < s.probeUntil))) open++;
     return open;
+  }
+
+  /**
+   * The dead letters' error (class `EventBusError:TENANT_CIRCUIT_OPEN`). No stack: the dead
+   * letter's stack would be the consumer's own, not the handler's.
+   */
+  private openError(subscription: string, tenantId: string, streak: Streak, until: number): EventBusError {
+    const { groupId } = this.context;
+    const error = new EventBusError(
+      'TENANT_CIRCUIT_OPEN',
+      `handler "${subscription}" was not called: tenant ${JSON.stringify(tenantId)} failed ${streak.failures} attempts in a row while other tenants' events succeeded, ` +
+        `so its circuit is open until ${new Date(until).toISOString()}; last error: ${streak.lastError}. ` +
+        `Fix the cause, then re-drive: eventbus dlq retry --all --group ${shellQuote(groupId)} --tenant ${shellQuote(tenantId)}`,
+      { retriable: false, details: { subscription, tenantId, failures: streak.failures, openUntil: until } },
+    );
+    error.stack = undefined;
+    return error;
   }
 
   private circuitsOf(subscription: string): SubscriptionCircuits {
@@ -145,20 +194,10 @@ export class TenantCircuits {
   }
 }
 
-/** The facts of an open circuit an attempt met. */
-export interface OpenCircuit {
-  failures: number;
-  openUntil: number;
-  lastError: string;
-}
-
-/** The error a dead letter of an open circuit carries (class `EventBusError:TENANT_CIRCUIT_OPEN`). */
-export function tenantCircuitOpenError(subscription: string, tenantId: string, groupId: string, circuit: OpenCircuit): EventBusError {
-  return new EventBusError(
-    'TENANT_CIRCUIT_OPEN',
-    `handler "${subscription}" was not called: tenant ${JSON.stringify(tenantId)} failed ${circuit.failures} attempts in a row while other tenants' events succeeded, ` +
-      `so its circuit is open until ${new Date(circuit.openUntil).toISOString()}; last error: ${circuit.lastError}. ` +
-      `Fix the cause, then re-drive: eventbus dlq retry --all --group ${groupId} --tenant ${JSON.stringify(tenantId)}`,
-    { retriable: false, details: { subscription, tenantId, failures: circuit.failures, openUntil: circuit.openUntil } },
-  );
+/**
+ * Quotes a value for a POSIX shell: the re-drive command in the error is pasted into one, and a
+ * tenant id may hold `$`, quotes or backticks.
+ */
+function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '@eventbus/dev-services';
+import { NonRetriableError } from '@eventbus/core';
 import { DLQ_HEADER } from '../src/index.js';
 import { consumerFixture, metricLog, recordingLogger } from './consumer-fixture.js';
 
@@ -23,7 +24,14 @@ describe('the per-tenant circuit breaker (real Kafka)', () => {
     const badCalls: string[] = [];
     const handledGood = new Set<string>();
     const consumer = await f.consumer(
-      { groupId, routing: { prefix }, retryConfig, logger, onMetric: metrics.onMetric, tenantCircuitBreaker: { failureThreshold: 5, openMs: 2000 } },
+      {
+        groupId,
+        routing: { prefix },
+        retryConfig,
+        logger,
+        onMetric: metrics.onMetric,
+        tenantCircuitBreaker: { failureThreshold: 5, minStreakMs: 0, openMs: 2000 },
+      },
       [
         {
           eventTypes: ['order.*'],
@@ -57,17 +65,18 @@ describe('the per-tenant circuit breaker (real Kafka)', () => {
     expect([...byId.keys()].sort()).toEqual([...badIds].sort());
     const skipped = dlq.messages.filter((m) => m.headers[DLQ_HEADER.errorClass] === CIRCUIT_OPEN);
     expect(skipped.length).toBeGreaterThanOrEqual(badIds.length - badCalls.length);
-    expect(skipped[0]!.headers[DLQ_HEADER.errorMessage]).toContain('tenant "bad" failed 5 attempts in a row');
+    expect(skipped[0]!.headers[DLQ_HEADER.errorMessage]).toMatch(/tenant "bad" failed \d+ attempts in a row/);
     expect(skipped[0]!.headers[DLQ_HEADER.errorMessage]).toContain('last error: tenant bad: its database refuses connections');
-    expect(skipped[0]!.headers[DLQ_HEADER.errorMessage]).toContain(`eventbus dlq retry --all --group ${groupId} --tenant "bad"`);
+    expect(skipped[0]!.headers[DLQ_HEADER.errorMessage]).toContain(`eventbus dlq retry --all --group ${groupId} --tenant bad`);
+    // One warning; a probe that failed meanwhile (the publishing outlasted openMs) reopens it at info.
     const opened = lines.filter((l) => l.message.startsWith('tenant circuit opened'));
-    expect(opened).toHaveLength(1);
+    expect(opened.filter((l) => l.level === 'warn')).toHaveLength(1);
     expect(opened[0]!.fields).toMatchObject({ groupId, tenantId: 'bad', failures: 5 });
     for (const id of goodIds) expect(metrics.of(id)).toEqual(['success:0']);
 
     // Fixed, and openMs later: the next event probes the circuit, succeeds and closes it.
     broken = false;
-    const openUntil = Date.parse(String(opened[0]!.fields.openUntil));
+    const openUntil = Math.max(...lines.filter((l) => l.message.startsWith('tenant circuit opened')).map((l) => Date.parse(String(l.fields.openUntil))));
     await new Promise((r) => setTimeout(r, Math.max(0, openUntil - Date.now()) + 100));
     const callsBefore = badCalls.length;
     const [probe] = await f.publish(prefix, [{ tenantId: 'bad', eventType: 'order.created' }]);
@@ -123,5 +132,82 @@ describe('the per-tenant circuit breaker (real Kafka)', () => {
     await waitFor(() => dlq.messages.length >= 5, { timeoutMs: 30_000, message: "bad's events in the DLQ" });
     expect(badCalls).toBe(5 * (1 + retryConfig.maxRetries));
     expect(dlq.messages.every((m) => m.headers[DLQ_HEADER.errorClass] === 'Error')).toBe(true);
+  });
+
+  it('does not count NonRetriable failures: a tenant sending bad events keeps its circuit closed', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('bad-events');
+    const { lines, logger } = recordingLogger();
+    const consumer = await f.consumer(
+      { groupId, routing: { prefix }, retryConfig, logger, tenantCircuitBreaker: { failureThreshold: 2, minStreakMs: 0, openMs: 60_000 } },
+      [
+        {
+          eventTypes: ['order.*'],
+          handler: async (event) => {
+            if (event.tenantId === 'bad') throw new NonRetriableError('the payload lacks an order id');
+          },
+        },
+      ],
+    );
+    const dlq = await f.collect([consumer.options.dlqTopic]);
+    for (let i = 0; i < 8; i++) {
+      await f.publish(prefix, [
+        { tenantId: 'good', eventType: 'order.created' },
+        { tenantId: 'bad', eventType: 'order.created' },
+      ]);
+    }
+    await waitFor(() => dlq.messages.length >= 8, { timeoutMs: 30_000, message: "bad's events in the DLQ" });
+    expect(dlq.messages.map((m) => m.headers[DLQ_HEADER.errorClass])).toEqual(Array(8).fill('NonRetriableError'));
+    expect(lines.filter((l) => l.message.startsWith('tenant circuit'))).toEqual([]);
+  });
+
+  it("in-order mode: the failing tenant's partition goes on once its circuit opens, its later events dead-lettered without a call", async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('in-order');
+    const { lines, logger } = recordingLogger();
+    let badCalls = 0;
+    const handledGood = new Set<string>();
+    const consumer = await f.consumer(
+      {
+        groupId,
+        routing: { prefix },
+        mode: 'in-order',
+        retryConfig: { maxRetries: 20, initialDelayMs: 100, backoffMultiplier: 1, maxDelayMs: 100 },
+        logger,
+        tenantCircuitBreaker: { failureThreshold: 3, minStreakMs: 0, openMs: 60_000 },
+      },
+      [
+        {
+          eventTypes: ['order.*'],
+          handler: async (event) => {
+            if (event.tenantId !== 'bad') return void handledGood.add(event.id);
+            badCalls++;
+            throw new Error('tenant bad: its database refuses connections');
+          },
+        },
+      ],
+    );
+    const dlq = await f.collect([consumer.options.dlqTopic]);
+    await f.publish(prefix, [{ tenantId: 'good', eventType: 'order.created' }]);
+    const badIds = await f.publish(
+      prefix,
+      Array.from({ length: 5 }, () => ({ tenantId: 'bad', eventType: 'order.created' })),
+    );
+    // Other tenants keep succeeding (on other partitions) while bad's first event retries in place.
+    const goodIds: string[] = [];
+    const feeding = (async () => {
+      while (dlq.messages.length < badIds.length && goodIds.length < 200) {
+        goodIds.push(...(await f.publish(prefix, [{ tenantId: `good-${goodIds.length % 5}`, eventType: 'order.created' }])));
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    await waitFor(() => dlq.messages.length >= badIds.length, { timeoutMs: 30_000, message: "bad's events in the DLQ" });
+    await feeding;
+    // Without the circuit: 21 attempts of the first event, and its partition held for 2 s per event.
+    expect(badCalls).toBeLessThan(21);
+    expect(dlq.messages.map((m) => m.headers.ce_id)).toEqual(badIds);
+    expect(dlq.messages.slice(1).every((m) => m.headers[DLQ_HEADER.errorClass] === CIRCUIT_OPEN)).toBe(true);
+    expect(lines.filter((l) => l.level === 'warn' && l.message.startsWith('tenant circuit opened'))).toHaveLength(1);
+    await waitFor(() => goodIds.every((id) => handledGood.has(id)), { timeoutMs: 10_000, message: 'the other tenants handled' });
   });
 });

@@ -1,4 +1,4 @@
-import { metrics, type Attributes, type Counter, type Histogram, type Meter } from '@opentelemetry/api';
+import { metrics, type Attributes, type Counter, type Histogram, type Meter, type ObservableResult } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_MS, METRIC, METRIC_LABEL } from '@eventbus/core';
 import type { EventStatus } from '@eventbus/monitor';
 
@@ -15,6 +15,8 @@ export class ConsumerInstruments {
   private readonly deadLettered: Counter;
   private readonly endToEnd: Histogram;
   private readonly labels = new Map<string, { plain: Attributes; staged: Attributes }>();
+  /** Removes the open-circuits gauge's callback (close). */
+  private readonly removeGauge: () => void = () => undefined;
 
   constructor(
     private readonly groupId: string,
@@ -23,11 +25,12 @@ export class ConsumerInstruments {
     openTenantCircuits?: () => number,
   ) {
     if (openTenantCircuits) {
-      meter
-        .createObservableGauge(METRIC.tenantCircuitsOpen, {
-          description: 'Tenant circuits open in this consumer process: their events go to the DLQ without a handler call.',
-        })
-        .addCallback((result) => result.observe(openTenantCircuits(), { [METRIC_LABEL.group]: groupId }));
+      const gauge = meter.createObservableGauge(METRIC.tenantCircuitsOpen, {
+        description: 'Tenant circuits open in this consumer process: their events go to the DLQ without a handler call.',
+      });
+      const observe = (result: ObservableResult) => result.observe(openTenantCircuits(), { [METRIC_LABEL.group]: groupId });
+      gauge.addCallback(observe);
+      this.removeGauge = () => gauge.removeCallback(observe);
     }
     this.consumed = meter.createCounter(METRIC.eventsConsumed, { description: 'Handler calls that succeeded, by event type and group.' });
     this.failed = meter.createCounter(METRIC.eventsFailed, { description: 'Attempts that failed and will be retried, by stage and event type.' });
@@ -37,6 +40,11 @@ export class ConsumerInstruments {
       unit: 'ms',
       advice: { explicitBucketBoundaries: [...LATENCY_BUCKETS_MS] },
     });
+  }
+
+  /** The consumer stopped: its gauge stops reporting. Idempotent. */
+  close(): void {
+    this.removeGauge();
   }
 
   /** One attempt's outcome; `latencyMs` is the end-to-end latency (recorded for successes). */
