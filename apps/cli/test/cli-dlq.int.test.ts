@@ -245,4 +245,48 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     // Nothing changed: the row is still pending.
     expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status).toBe('pending');
   });
+
+  it('shows a dead letter whose key and tenant were left out of its DLQ record as not stored, with where the original is', async () => {
+    const env = f.env(f.prefix());
+    const group = uniqueName('huge-key-');
+    // As the DLQ mirror stores a coordinates-only record (eventbus-dlq-dropped): no key, no tenant, no value.
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, event_type, topic, partition, "offset",
+         headers, error_class, error_message, attempts, first_failed_at, last_failed_at, header_names, header_values)
+       VALUES ($1, 'consumer', $2, 'e-2', 'order.placed', 'eventbus.order', 1, 7, $3::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), '{}', '{}')
+       RETURNING id::text`,
+      [
+        `consumer:${group}:eventbus.order:1:7`,
+        group,
+        JSON.stringify({
+          'eventbus-dlq-truncated': '60500',
+          'eventbus-dlq-dropped': 'key=20000,ce_tenantid=20000,eventbus-dlq-error-stack=900',
+          'eventbus-dlq-retry-topic': `x.retry.${group}`,
+        }),
+      ],
+    );
+    const id = rows[0].id as string;
+    const list = await runCliInProcess(['dlq', 'list', '--group', group], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('[value not stored] NonRetriableError: cannot bill');
+    const show = await runCliInProcess(['dlq', 'show', id], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/^tenant: +\(not stored: 20000 bytes, larger than the DLQ topic accepts; the original holds it\)$/m);
+    expect(show.stdout).toMatch(/^key: +\(not stored: 20000 bytes, larger than the DLQ topic accepts; the original holds it\)$/m);
+    expect(show.stdout).toMatch(/^origin: +eventbus\.order partition 1 offset 7$/m);
+    expect(show.stdout).toContain(
+      '(not stored: the DLQ copy, 60500 bytes, was larger than the DLQ topic accepts; the event is on eventbus.order partition 1 offset 7',
+    );
+    const json = JSON.parse((await runCliInProcess(['dlq', 'show', id, '--json'], env)).stdout);
+    expect(json).toMatchObject({
+      tenantId: null,
+      messageKey: null,
+      refusedCopyBytes: 60500,
+      dropped: [
+        { name: 'key', bytes: 20000 },
+        { name: 'ce_tenantid', bytes: 20000 },
+        { name: 'eventbus-dlq-error-stack', bytes: 900 },
+      ],
+    });
+  });
 });
