@@ -90,6 +90,11 @@ export class LazyPublisher implements MessagePublisher {
     return this.inner!.publish(messages);
   }
 
+  async ensureCopyTopics(copyTopics: readonly string[], sources: readonly string[]): Promise<void> {
+    await this.connect();
+    await this.inner!.ensureCopyTopics?.(copyTopics, sources);
+  }
+
   async disconnect(): Promise<void> {
     await this.inner?.disconnect();
   }

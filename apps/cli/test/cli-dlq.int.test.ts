@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
 import { NonRetriableError } from '@eventbus/core';
+import { COPY_TOPIC_HEADROOM_BYTES } from '@eventbus/kafka';
 import { DlqMirror, EventConsumer } from '@eventbus/consumer';
 import { uniqueName, waitFor } from '@eventbus/dev-services';
 import { cliFixture, createTopics, eventIds, runCli, runCliInProcess, seedEvents } from './cli-fixture.js';
@@ -245,4 +247,84 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     // Nothing changed: the row is still pending.
     expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status).toBe('pending');
   });
+
+  it('shows a dead letter whose key and tenant were left out of its DLQ record as not stored, with where the original is', async () => {
+    const env = f.env(f.prefix());
+    const group = uniqueName('huge-key-');
+    // As the DLQ mirror stores a coordinates-only record (eventbus-dlq-dropped): no key, no tenant, no value.
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, event_type, topic, partition, "offset",
+         headers, error_class, error_message, attempts, first_failed_at, last_failed_at, header_names, header_values)
+       VALUES ($1, 'consumer', $2, 'e-2', 'order.placed', 'eventbus.order', 1, 7, $3::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), '{}', '{}')
+       RETURNING id::text`,
+      [
+        `consumer:${group}:eventbus.order:1:7`,
+        group,
+        JSON.stringify({
+          'eventbus-dlq-truncated': '60500',
+          'eventbus-dlq-dropped': 'key=20000,ce_tenantid=20000,eventbus-dlq-error-stack=900',
+          'eventbus-dlq-retry-topic': `x.retry.${group}`,
+        }),
+      ],
+    );
+    const id = rows[0].id as string;
+    const list = await runCliInProcess(['dlq', 'list', '--group', group], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('[value not stored] NonRetriableError: cannot bill');
+    const show = await runCliInProcess(['dlq', 'show', id], env);
+    expect(show.code, show.stderr).toBe(0);
+    expect(show.stdout).toMatch(/^tenant: +\(not stored: 20000 bytes, larger than the DLQ topic accepts; the original holds it\)$/m);
+    expect(show.stdout).toMatch(/^key: +\(not stored: 20000 bytes, larger than the DLQ topic accepts; the original holds it\)$/m);
+    expect(show.stdout).toMatch(/^origin: +eventbus\.order partition 1 offset 7$/m);
+    expect(show.stdout).toContain(
+      '(not stored: the DLQ copy, 60500 bytes, was larger than the DLQ topic accepts; the event is on eventbus.order partition 1 offset 7',
+    );
+    const json = JSON.parse((await runCliInProcess(['dlq', 'show', id, '--json'], env)).stdout);
+    expect(json).toMatchObject({
+      tenantId: null,
+      messageKey: null,
+      refusedCopyBytes: 60500,
+      dropped: [
+        { name: 'key', bytes: 20000 },
+        { name: 'ce_tenantid', bytes: 20000 },
+        { name: 'eventbus-dlq-error-stack', bytes: 900 },
+      ],
+    });
+  });
+  it('dlq retry creates a missing retry topic sized as the consumer sizes it, over the original topic, not at the broker default', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const group = uniqueName('sized-');
+    const eventTopic = `${prefix}order`;
+    const retryTopic = `${prefix}retry.${group}`;
+    // Above the broker's default (1 MiB): the retry topic must follow the event topic.
+    const eventLimit = 2_000_000;
+    await createTopics(f.brokers, [{ topic: eventTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(eventLimit) }] }]);
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, topic, partition, "offset",
+         message_key, value, headers, error_class, error_message, attempts, first_failed_at, last_failed_at)
+       VALUES ($1, 'consumer', $2, 'e-3', 'acme', 'order.placed', $3, 0, 0, 'acme', '{}', $4::jsonb, 'Error', 'billing down', 6, now(), now())
+       RETURNING id::text`,
+      [`consumer:${group}:${eventTopic}:0:0`, group, eventTopic, JSON.stringify({ ce_id: 'e-3', 'eventbus-dlq-retry-topic': retryTopic })],
+    );
+    const retry = await runCliInProcess(['dlq', 'retry', rows[0].id], env);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(await maxMessageBytes(f.brokers, retryTopic)).toBe(eventLimit + COPY_TOPIC_HEADROOM_BYTES);
+    expect(await f.messageCount(retryTopic)).toBe(1);
+  });
 });
+
+/** A topic's effective max.message.bytes. */
+async function maxMessageBytes(brokers: string[], topic: string): Promise<number> {
+  const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: topic, configNames: ['max.message.bytes'] }],
+    });
+    return Number(resources[0]!.configEntries.find((e) => e.configName === 'max.message.bytes')!.configValue);
+  } finally {
+    await admin.disconnect();
+  }
+}

@@ -294,12 +294,15 @@ function DeadLetterDetail({ id, onAction, onClose }) {
   if (error) return html`<div class="error">${error}</div>`;
   if (!row) return html`<p class="muted">Loading dead letter ${id}…</p>`;
   const position = row.mirrorPositions.map((p) => `partition ${p.partition}: next offset ${p.nextOffset}`).join('; ');
+  // What a DLQ record sent without its key and oversize headers left out (DLQ header eventbus-dlq-dropped).
+  const dropped = row.dropped ?? [];
+  const tenantLeftOut = dropped.find((d) => d.name === 'ce_tenantid');
   return html`<section class="panel" data-testid="dead-letter-detail">
     <h2>Dead letter ${row.id} <button onClick=${onClose}>Close</button></h2>
     <dl class="facts">
       <dt>status</dt><dd>${row.status}</dd>
       <dt>stage / group</dt><dd>${row.stage} / ${row.groupId ?? '–'}</dd>
-      <dt>event</dt><dd>${row.eventType ?? '–'} ${row.eventId ?? ''} (tenant ${row.tenantId ?? '–'})</dd>
+      <dt>event</dt><dd>${row.eventType ?? '–'} ${row.eventId ?? ''} (tenant ${row.tenantId ?? (tenantLeftOut ? `not stored, ${fmt(tenantLeftOut.bytes)} bytes` : '–')})</dd>
       <dt>original position</dt><dd data-testid="original-position">${row.topic ? `${row.topic} partition ${row.partition} offset ${row.offset}` : '– (relay stage: never reached Kafka)'}</dd>
       <dt>attempts</dt><dd>${row.attempts}, first failed ${new Date(row.firstFailedAt).toLocaleString()}, last ${new Date(row.lastFailedAt).toLocaleString()}</dd>
       <dt>error</dt><dd>${row.errorClass}: ${row.errorMessage}</dd>
@@ -315,6 +318,9 @@ function DeadLetterDetail({ id, onAction, onClose }) {
       row.refusedCopyBytes === null
         ? html`<pre data-testid="payload">${JSON.stringify(row.payload, null, 2)}</pre>`
         : html`<p class="error" data-testid="payload-not-stored">Not stored: the DLQ copy (${fmt(row.refusedCopyBytes)} bytes) was larger than the DLQ topic accepts. The event is at its original position above, and in the EventLog; replay it to the group once the retry topic's max.message.bytes is raised.</p>`
+    }${
+      dropped.length > 0 &&
+      html`<p class="error" data-testid="left-out">Also left out of the DLQ record, too large for the DLQ topic: ${dropped.map((d) => `${d.name} (${fmt(d.bytes)} bytes)`).join(', ')}. The original holds them.</p>`
     }
     <h3>Headers</h3><pre>${JSON.stringify(row.headers, null, 2)}</pre>
     <h3>Stack</h3><pre>${row.errorStack ?? '–'}</pre>

@@ -321,6 +321,57 @@ describe('eventbus console in chromium, with a running pipeline', () => {
   });
 });
 
+describe('eventbus console in chromium: dead letters without their value', () => {
+  it('marks them [value not stored] in the list, and in the detail says where the original is and what was left out', async () => {
+    const group = uniqueName('oversize-');
+    const topic = `${prefix}order`;
+    // As the DLQ mirror stores a record without the value, and a coordinates-only one (no key, no tenant).
+    const insert = (offset: number, tenantId: string | null, headers: Record<string, string>) =>
+      pool.query(
+        `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, topic, partition, "offset",
+           headers, error_class, error_message, attempts, first_failed_at, last_failed_at, header_names, header_values)
+         VALUES ($1, 'consumer', $2, $3, $4, 'order.placed', $5, 1, $6, $7::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), '{}', '{}')
+         RETURNING id::text`,
+        [`consumer:${group}:${topic}:1:${offset}`, group, `e-${offset}`, tenantId, topic, offset, JSON.stringify(headers)],
+      );
+    const truncatedId = (await insert(41, 'acme', { 'eventbus-dlq-truncated': '1100000' })).rows[0].id as string;
+    const keylessId = (
+      await insert(42, null, { 'eventbus-dlq-truncated': '60500', 'eventbus-dlq-dropped': 'key=20000,ce_tenantid=20000,eventbus-dlq-error-stack=900' })
+    ).rows[0].id as string;
+
+    const page = await openPage(`${consoleServer.url}#dead-letters`);
+    await page.getByTestId('filter-group').fill(group);
+    await page.getByTestId('filter-apply').click();
+    const rows = page.getByTestId('dead-letter-row');
+    await expect.poll(() => rows.count()).toBe(2);
+    for (const id of [truncatedId, keylessId]) {
+      expect(await page.locator(`[data-testid="dead-letter-row"][data-id="${id}"] td`).last().textContent()).toBe(
+        '[value not stored] NonRetriableError: cannot bill',
+      );
+    }
+
+    await page.locator(`[data-testid="dead-letter-row"][data-id="${truncatedId}"] td`).nth(1).click();
+    const detail = page.getByTestId('dead-letter-detail');
+    await expect.poll(() => detail.textContent()).toContain(`Dead letter ${truncatedId}`);
+    expect(await page.getByTestId('original-position').textContent()).toBe(`${topic} partition 1 offset 41`);
+    expect(await page.getByTestId('payload-not-stored').textContent()).toContain(
+      'Not stored: the DLQ copy (1,100,000 bytes) was larger than the DLQ topic accepts',
+    );
+    expect(await page.getByTestId('payload').count()).toBe(0);
+    expect(await page.getByTestId('left-out').count()).toBe(0);
+    expect(await detail.textContent()).toContain('(tenant acme)');
+
+    await page.locator(`[data-testid="dead-letter-row"][data-id="${keylessId}"] td`).nth(1).click();
+    await expect.poll(() => detail.textContent()).toContain(`Dead letter ${keylessId}`);
+    expect(await page.getByTestId('original-position').textContent()).toBe(`${topic} partition 1 offset 42`);
+    expect(await page.getByTestId('payload-not-stored').textContent()).toContain('(60,500 bytes)');
+    expect(await detail.textContent()).toContain('(tenant not stored, 20,000 bytes)');
+    expect(await page.getByTestId('left-out').textContent()).toBe(
+      'Also left out of the DLQ record, too large for the DLQ topic: key (20,000 bytes), ce_tenantid (20,000 bytes), eventbus-dlq-error-stack (900 bytes). The original holds them.',
+    );
+  });
+});
+
 describe('eventbus console access control', () => {
   it('refuses to start on a non-loopback address without EVENTBUS_CONSOLE_TOKEN', async () => {
     const error = await startConsole({ pool, host: '0.0.0.0', port: 0 }).catch((e: unknown) => e);

@@ -4,7 +4,7 @@ import { context, trace, type Attributes, type Context, type Span, type Tracer }
 import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
-import { encodeDlqHeaders, truncatedDlqHeaders } from '@eventbus/core';
+import { coordinatesOnlyDlqRecord, DLQ_HEADER, encodeDlqHeaders, truncatedDlqHeaders } from '@eventbus/core';
 import { describeFailure, isNonRetriable } from './failure.js';
 import { headerBytes, keyBytes } from '@eventbus/core';
 import { isTooLargeRefusal, type BatchControl, type InboundMessage, type OutboundMessage } from '@eventbus/kafka';
@@ -714,8 +714,12 @@ export class BatchProcessor {
    * the partition is read again from the event): a record with an empty value and only the
    * DLQ and identity headers (truncatedDlqHeaders) stands for the event, so that the partition
    * goes on, the DLQ mirror records the failure, and an operator finds the original on its topic
-   * at the coordinates it names. Refused too, it rejects: the partition is read again from the
-   * event, as for any copy Kafka did not take.
+   * at the coordinates it names. Refused too (a key or identity header alone larger than the
+   * DLQ topic accepts), a record without the key and the oversize headers
+   * (coordinatesOnlyDlqRecord) stands for it: without it the offset would never resolve and the
+   * partition would be read again from the event forever. Any other failure, or a refusal of
+   * that last record (a DLQ topic accepting less than its DLQ headers, a few KiB), rejects: the
+   * partition is read again from the event, as for any copy Kafka did not take.
    */
   private sendTruncatedDeadLetter(delivery: Delivery, copy: OutboundMessage, refusal: unknown): Promise<unknown> {
     if (!isTooLargeRefusal(refusal)) return Promise.reject(refusal);
@@ -725,7 +729,16 @@ export class BatchProcessor {
       { groupId, ...delivery.origin, dlqTopic, refusedBytes, err: errorMessage(refusal) },
       "DLQ copy refused as too large for the DLQ topic; a DLQ record without the value stands for the event (header eventbus-dlq-truncated), the original stays on its topic (raise the DLQ topic's max.message.bytes)",
     );
-    return this.deps.publisher.send({ ...copy, value: Buffer.alloc(0), headers: truncatedDlqHeaders(copy.headers, refusedBytes) });
+    const truncated = { ...copy, value: Buffer.alloc(0), headers: truncatedDlqHeaders(copy.headers, refusedBytes) };
+    return this.deps.publisher.send(truncated).catch((error: unknown) => {
+      if (!isTooLargeRefusal(error)) throw error;
+      const record = coordinatesOnlyDlqRecord(truncated);
+      logger.error(
+        { groupId, ...delivery.origin, dlqTopic, dropped: record.headers[DLQ_HEADER.dropped], err: errorMessage(error) },
+        'DLQ record without the value refused as too large too; a DLQ record without the key and the oversize headers stands for the event (header eventbus-dlq-dropped)',
+      );
+      return this.deps.publisher.send({ topic: dlqTopic, ...record });
+    });
   }
 
   /** `eventTypeLabel`: the metric label, `undecodable` for a message whose type header cannot be trusted (bounded labels). */

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { dlqTopicFor, NonRetriableError, retryTopicFor } from '@eventbus/core';
+import { decodeDropped, dlqTopicFor, HEADER, NonRetriableError, retryTopicFor } from '@eventbus/core';
 import { listDeadLetters, redriveDeadLetter } from '@eventbus/dead-letters';
 import { COPY_TOPIC_HEADROOM_BYTES } from '@eventbus/kafka';
 import { waitFor } from '@eventbus/dev-services';
@@ -114,6 +114,83 @@ describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () =>
     const original = await f.collect([eventTopic]);
     await original.waitForEvents(5);
     expect(original.messages.find((m) => m.offset === '0')!.headers.ce_id).toBe(large);
+  });
+
+  it('sends a DLQ record without the key and oversize identity headers when even the record without the value is refused: the partition goes on, the mirror records where the original is', {
+    timeout: 60_000,
+  }, async () => {
+    const groupId = f.group('dlq-key');
+    const { prefix, eventTopic, dlqTopic } = await topics(groupId, { dlq: SMALL_LIMIT });
+    const handled: string[] = [];
+    await f.consumer({ groupId, routing: { prefix }, logger: recordingLogger().logger }, [
+      {
+        eventTypes: ['order.placed'],
+        name: 'billing',
+        handler: async (event) => {
+          if ((event.payload as { fail?: boolean }).fail) throw new NonRetriableError('cannot bill this order');
+          handled.push(event.id);
+        },
+      },
+    ]);
+    const dlq = await f.collect([dlqTopic]);
+    // The tenant id is the record key and the ce_tenantid header: twice its size in the record
+    // without the value, over what the DLQ topic accepts, while the event topic took the event.
+    const hugeTenant = 'T'.repeat(SMALL_LIMIT + 4000);
+    const [oversize] = await f.publish(prefix, [{ tenantId: hugeTenant, eventType: 'order.placed', payload: { fail: true } }]);
+    const healthy = await f.publish(
+      prefix,
+      Array.from({ length: 3 }, () => ({ tenantId: 'acme', eventType: 'order.placed', payload: {} })),
+    );
+
+    // The partition goes on: the later events (same one-partition topic) are handled and committed.
+    await waitFor(() => healthy.every((id) => handled.includes(id!)) || undefined, { timeoutMs: 20_000, message: 'the healthy events after the oversize one' });
+    expect(await committedToEnd(groupId, eventTopic)).toBe(4);
+    await dlq.waitForEvents(1);
+    expect(dlq.messages).toHaveLength(1);
+    const record = dlq.messages[0]!;
+    expect(record.key).toBe('');
+    expect(record.value).toBe('');
+    expect(record.headers[HEADER.tenantId]).toBeUndefined();
+    expect(record.headers).toMatchObject({
+      [HEADER.id]: oversize,
+      [HEADER.type]: 'order.placed',
+      [DLQ_HEADER.originalTopic]: eventTopic,
+      [DLQ_HEADER.originalPartition]: '0',
+      [DLQ_HEADER.originalOffset]: '0',
+      [DLQ_HEADER.group]: groupId,
+      [DLQ_HEADER.errorClass]: 'NonRetriableError',
+      [DLQ_HEADER.errorMessage]: 'cannot bill this order',
+    });
+    // The key and the tenant header are named with their sizes, and the stack (an operator can do without it).
+    expect(decodeDropped(record.headers[DLQ_HEADER.dropped]!)).toEqual([
+      { name: 'key', bytes: hugeTenant.length },
+      { name: HEADER.tenantId, bytes: hugeTenant.length },
+      { name: DLQ_HEADER.errorStack, bytes: expect.any(Number) },
+    ]);
+    expect(Number(record.headers[DLQ_HEADER.truncated])).toBeGreaterThan(2 * hugeTenant.length);
+
+    // The mirror stores it without key, value and tenant; the listing marks it; a re-drive explains.
+    await f.mirror({ routing: { prefix }, groups: [groupId] });
+    const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE event_id = $1', [oversize])).rows[0], {
+      timeoutMs: 15_000,
+      message: 'the dead_letters row of the oversize event',
+    });
+    expect(row).toMatchObject({
+      stage: 'consumer',
+      group_id: groupId,
+      topic: eventTopic,
+      partition: 0,
+      offset: '0',
+      tenant_id: null,
+      event_type: 'order.placed',
+      message_key: null,
+      message_key_bytes: null,
+      value: null,
+      value_bytes: null,
+    });
+    const [listed] = (await listDeadLetters(f.pool, { groupId, status: 'pending', limit: 10, typeRegexes: [] })).filter((r) => r.eventId === oversize);
+    expect(listed!.refusedCopyBytes).toBe(Number(record.headers[DLQ_HEADER.truncated]));
+    await expect(redriveDeadLetter(f.pool, f.publisher, row.id)).rejects.toThrow('holds no value to re-drive');
   });
 
   it('sends an event whose retry copy the retry topic refuses to the DLQ instead, whole', { timeout: 60_000 }, async () => {

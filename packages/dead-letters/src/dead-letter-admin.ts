@@ -44,8 +44,10 @@ interface DeadLetterRow {
  * - consumer stage: published to the group's retry topic, due now, attempt reset to 1,
  *   with the original key, value, headers and coordinates (their bytes as the DLQ record
  *   held them; rows mirrored before migration 0004 only have text); only the subscription that gave
- *   up runs again. The publish happens before the commit: if the commit then fails the row
- *   stays pending and a second re-drive would send again (at-least-once, like everything else).
+ *   up runs again. A missing retry topic is created first as the consumer creates it
+ *   (MessagePublisher.ensureCopyTopics), not at the broker's default size. The publish happens
+ *   before the commit: if the commit then fails the row stays pending and a second re-drive
+ *   would send again (at-least-once, like everything else).
  * - relay stage: a new outbox row for the event, in the same transaction as the status change.
  */
 export async function redriveDeadLetter(
@@ -63,7 +65,11 @@ export async function redriveDeadLetter(
       if (!row.event_id || !row.tenant_id) throw invalidConfig(`dead letter ${key}`, 'a relay row with event_id and tenant_id', 'a row without them');
       await requeueEvent(client, row.event_id, row.tenant_id);
     } else {
-      await publisher.publish([consumerRetryMessage(row, options.routing)]);
+      const message = consumerRetryMessage(row, options.routing);
+      // Created by the publish, the retry topic would get the broker's default size and refuse
+      // retry copies of events near their topic's limit: created first as the consumer does.
+      await publisher.ensureCopyTopics?.([message.topic], [row.topic!]);
+      await publisher.publish([message]);
     }
     await client.query(`UPDATE eventbus.dead_letters SET status = 'redriven', status_changed_at = now() WHERE id = $1`, [key]);
     const where = row.stage === 'relay' ? 'to the outbox' : `to the retry topic of group ${row.group_id}`;

@@ -1,5 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Kafka, logLevel } from 'kafkajs';
 import { uuidv7 } from '@eventbus/core';
+import { COPY_TOPIC_HEADROOM_BYTES } from '@eventbus/kafka';
+import { createTopics } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { shardForTenant } from '@eventbus/schema';
 import { discardDeadLetter, listDeadLetters, redriveDeadLetter } from '../src/index.js';
@@ -46,6 +49,38 @@ describe('dead letters: re-drive, discard (real Kafka, real Postgres)', () => {
     expect(await redriveDeadLetter(f.pool, f.publisher, id)).toMatchObject({ outcome: 'already_discarded' });
     expect(await discardDeadLetter(f.pool, '999999999')).toMatchObject({ outcome: 'not_found' });
     expect((await deadLetter('id', id))[0]).toMatchObject({ status: 'discarded' });
+  });
+});
+
+describe('dead letters: the retry topic a re-drive creates', () => {
+  it('is sized as the consumer sizes it (the original topic limit plus headroom), not at the broker default', async () => {
+    const prefix = f.prefix();
+    const group = f.group('sized');
+    const eventTopic = `${prefix}order`;
+    const retryTopic = `${prefix}retry.${group}`;
+    const eventLimit = 2_000_000;
+    await createTopics(f.brokers, [{ topic: eventTopic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: String(eventLimit) }] }]);
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, topic, partition, "offset",
+         message_key, value, headers, error_class, error_message, attempts, first_failed_at, last_failed_at)
+       VALUES ($1, 'consumer', $2, 'e-1', 'acme', 'order.placed', $3, 0, 0, 'acme', '{}', $4::jsonb, 'Error', 'x', 6, now(), now())
+       RETURNING id::text`,
+      [`consumer:${group}:${eventTopic}:0:0`, group, eventTopic, JSON.stringify({ ce_id: 'e-1', 'eventbus-dlq-retry-topic': retryTopic })],
+    );
+    expect(await redriveDeadLetter(f.pool, f.publisher, rows[0].id)).toMatchObject({ outcome: 'redriven', stage: 'consumer' });
+    const admin = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: 2 /* ConfigResourceTypes.TOPIC */, name: retryTopic, configNames: ['max.message.bytes'] }],
+      });
+      expect(Number(resources[0]!.configEntries.find((e) => e.configName === 'max.message.bytes')!.configValue)).toBe(eventLimit + COPY_TOPIC_HEADROOM_BYTES);
+      // With the publisher's partition count, as a topic it creates on send would have.
+      expect(await admin.fetchTopicOffsets(retryTopic)).toHaveLength(3);
+    } finally {
+      await admin.disconnect();
+    }
   });
 });
 

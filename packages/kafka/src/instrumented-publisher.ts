@@ -65,6 +65,8 @@ export class InstrumentedPublisher implements MessagePublisher {
   readonly probe?: () => Promise<void>;
   /** The inner publisher's topic check, when it has one (the relay's topic holds ask it). */
   readonly missingTopics?: (topics: readonly string[]) => Promise<string[]>;
+  /** The inner publisher's copy topic creation, when it has one (a re-drive asks it). */
+  readonly ensureCopyTopics?: (copyTopics: readonly string[], sources: readonly string[]) => Promise<void>;
 
   constructor(
     private readonly inner: MessagePublisher,
@@ -72,6 +74,7 @@ export class InstrumentedPublisher implements MessagePublisher {
   ) {
     if (inner.probe) this.probe = () => inner.probe!();
     if (inner.missingTopics) this.missingTopics = (topics) => inner.missingTopics!(topics);
+    if (inner.ensureCopyTopics) this.ensureCopyTopics = (copyTopics, sources) => inner.ensureCopyTopics!(copyTopics, sources);
     this.tracer = options.tracer ?? trace.getTracer('@eventbus/kafka');
     this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {
       description: 'Events Kafka acknowledged, by stage, event type and topic.',

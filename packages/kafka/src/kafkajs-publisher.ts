@@ -4,7 +4,7 @@ import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOption
 import { kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { loneRecordBatchBytes } from './message-size.js';
-import { describeTopicLimits } from './topic-limits.js';
+import { createCopyTopics, describeTopicLimits } from './topic-limits.js';
 import { TopicCatalog, type TopicAdmin, type TopicFacts } from './topic-catalog.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 import { errorMessage } from '@eventbus/core';
@@ -112,6 +112,8 @@ export class KafkaPublisher implements MessagePublisher {
   private readonly knownTopics = new Set<string>();
   /** Which topics exist and how large a message each accepts, asked of the admin on first use. */
   private readonly catalog: TopicCatalog;
+  /** Copy topics ensureCopyTopics created or found: a re-drive of many rows asks the admin once per topic. */
+  private readonly ensuredCopyTopics = new Set<string>();
   /** The partition kafkajs' partitioner chose for each message object of a send in progress. */
   private readonly partitionOf = new WeakMap<object, number>();
   /** OutboundMessage.choosePartition of the message objects of a send in progress that have one. */
@@ -141,6 +143,29 @@ export class KafkaPublisher implements MessagePublisher {
       throw brokersUnreachable(this.options.brokers, error);
     }
     this.connected = true;
+  }
+
+  /**
+   * Creates the missing ones of `copyTopics` as the consumer does (createCopyTopics over
+   * `sources`, with this publisher's partition count and replication factor): a retry topic that
+   * the publish of a re-drive created would get the broker's default `max.message.bytes`, and
+   * refuse the copy of an event near its own topic's limit. Nothing with createTopics off. Asks
+   * the admin once per topic and publisher; a topic deleted since is created by the publish.
+   */
+  async ensureCopyTopics(copyTopics: readonly string[], sources: readonly string[]): Promise<void> {
+    if (this.options.createTopics === false) return;
+    const unchecked = [...new Set(copyTopics)].filter((t) => !this.ensuredCopyTopics.has(t));
+    if (unchecked.length === 0) return;
+    try {
+      await createCopyTopics(await this.admin(), unchecked, {
+        sources,
+        partitions: this.options.topicPartitions ?? 12,
+        replicationFactor: this.options.topicReplicationFactor ?? -1,
+      });
+    } catch (error) {
+      throw new PublishError('transient', `creating topics ${unchecked.join(', ')} failed: ${errorMessage(error)}`, { cause: error });
+    }
+    for (const t of unchecked) this.ensuredCopyTopics.add(t);
   }
 
   /**

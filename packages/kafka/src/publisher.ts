@@ -57,6 +57,15 @@ export interface MessagePublisher {
    * offers the topic's rows again; without it, it offers them and the refusal answers.
    */
   missingTopics?(topics: readonly string[]): Promise<string[]>;
+  /**
+   * Creates those of `copyTopics` (a consumer group's retry or DLQ topics) that do not exist,
+   * sized for copies of the messages of `sources` the way the consumer sizes them
+   * (createCopyTopics), where a publish would create them with the broker's default size.
+   * Existing topics are left as they are. Rejects (`PublishError`, transient) when Kafka does not
+   * answer. Optional: a re-drive calls it before it publishes to a retry topic; without it the
+   * topic is created (or not) like any other on publish.
+   */
+  ensureCopyTopics?(copyTopics: readonly string[], sources: readonly string[]): Promise<void>;
 }
 
 export type PublishFailureKind = 'transient' | 'rejected';

@@ -1,6 +1,7 @@
 import type { Admin, ConfigResourceTypes } from 'kafkajs';
-import type { Logger } from '@eventbus/core';
+import { errorMessage, type Logger } from '@eventbus/core';
 import type { CopyTopicSizing } from './consumer/consumer-client.js';
+import { createTopicsAndWait } from './create-topics.js';
 
 /**
  * `ConfigResourceTypes.TOPIC` and `.BROKER`: kafkajs is CommonJS and Node's ESM import of it
@@ -28,6 +29,56 @@ export function copyTopicLimit(sourceLimits: Iterable<number>, brokerMessageMaxB
   let largest = brokerMessageMaxBytes;
   for (const limit of sourceLimits) largest = Math.max(largest, limit);
   return largest + COPY_TOPIC_HEADROOM_BYTES;
+}
+
+/**
+ * Creates the copy topics (a group's retry and DLQ topics) that do not exist, with a
+ * `max.message.bytes` of copyTopicLimit over `sources` (the topics whose messages they copy) and
+ * the broker's `message.max.bytes`, and returns that limit and the copy topics that exist with
+ * less. A copy topic at the broker's default would refuse the copy of an event near its topic's
+ * limit (the copy adds retry or DLQ headers). When the broker will describe neither the sources
+ * nor itself (a managed Kafka's ACLs), the copy topics are created with the broker's default and
+ * nothing is checked. The one way copy topics are created: by the consumer and the DLQ mirror
+ * (ConsumerGroupClient.ensureTopics) and by a re-drive's publisher (KafkaPublisher.ensureCopyTopics).
+ */
+export async function createCopyTopics(
+  admin: Admin,
+  copyTopics: readonly string[],
+  options: { sources: readonly string[]; partitions: number; replicationFactor?: number },
+): Promise<CopyTopicSizing> {
+  // Each read on its own: a principal may describe topics but not the cluster's brokers (a
+  // managed Kafka), and a topic's effective limit includes the broker default it inherits.
+  let unknownBecause: string | undefined;
+  const unknown = (error: unknown) => {
+    unknownBecause ??= errorMessage(error);
+    return undefined;
+  };
+  const sourceLimits = await describeTopicLimits(admin, options.sources).catch(unknown);
+  const brokerLimit = await describeBrokerMessageMaxBytes(admin).catch(unknown);
+  const neededBytes =
+    brokerLimit !== undefined || (sourceLimits !== undefined && sourceLimits.size > 0)
+      ? copyTopicLimit(sourceLimits?.values() ?? [], brokerLimit ?? 0)
+      : undefined;
+  const config = neededBytes === undefined ? {} : { configEntries: [{ name: 'max.message.bytes', value: String(neededBytes) }] };
+  const replication = options.replicationFactor === undefined ? {} : { replicationFactor: options.replicationFactor };
+  await createTopicsAndWait(
+    admin,
+    copyTopics.map((topic) => ({ topic, numPartitions: options.partitions, ...replication, ...config })),
+  );
+  if (neededBytes === undefined) return { neededBytes, shortfalls: [], ...(unknownBecause === undefined ? {} : { unknownBecause }) };
+  let limits: Map<string, number>;
+  try {
+    limits = await describeTopicLimits(admin, copyTopics);
+  } catch (error) {
+    return { neededBytes, shortfalls: [], unknownBecause: errorMessage(error) };
+  }
+  const shortfalls: CopyTopicSizing['shortfalls'] = [];
+  for (const topic of copyTopics) {
+    const maxMessageBytes = limits.get(topic);
+    if (maxMessageBytes !== undefined && maxMessageBytes < neededBytes) shortfalls.push({ topic, maxMessageBytes });
+  }
+  // A limit read without one of the two sources is still used, and said to be partial.
+  return { neededBytes, shortfalls, ...(unknownBecause === undefined ? {} : { unknownBecause }) };
 }
 
 /** Each topic's effective `max.message.bytes` (its own, or the broker's it inherits); throws when the broker refuses DescribeConfigs. */

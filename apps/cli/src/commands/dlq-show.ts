@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import type { DroppedPart } from '@eventbus/core';
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
 import { displayBytes, jsonBytes } from '../bytes-display.js';
 import { badData, usageError } from '../cli-error.js';
@@ -37,6 +38,7 @@ ${CONNECTION_HELP}`,
     // Libraries load only when the command runs: after the flags are checked, so --help and usage errors answer at once.
     const { openDatabase } = await import('../connections.js');
     const { showDeadLetter } = await import('@eventbus/dead-letters');
+    const { HEADER } = await import('@eventbus/core');
     const db = await openDatabase(new ConnectionSettings(values, io.env));
     try {
       const row = await showDeadLetter(db, id);
@@ -57,10 +59,10 @@ ${CONNECTION_HELP}`,
         ['status', `${row.status}${row.statusChangedAt ? ` (since ${row.statusChangedAt.toISOString()})` : ''}`],
         ['stage', row.stage],
         ['group', row.groupId],
-        ['tenant', row.tenantId],
+        ['tenant', row.tenantId ?? notStored(row.dropped, HEADER.tenantId)],
         ['event', `${row.eventId ?? '-'} ${row.eventType ?? ''} (key ${row.eventKey ?? '-'})`],
         ['origin', row.topic ? `${row.topic} partition ${row.partition} offset ${row.offset}` : null],
-        ['key', bytes ? bytes.key && shown(bytes.key) : row.messageKey],
+        ['key', (bytes ? bytes.key && shown(bytes.key) : row.messageKey) ?? notStored(row.dropped, 'key')],
         ['attempts', row.attempts],
         ['first failed', row.firstFailedAt.toISOString()],
         ['last failed', row.lastFailedAt.toISOString()],
@@ -91,6 +93,12 @@ ${CONNECTION_HELP}`,
     }
   },
 };
+
+/** What a coordinates-only DLQ record left out in place of `part` (`key` or a header name), or undefined when it did not. */
+function notStored(dropped: readonly DroppedPart[], part: string): string | undefined {
+  const bytes = dropped.find((d) => d.name === part)?.bytes;
+  return bytes === undefined ? undefined : `(not stored: ${bytes} bytes, larger than the DLQ topic accepts; the original holds it)`;
+}
 
 function parseOrText(value: string | null): unknown {
   if (value === null) return null;

@@ -29,6 +29,12 @@ export const DLQ_HEADER = {
    * coordinates the other headers give.
    */
   truncated: 'eventbus-dlq-truncated',
+  /**
+   * Present on a truncated record that Kafka refused too, sent again without what made it too
+   * large (coordinatesOnlyDlqRecord): what was left out, as `name=bytes` pairs joined by commas,
+   * `key` for the record key (sent empty), a header name for a header left out.
+   */
+  dropped: 'eventbus-dlq-dropped',
 } as const;
 
 /** The names of DLQ_HEADER, for dropping them from a copy's headers. */
@@ -62,6 +68,14 @@ export interface DeadLetterInfo {
   retryTopic: string;
   /** Set on a truncated record (DLQ_HEADER.truncated): the size in bytes of the copy Kafka refused. */
   refusedCopyBytes?: number;
+  /** Set on a coordinates-only record (DLQ_HEADER.dropped): what was left out of it, with its size in bytes; `key` for the record key. */
+  dropped?: DroppedPart[];
+}
+
+/** One part of a DLQ record left out of a coordinates-only record: `key` (the record key) or a header name, and its size in bytes. */
+export interface DroppedPart {
+  name: string;
+  bytes: number;
 }
 
 /**
@@ -85,6 +99,7 @@ export function encodeDlqHeaders<V extends string | Buffer>(original: Readonly<R
   if (info.subscription !== undefined) headers[DLQ_HEADER.subscription] = info.subscription;
   headers[DLQ_HEADER.retryTopic] = info.retryTopic;
   if (info.refusedCopyBytes !== undefined) headers[DLQ_HEADER.truncated] = String(info.refusedCopyBytes);
+  if (info.dropped !== undefined) headers[DLQ_HEADER.dropped] = encodeDropped(info.dropped);
   return headers;
 }
 
@@ -102,6 +117,70 @@ export function truncatedDlqHeaders<V extends string | Buffer>(copyHeaders: Read
   for (const name of DLQ_HEADER_NAMES) if (copyHeaders[name] !== undefined) headers[name] = copyHeaders[name]!;
   headers[DLQ_HEADER.truncated] = String(refusedCopyBytes);
   return headers;
+}
+
+/**
+ * At most this many bytes of the key and of each identity header stay in a coordinates-only
+ * record. An event id, a type, an event key or a tenant id of ordinary length is far below it;
+ * one above it is what made the truncated record too large, and the original on its topic
+ * still holds it.
+ */
+export const MAX_COORDINATES_ONLY_PART_BYTES = 256;
+
+/**
+ * The last resort for a truncated DLQ record (truncatedDlqHeaders) that Kafka refused too: a
+ * key or identity header of the event alone is larger than the DLQ topic accepts. The record
+ * becomes the DLQ headers that say where the original is and why it failed (original topic,
+ * partition, offset, group, error class and message, attempts), plus the key and each identity
+ * header no larger than MAX_COORDINATES_ONLY_PART_BYTES; the key and headers above it, and the
+ * error stack, are left out and named in DLQ_HEADER.dropped with their sizes. What is left is
+ * a few KiB at most whatever the event (the DLQ headers are capped), so the consumer's partition
+ * goes on and the DLQ mirror still records the failure and the original's coordinates.
+ */
+export function coordinatesOnlyDlqRecord<V extends string | Buffer>(truncated: {
+  key: string | Buffer;
+  headers: Readonly<Record<string, V | string>>;
+}): { key: string | Buffer; value: Buffer; headers: Record<string, V | string> } {
+  const dropped: DroppedPart[] = [];
+  const keyBytes = byteLength(truncated.key);
+  const key = keyBytes > MAX_COORDINATES_ONLY_PART_BYTES ? Buffer.alloc(0) : truncated.key;
+  if (keyBytes > MAX_COORDINATES_ONLY_PART_BYTES) dropped.push({ name: 'key', bytes: keyBytes });
+  const headers: Record<string, V | string> = {};
+  for (const name of DEAD_LETTER_IDENTITY_HEADERS) {
+    const value = truncated.headers[name];
+    if (value === undefined) continue;
+    const bytes = byteLength(value);
+    if (bytes > MAX_COORDINATES_ONLY_PART_BYTES) dropped.push({ name, bytes });
+    else headers[name] = value;
+  }
+  for (const name of DLQ_HEADER_NAMES) {
+    const value = truncated.headers[name];
+    if (value === undefined) continue;
+    // The stack (up to 4 KiB) is the one DLQ header an operator can do without: the class and message say what failed.
+    if (name === DLQ_HEADER.errorStack) dropped.push({ name, bytes: byteLength(value) });
+    else headers[name] = value;
+  }
+  headers[DLQ_HEADER.dropped] = encodeDropped(dropped);
+  return { key, value: Buffer.alloc(0), headers };
+}
+
+function encodeDropped(parts: readonly DroppedPart[]): string {
+  return parts.map((p) => `${p.name}=${p.bytes}`).join(',');
+}
+
+/** DLQ_HEADER.dropped read back; a part that does not parse is left out (the header is informative only). */
+export function decodeDropped(value: string): DroppedPart[] {
+  const parts: DroppedPart[] = [];
+  for (const pair of value.split(',')) {
+    const at = pair.lastIndexOf('=');
+    const bytes = Number(pair.slice(at + 1));
+    if (at > 0 && Number.isInteger(bytes) && bytes >= 0) parts.push({ name: pair.slice(0, at), bytes });
+  }
+  return parts;
+}
+
+function byteLength(value: string | Buffer): number {
+  return typeof value === 'string' ? Buffer.byteLength(value) : value.length;
 }
 
 /** `text` cut to at most `maxBytes` UTF-8 bytes at a character boundary, marked with `…` when cut. */
@@ -135,5 +214,7 @@ export function decodeDlqHeaders(headers: Record<string, string>): { info: DeadL
   if (headers[DLQ_HEADER.errorStack]) info.errorStack = headers[DLQ_HEADER.errorStack];
   if (headers[DLQ_HEADER.subscription]) info.subscription = headers[DLQ_HEADER.subscription];
   if (headers[DLQ_HEADER.truncated] !== undefined) info.refusedCopyBytes = integerHeader(headers, DLQ_HEADER.truncated);
+  const dropped = headers[DLQ_HEADER.dropped];
+  if (dropped !== undefined) info.dropped = decodeDropped(dropped);
   return { info, original: withoutHeaders(headers, DLQ_HEADER_NAMES) };
 }

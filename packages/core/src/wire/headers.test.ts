@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { EventBusError } from '../errors.js';
-import { DLQ_HEADER, decodeDlqHeaders, encodeDlqHeaders, MAX_DLQ_ERROR_MESSAGE_BYTES, MAX_DLQ_ERROR_STACK_BYTES, truncatedDlqHeaders } from './dlq-headers.js';
+import {
+  coordinatesOnlyDlqRecord,
+  decodeDropped,
+  DLQ_HEADER,
+  decodeDlqHeaders,
+  encodeDlqHeaders,
+  MAX_COORDINATES_ONLY_PART_BYTES,
+  MAX_DLQ_ERROR_MESSAGE_BYTES,
+  MAX_DLQ_ERROR_STACK_BYTES,
+  truncatedDlqHeaders,
+} from './dlq-headers.js';
 import { RETRY_HEADER, decodeRetryHeaders, encodeRetryHeaders, type RetryInfo } from './retry-headers.js';
+import { HEADER } from './message-format.js';
 
 const original = { ce_id: 'e-1', ce_type: 'product.created', ce_tenantid: 't-1', 'x-custom': 'keep' };
 const info: RetryInfo = {
@@ -131,5 +142,63 @@ describe('DLQ headers', () => {
     expect(marker).toMatchObject({ ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: 't-1', ce_eventkey: 'k', [DLQ_HEADER.truncated]: '1100000' });
     const { info: decoded } = decodeDlqHeaders(marker as Record<string, string>);
     expect(decoded).toMatchObject({ origin: info.origin, groupId: 'g', attempts: 2, refusedCopyBytes: 1_100_000 });
+  });
+
+  it('makes a coordinates-only record: oversize key and identity headers and the stack left out and named, the coordinates kept, which decodes', () => {
+    const bigTenant = 't'.repeat(MAX_COORDINATES_ONLY_PART_BYTES + 1);
+    const copy = encodeDlqHeaders(
+      { ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: bigTenant, ce_eventkey: 'k', 'x-big': 'b'.repeat(1000) },
+      {
+        origin: info.origin,
+        groupId: 'g',
+        errorClass: 'Error',
+        errorMessage: 'boom',
+        errorStack: 's'.repeat(300),
+        attempts: 2,
+        firstFailureAt: 1,
+        lastFailureAt: 2,
+        retryTopic: 'r',
+      },
+    );
+    const truncated = { key: Buffer.from(bigTenant), headers: truncatedDlqHeaders(copy, 1_100_000) };
+    const record = coordinatesOnlyDlqRecord(truncated);
+    expect(record.key).toEqual(Buffer.alloc(0));
+    expect(record.value).toEqual(Buffer.alloc(0));
+    expect(record.headers[HEADER.tenantId]).toBeUndefined();
+    expect(record.headers[DLQ_HEADER.errorStack]).toBeUndefined();
+    expect(record.headers).toMatchObject({
+      ce_id: 'e-1',
+      ce_type: 'order.placed',
+      ce_eventkey: 'k',
+      [DLQ_HEADER.errorMessage]: 'boom',
+      [DLQ_HEADER.truncated]: '1100000',
+    });
+    expect(record.headers[DLQ_HEADER.dropped]).toBe(`key=${bigTenant.length},ce_tenantid=${bigTenant.length},${DLQ_HEADER.errorStack}=300`);
+    const { info: decoded, original } = decodeDlqHeaders(record.headers as Record<string, string>);
+    expect(decoded).toMatchObject({
+      origin: info.origin,
+      groupId: 'g',
+      errorClass: 'Error',
+      refusedCopyBytes: 1_100_000,
+      dropped: [
+        { name: 'key', bytes: bigTenant.length },
+        { name: 'ce_tenantid', bytes: bigTenant.length },
+        { name: DLQ_HEADER.errorStack, bytes: 300 },
+      ],
+    });
+    expect(original).toEqual({ ce_id: 'e-1', ce_type: 'order.placed', ce_eventkey: 'k' });
+    // A key and identity headers within the limit stay (exactly at it included).
+    const small = coordinatesOnlyDlqRecord({ key: 'acme', headers: { ...truncated.headers, ce_tenantid: 'a'.repeat(MAX_COORDINATES_ONLY_PART_BYTES) } });
+    expect(small.key).toBe('acme');
+    expect(small.headers.ce_tenantid).toHaveLength(MAX_COORDINATES_ONLY_PART_BYTES);
+    expect(decodeDropped(small.headers[DLQ_HEADER.dropped] as string)).toEqual([{ name: DLQ_HEADER.errorStack, bytes: 300 }]);
+  });
+
+  it('reads a dropped header leniently: parts that do not parse are left out', () => {
+    expect(decodeDropped('')).toEqual([]);
+    expect(decodeDropped('key=12,odd,x=-1,y=2.5,a=b=3')).toEqual([
+      { name: 'key', bytes: 12 },
+      { name: 'a=b', bytes: 3 },
+    ]);
   });
 });

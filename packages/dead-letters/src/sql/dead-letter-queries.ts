@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { DLQ_HEADER } from '@eventbus/core';
+import { decodeDropped, DLQ_HEADER, type DroppedPart } from '@eventbus/core';
 import { EVENT_LOG_PAYLOAD_SQL } from '@eventbus/outbox';
 
 /** Filters of `dlq list` and `dlq retry|discard --all`. */
@@ -120,6 +120,12 @@ export interface DeadLetterDetail extends DeadLetterSummary {
   statusChangedAt: Date | null;
   /** Relay-stage rows carry no value: the payload is read from the EventLog. */
   eventLogPayload: unknown;
+  /**
+   * What a coordinates-only DLQ record left out (DLQ header `eventbus-dlq-dropped`): `key` and
+   * header names with their sizes in bytes. Empty on other rows. A left-out key is a NULL key; a
+   * left-out `ce_tenantid` a NULL tenant; the original on its topic holds them.
+   */
+  dropped: DroppedPart[];
 }
 
 export const SHOW_DEAD_LETTER_SQL = `
@@ -157,6 +163,7 @@ export async function showDeadLetter(db: pg.Pool, id: string): Promise<DeadLette
     firstFailedAt: r.first_failed_at,
     statusChangedAt: r.status_changed_at,
     eventLogPayload: r.event_log_payload,
+    dropped: decodeDropped((r.headers as Record<string, string> | null)?.[DLQ_HEADER.dropped] ?? ''),
   };
 }
 

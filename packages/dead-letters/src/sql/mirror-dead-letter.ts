@@ -75,6 +75,11 @@ export async function mirrorDeadLetter(db: pg.Pool | pg.ClientBase, message: Inb
   // re-drive read as "not stored"); the headers say how large the refused copy was.
   const truncated = info.refusedCopyBytes !== undefined;
   if (truncated) bytes.value = null;
+  // A coordinates-only record (DLQ_HEADER.dropped names `key`) was sent with an empty key in
+  // place of one too large for the DLQ topic: stored as no key (NULL), not as an empty one, the
+  // same as the value. Identity headers it left out leave their columns (tenant_id, ...) NULL.
+  const keyDropped = info.dropped?.some((part) => part.name === 'key') ?? false;
+  if (keyDropped) bytes.key = null;
   const { rowCount } = await db.query(MIRROR_DEAD_LETTER_SQL, [
     readableText(consumerDedupeKey(info.groupId, origin.topic, origin.partition, origin.offset)),
     readableText(info.groupId),
@@ -86,7 +91,7 @@ export async function mirrorDeadLetter(db: pg.Pool | pg.ClientBase, message: Inb
     origin.partition,
     origin.offset,
     origin.timestamp,
-    message.key === null ? null : readableText(message.key.toString('utf8')),
+    message.key === null || keyDropped ? null : readableText(message.key.toString('utf8')),
     message.value === null || truncated ? null : readableText(message.value.toString('utf8')),
     // All headers, the DLQ ones included: a re-drive reads the subscription and retry topic from them.
     JSON.stringify(Object.fromEntries(Object.entries(headers).map(([name, value]) => [readableText(name), readableText(value)]))),

@@ -1,9 +1,9 @@
-import { Kafka, logLevel, type Admin, type Consumer, type EachBatchHandler, type KafkaConfig } from 'kafkajs';
-import { errorMessage, reconnectDelayMs, sleep } from '@eventbus/core';
+import { Kafka, logLevel, type Consumer, type EachBatchHandler, type KafkaConfig } from 'kafkajs';
+import { reconnectDelayMs, sleep } from '@eventbus/core';
 import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
 import { kafkajsPatchRevision } from '../kafkajs-patch.js';
-import { copyTopicLimit, describeBrokerMessageMaxBytes, describeTopicLimits } from '../topic-limits.js';
+import { createCopyTopics } from '../topic-limits.js';
 import {
   COMMIT_INTERVAL_MS,
   type BatchHandler,
@@ -104,52 +104,10 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
         topics.map((topic) => ({ topic, numPartitions: partitions })),
       );
       if (copyTopics.length === 0) return undefined;
-      return await this.ensureCopyTopics(admin, topics, copyTopics, partitions);
+      return await createCopyTopics(admin, copyTopics, { sources: topics, partitions });
     } finally {
       await admin.disconnect();
     }
-  }
-
-  /**
-   * Creates the copy topics with a `max.message.bytes` of copyTopicLimit over the source
-   * topics, and returns those that exist with less. A copy topic at the broker's default would
-   * refuse the copy of an event near the event topic's limit (the copy adds retry or DLQ
-   * headers). When the broker will describe neither the copied topics nor itself (a managed
-   * Kafka's ACLs), the copy topics are created with the broker's default and nothing is checked.
-   */
-  private async ensureCopyTopics(admin: Admin, sources: readonly string[], copyTopics: readonly string[], partitions: number): Promise<CopyTopicSizing> {
-    // Each read on its own: a principal may describe topics but not the cluster's brokers (a
-    // managed Kafka), and a topic's effective limit includes the broker default it inherits.
-    let unknownBecause: string | undefined;
-    const unknown = (error: unknown) => {
-      unknownBecause ??= errorMessage(error);
-      return undefined;
-    };
-    const sourceLimits = await describeTopicLimits(admin, sources).catch(unknown);
-    const brokerLimit = await describeBrokerMessageMaxBytes(admin).catch(unknown);
-    const neededBytes =
-      brokerLimit !== undefined || (sourceLimits !== undefined && sourceLimits.size > 0)
-        ? copyTopicLimit(sourceLimits?.values() ?? [], brokerLimit ?? 0)
-        : undefined;
-    const config = neededBytes === undefined ? {} : { configEntries: [{ name: 'max.message.bytes', value: String(neededBytes) }] };
-    await createTopicsAndWait(
-      admin,
-      copyTopics.map((topic) => ({ topic, numPartitions: partitions, ...config })),
-    );
-    if (neededBytes === undefined) return { neededBytes, shortfalls: [], ...(unknownBecause === undefined ? {} : { unknownBecause }) };
-    let limits: Map<string, number>;
-    try {
-      limits = await describeTopicLimits(admin, copyTopics);
-    } catch (error) {
-      return { neededBytes, shortfalls: [], unknownBecause: errorMessage(error) };
-    }
-    const shortfalls: CopyTopicSizing['shortfalls'] = [];
-    for (const topic of copyTopics) {
-      const maxMessageBytes = limits.get(topic);
-      if (maxMessageBytes !== undefined && maxMessageBytes < neededBytes) shortfalls.push({ topic, maxMessageBytes });
-    }
-    // A limit read without one of the two sources is still used, and said to be partial.
-    return { neededBytes, shortfalls, ...(unknownBecause === undefined ? {} : { unknownBecause }) };
   }
 
   async start(subscriptions: readonly TopicSubscriptionSpec[], eachBatch: BatchHandler): Promise<void> {
