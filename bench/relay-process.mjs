@@ -10,6 +10,8 @@
 // say which relay and which kafkajs it runs, for the parent to check), then { done, seconds, cpuSeconds, peakRssMb, heap* } when it has
 // published <rows> events. Then, on { idleSeconds }, waits that long with nothing to publish and
 // answers { idleRssMb, idleRssFileMb, idleHeap*, idleExternalMb }; on { stop }, stops gracefully and exits.
+// BENCH_ALLOC_PROFILE=1: V8's sampling heap profiler over the drain and over the idle wait, the
+// functions that allocated most printed to stderr (bytes per event, bytes per second idle).
 import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
@@ -39,6 +41,7 @@ const metricsPool = new pg.Pool({ connectionString, max: 1 });
 const stopGauges = observeRelayGauges({ relay, pool: metricsPool });
 
 await relay.start();
+const drainAllocations = await startAllocationProfile();
 // The clock starts once the relay runs (connections and the boot self-test are not drain);
 // what it published before this line (a batch at most) is left out of the count.
 const t0 = performance.now();
@@ -72,12 +75,15 @@ while (relay.metrics.published < expected) {
   }
 }
 const seconds = (performance.now() - t0) / 1000;
+await drainAllocations?.print('drain', expected - before, 'event');
 const cpu = process.cpuUsage(cpu0);
 // Report, then wait for the parent: the parent reads Postgres' CPU from the relay's backends,
 // which end with the stop.
 process.on('message', async (m) => {
   if (m.idleSeconds) {
+    const idleAllocations = await startAllocationProfile();
     await new Promise((r) => setTimeout(r, m.idleSeconds * 1000));
+    await idleAllocations?.print('idle', m.idleSeconds, 's');
     const usage = process.memoryUsage();
     // The file-backed part of RSS (node's binary and libraries, shared and clean) is a floor no
     // setting of the relay lowers; the anonymous part is the V8 heap, Buffers and malloc's arenas.
@@ -111,3 +117,34 @@ process.send({
   // Each V8 heap space's committed size at that sample: which space the heap's headroom is in.
   heapSpacesMb: Object.fromEntries(largestSpaces.filter((x) => x.space_size > 0).map((x) => [x.space_name, Math.round(mb(x.space_size))])),
 });
+
+/**
+ * BENCH_ALLOC_PROFILE: starts V8's sampling heap profiler (every 16 KB allocated, garbage
+ * included: what the collector has to handle, not what stays live); `print` stops it and
+ * writes the 25 functions that allocated most, per `unit`.
+ */
+async function startAllocationProfile() {
+  if (!process.env.BENCH_ALLOC_PROFILE) return undefined;
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  return {
+    async print(window, count, unit) {
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      session.disconnect();
+      const byFunction = new Map();
+      const walk = (node) => {
+        const { functionName, url, lineNumber } = node.callFrame;
+        const where = `${functionName || '(anonymous)'} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`;
+        if (node.selfSize > 0) byFunction.set(where, (byFunction.get(where) ?? 0) + node.selfSize);
+        for (const child of node.children) walk(child);
+      };
+      walk(profile.head);
+      const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
+      const lines = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25);
+      process.stderr.write(`relay process, ${window}: ${(total / count).toFixed(0)} B allocated per ${unit}\n`);
+      for (const [where, bytes] of lines) process.stderr.write(`  ${(bytes / count).toFixed(0).padStart(6)} B/${unit}  ${where}\n`);
+    },
+  };
+}

@@ -65,8 +65,8 @@ const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.u
  * drains measure the relay as deployed. BENCH_RELAY_NODE_FLAGS (space-separated) replaces them.
  */
 const RELAY_NODE_FLAGS = (process.env.BENCH_RELAY_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
-/** How long the relay process idles after its drain before its idle RSS is read. */
-const RELAY_IDLE_SECONDS = 5;
+/** How long the relay process idles after its drain before its idle RSS is read (BENCH_IDLE_SECONDS, default 5). */
+const RELAY_IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 5);
 
 /**
  * CPU seconds used so far by the three parties of a drain: this process (relay or baseline

@@ -3,7 +3,7 @@ import { sleep } from '@eventbus/core';
 import { KAFKAJS_PATCH_REVISION, kafkajsPatchRevision, type MessagePublisher } from '@eventbus/kafka';
 import { KafkaFailover } from './kafka-failover.js';
 import { RelayMetrics } from './metrics.js';
-import { TopicHolds } from './topic-holds.js';
+import { logOverdueHold, TopicHolds } from './topic-holds.js';
 import { PgListenNotifier } from './notifier/pg-listen-notifier.js';
 import { OUTBOX_CHANNEL, parseShardMask, shardsInMask, type OutboxNotifier } from './notifier/outbox-notifier.js';
 import { resolveRelayOptions, type OutboxRelayOptions, type ResolvedRelayOptions } from './options.js';
@@ -74,12 +74,7 @@ export class OutboxRelay {
         logger: this.options.logger,
         ownBackendPids: () => this.lanes.flatMap((lane) => (lane.backendPid === undefined ? [] : [lane.backendPid])),
       }),
-      holds: new TopicHolds(this.options.topicHoldTiming, Date.now, (held) =>
-        this.options.logger.error(
-          { topic: held.topic, heldForMs: Date.now() - held.since, eventTypes: [...held.eventTypes], alertAfterMs: this.options.topicHoldTiming.alertAfterMs },
-          `topic ${held.topic} has been missing for longer than missingTopicHold.alertAfterMs: its rows wait in the outbox until it exists (create it, or route its event types to a topic that exists)`,
-        ),
-      ),
+      holds: new TopicHolds(this.options.topicHoldTiming, Date.now, logOverdueHold(this.options.logger, this.options.topicHoldTiming.alertAfterMs)),
     };
     this.holds = context.holds;
     this.failover = context.failover;

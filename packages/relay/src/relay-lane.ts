@@ -11,9 +11,7 @@ import { type DeadRow, deadLetterRows } from './sql/record-publish-failure.js';
 import { heartbeat, removeInstance } from './sql/relay-instances.js';
 import { ALL_SHARDS, announcePresence, countLiveInstances, tryLockShards, unlockShards, withdrawPresence } from './sql/shard-locks.js';
 import { changeShardSleep } from './sql/shard-sleep.js';
-import { wakeHeldRows } from './sql/wake-held-rows.js';
-import type { HoldChange, TopicHolds } from './topic-holds.js';
-import { OUTBOX_CHANNEL } from './notifier/outbox-notifier.js';
+import { type HoldOutcome, LaneTopicHolds, type TopicHolds } from './topic-holds.js';
 
 /** What every lane of one relay shares: the options, the Kafka publisher, the counters and Kafka's health. */
 export interface LaneContext {
@@ -29,12 +27,8 @@ export interface LaneContext {
 
 /** A message the relay built from an event row: its key and headers are text (encodeEvent). */
 type RelayMessage = OutboundMessage & { key: string; headers: Record<string, string> };
-/**
- * `held`: not offered to Kafka because of its topic's hold (topic-holds.ts), `error` says why:
- * `waiting` (the topic is missing: back to the outbox for later) or `requeued` (the topic
- * appeared: back as a new row, to go out in id order with the rows that waited for it).
- */
-type Outcome = { row: ClaimedRow; message?: RelayMessage; error?: Error; held?: 'waiting' | 'requeued' };
+/** A claimed row, its message once built, and its failure if any (`held`: by its topic's hold, topic-holds.ts). */
+type Outcome = HoldOutcome & { message?: RelayMessage };
 
 /**
  * Longest wait before probing again an awake shard that a producer is writing to (its sleep
@@ -90,12 +84,17 @@ export class RelayLane {
   private recheck = new Set<number>();
   /** Consecutive waits for an awake shard that a producer is writing to: the wait doubles each time (AWAKE_PROBE_MAX_WAIT_MS). */
   private awakeWaits = 0;
+  /** This lane's side of the topic holds: rows of missing topics held back, returned and woken. */
+  private readonly topicHolds: LaneTopicHolds;
 
   constructor(
     private readonly ctx: LaneContext,
     /** Shown in relay_instances: the relay's instance id, plus `/lane-N` when it runs several lanes. */
     readonly laneId: string,
-  ) {}
+  ) {
+    const { holds, publisher, metrics, options } = ctx;
+    this.topicHolds = new LaneTopicHolds({ holds, publisher, metrics, logger: options.logger, laneId });
+  }
 
   get connected(): boolean {
     return this.client !== undefined;
@@ -332,7 +331,7 @@ export class RelayLane {
         return { claimed: 0, shardsWithRows: new Set() };
       }
       outcomes = rows.map((row) => this.toMessage(row));
-      appeared = await this.applyTopicHolds(outcomes);
+      appeared = await this.topicHolds.holdBack(outcomes);
       const sendable = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
       const sendStartedAt = Date.now();
       try {
@@ -350,8 +349,10 @@ export class RelayLane {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-    for (const eventType of this.eventTypesOfHoldsEnded(outcomes)) appeared.add(eventType);
-    if (appeared.size > 0) await this.wakeRowsThatWaited(client, appeared);
+    for (const eventType of this.topicHolds.eventTypesOfHoldsEnded(outcomes)) appeared.add(eventType);
+    // The woken rows may be in any of this lane's shards, asleep or not: sweep them all at the
+    // next claim (their notification does the same for the other lanes).
+    if (appeared.size > 0 && (await this.topicHolds.wakeRowsThatWaited(client, appeared))) this.nextSweepAt = 0;
     return { claimed: outcomes.length, shardsWithRows: new Set(outcomes.map((o) => o.row.shard)) };
   }
 
@@ -365,127 +366,28 @@ export class RelayLane {
   }
 
   /**
-   * Marks the rows of topics Kafka said do not exist (topic-holds.ts), so they are not sent:
-   * - while the topic's hold runs, they are held back: they go back to the outbox, due much
-   *   later (parkDelayMs), in the statement that returns the batch's refused rows;
-   * - once the hold has run out, Kafka is asked whether the topic exists now, once per hold
-   *   and not per row (`missingTopics`, a ListTopics): still missing, a longer hold starts and
-   *   the rows are held back; there, the hold ends, and the rows go back as new rows (attempts
-   *   0, due now) to be claimed in id order with the rows that waited for the topic, which
-   *   wakeRowsThatWaited makes new rows too after the commit. Sending them now would put them
-   *   ahead of their tenant's earlier rows still waiting.
-   * A publisher without `missingTopics`, or a check that fails, leaves the rows to be offered:
-   * Kafka's refusal or acceptance answers instead. Returns the event types to wake.
-   */
-  private async applyTopicHolds(outcomes: Outcome[]): Promise<Set<string>> {
-    const { holds } = this.ctx;
-    const appeared = new Set<string>();
-    const byTopic = new Map<string, Outcome[]>();
-    for (const outcome of outcomes) {
-      const topic = outcome.message?.topic;
-      if (topic === undefined || !holds.has(topic)) continue;
-      const group = byTopic.get(topic);
-      if (group) group.push(outcome);
-      else byTopic.set(topic, [outcome]);
-    }
-    for (const [topic, group] of byTopic) {
-      let held: Outcome['held'];
-      if (holds.heldUntil(topic) !== undefined) held = 'waiting';
-      else {
-        const exists = await this.topicExistsNow(topic);
-        if (exists === false) {
-          this.logHoldChange(topic, holds.refused(topic, group[0]!.row.eventType));
-          held = 'waiting';
-        } else if (exists === true) {
-          // Another lane may have asked in the same instant and ended the hold already: these
-          // rows are requeued all the same, and their event types woken once more, harmlessly.
-          const ended = holds.published(topic);
-          for (const eventType of ended ?? []) appeared.add(eventType);
-          if (ended) this.ctx.options.logger.info({ lane: this.laneId, topic }, 'topic exists now; its hold ended and its waiting rows are due in order');
-          held = 'requeued';
-        }
-      }
-      if (held === undefined) continue;
-      for (const outcome of group) {
-        holds.heldBack(topic, outcome.row.eventType);
-        if (held === 'requeued') appeared.add(outcome.row.eventType);
-        outcome.held = held;
-        outcome.error = new PublishError(
-          'rejected',
-          held === 'waiting'
-            ? `topic ${topic} does not exist (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`
-            : `topic ${topic} did not exist; it does now`,
-          { reason: 'missing-topic' },
-        );
-      }
-    }
-    return appeared;
-  }
-
-  /** Whether `topic` exists, asked of Kafka now; undefined when the publisher cannot tell or Kafka did not answer. */
-  private async topicExistsNow(topic: string): Promise<boolean | undefined> {
-    const { publisher, options } = this.ctx;
-    if (!publisher.missingTopics) return undefined;
-    try {
-      return !(await publisher.missingTopics([topic])).includes(topic);
-    } catch (error) {
-      options.logger.warn({ lane: this.laneId, topic, err: errorMessage(error) }, 'could not ask Kafka whether a held topic exists; offering its rows');
-      return undefined;
-    }
-  }
-
-  private logHoldChange(topic: string, change: HoldChange): void {
-    if (!change.opened) return;
-    this.ctx.options.logger.warn(
-      { lane: this.laneId, topic, holdMs: change.periodMs, until: new Date(change.until).toISOString() },
-      'topic does not exist; its rows wait in the outbox and are not offered to Kafka until the hold ends',
-    );
-  }
-
-  /**
-   * How long a held-back row stays out of the claims: the longest hold, or as long as the row
-   * has waited already, up to ten longest holds. Each return is a delete and re-insert in a
-   * claim transaction; a backlog waiting for a topic is thus touched less and less often
-   * (a row is handled about log2(its wait) times), not every hold. The rows do not wait this
-   * out once the topic appears: they are woken (wakeRowsThatWaited).
-   */
-  private parkDelayMs(row: ClaimedRow): number {
-    const { maxMs } = this.ctx.options.topicHoldTiming;
-    const waited = row.firstFailedAt === null ? 0 : Date.now() - row.firstFailedAt.getTime();
-    return Math.min(10 * maxMs, Math.max(maxMs, waited));
-  }
-
-  /**
    * Rows that failed for their own sake go back with a later due time, or to the DLQ table
    * once their retries are spent or at once when a retry cannot help (refusedForGood).
    * Rows of a missing topic (refused by Kafka, or held back by the topic's hold) go back
-   * without spending their retries (missingTopic) and are logged by their hold, once per hold,
-   * not per claim. Logged once per distinct error and claim (summarizeFailures), after both
-   * statements ran.
+   * without spending their retries (topic-holds.ts, returnOfHeldRow) and are logged by their
+   * hold, once per hold, not per claim. Logged once per distinct error and claim
+   * (summarizeFailures), after both statements ran.
    */
   private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
     const { retryConfig, logger: log } = this.ctx.options;
     const retries: RetryRow[] = [];
     const waiting: RetryRow[] = [];
     const dead: DeadRow[] = [];
-    for (const { row, message, error, held } of outcomes) {
+    for (const outcome of outcomes) {
+      const { row, message, error } = outcome;
       if (!error) continue;
       const attempts = row.attempts + 1;
-      if (held === 'requeued') {
-        waiting.push({ row, attempts: 0, delayMs: 0, error: error.message });
-        continue;
-      }
-      if (held === 'waiting') {
-        this.ctx.metrics.heldBack++;
-        waiting.push({ row, attempts, delayMs: this.parkDelayMs(row), error: error.message });
+      const held = this.topicHolds.returnOfHeldRow(outcome, attempts);
+      if (held) {
+        waiting.push(held);
         continue;
       }
       this.ctx.metrics.recordPublishFailure(row.eventType);
-      if (message && missingTopic(error)) {
-        this.logHoldChange(message.topic, this.ctx.holds.refused(message.topic, row.eventType));
-        waiting.push({ row, attempts, delayMs: this.parkDelayMs(row), error: error.message });
-        continue;
-      }
       if (attempts > retryConfig.maxRetries || refusedForGood(error)) {
         dead.push({ row, message: { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error });
         this.ctx.metrics.recordDeadLettered(row.eventType);
@@ -505,41 +407,6 @@ export class RelayLane {
     for (const line of summarizeFailures(dead.map((d) => refusal(d, d.error.message)))) log.error(line, 'event moved to the DLQ table (stage relay)');
     for (const line of summarizeFailures(retries.map((r) => ({ ...refusal(r, r.error), retryInMs: r.delayMs }))))
       log.warn(line, 'event refused by Kafka; will retry');
-  }
-
-  /**
-   * A held topic whose rows were offered (the publisher cannot say whether a topic exists) and
-   * published: the topic exists, its hold ends; returns the event types whose rows waited.
-   */
-  private eventTypesOfHoldsEnded(outcomes: Outcome[]): Set<string> {
-    const published = new Set(outcomes.flatMap((o) => (o.error || !o.message ? [] : [o.message.topic])));
-    const eventTypes = new Set<string>();
-    for (const topic of published) {
-      const ended = this.ctx.holds.published(topic);
-      if (ended === undefined) continue;
-      this.ctx.options.logger.info({ lane: this.laneId, topic }, 'topic exists now; its hold ended and its waiting rows are due');
-      for (const eventType of ended) eventTypes.add(eventType);
-    }
-    return eventTypes;
-  }
-
-  /**
-   * Makes the rows of `eventTypes` that wait in the outbox new rows again, due now, and wakes
-   * every lane (wakeHeldRows). After the commit, outside the claim transaction, so it holds no
-   * claimed rows while it waits for another lane's. A failure costs time only: the rows come
-   * due by themselves (parkDelayMs).
-   */
-  private async wakeRowsThatWaited(client: pg.Client, eventTypes: Set<string>): Promise<void> {
-    try {
-      const woken = await wakeHeldRows(client, [...eventTypes], OUTBOX_CHANNEL);
-      this.nextSweepAt = 0;
-      this.ctx.options.logger.info({ lane: this.laneId, eventTypes: [...eventTypes], woken }, 'rows that waited for their topic are due now');
-    } catch (error) {
-      this.ctx.options.logger.warn(
-        { lane: this.laneId, eventTypes: [...eventTypes], err: errorMessage(error) },
-        'waking the rows that waited for their topic failed; they come due by themselves',
-      );
-    }
   }
 
   private afterCommit(rows: ClaimedRow[], outcomes: Outcome[]): void {
@@ -672,14 +539,4 @@ function shuffle<T>(items: T[]): T[] {
  */
 function refusedForGood(error: Error): boolean {
   return error instanceof PublishError && error.reason === 'too-large';
-}
-
-/**
- * A row whose topic does not exist waits for it, however long, and never spends its retries:
- * the fix is a topic created (a deploy under way) or a route corrected, after which the row is
- * published without an operator re-driving a DLQ. The wait shows as a held topic in the
- * metrics and one log line per hold, and the rows as `eventbus.outbox.failing`.
- */
-function missingTopic(error: Error): boolean {
-  return error instanceof PublishError && error.reason === 'missing-topic';
 }

@@ -94,6 +94,16 @@ describe('TopicHolds', () => {
     expect(holds.published('t')).toBeUndefined();
     expect(holds.list()).toEqual([]);
   });
+
+  it('parks a held-back row for the longest hold, or as long as it has waited, up to ten longest holds', () => {
+    const c = clock();
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 }, () => c.now);
+    const waitedFor = (ms: number) => new Date(c.now - ms);
+    expect(holds.parkDelayMs(null)).toBe(30_000); // never failed before
+    expect(holds.parkDelayMs(waitedFor(5000))).toBe(30_000);
+    expect(holds.parkDelayMs(waitedFor(120_000))).toBe(120_000);
+    expect(holds.parkDelayMs(waitedFor(3_600_000))).toBe(300_000);
+  });
 });
 
 describe('OutboxRelayOptions.missingTopicHold', () => {

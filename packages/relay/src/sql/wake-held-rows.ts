@@ -12,7 +12,7 @@ import type pg from 'pg';
  *   goes out in its order, before its rows written since, however many claims it takes. Rows
  *   in backoff are claimed by due time instead, at most half a batch per claim, which would
  *   let the tenant's newest rows overtake the rest of the backlog. The rows never spent
- *   their retries on the missing topic (relay-lane.ts, missingTopic): their count starts over.
+ *   their retries on the missing topic (topic-holds.ts, missingTopic): their count starts over.
  * - Rows of other instances' shards are woken too: an event type routes to the same topic for
  *   every relay of a deployment, and an instance that still holds the topic asks Kafka again
  *   before it holds the woken rows back once more.
