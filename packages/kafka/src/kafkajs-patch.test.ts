@@ -21,6 +21,7 @@ const murmur2 = require(`${kafkajsRoot}src/producer/partitioners/default/murmur2
 const crc32C = require(`${kafkajsRoot}src/protocol/recordBatch/crc32C/crc32C`);
 const groupMessagesPerPartition = require(`${kafkajsRoot}src/producer/groupMessagesPerPartition`);
 const produceRequestV3 = require(`${kafkajsRoot}src/protocol/requests/produce/v3/request`);
+const RequestQueue = require(`${kafkajsRoot}src/network/requestQueue`);
 
 type RecordInput = {
   offsetDelta: number;
@@ -164,4 +165,22 @@ describe('kafkajs record encoding (patched)', () => {
       expect(bytes.includes(record), `record ${i}`).toBe(true);
     });
   });
+
+  it('arms no timer in a request queue with nothing pending (revision 7; plain kafkajs re-armed a 1 ms timer forever)', async () => {
+    const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+    const queue = new RequestQueue({ maxInFlightRequests: 1, requestTimeout: 30_000, enforceRequestTimeout: true, clientId: 't', broker: 'b', logger: silent });
+    let checks = 0;
+    const check = queue.checkPendingRequests.bind(queue);
+    queue.checkPendingRequests = () => {
+      checks++;
+      check();
+    };
+    queue.checkPendingRequests(); // what the end of every request does
+    expect(queue.throttleCheckTimeoutId).toBeFalsy();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Plain kafkajs: a check each millisecond or so, forever.
+    expect(checks).toBe(1);
+    queue.destroy();
+  });
 });
+
