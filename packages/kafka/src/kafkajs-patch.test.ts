@@ -183,4 +183,3 @@ describe('kafkajs record encoding (patched)', () => {
     queue.destroy();
   });
 });
-
