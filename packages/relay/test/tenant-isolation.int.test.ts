@@ -120,7 +120,12 @@ describe('tenant isolation in the relay (real Postgres, real Kafka)', () => {
         timeoutMs: 40_000,
         message: 'the event after the delete published',
       });
-      const offsets = await admin.fetchTopicOffsets(topic);
+      // This admin's metadata may still name the deleted topic's leader ("not the leader"):
+      // asked again, it refreshes it.
+      const offsets = await waitFor(() => admin.fetchTopicOffsets(topic).catch(() => undefined), {
+        timeoutMs: 10_000,
+        message: "the recreated topic's offsets",
+      });
       expect(offsets.reduce((sum, o) => sum + Number(o.high), 0)).toBe(1);
       // The publish timeout is 15 s: the send that met the deleted topic does not wait for it.
       expect(Date.now() - deletedAt).toBeLessThan(8000);
