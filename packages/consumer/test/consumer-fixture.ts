@@ -107,6 +107,10 @@ export async function consumerFixture(label: string) {
         })),
       );
     },
+    /** Deletes a partition's records below `offset` (admin DeleteRecords): what retention does to old records. */
+    async deleteRecordsBefore(topic: string, partition: number, offset: string): Promise<void> {
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset }] });
+    },
     /** A topic's effective max.message.bytes. */
     async maxMessageBytes(topic: string): Promise<number> {
       const { resources } = await admin.describeConfigs({
