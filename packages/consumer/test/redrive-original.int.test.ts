@@ -52,7 +52,7 @@ async function deadLetterWithoutValue() {
   });
   expect(row).toMatchObject({ topic: eventTopic, partition: 0, offset: '0', value: null, value_bytes: null });
   expect(row.headers['eventbus-dlq-truncated']).toBeDefined();
-  return { row, eventTopic, retryTopic: retryTopicFor(prefix, groupId), large: large!, healthy: healthy! };
+  return { row, prefix, eventTopic, retryTopic: retryTopicFor(prefix, groupId), large: large!, healthy: healthy! };
 }
 
 async function statusOf(id: string): Promise<string> {
@@ -85,13 +85,15 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
   });
 
   it('refuses with ORIGINAL_MISMATCH when the record at the coordinates is another event; the row stays pending', { timeout: 60_000 }, async () => {
-    const { row, healthy, retryTopic } = await deadLetterWithoutValue();
-    // The coordinates now name another record, as after a topic deleted and created again: offset 1 holds the healthy event.
-    await f.pool.query(`UPDATE eventbus.dead_letters SET "offset" = '1' WHERE id = $1`, [row.id]);
+    const { row, eventTopic, retryTopic, prefix } = await deadLetterWithoutValue();
+    // The topic deleted and created again: offset 0 now holds another event.
+    await f.reset();
+    await f.recreateTopic(eventTopic);
+    const [other] = await f.publish(prefix, [{ tenantId: 'acme', eventType: 'order.placed', payload: { other: true } }]);
     const error = await rejection(redriveDeadLetter(f.pool, f.publisher, row.id));
     expect(isEventBusError(error, 'ORIGINAL_MISMATCH'), String(error)).toBe(true);
-    expect((error as Error).message).toContain(`partition 0 offset 1 is event ${healthy}, not event ${row.event_id}`);
-    expect((error as { details: Record<string, unknown> }).details).toMatchObject({ expectedEventId: row.event_id, foundEventId: healthy });
+    expect((error as Error).message).toContain(`${eventTopic} partition 0 offset 0 is event ${other}, not event ${row.event_id}`);
+    expect((error as { details: Record<string, unknown> }).details).toMatchObject({ expectedEventId: row.event_id, foundEventId: other });
     expect(await statusOf(row.id)).toBe('pending');
     expect(await f.messageCount(retryTopic)).toBe(0);
   });
