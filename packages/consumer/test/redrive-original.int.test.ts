@@ -98,6 +98,26 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     expect(await f.messageCount(retryTopic)).toBe(0);
   });
 
+  it('refuses with ORIGINAL_NOT_RETAINED a row from a replay to the group, whose offset is the event id and no position', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('replayed');
+    const eventId = '01a25176-edf1-7497-9005-3b5a3891963a';
+    // As the mirror stores a DLQ record without the value of an event a replay sent through the retry topic.
+    const offset = BigInt(`0x${eventId.replace(/-/g, '')}`).toString(10);
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, topic, partition, "offset",
+         headers, error_class, error_message, attempts, first_failed_at, last_failed_at, message_timestamp, header_names, header_values)
+       VALUES ($1, 'consumer', $2, $3, 'acme', 'order.placed', $4, 0, $5, $6::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), now(), '{}', '{}')
+       RETURNING id::text`,
+      [`consumer:${groupId}:${prefix}order:0:${offset}`, groupId, eventId, `${prefix}order`, offset, JSON.stringify({ 'eventbus-dlq-truncated': '41000' })],
+    );
+    const error = await rejection(redriveDeadLetter(f.pool, f.publisher, rows[0].id));
+    expect(isEventBusError(error, 'ORIGINAL_NOT_RETAINED'), String(error)).toBe(true);
+    expect((error as Error).message).toContain(`came from a replay to the group: its offset (${offset}) is the event id`);
+    expect((error as Error).message).toContain(`eventbus replay --tenant acme --group ${groupId}`);
+    expect(await statusOf(rows[0].id)).toBe('pending');
+  });
+
   it('gives up a read that takes longer than its timeout with BROKER_UNAVAILABLE (retriable), without hanging', { timeout: 30_000 }, async () => {
     const { row, eventTopic } = await deadLetterWithoutValue();
     const started = Date.now();

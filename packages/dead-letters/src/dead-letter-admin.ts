@@ -148,6 +148,15 @@ async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher
       { details: { id: row.id, refusedCopyBytes: Number(refusedBytes), origin: where } },
     );
   }
+  if (!isKafkaOffset(position.offset)) {
+    // A replay to the group sends the event through the retry topic with the event id, read as
+    // a 128-bit number, as its origin offset (replay-message.ts): it has no position to read.
+    throw new EventBusError(
+      'ORIGINAL_NOT_RETAINED',
+      `dead letter ${row.id} holds no value and came from a replay to the group: its offset (${position.offset}) is the event id, not a position on ${position.topic}. ${replayAdvice(row)}`,
+      { details: { id: row.id, origin: where } },
+    );
+  }
   let record: StoredRecord;
   try {
     record = await publisher.readRecordAt(position);
@@ -165,6 +174,13 @@ async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher
     );
   }
   return { key: record.key ?? '', value: record.value ?? '', headers: record.headers };
+}
+
+const MAX_KAFKA_OFFSET = 2n ** 63n - 1n;
+
+/** Whether `offset` can be a Kafka offset (an int64 of 0 or more). */
+function isKafkaOffset(offset: string): boolean {
+  return /^\d{1,19}$/.test(offset) && BigInt(offset) <= MAX_KAFKA_OFFSET;
 }
 
 /** The original is no longer on its topic: what the operator can do instead. */

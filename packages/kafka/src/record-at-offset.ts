@@ -46,8 +46,9 @@ export async function readRecordAt(
   position: RecordPosition,
   timeoutMs: number = DEFAULT_RECORD_READ_TIMEOUT_MS,
 ): Promise<StoredRecord> {
-  if (!/^\d{1,19}$/.test(position.offset) || !Number.isInteger(position.partition) || position.partition < 0) {
-    throw new EventBusError('INVALID_CONFIG', `cannot read ${describePosition(position)}: expected a partition and offset of 0 or more`);
+  const validOffset = /^\d{1,19}$/.test(position.offset) && BigInt(position.offset) < 2n ** 63n;
+  if (!validOffset || !Number.isInteger(position.partition) || position.partition < 0) {
+    throw new EventBusError('INVALID_CONFIG', `cannot read ${describePosition(position)}: expected a partition and an offset (int64) of 0 or more`);
   }
   const groupId = `eventbus-read-${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, retry: { retries: 3 } });
