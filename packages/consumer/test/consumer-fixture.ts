@@ -125,6 +125,11 @@ export async function consumerFixture(label: string) {
         { timeoutMs: 20_000, message: `${topic} created again` },
       );
     },
+    /** The consumer groups the broker knows whose id starts with `prefix`. */
+    async groupsStartingWith(prefix: string): Promise<string[]> {
+      const { groups } = await admin.listGroups();
+      return groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix));
+    },
     /** A topic's effective max.message.bytes. */
     async maxMessageBytes(topic: string): Promise<number> {
       const { resources } = await admin.describeConfigs({

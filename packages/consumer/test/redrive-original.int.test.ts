@@ -120,6 +120,7 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
 
   it('gives up a read that takes longer than its timeout with BROKER_UNAVAILABLE (retriable), without hanging', { timeout: 30_000 }, async () => {
     const { row, eventTopic } = await deadLetterWithoutValue();
+    const before = await f.groupsStartingWith('eventbus-read-');
     const started = Date.now();
     const error = await rejection(f.publisher.readRecordAt({ topic: eventTopic, partition: 0, offset: '0' }, { timeoutMs: 1 }));
     expect(isEventBusError(error, 'BROKER_UNAVAILABLE'), String(error)).toBe(true);
@@ -127,6 +128,11 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     expect((error as Error).message).toContain(`reading ${eventTopic} partition 0 offset 0 took more than 1 ms`);
     // Bounded: the consumer of the read is let go of within its disconnect wait.
     expect(Date.now() - started).toBeLessThan(10_000);
+    // Nothing of the read goes on behind the error: no read group joins later and stays (each read deletes its own).
+    const leftOver = async () => (await f.groupsStartingWith('eventbus-read-')).filter((g) => !before.includes(g));
+    // Not a synchronisation: a read left running would join its group only after the error; this is the window it gets to show.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await waitFor(async () => (await leftOver()).length === 0 || undefined, { timeoutMs: 10_000, message: 'no read group left behind' });
     // The same read with time enough finds the original.
     const record = await f.publisher.readRecordAt({ topic: eventTopic, partition: 0, offset: '0' });
     expect(record.headers.ce_id?.toString()).toBe(row.event_id);

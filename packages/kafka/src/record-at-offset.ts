@@ -69,22 +69,31 @@ export async function readRecordAt(
       timeoutMs,
     );
   });
+  let ended = false;
+  const release = async () => {
+    await Promise.race([consumer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
+    // The group never committed; deleting it keeps `kafka-consumer-groups --list` clean.
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+  };
+  const work = (async () => {
+    await checkRetained(admin, position);
+    return readOne(consumer, position, () => ended);
+  })();
+  // After a timeout the read goes on in the background until its next step sees `ended`: the
+  // consumer it may have connected or joined since is let go of then, or it would stay in the group.
+  void work.then(
+    () => (ended ? release() : undefined),
+    () => (ended ? release() : undefined),
+  );
   try {
-    return await Promise.race([
-      (async () => {
-        await checkRetained(admin, position);
-        return await readOne(consumer, position);
-      })(),
-      timeout,
-    ]);
+    return await Promise.race([work, timeout]);
   } catch (error) {
     if (error instanceof EventBusError) throw error;
     throw new EventBusError('BROKER_UNAVAILABLE', `reading ${describePosition(position)} failed: ${errorMessage(error)}`, { cause: error, retriable: true });
   } finally {
+    ended = true;
     clearTimeout(timer);
-    await Promise.race([consumer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
-    // The group never committed; deleting it keeps `kafka-consumer-groups --list` clean.
-    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await release();
   }
 }
 
@@ -108,7 +117,8 @@ async function checkRetained(admin: Admin, position: RecordPosition): Promise<vo
   }
 }
 
-async function readOne(consumer: ReturnType<Kafka['consumer']>, position: RecordPosition): Promise<StoredRecord> {
+/** The read's consumer steps; each checks `ended` (the read timed out meanwhile) before the next, so none starts after the read gave up. */
+async function readOne(consumer: ReturnType<Kafka['consumer']>, position: RecordPosition, ended: () => boolean): Promise<StoredRecord> {
   const { topic, partition } = position;
   const target = BigInt(position.offset);
   let resolveRead!: (record: StoredRecord) => void;
@@ -125,9 +135,15 @@ async function readOne(consumer: ReturnType<Kafka['consumer']>, position: Record
     failRead(event.payload.error);
   });
   consumer.on(consumer.events.GROUP_JOIN, () => consumer.seek({ topic, partition, offset: position.offset }));
+  const stopIfEnded = () => {
+    if (ended()) throw new Error('the read timed out');
+  };
+  stopIfEnded();
   await consumer.connect();
+  stopIfEnded();
   // Not from the beginning: the other partitions, assigned to this member too, then fetch nothing.
   await consumer.subscribe({ topics: [topic], fromBeginning: false });
+  stopIfEnded();
   await consumer.run({
     autoCommit: false,
     eachBatch: async ({ batch }) => {
@@ -144,6 +160,7 @@ async function readOne(consumer: ReturnType<Kafka['consumer']>, position: Record
       else failRead(notRetained(position, `the partition holds no record at that offset (compacted away, or a transaction marker)`));
     },
   });
+  stopIfEnded();
   return read;
 }
 
