@@ -45,7 +45,11 @@ interface DeadLetterRow {
  * - consumer stage: published to the group's retry topic, due now, attempt reset to 1,
  *   with the original key, value, headers and coordinates (their bytes as the DLQ record
  *   held them; rows mirrored before migration 0004 only have text); only the subscription that gave
- *   up runs again. A missing retry topic is created first as the consumer creates it
+ *   up runs again. A row whose DLQ record holds no value (`eventbus-dlq-truncated`) sends the
+ *   original record instead, read from its topic at the row's coordinates with
+ *   `publisher.readRecordAt` (bounded; under the row lock) once its ce_id matches the row's
+ *   event: refused with ORIGINAL_NOT_RETAINED or ORIGINAL_MISMATCH otherwise, the row left
+ *   pending. A missing retry topic is created first as the consumer creates it
  *   (MessagePublisher.ensureCopyTopics), not at the broker's default size. The publish happens
  *   before the commit: if the commit then fails the row stays pending and a second re-drive
  *   would send again (at-least-once, like everything else).
