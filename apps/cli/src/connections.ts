@@ -6,6 +6,8 @@ import {
   type MessagePublisher,
   type OutboundMessage,
   type PublishedPosition,
+  type RecordPosition,
+  type StoredRecord,
 } from '@eventbus/kafka';
 import { CliError } from './cli-error.js';
 import { errorMessage, isEventBusError } from '@eventbus/core';
@@ -93,6 +95,12 @@ export class LazyPublisher implements MessagePublisher {
   async ensureCopyTopics(copyTopics: readonly string[], sources: readonly string[]): Promise<void> {
     await this.connect();
     await this.inner!.ensureCopyTopics?.(copyTopics, sources);
+  }
+
+  async readRecordAt(position: RecordPosition, options?: { timeoutMs?: number }): Promise<StoredRecord> {
+    await this.connect();
+    if (!this.inner!.readRecordAt) throw new Error('the Kafka publisher cannot read records');
+    return this.inner!.readRecordAt(position, options);
   }
 
   async disconnect(): Promise<void> {

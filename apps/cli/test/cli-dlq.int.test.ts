@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { NonRetriableError } from '@eventbus/core';
-import { COPY_TOPIC_HEADROOM_BYTES } from '@eventbus/kafka';
+import { COPY_TOPIC_HEADROOM_BYTES, retryWhileTopicUnknown } from '@eventbus/kafka';
 import { DlqMirror, EventConsumer } from '@eventbus/consumer';
 import { uniqueName, waitFor } from '@eventbus/dev-services';
 import { cliFixture, createTopics, eventIds, runCli, runCliInProcess, seedEvents } from './cli-fixture.js';
@@ -212,24 +212,43 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     expect([await status(consumerRow), await status(relay)]).toEqual(['pending', 'redriven']);
   }, 90_000);
 
-  it('marks a row whose DLQ copy was too large for the DLQ topic, shows where the event is, and refuses to re-drive it with what to do instead', async () => {
-    const env = f.env(f.prefix());
+  it('marks a row whose DLQ copy was too large for the DLQ topic, shows where the event is, re-drives the original read from there, and refuses when it is gone', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
     const group = uniqueName('big-');
     const tenant = uniqueName('shop-');
-    // As the DLQ mirror stores a record without the value (eventbus-dlq-truncated): value and value_bytes NULL.
-    const { rows } = await f.pool.query(
-      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic, partition, "offset",
-         headers, error_class, error_message, attempts, first_failed_at, last_failed_at, header_names, header_values)
-       VALUES ($1, 'consumer', $2, 'e-1', $3, 'order.placed', 'k', 'eventbus.order', 2, 41, $4::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), '{}', '{}')
-       RETURNING id::text`,
-      [
-        `consumer:${group}:eventbus.order:2:41`,
-        group,
-        tenant,
-        JSON.stringify({ 'eventbus-dlq-truncated': '1100000', 'eventbus-dlq-retry-topic': `x.retry.${group}` }),
-      ],
+    const eventTopic = `${prefix}order`;
+    const retryTopic = `${prefix}retry.${group}`;
+    // The original on its topic: partition 2, offset 0.
+    await createTopics(f.brokers, [{ topic: eventTopic, numPartitions: 3 }]);
+    const producer = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    await retryWhileTopicUnknown(() =>
+      producer.send({
+        topic: eventTopic,
+        messages: [{ partition: 2, key: tenant, value: '{"total":42}', headers: { ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: tenant } }],
+      }),
     );
-    const id = rows[0].id as string;
+    await producer.disconnect();
+    // As the DLQ mirror stores a record without the value (eventbus-dlq-truncated): value and value_bytes NULL.
+    const insert = async (offset: number) =>
+      (
+        await f.pool.query(
+          `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic, partition, "offset",
+             headers, error_class, error_message, attempts, first_failed_at, last_failed_at, message_timestamp, header_names, header_values)
+           VALUES ($1, 'consumer', $2, 'e-1', $3, 'order.placed', 'k', $4, 2, $5, $6::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), now(), '{}', '{}')
+           RETURNING id::text`,
+          [
+            `consumer:${group}:${eventTopic}:2:${offset}`,
+            group,
+            tenant,
+            eventTopic,
+            offset,
+            JSON.stringify({ 'eventbus-dlq-truncated': '1100000', 'eventbus-dlq-retry-topic': retryTopic }),
+          ],
+        )
+      ).rows[0].id as string;
+    const id = await insert(0);
     const list = await runCliInProcess(['dlq', 'list', '--group', group], env);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toContain('[value not stored] NonRetriableError: cannot bill');
@@ -238,14 +257,35 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     const show = await runCliInProcess(['dlq', 'show', id], env);
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain(
-      '(not stored: the DLQ copy, 1100000 bytes, was larger than the DLQ topic accepts; the event is on eventbus.order partition 2 offset 41',
+      `(not stored: the DLQ copy, 1100000 bytes, was larger than the DLQ topic accepts; the event is on ${eventTopic} partition 2 offset 0, where dlq retry reads it`,
     );
+    // --dry-run says where the original is read from, by id and with --all.
+    const planned = `would re-drive dead letter ${id} (order.placed, tenant ${tenant}), reading the original from ${eventTopic} partition 2 offset 0 (the row holds no value), to ${retryTopic} (group ${group} only)`;
+    const dryRun = await runCliInProcess(['dlq', 'retry', id, '--dry-run'], env);
+    expect(dryRun.code, dryRun.stderr).toBe(0);
+    expect(dryRun.stdout).toContain(planned);
+    const dryRunAll = await runCliInProcess(['dlq', 'retry', '--all', '--group', group, '--dry-run'], env);
+    expect(dryRunAll.stdout).toContain(planned);
+
     const retry = await runCliInProcess(['dlq', 'retry', id], env);
-    expect(retry.code).toBe(3);
-    expect(retry.stdout + retry.stderr).toContain(`dead letter ${id} holds no value to re-drive`);
-    expect(retry.stdout + retry.stderr).toContain(`eventbus replay --tenant ${tenant} --group ${group}`);
-    // Nothing changed: the row is still pending.
-    expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status).toBe('pending');
+    expect(retry.code, retry.stdout + retry.stderr).toBe(0);
+    expect(retry.stdout).toContain(`dead letter ${id} re-driven to the retry topic of group ${group}`);
+    // The re-drive created the retry topic; read from its beginning.
+    const retried = await f.collect([retryTopic]);
+    await retried.waitForEvents(1);
+    expect(retried.messages[0]).toMatchObject({ key: tenant, value: '{"total":42}', headers: { ce_id: 'e-1', ce_tenantid: tenant, 'eventbus-attempt': '1' } });
+    expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [id])).rows[0].status).toBe('redriven');
+
+    // A row whose offset the partition does not hold (it ends at 1): refused with what to do instead, the row stays pending.
+    const gone = await insert(41);
+    const refused = await runCliInProcess(['dlq', 'retry', gone], env);
+    expect(refused.code).toBe(3);
+    expect(refused.stdout + refused.stderr).toContain(
+      `dead letter ${gone} holds no value and its original is gone: ${eventTopic} partition 2 offset 41 is not retained`,
+    );
+    expect(refused.stdout + refused.stderr).toContain(`eventbus replay --tenant ${tenant} --group ${group} --types 'order.placed'`);
+    expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [gone])).rows[0].status).toBe('pending');
+    expect(retried.messages).toHaveLength(1);
   });
 
   it('shows a dead letter whose key and tenant were left out of its DLQ record as not stored, with where the original is', async () => {

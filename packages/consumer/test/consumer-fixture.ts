@@ -4,7 +4,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { encodeEvent, TopicRouter, uuidv7 } from '@eventbus/core';
 import { createTopicsAndWait, KafkaPublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
-import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import { KafkaCollector, uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 import { DlqMirror, type DlqMirrorOptions } from '@eventbus/dead-letters';
 import { EventConsumer, type EventConsumerOptions, type SubscriptionOptions } from '../src/index.js';
@@ -106,6 +106,29 @@ export async function consumerFixture(label: string) {
           ...(maxMessageBytes === undefined ? {} : { configEntries: [{ name: 'max.message.bytes', value: String(maxMessageBytes) }] }),
         })),
       );
+    },
+    /** Deletes a partition's records below `offset` (admin DeleteRecords): what retention does to old records. */
+    async deleteRecordsBefore(topic: string, partition: number, offset: string): Promise<void> {
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset }] });
+    },
+    /** Deletes a topic and creates it again, empty (one partition): offsets start at 0 again. */
+    async recreateTopic(topic: string): Promise<void> {
+      await admin.deleteTopics({ topics: [topic] });
+      await waitFor(async () => !(await admin.listTopics()).includes(topic) || undefined, { timeoutMs: 20_000, message: `${topic} deleted` });
+      // The broker may still be removing the old partitions: TOPIC_ALREADY_EXISTS for a moment.
+      await waitFor(
+        () =>
+          createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]).then(
+            () => true,
+            () => undefined,
+          ),
+        { timeoutMs: 20_000, message: `${topic} created again` },
+      );
+    },
+    /** The consumer groups the broker knows whose id starts with `prefix`. */
+    async groupsStartingWith(prefix: string): Promise<string[]> {
+      const { groups } = await admin.listGroups();
+      return groups.map((g) => g.groupId).filter((id) => id.startsWith(prefix));
     },
     /** A topic's effective max.message.bytes. */
     async maxMessageBytes(topic: string): Promise<number> {

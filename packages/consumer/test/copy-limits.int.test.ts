@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { decodeDropped, dlqTopicFor, HEADER, NonRetriableError, retryTopicFor } from '@eventbus/core';
+import { decodeDropped, dlqTopicFor, HEADER, NonRetriableError, RETRY_HEADER, retryTopicFor } from '@eventbus/core';
 import { listDeadLetters, redriveDeadLetter } from '@eventbus/dead-letters';
 import { COPY_TOPIC_HEADROOM_BYTES } from '@eventbus/kafka';
 import { waitFor } from '@eventbus/dev-services';
@@ -48,20 +48,24 @@ async function committedToEnd(groupId: string, topic: string): Promise<number> {
 }
 
 describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () => {
-  it('sends a DLQ record without the value in its place: the partition goes on, the mirror records it, an operator finds the original', {
+  it('sends a DLQ record without the value in its place: the partition goes on, the mirror records it, a re-drive sends the original from its topic', {
     timeout: 60_000,
   }, async () => {
     const groupId = f.group('dlq-small');
-    const { prefix, eventTopic, dlqTopic } = await topics(groupId, { dlq: SMALL_LIMIT });
+    const { prefix, eventTopic, retryTopic, dlqTopic } = await topics(groupId, { dlq: SMALL_LIMIT });
     const handled: string[] = [];
+    const payloads = new Map<string, unknown>();
+    // Set before the re-drive: the handler's bug is fixed, the re-driven event goes through.
+    let fixed = false;
     const { lines, logger } = recordingLogger();
     await f.consumer({ groupId, routing: { prefix }, logger }, [
       {
         eventTypes: ['order.placed'],
         name: 'billing',
         handler: async (event) => {
-          if ((event.payload as { fail?: boolean }).fail) throw new NonRetriableError('cannot bill this order');
+          if ((event.payload as { fail?: boolean }).fail && !fixed) throw new NonRetriableError('cannot bill this order');
           handled.push(event.id);
+          payloads.set(event.id, event.payload);
         },
       },
     ]);
@@ -98,7 +102,7 @@ describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () =>
     expect(dlq.messages).toHaveLength(2);
     expect(lines.some((l) => l.level === 'error' && l.message.startsWith('DLQ copy refused as too large'))).toBe(true);
 
-    // The mirror stores the marker as a row without a value; the listing says so; a re-drive explains what to do instead.
+    // The mirror stores the marker as a row without a value; the listing says so; a re-drive reads the original from its topic.
     await f.mirror({ routing: { prefix }, groups: [groupId] });
     const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE event_id = $1', [large])).rows[0], {
       timeoutMs: 15_000,
@@ -109,26 +113,38 @@ describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () =>
       rows.filter((r) => r.eventId === large),
     );
     expect(listed!.refusedCopyBytes).toBe(Number(marker.headers[DLQ_HEADER.truncated]));
-    await expect(redriveDeadLetter(f.pool, f.publisher, row.id)).rejects.toThrow(`holds no value to re-drive`);
-    // The original is where the row says.
-    const original = await f.collect([eventTopic]);
-    await original.waitForEvents(5);
-    expect(original.messages.find((m) => m.offset === '0')!.headers.ce_id).toBe(large);
+    const retried = await f.collect([retryTopic]);
+    fixed = true;
+    expect(await redriveDeadLetter(f.pool, f.publisher, row.id)).toMatchObject({ outcome: 'redriven', stage: 'consumer' });
+    // The consumer handles the event with its original value, read from eventTopic partition 0 offset 0.
+    await waitFor(() => handled.includes(large!) || undefined, { timeoutMs: 20_000, message: 'the re-driven large event is handled' });
+    expect(payloads.get(large!)).toEqual({ fail: true, ...LARGE_PAYLOAD });
+    // The retry copy is the original record (key, value, identity headers) with the retry headers of a re-drive.
+    await retried.waitForEvents(1);
+    const copy = retried.messages.find((m) => m.headers.ce_id === large)!;
+    expect(copy.key).toBe('acme');
+    expect(JSON.parse(copy.value!)).toEqual({ fail: true, ...LARGE_PAYLOAD });
+    expect(copy.headers).toMatchObject({ [RETRY_HEADER.attempt]: '1', [RETRY_HEADER.originalTopic]: eventTopic, [RETRY_HEADER.originalOffset]: '0' });
+    expect(copy.headers[DLQ_HEADER.truncated]).toBeUndefined();
+    // Marked once: a second re-drive sends nothing.
+    expect(await redriveDeadLetter(f.pool, f.publisher, row.id)).toMatchObject({ outcome: 'already_redriven' });
+    expect(retried.messages.filter((m) => m.headers.ce_id === large)).toHaveLength(1);
   });
 
-  it('sends a DLQ record without the key and oversize identity headers when even the record without the value is refused: the partition goes on, the mirror records where the original is', {
+  it('sends a DLQ record without the key and oversize identity headers when even the record without the value is refused: the partition goes on, the mirror records where the original is, a re-drive sends the original', {
     timeout: 60_000,
   }, async () => {
     const groupId = f.group('dlq-key');
     const { prefix, eventTopic, dlqTopic } = await topics(groupId, { dlq: SMALL_LIMIT });
-    const handled: string[] = [];
+    const handled: Array<{ id: string; tenantId: string; payload: unknown }> = [];
+    let fixed = false;
     await f.consumer({ groupId, routing: { prefix }, logger: recordingLogger().logger }, [
       {
         eventTypes: ['order.placed'],
         name: 'billing',
         handler: async (event) => {
-          if ((event.payload as { fail?: boolean }).fail) throw new NonRetriableError('cannot bill this order');
-          handled.push(event.id);
+          if ((event.payload as { fail?: boolean }).fail && !fixed) throw new NonRetriableError('cannot bill this order');
+          handled.push({ id: event.id, tenantId: event.tenantId, payload: event.payload });
         },
       },
     ]);
@@ -143,7 +159,10 @@ describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () =>
     );
 
     // The partition goes on: the later events (same one-partition topic) are handled and committed.
-    await waitFor(() => healthy.every((id) => handled.includes(id!)) || undefined, { timeoutMs: 20_000, message: 'the healthy events after the oversize one' });
+    await waitFor(() => healthy.every((id) => handled.some((h) => h.id === id)) || undefined, {
+      timeoutMs: 20_000,
+      message: 'the healthy events after the oversize one',
+    });
     expect(await committedToEnd(groupId, eventTopic)).toBe(4);
     await dlq.waitForEvents(1);
     expect(dlq.messages).toHaveLength(1);
@@ -169,7 +188,7 @@ describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () =>
     ]);
     expect(Number(record.headers[DLQ_HEADER.truncated])).toBeGreaterThan(2 * hugeTenant.length);
 
-    // The mirror stores it without key, value and tenant; the listing marks it; a re-drive explains.
+    // The mirror stores it without key, value and tenant; the listing marks it; a re-drive reads the original from its topic.
     await f.mirror({ routing: { prefix }, groups: [groupId] });
     const row = await waitFor(async () => (await f.pool.query('SELECT * FROM eventbus.dead_letters WHERE event_id = $1', [oversize])).rows[0], {
       timeoutMs: 15_000,
@@ -190,7 +209,11 @@ describe('a retry or DLQ copy larger than its topic accepts (real Kafka)', () =>
     });
     const [listed] = (await listDeadLetters(f.pool, { groupId, status: 'pending', limit: 10, typeRegexes: [] })).filter((r) => r.eventId === oversize);
     expect(listed!.refusedCopyBytes).toBe(Number(record.headers[DLQ_HEADER.truncated]));
-    await expect(redriveDeadLetter(f.pool, f.publisher, row.id)).rejects.toThrow('holds no value to re-drive');
+    fixed = true;
+    expect(await redriveDeadLetter(f.pool, f.publisher, row.id)).toMatchObject({ outcome: 'redriven', stage: 'consumer' });
+    // The key and the tenant the DLQ record left out come back with the original record.
+    const redriven = await waitFor(() => handled.find((h) => h.id === oversize), { timeoutMs: 20_000, message: 'the re-driven oversize event is handled' });
+    expect(redriven).toEqual({ id: oversize, tenantId: hugeTenant, payload: { fail: true } });
   });
 
   it('sends an event whose retry copy the retry topic refuses to the DLQ instead, whole', { timeout: 60_000 }, async () => {

@@ -20,6 +20,9 @@ export type EventBusErrorCode =
   // a tenant's circuit is open: its events go to the DLQ without a handler call (consumer)
   | 'TENANT_CIRCUIT_OPEN'
   | 'MIGRATION_FAILED'
+  // a re-drive that reads the original record from its topic: the record is gone, or another one is there
+  | 'ORIGINAL_NOT_RETAINED'
+  | 'ORIGINAL_MISMATCH'
   | 'STOPPED';
 
 export interface EventBusErrorOptions {

@@ -1,6 +1,6 @@
 import type pg from 'pg';
-import { EventBusError, invalidConfig, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
-import type { MessagePublisher } from '@eventbus/kafka';
+import { EventBusError, HEADER, invalidConfig, isEventBusError, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import type { MessagePublisher, StoredRecord } from '@eventbus/kafka';
 import { requeueEvent } from '@eventbus/outbox';
 import { inTransaction } from '@eventbus/schema/transaction';
 import { DLQ_HEADER } from '@eventbus/core';
@@ -22,6 +22,7 @@ interface DeadLetterRow {
   status: 'pending' | 'redriven' | 'discarded';
   group_id: string | null;
   event_id: string | null;
+  event_type: string | null;
   tenant_id: string | null;
   topic: string | null;
   partition: number | null;
@@ -44,7 +45,11 @@ interface DeadLetterRow {
  * - consumer stage: published to the group's retry topic, due now, attempt reset to 1,
  *   with the original key, value, headers and coordinates (their bytes as the DLQ record
  *   held them; rows mirrored before migration 0004 only have text); only the subscription that gave
- *   up runs again. A missing retry topic is created first as the consumer creates it
+ *   up runs again. A row whose DLQ record holds no value (`eventbus-dlq-truncated`) sends the
+ *   original record instead, read from its topic at the row's coordinates with
+ *   `publisher.readRecordAt` (bounded; under the row lock) once its ce_id matches the row's
+ *   event: refused with ORIGINAL_NOT_RETAINED or ORIGINAL_MISMATCH otherwise, the row left
+ *   pending. A missing retry topic is created first as the consumer creates it
  *   (MessagePublisher.ensureCopyTopics), not at the broker's default size. The publish happens
  *   before the commit: if the commit then fails the row stays pending and a second re-drive
  *   would send again (at-least-once, like everything else).
@@ -65,7 +70,7 @@ export async function redriveDeadLetter(
       if (!row.event_id || !row.tenant_id) throw invalidConfig(`dead letter ${key}`, 'a relay row with event_id and tenant_id', 'a row without them');
       await requeueEvent(client, row.event_id, row.tenant_id);
     } else {
-      const message = consumerRetryMessage(row, options.routing);
+      const message = await consumerRetryMessage(row, publisher, options.routing);
       // Created by the publish, the retry topic would get the broker's default size and refuse
       // retry copies of events near their topic's limit: created first as the consumer does.
       await publisher.ensureCopyTopics?.([message.topic], [row.topic!]);
@@ -89,22 +94,22 @@ export async function discardDeadLetter(pool: pg.Pool, id: number | string): Pro
   });
 }
 
-function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions | undefined) {
+async function consumerRetryMessage(row: DeadLetterRow, publisher: MessagePublisher, routing: TopicRoutingOptions | undefined) {
   if (!row.group_id || !row.topic || row.partition === null || row.offset === null) {
     throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
   }
   const headers = row.headers ?? {};
-  if (headers[DLQ_HEADER.truncated] !== undefined) throw truncatedRowError(row, headers[DLQ_HEADER.truncated]!);
-  const original = row.header_names && row.header_values ? headersFromBytes(row.header_names, row.header_values) : headers;
+  const refusedBytes = headers[DLQ_HEADER.truncated];
+  const record = refusedBytes !== undefined ? await originalFromTopic(row, publisher, refusedBytes) : storedCopy(row, headers);
   // The DLQ header names the retry topic, so a re-drive needs no routing config; `routing` is the fallback.
   const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, row.group_id);
   const subscription = headers[DLQ_HEADER.subscription];
   const now = Date.now();
   return {
     topic,
-    key: row.message_key_bytes ?? row.message_key ?? '',
-    value: row.value_bytes ?? row.value ?? '',
-    headers: encodeRetryHeaders(withoutHeaders(original, Object.values(DLQ_HEADER)), {
+    key: record.key,
+    value: record.value,
+    headers: encodeRetryHeaders(withoutHeaders(record.headers, Object.values(DLQ_HEADER)), {
       attempt: 1,
       dueAt: now,
       origin: { topic: row.topic, partition: row.partition, offset: row.offset, timestamp: row.message_timestamp?.getTime() ?? 0 },
@@ -114,18 +119,93 @@ function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions |
   };
 }
 
+/** What a re-drive sends: the record's key, value and headers. */
+interface RecordToResend {
+  key: string | Buffer;
+  value: string | Buffer;
+  headers: Record<string, string | Buffer>;
+}
+
+/** The record as the DLQ record held it: its bytes (rows mirrored before migration 0004 only have text). */
+function storedCopy(row: DeadLetterRow, headers: Record<string, string>): RecordToResend {
+  return {
+    key: row.message_key_bytes ?? row.message_key ?? '',
+    value: row.value_bytes ?? row.value ?? '',
+    headers: row.header_names && row.header_values ? headersFromBytes(row.header_names, row.header_values) : headers,
+  };
+}
+
 /**
- * A row that stands for a DLQ copy too large for the DLQ topic has no value to send: the event
- * is re-sent from where it is kept, the EventLog (replay to the group) or its topic.
+ * A row that stands for a DLQ copy too large for the DLQ topic (with or without the key) holds
+ * no value: the original record is read from its topic at the row's coordinates, while Kafka
+ * retains it, and re-sent whole. The record found there must be the dead letter's event (its
+ * ce_id): a topic deleted and created again, or compacted, can hold another record at the same
+ * offset, and re-driving that one would run the handler for an event that never failed.
  */
-function truncatedRowError(row: DeadLetterRow, refusedBytes: string): EventBusError {
-  const where = `${row.topic} partition ${row.partition} offset ${row.offset}`;
-  return new EventBusError(
-    'INVALID_CONFIG',
-    `dead letter ${row.id} holds no value to re-drive: its DLQ copy (${refusedBytes} bytes) was larger than the DLQ topic accepts. ` +
-      `The event is on ${where} and in the EventLog (event ${row.event_id ?? '?'}): raise the retry topic's max.message.bytes, ` +
-      `replay it to the group (eventbus replay --tenant ${row.tenant_id ?? '<tenant>'} --group ${row.group_id} ...), then discard this dead letter`,
-    { details: { id: row.id, refusedCopyBytes: Number(refusedBytes), origin: where } },
+async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher, refusedBytes: string): Promise<RecordToResend> {
+  const position = { topic: row.topic!, partition: row.partition!, offset: row.offset! };
+  const where = `${position.topic} partition ${position.partition} offset ${position.offset}`;
+  if (!publisher.readRecordAt) {
+    throw new EventBusError(
+      'INVALID_CONFIG',
+      `dead letter ${row.id} holds no value (its DLQ copy, ${refusedBytes} bytes, was larger than the DLQ topic accepts) and this publisher cannot read the original from ${where}: re-drive it with a Kafka publisher (KafkaPublisher)`,
+      { details: { id: row.id, refusedCopyBytes: Number(refusedBytes), origin: where } },
+    );
+  }
+  if (!isKafkaOffset(position.offset)) {
+    // A replay to the group sends the event through the retry topic with the event id, read as
+    // a 128-bit number, as its origin offset (replay-message.ts): it has no position to read.
+    throw new EventBusError(
+      'ORIGINAL_NOT_RETAINED',
+      `dead letter ${row.id} holds no value and came from a replay to the group: its offset (${position.offset}) is the event id, not a position on ${position.topic}. ${replayAdvice(row)}`,
+      { details: { id: row.id, origin: where } },
+    );
+  }
+  let record: StoredRecord;
+  try {
+    record = await publisher.readRecordAt(position);
+  } catch (error) {
+    if (isEventBusError(error, 'ORIGINAL_NOT_RETAINED')) throw originalGoneError(row, error);
+    throw error;
+  }
+  const foundId = record.headers[HEADER.id]?.toString('utf8');
+  if (row.event_id !== null && foundId !== row.event_id) {
+    throw new EventBusError(
+      'ORIGINAL_MISMATCH',
+      `dead letter ${row.id} not re-driven: the record at ${where} is ${foundId === undefined ? 'a record without a ce_id header' : `event ${foundId}`}, not event ${row.event_id}; ` +
+        `the topic was deleted and created again, compacted or rewritten since. ${replayAdvice(row)}`,
+      { details: { id: row.id, origin: where, expectedEventId: row.event_id, foundEventId: foundId ?? null } },
+    );
+  }
+  return { key: record.key ?? '', value: record.value ?? '', headers: record.headers };
+}
+
+const MAX_KAFKA_OFFSET = 2n ** 63n - 1n;
+
+/** Whether `offset` can be a Kafka offset (an int64 of 0 or more). */
+function isKafkaOffset(offset: string): boolean {
+  return /^\d{1,19}$/.test(offset) && BigInt(offset) <= MAX_KAFKA_OFFSET;
+}
+
+/** The original is no longer on its topic: what the operator can do instead. */
+function originalGoneError(row: DeadLetterRow, cause: EventBusError): EventBusError {
+  return new EventBusError('ORIGINAL_NOT_RETAINED', `dead letter ${row.id} holds no value and its original is gone: ${cause.message}. ${replayAdvice(row)}`, {
+    cause,
+    details: { id: row.id, ...cause.details },
+  });
+}
+
+/**
+ * The EventLog keeps the event when the relay published it (replay has no event-id filter: its
+ * tenant, type and time bound it); consumers that deduplicate by ce_id skip the others it re-sends.
+ */
+function replayAdvice(row: DeadLetterRow): string {
+  const at = row.message_timestamp
+    ? ` --from ${new Date(row.message_timestamp.getTime() - 60_000).toISOString()} --to ${new Date(row.message_timestamp.getTime() + 1000).toISOString()}`
+    : '';
+  return (
+    `If the relay wrote event ${row.event_id ?? '?'}, the EventLog still has it: replay it to the group ` +
+    `(eventbus replay --tenant ${row.tenant_id ?? '<tenant>'} --group ${row.group_id} --types '${row.event_type ?? '<type>'}'${at}), then discard this dead letter`
   );
 }
 
@@ -146,7 +226,7 @@ function alreadyDone(row: DeadLetterRow): DeadLetterActionResult {
 
 async function lockRow(client: pg.ClientBase, id: string): Promise<DeadLetterRow | undefined> {
   const { rows } = await client.query<DeadLetterRow>(
-    `SELECT id::text, stage, status, group_id, event_id, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers,
+    `SELECT id::text, stage, status, group_id, event_id, event_type, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers,
             message_key_bytes, value_bytes, header_names, header_values
        FROM eventbus.dead_letters WHERE id = $1 FOR UPDATE`,
     [id],

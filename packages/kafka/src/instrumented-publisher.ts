@@ -67,6 +67,8 @@ export class InstrumentedPublisher implements MessagePublisher {
   readonly missingTopics?: (topics: readonly string[]) => Promise<string[]>;
   /** The inner publisher's copy topic creation, when it has one (a re-drive asks it). */
   readonly ensureCopyTopics?: (copyTopics: readonly string[], sources: readonly string[]) => Promise<void>;
+  /** The inner publisher's record read, when it has one (a re-drive of a DLQ record without the value asks it). */
+  readonly readRecordAt?: MessagePublisher['readRecordAt'];
 
   constructor(
     private readonly inner: MessagePublisher,
@@ -75,6 +77,7 @@ export class InstrumentedPublisher implements MessagePublisher {
     if (inner.probe) this.probe = () => inner.probe!();
     if (inner.missingTopics) this.missingTopics = (topics) => inner.missingTopics!(topics);
     if (inner.ensureCopyTopics) this.ensureCopyTopics = (copyTopics, sources) => inner.ensureCopyTopics!(copyTopics, sources);
+    if (inner.readRecordAt) this.readRecordAt = (position, options) => inner.readRecordAt!(position, options);
     this.tracer = options.tracer ?? trace.getTracer('@eventbus/kafka');
     this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {
       description: 'Events Kafka acknowledged, by stage, event type and topic.',

@@ -6,6 +6,7 @@ import { createTopicsAndWait } from './create-topics.js';
 import { loneRecordBatchBytes } from './message-size.js';
 import { createCopyTopics, describeTopicLimits } from './topic-limits.js';
 import { TopicCatalog, type TopicAdmin, type TopicFacts } from './topic-catalog.js';
+import { readRecordAt, type RecordPosition, type StoredRecord } from './record-at-offset.js';
 import { PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from './publisher.js';
 import { errorMessage } from '@eventbus/core';
 
@@ -500,6 +501,17 @@ export class KafkaPublisher implements MessagePublisher {
     } catch (error) {
       throw new PublishError('transient', `Kafka did not say whether ${unique.join(', ')} exist: ${describe(error)}`, { cause: error });
     }
+  }
+
+  /** The record at `position`, read by a throwaway consumer of this publisher's Kafka client (readRecordAt). */
+  async readRecordAt(position: RecordPosition, options: { timeoutMs?: number } = {}): Promise<StoredRecord> {
+    let admin: Admin;
+    try {
+      admin = await this.admin();
+    } catch (error) {
+      throw brokersUnreachable(this.options.brokers, error);
+    }
+    return readRecordAt(this.kafka, admin, position, options.timeoutMs);
   }
 
   async disconnect(): Promise<void> {

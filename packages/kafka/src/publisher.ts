@@ -1,3 +1,4 @@
+import type { RecordPosition, StoredRecord } from './record-at-offset.js';
 /** One message bound for Kafka. */
 export interface OutboundMessage {
   topic: string;
@@ -66,6 +67,14 @@ export interface MessagePublisher {
    * topic is created (or not) like any other on publish.
    */
   ensureCopyTopics?(copyTopics: readonly string[], sources: readonly string[]): Promise<void>;
+  /**
+   * The record at `position`, read from its topic without committing for any group. Rejects
+   * with `ORIGINAL_NOT_RETAINED` when the partition no longer holds that offset (retention, a
+   * deleted topic, compaction), with `BROKER_UNAVAILABLE` (retriable) when Kafka does not answer
+   * within `timeoutMs` (default 30 s); never hangs. Optional: a re-drive of a DLQ record that
+   * does not hold the value reads the original with it; without it that re-drive is refused.
+   */
+  readRecordAt?(position: RecordPosition, options?: { timeoutMs?: number }): Promise<StoredRecord>;
 }
 
 export type PublishFailureKind = 'transient' | 'rejected';

@@ -1,5 +1,5 @@
 import { isEventBusError } from '@eventbus/core';
-import type { DeadLetterActionResult, DeadLetterSummary } from '@eventbus/dead-letters';
+import type { DeadLetterActionResult, DeadLetterDetail, DeadLetterSummary } from '@eventbus/dead-letters';
 import { COMMON_FLAGS, parseCommandArgs } from '../args.js';
 import { CliError, describeFailure, usageError } from '../cli-error.js';
 import type { Command } from '../command.js';
@@ -100,6 +100,10 @@ ${CONNECTION_HELP}`,
 
         let outcome: { lines: ActionLine[]; failureCode?: FailureCode };
         if (values['dry-run']) {
+          // A listed row without the value is planned with its coordinates: the re-drive reads the original there.
+          for (const target of targets)
+            if (target.row && target.row.refusedCopyBytes !== null && target.row.topic === undefined)
+              target.row = (await showDeadLetter(db, target.id)) ?? target.row;
           const retryTopicOf = (r: PlannedRow) => r.headers?.[DLQ_HEADER.retryTopic] ?? retryTopicFor(routing?.prefix ?? '', r.groupId ?? '');
           outcome = { lines: targets.map(({ id, row }) => plan(action, id, row, retryTopicOf)) };
         } else {
@@ -184,7 +188,7 @@ function isKafkaFailure(error: unknown): boolean {
   );
 }
 
-type PlannedRow = DeadLetterSummary & { headers?: Record<string, string> };
+type PlannedRow = DeadLetterSummary & Partial<Pick<DeadLetterDetail, 'headers' | 'topic' | 'partition' | 'offset'>>;
 
 function plan(action: Action, id: string, row: PlannedRow | undefined, retryTopicOf: (row: PlannedRow) => string): ActionLine {
   if (!row) return { id, outcome: 'not_found', message: `dead letter ${id} does not exist` };
@@ -197,10 +201,15 @@ function plan(action: Action, id: string, row: PlannedRow | undefined, retryTopi
       message: `would discard dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'})`,
     };
   const where = row.stage === 'relay' ? 'to the outbox (the relay publishes it again)' : `to ${retryTopicOf(row)} (group ${row.groupId} only)`;
+  // A row without the value re-drives the original record, read from its topic at the row's coordinates.
+  const from =
+    row.stage === 'consumer' && row.refusedCopyBytes !== null
+      ? `, reading the original from ${row.topic} partition ${row.partition} offset ${row.offset} (the row holds no value),`
+      : '';
   return {
     id,
     outcome: 'would_redrive',
     stage: row.stage,
-    message: `would re-drive dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'}) ${where}`,
+    message: `would re-drive dead letter ${id} (${row.eventType ?? 'undecodable'}, tenant ${row.tenantId ?? '-'})${from} ${where}`,
   };
 }

@@ -74,7 +74,7 @@ ${CONNECTION_HELP}`,
         printLine(
           io,
           indent(
-            `(not stored: the DLQ copy, ${row.refusedCopyBytes} bytes, was larger than the DLQ topic accepts; the event is on ${row.topic} partition ${row.partition} offset ${row.offset}, and in the EventLog)`,
+            `(not stored: the DLQ copy, ${row.refusedCopyBytes} bytes, was larger than the DLQ topic accepts; the event is on ${row.topic} partition ${row.partition} offset ${row.offset}, where dlq retry reads it while Kafka keeps it, and in the EventLog)`,
           ),
         );
       } else printLine(io, indent(payload instanceof Buffer ? shown(payload, true) : typeof payload === 'string' ? payload : JSON.stringify(payload, null, 2)));

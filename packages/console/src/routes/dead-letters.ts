@@ -71,6 +71,14 @@ const NO_KAFKA: MessagePublisher = {
   connect: async () => undefined,
   disconnect: async () => undefined,
   publish: async () => {
-    throw invalidConfig('KAFKA_BROKERS', 'brokers to re-drive consumer dead letters to (start the console with KAFKA_BROKERS or --brokers)', 'nothing');
+    throw noBrokers();
+  },
+  // A dead letter without the value reads its original from Kafka before it publishes.
+  readRecordAt: async () => {
+    throw noBrokers();
   },
 };
+
+function noBrokers() {
+  return invalidConfig('KAFKA_BROKERS', 'brokers to re-drive consumer dead letters to (start the console with KAFKA_BROKERS or --brokers)', 'nothing');
+}
