@@ -222,11 +222,21 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     // The original on its topic: partition 2, offset 0.
     await createTopics(f.brokers, [{ topic: eventTopic, numPartitions: 3 }]);
     const producer = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).producer();
+    // The record's timestamp, which the row keeps exact (the DLQ headers' origin timestamp): a re-drive checks it.
+    const sentAt = Date.now() - 5000;
     await producer.connect();
     await retryWhileTopicUnknown(() =>
       producer.send({
         topic: eventTopic,
-        messages: [{ partition: 2, key: tenant, value: '{"total":42}', headers: { ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: tenant } }],
+        messages: [
+          {
+            partition: 2,
+            key: tenant,
+            value: '{"total":42}',
+            timestamp: String(sentAt),
+            headers: { ce_id: 'e-1', ce_type: 'order.placed', ce_tenantid: tenant },
+          },
+        ],
       }),
     );
     await producer.disconnect();
@@ -236,7 +246,8 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
         await f.pool.query(
           `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic, partition, "offset",
              headers, error_class, error_message, attempts, first_failed_at, last_failed_at, message_timestamp, header_names, header_values)
-           VALUES ($1, 'consumer', $2, 'e-1', $3, 'order.placed', 'k', $4, 2, $5, $6::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(), now(), '{}', '{}')
+           VALUES ($1, 'consumer', $2, 'e-1', $3, 'order.placed', 'k', $4, 2, $5, $6::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(),
+                   'epoch'::timestamptz + $7 * interval '1 millisecond', '{}', '{}')
            RETURNING id::text`,
           [
             `consumer:${group}:${eventTopic}:2:${offset}`,
@@ -245,6 +256,7 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
             eventTopic,
             offset,
             JSON.stringify({ 'eventbus-dlq-truncated': '1100000', 'eventbus-dlq-retry-topic': retryTopic }),
+            sentAt,
           ],
         )
       ).rows[0].id as string;

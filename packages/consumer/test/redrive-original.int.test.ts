@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dlqTopicFor, isEventBusError, NonRetriableError, retryTopicFor } from '@eventbus/core';
 import { redriveDeadLetter } from '@eventbus/dead-letters';
 import { waitFor } from '@eventbus/dev-services';
+import { Kafka, logLevel } from 'kafkajs';
 import { consumerFixture, recordingLogger } from './consumer-fixture.js';
 
 // A dead letter whose DLQ record holds no value (its copy was too large for the DLQ topic) is
@@ -92,10 +93,52 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     const [other] = await f.publish(prefix, [{ tenantId: 'acme', eventType: 'order.placed', payload: { other: true } }]);
     const error = await rejection(redriveDeadLetter(f.pool, f.publisher, row.id));
     expect(isEventBusError(error, 'ORIGINAL_MISMATCH'), String(error)).toBe(true);
-    expect((error as Error).message).toContain(`${eventTopic} partition 0 offset 0 is event ${other}, not event ${row.event_id}`);
+    expect((error as Error).message).toContain(`${eventTopic} partition 0 offset 0 is event ${other} written at `);
+    expect((error as Error).message).toContain(`not event ${row.event_id} written at `);
     expect((error as { details: Record<string, unknown> }).details).toMatchObject({ expectedEventId: row.event_id, foundEventId: other });
     expect(await statusOf(row.id)).toBe('pending');
     expect(await f.messageCount(retryTopic)).toBe(0);
+  });
+
+  it('refuses with ORIGINAL_MISMATCH a row without an event id when the record at the coordinates is an event (the topic created again)', {
+    timeout: 60_000,
+  }, async () => {
+    const { row, eventTopic, retryTopic, prefix } = await deadLetterWithoutValue();
+    // As the mirror stores the record of an undecodable message: no event id to compare.
+    await f.pool.query('UPDATE eventbus.dead_letters SET event_id = NULL WHERE id = $1', [row.id]);
+    await f.reset();
+    await f.recreateTopic(eventTopic);
+    const [other] = await f.publish(prefix, [{ tenantId: 'acme', eventType: 'order.placed', payload: { other: true } }]);
+    const error = await rejection(redriveDeadLetter(f.pool, f.publisher, row.id));
+    expect(isEventBusError(error, 'ORIGINAL_MISMATCH'), String(error)).toBe(true);
+    expect((error as { details: Record<string, unknown> }).details).toMatchObject({ expectedEventId: null, foundEventId: other });
+    expect(await statusOf(row.id)).toBe('pending');
+    expect(await f.messageCount(retryTopic)).toBe(0);
+  });
+
+  it('refuses with ORIGINAL_NOT_RETAINED, at once, an offset that holds a transaction marker at the end of the partition', { timeout: 60_000 }, async () => {
+    const topic = `${f.prefix()}tx`;
+    await f.createTopics([{ topic }]);
+    const producer = new Kafka({ brokers: f.brokers, logLevel: logLevel.NOTHING }).producer({
+      transactionalId: `redrive-${topic}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+    await producer.connect();
+    try {
+      const transaction = await producer.transaction();
+      await transaction.send({ topic, messages: [{ value: 'in a transaction' }] });
+      await transaction.commit(); // offset 1: the commit marker, the partition's last record
+    } finally {
+      await producer.disconnect();
+    }
+    const started = Date.now();
+    const error = await rejection(f.publisher.readRecordAt({ topic, partition: 0, offset: '1' }, { timeoutMs: 20_000 }));
+    expect(isEventBusError(error, 'ORIGINAL_NOT_RETAINED'), String(error)).toBe(true);
+    // "holds no record at that offset", or, while the coordinator is still writing the marker, "the partition ends at offset 1".
+    expect((error as Error).message).toMatch(/holds no record at that offset|the partition ends at offset 1/);
+    // Not the timeout: the read sees the filtered batch end past the offset.
+    expect(Date.now() - started).toBeLessThan(15_000);
   });
 
   it('refuses with ORIGINAL_NOT_RETAINED a row from a replay to the group, whose offset is the event id and no position', async () => {
@@ -119,7 +162,7 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
   });
 
   it('gives up a read that takes longer than its timeout with BROKER_UNAVAILABLE (retriable), without hanging', { timeout: 30_000 }, async () => {
-    const { row, eventTopic } = await deadLetterWithoutValue();
+    const { row, eventTopic, healthy } = await deadLetterWithoutValue();
     const before = await f.groupsStartingWith('eventbus-read-');
     const started = Date.now();
     const error = await rejection(f.publisher.readRecordAt({ topic: eventTopic, partition: 0, offset: '0' }, { timeoutMs: 1 }));
@@ -137,5 +180,8 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     const record = await f.publisher.readRecordAt({ topic: eventTopic, partition: 0, offset: '0' });
     expect(record.headers.ce_id?.toString()).toBe(row.event_id);
     expect(JSON.parse(record.value!.toString())).toEqual({ fail: true, ...LARGE_PAYLOAD });
+    // And the record at the next offset is the next event, not the partition's first.
+    const next = await f.publisher.readRecordAt({ topic: eventTopic, partition: 0, offset: '1' });
+    expect(next.headers.ce_id?.toString()).toBe(healthy);
   });
 });

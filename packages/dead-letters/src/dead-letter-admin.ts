@@ -47,9 +47,9 @@ interface DeadLetterRow {
  *   held them; rows mirrored before migration 0004 only have text); only the subscription that gave
  *   up runs again. A row whose DLQ record holds no value (`eventbus-dlq-truncated`) sends the
  *   original record instead, read from its topic at the row's coordinates with
- *   `publisher.readRecordAt` (bounded; under the row lock) once its ce_id matches the row's
- *   event: refused with ORIGINAL_NOT_RETAINED or ORIGINAL_MISMATCH otherwise, the row left
- *   pending. A missing retry topic is created first as the consumer creates it
+ *   `publisher.readRecordAt` (bounded; before the row is locked) once its ce_id and timestamp
+ *   match the row's: refused with ORIGINAL_NOT_RETAINED or ORIGINAL_MISMATCH otherwise, the row
+ *   left pending. A missing retry topic is created first as the consumer creates it
  *   (MessagePublisher.ensureCopyTopics), not at the broker's default size. The publish happens
  *   before the commit: if the commit then fails the row stays pending and a second re-drive
  *   would send again (at-least-once, like everything else).
@@ -62,6 +62,14 @@ export async function redriveDeadLetter(
   options: { routing?: TopicRoutingOptions } = {},
 ): Promise<DeadLetterActionResult> {
   const key = deadLetterId(id);
+  // A row without its value: the original is read from Kafka before the row is locked. Read
+  // under the lock, the transaction stayed open for the whole read (30 s and more against a
+  // slow broker): a pooler's or Postgres' idle-in-transaction timeout could end it after the
+  // publish, leaving the row pending for a second re-drive, and the console's pool lost a
+  // connection per re-drive meanwhile. The read has no side effects, and the coordinates it
+  // reads never change on a row; the row is locked and checked again before anything is sent.
+  const unlocked = await readRow(pool, key);
+  const original = unlocked && unlocked.status === 'pending' && withoutValue(unlocked) ? await originalFromTopic(unlocked, publisher) : undefined;
   return inTransaction(pool, async (client) => {
     const row = await lockRow(client, key);
     if (!row) return { id: key, outcome: 'not_found', message: `dead letter ${key} does not exist` };
@@ -70,7 +78,9 @@ export async function redriveDeadLetter(
       if (!row.event_id || !row.tenant_id) throw invalidConfig(`dead letter ${key}`, 'a relay row with event_id and tenant_id', 'a row without them');
       await requeueEvent(client, row.event_id, row.tenant_id);
     } else {
-      const message = await consumerRetryMessage(row, publisher, options.routing);
+      // Re-read under the lock only if the row lost its value since (a mirror reopening it).
+      const record = withoutValue(row) ? (original ?? (await originalFromTopic(row, publisher))) : undefined;
+      const message = consumerRetryMessage(row, options.routing, record);
       // Created by the publish, the retry topic would get the broker's default size and refuse
       // retry copies of events near their topic's limit: created first as the consumer does.
       await publisher.ensureCopyTopics?.([message.topic], [row.topic!]);
@@ -94,13 +104,18 @@ export async function discardDeadLetter(pool: pg.Pool, id: number | string): Pro
   });
 }
 
-async function consumerRetryMessage(row: DeadLetterRow, publisher: MessagePublisher, routing: TopicRoutingOptions | undefined) {
+/** Whether the row's DLQ record held no value (`eventbus-dlq-truncated`): a re-drive reads the original from its topic. */
+function withoutValue(row: DeadLetterRow): boolean {
+  return row.stage === 'consumer' && row.headers?.[DLQ_HEADER.truncated] !== undefined;
+}
+
+/** The retry message of a consumer row: its stored copy, or `original` (read from its topic) for a row without the value. */
+function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions | undefined, original: RecordToResend | undefined) {
   if (!row.group_id || !row.topic || row.partition === null || row.offset === null) {
     throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
   }
   const headers = row.headers ?? {};
-  const refusedBytes = headers[DLQ_HEADER.truncated];
-  const record = refusedBytes !== undefined ? await originalFromTopic(row, publisher, refusedBytes) : storedCopy(row, headers);
+  const record = original ?? storedCopy(row, headers);
   // The DLQ header names the retry topic, so a re-drive needs no routing config; `routing` is the fallback.
   const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, row.group_id);
   const subscription = headers[DLQ_HEADER.subscription];
@@ -142,8 +157,12 @@ function storedCopy(row: DeadLetterRow, headers: Record<string, string>): Record
  * ce_id): a topic deleted and created again, or compacted, can hold another record at the same
  * offset, and re-driving that one would run the handler for an event that never failed.
  */
-async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher, refusedBytes: string): Promise<RecordToResend> {
-  const position = { topic: row.topic!, partition: row.partition!, offset: row.offset! };
+async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher): Promise<RecordToResend> {
+  if (!row.group_id || !row.topic || row.partition === null || row.offset === null) {
+    throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
+  }
+  const refusedBytes = row.headers?.[DLQ_HEADER.truncated] ?? '?';
+  const position = { topic: row.topic, partition: row.partition, offset: row.offset };
   const where = `${position.topic} partition ${position.partition} offset ${position.offset}`;
   if (!publisher.readRecordAt) {
     throw new EventBusError(
@@ -169,12 +188,30 @@ async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher
     throw error;
   }
   const foundId = record.headers[HEADER.id]?.toString('utf8');
-  if (row.event_id !== null && foundId !== row.event_id) {
+  // Without the row's event id (an undecodable message, or a ce_id too large for the DLQ
+  // record, named in eventbus-dlq-dropped), a record with a ce_id is another event, unless
+  // that ce_id is the one that was dropped. The record's timestamp, kept exact in the DLQ
+  // headers, must match too: a topic created again holds other records at the same offsets.
+  const idDropped = (row.headers?.[DLQ_HEADER.dropped] ?? '').split(',').some((part) => part.startsWith(`${HEADER.id}=`));
+  const idMismatch = row.event_id !== null ? foundId !== row.event_id : foundId !== undefined && !idDropped;
+  const expectedTimestamp = row.message_timestamp?.getTime() ?? 0;
+  const timestampMismatch = expectedTimestamp > 0 && record.timestamp !== expectedTimestamp;
+  if (idMismatch || timestampMismatch) {
     throw new EventBusError(
       'ORIGINAL_MISMATCH',
-      `dead letter ${row.id} not re-driven: the record at ${where} is ${foundId === undefined ? 'a record without a ce_id header' : `event ${foundId}`}, not event ${row.event_id}; ` +
-        `the topic was deleted and created again, compacted or rewritten since. ${replayAdvice(row)}`,
-      { details: { id: row.id, origin: where, expectedEventId: row.event_id, foundEventId: foundId ?? null } },
+      `dead letter ${row.id} not re-driven: the record at ${where} is ${foundId === undefined ? 'a record without a ce_id header' : `event ${foundId}`} written at ${new Date(record.timestamp).toISOString()}, ` +
+        `not ${row.event_id === null ? "the dead letter's record" : `event ${row.event_id}`}${expectedTimestamp > 0 ? ` written at ${new Date(expectedTimestamp).toISOString()}` : ''}; ` +
+        `the topic was deleted and created again, compacted or rewritten since, or this is another cluster. ${replayAdvice(row)}`,
+      {
+        details: {
+          id: row.id,
+          origin: where,
+          expectedEventId: row.event_id,
+          foundEventId: foundId ?? null,
+          expectedTimestamp: expectedTimestamp || null,
+          foundTimestamp: record.timestamp,
+        },
+      },
     );
   }
   return { key: record.key ?? '', value: record.value ?? '', headers: record.headers };
@@ -224,13 +261,17 @@ function alreadyDone(row: DeadLetterRow): DeadLetterActionResult {
   return { id: row.id, outcome, stage: row.stage, message: `dead letter ${row.id} is already ${row.status}; nothing done` };
 }
 
+const ROW_COLUMNS = `id::text, stage, status, group_id, event_id, event_type, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers,
+            message_key_bytes, value_bytes, header_names, header_values`;
+
 async function lockRow(client: pg.ClientBase, id: string): Promise<DeadLetterRow | undefined> {
-  const { rows } = await client.query<DeadLetterRow>(
-    `SELECT id::text, stage, status, group_id, event_id, event_type, tenant_id, topic, partition, "offset", message_timestamp, message_key, value, headers,
-            message_key_bytes, value_bytes, header_names, header_values
-       FROM eventbus.dead_letters WHERE id = $1 FOR UPDATE`,
-    [id],
-  );
+  const { rows } = await client.query<DeadLetterRow>(`SELECT ${ROW_COLUMNS} FROM eventbus.dead_letters WHERE id = $1 FOR UPDATE`, [id]);
+  return rows[0];
+}
+
+/** The row without a lock: what a re-drive reads before it locks the row (redriveDeadLetter). */
+async function readRow(pool: pg.Pool, id: string): Promise<DeadLetterRow | undefined> {
+  const { rows } = await pool.query<DeadLetterRow>(`SELECT ${ROW_COLUMNS} FROM eventbus.dead_letters WHERE id = $1`, [id]);
   return rows[0];
 }
 

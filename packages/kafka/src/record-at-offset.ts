@@ -24,8 +24,12 @@ export const DEFAULT_RECORD_READ_TIMEOUT_MS = 30_000;
 
 /** Restarts of the read's consumer after retriable crashes (a join that timed out on a loaded broker) before the read fails. */
 const MAX_RESTARTS = 2;
-/** A consumer still joining when the read ends can take its session timeout to leave: the read does not wait that long for it. */
-const DISCONNECT_WAIT_MS = 5000;
+/**
+ * How long the read waits for each clean-up step once it ended (the consumer's disconnect, which
+ * can take a session timeout while it is joining; the group's deletion against a slow broker):
+ * a read is bounded by its timeout plus at most twice this.
+ */
+const CLEANUP_WAIT_MS = 5000;
 
 /**
  * Reads the record at `position` from its topic, committing nothing: the reader of a re-drive
@@ -71,9 +75,9 @@ export async function readRecordAt(
   });
   let ended = false;
   const release = async () => {
-    await Promise.race([consumer.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, DISCONNECT_WAIT_MS).unref())]);
-    // The group never committed; deleting it keeps `kafka-consumer-groups --list` clean.
-    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await atMost(consumer.disconnect(), CLEANUP_WAIT_MS);
+    // The group never committed; deleting it keeps `kafka-consumer-groups --list` clean (best effort).
+    await atMost(admin.deleteGroups([groupId]), CLEANUP_WAIT_MS);
   };
   const work = (async () => {
     await checkRetained(admin, position);
@@ -135,6 +139,14 @@ async function readOne(consumer: ReturnType<Kafka['consumer']>, position: Record
     failRead(event.payload.error);
   });
   consumer.on(consumer.events.GROUP_JOIN, () => consumer.seek({ topic, partition, offset: position.offset }));
+  // kafkajs hands eachBatch no batch whose records were all filtered out (transaction markers,
+  // aborted records) but reports its end: a target that is such a record, with nothing after
+  // it, would otherwise wait for the timeout and be reported as a retriable broker problem.
+  consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+    if (payload.partition === partition && BigInt(payload.lastOffset) >= target) {
+      failRead(notRetained(position, 'the partition holds no record at that offset (compacted away, or a transaction marker)'));
+    }
+  });
   const stopIfEnded = () => {
     if (ended()) throw new Error('the read timed out');
   };
@@ -189,4 +201,11 @@ function notRetained(position: RecordPosition, why: string, details: Record<stri
 
 function describePosition(position: RecordPosition): string {
   return `${position.topic} partition ${position.partition} offset ${position.offset}`;
+}
+
+/** Waits for `work` at most `ms`; its failure is ignored (a clean-up step). */
+async function atMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
