@@ -115,9 +115,13 @@ async function checkRetained(admin: Admin, position: RecordPosition): Promise<vo
     });
   }
   if (offset >= BigInt(bounds.high)) {
-    throw notRetained(position, `the partition ends at offset ${bounds.high}: the topic was deleted and created again since`, {
-      endOffset: bounds.high,
-    });
+    throw notRetained(
+      position,
+      `the partition ends at offset ${bounds.high}: the topic was deleted and created again since, a transaction on it is still open, or this is another cluster`,
+      {
+        endOffset: bounds.high,
+      },
+    );
   }
 }
 
