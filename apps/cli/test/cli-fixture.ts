@@ -3,7 +3,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Readable, Writable } from 'node:stream';
 import pg from 'pg';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import { KafkaCollector, uniqueName, waitFor, type TestDatabase } from '@eventbus/dev-services';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 
 /** The built CLI: the tests run it as an operator would, as a process. */
@@ -112,7 +112,8 @@ export async function cliFixture(label: string) {
     /** Messages ever written to a topic (0 when it does not exist). */
     async messageCount(topic: string): Promise<number> {
       if (!(await admin.listTopics()).includes(topic)) return 0;
-      const offsets = await admin.fetchTopicOffsets(topic);
+      // A topic the CLI created a moment ago may not have its leader yet ("not the leader"): asked again, Kafka answers.
+      const offsets = await waitFor(() => admin.fetchTopicOffsets(topic).catch(() => undefined), { timeoutMs: 10_000, message: `the offsets of ${topic}` });
       return offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
     },
     track<T extends { stop(): Promise<void> }>(thing: T): T {
