@@ -109,15 +109,21 @@ function withoutValue(row: DeadLetterRow): boolean {
   return row.stage === 'consumer' && row.headers?.[DLQ_HEADER.truncated] !== undefined;
 }
 
-/** The retry message of a consumer row: its stored copy, or `original` (read from its topic) for a row without the value. */
-function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions | undefined, original: RecordToResend | undefined) {
+/** Where a consumer row's event was consumed, and by which group: what its re-drive needs. */
+function consumerOrigin(row: DeadLetterRow): { groupId: string; topic: string; partition: number; offset: string } {
   if (!row.group_id || !row.topic || row.partition === null || row.offset === null) {
     throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
   }
+  return { groupId: row.group_id, topic: row.topic, partition: row.partition, offset: row.offset };
+}
+
+/** The retry message of a consumer row: its stored copy, or `original` (read from its topic) for a row without the value. */
+function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions | undefined, original: RecordToResend | undefined) {
+  const origin = consumerOrigin(row);
   const headers = row.headers ?? {};
   const record = original ?? storedCopy(row, headers);
   // The DLQ header names the retry topic, so a re-drive needs no routing config; `routing` is the fallback.
-  const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, row.group_id);
+  const topic = headers[DLQ_HEADER.retryTopic] ?? retryTopicFor(new TopicRouter(routing ?? {}).prefix, origin.groupId);
   const subscription = headers[DLQ_HEADER.subscription];
   const now = Date.now();
   return {
@@ -127,7 +133,7 @@ function consumerRetryMessage(row: DeadLetterRow, routing: TopicRoutingOptions |
     headers: encodeRetryHeaders(withoutHeaders(record.headers, Object.values(DLQ_HEADER)), {
       attempt: 1,
       dueAt: now,
-      origin: { topic: row.topic, partition: row.partition, offset: row.offset, timestamp: row.message_timestamp?.getTime() ?? 0 },
+      origin: { topic: origin.topic, partition: origin.partition, offset: origin.offset, timestamp: row.message_timestamp?.getTime() ?? 0 },
       firstFailureAt: now,
       ...(subscription ? { subscription } : {}),
     }),
@@ -158,11 +164,9 @@ function storedCopy(row: DeadLetterRow, headers: Record<string, string>): Record
  * offset, and re-driving that one would run the handler for an event that never failed.
  */
 async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher): Promise<RecordToResend> {
-  if (!row.group_id || !row.topic || row.partition === null || row.offset === null) {
-    throw invalidConfig(`dead letter ${row.id}`, 'a consumer row with group_id, topic, partition and offset', 'a row without them');
-  }
+  const { topic, partition, offset } = consumerOrigin(row);
   const refusedBytes = row.headers?.[DLQ_HEADER.truncated] ?? '?';
-  const position = { topic: row.topic, partition: row.partition, offset: row.offset };
+  const position = { topic, partition, offset };
   const where = `${position.topic} partition ${position.partition} offset ${position.offset}`;
   if (!publisher.readRecordAt) {
     throw new EventBusError(
