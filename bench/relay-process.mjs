@@ -4,6 +4,8 @@
 // not the bench process' with the baselines' leftovers and the writers' pool.
 //
 // argv: <connection string> <brokers, comma-separated> <topic prefix> <batch size> <rows>
+// <rows> 0: the latency bench's relay, which relays whatever comes until { stop } (no drain
+// clock, no report); <batch size> 0: the relay's default.
 // Run from bench/ it is the workspace relay; `--only installed-relay` copies it into an npm
 // install of examples/order-service, where the same imports resolve to the installed packages.
 // Sends { ready, relayModule, kafkajsPatch } once started (the drain clock starts; the other two
@@ -32,7 +34,7 @@ const telemetry = await startTelemetry({ serviceName: 'eventbus-relay-bench', pr
 const relay = new OutboxRelay({
   connectionString,
   brokers: brokers.split(','),
-  batchSize: Number(batchSize),
+  ...(Number(batchSize) > 0 ? { batchSize: Number(batchSize) } : {}),
   ...(process.env.BENCH_LANES ? { lanes: Number(process.env.BENCH_LANES) } : {}),
   kafkaIdempotent: process.env.BENCH_IDEMPOTENT !== 'false',
   routing: { prefix },
@@ -41,6 +43,18 @@ const metricsPool = new pg.Pool({ connectionString, max: 1 });
 const stopGauges = observeRelayGauges({ relay, pool: metricsPool });
 
 await relay.start();
+if (expected === 0) {
+  process.send({ ready: true, relayModule: import.meta.resolve('@eventbus/relay'), kafkajsPatch: kafkajsPatchRevision() ?? null });
+  process.on('message', async (m) => {
+    if (!m.stop) return;
+    await relay.stop();
+    stopGauges();
+    await metricsPool.end();
+    await telemetry.shutdown();
+    process.exit(0);
+  });
+  await new Promise(() => {}); // relays until { stop }
+}
 const drainAllocations = await startAllocationProfile();
 // The clock starts once the relay runs (connections and the boot self-test are not drain);
 // what it published before this line (a batch at most) is left out of the count.
