@@ -285,7 +285,8 @@ async function producerBench() {
     const firstRound = r === 0;
     a.push(await run('(a) domain row only', domain, windowSeconds, { wal: firstRound }));
     const dThenB = r % 2 === 0;
-    const runD = async () => d.push(await run('(d) domain row + one event-log insert', withLogRow, windowSeconds, { sampleWaits: firstRound, wal: firstRound }));
+    const runD = async () =>
+      d.push(await run('(d) domain row + one event-log insert', withLogRow, windowSeconds, { sampleWaits: firstRound, wal: firstRound }));
     const runB = async () => b.push(await run('(b) domain row + writeEventWithOutbox', withEvent, windowSeconds, { sampleWaits: firstRound, wal: firstRound }));
     if (dThenB) {
       await runD();
@@ -983,7 +984,8 @@ async function latencyAt(rate) {
     say(`  ${label.padEnd(40)} from commit/ack:  ${show(r.fromCommit)}  (${r.received}/${r.expected})`);
     say(`  ${''.padEnd(40)} from schedule:    ${show(r.fromSchedule)}`);
     say(`  ${''.padEnd(40)} warm-up (${warmup} s), from commit: ${show(r.warmupFromCommit)}; p99 per second after it: ${r.p99BySecond.join(' ')}`);
-    if (r.split) say(`  ${''.padEnd(40)} commit → record timestamp (send): ${show(r.split.commitToSend)}; record timestamp → consumer: ${show(r.split.sendToConsumer)}`);
+    if (r.split)
+      say(`  ${''.padEnd(40)} commit → record timestamp (send): ${show(r.split.commitToSend)}; record timestamp → consumer: ${show(r.split.sendToConsumer)}`);
     say(`  ${''.padEnd(40)} ${showMachineLoad(machine)}`);
     return r;
   };
