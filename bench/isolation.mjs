@@ -4,7 +4,7 @@
 // X writing at 100 or 1,000 events/s that succeed, with X's every event failing in the
 // handler, and with X's handler taking 300 ms to fail (a downstream timing out), measured in
 // the same run. Everything is
-// real: EventWriter transactions → OutboxRelay → Kafka → an EventConsumer in a child process
+// real: EventWriter transactions → OutboxRelay (a process of its own) → Kafka → an EventConsumer in a child process
 // (default retry settings: the failing tenant's events go through the retry topic five times,
 // then to the DLQ topic). A raw kafkajs consumer in another process reads the same events:
 // the latency the pipeline up to Kafka had during each case, so a slower case shows whether
@@ -14,8 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
-import { OutboxRelay } from '@eventbus/relay';
 import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
+import { startRelayProcess } from './start-relay-process.mjs';
 
 const CONSUMER_PROCESS = fileURLToPath(new URL('./isolation-consumer.mjs', import.meta.url));
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 };
@@ -151,8 +151,7 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
   const { brokers, databaseUrl, db, say } = ctx;
   const prefix = `${uniqueName('iso.')}.`;
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 12 }]);
-  const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix } });
-  await relay.start();
+  const relay = await startRelayProcess({ databaseUrl, brokers, prefix });
   const poisonTenant = poisonTenantFails ? POISON_TENANT : 'nobody';
   const consumer = startConsumerProcess(brokers, prefix, poisonTenant, 'EventConsumer', failAfterMs);
   const reference = startConsumerProcess(brokers, prefix, POISON_TENANT, 'raw');

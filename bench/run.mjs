@@ -33,6 +33,7 @@ import { consumerThroughputBench } from './consumer-throughput.mjs';
 import { consumerIsolationBench } from './isolation.mjs';
 import { relayIsolationBench } from './isolation-relay.mjs';
 import { machineLoadWindow, processTicks, showMachineLoad, TICKS_PER_SECOND } from './machine-load.mjs';
+import { RELAY_NODE_FLAGS, RELAY_PROCESS, startRelayProcess } from './start-relay-process.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -57,13 +58,6 @@ const results = {};
 const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
 let fillRound = 0; // keeps event keys unique across backlog fills
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
-/** The workspace relay's process (its imports resolve to this repository's packages). */
-const RELAY_PROCESS = fileURLToPath(new URL('./relay-process.mjs', import.meta.url));
-/**
- * The V8 flags the relay app runs with (its image's NODE_OPTIONS and its start script), so the
- * drains measure the relay as deployed. BENCH_RELAY_NODE_FLAGS (space-separated) replaces them.
- */
-const RELAY_NODE_FLAGS = (process.env.BENCH_RELAY_NODE_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
 /** How long the relay process idles after its drain before its idle RSS is read (BENCH_IDLE_SECONDS, default 5). */
 const RELAY_IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 5);
 
@@ -468,29 +462,6 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
     machine,
     relayModule,
     kafkajsPatch,
-  };
-}
-
-/**
- * A relay in a process of its own (bench/relay-process.mjs with no row count) that relays
- * whatever is written until `stop()`: the latency bench's relay, with the app's flags and
- * the relay's default batch size.
- */
-async function startRelayProcess({ prefix, idempotent = true }) {
-  const child = fork(RELAY_PROCESS, [database.url, brokers.join(','), prefix, '0', '0'], {
-    env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
-    execArgv: RELAY_NODE_FLAGS,
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  await new Promise((resolve, reject) => {
-    child.on('message', (m) => m.ready && resolve());
-    exited.then((code) => reject(new Error(`relay process exited with ${code} before it was ready`)));
-  });
-  return {
-    async stop() {
-      child.send({ stop: true });
-      await exited;
-    },
   };
 }
 
@@ -1007,7 +978,7 @@ async function latencyAt(rate) {
   await createTopics(brokers, [{ topic: `${prefix}order`, numPartitions: 6 }]);
   // The relay runs in a process of its own, as deployed: in the bench's process its batches
   // waited behind the writers' callbacks and the consumer's on one event loop.
-  const relay = await startRelayProcess({ prefix });
+  const relay = await startRelayProcess({ databaseUrl: database.url, brokers, prefix });
   const writer = new EventWriter(db);
   // The scheduled id travels as the event key (ce_eventkey); the writer assigns the event id.
   const write = (id, i) =>
@@ -1016,7 +987,7 @@ async function latencyAt(rate) {
   const product = await measure('  … → EventConsumer handler', `${prefix}order`, write, 'EventConsumer');
   await relay.stop();
   // The same pipeline with the idempotent producer off: what broker-side deduplication costs.
-  const plainRelay = await startRelayProcess({ prefix, idempotent: false });
+  const plainRelay = await startRelayProcess({ databaseUrl: database.url, brokers, prefix, idempotent: false });
   const plain = await measure('  … same, idempotent producer off', `${prefix}order`, write);
   await plainRelay.stop();
   say(
