@@ -31,6 +31,10 @@
 #                   to trust, and SASL PLAIN), the shape of a managed Kafka (Confluent Cloud,
 #                   MSK with SASL). Brokers talk to each other on a PLAINTEXT port (+2).
 #   KAFKA_SASL_PLAIN_USERS default eventbus:eventbus-secret   user:password[,user:password...]
+#   KAFKA_ACL       default off; 1 (with KAFKA_SASL_SSL=1) = ACLs enforced (StandardAuthorizer): the
+#                   first SASL user and the PLAINTEXT listeners' User:ANONYMOUS (the broker itself,
+#                   the controller, and whoever reaches port +2) are super users; every other SASL
+#                   user may do only what an ACL grants. For tests of authorization refusals.
 #
 # Cluster mode: 3 KRaft nodes on this machine (each broker and controller, a 3-voter quorum),
 # replication factor 3 and min.insync.replicas=2 for new and internal topics. Separate ports
@@ -150,6 +154,12 @@ ssl.keystore.location=$keystore
 ssl.keystore.password=eventbus-local
 ssl.key.password=eventbus-local
 PROPS
+  if [[ "${KAFKA_ACL:-}" == "1" ]]; then
+    cat <<PROPS
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:${users[0]%%:*}
+PROPS
+  fi
 }
 
 write_config() {
@@ -208,6 +218,7 @@ java_cmd() {
 
 start() {
   if pid="$(running_pid)"; then log "already running (pid $pid) on 127.0.0.1:$KAFKA_PORT"; echo "127.0.0.1:$KAFKA_ADVERTISED_PORT"; return 0; fi
+  if [[ "${KAFKA_ACL:-}" == "1" && "${KAFKA_SASL_SSL:-}" != "1" ]]; then log "KAFKA_ACL=1 needs KAFKA_SASL_SSL=1: ACLs name SASL users"; exit 1; fi
   install
   write_config
   if [[ ! -f "$KAFKA_DATA_DIR/logs/meta.properties" ]]; then

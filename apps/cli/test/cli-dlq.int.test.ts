@@ -295,9 +295,71 @@ describe('eventbus dlq list|show|retry|discard (the CLI as a process, real Postg
     expect(refused.stdout + refused.stderr).toContain(
       `dead letter ${gone} holds no value and its original is gone: ${eventTopic} partition 2 offset 41 is not retained`,
     );
-    expect(refused.stdout + refused.stderr).toContain(`eventbus replay --tenant ${tenant} --group ${group} --types 'order.placed'`);
+    // Event e-1 was not written through this database: no replay from here would send it.
+    expect(refused.stdout + refused.stderr).toContain(`This database's EventLog has no event e-1 (pruned by retention, or written through another database`);
     expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [gone])).rows[0].status).toBe('pending');
     expect(retried.messages).toHaveLength(1);
+  });
+
+  it('advises a replay whose window selects the event by its EventLog created_at, also when the relay published it minutes later', async () => {
+    const env = f.env(f.prefix());
+    const group = uniqueName('lagging-');
+    const tenant = uniqueName('shop-');
+    const addEvent = async (key: string, createdAt: string) =>
+      (
+        await f.pool.query(
+          `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id, created_at)
+           VALUES (gen_random_uuid(), $1, $2, 'order.placed', '{}', 'c', $3) RETURNING id::text`,
+          [tenant, key, createdAt],
+        )
+      ).rows[0].id as string;
+    // The relay was ten minutes behind: created at 10:00:00.123456, its record written at 10:10:00.123.
+    const createdAt = '2026-06-01T10:00:00.123456Z';
+    const recordAt = Date.parse('2026-06-01T10:10:00.123Z');
+    const event = await addEvent('k-1', createdAt);
+    // An order placed when the record was written: a window around the record's timestamp selects this one instead.
+    await addEvent('k-2', new Date(recordAt).toISOString());
+    // Its DLQ record holds no value, and its topic is gone (deleted since): the original cannot be read.
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.dead_letters (dedupe_key, stage, group_id, event_id, tenant_id, event_type, event_key, topic, partition, "offset",
+         headers, error_class, error_message, attempts, first_failed_at, last_failed_at, message_timestamp, header_names, header_values)
+       VALUES ($1, 'consumer', $2, $3, $4, 'order.placed', 'k-1', $5, 0, 0, $6::jsonb, 'NonRetriableError', 'cannot bill', 1, now(), now(),
+               'epoch'::timestamptz + $7 * interval '1 millisecond', '{}', '{}')
+       RETURNING id::text`,
+      [`consumer:${group}:${event}`, group, event, tenant, uniqueName('deleted-topic-'), JSON.stringify({ 'eventbus-dlq-truncated': '1100000' }), recordAt],
+    );
+    const refusal = async () => {
+      const refused = await runCliInProcess(['dlq', 'retry', rows[0].id], env);
+      expect(refused.code, refused.stdout + refused.stderr).toBe(3);
+      return refused.stdout + refused.stderr;
+    };
+    const advisedFlags = (output: string) => {
+      const flags = /\(eventbus replay ([^)]*)\)/.exec(output)?.[1];
+      expect(flags, output).toBeDefined();
+      return flags!;
+    };
+    const dryRunOf = async (flags: string) => {
+      const args = flags.split(' ').map((arg) => arg.replace(/^'(.*)'$/, '$1'));
+      const run = await runCliInProcess(['replay', ...args, '--dry-run', '--json'], env);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout);
+    };
+
+    const output = await refusal();
+    const flags = advisedFlags(output);
+    // The advised replay, run as a dry run, selects the event and nothing else.
+    expect(await dryRunOf(flags)).toMatchObject({ total: 1, first: { id: event }, last: { id: event } });
+    expect(flags).toBe(`--tenant ${tenant} --group ${group} --types 'order.placed' --from 2026-06-01T10:00:00.123Z --to 2026-06-01T10:00:00.124Z`);
+    expect(output).toContain(`The EventLog has event ${event}, created at ${createdAt}`);
+
+    // Another event of the transaction (same created_at): the window holds both, and the advice says so.
+    const sibling = await addEvent('k-3', createdAt);
+    const again = await refusal();
+    expect(again).toContain('the window holds 2 events of that type, created in the same millisecond');
+    const both = await dryRunOf(advisedFlags(again));
+    expect(both.total).toBe(2);
+    expect([both.first.id, both.last.id].sort()).toEqual([event, sibling].sort());
+    expect((await f.pool.query('SELECT status FROM eventbus.dead_letters WHERE id = $1', [rows[0].id])).rows[0].status).toBe('pending');
   });
 
   it('shows a dead letter whose key and tenant were left out of its DLQ record as not stored, with where the original is', async () => {

@@ -488,4 +488,109 @@ describe('BatchProcessor.handleBatch', () => {
       expect(resolved).toEqual([]);
     });
   });
+
+  describe('the tenant circuit breaker', () => {
+    const OPEN_MS = 10_000;
+    const HOUR_MS = 3_600_000;
+
+    /** A processor whose handler fails every event of tenant `broken` (retriable) and handles the others; `brokenCalls` counts its calls for `broken`. */
+    function circuitProcessor() {
+      const calls = { broken: 0 };
+      const options = resolveConsumerOptions({
+        brokers: ['127.0.0.1:1'],
+        groupId: 'g',
+        onMetric: () => undefined,
+        tenantCircuitBreaker: { failureThreshold: 2, minStreakMs: 0, openMs: OPEN_MS },
+      });
+      const subscription = resolveSubscription(
+        {
+          eventTypes: ['order.*'],
+          handler: async (event) => {
+            if (event.tenantId !== 'broken') return;
+            calls.broken++;
+            throw new Error('downstream refused');
+          },
+        },
+        0,
+        new Set(),
+      );
+      const p = new BatchProcessor({
+        options,
+        subscriptions: [subscription],
+        publisher: new CopyPublisher({
+          connect: async () => undefined,
+          disconnect: async () => undefined,
+          publish: async (m) => m.map((x, i) => ({ topic: x.topic, partition: 0, offset: String(i) })),
+        }),
+        recordMetric: () => undefined,
+        stopSignal: new AbortController().signal,
+        processOnce: async () => true,
+        cpuSliceMs: Number.POSITIVE_INFINITY,
+      });
+      let offset = 0;
+      const batch = async (tenants: string[]) => {
+        const done = p.handleBatch(
+          tenants.map((tenantId) => eventOf(tenantId, offset++)),
+          control().c,
+        );
+        await vi.advanceTimersByTimeAsync(50);
+        await done;
+      };
+      return { calls, batch };
+    }
+
+    function eventOf(tenantId: string, offset: number): InboundMessage {
+      const wire = encodeEvent({
+        id: `e-${offset}`,
+        tenantId,
+        projectId: null,
+        eventKey: `k-${offset}`,
+        eventType: 'order.placed',
+        version: 1,
+        payloadJson: '{}',
+        correlationId: 'c',
+        causationId: null,
+        createdAt: new Date(),
+        traceparent: null,
+        tracestate: null,
+      });
+      return {
+        topic: 'eventbus.order',
+        partition: 0,
+        offset: String(offset),
+        timestamp: Date.now(),
+        key: Buffer.from(wire.key),
+        value: Buffer.from(wire.value),
+        headers: wire.headers,
+      };
+    }
+
+    /** Opens the circuit of `broken`: two counted failures, each after another tenant's success. */
+    async function opened() {
+      const processor = circuitProcessor();
+      await processor.batch(['ok', 'broken', 'ok', 'broken', 'ok', 'broken']);
+      expect(processor.calls.broken).toBe(3);
+      await processor.batch(['broken']); // open: dead-lettered without a call
+      expect(processor.calls.broken).toBe(3);
+      return processor;
+    }
+
+    it('keeps a circuit open for openMs when the wall clock steps an hour forward (NTP): the period is measured on the monotonic clock', async () => {
+      const { calls, batch } = await opened();
+      vi.setSystemTime(Date.now() + HOUR_MS); // Date jumps, performance.now() does not
+      await batch(['broken']);
+      expect(calls.broken).toBe(3);
+      await vi.advanceTimersByTimeAsync(OPEN_MS);
+      await batch(['broken']); // the probe
+      expect(calls.broken).toBe(4);
+    });
+
+    it('ends a circuit after openMs when the wall clock steps an hour back', async () => {
+      const { calls, batch } = await opened();
+      vi.setSystemTime(Date.now() - HOUR_MS);
+      await vi.advanceTimersByTimeAsync(OPEN_MS);
+      await batch(['broken']); // the probe
+      expect(calls.broken).toBe(4);
+    });
+  });
 });

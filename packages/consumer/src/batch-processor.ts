@@ -175,7 +175,7 @@ export class BatchProcessor {
       ? new TenantCircuits(tenantCircuitBreaker, { groupId: deps.options.groupId, probeLeaseMs: deps.options.handlerTimeoutMs + 1000 })
       : undefined;
     this.circuits = circuits;
-    this.instruments = new ConsumerInstruments(deps.options.groupId, undefined, circuits && (() => circuits.openCount(Date.now())));
+    this.instruments = new ConsumerInstruments(deps.options.groupId, undefined, circuits && (() => circuits.openCount(performance.now())));
     this.heartbeatEveryMs = Math.max(100, Math.floor(deps.options.heartbeatIntervalMs / 2));
     this.cpuSliceMs = deps.cpuSliceMs ?? CPU_SLICE_MS;
     this.detachSlots = new DetachSlots(deps.options.partitionsConsumedConcurrently);
@@ -511,7 +511,8 @@ export class BatchProcessor {
     try {
       // An open circuit: the tenant's handler fails every attempt while the others' succeed; the
       // event goes to the DLQ without a call, one copy instead of a retry's copy per attempt.
-      const circuitOpen = this.circuits?.openCircuit(subscription.name, event.tenantId, Date.now());
+      // The breaker measures its periods on the monotonic clock: a wall-clock step (NTP) would stretch or cut them.
+      const circuitOpen = this.circuits?.openCircuit(subscription.name, event.tenantId, performance.now());
       if (circuitOpen) {
         recordFailure(span, circuitOpen);
         this.deadLetterFailure(event, delivery, circuitOpen, attempt, subscription, failures, handlerContext, span);
@@ -536,7 +537,11 @@ export class BatchProcessor {
       const nonRetriable = isNonRetriable(outcome.error);
       // A bad event (non-retriable) says nothing about its tenant's handler: not counted.
       if (this.circuits && !nonRetriable) {
-        this.noteCircuitChange(this.circuits.failed(subscription.name, event.tenantId, errorMessage(outcome.error), now), subscription, event.tenantId);
+        this.noteCircuitChange(
+          this.circuits.failed(subscription.name, event.tenantId, errorMessage(outcome.error), performance.now()),
+          subscription,
+          event.tenantId,
+        );
       }
       failures.firstFailureAt ??= now;
       const facts = { attempts: attempt, firstFailureAt: failures.firstFailureAt, subscription: subscription.name };

@@ -5,8 +5,11 @@ import { type CircuitChange, TenantCircuits, type TenantCircuitOptions } from '.
 const SUB = 'indexer';
 const PROBE_LEASE_MS = 500;
 
-function circuitsWith(options: Partial<TenantCircuitOptions>): TenantCircuits {
-  return new TenantCircuits({ failureThreshold: 3, minStreakMs: 0, openMs: 1000, ...options }, { groupId: 'billing', probeLeaseMs: PROBE_LEASE_MS });
+/** Monotonic and wall clock both at 0: the wall time of a monotonic instant is the instant itself. */
+const ZERO_CLOCK = { monotonicNow: () => 0, wallNow: () => 0 };
+
+function circuitsWith(options: Partial<TenantCircuitOptions>, clock = ZERO_CLOCK): TenantCircuits {
+  return new TenantCircuits({ failureThreshold: 3, minStreakMs: 0, openMs: 1000, ...options }, { groupId: 'billing', probeLeaseMs: PROBE_LEASE_MS, clock });
 }
 
 /** Fails `n` attempts of `tenant` at `at`, each after a success of another tenant (the failures count), returning the last change. */
@@ -109,6 +112,20 @@ describe('TenantCircuits', () => {
     expect(failTimes(circuits, 'x', 5, 70_000)).toBeUndefined(); // a fresh streak: not 2 s old
     expect(failTimes(circuits, 'x', 1, 71_999)).toBeUndefined();
     expect(failTimes(circuits, 'x', 1, 72_000)).toMatchObject({ change: 'opened' });
+  });
+
+  it('measures the open period on the monotonic clock and dates it on the wall clock, for logs and dead letters', () => {
+    const clock = { monotonic: 5000, wall: Date.parse('2026-03-01T12:00:00.000Z') };
+    const circuits = circuitsWith({ failureThreshold: 1, openMs: 10_000 }, { monotonicNow: () => clock.monotonic, wallNow: () => clock.wall });
+    circuits.failed(SUB, 'x', 'e', 5000);
+    circuits.succeeded(SUB, 'healthy');
+    expect(circuits.failed(SUB, 'x', 'e', 5000)).toMatchObject({ change: 'opened', openUntil: Date.parse('2026-03-01T12:00:10.000Z') });
+    // NTP steps the wall clock an hour forward while 4 s pass.
+    clock.wall += 3_600_000 + 4000;
+    clock.monotonic += 4000;
+    expect(circuits.openCircuit(SUB, 'x', clock.monotonic)?.message).toContain('its circuit is open until 2026-03-01T13:00:10.000Z');
+    // 10 s after it opened, whatever the wall clock says: the probe.
+    expect(circuits.openCircuit(SUB, 'x', 15_000)).toBeUndefined();
   });
 
   it('does not extend an open circuit with failures of attempts that started before it opened', () => {

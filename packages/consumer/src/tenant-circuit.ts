@@ -12,7 +12,20 @@ export interface TenantCircuitOptions {
 
 export const DEFAULT_TENANT_CIRCUIT: Readonly<TenantCircuitOptions> = Object.freeze({ failureThreshold: 100, minStreakMs: 2000, openMs: 10_000 });
 
-/** A tenant's failures in a row on one subscription; deleted at its next success. */
+/**
+ * The clocks of the breaker: `monotonicNow` (performance.now()) is the one the callers pass as
+ * `now` and every period is measured on; `wallNow` (Date.now()) only dates an open period for
+ * logs and dead letters. On the wall clock an NTP step, or an operator setting the time, would
+ * stretch or cut short an open period, a probe lease or a streak's duration.
+ */
+export interface CircuitClock {
+  monotonicNow(): number;
+  wallNow(): number;
+}
+
+const SYSTEM_CLOCK: CircuitClock = { monotonicNow: () => performance.now(), wallNow: () => Date.now() };
+
+/** A tenant's failures in a row on one subscription; deleted at its next success. Times are monotonic (CircuitClock). */
 interface Streak {
   /** Failures counted towards opening: those with another tenant's success since the tenant's previous failure. */
   failures: number;
@@ -38,7 +51,7 @@ interface SubscriptionCircuits {
   streaks: Map<string, Streak>;
 }
 
-/** What `failed` and `succeeded` report, so the caller logs the change once. */
+/** What `failed` and `succeeded` report, so the caller logs the change once; `openUntil` on the wall clock (ms since the epoch), for the log. */
 export type CircuitChange = { change: 'opened'; failures: number; openUntil: number; lastError: string; reopened: boolean } | { change: 'closed' } | undefined;
 
 /**
@@ -73,6 +86,8 @@ const STALE_STREAK_MS = 60_000;
  * down), nobody succeeds, at most one failure per tenant counts at the outage's edges, and the
  * events are retried as configured, so an outage sends no event to the DLQ early. Failures that
  * are NonRetriable (a bad event, not a broken tenant) are not counted by the caller.
+ *
+ * Every `now` is the monotonic clock's (`performance.now()`, see CircuitClock).
  */
 export class TenantCircuits {
   private readonly bySubscription = new Map<string, SubscriptionCircuits>();
@@ -80,11 +95,12 @@ export class TenantCircuits {
   /**
    * `probeLeaseMs`: how long one probing attempt holds the half-open circuit (the handler
    * timeout): shorter, and a second probe would run beside a slow first one; a probe that never
-   * reports (interrupted, or failed NonRetriable) frees it when it runs out.
+   * reports (interrupted, or failed NonRetriable) frees it when it runs out. `clock`: the
+   * system's by default (tests pass their own).
    */
   constructor(
     private readonly options: TenantCircuitOptions,
-    private readonly context: { groupId: string; probeLeaseMs: number },
+    private readonly context: { groupId: string; probeLeaseMs: number; clock?: CircuitClock },
   ) {}
 
   /**
@@ -156,7 +172,7 @@ export class TenantCircuits {
     streak.openUntil = now + this.options.openMs;
     streak.probeUntil = undefined;
     streak.openError = undefined;
-    return { change: 'opened', failures: streak.failures, openUntil: streak.openUntil, lastError: streak.lastError, reopened };
+    return { change: 'opened', failures: streak.failures, openUntil: this.wallTimeOf(streak.openUntil), lastError: streak.lastError, reopened };
   }
 
   /** Circuits open now (a gauge). */
@@ -171,8 +187,9 @@ export class TenantCircuits {
    * The dead letters' error (class `EventBusError:TENANT_CIRCUIT_OPEN`). No stack: the dead
    * letter's stack would be the consumer's own, not the handler's.
    */
-  private openError(subscription: string, tenantId: string, streak: Streak, until: number): EventBusError {
+  private openError(subscription: string, tenantId: string, streak: Streak, monotonicUntil: number): EventBusError {
     const { groupId } = this.context;
+    const until = this.wallTimeOf(monotonicUntil);
     const error = new EventBusError(
       'TENANT_CIRCUIT_OPEN',
       `handler "${subscription}" was not called: tenant ${JSON.stringify(tenantId)} failed ${streak.failures} attempts in a row while other tenants' events succeeded, ` +
@@ -182,6 +199,12 @@ export class TenantCircuits {
     );
     error.stack = undefined;
     return error;
+  }
+
+  /** The wall-clock time (ms since the epoch) of a monotonic instant: as far from the wall clock's now as it is from the monotonic now. */
+  private wallTimeOf(monotonic: number): number {
+    const clock = this.context.clock ?? SYSTEM_CLOCK;
+    return Math.round(clock.wallNow() + (monotonic - clock.monotonicNow()));
   }
 
   private circuitsOf(subscription: string): SubscriptionCircuits {

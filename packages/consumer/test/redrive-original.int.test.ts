@@ -79,7 +79,8 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     const message = (error as Error).message;
     expect(message).toContain(`dead letter ${row.id} holds no value and its original is gone: ${eventTopic} partition 0 offset 0 is not retained`);
     expect(message).toContain("the partition's first retained offset is 1");
-    expect(message).toContain(`eventbus replay --tenant acme --group ${row.group_id} --types 'order.placed' --from `);
+    // The fixture publishes straight to Kafka: the event is in no EventLog, and the advice says so instead of naming a replay that sends nothing.
+    expect(message).toContain(`This database's EventLog has no event ${row.event_id} (pruned by retention, or written through another database`);
     expect(await statusOf(row.id)).toBe('pending');
     // Nothing reached the group's retry topic.
     expect(await f.messageCount(retryTopic)).toBe(0);
@@ -155,10 +156,18 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
        RETURNING id::text`,
       [`consumer:${groupId}:${prefix}order:0:${offset}`, groupId, eventId, `${prefix}order`, offset, JSON.stringify({ 'eventbus-dlq-truncated': '41000' })],
     );
+    // The event in the EventLog, created an hour before the replay sent it (the row's message_timestamp is the replay's send time).
+    await f.pool.query(
+      `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id, created_at)
+       VALUES ($1, 'acme', $2, 'order.placed', '{}', 'c', '2026-03-01T08:15:30.250Z')`,
+      [eventId, `key-${eventId}`],
+    );
     const error = await rejection(redriveDeadLetter(f.pool, f.publisher, rows[0].id));
     expect(isEventBusError(error, 'ORIGINAL_NOT_RETAINED'), String(error)).toBe(true);
     expect((error as Error).message).toContain(`came from a replay to the group: its offset (${offset}) is the event id`);
-    expect((error as Error).message).toContain(`eventbus replay --tenant acme --group ${groupId}`);
+    expect((error as Error).message).toContain(
+      `(eventbus replay --tenant acme --group ${groupId} --types 'order.placed' --from 2026-03-01T08:15:30.250Z --to 2026-03-01T08:15:30.250Z)`,
+    );
     expect(await statusOf(rows[0].id)).toBe('pending');
   });
 

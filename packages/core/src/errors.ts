@@ -13,6 +13,8 @@ export type EventBusErrorCode =
   | 'DATABASE_UNAVAILABLE'
   | 'BROKER_UNAVAILABLE'
   | 'PUBLISH_FAILED'
+  // Kafka refused the client's principal (a missing ACL) or its credentials: not transient, an operator grants or fixes them
+  | 'KAFKA_NOT_AUTHORIZED'
   // consumer side
   | 'UNDECODABLE_MESSAGE'
   | 'HANDLER_TIMEOUT'

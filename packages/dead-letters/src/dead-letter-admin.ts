@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { EventBusError, HEADER, invalidConfig, isEventBusError, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { errorMessage, EventBusError, HEADER, invalidConfig, isEventBusError, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher, StoredRecord } from '@eventbus/kafka';
-import { requeueEvent } from '@eventbus/outbox';
+import { findEventReplayWindow, requeueEvent } from '@eventbus/outbox';
 import { inTransaction } from '@eventbus/schema/transaction';
 import { DLQ_HEADER } from '@eventbus/core';
 import { withoutHeaders } from '@eventbus/core';
@@ -69,7 +69,7 @@ export async function redriveDeadLetter(
   // connection per re-drive meanwhile. The read has no side effects, and the coordinates it
   // reads never change on a row; the row is locked and checked again before anything is sent.
   const unlocked = await readRow(pool, key);
-  const original = unlocked && unlocked.status === 'pending' && withoutValue(unlocked) ? await originalFromTopic(unlocked, publisher) : undefined;
+  const original = unlocked && unlocked.status === 'pending' && withoutValue(unlocked) ? await originalFromTopic(unlocked, publisher, pool) : undefined;
   return inTransaction(pool, async (client) => {
     const row = await lockRow(client, key);
     if (!row) return { id: key, outcome: 'not_found', message: `dead letter ${key} does not exist` };
@@ -79,7 +79,7 @@ export async function redriveDeadLetter(
       await requeueEvent(client, row.event_id, row.tenant_id);
     } else {
       // Re-read under the lock only if the row lost its value since (a mirror reopening it).
-      const record = withoutValue(row) ? (original ?? (await originalFromTopic(row, publisher))) : undefined;
+      const record = withoutValue(row) ? (original ?? (await originalFromTopic(row, publisher, client))) : undefined;
       const message = consumerRetryMessage(row, options.routing, record);
       // Created by the publish, the retry topic would get the broker's default size and refuse
       // retry copies of events near their topic's limit: created first as the consumer does.
@@ -163,7 +163,7 @@ function storedCopy(row: DeadLetterRow, headers: Record<string, string>): Record
  * ce_id): a topic deleted and created again, or compacted, can hold another record at the same
  * offset, and re-driving that one would run the handler for an event that never failed.
  */
-async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher): Promise<RecordToResend> {
+async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher, db: pg.Pool | pg.ClientBase): Promise<RecordToResend> {
   const { topic, partition, offset } = consumerOrigin(row);
   const refusedBytes = row.headers?.[DLQ_HEADER.truncated] ?? '?';
   const position = { topic, partition, offset };
@@ -180,7 +180,7 @@ async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher
     // a 128-bit number, as its origin offset (replay-message.ts): it has no position to read.
     throw new EventBusError(
       'ORIGINAL_NOT_RETAINED',
-      `dead letter ${row.id} holds no value and came from a replay to the group: its offset (${position.offset}) is the event id, not a position on ${position.topic}. ${replayAdvice(row)}`,
+      `dead letter ${row.id} holds no value and came from a replay to the group: its offset (${position.offset}) is the event id, not a position on ${position.topic}. ${await replayAdvice(db, row)}`,
       { details: { id: row.id, origin: where } },
     );
   }
@@ -188,7 +188,7 @@ async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher
   try {
     record = await publisher.readRecordAt(position);
   } catch (error) {
-    if (isEventBusError(error, 'ORIGINAL_NOT_RETAINED')) throw originalGoneError(row, error);
+    if (isEventBusError(error, 'ORIGINAL_NOT_RETAINED')) throw originalGoneError(row, error, await replayAdvice(db, row));
     throw error;
   }
   const foundId = record.headers[HEADER.id]?.toString('utf8');
@@ -205,7 +205,7 @@ async function originalFromTopic(row: DeadLetterRow, publisher: MessagePublisher
       'ORIGINAL_MISMATCH',
       `dead letter ${row.id} not re-driven: the record at ${where} is ${foundId === undefined ? 'a record without a ce_id header' : `event ${foundId}`} written at ${new Date(record.timestamp).toISOString()}, ` +
         `not ${row.event_id === null ? "the dead letter's record" : `event ${row.event_id}`}${expectedTimestamp > 0 ? ` written at ${new Date(expectedTimestamp).toISOString()}` : ''}; ` +
-        `the topic was deleted and created again, compacted or rewritten since, or this is another cluster. ${replayAdvice(row)}`,
+        `the topic was deleted and created again, compacted or rewritten since, or this is another cluster. ${await replayAdvice(db, row)}`,
       {
         details: {
           id: row.id,
@@ -229,25 +229,61 @@ function isKafkaOffset(offset: string): boolean {
 }
 
 /** The original is no longer on its topic: what the operator can do instead. */
-function originalGoneError(row: DeadLetterRow, cause: EventBusError): EventBusError {
-  return new EventBusError('ORIGINAL_NOT_RETAINED', `dead letter ${row.id} holds no value and its original is gone: ${cause.message}. ${replayAdvice(row)}`, {
+function originalGoneError(row: DeadLetterRow, cause: EventBusError, advice: string): EventBusError {
+  return new EventBusError('ORIGINAL_NOT_RETAINED', `dead letter ${row.id} holds no value and its original is gone: ${cause.message}. ${advice}`, {
     cause,
     details: { id: row.id, ...cause.details },
   });
 }
 
 /**
- * The EventLog keeps the event when the relay published it (replay has no event-id filter: its
- * tenant, type and time bound it); consumers that deduplicate by ce_id skip the others it re-sends.
+ * The replay that re-sends the row's event to its group from the EventLog, in place of the
+ * original the re-drive cannot read. Replay selects by the EventLog's created_at, not by the
+ * Kafka record's timestamp (the row's message_timestamp): the relay publishes after the commit,
+ * so the record's timestamp trails created_at by the relay's lag then (minutes when it was
+ * behind), and for a row from a replay to the group it is the replay's send time. So the event
+ * is looked up by its id and the window is its created_at (findEventReplayWindow). Replay has no
+ * event-id filter: the window holds the events of the type created in that millisecond, which
+ * the advice counts; consumers that deduplicate by ce_id skip the others.
  */
-function replayAdvice(row: DeadLetterRow): string {
-  const at = row.message_timestamp
-    ? ` --from ${new Date(row.message_timestamp.getTime() - 60_000).toISOString()} --to ${new Date(row.message_timestamp.getTime() + 1000).toISOString()}`
-    : '';
+async function replayAdvice(db: pg.Pool | pg.ClientBase, row: DeadLetterRow): Promise<string> {
+  const group = `--group ${shellWord(row.group_id ?? '<group>')}`;
+  if (row.event_id === null) {
+    // The relay publishes after the commit: created_at is before the record's timestamp (clocks of the database and the relay's host apart).
+    const tenant = row.tenant_id === null ? '<tenant>' : shellWord(row.tenant_id);
+    const type = row.event_type === null ? `'<type>'` : shellWord(row.event_type, true);
+    const to = row.message_timestamp ? row.message_timestamp.toISOString() : '<…>';
+    return (
+      `This dead letter has no event id (an undecodable message, or a ce_id too large to keep), so the EventLog cannot be searched for it. ` +
+      `If the relay wrote it, it was created before its record's timestamp and after that minus the relay's lag then: ` +
+      `look with eventbus replay --tenant ${tenant} ${group} --types ${type} --from <…> --to ${to} --dry-run, replay it without --dry-run, then discard this dead letter`
+    );
+  }
+  let window: Awaited<ReturnType<typeof findEventReplayWindow>>;
+  try {
+    window = await findEventReplayWindow(db, row.event_id);
+  } catch (error) {
+    return `The EventLog could not be searched for event ${row.event_id} (${errorMessage(error)}); replay it by its created_at with eventbus replay --tenant … ${group} --types … --from … --to …, then discard this dead letter`;
+  }
+  if (!window) {
+    return (
+      `This database's EventLog has no event ${row.event_id} (pruned by retention, or written through another database: replay it there by its created_at with ` +
+      `eventbus replay --tenant … ${group} --types … --from … --to …); nothing here can re-send it, discard this dead letter once it is handled otherwise`
+    );
+  }
+  const others =
+    window.eventsInWindow > 1
+      ? ` (the window holds ${window.eventsInWindow} events of that type, created in the same millisecond; consumers that deduplicate by ce_id skip those they handled)`
+      : '';
   return (
-    `If the relay wrote event ${row.event_id ?? '?'}, the EventLog still has it: replay it to the group ` +
-    `(eventbus replay --tenant ${row.tenant_id ?? '<tenant>'} --group ${row.group_id} --types '${row.event_type ?? '<type>'}'${at}), then discard this dead letter`
+    `The EventLog has event ${row.event_id}, created at ${window.createdAt}: replay it to the group ` +
+    `(eventbus replay --tenant ${shellWord(window.tenantId)} ${group} --types ${shellWord(window.eventType, true)} --from ${window.from} --to ${window.to})${others}, then discard this dead letter`
   );
+}
+
+/** `value` as one shell word: as is when it needs no quotes (unless `always`), else in single quotes. */
+function shellWord(value: string, always = false): string {
+  return !always && /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Headers from the row's bytea arrays: values stay bytes; a repeated name keeps its last value; a null value is left out. */

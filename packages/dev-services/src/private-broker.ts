@@ -22,10 +22,18 @@ export interface PrivateBrokerOptions {
    * self-signed certificate (`caFile`) and SASL PLAIN with `SASL_USER`, like a managed Kafka.
    */
   saslSsl?: boolean;
+  /**
+   * ACLs enforced (KAFKA_ACL=1 of scripts/kafka-local.sh; needs `saslSsl`): `SASL_USER` is a
+   * super user (a test grants ACLs with it), `LIMITED_SASL_USER` may do only what an ACL grants.
+   */
+  acl?: boolean;
 }
 
-/** The one SASL user of a `saslSsl` private broker. */
+/** The SASL user of a `saslSsl` private broker (a super user when it enforces ACLs). */
 export const SASL_USER = { username: 'eventbus', password: 'eventbus-secret' } as const;
+
+/** A second SASL user of a private broker that enforces ACLs (`acl`): no permission but what a test grants it. */
+export const LIMITED_SASL_USER = { username: 'limited', password: 'limited-secret' } as const;
 
 /**
  * A second real broker that one test may stop and start (a broker outage) without
@@ -44,9 +52,12 @@ export class PrivateBroker {
   ) {
     this.advertisedPort = options.advertisedPort ?? port;
     this.saslSsl = options.saslSsl ?? false;
+    this.acl = options.acl ?? false;
+    if (this.acl && !this.saslSsl) throw new Error('PrivateBroker: acl needs saslSsl (ACLs name SASL users)');
   }
 
   readonly saslSsl: boolean;
+  readonly acl: boolean;
 
   /** The PEM certificate clients of a `saslSsl` broker trust (written at its first start). */
   get caFile(): string {
@@ -54,9 +65,12 @@ export class PrivateBroker {
   }
 
   /** kafkajs TLS/SASL settings for a `saslSsl` broker, {} otherwise. */
-  clientSecurity(): { ssl?: { ca: string[] }; sasl?: { mechanism: 'plain'; username: string; password: string } } {
+  clientSecurity(user: { username: string; password: string } = SASL_USER): {
+    ssl?: { ca: string[] };
+    sasl?: { mechanism: 'plain'; username: string; password: string };
+  } {
     if (!this.saslSsl) return {};
-    return { ssl: { ca: [readFileSync(this.caFile, 'utf8')] }, sasl: { mechanism: 'plain', ...SASL_USER } };
+    return { ssl: { ca: [readFileSync(this.caFile, 'utf8')] }, sasl: { mechanism: 'plain', username: user.username, password: user.password } };
   }
 
   /** The bootstrap address for clients: the advertised one, where every connection ends up anyway. */
@@ -72,7 +86,8 @@ export class PrivateBroker {
       KAFKA_DATA_DIR: this.dataDir,
       KAFKA_HEAP: '-Xmx384m -Xms384m',
       KAFKA_SASL_SSL: this.saslSsl ? '1' : '',
-      KAFKA_SASL_PLAIN_USERS: `${SASL_USER.username}:${SASL_USER.password}`,
+      KAFKA_SASL_PLAIN_USERS: [SASL_USER, ...(this.acl ? [LIMITED_SASL_USER] : [])].map((u) => `${u.username}:${u.password}`).join(','),
+      KAFKA_ACL: this.acl ? '1' : '',
     };
   }
 

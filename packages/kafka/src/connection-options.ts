@@ -32,10 +32,14 @@ export function kafkajsConnectionConfig(connection: KafkaConnectionOptions | und
 /**
  * A client's first connection failed (no broker answered within the connection timeout and
  * kafkajs' retries, or TLS/SASL refused): BROKER_UNAVAILABLE, retriable, naming the addresses
- * tried, so a service that cannot start says which setting to check.
+ * tried, so a service that cannot start says which setting to check; `hint` says what to do
+ * when Kafka answered with a refusal of the principal.
  */
-export function brokersUnreachable(brokers: readonly string[], cause: unknown): EventBusError {
-  return new EventBusError('BROKER_UNAVAILABLE', `cannot connect to Kafka at ${brokers.join(',')}: ${errorMessage(cause)}`, { cause, retriable: true });
+export function brokersUnreachable(brokers: readonly string[], cause: unknown, hint?: string): EventBusError {
+  return new EventBusError('BROKER_UNAVAILABLE', `cannot connect to Kafka at ${brokers.join(',')}: ${errorMessage(cause)}${hint ? `; ${hint}` : ''}`, {
+    cause,
+    retriable: true,
+  });
 }
 
 // SASL refusals count too: the client never got a usable connection, and the fix is a setting.

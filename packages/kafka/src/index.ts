@@ -40,4 +40,4 @@ export {
   type PartitionLag,
 } from './consumer-group-lag.js';
 export { TopicRangeReader, type TopicRangeReaderOptions, type PartitionRange, type RangeRecord, type CommittedOffset } from './topic-range-reader.js';
-export { readRecordAt, DEFAULT_RECORD_READ_TIMEOUT_MS, type RecordPosition, type StoredRecord } from './record-at-offset.js';
+export { readRecordAt, DEFAULT_RECORD_READ_TIMEOUT_MS, READ_GROUP_PREFIX, type RecordPosition, type StoredRecord } from './record-at-offset.js';

@@ -1,6 +1,7 @@
 import { Kafka, logLevel, Partitioners, type Admin, type Producer, type KafkaConfig, type Message, type ProducerBatch, type RecordMetadata } from 'kafkajs';
 import { acknowledgedPositions, positionsWhereAcknowledged, type PartitionAcknowledgement, type SentMessage } from './acknowledged-positions.js';
 import { brokersUnreachable, kafkajsConnectionConfig, type KafkaConnectionOptions } from './connection-options.js';
+import { kafkaRefusal, publishAuthorizationHint } from './kafka-authorization.js';
 import { kafkajsPatchRevision } from './kafkajs-patch.js';
 import { createTopicsAndWait } from './create-topics.js';
 import { loneRecordBatchBytes } from './message-size.js';
@@ -141,7 +142,8 @@ export class KafkaPublisher implements MessagePublisher {
     try {
       this.idle.push(await this.openProducer());
     } catch (error) {
-      throw brokersUnreachable(this.options.brokers, error);
+      const refusal = kafkaRefusal(error);
+      throw brokersUnreachable(this.options.brokers, error, refusal && publishAuthorizationHint(refusal, [], this.options.createTopics !== false));
     }
     this.connected = true;
   }
@@ -270,7 +272,14 @@ export class KafkaPublisher implements MessagePublisher {
     // The topic's limit may have been lowered since it was read.
     if (hasErrorType(cause, TOO_LARGE_TYPES)) this.catalog.forgetLimits(topics);
     const reason = kind !== 'rejected' ? undefined : hasErrorType(cause, TOO_LARGE_TYPES) ? 'too-large' : undefined;
-    return new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(cause)}`, {
+    // A refusal of the principal keeps its kind (TOPIC_AUTHORIZATION_FAILED is the messages'
+    // topic's, so rejected; a producer id refused is the producer's, so transient, and the relay
+    // backs off as from an outage): the message says which grant ends it, in every retry's log.
+    const refusal = kafkaRefusal(cause);
+    const hint = refusal
+      ? `; ${publishAuthorizationHint(refusal, [...topics], this.options.createTopics !== false)}${kind === 'transient' ? ' (until then every publish fails like an outage)' : ''}`
+      : '';
+    return new PublishError(kind, `publish of ${messages.length} message(s) failed: ${describe(cause)}${hint}`, {
       cause,
       ...(reason ? { reason } : {}),
       ...(failed?.positions ? { positions: failed.positions } : {}),
@@ -582,7 +591,9 @@ function refusal(message: OutboundMessage, facts: TopicFacts): PublishError | un
 function missingTopicRefusal(topic: string): PublishError {
   return new PublishError(
     'rejected',
-    `topic ${topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists`,
+    // Kafka lists only the topics the principal may describe: an existing one it may not is absent too.
+    `topic ${topic} does not exist and this publisher may not create it (createTopics: false): create the topic or route the event type to one that exists; ` +
+      `if it exists, this client's principal may not describe it: grant it Write and Describe on topic ${topic}`,
     { reason: 'missing-topic' },
   );
 }
@@ -642,7 +653,9 @@ function describe(error: unknown): string {
   const parts: string[] = [];
   for (let e: unknown = error, depth = 0; e && depth < 3; depth++) {
     parts.push(errorMessage(e));
-    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+    // A KafkaJSAggregateError ("Topic creation errors") holds the answers in `errors`.
+    const first = (e as { errors?: unknown }).errors;
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause ?? (Array.isArray(first) ? first[0] : undefined);
   }
   return [...new Set(parts)].join(': ');
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Admin, IHeaders, Kafka, KafkaMessage } from 'kafkajs';
 import { EventBusError, errorMessage } from '@eventbus/core';
+import { kafkaRefusal, type KafkaRefusal } from './kafka-authorization.js';
 
 /** Where one record is: the coordinates a DLQ record keeps of the original. */
 export interface RecordPosition {
@@ -18,6 +19,9 @@ export interface StoredRecord extends RecordPosition {
   /** A repeated header name keeps its last value, as the consumer reads headers; a header without a value is left out. */
   headers: Record<string, Buffer>;
 }
+
+/** The prefix of the throwaway consumer group of each read: the prefixed group ACL a reader's principal needs. */
+export const READ_GROUP_PREFIX = 'eventbus-read-';
 
 /** Time a read of one record may take, connect, group join and fetch included. */
 export const DEFAULT_RECORD_READ_TIMEOUT_MS = 30_000;
@@ -43,6 +47,11 @@ const CLEANUP_WAIT_MS = 5000;
  * never commits, and deletes the group afterwards. A record missing at a retained offset
  * (compacted away, or a transaction marker) is `ORIGINAL_NOT_RETAINED` too. The whole read is
  * bounded by `timeoutMs`: past it, `BROKER_UNAVAILABLE` (retriable), never a hang.
+ *
+ * Kafka refusing the principal (an ACL missing on the topic or the read groups, or credentials
+ * refused) rejects with `KAFKA_NOT_AUTHORIZED`, not retriable, naming the ACLs a read needs:
+ * Describe and Read on the topic, Read (and Delete, for the clean-up) on the consumer groups
+ * prefixed `eventbus-read-`.
  */
 export async function readRecordAt(
   kafka: Kafka,
@@ -54,7 +63,7 @@ export async function readRecordAt(
   if (!validOffset || !Number.isInteger(position.partition) || position.partition < 0) {
     throw new EventBusError('INVALID_CONFIG', `cannot read ${describePosition(position)}: expected a partition and an offset (int64) of 0 or more`);
   }
-  const groupId = `eventbus-read-${randomUUID()}`;
+  const groupId = `${READ_GROUP_PREFIX}${randomUUID()}`;
   const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, retry: { retries: 3 } });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -93,7 +102,18 @@ export async function readRecordAt(
     return await Promise.race([work, timeout]);
   } catch (error) {
     if (error instanceof EventBusError) throw error;
-    throw new EventBusError('BROKER_UNAVAILABLE', `reading ${describePosition(position)} failed: ${errorMessage(error)}`, { cause: error, retriable: true });
+    const refusal = kafkaRefusal(error);
+    if (refusal) throw notAuthorized(position, refusal, groupId, error);
+    // kafkajs drops the broker's answer to FindCoordinator (GROUP_AUTHORIZATION_FAILED among
+    // others) and throws this instead: a refusal cannot be told from an unavailable coordinator.
+    const coordinator =
+      (error as { name?: unknown } | undefined)?.name === 'KafkaJSGroupCoordinatorNotFound'
+        ? ` (for the read's consumer group ${groupId}): the group coordinator is unavailable, or Kafka refuses this client's principal the group, which kafkajs reports the same way; a read needs ${READ_GROUP_ACL}`
+        : '';
+    throw new EventBusError('BROKER_UNAVAILABLE', `reading ${describePosition(position)} failed: ${errorMessage(error)}${coordinator}`, {
+      cause: error,
+      retriable: true,
+    });
   } finally {
     ended = true;
     clearTimeout(timer);
@@ -104,7 +124,7 @@ export async function readRecordAt(
 /** Rejects with ORIGINAL_NOT_RETAINED when the partition does not hold `position.offset` (any more). */
 async function checkRetained(admin: Admin, position: RecordPosition): Promise<void> {
   const { topic, partition } = position;
-  if (!(await admin.listTopics()).includes(topic)) throw notRetained(position, `topic ${topic} does not exist`);
+  if (!(await admin.listTopics()).includes(topic) && !(await topicExists(admin, topic))) throw notRetained(position, `topic ${topic} does not exist`);
   const offsets = await admin.fetchTopicOffsets(topic);
   const bounds = offsets.find((o) => o.partition === partition);
   if (!bounds) throw notRetained(position, `topic ${topic} has no partition ${partition}`);
@@ -122,6 +142,21 @@ async function checkRetained(admin: Admin, position: RecordPosition): Promise<vo
         endOffset: bounds.high,
       },
     );
+  }
+}
+
+/**
+ * Whether `topic` exists, asked by name: Kafka lists only the topics the principal may describe,
+ * and answers a request for one it may not with TOPIC_AUTHORIZATION_FAILED (thrown), whether it
+ * exists or not; taken for a missing topic, it would be advised a replay instead of an ACL.
+ */
+async function topicExists(admin: Admin, topic: string): Promise<boolean> {
+  try {
+    await admin.fetchTopicMetadata({ topics: [topic] });
+    return true;
+  } catch (error) {
+    if ((error as { type?: unknown } | undefined)?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return false;
+    throw error;
   }
 }
 
@@ -201,6 +236,33 @@ function lastHeaderValues(headers: IHeaders | undefined): Record<string, Buffer>
 
 function notRetained(position: RecordPosition, why: string, details: Record<string, unknown> = {}): EventBusError {
   return new EventBusError('ORIGINAL_NOT_RETAINED', `${describePosition(position)} is not retained: ${why}`, { details: { ...position, ...details } });
+}
+
+const READ_GROUP_ACL = `Read on the consumer groups with the prefix ${READ_GROUP_PREFIX} (a prefixed ACL; Delete there too, so each read deletes its group)`;
+
+/** Kafka refused the reader's principal: which ACLs a read needs, and how to grant them. */
+function notAuthorized(position: RecordPosition, refusal: KafkaRefusal, groupId: string, cause: unknown): EventBusError {
+  const { topic } = position;
+  const details = { ...position, refusal, groupPrefix: READ_GROUP_PREFIX };
+  if (refusal === 'SASL_AUTHENTICATION_FAILED') {
+    return new EventBusError(
+      'KAFKA_NOT_AUTHORIZED',
+      `reading ${describePosition(position)}: Kafka refused this client's credentials (${refusal}): check the SASL mechanism, username and password`,
+      { cause, details },
+    );
+  }
+  const refused =
+    refusal === 'TOPIC_AUTHORIZATION_FAILED'
+      ? `access to topic ${topic}`
+      : refusal === 'GROUP_AUTHORIZATION_FAILED'
+        ? `the read's consumer group ${groupId}`
+        : 'the request';
+  return new EventBusError(
+    'KAFKA_NOT_AUTHORIZED',
+    `reading ${describePosition(position)}: Kafka refused this client's principal ${refused} (${refusal}). A read needs Describe and Read on topic ${topic}, and ${READ_GROUP_ACL}: ` +
+      `kafka-acls --add --allow-principal User:<name> --operation Describe --operation Read --topic ${topic}, and --operation Read --operation Delete --group ${READ_GROUP_PREFIX} --resource-pattern-type prefixed`,
+    { cause, details },
+  );
 }
 
 function describePosition(position: RecordPosition): string {

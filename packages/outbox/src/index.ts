@@ -1,4 +1,4 @@
-// eventbus.event_log: the producer's insert, replay's page reads, the audit's copies, the prune.
+// eventbus.event_log: the producer's insert, replay's page reads, a dead letter's replay window, the audit's copies, the prune.
 export {
   insertEventsQuery,
   findOriginalsQuery,
@@ -19,6 +19,7 @@ export {
 } from './event-log/read-event-page.js';
 export { countMatchingEvents, COUNT_MATCHING_EVENTS_SQL } from './event-log/count-matching-events.js';
 export { findEventCursor, FIND_EVENT_CURSOR_SQL } from './event-log/find-event-cursor.js';
+export { findEventReplayWindow, FIND_EVENT_REPLAY_WINDOW_SQL, type EventReplayWindow } from './event-log/find-event-replay-window.js';
 export {
   eventLogTenants,
   countOldEvents,
