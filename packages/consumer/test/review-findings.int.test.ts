@@ -1,0 +1,117 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { waitFor } from '@eventbus/dev-services';
+import { consumerFixture } from './consumer-fixture.js';
+
+// Findings of a review of the consumer: each test fails on the code it was written against.
+
+let f: Awaited<ReturnType<typeof consumerFixture>>;
+beforeAll(async () => {
+  f = await consumerFixture('consumer-review');
+});
+afterEach(async () => f.reset());
+afterAll(async () => f?.close());
+
+describe('consumer review findings (real Kafka, real Postgres)', () => {
+  it('ctx.processOnce runs the effect of every subscription that matches the event, not only the first', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('two-subs');
+    const ran: Array<{ subscription: string; ran: boolean }> = [];
+    const handler = (subscription: string) => async (_event: unknown, ctx: { processOnce: (e: () => Promise<void>) => Promise<boolean> }) => {
+      ran.push({ subscription, ran: await ctx.processOnce(async () => {}) });
+    };
+    await f.consumer({ groupId, routing: { prefix }, connectionString: f.database.url }, [
+      { name: 'index', eventTypes: ['invoice.*'], handler: handler('index') },
+      { name: 'bill', eventTypes: ['invoice.*'], handler: handler('bill') },
+    ]);
+    await f.publish(prefix, [{ tenantId: 't1', eventType: 'invoice.issued' }]);
+    await waitFor(() => ran.length >= 2, { timeoutMs: 20_000, message: 'both subscriptions called' });
+    // Each subscription's effect is its own ("each subscription fails, retries and dead-letters
+    // on its own"); the inbox key (group, event id) lets only the first one's effect run.
+    expect(ran.sort((a, b) => a.subscription.localeCompare(b.subscription))).toEqual([
+      { subscription: 'bill', ran: true },
+      { subscription: 'index', ran: true },
+    ]);
+  });
+
+  it('dead-letters an event whose handler rejects with a value that has no string conversion (null prototype)', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('odd-throw');
+    let calls = 0;
+    const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 0 } }, [
+      {
+        eventTypes: ['doc.*'],
+        handler: async () => {
+          calls++;
+          // e.g. a parsed query string or a library's error-ish bag: Object.create(null) based.
+          throw Object.assign(Object.create(null), { code: 'E_DOWNSTREAM' });
+        },
+      },
+    ]);
+    const dlq = await f.collect([consumer.options.dlqTopic]);
+    await f.publish(prefix, [{ tenantId: 't1', eventType: 'doc.saved' }]);
+    await waitFor(() => calls >= 1, { timeoutMs: 20_000, message: 'the handler called' });
+    // One attempt (maxRetries 0), then the DLQ. Today the consumer's own String(error) throws,
+    // the batch fails, and the event is handled again and again without reaching the DLQ.
+    await waitFor(() => dlq.messages.length >= 1, { timeoutMs: 10_000, message: `the DLQ record (handler called ${calls} times so far)` });
+    expect(calls).toBe(1);
+  });
+
+  it('does not drop a retry whose subscription name now belongs to another subscription (positional default names)', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('renamed');
+    const retryConfig = { maxRetries: 2, initialDelayMs: 4000, backoffMultiplier: 1, maxDelayMs: 4000 };
+    let firstCalls = 0;
+    // v1: one subscription, default name "0", failing the first attempt.
+    const v1 = await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
+      {
+        eventTypes: ['product.*'],
+        handler: async () => {
+          firstCalls++;
+          throw new Error('index down');
+        },
+      },
+    ]);
+    const retryTopic = v1.options.retryTopic;
+    const dlq = await f.collect([v1.options.dlqTopic]);
+    await f.publish(prefix, [{ tenantId: 't1', eventType: 'product.created' }]);
+    await waitFor(async () => firstCalls >= 1 && (await f.messageCount(retryTopic)) >= 1, { timeoutMs: 20_000, message: 'the retry copy' });
+    await v1.stop(); // before the retry is due (4 s)
+
+    // v2 (a deploy): a new subscription added first, so the product one is now "1".
+    const productCalls: number[] = [];
+    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
+      { eventTypes: ['order.*'], handler: async () => {} },
+      { eventTypes: ['product.*'], handler: async (_e, ctx) => void productCalls.push(ctx.attempt) },
+    ]);
+    // Handled by the product subscription, or at least dead-lettered: never skipped in silence.
+    await waitFor(() => productCalls.length > 0 || dlq.messages.length > 0, {
+      timeoutMs: 20_000,
+      message: 'the retry handled or dead-lettered',
+    });
+  });
+
+  it('stop() resolves within the grace period even when a handler is stuck inside ctx.processOnce', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('stuck-inbox');
+    let inside = false;
+    const consumer = await f.consumer({ groupId, routing: { prefix }, connectionString: f.database.url, shutdownGraceMs: 300 }, [
+      {
+        eventTypes: ['doc.*'],
+        handler: async (_event, ctx) => {
+          await ctx.processOnce(async (tx) => {
+            inside = true;
+            // A downstream call or lock wait that ignores ctx.signal.
+            await tx.execute(sql`SELECT pg_sleep(8)`);
+          });
+        },
+      },
+    ]);
+    await f.publish(prefix, [{ tenantId: 't1', eventType: 'doc.saved' }]);
+    await waitFor(() => inside, { timeoutMs: 20_000, message: 'the handler inside processOnce' });
+    const startedAt = Date.now();
+    await consumer.stop();
+    // Grace 300 ms + commit + LeaveGroup: well under 4 s. Today pool.end() waits for the transaction (8 s).
+    expect(Date.now() - startedAt).toBeLessThan(4000);
+  });
+});
