@@ -171,6 +171,38 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     expect(await f.messageCount(consumer.options.retryTopic)).toBe(0);
   });
 
+  it('dead-letters an event whose handler rejects with a value that has no string form (null prototype), and handles the batch once', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('odd-throw');
+    const calls: string[] = [];
+    const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 0 } }, [
+      {
+        eventTypes: ['doc.*'],
+        handler: async (event) => {
+          calls.push(event.id);
+          // A parsed query string or a library's error-ish bag: Object.create(null), so String() throws.
+          if ((event.payload as { fail?: boolean }).fail) throw Object.assign(Object.create(null), { code: 'E_DOWNSTREAM' });
+        },
+      },
+    ]);
+    const dlq = await f.collect([consumer.options.dlqTopic]);
+    // One tenant, one partition: the failing event and the next one in the same batch.
+    const [odd, next] = await f.publish(prefix, [
+      { tenantId: 't1', eventType: 'doc.saved', payload: { fail: true } },
+      { tenantId: 't1', eventType: 'doc.saved' },
+    ]);
+    // The consumer's own String(error) threw once: the batch failed, kafkajs restarted the consumer
+    // and handled the batch again, forever, without a DLQ record.
+    await waitFor(() => dlq.messages.length >= 1 && calls.includes(next!), { timeoutMs: 20_000, message: 'the DLQ record and the next event' });
+    expect(dlq.messages[0]!.headers).toMatchObject({
+      ce_id: odd,
+      [DLQ_HEADER.attempts]: '1',
+      [DLQ_HEADER.errorClass]: 'object',
+      [DLQ_HEADER.errorMessage]: "[Object: null prototype] { code: 'E_DOWNSTREAM' }",
+    });
+    expect(calls).toEqual([odd, next]);
+  });
+
   it('keeps retries and dead letters per group: only the failing group dead-letters the event', async () => {
     const prefix = f.prefix();
     const failing = f.group('failing');
