@@ -14,6 +14,7 @@ import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/
 import { DetachSlots } from './detach-slots.js';
 import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
+import { unknownSubscriptionError } from './unknown-subscription.js';
 import { type CircuitChange, TenantCircuits } from './tenant-circuit.js';
 import { copyBytes, type CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
@@ -447,6 +448,36 @@ export class BatchProcessor {
   }
 
   /**
+   * A retry (or a re-drive) names a subscription that no longer handles its event: renamed, or
+   * a positional name (`"0"`) that is now another subscription's. Committed as "not for us", the
+   * event would be lost in silence, and a re-drive's dead-letter row marked redriven for nothing;
+   * it goes to the DLQ instead, naming no subscription (unknownSubscriptionError says why and how
+   * to re-drive). `attempts` is the attempt that was due, as for an open tenant circuit.
+   */
+  private deadLetterUnknownSubscription(event: ConsumedEvent, delivery: Delivery, name: string): MessageResult {
+    const { options, subscriptions } = this.deps;
+    const error = unknownSubscriptionError({ groupId: options.groupId, eventType: event.eventType, name, subscriptions });
+    const { attempt } = delivery;
+    const { span, context: spanContext } = startProcessSpan(this.tracer, {
+      message: delivery.message,
+      headers: delivery.headers,
+      groupId: options.groupId,
+      attempt,
+      subscription: name,
+    });
+    let copy: Promise<unknown>;
+    try {
+      recordFailure(span, error);
+      copy = context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: delivery.firstFailureAt ?? Date.now() }));
+      span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+    } finally {
+      span.end();
+    }
+    this.metric(event, attempt, 'dead_lettered');
+    return { status: 'done', copy };
+  }
+
+  /**
    * Runs the handlers the event is for: every matching subscription on a first delivery, the
    * one named by a retry message, or (in-order mode) those still failing on a paused partition's
    * message. Failures are retried through the retry topic, in place, or dead-lettered.
@@ -459,7 +490,11 @@ export class BatchProcessor {
     const state = resumed?.offset === message.offset ? resumed : undefined;
     if (!state && resumed) this.inOrder.delete(key);
     const pending = state?.pending ?? this.subscriptionsFor(event.eventType, delivery.only);
-    if (pending.length === 0) return DONE; // not for us: skip, the offset is committed
+    if (pending.length === 0) {
+      // A retry whose subscription no longer handles the event: dead-lettered, not dropped.
+      if (delivery.only !== undefined) return this.deadLetterUnknownSubscription(event, delivery, delivery.only);
+      return DONE; // not for us: skip, the offset is committed
+    }
     const attempt = state?.attempt ?? delivery.attempt;
     const failures: Failures = { firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt, stillFailing: [], copies: [] };
 

@@ -34,40 +34,6 @@ describe('consumer review findings (real Kafka, real Postgres)', () => {
     ]);
   });
 
-  it('does not drop a retry whose subscription name now belongs to another subscription (positional default names)', async () => {
-    const prefix = f.prefix();
-    const groupId = f.group('renamed');
-    const retryConfig = { maxRetries: 2, initialDelayMs: 4000, backoffMultiplier: 1, maxDelayMs: 4000 };
-    let firstCalls = 0;
-    // v1: one subscription, default name "0", failing the first attempt.
-    const v1 = await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
-      {
-        eventTypes: ['product.*'],
-        handler: async () => {
-          firstCalls++;
-          throw new Error('index down');
-        },
-      },
-    ]);
-    const retryTopic = v1.options.retryTopic;
-    const dlq = await f.collect([v1.options.dlqTopic]);
-    await f.publish(prefix, [{ tenantId: 't1', eventType: 'product.created' }]);
-    await waitFor(async () => firstCalls >= 1 && (await f.messageCount(retryTopic)) >= 1, { timeoutMs: 20_000, message: 'the retry copy' });
-    await v1.stop(); // before the retry is due (4 s)
-
-    // v2 (a deploy): a new subscription added first, so the product one is now "1".
-    const productCalls: number[] = [];
-    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
-      { eventTypes: ['order.*'], handler: async () => {} },
-      { eventTypes: ['product.*'], handler: async (_e, ctx) => void productCalls.push(ctx.attempt) },
-    ]);
-    // Handled by the product subscription, or at least dead-lettered: never skipped in silence.
-    await waitFor(() => productCalls.length > 0 || dlq.messages.length > 0, {
-      timeoutMs: 20_000,
-      message: 'the retry handled or dead-lettered',
-    });
-  });
-
   it('stop() resolves within the grace period even when a handler is stuck inside ctx.processOnce', async () => {
     const prefix = f.prefix();
     const groupId = f.group('stuck-inbox');

@@ -21,6 +21,8 @@ export type EventBusErrorCode =
   | 'NON_RETRIABLE'
   // a tenant's circuit is open: its events go to the DLQ without a handler call (consumer)
   | 'TENANT_CIRCUIT_OPEN'
+  // a retry names a subscription that no longer handles its event (renamed, or a positional name now another's): dead-lettered (consumer)
+  | 'UNKNOWN_SUBSCRIPTION'
   | 'MIGRATION_FAILED'
   // a re-drive that reads the original record from its topic: the record is gone, or another one is there
   | 'ORIGINAL_NOT_RETAINED'
