@@ -4,6 +4,7 @@ import { context, trace, type Attributes, type Context, type Span, type Tracer }
 import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
+import type { InboxCall } from './inbox-pool.js';
 import { coordinatesOnlyDlqRecord, DLQ_HEADER, encodeDlqHeaders, truncatedDlqHeaders } from '@eventbus/core';
 import { describeFailure, isNonRetriable } from './failure.js';
 import { headerBytes, keyBytes } from '@eventbus/core';
@@ -118,7 +119,8 @@ export interface BatchProcessorDeps {
   recordMetric: (metric: EventMetric) => void;
   /** Aborted when stop()'s grace period expires. */
   stopSignal: AbortSignal;
-  processOnce: (groupId: string, eventId: string, effect: (tx: InboxTransaction) => Promise<void>) => Promise<boolean>;
+  /** `ctx.processOnce`: `call` says which handler call it is for (the inbox key, and for log lines the subscription and tenant). */
+  processOnce: (call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>) => Promise<boolean>;
   /** CPU_SLICE_MS unless given (a test on a fake clock, where every handler call seems to take its whole wait, sets its own). */
   cpuSliceMs?: number;
 }
@@ -553,7 +555,7 @@ export class BatchProcessor {
         return false;
       }
       const outcome = await runHandler(
-        (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, attempt, signal))),
+        (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, subscription, attempt, signal))),
         { timeoutMs: options.handlerTimeoutMs, stopSignal: this.deps.stopSignal, heartbeat: run.heartbeat, heartbeatEveryMs: this.heartbeatEveryMs },
       );
       if (outcome.ok) {
@@ -641,7 +643,7 @@ export class BatchProcessor {
     }
   }
 
-  private context(event: ConsumedEvent, delivery: Delivery, attempt: number, signal: AbortSignal): HandlerContext {
+  private context(event: ConsumedEvent, delivery: Delivery, subscription: ResolvedSubscription, attempt: number, signal: AbortSignal): HandlerContext {
     const { groupId } = this.deps.options;
     return {
       attempt,
@@ -650,7 +652,7 @@ export class BatchProcessor {
       partition: delivery.origin.partition,
       offset: delivery.origin.offset,
       groupId,
-      processOnce: (effect) => this.deps.processOnce(groupId, event.id, effect),
+      processOnce: (effect) => this.deps.processOnce({ groupId, eventId: event.id, subscription: subscription.name, tenantId: event.tenantId }, effect),
     };
   }
 
