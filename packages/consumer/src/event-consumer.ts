@@ -194,13 +194,13 @@ export class EventConsumer {
   }
 
   private async processOnce(call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
-    const { connectionString, partitionsConsumedConcurrently } = this.options;
+    const { connectionString, partitionsConsumedConcurrently, handlerTimeoutMs } = this.options;
     if (!connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
     if (this.inboxClosed) {
       throw new EventBusError('STOPPED', 'ctx.processOnce was called after the consumer stopped: its inbox pool is closed', { retriable: true });
     }
     // Made on first use: a worker without the inbox never loads drizzle-orm (see inbox.ts).
-    this.inbox ??= new InboxPool({ connectionString, partitionsConsumedConcurrently });
+    this.inbox ??= new InboxPool({ connectionString, partitionsConsumedConcurrently, handlerTimeoutMs });
     return this.inbox.processOnce(call, effect);
   }
 }

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
-import { EventBusError, type Logger } from '@eventbus/core';
+import { errorMessage, EventBusError, type Logger } from '@eventbus/core';
 import { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';
 
 /**
@@ -11,6 +11,8 @@ import { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';
 const SETTLE_MS = 500;
 /** How long `close` waits for the pool to end once the stuck connections were closed; past it, stop() goes on without it. */
 const CLOSE_MS = 1000;
+/** The longest a `ctx.processOnce` waits for a connection (see `InboxPool.acquireTimeoutMs`). */
+const MAX_ACQUIRE_MS = 5000;
 
 /** Who holds an inbox connection: the `ctx.processOnce` call it runs. */
 export interface InboxCall extends InboxKey {
@@ -27,6 +29,15 @@ interface CheckedOut {
 /**
  * The consumer's pool for `ctx.processOnce`: one transaction per call, on a connection of its own.
  *
+ * Sized for every handler that can run at once: `partitionsConsumedConcurrently` batches in the
+ * fetch round and as many detached (slow) ones, one handler each, plus two for attempts abandoned
+ * on HANDLER_TIMEOUT that are still finishing their transaction (an abandoned attempt keeps its
+ * connection until its effect returns). With fewer, a slow tenant's handlers can take every
+ * connection and the healthy tenants' processOnce wait behind them. That can still happen when
+ * abandoned attempts pile up, so the wait for a connection is bounded (`acquireTimeoutMs`): past
+ * it, the attempt fails with a retriable DATABASE_UNAVAILABLE, retried or dead-lettered like any
+ * failure, instead of waiting as long as the slowest effect.
+ *
  * drizzle-orm is loaded on first use (see inbox.ts).
  */
 export class InboxPool {
@@ -34,9 +45,15 @@ export class InboxPool {
   private readonly checkedOut = new Set<CheckedOut>();
   private drizzle: Promise<(client: pg.PoolClient) => NodePgDatabase> | undefined;
   private closing = false;
+  readonly maxConnections: number;
+  /** Half the handler timeout, so the attempt fails with this error rather than HANDLER_TIMEOUT, and at most MAX_ACQUIRE_MS. */
+  readonly acquireTimeoutMs: number;
 
-  constructor(options: { connectionString: string; partitionsConsumedConcurrently: number }) {
-    this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.partitionsConsumedConcurrently + 1 });
+  constructor(options: { connectionString: string; partitionsConsumedConcurrently: number; handlerTimeoutMs: number }) {
+    this.maxConnections = 2 * options.partitionsConsumedConcurrently + 2;
+    this.acquireTimeoutMs = Math.max(1, Math.min(MAX_ACQUIRE_MS, Math.floor(options.handlerTimeoutMs / 2)));
+    // connectionTimeoutMillis bounds both a new connection and the wait for a free one (pg-pool).
+    this.pool = new pg.Pool({ connectionString: options.connectionString, max: this.maxConnections, connectionTimeoutMillis: this.acquireTimeoutMs });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
   }
@@ -46,7 +63,7 @@ export class InboxPool {
     if (this.closing)
       throw new EventBusError('STOPPED', 'ctx.processOnce was called after the consumer stopped: its inbox pool is closed', { retriable: true });
     const drizzle = await this.loadDrizzle();
-    const client = await this.pool.connect();
+    const client = await this.acquire();
     const held: CheckedOut = { client, call, since: Date.now() };
     this.checkedOut.add(held);
     // A checked-out client is not covered by the pool's 'error' listener: a server restart, or
@@ -92,6 +109,32 @@ export class InboxPool {
     for (const { client } of stuck) closeConnection(client);
     if (await settlesBy(ended, Date.now() + CLOSE_MS)) return;
     logger.warn({ groupId, connections: this.checkedOut.size }, 'stop(): the inbox pool did not end after its connections were closed; stopping without it');
+  }
+
+  /** A connection, or a retriable DATABASE_UNAVAILABLE after acquireTimeoutMs that says why. */
+  private async acquire(): Promise<pg.PoolClient> {
+    // pg-pool's own test: with every connection made and none idle, connect() waits for a release.
+    const waitsForRelease = this.pool.totalCount >= this.maxConnections && this.pool.idleCount === 0;
+    try {
+      return await this.pool.connect();
+    } catch (error) {
+      if (!waitsForRelease) {
+        throw new EventBusError('DATABASE_UNAVAILABLE', `ctx.processOnce could not connect to Postgres: ${errorMessage(error)}`, {
+          cause: error,
+          retriable: true,
+        });
+      }
+      const oldest = [...this.checkedOut].sort((a, b) => a.since - b.since)[0];
+      const held = oldest
+        ? `; the longest held for ${Date.now() - oldest.since} ms by subscription ${JSON.stringify(oldest.call.subscription)}, tenant ${JSON.stringify(oldest.call.tenantId)}, event ${oldest.call.eventId}`
+        : '';
+      throw new EventBusError(
+        'DATABASE_UNAVAILABLE',
+        `ctx.processOnce found no free inbox connection within ${this.acquireTimeoutMs} ms: all ${this.maxConnections} are held by handlers inside ctx.processOnce ` +
+          `(slow effects, or attempts abandoned on HANDLER_TIMEOUT that ignore their signal)${held}`,
+        { cause: error, retriable: true, details: { maxConnections: this.maxConnections, acquireTimeoutMs: this.acquireTimeoutMs } },
+      );
+    }
   }
 
   private loadDrizzle(): Promise<(client: pg.PoolClient) => NodePgDatabase> {
