@@ -296,6 +296,69 @@ describe('BatchProcessor.handleBatch', () => {
     expect(lines[0]!.fields.tenantIds).toEqual(['t-1']);
   });
 
+  it('dead-letters events whose handler rejects with a value that has no string form, with a logger and onMetric that throw too', async () => {
+    const throwing = () => {
+      throw Object.create(null);
+    };
+    const logger = { debug: throwing, info: throwing, warn: throwing, error: throwing };
+    const options = resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', retryConfig: { maxRetries: 0 }, logger });
+    const rejections: unknown[] = [
+      Object.assign(Object.create(null), { code: 'E_DOWNSTREAM' }),
+      Object.assign(new Error('unused'), { message: Object.create(null), stack: 42, name: { not: 'text' } }),
+      {
+        toString() {
+          throw new Error('toString throws');
+        },
+      },
+    ];
+    const failing = resolveSubscription(
+      {
+        eventTypes: ['order.*'],
+        handler: async (event) => {
+          throw rejections[Number(event.id.slice(2))];
+        },
+      },
+      0,
+      new Set(),
+    );
+    const copies: Array<Record<string, string | Buffer>> = [];
+    const p = new BatchProcessor({
+      options,
+      subscriptions: [failing],
+      publisher: new CopyPublisher({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        publish: async (m) =>
+          m.map((x, i) => {
+            copies.push(x.headers ?? {});
+            return { topic: x.topic, partition: 0, offset: String(i) };
+          }),
+      }),
+      recordMetric: throwing,
+      stopSignal: new AbortController().signal,
+      processOnce: async () => true,
+      cpuSliceMs: Number.POSITIVE_INFINITY,
+    });
+    const warning = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const { c, resolved } = control();
+      const done = p.handleBatch(messages(3), c);
+      await vi.advanceTimersByTimeAsync(50);
+      await done; // resolves: the batch went on (it rejected with a TypeError from String())
+      expect(resolved).toEqual(['0', '1', '2']);
+      const text = (h: string | Buffer | undefined) => h?.toString();
+      expect(copies.map((h) => [text(h['eventbus-dlq-error-class']), text(h['eventbus-dlq-error-message'])])).toEqual([
+        ['object', "[Object: null prototype] { code: 'E_DOWNSTREAM' }"],
+        ['Error', '[Object: null prototype] {}'],
+        ['object', '{ toString: [Function: toString] }'],
+      ]);
+      // The logger's failure is reported once, not on every line.
+      expect(warning).toHaveBeenCalledTimes(1);
+    } finally {
+      warning.mockRestore();
+    }
+  });
+
   it('in-order mode: a message whose retry in place succeeds has its offset wait for the dead-letter copy another subscription sent on an earlier attempt', async () => {
     const options = resolveConsumerOptions({
       brokers: ['127.0.0.1:1'],

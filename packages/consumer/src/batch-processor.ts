@@ -4,6 +4,7 @@ import { context, trace, type Attributes, type Context, type Span, type Tracer }
 import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
+import type { InboxCall } from './inbox-pool.js';
 import { coordinatesOnlyDlqRecord, DLQ_HEADER, encodeDlqHeaders, truncatedDlqHeaders } from '@eventbus/core';
 import { describeFailure, isNonRetriable } from './failure.js';
 import { headerBytes, keyBytes } from '@eventbus/core';
@@ -14,6 +15,7 @@ import { decodeRetryHeaders, encodeRetryHeaders, RETRY_HEADER } from '@eventbus/
 import { DetachSlots } from './detach-slots.js';
 import { RetryPartitions } from './retry-partitions.js';
 import { runHandler } from './run-handler.js';
+import { unknownSubscriptionError } from './unknown-subscription.js';
 import { type CircuitChange, TenantCircuits } from './tenant-circuit.js';
 import { copyBytes, type CopyPublisher } from './copy-publisher.js';
 import { ConsumerInstruments } from './telemetry/consumer-instruments.js';
@@ -117,7 +119,8 @@ export interface BatchProcessorDeps {
   recordMetric: (metric: EventMetric) => void;
   /** Aborted when stop()'s grace period expires. */
   stopSignal: AbortSignal;
-  processOnce: (groupId: string, eventId: string, effect: (tx: InboxTransaction) => Promise<void>) => Promise<boolean>;
+  /** `ctx.processOnce`: `call` says which handler call it is for (the inbox key, and for log lines the subscription and tenant). */
+  processOnce: (call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>) => Promise<boolean>;
   /** CPU_SLICE_MS unless given (a test on a fake clock, where every handler call seems to take its whole wait, sets its own). */
   cpuSliceMs?: number;
 }
@@ -447,6 +450,36 @@ export class BatchProcessor {
   }
 
   /**
+   * A retry (or a re-drive) names a subscription that no longer handles its event: renamed, or
+   * a positional name (`"0"`) that is now another subscription's. Committed as "not for us", the
+   * event would be lost in silence, and a re-drive's dead-letter row marked redriven for nothing;
+   * it goes to the DLQ instead, naming no subscription (unknownSubscriptionError says why and how
+   * to re-drive). `attempts` is the attempt that was due, as for an open tenant circuit.
+   */
+  private deadLetterUnknownSubscription(event: ConsumedEvent, delivery: Delivery, name: string): MessageResult {
+    const { options, subscriptions } = this.deps;
+    const error = unknownSubscriptionError({ groupId: options.groupId, eventType: event.eventType, name, subscriptions });
+    const { attempt } = delivery;
+    const { span, context: spanContext } = startProcessSpan(this.tracer, {
+      message: delivery.message,
+      headers: delivery.headers,
+      groupId: options.groupId,
+      attempt,
+      subscription: name,
+    });
+    let copy: Promise<unknown>;
+    try {
+      recordFailure(span, error);
+      copy = context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: delivery.firstFailureAt ?? Date.now() }));
+      span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+    } finally {
+      span.end();
+    }
+    this.metric(event, attempt, 'dead_lettered');
+    return { status: 'done', copy };
+  }
+
+  /**
    * Runs the handlers the event is for: every matching subscription on a first delivery, the
    * one named by a retry message, or (in-order mode) those still failing on a paused partition's
    * message. Failures are retried through the retry topic, in place, or dead-lettered.
@@ -459,7 +492,11 @@ export class BatchProcessor {
     const state = resumed?.offset === message.offset ? resumed : undefined;
     if (!state && resumed) this.inOrder.delete(key);
     const pending = state?.pending ?? this.subscriptionsFor(event.eventType, delivery.only);
-    if (pending.length === 0) return DONE; // not for us: skip, the offset is committed
+    if (pending.length === 0) {
+      // A retry whose subscription no longer handles the event: dead-lettered, not dropped.
+      if (delivery.only !== undefined) return this.deadLetterUnknownSubscription(event, delivery, delivery.only);
+      return DONE; // not for us: skip, the offset is committed
+    }
     const attempt = state?.attempt ?? delivery.attempt;
     const failures: Failures = { firstFailureAt: state?.firstFailureAt ?? delivery.firstFailureAt, stillFailing: [], copies: [] };
 
@@ -519,7 +556,7 @@ export class BatchProcessor {
         return false;
       }
       const outcome = await runHandler(
-        (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, attempt, signal))),
+        (signal) => context.with(handlerContext, () => subscription.handler(event, this.context(event, delivery, subscription, attempt, signal))),
         { timeoutMs: options.handlerTimeoutMs, stopSignal: this.deps.stopSignal, heartbeat: run.heartbeat, heartbeatEveryMs: this.heartbeatEveryMs },
       );
       if (outcome.ok) {
@@ -611,7 +648,7 @@ export class BatchProcessor {
     }
   }
 
-  private context(event: ConsumedEvent, delivery: Delivery, attempt: number, signal: AbortSignal): HandlerContext {
+  private context(event: ConsumedEvent, delivery: Delivery, subscription: ResolvedSubscription, attempt: number, signal: AbortSignal): HandlerContext {
     const { groupId } = this.deps.options;
     return {
       attempt,
@@ -620,7 +657,7 @@ export class BatchProcessor {
       partition: delivery.origin.partition,
       offset: delivery.origin.offset,
       groupId,
-      processOnce: (effect) => this.deps.processOnce(groupId, event.id, effect),
+      processOnce: (effect) => this.deps.processOnce({ groupId, eventId: event.id, subscription: subscription.name, tenantId: event.tenantId }, effect),
     };
   }
 

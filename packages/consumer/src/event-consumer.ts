@@ -1,5 +1,3 @@
-import pg from 'pg';
-import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { errorMessage, EventBusError, invalidConfig } from '@eventbus/core';
 import {
   KafkajsConsumerClient,
@@ -11,7 +9,8 @@ import {
 } from '@eventbus/kafka';
 import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
-import { loadDrizzle, processOnce, type InboxTransaction } from './inbox.js';
+import { loadDrizzle, type InboxTransaction } from './inbox.js';
+import { type InboxCall, InboxPool } from './inbox-pool.js';
 import { type EventContract, isEventContract } from '@eventbus/contracts';
 import {
   contractSubscription,
@@ -44,8 +43,9 @@ export class EventConsumer {
   private client: ConsumerGroupClient | undefined;
   private publisher: MessagePublisher | undefined;
   private processor: BatchProcessor | undefined;
-  private pool: pg.Pool | undefined;
-  private inboxDb: Promise<NodePgDatabase> | undefined;
+  private inbox: InboxPool | undefined;
+  /** Set once stop() (or a failed start) released the inbox: a handler abandoned earlier that calls processOnce then must not open a new pool. */
+  private inboxClosed = false;
   private readonly stopGrace = new AbortController();
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -103,7 +103,7 @@ export class EventConsumer {
         publisher: new CopyPublisher(this.publisher),
         recordMetric: o.onMetric ?? recordEventMetric,
         stopSignal: this.stopGrace.signal,
-        processOnce: (groupId, eventId, effect) => this.processOnce(groupId, eventId, effect),
+        processOnce: (call, effect) => this.processOnce(call, effect),
       });
       const openClient = o.consumerClient ?? ((settings) => new KafkajsConsumerClient({ ...settings, brokers: o.brokers, connection: o.connection }));
       const client = openClient({
@@ -140,7 +140,7 @@ export class EventConsumer {
       // stop() may have been called while starting; it waits for `starting` to end.
       this.state = 'running';
     } catch (error) {
-      await this.release();
+      await this.release(Date.now());
       this.state = 'stopped';
       throw error;
     }
@@ -163,23 +163,25 @@ export class EventConsumer {
     // A stop during start waits for the start to finish (or fail) so nothing is left half-connected.
     await this.starting?.catch(() => undefined);
     this.state = 'stopping';
+    const graceEndsAt = Date.now() + this.options.shutdownGraceMs;
     const grace = setTimeout(() => this.stopGrace.abort(), this.options.shutdownGraceMs);
     try {
-      await this.release();
+      await this.release(graceEndsAt);
     } finally {
       clearTimeout(grace);
       this.state = 'stopped';
     }
   }
 
-  private async release(): Promise<void> {
+  /** `inboxDeadline`: when stop()'s grace period ends; the inbox's transactions still open then are ended (InboxPool.close). */
+  private async release(inboxDeadline: number): Promise<void> {
     const client = this.client;
     const publisher = this.publisher;
-    const pool = this.pool;
+    const inbox = this.inbox;
     this.client = undefined;
     this.publisher = undefined;
-    this.pool = undefined;
-    this.inboxDb = undefined;
+    this.inbox = undefined;
+    this.inboxClosed = true;
     try {
       // The client first: its batches in flight may still publish retries and DLQ messages.
       await client?.stop();
@@ -187,25 +189,18 @@ export class EventConsumer {
       this.processor?.close();
       // Only a publisher this consumer created is disconnected; a caller's one is theirs.
       if (!this.options.publisher) await publisher?.disconnect().catch(() => undefined);
-      await pool?.end().catch(() => undefined);
+      await inbox?.close(inboxDeadline, this.options.logger, this.options.groupId);
     }
   }
 
-  private async processOnce(groupId: string, eventId: string, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
-    if (!this.options.connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
-    const db = await this.inboxDatabase();
-    return db.transaction((tx) => processOnce(tx, { groupId, eventId }, () => effect(tx)));
-  }
-
-  /** The inbox's pool and Drizzle database, made on first use: a worker without the inbox never loads drizzle-orm (see inbox.ts). */
-  private inboxDatabase(): Promise<NodePgDatabase> {
-    if (!this.inboxDb) {
-      const pool = new pg.Pool({ connectionString: this.options.connectionString, max: this.options.partitionsConsumedConcurrently + 1 });
-      // An idle client's error (server restart) must not crash the process; the next query reconnects.
-      pool.on('error', () => undefined);
-      this.pool = pool;
-      this.inboxDb = import('drizzle-orm/node-postgres').then(({ drizzle }) => drizzle(pool));
+  private async processOnce(call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
+    const { connectionString, partitionsConsumedConcurrently, handlerTimeoutMs } = this.options;
+    if (!connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
+    if (this.inboxClosed) {
+      throw new EventBusError('STOPPED', 'ctx.processOnce was called after the consumer stopped: its inbox pool is closed', { retriable: true });
     }
-    return this.inboxDb;
+    // Made on first use: a worker without the inbox never loads drizzle-orm (see inbox.ts).
+    this.inbox ??= new InboxPool({ connectionString, partitionsConsumedConcurrently, handlerTimeoutMs });
+    return this.inbox.processOnce(call, effect);
   }
 }

@@ -1,4 +1,4 @@
-import { EventBusError, NonRetriableError } from '@eventbus/core';
+import { describeThrown, isEventBusError } from '@eventbus/core';
 
 /** The facts of an error that go into DLQ headers and dead-letter rows. */
 export interface FailureFacts {
@@ -7,13 +7,14 @@ export interface FailureFacts {
   errorStack?: string;
 }
 
-/** Describes any thrown value; EventBusErrors get their code in the class (`EventBusError:HANDLER_TIMEOUT`). */
+/**
+ * Describes any thrown value as text (describeThrown: never throws, whatever a handler rejected
+ * with); EventBusErrors get their code in the class (`EventBusError:HANDLER_TIMEOUT`).
+ */
 export function describeFailure(error: unknown): FailureFacts {
-  if (error instanceof Error) {
-    const errorClass = error instanceof EventBusError && error.name === 'EventBusError' ? `EventBusError:${error.code}` : error.name;
-    return error.stack ? { errorClass, errorMessage: error.message, errorStack: error.stack } : { errorClass, errorMessage: error.message };
-  }
-  return { errorClass: typeof error, errorMessage: String(error) };
+  const thrown = describeThrown(error);
+  const errorClass = isEventBusError(error) && thrown.name === 'EventBusError' ? `EventBusError:${error.code}` : thrown.name;
+  return thrown.stack === undefined ? { errorClass, errorMessage: thrown.message } : { errorClass, errorMessage: thrown.message, errorStack: thrown.stack };
 }
 
 /**
@@ -21,7 +22,12 @@ export function describeFailure(error: unknown): FailureFacts {
  * @eventbus/core, hence the name check) or an EventBusError with code NON_RETRIABLE.
  */
 export function isNonRetriable(error: unknown): boolean {
-  if (error instanceof NonRetriableError) return true;
-  if (error instanceof EventBusError) return error.code === 'NON_RETRIABLE';
-  return error instanceof Error && error.name === 'NonRetriableError';
+  // NonRetriableError is an EventBusError with this code.
+  if (isEventBusError(error)) return error.code === 'NON_RETRIABLE';
+  try {
+    return error instanceof Error && error.name === 'NonRetriableError';
+  } catch {
+    // A getter or a Proxy trap that throws: not a NonRetriableError.
+    return false;
+  }
 }

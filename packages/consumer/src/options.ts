@@ -12,7 +12,7 @@ import {
 import type { ConsumerGroupClientFactory, KafkaConnectionOptions, MessagePublisher } from '@eventbus/kafka';
 import type { EventMetric } from '@eventbus/monitor';
 import type { Logger } from '@eventbus/core';
-import { silentLogger } from '@eventbus/core';
+import { guardedLogger, silentLogger } from '@eventbus/core';
 import { dlqTopicFor, retryTopicFor } from '@eventbus/core';
 import { decodeContractPayload, type EventContract, isEventContract } from '@eventbus/contracts';
 import type { ContractHandler, EventHandler, RetryMode, SubscriptionOptions } from './types.js';
@@ -63,6 +63,7 @@ export interface EventConsumerOptions {
   connection?: KafkaConnectionOptions;
   /** Opens the group's consumer client. Default: a kafkajs `KafkajsConsumerClient` on `brokers` with `connection`. */
   consumerClient?: ConsumerGroupClientFactory;
+  /** Where the consumer logs (pino's logger fits). Default: nothing is logged. A line the logger throws on is dropped, with one process warning. */
   logger?: Logger;
 }
 
@@ -147,7 +148,8 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
     heartbeatIntervalMs,
     connection: options.connection,
     consumerClient: options.consumerClient,
-    logger: options.logger ?? silentLogger,
+    // Called from inside batches: one that throws must not end them (guardedLogger).
+    logger: options.logger ? guardedLogger(options.logger) : silentLogger,
     retryTopic: retryTopicFor(router.prefix, groupId),
     dlqTopic: dlqTopicFor(router.prefix, groupId),
   };

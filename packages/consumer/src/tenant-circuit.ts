@@ -1,4 +1,5 @@
 import { EventBusError } from '@eventbus/core';
+import { shellQuote } from './shell-quote.js';
 
 /** Settings of the per-tenant circuit breaker (`EventConsumerOptions.tenantCircuitBreaker`). */
 export interface TenantCircuitOptions {
@@ -215,12 +216,4 @@ export class TenantCircuits {
     }
     return circuits;
   }
-}
-
-/**
- * Quotes a value for a POSIX shell: the re-drive command in the error is pasted into one, and a
- * tenant id may hold `$`, quotes or backticks.
- */
-function shellQuote(value: string): string {
-  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
 }

@@ -33,7 +33,9 @@ export interface SubscriptionOptions<Payload = unknown> {
   handler: EventHandler<Payload>;
   /**
    * Names the subscription in retry and DLQ headers so a retry runs only the handler that
-   * failed. Default: its position (`"0"`, `"1"`, ...), stable as long as subscribe calls keep their order.
+   * failed. Default: its position (`"0"`, `"1"`, ...), stable as long as subscribe calls keep their
+   * order. Name it when the group has several: a retry naming a subscription that no longer
+   * handles its event is dead-lettered (`UNKNOWN_SUBSCRIPTION`).
    */
   name?: string;
 }

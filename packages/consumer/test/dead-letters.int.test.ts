@@ -64,6 +64,49 @@ describe('dead letters: mirror, re-drive, discard (real Kafka, real Postgres)', 
     expect(await deadLetter('event_id', id!)).toMatchObject([{ id: row.id, status: 'redriven' }]);
   });
 
+  it('re-drives a dead letter of a since renamed subscription: dead-lettered again as UNKNOWN_SUBSCRIPTION, not dropped, then handled by the subscription that now handles its type', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('renamed');
+    const v1 = await f.consumer({ groupId, routing: { prefix } }, [
+      {
+        name: 'index',
+        eventTypes: ['product.*'],
+        handler: async () => {
+          throw new NonRetriableError('mapping missing');
+        },
+      },
+    ]);
+    await f.mirror({ routing: { prefix }, groups: [groupId] });
+    const [id] = await f.publish(prefix, [{ tenantId: 't1', eventType: 'product.created' }]);
+    const row = await waitFor(async () => (await deadLetter('event_id', id!))[0], { timeoutMs: 15_000, message: 'dead_letters row' });
+    expect(row.headers[DLQ_HEADER.subscription]).toBe('index');
+    await v1.stop();
+
+    // A deploy renamed the subscription.
+    const calls: number[] = [];
+    await f.consumer({ groupId, routing: { prefix } }, [
+      { name: 'search-index', eventTypes: ['product.*'], handler: async (_e, ctx) => void calls.push(ctx.attempt) },
+    ]);
+    expect(await redriveDeadLetter(f.pool, f.publisher, row.id)).toMatchObject({ outcome: 'redriven' });
+    // Dropped before, as not for this consumer, while the row said redriven: now the DLQ again, and the row reopens.
+    const reopened = await waitFor(
+      async () => {
+        const [r] = await deadLetter('id', row.id);
+        return r.status === 'pending' && r.error_class === 'EventBusError:UNKNOWN_SUBSCRIPTION' ? r : undefined;
+      },
+      { timeoutMs: 15_000, message: 'the row reopened with UNKNOWN_SUBSCRIPTION' },
+    );
+    expect(reopened.error_message).toContain('for subscription "index" of group');
+    expect(reopened.error_message).toContain('its subscriptions are "search-index" (product.*)');
+    expect(reopened.headers[DLQ_HEADER.subscription]).toBeUndefined();
+    expect(calls).toEqual([]);
+
+    // Its re-drive names no subscription: the one that handles product.created now runs it.
+    expect(await redriveDeadLetter(f.pool, f.publisher, row.id)).toMatchObject({ outcome: 'redriven' });
+    await waitFor(() => calls.length === 1, { timeoutMs: 15_000, message: 'the renamed subscription handling the re-drive' });
+    expect(calls).toEqual([1]);
+  });
+
   it('a mirror that re-reads the DLQ topics from the beginning does not bring back a dead letter resolved and pruned since', async () => {
     const prefix = f.prefix();
     const groupId = f.group('indexer');

@@ -171,6 +171,78 @@ describe('EventConsumer retries and DLQ (real Kafka, real Postgres)', () => {
     expect(await f.messageCount(consumer.options.retryTopic)).toBe(0);
   });
 
+  it('dead-letters an event whose handler rejects with a value that has no string form (null prototype), and handles the batch once', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('odd-throw');
+    const calls: string[] = [];
+    const consumer = await f.consumer({ groupId, routing: { prefix }, retryConfig: { maxRetries: 0 } }, [
+      {
+        eventTypes: ['doc.*'],
+        handler: async (event) => {
+          calls.push(event.id);
+          // A parsed query string or a library's error-ish bag: Object.create(null), so String() throws.
+          if ((event.payload as { fail?: boolean }).fail) throw Object.assign(Object.create(null), { code: 'E_DOWNSTREAM' });
+        },
+      },
+    ]);
+    const dlq = await f.collect([consumer.options.dlqTopic]);
+    // One tenant, one partition: the failing event and the next one in the same batch.
+    const [odd, next] = await f.publish(prefix, [
+      { tenantId: 't1', eventType: 'doc.saved', payload: { fail: true } },
+      { tenantId: 't1', eventType: 'doc.saved' },
+    ]);
+    // The consumer's own String(error) threw once: the batch failed, kafkajs restarted the consumer
+    // and handled the batch again, forever, without a DLQ record.
+    await waitFor(() => dlq.messages.length >= 1 && calls.includes(next!), { timeoutMs: 20_000, message: 'the DLQ record and the next event' });
+    expect(dlq.messages[0]!.headers).toMatchObject({
+      ce_id: odd,
+      [DLQ_HEADER.attempts]: '1',
+      [DLQ_HEADER.errorClass]: 'object',
+      [DLQ_HEADER.errorMessage]: "[Object: null prototype] { code: 'E_DOWNSTREAM' }",
+    });
+    expect(calls).toEqual([odd, next]);
+  });
+
+  it('dead-letters a retry whose subscription name now belongs to another subscription (positional default names), naming why and no subscription', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('renamed');
+    const retryConfig = { maxRetries: 2, initialDelayMs: 4000, backoffMultiplier: 1, maxDelayMs: 4000 };
+    let firstCalls = 0;
+    // v1: one subscription, default name "0", failing the first attempt.
+    const v1 = await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
+      {
+        eventTypes: ['product.*'],
+        handler: async () => {
+          firstCalls++;
+          throw new Error('index down');
+        },
+      },
+    ]);
+    const retryTopic = v1.options.retryTopic;
+    const dlq = await f.collect([v1.options.dlqTopic]);
+    const [id] = await f.publish(prefix, [{ tenantId: 't1', eventType: 'product.created' }]);
+    await waitFor(async () => firstCalls >= 1 && (await f.messageCount(retryTopic)) >= 1, { timeoutMs: 20_000, message: 'the retry copy' });
+    await v1.stop(); // before the retry is due (4 s)
+
+    // v2 (a deploy): a new subscription added first, so the product one is now "1" and "0" handles order.* only.
+    const productCalls: number[] = [];
+    await f.consumer({ groupId, routing: { prefix }, retryConfig }, [
+      { eventTypes: ['order.*'], handler: async () => {} },
+      { eventTypes: ['product.*'], handler: async (_e, ctx) => void productCalls.push(ctx.attempt) },
+    ]);
+    // Committed as "not for us" before: the event was lost in silence.
+    await waitFor(() => dlq.messages.length > 0, { timeoutMs: 20_000, message: 'the retry dead-lettered' });
+    const { headers } = dlq.messages[0]!;
+    expect(headers).toMatchObject({ ce_id: id, [DLQ_HEADER.errorClass]: 'EventBusError:UNKNOWN_SUBSCRIPTION', [DLQ_HEADER.attempts]: '2' });
+    // No subscription: its re-drive runs the ones that handle product.created then.
+    expect(headers[DLQ_HEADER.subscription]).toBeUndefined();
+    const message = headers[DLQ_HEADER.errorMessage]!;
+    expect(message).toContain('for subscription "0" of group');
+    expect(message).toContain('its subscriptions are "0" (order.*), "1" (product.*)');
+    expect(message).toContain('(now "1"): eventbus dlq retry <id>');
+    expect(productCalls).toEqual([]);
+  });
+
   it('keeps retries and dead letters per group: only the failing group dead-letters the event', async () => {
     const prefix = f.prefix();
     const failing = f.group('failing');

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
 import { EventBusError } from '@eventbus/core';
 import { waitFor } from '@eventbus/dev-services';
 import { EventConsumer } from '../src/index.js';
@@ -48,6 +49,45 @@ describe('EventConsumer.stop (real Kafka)', () => {
     const [marker] = await f.publish(prefix, [{ tenantId: 't', eventType: 'doc.saved' }]);
     await waitFor(() => later.includes(marker!), { timeoutMs: 15_000, message: 'the marker event' });
     expect(later).not.toContain(first);
+  });
+
+  it('resolves within the grace period while a handler is stuck inside ctx.processOnce: its transaction is ended and rolled back, the event delivered again', async () => {
+    const prefix = f.prefix();
+    const groupId = f.group('stuck-inbox');
+    let inside = false;
+    const warnings: Array<{ fields: Record<string, unknown>; message: string }> = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (fields: Record<string, unknown>, message: string) => void warnings.push({ fields, message }) };
+    const consumer = await f.consumer({ groupId, routing: { prefix }, connectionString: f.database.url, shutdownGraceMs: 300, logger }, [
+      {
+        name: 'indexer',
+        eventTypes: ['doc.*'],
+        handler: async (_event, ctx) => {
+          await ctx.processOnce(async (tx) => {
+            inside = true;
+            // A downstream call or lock wait that ignores ctx.signal.
+            await tx.execute(sql`SELECT pg_sleep(8)`);
+          });
+        },
+      },
+    ]);
+    const [id] = await f.publish(prefix, [{ tenantId: 't1', eventType: 'doc.saved' }]);
+    await waitFor(() => inside, { timeoutMs: 20_000, message: 'the handler inside processOnce' });
+    const startedAt = Date.now();
+    await consumer.stop();
+    // Grace 300 ms, commit and LeaveGroup, 500 ms for the transaction to end by itself: well under
+    // 4 s. Before, pool.end() waited for the transaction (8 s).
+    expect(Date.now() - startedAt).toBeLessThan(4000);
+    const warning = warnings.find((w) => w.message.startsWith('stop(): ctx.processOnce transactions still open after the grace period'));
+    expect(warning?.fields.transactions).toMatchObject([{ groupId, eventId: id, subscription: 'indexer', tenantId: 't1' }]);
+
+    // The next member gets the event (its offset was not committed) and runs the effect: the stuck
+    // transaction, inbox row included, was rolled back (once Postgres ended its pg_sleep).
+    const ran: boolean[] = [];
+    await f.consumer({ groupId, routing: { prefix }, connectionString: f.database.url, handlerTimeoutMs: 20_000 }, [
+      { name: 'indexer', eventTypes: ['doc.*'], handler: async (_event, ctx) => void ran.push(await ctx.processOnce(async () => {})) },
+    ]);
+    await waitFor(() => ran.length > 0, { timeoutMs: 20_000, message: 'the event delivered again' });
+    expect(ran).toEqual([true]);
   });
 
   it('aborts a handler that outlives the grace period and leaves its event for the next member', async () => {

@@ -15,6 +15,7 @@ import {
 } from '@opentelemetry/api';
 import {
   bodySizeOf,
+  describeThrown,
   formatTraceparent,
   HEADER,
   messageSpanAttributes,
@@ -202,10 +203,11 @@ function textHeaders(headers: Readonly<Record<string, string | Buffer>>): Readon
   return headers as Readonly<Record<string, string>>;
 }
 
+/** The exception is recorded from its text (describeThrown): a publisher given by the caller may reject with anything. */
 function endFailed(span: Span, error: unknown): void {
-  const err = error instanceof Error ? error : new Error(String(error));
-  span.recordException(err);
-  span.setAttribute(SPAN_ATTR.errorType, error instanceof PublishError ? `publish_${error.kind}` : err.name);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+  const { name, message, stack, code } = describeThrown(error);
+  span.recordException({ name, message, ...(stack === undefined ? {} : { stack }), ...(code === undefined ? {} : { code }) });
+  span.setAttribute(SPAN_ATTR.errorType, error instanceof PublishError ? `publish_${error.kind}` : name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
   span.end();
 }

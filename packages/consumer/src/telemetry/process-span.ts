@@ -10,7 +10,7 @@ import {
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
-import { bodySizeOf, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
+import { bodySizeOf, describeThrown, HEADER, isEventBusError, messageSpanAttributes, parseTraceparent, SPAN_ATTR } from '@eventbus/core';
 import type { InboundMessage } from '@eventbus/kafka';
 
 /** What a `process` span is about: the delivered message and, once decoded, who handles it. */
@@ -97,10 +97,14 @@ export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { spa
   return { span, context: trace.setSpan(parent, span) };
 }
 
-/** Marks a span as failed by `error` (the handler's, or a decode failure). */
+/**
+ * Marks a span as failed by `error` (the handler's, or a decode failure). The exception is
+ * recorded from its text (describeThrown), not the value itself: a handler may reject with
+ * anything, and the SDK's recordException converts what it reads (a `code`'s toString()).
+ */
 export function recordFailure(span: Span, error: unknown): void {
-  const err = error instanceof Error ? error : new Error(String(error));
-  span.recordException(err);
-  span.setAttribute(SPAN_ATTR.errorType, isEventBusError(err) ? err.code : err.name);
-  span.setStatus({ code: SpanStatusCode.ERROR, message: err.message });
+  const { name, message, stack, code } = describeThrown(error);
+  span.recordException({ name, message, ...(stack === undefined ? {} : { stack }), ...(code === undefined ? {} : { code }) });
+  span.setAttribute(SPAN_ATTR.errorType, isEventBusError(error) ? error.code : name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message });
 }
