@@ -53,9 +53,11 @@ export async function publishBisecting(publisher: MessagePublisher, items: Bisec
  * stay in the outbox. The publisher checks the client's answers already (acknowledged-
  * positions.ts); this holds the contract for any MessagePublisher.
  */
+/** An offset in its decimal form. One RegExp for every check: a literal in the callback is a new object per message. */
+const OFFSET = /^\d+$/;
+
 export function requireEveryPosition(messages: readonly OutboundMessage[], positions: readonly PublishedPosition[]): void {
-  const proven =
-    positions.length === messages.length && positions.every((p, i) => p.topic === messages[i]!.topic && p.partition >= 0 && /^\d+$/.test(p.offset));
+  const proven = positions.length === messages.length && positions.every((p, i) => p.topic === messages[i]!.topic && p.partition >= 0 && OFFSET.test(p.offset));
   if (!proven) {
     throw new PublishError(
       'transient',
