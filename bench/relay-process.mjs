@@ -13,7 +13,8 @@
 // published <rows> events. Then, on { idleSeconds }, waits that long with nothing to publish and
 // answers { idleRssMb, idleRssFileMb, idleHeap*, idleExternalMb }; on { stop }, stops gracefully and exits.
 // BENCH_ALLOC_PROFILE=1: V8's sampling heap profiler over the drain and over the idle wait, the
-// functions that allocated most printed to stderr (bytes per event, bytes per second idle).
+// functions that allocated most printed to stderr (bytes per event, bytes per second idle;
+// BENCH_ALLOC_TOP of them, 25 by default).
 import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';

@@ -46,8 +46,8 @@ export function acknowledgedPositions(sent: readonly SentMessage[], answers: rea
  * that re-sent them would write them twice.
  */
 export function positionsWhereAcknowledged(sent: readonly SentMessage[], answers: readonly PartitionAcknowledgement[]): Array<PublishedPosition | undefined> {
-  // By topic, then partition: a `topic + partition` key string per message, and a bigint sum
-  // per message, were ~0.2 KB of garbage for every message the relay sends.
+  // By topic, then partition, counting in numbers: a `topic + partition` key string and a
+  // bigint sum per message would be ~0.2 KB of garbage for every message the relay sends.
   const acknowledged = new Map<string, Map<number, PartitionOffsets>>();
   for (const answer of answers) {
     if (answer.errorCode !== 0) continue;

@@ -61,8 +61,8 @@ const REJECTED_TYPES = new Set([
 
 /**
  * A message as `send` hands it to kafkajs, which reads its key, value and headers, with what
- * the publisher needs of it during the send: one object per message (WeakMaps keyed by the
- * message added a table entry for each message sent). A copy of the caller's message, never
+ * the publisher needs of it during the send: one object per message (a WeakMap keyed by the
+ * message would add a table entry for each message sent). A copy of the caller's message, never
  * the caller's object: fields kafkajs reads that OutboundMessage lacks (`partition`,
  * `timestamp`) stay unset whatever the caller's object holds.
  */
@@ -196,8 +196,8 @@ export class KafkaPublisher implements MessagePublisher {
       // producer's metadata would fail the whole send after retrying until its deadline).
       const facts = await this.catalog.facts([...new Set(messages.map((m) => m.topic))]);
       const refusals = messages.map((m) => refusal(m, facts.get(m.topic)!));
-      // Plain loops over indexes: this runs for every message the relay sends, where a
-      // flatMap's one-element arrays and the entries() pairs were ~0.3 KB per message.
+      // Plain loops over indexes: this runs for every message the relay sends, where flatMap's
+      // one-element arrays and entries()' pairs would be ~0.3 KB of garbage per message.
       const toSend: number[] = [];
       for (let i = 0; i < messages.length; i++) if (!refusals[i]) toSend.push(i);
       const positions: Array<PublishedPosition | undefined> = new Array(messages.length).fill(undefined);

@@ -216,7 +216,8 @@ export class LaneTopicHolds {
     const { holds } = this.ctx;
     const appeared = new Set<string>();
     const byTopic = new Map<string, HoldOutcome[]>();
-    // Indexed: runs once per batch over every row, where a for-of allocates an iterator result per row until V8 optimizes the loop.
+    // Indexed: runs once per batch over every row, where a for-of allocates an iterator result
+    // per row until V8 optimizes the loop.
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       const topic = outcome.message?.topic;

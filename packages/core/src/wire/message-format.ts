@@ -138,8 +138,8 @@ type HeaderName = (typeof HEADER)[keyof typeof HEADER];
 
 export function encodeEvent(event: StoredEvent, extraHeaders?: Record<string, string>): WireMessage {
   // HEADER's names spelled out (the type checks them): V8 builds an object literal with
-  // literal keys from one template, its fields in the object; with computed keys
-  // (`[HEADER.id]: ...`) it added them one by one, ~55 B more garbage per event relayed.
+  // literal keys from one template, its fields in the object; computed keys
+  // (`[HEADER.id]: ...`) it adds one by one, ~55 B more garbage per event relayed.
   const headers: Partial<Record<HeaderName, string>> = {
     ce_specversion: '1.0',
     ce_id: event.id,

@@ -96,8 +96,8 @@ export async function claimBatch(client: pg.ClientBase, shardsInOrder: readonly 
 
 /**
  * One object literal with every field, not `{ ...storedEventFromRow(r), ... }`: the spread
- * built each row twice and grew the second object's property store field by field, ~0.4 KB
- * of garbage per event at 10,000+ events/s (`BENCH_ALLOC_PROFILE=1`, docs/performance.md#memory).
+ * would build each row twice and grow the second object's property store field by field,
+ * ~0.4 KB of garbage per event at 10,000+ events/s (`BENCH_ALLOC_PROFILE=1`, docs/performance.md#memory).
  * The columns are CLAIM_BATCH_SQL's, named as storedEventFromRow reads them.
  */
 // biome-ignore lint/suspicious/noExplicitAny: a pg row whose column types CLAIM_BATCH_SQL, not TypeScript, fixes
