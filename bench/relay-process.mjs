@@ -13,7 +13,8 @@
 // published <rows> events. Then, on { idleSeconds }, waits that long with nothing to publish and
 // answers { idleRssMb, idleRssFileMb, idleHeap*, idleExternalMb }; on { stop }, stops gracefully and exits.
 // BENCH_ALLOC_PROFILE=1: V8's sampling heap profiler over the drain and over the idle wait, the
-// functions that allocated most printed to stderr (bytes per event, bytes per second idle).
+// functions that allocated most printed to stderr (bytes per event, bytes per second idle;
+// BENCH_ALLOC_TOP of them, 25 by default).
 import { readFileSync } from 'node:fs';
 import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import pg from 'pg';
@@ -148,15 +149,17 @@ async function startAllocationProfile() {
       const { profile } = await session.post('HeapProfiler.stopSampling');
       session.disconnect();
       const byFunction = new Map();
-      const walk = (node) => {
-        const { functionName, url, lineNumber } = node.callFrame;
-        const where = `${functionName || '(anonymous)'} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`;
+      const frame = ({ functionName, url, lineNumber }) => `${functionName || '(anonymous)'} ${url.split('/').slice(-3).join('/')}:${lineNumber + 1}`;
+      // A builtin (no url: `map`, `keys`, `next`) is named with the function that called it,
+      // which is the one to change.
+      const walk = (node, caller) => {
+        const where = node.callFrame.url === '' && caller ? `${frame(node.callFrame)} <- ${caller}` : frame(node.callFrame);
         if (node.selfSize > 0) byFunction.set(where, (byFunction.get(where) ?? 0) + node.selfSize);
-        for (const child of node.children) walk(child);
+        for (const child of node.children) walk(child, node.callFrame.url === '' ? caller : frame(node.callFrame));
       };
-      walk(profile.head);
+      walk(profile.head, undefined);
       const total = [...byFunction.values()].reduce((a, b) => a + b, 0);
-      const lines = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25);
+      const lines = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.BENCH_ALLOC_TOP) || 25);
       process.stderr.write(`relay process, ${window}: ${(total / count).toFixed(0)} B allocated per ${unit}\n`);
       for (const [where, bytes] of lines) process.stderr.write(`  ${(bytes / count).toFixed(0).padStart(6)} B/${unit}  ${where}\n`);
     },

@@ -24,6 +24,12 @@ describe('acknowledgedPositions', () => {
     });
   });
 
+  it('counts exactly across 2^53 within one partition (offsets are 64-bit)', () => {
+    const sent = [0, 1, 2, 3].map(() => ({ topic: 'orders', partition: 0 }));
+    const check = acknowledgedPositions(sent, [ok('orders', 0, '9007199254740990')]);
+    expect(check.ok && check.positions.map((p) => p.offset)).toEqual(['9007199254740990', '9007199254740991', '9007199254740992', '9007199254740993']);
+  });
+
   it('refuses a send whose answers leave a partition out (the shape kafkajs #1303 resolved with)', () => {
     // Partition 1 moved to the broker that had already answered for partition 0: the
     // client's answers hold only partition 0's entry.

@@ -8,9 +8,9 @@ import {
   type Attributes,
   type Context,
   type Counter,
-  type Link,
   type Meter,
   type Span,
+  type SpanOptions,
   type Tracer,
 } from '@opentelemetry/api';
 import {
@@ -117,7 +117,7 @@ export class InstrumentedPublisher implements MessagePublisher {
       if (stored) this.countPublished(messages.filter((_, i) => stored[i] !== undefined));
       throw error;
     }
-    for (const span of spans) span.end();
+    for (let i = 0; i < spans.length; i++) spans[i]!.end();
     this.countPublished(messages);
     return positions;
   }
@@ -125,35 +125,44 @@ export class InstrumentedPublisher implements MessagePublisher {
   private startSendSpan(message: OutboundMessage, batchSize: number): Span {
     const stored = parseTraceparent(headerText(message.headers[HEADER.traceparent]), headerText(message.headers[HEADER.tracestate]));
     let parent: Context = ROOT_CONTEXT;
-    const links: Link[] = [];
+    let options: SpanOptions = SEND_SPAN_OPTIONS;
     if (this.options.parent === 'message') {
       if (stored) parent = trace.setSpanContext(ROOT_CONTEXT, stored);
     } else {
       parent = context.active();
-      if (stored) links.push({ context: stored });
+      if (stored) options = { kind: SpanKind.PRODUCER, links: [{ context: stored }] };
     }
-    const span = this.tracer.startSpan(`send ${message.topic}`, { kind: SpanKind.PRODUCER, links }, parent);
+    const span = this.tracer.startSpan(`send ${message.topic}`, options, parent);
     // Attributes only for spans that are recorded: without an SDK (or when sampled out) the
     // relay pays no per-message attribute building. Nothing here samples on attributes.
     if (span.isRecording()) span.setAttributes(sendSpanAttributes(message, batchSize));
     return span;
   }
 
-  /** One `add` per (event type, topic) of the batch: a relay batch holds hundreds of messages of few types. */
+  /**
+   * One `add` per (event type, topic) of the batch: a relay batch holds hundreds of messages of
+   * few types. Counted by topic, then type, in an indexed loop: no key string and no iterator
+   * result per message (~0.15 KB per message the relay sends, with a `type + topic` key).
+   */
   private countPublished(messages: readonly OutboundMessage[]): void {
-    const counts = new Map<string, { eventType: string; topic: string; n: number }>();
-    for (const m of messages) {
+    const counts = new Map<string, Map<string, number>>();
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
       const eventType = headerText(m.headers[HEADER.type]) ?? 'unknown';
-      const key = `${eventType}\n${m.topic}`;
-      const entry = counts.get(key);
-      if (entry) entry.n++;
-      else counts.set(key, { eventType, topic: m.topic, n: 1 });
+      let byType = counts.get(m.topic);
+      if (!byType) counts.set(m.topic, (byType = new Map()));
+      byType.set(eventType, (byType.get(eventType) ?? 0) + 1);
     }
-    for (const { eventType, topic, n } of counts.values()) {
-      this.published.add(n, { [METRIC_LABEL.stage]: this.options.stage, [METRIC_LABEL.eventType]: eventType, [METRIC_LABEL.topic]: topic });
+    for (const [topic, byType] of counts) {
+      for (const [eventType, n] of byType) {
+        this.published.add(n, { [METRIC_LABEL.stage]: this.options.stage, [METRIC_LABEL.eventType]: eventType, [METRIC_LABEL.topic]: topic });
+      }
     }
   }
 }
+
+/** A send span's options without links, one object for all: `startSendSpan` runs for every message. */
+const SEND_SPAN_OPTIONS: SpanOptions = Object.freeze({ kind: SpanKind.PRODUCER });
 
 /** The attributes of a `send` span. */
 export function sendSpanAttributes(message: OutboundMessage, batchSize: number): Attributes {

@@ -60,6 +60,20 @@ const REJECTED_TYPES = new Set([
   'POLICY_VIOLATION',
 ]);
 
+/**
+ * A message as `send` hands it to kafkajs, which reads its key, value and headers, with what
+ * the publisher needs of it during the send: one object per message (a WeakMap keyed by the
+ * message would add a table entry for each message sent). A copy of the caller's message, never
+ * the caller's object: fields kafkajs reads that OutboundMessage lacks (`partition`,
+ * `timestamp`) stay unset whatever the caller's object holds.
+ */
+interface SentRecord extends Message {
+  /** OutboundMessage.choosePartition, when it has one. */
+  readonly choosePartition: ((partitionCount: number) => number) | undefined;
+  /** The partition kafkajs' partitioner chose for it (recorded to match Kafka's answers to messages: positionsOf); undefined until then. */
+  chosenPartition: number | undefined;
+}
+
 /** One kafkajs producer and what the publisher knows of its state. */
 interface PooledProducer {
   producer: Producer;
@@ -116,10 +130,6 @@ export class KafkaPublisher implements MessagePublisher {
   private readonly catalog: TopicCatalog;
   /** Copy topics ensureCopyTopics created or found: a re-drive of many rows asks the admin once per topic. */
   private readonly ensuredCopyTopics = new Set<string>();
-  /** The partition kafkajs' partitioner chose for each message object of a send in progress. */
-  private readonly partitionOf = new WeakMap<object, number>();
-  /** OutboundMessage.choosePartition of the message objects of a send in progress that have one. */
-  private readonly partitionChoosers = new WeakMap<object, (partitionCount: number) => number>();
 
   constructor(private readonly options: KafkaPublisherOptions) {
     this.kafka = new Kafka({
@@ -188,19 +198,18 @@ export class KafkaPublisher implements MessagePublisher {
       // producer's metadata would fail the whole send after retrying until its deadline).
       const facts = await this.catalog.facts([...new Set(messages.map((m) => m.topic))]);
       const refusals = messages.map((m) => refusal(m, facts.get(m.topic)!));
-      const toSend = messages.flatMap((_, i) => (refusals[i] ? [] : [i]));
+      // Plain loops over indexes: this runs for every message the relay sends, where flatMap's
+      // one-element arrays and entries()' pairs would be ~0.3 KB of garbage per message.
+      const toSend: number[] = [];
+      for (let i = 0; i < messages.length; i++) if (!refusals[i]) toSend.push(i);
       const positions: Array<PublishedPosition | undefined> = new Array(messages.length).fill(undefined);
       if (toSend.length > 0) {
         try {
-          const sentPositions = await this.send(
-            toSend.map((i) => messages[i]!),
-            deadline,
-            timeoutMs,
-          );
-          for (const [j, i] of toSend.entries()) positions[i] = sentPositions[j];
+          const sentPositions = await this.send(toSend.length === messages.length ? messages : toSend.map((i) => messages[i]!), deadline, timeoutMs);
+          for (let j = 0; j < toSend.length; j++) positions[toSend[j]!] = sentPositions[j];
         } catch (error) {
           if (!(error instanceof SendFailedError)) throw error;
-          for (const [j, i] of toSend.entries()) positions[i] = error.positions?.[j];
+          for (let j = 0; j < toSend.length; j++) positions[toSend[j]!] = error.positions?.[j];
           if (await this.refuseForGoneTopics(messages, toSend, error, positions, refusals)) throw new RefusedMessagesError(positions, refusals);
           throw Object.assign(error, { positions, refusals });
         }
@@ -289,12 +298,10 @@ export class KafkaPublisher implements MessagePublisher {
 
   /** One sendBatch of `messages` on a pooled producer; its positions, or a SendFailedError with the partial ones. */
   private async send(messages: readonly OutboundMessage[], deadline: number, timeoutMs: number): Promise<PublishedPosition[]> {
-    const sent: Message[] = messages.map((m) => {
-      const message: Message = { key: m.key, value: m.value, headers: m.headers };
-      if (m.choosePartition) this.partitionChoosers.set(message, m.choosePartition);
-      return message;
-    });
-    const byTopic = new Map<string, Message[]>();
+    const sent = messages.map(
+      (m): SentRecord => ({ key: m.key, value: m.value, headers: m.headers, choosePartition: m.choosePartition, chosenPartition: undefined }),
+    );
+    const byTopic = new Map<string, SentRecord[]>();
     messages.forEach((m, i) => {
       let list = byTopic.get(m.topic);
       if (!list) byTopic.set(m.topic, (list = []));
@@ -378,7 +385,7 @@ export class KafkaPublisher implements MessagePublisher {
   }
 
   /** Positions of the messages whose partitions kafkajs acknowledged before the send failed (patch revision 5). */
-  private partialPositions(messages: readonly OutboundMessage[], sent: Message[], error: unknown): Array<PublishedPosition | undefined> | undefined {
+  private partialPositions(messages: readonly OutboundMessage[], sent: SentRecord[], error: unknown): Array<PublishedPosition | undefined> | undefined {
     const answers = (error as { eventbusAcknowledged?: RecordMetadata[] } | undefined)?.eventbusAcknowledged;
     if (!answers || answers.length === 0) return undefined;
     return positionsWhereAcknowledged(this.sentPartitions(messages, sent), answers.map(partitionAnswer));
@@ -389,7 +396,7 @@ export class KafkaPublisher implements MessagePublisher {
    * kafkajs: a send that resolved without an acknowledged offset for some message is a
    * failed (transient) publish, so its rows stay in the outbox.
    */
-  private positionsOf(messages: readonly OutboundMessage[], sent: Message[], answers: RecordMetadata[]): PublishedPosition[] {
+  private positionsOf(messages: readonly OutboundMessage[], sent: SentRecord[], answers: RecordMetadata[]): PublishedPosition[] {
     const check = acknowledgedPositions(this.sentPartitions(messages, sent), answers.map(partitionAnswer));
     if (check.ok) return check.positions;
     throw new UnacknowledgedSendError(
@@ -399,8 +406,8 @@ export class KafkaPublisher implements MessagePublisher {
   }
 
   /** Each message's topic and the partition kafkajs' partitioner chose for it (undefined: never partitioned). */
-  private sentPartitions(messages: readonly OutboundMessage[], sent: Message[]): SentMessage[] {
-    return messages.map((m, i) => ({ topic: m.topic, partition: this.partitionOf.get(sent[i]!) }));
+  private sentPartitions(messages: readonly OutboundMessage[], sent: SentRecord[]): SentMessage[] {
+    return messages.map((m, i) => ({ topic: m.topic, partition: sent[i]!.chosenPartition }));
   }
 
   /** An idle producer, reconnected first when its last send failed; a new one when none is idle. */
@@ -425,8 +432,6 @@ export class KafkaPublisher implements MessagePublisher {
 
   private async openProducer(): Promise<PooledProducer> {
     const idempotent = this.options.idempotent ?? true;
-    const partitionOf = this.partitionOf;
-    const partitionChoosers = this.partitionChoosers;
     const producer = this.kafka.producer({
       // The catalog creates topics (createTopics on) with `topicPartitions`; a broker's
       // auto.create.topics.enable would create a deleted topic again with its own default
@@ -446,9 +451,9 @@ export class KafkaPublisher implements MessagePublisher {
       createPartitioner: () => {
         const choose = Partitioners.DefaultPartitioner();
         return (args) => {
-          const own = partitionChoosers.get(args.message);
-          const partition = own ? own(args.partitionMetadata.length) : choose(args);
-          partitionOf.set(args.message, partition);
+          const record = args.message as SentRecord; // every message this producer sends is one (send)
+          const partition = record.choosePartition ? record.choosePartition(args.partitionMetadata.length) : choose(args);
+          record.chosenPartition = partition;
           return partition;
         };
       },

@@ -353,13 +353,18 @@ export class RelayLane {
     // The woken rows may be in any of this lane's shards, asleep or not: sweep them all at the
     // next claim (their notification does the same for the other lanes).
     if (appeared.size > 0 && (await this.topicHolds.wakeRowsThatWaited(client, appeared))) this.nextSweepAt = 0;
-    return { claimed: outcomes.length, shardsWithRows: new Set(outcomes.map((o) => o.row.shard)) };
+    const shardsWithRows = new Set<number>();
+    for (let i = 0; i < outcomes.length; i++) shardsWithRows.add(outcomes[i]!.row.shard);
+    return { claimed: outcomes.length, shardsWithRows };
   }
 
   private toMessage(row: ClaimedRow): Outcome {
     try {
       const topic = this.ctx.options.router.topicFor(row.eventType);
-      return { row, message: { topic, ...encodeEvent(row) } };
+      // The fields named, not `{ topic, ...encodeEvent(row) }`: a spread copies field by field
+      // into a growing object, once per event relayed.
+      const { key, value, headers } = encodeEvent(row);
+      return { row, message: { topic, key, value, headers } };
     } catch (error) {
       return { row, error: error as Error };
     }
@@ -378,7 +383,11 @@ export class RelayLane {
     const retries: RetryRow[] = [];
     const waiting: RetryRow[] = [];
     const dead: DeadRow[] = [];
-    for (const outcome of outcomes) {
+    // Indexed loops over a batch's outcomes, here and below: a for-of allocates an iterator
+    // result per row wherever V8 has not optimized the loop away, and these functions run once
+    // per batch (BENCH_ALLOC_PROFILE=1 counted ~40 B per event for this one).
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
       const { row, message, error } = outcome;
       if (!error) continue;
       const attempts = row.attempts + 1;
@@ -414,13 +423,17 @@ export class RelayLane {
     const now = Date.now();
     metrics.batches++;
     metrics.batchSize.observe(rows.length);
-    for (const { row, error, message } of outcomes) {
+    let published = 0;
+    for (let i = 0; i < outcomes.length; i++) {
+      const { row, error, message } = outcomes[i]!;
       this.lastServed.set(row.shard, now);
       if (error || !message) continue;
-      metrics.published++;
+      published++;
       metrics.publishedByTopic.set(message.topic, (metrics.publishedByTopic.get(message.topic) ?? 0) + 1);
       metrics.publishLatency.observe(now - row.createdAt.getTime());
     }
+    // Once per batch: each change of `published` is an add to its OpenTelemetry counter.
+    metrics.published += published;
   }
 
   /**

