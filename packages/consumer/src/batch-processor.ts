@@ -430,22 +430,8 @@ export class BatchProcessor {
    * undecodable message in its trace (its headers may still carry one).
    */
   private deadLetterUndecodable(delivery: Delivery, error: unknown): MessageResult {
-    const { attempt } = delivery;
-    const { span, context: spanContext } = startProcessSpan(this.tracer, {
-      message: delivery.message,
-      headers: delivery.headers,
-      groupId: this.deps.options.groupId,
-      attempt,
-    });
-    let copy: Promise<unknown>;
-    try {
-      recordFailure(span, error);
-      copy = context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: delivery.firstFailureAt ?? Date.now() }));
-      span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
-    } finally {
-      span.end();
-    }
-    this.metric(undecodedEvent(delivery.headers), attempt, 'dead_lettered', 'undecodable');
+    const copy = this.deadLetterWithoutHandler(delivery, error, undefined);
+    this.metric(undecodedEvent(delivery.headers), delivery.attempt, 'dead_lettered', 'undecodable');
     return { status: 'done', copy };
   }
 
@@ -459,24 +445,31 @@ export class BatchProcessor {
   private deadLetterUnknownSubscription(event: ConsumedEvent, delivery: Delivery, name: string): MessageResult {
     const { options, subscriptions } = this.deps;
     const error = unknownSubscriptionError({ groupId: options.groupId, eventType: event.eventType, name, subscriptions });
+    const copy = this.deadLetterWithoutHandler(delivery, error, name);
+    this.metric(event, delivery.attempt, 'dead_lettered');
+    return { status: 'done', copy };
+  }
+
+  /** The DLQ copy of a delivery no handler is called for, in a process span of its own that records `error`. */
+  private deadLetterWithoutHandler(delivery: Delivery, error: unknown, subscription: string | undefined): Promise<unknown> {
     const { attempt } = delivery;
     const { span, context: spanContext } = startProcessSpan(this.tracer, {
       message: delivery.message,
       headers: delivery.headers,
-      groupId: options.groupId,
+      groupId: this.deps.options.groupId,
       attempt,
-      subscription: name,
+      ...(subscription === undefined ? {} : { subscription }),
     });
-    let copy: Promise<unknown>;
     try {
       recordFailure(span, error);
-      copy = context.with(spanContext, () => this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: delivery.firstFailureAt ?? Date.now() }));
+      const copy = context.with(spanContext, () =>
+        this.deadLetter(delivery, error, { attempts: attempt, firstFailureAt: delivery.firstFailureAt ?? Date.now() }),
+      );
       span.addEvent(PROCESS_SPAN_EVENT.deadLettered, this.deadLetterEventAttributes(attempt));
+      return copy;
     } finally {
       span.end();
     }
-    this.metric(event, attempt, 'dead_lettered');
-    return { status: 'done', copy };
   }
 
   /**

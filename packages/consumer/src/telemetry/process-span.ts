@@ -103,6 +103,9 @@ export function startProcessSpan(tracer: Tracer, input: ProcessSpanInput): { spa
  * anything, and the SDK's recordException converts what it reads (a `code`'s toString()).
  */
 export function recordFailure(span: Span, error: unknown): void {
+  // Without a tracer provider the span records nothing: describing the error would only cost
+  // (V8 formats a stack on its first read), once per failed attempt of every event.
+  if (!span.isRecording()) return;
   const { name, message, stack, code } = describeThrown(error);
   span.recordException({ name, message, ...(stack === undefined ? {} : { stack }), ...(code === undefined ? {} : { code }) });
   span.setAttribute(SPAN_ATTR.errorType, isEventBusError(error) ? error.code : name);
