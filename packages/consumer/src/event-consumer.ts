@@ -10,7 +10,7 @@ import {
 import { recordEventMetric } from '@eventbus/monitor';
 import { BatchProcessor } from './batch-processor.js';
 import { loadDrizzle, type InboxTransaction } from './inbox.js';
-import { type InboxCall, InboxPool } from './inbox-pool.js';
+import { type InboxCall, InboxPool, inboxStopped } from './inbox-pool.js';
 import { type EventContract, isEventContract } from '@eventbus/contracts';
 import {
   contractSubscription,
@@ -196,9 +196,7 @@ export class EventConsumer {
   private async processOnce(call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
     const { connectionString, partitionsConsumedConcurrently, handlerTimeoutMs } = this.options;
     if (!connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
-    if (this.inboxClosed) {
-      throw new EventBusError('STOPPED', 'ctx.processOnce was called after the consumer stopped: its inbox pool is closed', { retriable: true });
-    }
+    if (this.inboxClosed) throw inboxStopped();
     // Made on first use: a worker without the inbox never loads drizzle-orm (see inbox.ts).
     this.inbox ??= new InboxPool({ connectionString, partitionsConsumedConcurrently, handlerTimeoutMs });
     return this.inbox.processOnce(call, effect);

@@ -60,8 +60,7 @@ export class InboxPool {
 
   /** Runs `effect` once per (group, event) in a transaction of its own (processOnce in inbox.ts); returns whether it ran. */
   async processOnce(call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
-    if (this.closing)
-      throw new EventBusError('STOPPED', 'ctx.processOnce was called after the consumer stopped: its inbox pool is closed', { retriable: true });
+    if (this.closing) throw inboxStopped();
     const drizzle = await this.loadDrizzle();
     const client = await this.acquire();
     const held: CheckedOut = { client, call, since: Date.now() };
@@ -145,6 +144,11 @@ export class InboxPool {
     );
     return this.drizzle;
   }
+}
+
+/** `ctx.processOnce` after stop() (a handler abandoned on the grace period, still running): no new inbox transaction. */
+export function inboxStopped(): EventBusError {
+  return new EventBusError('STOPPED', 'ctx.processOnce was called after the consumer stopped: its inbox pool is closed', { retriable: true });
 }
 
 function ignoreError(): void {

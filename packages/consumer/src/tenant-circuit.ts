@@ -1,5 +1,4 @@
-import { EventBusError } from '@eventbus/core';
-import { shellQuote } from './shell-quote.js';
+import { EventBusError, shellQuote } from '@eventbus/core';
 
 /** Settings of the per-tenant circuit breaker (`EventConsumerOptions.tenantCircuitBreaker`). */
 export interface TenantCircuitOptions {

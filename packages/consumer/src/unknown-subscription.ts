@@ -1,6 +1,5 @@
-import { EventBusError } from '@eventbus/core';
+import { EventBusError, shellQuote } from '@eventbus/core';
 import type { ResolvedSubscription } from './options.js';
-import { shellQuote } from './shell-quote.js';
 
 /** How many of the consumer's subscriptions the error lists (its message goes into a DLQ header of at most 2 KiB). */
 const LISTED_SUBSCRIPTIONS = 20;

@@ -13,3 +13,4 @@ export * from './messaging-attributes.js';
 export * from './metric-names.js';
 export * from './kafka-client-options.js';
 export { sqlTableName } from './sql-table-name.js';
+export { shellQuote } from './shell-quote.js';

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { errorMessage, EventBusError, HEADER, invalidConfig, isEventBusError, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
+import { errorMessage, EventBusError, HEADER, invalidConfig, isEventBusError, shellQuote, TopicRouter, type TopicRoutingOptions } from '@eventbus/core';
 import type { MessagePublisher, StoredRecord } from '@eventbus/kafka';
 import { findEventReplayWindow, requeueEvent } from '@eventbus/outbox';
 import { inTransaction } from '@eventbus/schema/transaction';
@@ -247,11 +247,11 @@ function originalGoneError(row: DeadLetterRow, cause: EventBusError, advice: str
  * the advice counts; consumers that deduplicate by ce_id skip the others.
  */
 async function replayAdvice(db: pg.Pool | pg.ClientBase, row: DeadLetterRow): Promise<string> {
-  const group = `--group ${shellWord(row.group_id ?? '<group>')}`;
+  const group = `--group ${shellQuote(row.group_id ?? '<group>')}`;
   if (row.event_id === null) {
     // The relay publishes after the commit: created_at is before the record's timestamp (clocks of the database and the relay's host apart).
-    const tenant = row.tenant_id === null ? '<tenant>' : shellWord(row.tenant_id);
-    const type = row.event_type === null ? `'<type>'` : shellWord(row.event_type, true);
+    const tenant = row.tenant_id === null ? '<tenant>' : shellQuote(row.tenant_id);
+    const type = row.event_type === null ? `'<type>'` : shellQuote(row.event_type, { always: true });
     const to = row.message_timestamp ? row.message_timestamp.toISOString() : '<…>';
     return (
       `This dead letter has no event id (an undecodable message, or a ce_id too large to keep), so the EventLog cannot be searched for it. ` +
@@ -277,13 +277,8 @@ async function replayAdvice(db: pg.Pool | pg.ClientBase, row: DeadLetterRow): Pr
       : '';
   return (
     `The EventLog has event ${row.event_id}, created at ${window.createdAt}: replay it to the group ` +
-    `(eventbus replay --tenant ${shellWord(window.tenantId)} ${group} --types ${shellWord(window.eventType, true)} --from ${window.from} --to ${window.to})${others}, then discard this dead letter`
+    `(eventbus replay --tenant ${shellQuote(window.tenantId)} ${group} --types ${shellQuote(window.eventType, { always: true })} --from ${window.from} --to ${window.to})${others}, then discard this dead letter`
   );
-}
-
-/** `value` as one shell word: as is when it needs no quotes (unless `always`), else in single quotes. */
-function shellWord(value: string, always = false): string {
-  return !always && /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 /** Headers from the row's bytea arrays: values stay bytes; a repeated name keeps its last value; a null value is left out. */

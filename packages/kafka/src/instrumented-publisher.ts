@@ -214,9 +214,9 @@ function textHeaders(headers: Readonly<Record<string, string | Buffer>>): Readon
 
 /** The exception is recorded from its text (describeThrown): a publisher given by the caller may reject with anything. */
 function endFailed(span: Span, error: unknown): void {
-  const { name, message, stack, code } = describeThrown(error);
-  span.recordException({ name, message, ...(stack === undefined ? {} : { stack }), ...(code === undefined ? {} : { code }) });
-  span.setAttribute(SPAN_ATTR.errorType, error instanceof PublishError ? `publish_${error.kind}` : name);
-  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  const thrown = describeThrown(error);
+  span.recordException(thrown);
+  span.setAttribute(SPAN_ATTR.errorType, error instanceof PublishError ? `publish_${error.kind}` : thrown.name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: thrown.message });
   span.end();
 }

@@ -4,22 +4,16 @@
  * same request refused again until an operator grants the ACL or fixes the credentials: not a
  * broker outage, however many retries kafkajs wrapped around it.
  */
-export type KafkaRefusal =
-  | 'TOPIC_AUTHORIZATION_FAILED'
-  | 'GROUP_AUTHORIZATION_FAILED'
-  | 'CLUSTER_AUTHORIZATION_FAILED'
-  | 'TRANSACTIONAL_ID_AUTHORIZATION_FAILED'
-  | 'DELEGATION_TOKEN_AUTHORIZATION_FAILED'
-  | 'SASL_AUTHENTICATION_FAILED';
-
-const REFUSAL_TYPES: ReadonlySet<string> = new Set<KafkaRefusal>([
+const REFUSALS = [
   'TOPIC_AUTHORIZATION_FAILED',
   'GROUP_AUTHORIZATION_FAILED',
   'CLUSTER_AUTHORIZATION_FAILED',
   'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
   'DELEGATION_TOKEN_AUTHORIZATION_FAILED',
   'SASL_AUTHENTICATION_FAILED',
-]);
+] as const;
+export type KafkaRefusal = (typeof REFUSALS)[number];
+const REFUSAL_TYPES: ReadonlySet<string> = new Set(REFUSALS);
 
 type KafkaJSErrorShape = { name?: unknown; type?: unknown; cause?: unknown; originalError?: unknown; errors?: unknown };
 

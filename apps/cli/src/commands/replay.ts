@@ -1,6 +1,6 @@
 import type { ReplayCursor, ReplayFilter, ReplayTarget, RepublishResult } from '@eventbus/replay';
 import { COMMON_FLAGS, dateFlag, intFlag, listFlag, parseCommandArgs, positiveNumberFlag } from '../args.js';
-import { isEventBusError } from '@eventbus/core';
+import { isEventBusError, shellQuote } from '@eventbus/core';
 import { badData, CliError, usageError } from '../cli-error.js';
 import { confirmBulkAction } from '../confirm.js';
 import type { Command } from '../command.js';
@@ -200,14 +200,22 @@ function warnAboutHiddenSessions(io: CliIo, hiddenSessions: number): void {
 function withResumeHint(error: unknown, argv: string[]): unknown {
   if (!isEventBusError(error, 'PUBLISH_FAILED')) return error;
   const token = error.details.resumeToken as string | null;
-  const resume = token ? `\nresume with:\n  eventbus replay ${withoutResumeFlags(argv).map(shellQuote).join(' ')} --resume ${token}` : '';
+  const resume = token
+    ? `\nresume with:\n  eventbus replay ${withoutResumeFlags(argv)
+        .map((arg) => shellQuote(arg))
+        .join(' ')} --resume ${token}`
+    : '';
   const refused = (error.cause as { kind?: string } | undefined)?.kind === 'rejected';
   return new CliError(refused ? 'bad_data' : 'unavailable', `${error.message}${resume}`, { cause: error });
 }
 
 function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[]): void {
   const resumeCommand =
-    result.interrupted && result.resumeToken ? `eventbus replay ${withoutResumeFlags(argv).map(shellQuote).join(' ')} --resume ${result.resumeToken}` : null;
+    result.interrupted && result.resumeToken
+      ? `eventbus replay ${withoutResumeFlags(argv)
+          .map((arg) => shellQuote(arg))
+          .join(' ')} --resume ${result.resumeToken}`
+      : null;
   if (json) printJson(io, { ...result, resumeCommand });
   else {
     const verb = result.dryRun ? 'would send' : 'sent';
@@ -243,10 +251,6 @@ function withoutResumeFlags(argv: string[]): string[] {
     else if (!arg.startsWith('--resume=') && !arg.startsWith('--after=')) out.push(arg);
   }
   return out;
-}
-
-function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {

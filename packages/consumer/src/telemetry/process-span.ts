@@ -106,8 +106,8 @@ export function recordFailure(span: Span, error: unknown): void {
   // Without a tracer provider the span records nothing: describing the error would only cost
   // (V8 formats a stack on its first read), once per failed attempt of every event.
   if (!span.isRecording()) return;
-  const { name, message, stack, code } = describeThrown(error);
-  span.recordException({ name, message, ...(stack === undefined ? {} : { stack }), ...(code === undefined ? {} : { code }) });
-  span.setAttribute(SPAN_ATTR.errorType, isEventBusError(error) ? error.code : name);
-  span.setStatus({ code: SpanStatusCode.ERROR, message });
+  const thrown = describeThrown(error);
+  span.recordException(thrown);
+  span.setAttribute(SPAN_ATTR.errorType, isEventBusError(error) ? error.code : thrown.name);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: thrown.message });
 }
