@@ -63,16 +63,19 @@ describe('apps/relay telemetry', () => {
       `INSERT INTO eventbus.dead_letters (dedupe_key, stage, event_type, error_class, error_message, attempts, first_failed_at, last_failed_at)
        VALUES ('relay:x', 'relay', 'order.placed', 'PublishError', 'too large', 6, now(), now())`,
     );
-    // Both counters in one scrape: a scrape is not atomic across meters. The relay's meter is
-    // read after its gauges' Postgres queries, the publisher's before them, so one scrape can
-    // show the relay's count ahead of the publisher's by a batch that landed in between.
+    // Both counters and the backlog in one scrape: a scrape is not atomic across meters. The
+    // relay's meter is read after its gauges' Postgres queries, the publisher's before them, so
+    // one scrape can show the relay's count ahead of the publisher's by a batch that landed in
+    // between. And the counters move when Kafka acknowledges, before the lane's transaction
+    // deletes the rows, so the backlog gauge can still count a published row.
     const published = `eventbus_events_published_total{stage="relay",event_type="order.placed",topic="${topic}"} 2`;
     const text = await waitFor(
       async () => {
         const t = await metrics();
-        return /^eventbus_relay_published_total 2$/m.test(t) && t.includes(published) ? t : undefined;
+        const settled = /^eventbus_relay_published_total 2$/m.test(t) && t.includes(published) && /^eventbus_outbox_backlog 0$/m.test(t);
+        return settled ? t : undefined;
       },
-      { timeoutMs: 30_000, message: 'two events published, by both counters' },
+      { timeoutMs: 30_000, message: 'two events published, by both counters, and the backlog empty' },
     );
     expect(text).toMatch(/^# TYPE eventbus_relay_publish_latency_ms histogram$/m);
     expect(text).toMatch(/^eventbus_relay_publish_latency_ms_bucket\{le="\+Inf"\} 2$/m);
