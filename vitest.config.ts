@@ -15,7 +15,7 @@ const clusterRequested =
   // biome-ignore lint/suspicious/noUndeclaredEnvVars: read by vitest, which turbo does not run
   process.env.KAFKA_CLUSTER_TESTS === '1' || argv.some((a, i) => a === '--project=cluster' || (a === '--project' && argv[i + 1] === 'cluster'));
 
-// The integration files that take about a minute or more on a 2-core machine, in this order.
+// The integration files that take about half a minute or more on a 2-core machine, longest first.
 // vitest starts files in the order of the last run's durations when it has them
 // (node_modules/.vite), and largest first on a fresh clone such as CI's, where the fault matrix
 // and the broker outage (small files) came last, and whichever ended last ran alone while the
@@ -23,9 +23,13 @@ const clusterRequested =
 // instead; those two still run side by side (as they did at the end), apart from the
 // CPU-heavy npm install and CLI files.
 const LONG_FILES = [
+  'apps/cli/test/cli-audit-memory.int.test.ts',
   'faults/test/fault-matrix.int.test.ts',
-  'packages/relay/test/broker-outage.int.test.ts',
   'apps/cli/test/packed-install.int.test.ts',
+  'apps/cli/test/cli-start-up.int.test.ts',
+  'apps/cli/test/cli-status.int.test.ts',
+  'packages/consumer/test/crash-redelivery.int.test.ts',
+  'packages/relay/test/broker-outage.int.test.ts',
   'apps/cli/test/cli-replay.int.test.ts',
   'apps/cli/test/cli-prune.int.test.ts',
 ];

@@ -2,7 +2,8 @@
 # The two commands of the README, on a fresh clone:
 #   bash scripts/run.sh demo    # the whole pipeline on local defaults, with a live view
 #   bash scripts/run.sh test    # every test, against real Postgres and Kafka
-# (also: bash scripts/run.sh bench; arguments after the command go to it, e.g. `test --project unit`)
+# (also: bash scripts/run.sh bench, and vitest: the tests without lint and type checks;
+# arguments after the command go to it, e.g. `test --project unit`)
 #
 # Node: the system `node` when it is a supported version (package.json engines:
 # ^22.15.0 || ^24.0.0), otherwise the version pinned in .node-version, taken from the npm
@@ -93,6 +94,9 @@ pnpm install --frozen-lockfile >&2
 case "${1:-}" in
   demo) shift; pnpm demo "$@" ;;
   test) shift; pnpm test "$@" ;;
+  # The tests alone, after a build: no lint and no type check (.ci/run's later steps, which
+  # come after a full `test` of the same checkout).
+  vitest) shift; pnpm build && pnpm exec vitest run "$@" ;;
   bench) shift; pnpm bench "$@" ;;
-  *) echo "usage: bash scripts/run.sh demo|test|bench [arguments]" >&2; exit 2 ;;
+  *) echo "usage: bash scripts/run.sh demo|test|bench|vitest [arguments]" >&2; exit 2 ;;
 esac
