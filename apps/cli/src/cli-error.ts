@@ -32,6 +32,7 @@ export function describeFailure(error: unknown): { exitCode: ExitCode; message: 
   if (isEventBusError(error)) {
     if (error.code === 'INVALID_CONFIG' || error.code === 'INVALID_EVENT_TYPE') return { exitCode: EXIT.usage, message: error.message };
     if (error.code === 'DATABASE_UNAVAILABLE' || error.code === 'BROKER_UNAVAILABLE') return { exitCode: EXIT.unavailable, message: error.message };
+    if (error.code === 'UNKNOWN_EVENT_ID') return { exitCode: EXIT.badData, message: error.message };
   }
   // @eventbus/kafka's PublishError, recognised by shape so this module does not load kafkajs.
   if ((error as Error)?.name === 'PublishError') {

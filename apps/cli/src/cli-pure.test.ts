@@ -37,6 +37,7 @@ describe('describeFailure: exit codes', () => {
     expect(describeFailure(new CliError('usage', 'x')).exitCode).toBe(2);
     expect(describeFailure(new CliError('bad_data', 'x')).exitCode).toBe(3);
     expect(describeFailure(new EventBusError('INVALID_CONFIG', 'x')).exitCode).toBe(2);
+    expect(describeFailure(new EventBusError('UNKNOWN_EVENT_ID', 'x')).exitCode).toBe(3);
     expect(describeFailure(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).exitCode).toBe(4);
     expect(describeFailure(Object.assign(new Error('relation does not exist'), { code: '42P01' })).message).toMatch(/eventbus migrate/);
     expect(describeFailure(Object.assign(new Error('broker down'), { name: 'PublishError', kind: 'transient' })).exitCode).toBe(4);

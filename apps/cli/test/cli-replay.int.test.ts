@@ -61,6 +61,79 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
     expect(seq[seq.length - 1]).toBe(120);
   });
 
+  it('--event-id emits exactly the given events, not the others of their transaction; other filters narrow them; bad ids exit 2, unknown ones exit 3 sending nothing', async () => {
+    const prefix = f.prefix();
+    const env = f.env(prefix);
+    const tenant = uniqueName('by-id-');
+    const topic = `${prefix}by-id`;
+    await seedEvents(f.pool, { tenantId: tenant, count: 20, start: '2026-02-01T00:00:00Z', types: TYPES });
+    // One transaction writes four events: they share created_at, so no --from/--to tells them apart.
+    const { rows } = await f.pool.query(
+      `INSERT INTO eventbus.event_log (id, tenant_id, event_key, event_type, payload, correlation_id)
+       SELECT gen_random_uuid(), $1, 'tx-' || i, (ARRAY['order.placed', 'order.placed', 'order.placed', 'product.created'])[i], '{}', 'c'
+       FROM generate_series(1, 4) i
+       RETURNING id::text, event_type, created_at`,
+      [tenant],
+    );
+    expect(new Set(rows.map((r) => r.created_at.getTime())).size).toBe(1);
+    const [a, b, decoy, product] = rows.map((r) => r.id as string) as [string, string, string, string];
+    const inOrder = (...ids: string[]) => [...ids].sort();
+    const dryRun = async (...args: string[]) => {
+      const run = await runCliInProcess(['replay', '--tenant', tenant, ...args, '--to-topic', topic, '--dry-run', '--json'], env);
+      expect(run.code, run.stderr).toBe(0);
+      return JSON.parse(run.stdout);
+    };
+    // A comma list or the flag repeated (and either mixed, repeats and case aside): the same two events.
+    for (const args of [
+      ['--event-id', `${a},${b}`],
+      ['--event-id', a, '--event-id', b],
+      ['--event-id', `${b.toUpperCase()}, ${a}`, '--event-id', b],
+    ]) {
+      const dry = await dryRun(...args);
+      expect({ args, total: dry.total, ids: [dry.first.id, dry.last.id] }).toEqual({ args, total: 2, ids: inOrder(a, b) });
+    }
+    // The other filters narrow the ids: --types leaves the product event of the four.
+    expect(await dryRun('--event-id', `${a},${product}`, '--types', 'product.*')).toMatchObject({ total: 1, first: { id: product } });
+    expect(await dryRun('--event-id', a, '--correlation-id', 'other')).toMatchObject({ total: 0 });
+
+    await createTopics(f.brokers, [{ topic }]);
+    const collector = await f.collect([topic]);
+    const run = await runCli(['replay', '--tenant', tenant, '--event-id', `${a},${b}`, '--to-topic', topic, '--json'], env);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.json()).toMatchObject({ sent: 2, total: 2, upperBound: { limitedBy: 'now' } });
+    await collector.waitForEvents(2, 20_000);
+    expect(await f.messageCount(topic)).toBe(2);
+    expect(collector.messages.map((m) => m.headers.ce_id).sort()).toEqual(inOrder(a, b));
+    expect(collector.messages.map((m) => m.headers.ce_id)).not.toContain(decoy);
+    // The text report names no later events to replay with --from: the ids were the whole selection.
+    const text = await runCliInProcess(['replay', '--tenant', tenant, '--event-id', a, '--to-topic', topic, '--dry-run'], env);
+    expect(text.stdout).toMatch(/upper bound: events created before \S+ \(when the replay began\)$/m);
+
+    // Malformed: usage errors (exit 2) naming the value, before any connection.
+    for (const [args, message] of [
+      [['--event-id', 'nope'], '--event-id "nope" is not an event id (a uuid)'],
+      [['--event-id', `${a},${a.slice(0, -1)}`], `--event-id "${a.slice(0, -1)}" is not an event id (a uuid)`],
+      [['--event-id', ' , '], '--event-id needs at least one event id (a uuid)'],
+      [['--event-id'], '--event-id needs a value'],
+    ] as const) {
+      const bad = await runCliInProcess(['replay', '--tenant', tenant, ...args, '--to-topic', topic, '--dry-run'], env);
+      expect([bad.code, bad.stdout, bad.stderr]).toEqual([2, '', expect.stringContaining(message)]);
+    }
+    // Unknown ids: one never written, one of another tenant. Exit 3 naming them, nothing sent, with or without --dry-run.
+    const other = uniqueName('other-');
+    await seedEvents(f.pool, { tenantId: other, count: 1, start: '2026-02-01T00:00:00Z', types: TYPES });
+    const [othersEvent] = await eventIds(f.pool, other);
+    const neverWritten = '01a25176-edf1-7497-9005-3b5a3891963a';
+    const unknown = inOrder(othersEvent!, neverWritten);
+    const refused = await runCli(['replay', '--tenant', tenant, '--event-id', `${a},${othersEvent},${neverWritten}`, '--to-topic', topic, '--json'], env);
+    expect([refused.code, refused.stdout]).toEqual([3, '']);
+    expect(refused.stderr).toContain(`eventbus: tenant "${tenant}" has no event ${unknown.join(', ')} in this EventLog`);
+    expect(refused.stderr).toContain('nothing was replayed');
+    const refusedDry = await runCliInProcess(['replay', '--tenant', tenant, '--event-id', `${neverWritten},${b}`, '--to-topic', topic, '--dry-run'], env);
+    expect([refusedDry.code, refusedDry.stdout]).toEqual([3, '']);
+    expect(await f.messageCount(topic)).toBe(2);
+  });
+
   it("never emits another tenant's events (3 tenants, look-alike ids)", async () => {
     const prefix = f.prefix();
     const base = uniqueName('t');
@@ -105,6 +178,7 @@ describe('eventbus replay (the CLI as a process, real Postgres and Kafka)', () =
       ['--tenant', tenant, '--from', attacks[0]!],
       ['--tenant', tenant, '--to', attacks[1]!],
       ['--tenant', tenant, '--after', attacks[0]!],
+      ['--tenant', tenant, '--event-id', attacks[0]!],
       ['--tenant', tenant, '--resume', attacks[1]!],
       ['--tenant', tenant, '--to-topic', attacks[0]!],
       ['--tenant', 'x'.repeat(10_240)],

@@ -80,7 +80,9 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     expect(message).toContain(`dead letter ${row.id} holds no value and its original is gone: ${eventTopic} partition 0 offset 0 is not retained`);
     expect(message).toContain("the partition's first retained offset is 1");
     // The fixture publishes straight to Kafka: the event is in no EventLog, and the advice says so instead of naming a replay that sends nothing.
-    expect(message).toContain(`This database's EventLog has no event ${row.event_id} (pruned by retention, or written through another database`);
+    expect(message).toContain(
+      `This database's EventLog has no event ${row.event_id} (pruned by retention, or written through another database: replay it there with eventbus replay --tenant acme --group ${row.group_id} --event-id ${row.event_id})`,
+    );
     expect(await statusOf(row.id)).toBe('pending');
     // Nothing reached the group's retry topic.
     expect(await f.messageCount(retryTopic)).toBe(0);
@@ -166,7 +168,7 @@ describe('re-drive of a dead letter without the value (real Kafka)', () => {
     expect(isEventBusError(error, 'ORIGINAL_NOT_RETAINED'), String(error)).toBe(true);
     expect((error as Error).message).toContain(`came from a replay to the group: its offset (${offset}) is the event id`);
     expect((error as Error).message).toContain(
-      `(eventbus replay --tenant acme --group ${groupId} --types 'order.placed' --from 2026-03-01T08:15:30.250Z --to 2026-03-01T08:15:30.250Z)`,
+      `The EventLog has event ${eventId}, created at 2026-03-01T08:15:30.250000Z: replay it to the group (eventbus replay --tenant acme --group ${groupId} --event-id ${eventId})`,
     );
     expect(await statusOf(rows[0].id)).toBe('pending');
   });

@@ -29,6 +29,8 @@ export type EventBusErrorCode =
   // a re-drive that reads the original record from its topic: the record is gone, or another one is there
   | 'ORIGINAL_NOT_RETAINED'
   | 'ORIGINAL_MISMATCH'
+  // a replay by event id names ids the tenant's EventLog does not have: nothing is replayed
+  | 'UNKNOWN_EVENT_ID'
   | 'STOPPED';
 
 export interface EventBusErrorOptions {

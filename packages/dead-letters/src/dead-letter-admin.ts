@@ -238,13 +238,12 @@ function originalGoneError(row: DeadLetterRow, cause: EventBusError, advice: str
 
 /**
  * The replay that re-sends the row's event to its group from the EventLog, in place of the
- * original the re-drive cannot read. Replay selects by the EventLog's created_at, not by the
- * Kafka record's timestamp (the row's message_timestamp): the relay publishes after the commit,
- * so the record's timestamp trails created_at by the relay's lag then (minutes when it was
- * behind), and for a row from a replay to the group it is the replay's send time. So the event
- * is looked up by its id and the window is its created_at (findEventReplayWindow). Replay has no
- * event-id filter: the window holds the events of the type created in that millisecond, which
- * the advice counts; consumers that deduplicate by ce_id skip the others.
+ * original the re-drive cannot read: `eventbus replay --event-id`, which selects exactly this
+ * event (not the other events of its transaction, which share its created_at). The event is
+ * looked up by its id first (findEventReplayWindow, for the EventLog's tenant and created_at),
+ * so an event this database does not have is said to be missing rather than advised a replay
+ * that would fail. A row without an event id can only be looked for by time: the Kafka
+ * record's timestamp, the relay's publish time, bounds its created_at from above.
  */
 async function replayAdvice(db: pg.Pool | pg.ClientBase, row: DeadLetterRow): Promise<string> {
   const group = `--group ${shellQuote(row.group_id ?? '<group>')}`;
@@ -259,27 +258,26 @@ async function replayAdvice(db: pg.Pool | pg.ClientBase, row: DeadLetterRow): Pr
       `look with eventbus replay --tenant ${tenant} ${group} --types ${type} --from <…> --to ${to} --dry-run, replay it without --dry-run, then discard this dead letter`
     );
   }
+  const byId = (tenantId: string | null) =>
+    `eventbus replay --tenant ${tenantId === null ? '<tenant>' : shellQuote(tenantId)} ${group} --event-id ${shellQuote(row.event_id!)}`;
   let window: Awaited<ReturnType<typeof findEventReplayWindow>>;
   try {
     window = await findEventReplayWindow(db, row.event_id);
   } catch (error) {
-    return `The EventLog could not be searched for event ${row.event_id} (${errorMessage(error)}); replay it by its created_at with eventbus replay --tenant … ${group} --types … --from … --to …, then discard this dead letter`;
+    return `The EventLog could not be searched for event ${row.event_id} (${errorMessage(error)}); replay it with ${byId(row.tenant_id)}, then discard this dead letter`;
   }
   if (!window) {
+    // Only a uuid can be an EventLog id: for another ce_id, no replay anywhere would find it.
+    const elsewhere = EVENT_ID.test(row.event_id) ? `: replay it there with ${byId(row.tenant_id)}` : '';
     return (
-      `This database's EventLog has no event ${row.event_id} (pruned by retention, or written through another database: replay it there by its created_at with ` +
-      `eventbus replay --tenant … ${group} --types … --from … --to …); nothing here can re-send it, discard this dead letter once it is handled otherwise`
+      `This database's EventLog has no event ${row.event_id} (pruned by retention, or written through another database${elsewhere}); ` +
+      `nothing here can re-send it, discard this dead letter once it is handled otherwise`
     );
   }
-  const others =
-    window.eventsInWindow > 1
-      ? ` (the window holds ${window.eventsInWindow} events of that type, created in the same millisecond; consumers that deduplicate by ce_id skip those they handled)`
-      : '';
-  return (
-    `The EventLog has event ${row.event_id}, created at ${window.createdAt}: replay it to the group ` +
-    `(eventbus replay --tenant ${shellQuote(window.tenantId)} ${group} --types ${shellQuote(window.eventType, { always: true })} --from ${window.from} --to ${window.to})${others}, then discard this dead letter`
-  );
+  return `The EventLog has event ${row.event_id}, created at ${window.createdAt}: replay it to the group (${byId(window.tenantId)}), then discard this dead letter`;
 }
+
+const EVENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Headers from the row's bytea arrays: values stay bytes; a repeated name keeps its last value; a null value is left out. */
 function headersFromBytes(names: readonly Buffer[], values: ReadonlyArray<Buffer | null>): Record<string, string | Buffer> {

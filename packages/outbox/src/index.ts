@@ -13,12 +13,14 @@ export {
   startCursor,
   toDateBound,
   READ_EVENT_PAGE_SQL,
+  READ_EVENT_PAGE_BY_IDS_SQL,
   type EventLogCursor,
   type EventLogFilter,
   type ReplayedRow,
 } from './event-log/read-event-page.js';
-export { countMatchingEvents, COUNT_MATCHING_EVENTS_SQL } from './event-log/count-matching-events.js';
+export { countMatchingEvents, COUNT_MATCHING_EVENTS_SQL, COUNT_MATCHING_EVENTS_BY_IDS_SQL } from './event-log/count-matching-events.js';
 export { findEventCursor, FIND_EVENT_CURSOR_SQL } from './event-log/find-event-cursor.js';
+export { findEventIds, FIND_EVENT_IDS_SQL } from './event-log/find-event-ids.js';
 export { findEventReplayWindow, FIND_EVENT_REPLAY_WINDOW_SQL, type EventReplayWindow } from './event-log/find-event-replay-window.js';
 export {
   eventLogTenants,

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { eventTypeMatcher, eventTypePatternProblem, invalidConfig, type BusEvent } from '@eventbus/core';
 import { eventPages } from './event-pages.js';
+import { checkEventIds } from './event-ids.js';
 import { resolveReplayFilter, type ReplayFilter } from './replay-filter.js';
 
 /** What `EventReplay` accepts as a database: a pg Pool or Client, or a Drizzle node-postgres db. */
@@ -46,9 +47,13 @@ export class EventReplay {
     this.subscriptions.push({ matches: eventTypeMatcher(subscription.eventTypes), handler: subscription.handler });
   }
 
-  /** Replays the window; returns how many events reached at least one handler. */
+  /**
+   * Replays the window; returns how many events reached at least one handler. With `eventIds`,
+   * an id the tenant's EventLog does not have fails with UNKNOWN_EVENT_ID before any handler runs.
+   */
   async replay(options: ReplayOptions): Promise<number> {
     const filter = resolveReplayFilter(options);
+    await checkEventIds(this.db, filter);
     let processed = 0;
     const pageOptions = { ...(options.signal ? { signal: options.signal } : {}), ...(options.pageSize ? { pageSize: options.pageSize } : {}) };
     for await (const page of eventPages(this.db, filter, pageOptions)) {

@@ -36,8 +36,10 @@ const HASH = /^[0-9a-f]{16}$/;
 const TOKEN_VERSION = 2;
 
 /**
- * A short hash of what selects the events besides the tenant: types, window, correlation id.
- * Taken over the resolved filter, so `--types 'product.*, '` and `--types product.*` agree.
+ * A short hash of what selects the events besides the tenant: types, window, correlation id,
+ * event ids. Taken over the resolved filter, so `--types 'product.*, '` and `--types product.*`
+ * agree. The event ids are appended only when given: a filter without them keeps its hash, so
+ * the tokens interrupted replays already printed stay valid.
  */
 export function replayFilterHash(filter: ResolvedReplayFilter): string {
   const canonical = JSON.stringify([
@@ -46,6 +48,7 @@ export function replayFilterHash(filter: ResolvedReplayFilter): string {
     filter.fromDate?.toISOString() ?? null,
     filter.toDate?.toISOString() ?? null,
     filter.correlationId,
+    ...(filter.eventIds ? [filter.eventIds] : []),
   ]);
   return createHash('sha256').update(canonical).digest('hex').slice(0, 16);
 }
@@ -113,7 +116,7 @@ export function checkResumePoint(point: ResumePoint, filter: ResolvedReplayFilte
   if (point.filterHash !== replayFilterHash(filter)) {
     throw new EventBusError(
       'INVALID_CONFIG',
-      'the resume token belongs to a replay with other filters (--types, --from, --to or --correlation-id differ): resume with the command line the interrupted replay printed',
+      'the resume token belongs to a replay with other filters (--types, --from, --to, --correlation-id or --event-id differ): resume with the command line the interrupted replay printed',
       { details: { setting: 'resume' } },
     );
   }

@@ -11,6 +11,13 @@ export interface ReplayFilter {
   /** Inclusive upper bound on created_at; absent = no bound. */
   toDate?: Date;
   correlationId?: string;
+  /**
+   * Only these events (uuids, at most MAX_EVENT_IDS); absent = any. The other filters narrow
+   * them further. An id the tenant's EventLog does not have fails the replay with
+   * UNKNOWN_EVENT_ID before anything is read or sent; an empty list is refused (INVALID_CONFIG),
+   * as it would otherwise mean "every event".
+   */
+  eventIds?: readonly string[];
 }
 
 /** A filter checked and turned into bound query parameters. */
@@ -21,7 +28,18 @@ export interface ResolvedReplayFilter {
   fromDate: Date | null;
   toDate: Date | null;
   correlationId: string | null;
+  /** Lowercase, without duplicates, sorted; null for any event. */
+  eventIds: string[] | null;
 }
+
+/**
+ * Why a cap: a replay by id is for the handful of events an operator names (a dead letter's,
+ * an incident's); each page reads every remaining id through the primary key and sorts them, so
+ * the cost grows with the list. Larger selections are what --types, --from/--to and
+ * --correlation-id are for.
+ */
+export const MAX_EVENT_IDS = 1000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Tenant and correlation ids are free text in the EventLog, so any length the producer
 // accepted is legal; the cap only stops absurd input from becoming an absurd query.
@@ -59,5 +77,18 @@ export function resolveReplayFilter(filter: ReplayFilter): ResolvedReplayFilter 
     fromDate,
     toDate,
     correlationId: filter.correlationId === undefined ? null : id('correlationId', filter.correlationId),
+    eventIds: filter.eventIds === undefined ? null : eventIdList(filter.eventIds),
   };
+}
+
+function eventIdList(ids: readonly string[]): string[] {
+  if (!Array.isArray(ids) || ids.length === 0)
+    throw invalidConfig('eventIds', 'at least one event id (leave eventIds out to select by the other filters)', '[]');
+  for (const value of ids) {
+    if (typeof value !== 'string' || !UUID.test(value))
+      throw invalidConfig('eventIds', 'event ids (uuids)', typeof value === 'string' ? value.slice(0, 80) : value);
+  }
+  const unique = [...new Set(ids.map((value) => value.toLowerCase()))].sort();
+  if (unique.length > MAX_EVENT_IDS) throw invalidConfig('eventIds', `at most ${MAX_EVENT_IDS} event ids`, `${unique.length} ids`);
+  return unique;
 }

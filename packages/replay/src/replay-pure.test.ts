@@ -3,7 +3,7 @@ import { decodeEvent, matchesEventType, TopicRouter, type StoredEvent } from '@e
 import { decodeRetryHeaders } from '@eventbus/core';
 import { patternToRegex } from './type-pattern-regex.js';
 import { checkResumePoint, decodeResumeToken, encodeResumeToken, replayFilterHash } from './replay-cursor.js';
-import { resolveReplayFilter } from './replay-filter.js';
+import { MAX_EVENT_IDS, resolveReplayFilter } from './replay-filter.js';
 import { RatePacer } from './rate-pacer.js';
 import { replayMessage } from './replay-message.js';
 
@@ -86,12 +86,29 @@ describe('resume tokens', () => {
       { tenantId: 'tenant-a', eventTypes: ['product.*'] },
       { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), toDate: new Date('2026-02-01') },
       { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), correlationId: 'c' },
+      { tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), eventIds: [point.cursor.id] },
     ]) {
       expect(() => checkResumePoint(point, resolveReplayFilter(other))).toThrow(
         expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/other filters/) }),
       );
     }
   });
+});
+
+describe('replayFilterHash', () => {
+  it('of a filter without event ids is the five-field hash that printed tokens carry; with ids it depends on the set, not on case, order or repeats', () => {
+    // sha256 of JSON ["tenant-a",["^product\\.[^.]+$"],"2026-01-01T00:00:00.000Z",null,null], first 16 hex digits.
+    expect(replayFilterHash(filterOf({}))).toBe('7195339ab8f4739b');
+    const a = '01890a5d-ac96-774b-bcce-b302099a8057';
+    const b = '01890a5d-ac96-774b-bcce-b302099a8058';
+    const withIds = replayFilterHash(filterOf({ eventIds: [a, b] }));
+    expect(withIds).not.toBe(replayFilterHash(filterOf({})));
+    expect(replayFilterHash(filterOf({ eventIds: [b.toUpperCase(), a, b] }))).toBe(withIds);
+    expect(replayFilterHash(filterOf({ eventIds: [a] }))).not.toBe(withIds);
+  });
+  function filterOf(extra: { eventIds?: string[] }) {
+    return resolveReplayFilter({ tenantId: 'tenant-a', eventTypes: ['product.*'], fromDate: new Date('2026-01-01'), ...extra });
+  }
 });
 
 describe('resolveReplayFilter', () => {
@@ -109,6 +126,24 @@ describe('resolveReplayFilter', () => {
       { tenantId: 't', correlationId: '\u0000' },
     ];
     for (const filter of bad) expect(() => resolveReplayFilter(filter)).toThrow(expect.objectContaining({ code: 'INVALID_CONFIG' }));
+  });
+  it('event ids: uuids, lowercased, repeats dropped, sorted; absent means any event', () => {
+    const a = '01890A5D-AC96-774B-BCCE-B302099A8057';
+    const b = '01890a5d-ac96-774b-bcce-b302099a8056';
+    expect(resolveReplayFilter({ tenantId: 't', eventIds: [a, b, a.toLowerCase()] }).eventIds).toEqual([b, a.toLowerCase()]);
+    expect(resolveReplayFilter({ tenantId: 't' }).eventIds).toBeNull();
+  });
+  it('event ids: refuses an empty list (it is not "every event"), a non-uuid, and more than MAX_EVENT_IDS', () => {
+    const expectRefused = (eventIds: readonly string[], message: RegExp) =>
+      expect(() => resolveReplayFilter({ tenantId: 't', eventIds })).toThrow(
+        expect.objectContaining({ code: 'INVALID_CONFIG', details: expect.objectContaining({ setting: 'eventIds' }), message: expect.stringMatching(message) }),
+      );
+    expectRefused([], /at least one event id/);
+    expectRefused(["' OR 1=1 --"], /expected event ids \(uuids\), got "' OR 1=1 --"/);
+    expectRefused(['01890a5d-ac96-774b-bcce-b302099a805'], /uuids/);
+    const many = Array.from({ length: MAX_EVENT_IDS + 1 }, (_, i) => `01890a5d-ac96-774b-bcce-${i.toString(16).padStart(12, '0')}`);
+    expectRefused(many, new RegExp(`at most ${MAX_EVENT_IDS} event ids`));
+    expect(resolveReplayFilter({ tenantId: 't', eventIds: many.slice(1) }).eventIds).toHaveLength(MAX_EVENT_IDS);
   });
 });
 

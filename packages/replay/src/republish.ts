@@ -7,7 +7,8 @@ import { encodeResumeToken, replayFilterHash, type ReplayCursor } from './replay
 import { resolveReplayFilter, type ReplayFilter } from './replay-filter.js';
 import { replayMessage, targetTopic, type ReplayTarget } from './replay-message.js';
 import { countMatchingEvents, startCursor, type ReplayedRow } from '@eventbus/outbox';
-import { replayUpperBound, type ReplayUpperBound } from './sql/replay-upper-bound.js';
+import type { ReplayUpperBound } from './sql/replay-upper-bound.js';
+import { checkEventIds, upperBoundFor } from './event-ids.js';
 
 export interface RepublishOptions {
   filter: ReplayFilter;
@@ -20,7 +21,8 @@ export interface RepublishOptions {
   after?: ReplayCursor;
   /**
    * The exclusive upper bound on created_at of a resumed replay (its token's). Absent: computed
-   * when the replay starts, min(toDate, the visibility horizon); see replayUpperBound.
+   * when the replay starts, min(toDate, the visibility horizon); see replayUpperBound (with
+   * `filter.eventIds`: eventIdsUpperBound).
    */
   upperBound?: string;
   pageSize?: number;
@@ -81,7 +83,9 @@ export interface RepublishResult {
  * as sent only once Kafka has it) and advances the cursor only past acknowledged events:
  * an interrupted replay resumed from its token re-sends nothing and skips nothing.
  *
- * The same call with `dryRun` reads the same rows and publishes none.
+ * The same call with `dryRun` reads the same rows and publishes none. A filter with event ids
+ * that names an id the tenant's EventLog does not have fails with UNKNOWN_EVENT_ID, dry run or
+ * not, before anything is sent (checkEventIds).
  */
 export async function republishEvents(db: pg.Pool | pg.ClientBase, options: RepublishOptions): Promise<RepublishResult> {
   const filter = resolveReplayFilter(options.filter);
@@ -93,12 +97,14 @@ export async function republishEvents(db: pg.Pool | pg.ClientBase, options: Repu
   const pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
   const pacer = new RatePacer(dryRun ? undefined : options.ratePerSecond, pageSize);
   const after = options.after ?? startCursor(filter);
+  // Before the bound: every id found is then created before it (see eventIdsUpperBound).
+  await checkEventIds(db, filter);
   // Fixed before the first read: a transaction that started before the cursor and commits
   // during the replay is then either read (it started before the bound, so the bound waited
   // for it) or left for the next replay; never skipped.
   const upperBound: RepublishResult['upperBound'] = options.upperBound
     ? { bound: options.upperBound, limitedBy: 'resumed', hiddenSessions: 0 }
-    : await replayUpperBound(db, filter.toDate);
+    : await upperBoundFor(db, filter);
   const before = upperBound.bound;
   const token = (cursor: ReplayCursor) =>
     encodeResumeToken({ replayId, cursor, tenantId: filter.tenantId, filterHash: replayFilterHash(filter), upperBound: before });

@@ -18,6 +18,8 @@ const FLAGS = {
   from: { type: 'string' },
   to: { type: 'string' },
   'correlation-id': { type: 'string' },
+  // Repeatable as well as a comma list: a repeated single-value flag would keep only its last value, silently dropping ids.
+  'event-id': { type: 'string', multiple: true },
   'to-topic': { type: 'string' },
   group: { type: 'string' },
   rate: { type: 'string' },
@@ -46,6 +48,10 @@ Filters (each a bound parameter; a replay never reads another tenant's events):
   --from <ISO>             created at or after (2026-01-01, 2026-01-01T12:00:00Z)
   --to <ISO>               created at or before (see "Upper bound" below)
   --correlation-id <id>
+  --event-id <ids>         only these events: uuids, comma-separated or the flag repeated
+                           (at most 1000); the other filters narrow them further. An id the
+                           tenant's EventLog does not have exits 3, naming it; nothing is sent
+                           (with --dry-run too)
 Target (default: the topic the relay publishes each type to, i.e. every subscriber; this
 re-sends to every consumer group, so it asks [y/N] on a terminal and needs --yes in a script):
   --to-topic <name>        one topic
@@ -72,6 +78,8 @@ Examples:
     --from 2026-01-01 --to 2026-01-31T23:59:59Z --group search-indexer --rate 500
   eventbus replay --tenant acme --types 'order.#' --dry-run --json
   eventbus replay --tenant acme --from 2026-01-01 --yes
+  eventbus replay --tenant acme --group billing \
+    --event-id 01a25176-edf1-7497-9005-3b5a3891963a,01a25176-ee02-7c1d-8a2e-61f0e3b0c4d7 --dry-run
 
 ${CONNECTION_HELP}`,
   async run(argv, io) {
@@ -138,7 +146,7 @@ ${CONNECTION_HELP}`,
       }
       bar.finish();
       warnAboutHiddenSessions(io, result.upperBound.hiddenSessions);
-      report(io, result, values.json ?? false, argv);
+      report(io, result, values.json ?? false, argv, values['event-id'] !== undefined);
       return result.interrupted ? EXIT.interrupted : EXIT.ok;
     } finally {
       await publisher?.disconnect().catch(() => undefined);
@@ -158,6 +166,12 @@ function checkFlagCombinations(values: ReplayFlags): void {
     throw usageError(`--to-topic ${JSON.stringify(values['to-topic'].slice(0, 80))} is not a Kafka topic name`);
   if (values.after !== undefined && !EVENT_ID.test(values.after))
     throw usageError(`--after ${JSON.stringify(values.after.slice(0, 80))} is not an event id (a uuid)`);
+  if (values['event-id'] !== undefined) {
+    const ids = eventIdFlag(values['event-id']);
+    if (ids.length === 0) throw usageError('--event-id needs at least one event id (a uuid)');
+    const bad = ids.find((id) => !EVENT_ID.test(id));
+    if (bad !== undefined) throw usageError(`--event-id ${JSON.stringify(bad.slice(0, 80))} is not an event id (a uuid)`);
+  }
   if (values.group !== undefined && (values.group.trim() === '' || values.group.length > 249))
     throw usageError('--group must be a consumer group id (1 to 249 characters)');
 }
@@ -170,6 +184,7 @@ function readReplayFlags(values: ReplayFlags, replay: typeof import('@eventbus/r
     ...optional('fromDate', dateFlag('from', values.from)),
     ...optional('toDate', dateFlag('to', values.to)),
     ...optional('correlationId', values['correlation-id']),
+    ...optional('eventIds', values['event-id'] === undefined ? undefined : eventIdFlag(values['event-id'])),
   };
   const resolved = replay.resolveReplayFilter(filter); // INVALID_CONFIG → exit 2
   const resumePoint = values.resume === undefined ? undefined : replay.decodeResumeToken(values.resume);
@@ -182,6 +197,11 @@ function readReplayFlags(values: ReplayFlags, replay: typeof import('@eventbus/r
     dryRun: values['dry-run'] ?? false,
     resumePoint,
   };
+}
+
+/** Every --event-id value, each a comma list. */
+function eventIdFlag(values: readonly string[]): string[] {
+  return values.flatMap((value) => listFlag(value));
 }
 
 function warnAboutHiddenSessions(io: CliIo, hiddenSessions: number): void {
@@ -209,7 +229,7 @@ function withResumeHint(error: unknown, argv: string[]): unknown {
   return new CliError(refused ? 'bad_data' : 'unavailable', `${error.message}${resume}`, { cause: error });
 }
 
-function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[]): void {
+function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[], byEventId: boolean): void {
   const resumeCommand =
     result.interrupted && result.resumeToken
       ? `eventbus replay ${withoutResumeFlags(argv)
@@ -222,10 +242,9 @@ function report(io: CliIo, result: RepublishResult, json: boolean, argv: string[
     printLine(io, `replay ${result.replayId}: ${verb} ${result.sent} of ${result.total} event(s) in ${formatDuration(result.elapsedMs / 1000)}`);
     if (result.first) printLine(io, `  first: ${result.first.id} ${result.first.eventType} ${result.first.createdAt} -> ${result.first.topic}`);
     if (result.last) printLine(io, `  last:  ${result.last.id} ${result.last.eventType} ${result.last.createdAt} -> ${result.last.topic}`);
-    printLine(
-      io,
-      `  upper bound: events created before ${result.upperBound.bound} (${BOUND_REASON[result.upperBound.limitedBy]}); later ones: --from ${result.upperBound.bound}`,
-    );
+    // A replay by id selected its events already: there are no later ones to point to.
+    const later = byEventId ? '' : `; later ones: --from ${result.upperBound.bound}`;
+    printLine(io, `  upper bound: events created before ${result.upperBound.bound} (${BOUND_REASON[result.upperBound.limitedBy]})${later}`);
   }
   if (resumeCommand) {
     note(io, `interrupted after ${result.sent} of ${result.total} event(s); everything up to event ${result.lastEventId} was acknowledged by Kafka.`);

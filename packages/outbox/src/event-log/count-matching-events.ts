@@ -14,6 +14,21 @@ WHERE tenant_id = $1
   AND ($5::text[] IS NULL OR event_type ~ ANY ($5::text[]))
   AND ($6::text IS NULL OR correlation_id = $6::text)`;
 
+/** The count when the filter names event ids ($7): through the primary key, shaped as READ_EVENT_PAGE_BY_IDS_SQL is and for its reasons. */
+export const COUNT_MATCHING_EVENTS_BY_IDS_SQL = `
+WITH picked AS MATERIALIZED (
+  SELECT tenant_id, event_type, correlation_id
+  FROM eventbus.event_log
+  WHERE id = ANY ($7::uuid[])
+    AND (created_at, id) > ($2::timestamptz, $3::uuid)
+    AND created_at < $4::timestamptz
+)
+SELECT count(*)::bigint AS n
+FROM picked
+WHERE tenant_id = $1
+  AND ($5::text[] IS NULL OR event_type ~ ANY ($5::text[]))
+  AND ($6::text IS NULL OR correlation_id = $6::text)`;
+
 /** `before`: the replay's exclusive upper bound (see replayUpperBound); default: --to alone. */
 export async function countMatchingEvents(
   db: pg.Pool | pg.ClientBase,
@@ -21,6 +36,7 @@ export async function countMatchingEvents(
   after: EventLogCursor,
   before = toDateBound(filter),
 ): Promise<number> {
-  const { rows } = await db.query(COUNT_MATCHING_EVENTS_SQL, windowParams(filter, after, before));
+  const sql = filter.eventIds ? COUNT_MATCHING_EVENTS_BY_IDS_SQL : COUNT_MATCHING_EVENTS_SQL;
+  const { rows } = await db.query(sql, windowParams(filter, after, before));
   return Number(rows[0].n);
 }

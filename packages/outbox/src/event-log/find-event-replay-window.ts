@@ -1,6 +1,6 @@
 import type pg from 'pg';
 
-/** The replay flags that select one EventLog event, and how many events they select. */
+/** One EventLog event: its tenant, type and created_at, and the replay window around it with how many events that window selects. */
 export interface EventReplayWindow {
   tenantId: string;
   eventType: string;
@@ -15,11 +15,13 @@ export interface EventReplayWindow {
 }
 
 /**
- * The replay window of one event: what a dead letter's re-drive advises when the original
- * record is gone from Kafka. Replay selects by created_at (the writing transaction's start),
- * not by the Kafka record's timestamp, which is the relay's publish time and trails created_at
- * by the relay's lag: a window built from the record's timestamp misses the event when the
- * relay was behind.
+ * One event's tenant, type and created_at, and the `eventbus replay --from/--to` window around
+ * it. A dead letter's re-drive reads the tenant and created_at from it when the original record
+ * is gone (it then advises `--event-id`, which selects this event alone). The window selects by
+ * created_at (the writing transaction's start), not by the Kafka record's timestamp, which is
+ * the relay's publish time and trails created_at by the relay's lag; it holds every event of
+ * the tenant and type created in that millisecond (all of one transaction's), which
+ * eventsInWindow counts.
  *
  * Rounded outwards to milliseconds because `eventbus replay --from/--to` parse into a Date; the
  * count runs the replay's own predicate (tenant, exact type, created_at >= from and

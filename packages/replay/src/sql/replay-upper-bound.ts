@@ -75,3 +75,25 @@ export async function replayUpperBound(db: pg.Pool | pg.ClientBase, toDate: Date
   const r = rows[0];
   return { bound: r.bound, limitedBy: r.limited_by_to ? 'to' : r.held ? 'open-transaction' : 'now', hiddenSessions: r.hidden_sessions };
 }
+
+/**
+ * The bound of a replay by event id: min(--to, the statement's start), without the horizon of
+ * open transactions. The horizon keeps a keyset cursor from passing an event that commits
+ * later; a replay by id has no such event to wait for: it first checks that every id is in the
+ * EventLog (refusing otherwise), and each one found was committed before that check, so its
+ * created_at (its transaction's start) is before this later statement's start. Waiting for
+ * unrelated open transactions would only leave out the events asked for.
+ */
+export const EVENT_IDS_UPPER_BOUND_SQL = `
+WITH bounds AS (
+  SELECT statement_timestamp() AS started, $1::timestamptz + interval '1 microsecond' AS to_exclusive
+)
+SELECT to_char(least(started, to_exclusive) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS bound,
+       to_exclusive IS NOT NULL AND to_exclusive <= started AS limited_by_to
+FROM bounds`;
+
+/** The upper bound of a replay by event id (EVENT_IDS_UPPER_BOUND_SQL); call it after the ids were found. */
+export async function eventIdsUpperBound(db: pg.Pool | pg.ClientBase, toDate: Date | null): Promise<ReplayUpperBound> {
+  const { rows } = await db.query(EVENT_IDS_UPPER_BOUND_SQL, [toDate ? toDate.toISOString() : null]);
+  return { bound: rows[0].bound, limitedBy: rows[0].limited_by_to ? 'to' : 'now', hiddenSessions: 0 };
+}
