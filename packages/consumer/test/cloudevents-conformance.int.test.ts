@@ -155,7 +155,7 @@ describe('CloudEvents conformance (cloudevents SDK, real Kafka)', () => {
     const expectedCount = sent.length + 1;
     await waitFor(() => received.length >= expectedCount && dlq.messages.length >= 2, {
       timeoutMs: 30_000,
-      message: `${expectedCount} events handled (have ${received.length}) and 2 dead letters (have ${dlq.messages.length})`,
+      message: () => `${expectedCount} events handled (have ${received.length}) and 2 dead letters (have ${dlq.messages.length})`,
     });
     const byId = new Map(received.map((e) => [e.id, e]));
     for (const s of sent) {

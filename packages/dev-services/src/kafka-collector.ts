@@ -57,7 +57,7 @@ export class KafkaCollector {
   }
 
   async waitForEvents(count: number, timeoutMs = 30_000): Promise<void> {
-    await waitFor(() => this.eventIds().size >= count, { timeoutMs, message: `${count} distinct events (have ${this.eventIds().size})` });
+    await waitFor(() => this.eventIds().size >= count, { timeoutMs, message: () => `${count} distinct events (have ${this.eventIds().size})` });
   }
 
   async stop(): Promise<void> {

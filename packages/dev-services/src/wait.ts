@@ -7,11 +7,13 @@ export function uniqueName(prefix: string): string {
 
 /**
  * Polls `check` until it returns a truthy value or the deadline passes; tests wait on a
- * condition this way instead of sleeping a guessed time.
+ * condition this way instead of sleeping a guessed time. A `message` that shows state (a count
+ * reached so far) is a function: it is read at the timeout, where a template literal would show
+ * the state when the wait began.
  */
 export async function waitFor<T>(
   check: () => T | Promise<T>,
-  options: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
+  options: { timeoutMs?: number; intervalMs?: number; message?: string | (() => string) } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   let last: unknown;
@@ -23,7 +25,8 @@ export async function waitFor<T>(
       last = error;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out waiting for ${options.message ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
+      const message = typeof options.message === 'function' ? options.message() : options.message;
+      throw new Error(`timed out waiting for ${message ?? 'condition'}${last ? `: ${(last as Error).message}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 50));
   }

@@ -95,7 +95,7 @@ describe('a missing topic is held, not retried row by row (real Postgres, real K
       const written = goneSeq;
       await waitFor(() => goneCollector.eventIds().size >= written, {
         timeoutMs: 20_000,
-        message: `all ${written} rows of the missing topic (have ${goneCollector.eventIds().size})`,
+        message: () => `all ${written} rows of the missing topic (have ${goneCollector.eventIds().size})`,
       });
       // Within a hold and the check after it, not a row's own backoff.
       expect(Date.now() - createdAt).toBeLessThan(10_000);
