@@ -258,6 +258,8 @@ describe('eventbus audit (real Postgres and Kafka)', () => {
        VALUES ($1, 'consumer', $2, $3, $4, 'Error', 'x', 1, now(), now())`,
       [`consumer:${groupId}:${ids[6]}`, groupId, ids[6], tenant],
     );
+    // A second subscription of the group that handled one of them: still one handled event.
+    await f.pool.query(`INSERT INTO eventbus.inbox (group_id, event_id, subscription) VALUES ($1, $2, 'second')`, [groupId, ids[0]]);
     const run = await runCli(['audit', ...windowArgs(from, to), '--tenant', tenant, '--group', `${groupId},never-ran`, '--json'], env);
     expect(run.code, run.stderr).toBe(0);
     const [group, unknown] = run.json().groups;

@@ -119,7 +119,7 @@ export interface BatchProcessorDeps {
   recordMetric: (metric: EventMetric) => void;
   /** Aborted when stop()'s grace period expires. */
   stopSignal: AbortSignal;
-  /** `ctx.processOnce`: `call` says which handler call it is for (the inbox key, and for log lines the subscription and tenant). */
+  /** `ctx.processOnce`: `call` says which handler call it is for (the inbox key, subscription included, and for log lines the tenant). */
   processOnce: (call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>) => Promise<boolean>;
   /** CPU_SLICE_MS unless given (a test on a fake clock, where every handler call seems to take its whole wait, sets its own). */
   cpuSliceMs?: number;

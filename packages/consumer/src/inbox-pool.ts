@@ -58,7 +58,7 @@ export class InboxPool {
     this.pool.on('error', () => undefined);
   }
 
-  /** Runs `effect` once per (group, event) in a transaction of its own (processOnce in inbox.ts); returns whether it ran. */
+  /** Runs `effect` once per (group, event, subscription) in a transaction of its own (processOnce in inbox.ts); returns whether it ran. */
   async processOnce(call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
     if (this.closing) throw inboxStopped();
     const drizzle = await this.loadDrizzle();

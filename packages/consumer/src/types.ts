@@ -17,8 +17,9 @@ export interface HandlerContext {
   offset: string;
   groupId: string;
   /**
-   * Runs `effect` at most once per (group, event id) in a transaction on the consumer's own
-   * pool (needs the `connectionString` option); see `processOnce`. Returns whether it ran.
+   * Runs `effect` at most once per (group, event id, subscription) in a transaction on the
+   * consumer's own pool (needs the `connectionString` option); see `processOnce`. Returns
+   * whether it ran.
    */
   processOnce(effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean>;
 }

@@ -153,15 +153,21 @@ export const deadLettersUnstorable = eventbus.table(
   (t) => [primaryKey({ columns: [t.topic, t.partition, t.offset] })],
 );
 
-/** Consumer inbox: (group, event id) pairs whose side effects were committed. */
+/**
+ * Consumer inbox: (group, event id, subscription) keys whose side effects were committed.
+ * `subscription` '' is the group-wide key: `processOnce` called without a subscription, and
+ * every row written before migration 0007. The key's order puts a subscription's row beside
+ * the group-wide one, so `processOnce` checks both in one index descent.
+ */
 export const inbox = eventbus.table(
   'inbox',
   {
     groupId: text('group_id').notNull(),
     eventId: text('event_id').notNull(),
     processedAt: timestamp('processed_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    subscription: text('subscription').notNull().default(''),
   },
-  (t) => [primaryKey({ columns: [t.groupId, t.eventId] })],
+  (t) => [primaryKey({ columns: [t.groupId, t.eventId, t.subscription] })],
 );
 
 /** Live relay instances (heartbeats) and the shards each holds, for balancing and `outbox status`. */

@@ -26,7 +26,11 @@ const MAX_AGE_SECONDS = 36_500 * 86_400;
 /** Rows per transaction: short enough that no lock is held for long, large enough that per-transaction costs vanish. */
 const DEFAULT_BATCH_SIZE = 5000;
 const MAX_BATCH_SIZE = 50_000;
-/** Rows per inbox block when the table was never analyzed (a row is ~100 bytes: 97 per 8 kB block measured). */
+/**
+ * Rows per inbox block when the table was never analyzed (a row is ~100 bytes: 97 per 8 kB block
+ * measured; 75 with an 18-character subscription name, so a batch then holds fewer rows than
+ * --batch-size, never more).
+ */
 const FALLBACK_INBOX_ROWS_PER_BLOCK = 100;
 
 /** What one table's prune matched and did, as --json prints it. */
@@ -83,12 +87,13 @@ Retention: nothing else ever deletes from these tables. Give at least one of:
                                    A DLQ mirror that re-reads its topics from the start (a new
                                    DLQ_MIRROR_GROUP_ID) brings back, as pending, pruned ones the
                                    DLQ topics still hold: keep them longer than that retention.
-  --inbox-older-than <age>         inbox rows (consumer group, event id) processed more than
-                                   <age> ago. Trade-off: the inbox is what makes a redelivered
-                                   event's effects run once; an event older than <age> that
-                                   arrives again (a replay, a consumer group reset to old
-                                   offsets) runs its effects again. Keep it longer than the
-                                   Kafka topics' retention and any window you may replay.
+  --inbox-older-than <age>         inbox rows (consumer group, event id, subscription)
+                                   processed more than <age> ago. Trade-off: the inbox is
+                                   what makes a redelivered event's effects run once; an event
+                                   older than <age> that arrives again (a replay, a consumer
+                                   group reset to old offsets) runs its effects again. Keep it
+                                   longer than the Kafka topics' retention and any window you
+                                   may replay.
 <age> is a whole number of s, m, h or d: 12h, 90d, 730d. The cutoff is now() on the
 database's clock minus <age>, read once when the command starts.
   --tenant <id>       only this tenant's events and dead letters (the inbox has no tenant)
@@ -126,7 +131,7 @@ ${CONNECTION_HELP}`,
     if (tenant !== null && (tenant.trim() === '' || tenant.length > 1000)) throw usageError('--tenant must be a tenant id (1 to 1000 characters)');
     if (tenant !== null && ages.inbox) {
       throw usageError(
-        '--tenant does not apply to --inbox-older-than: inbox rows have no tenant (they are per consumer group and event id); prune the inbox in a run without --tenant',
+        '--tenant does not apply to --inbox-older-than: inbox rows have no tenant (they are per consumer group, event id and subscription); prune the inbox in a run without --tenant',
       );
     }
     const batchSize = intFlag('batch-size', values['batch-size'], 1, MAX_BATCH_SIZE) ?? DEFAULT_BATCH_SIZE;

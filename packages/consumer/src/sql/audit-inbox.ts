@@ -11,14 +11,16 @@ import { sqlTableName } from '@eventbus/core';
 /**
  * The groups' handled events among the window's events. Only handlers that call
  * `context.processOnce` write the inbox, so a group without any row has no evidence of what it
- * handled; `groupsWithInbox` tells the audit which groups have some.
+ * handled; `groupsWithInbox` tells the audit which groups have some. The inbox has a row per
+ * subscription that ran its effect; an event counts as handled by its group once any did, so
+ * one row per (group, event) is copied.
  */
 export const COPY_HANDLED_EVENTS_SQL = (target: string, events: string) => `
 INSERT INTO ${sqlTableName(target)} (group_id, event_id)
-SELECT i.group_id, i.event_id FROM eventbus.inbox i JOIN ${sqlTableName(events)} l ON i.event_id = l.id::text
+SELECT DISTINCT i.group_id, i.event_id FROM eventbus.inbox i JOIN ${sqlTableName(events)} l ON i.event_id = l.id::text
  WHERE i.group_id = ANY ($1::text[])`;
 
-/** Copies the groups' inbox rows of the events in `events` into `target`; returns how many. */
+/** Copies the groups' handled events of `events` into `target`, one row per (group, event); returns how many. */
 export async function copyHandledEvents(client: pg.ClientBase, tables: { target: string; events: string }, groupIds: readonly string[]): Promise<number> {
   if (groupIds.length === 0) return 0;
   const result = await client.query(COPY_HANDLED_EVENTS_SQL(tables.target, tables.events), [groupIds]);
