@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { setImmediate as realTurn } from 'node:timers/promises';
+import { trace, TraceFlags, type Span, type Tracer, type TracerProvider } from '@opentelemetry/api';
 import { encodeEvent, encodeRetryHeaders, NonRetriableError } from '@eventbus/core';
 import { BatchProcessor } from './batch-processor.js';
 import type { BatchControl, InboundMessage } from '@eventbus/kafka';
@@ -655,5 +656,81 @@ describe('BatchProcessor.handleBatch', () => {
       await batch(['broken']); // the probe
       expect(calls.broken).toBe(4);
     });
+  });
+});
+
+describe('BatchProcessor with a tracer that throws', () => {
+  const VALID = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: TraceFlags.SAMPLED };
+  const broken = (): never => {
+    throw new Error('span processor failed');
+  };
+  /** A recording span whose every method but spanContext() throws: an SDK whose span processor or exporter fails. */
+  const throwingSpan = (): Span =>
+    ({
+      spanContext: () => VALID,
+      isRecording: () => true,
+      setAttribute: broken,
+      setAttributes: broken,
+      addEvent: broken,
+      addLink: broken,
+      addLinks: broken,
+      setStatus: broken,
+      updateName: broken,
+      recordException: broken,
+      end: broken,
+    }) as Span;
+  const providerWith = (startSpan: () => Span): TracerProvider => ({ getTracer: () => ({ startSpan, startActiveSpan: broken }) as Tracer });
+  let warning: ReturnType<typeof vi.spyOn>;
+  beforeEach(() => {
+    warning = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    warning.mockRestore();
+    trace.disable();
+  });
+
+  it.each([
+    ['startSpan throws', () => broken()],
+    ["the span's methods throw", throwingSpan],
+  ])('%s: the batch goes on, every event is handled (a failure retried) and resolved, one process warning', async (_case, startSpan) => {
+    trace.setGlobalTracerProvider(providerWith(startSpan));
+    const calls: string[] = [];
+    const options = resolveConsumerOptions({ brokers: ['127.0.0.1:1'], groupId: 'g', onMetric: () => undefined });
+    const subscription = resolveSubscription(
+      {
+        eventTypes: ['order.*'],
+        handler: async (event) => {
+          calls.push(event.id);
+          if (event.id === 'e-1') throw new Error('card declined'); // a failure: recordFailure and a retry event on the span
+        },
+      },
+      0,
+      new Set(),
+    );
+    const sent: string[] = [];
+    const p = new BatchProcessor({
+      options,
+      subscriptions: [subscription],
+      publisher: new CopyPublisher({
+        connect: async () => undefined,
+        disconnect: async () => undefined,
+        publish: async (copies) => {
+          sent.push(...copies.map((m) => m.topic));
+          return copies.map((m, i) => ({ topic: m.topic, partition: 0, offset: String(i) }));
+        },
+      }),
+      recordMetric: () => undefined,
+      stopSignal: new AbortController().signal,
+      processOnce: async () => true,
+    });
+    const { c, resolved } = control();
+    const done = p.handleBatch(messages(3), c);
+    await vi.advanceTimersByTimeAsync(100);
+    await expect(done).resolves.toBeUndefined();
+    expect(calls).toEqual(['e-0', 'e-1', 'e-2']);
+    expect(sent).toEqual([options.retryTopic]);
+    expect(resolved).toEqual(['0', '1', '2']);
+    expect(warning).toHaveBeenCalledTimes(1);
+    expect(warning.mock.calls[0]![0]).toContain('span processor failed');
   });
 });

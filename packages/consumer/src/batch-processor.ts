@@ -1,7 +1,17 @@
 // Node's own setImmediate, not the global one that a test's fake clock replaces: the turn is of the real event loop.
 import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import { context, trace, type Attributes, type Context, type Span, type Tracer } from '@opentelemetry/api';
-import { backoffDelayMs, decodeEventFromStrings, errorMessage, sleep, type FailedEvent, headersToStrings, HEADER, summarizeFailures } from '@eventbus/core';
+import {
+  backoffDelayMs,
+  decodeEventFromStrings,
+  errorMessage,
+  guardedTracer,
+  sleep,
+  type FailedEvent,
+  headersToStrings,
+  HEADER,
+  summarizeFailures,
+} from '@eventbus/core';
 import type { EventMetric, EventStatus } from '@eventbus/monitor';
 import type { InboxTransaction } from './inbox.js';
 import type { InboxCall } from './inbox-pool.js';
@@ -154,8 +164,9 @@ export class BatchProcessor {
    * (summarizeFailures): a tenant failing every event would otherwise write a line per event.
    */
   private readonly deadLettered: FailedEvent[] = [];
-  // Taken at construction (the consumer's start()), after the app started its OTel SDK.
-  private readonly tracer: Tracer = trace.getTracer('@eventbus/consumer');
+  // Taken at construction (the consumer's start()), after the app started its OTel SDK. Guarded:
+  // spans start and end inside the batch, where a tracer that throws would end it (guardedTracer).
+  private readonly tracer: Tracer = guardedTracer(trace.getTracer('@eventbus/consumer'));
   private readonly instruments: ConsumerInstruments;
   /** Half the group's heartbeat interval: how often a batch, and a long handler call, heartbeat. */
   private readonly heartbeatEveryMs: number;

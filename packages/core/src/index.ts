@@ -7,6 +7,7 @@ export * from './trace-context.js';
 export * from './sleep.js';
 export * from './uuid.js';
 export * from './logger.js';
+export { guardedTracer } from './guarded-tracer.js';
 export * from './failure-summary.js';
 export * from './connection-settings.js';
 export * from './messaging-attributes.js';

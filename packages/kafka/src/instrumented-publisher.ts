@@ -17,6 +17,7 @@ import {
   bodySizeOf,
   describeThrown,
   formatTraceparent,
+  guardedTracer,
   HEADER,
   messageSpanAttributes,
   METRIC,
@@ -79,7 +80,8 @@ export class InstrumentedPublisher implements MessagePublisher {
     if (inner.missingTopics) this.missingTopics = (topics) => inner.missingTopics!(topics);
     if (inner.ensureCopyTopics) this.ensureCopyTopics = (copyTopics, sources) => inner.ensureCopyTopics!(copyTopics, sources);
     if (inner.readRecordAt) this.readRecordAt = (position, options) => inner.readRecordAt!(position, options);
-    this.tracer = options.tracer ?? trace.getTracer('@eventbus/kafka');
+    // Guarded: a tracer that throws would fail the send, after Kafka took it when `end()` throws (guardedTracer).
+    this.tracer = guardedTracer(options.tracer ?? trace.getTracer('@eventbus/kafka'));
     this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {
       description: 'Events Kafka acknowledged, by stage, event type and topic.',
       unit: '{event}',

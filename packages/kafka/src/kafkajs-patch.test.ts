@@ -22,6 +22,7 @@ const crc32C = require(`${kafkajsRoot}src/protocol/recordBatch/crc32C/crc32C`);
 const groupMessagesPerPartition = require(`${kafkajsRoot}src/producer/groupMessagesPerPartition`);
 const produceRequestV3 = require(`${kafkajsRoot}src/protocol/requests/produce/v3/request`);
 const RequestQueue = require(`${kafkajsRoot}src/network/requestQueue`);
+const Runner = require(`${kafkajsRoot}src/consumer/runner`);
 
 type RecordInput = {
   offsetDelta: number;
@@ -181,5 +182,49 @@ describe('kafkajs record encoding (patched)', () => {
     // Plain kafkajs: a check each millisecond or so, forever.
     expect(checks).toBe(1);
     queue.destroy();
+  });
+});
+
+describe('kafkajs consumer offset commits (patched, revision 8)', () => {
+  const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, namespace: () => silent };
+  /** A consumer group as the runner sees it: its commit goes through its current OffsetManager, which a join replaces. */
+  type Group = { groupId: string; memberId: string | null; offsetManager: { commitOffsets(offsets: unknown): Promise<void> } | null };
+  const runnerOf = (group: Group, running: boolean) => {
+    const consumerGroup = { ...group, commitOffsets: (offsets: unknown) => consumerGroup.offsetManager!.commitOffsets(offsets) };
+    const runner = new Runner({
+      logger: silent,
+      consumerGroup,
+      instrumentationEmitter: { emit: () => undefined },
+      concurrency: 1,
+      onCrash: () => undefined,
+      retry: { retries: 3, initialRetryTime: 5, maxRetryTime: 10 },
+    });
+    runner.running = running;
+    return { runner, consumerGroup };
+  };
+  const offsets = { topics: [{ topic: 't', partitions: [{ partition: 0, offset: '5' }] }] };
+
+  it("never retries a commit under the generation the member rejoined in (a retry committed the old generation's offsets with the new one)", async () => {
+    const sent: string[] = [];
+    const rejoined = { commitOffsets: async () => void sent.push('new generation') };
+    const { runner, consumerGroup } = runnerOf({ groupId: 'g', memberId: 'm', offsetManager: null }, true);
+    consumerGroup.offsetManager = {
+      commitOffsets: async () => {
+        sent.push('old generation');
+        consumerGroup.offsetManager = rejoined; // the member rejoined while the request was out
+        throw Object.assign(new Error('Request timed out'), { retriable: true });
+      },
+    };
+    await expect(runner.commitOffsets(offsets)).rejects.toThrow(/rejoined its group/);
+    expect(sent).toEqual(['old generation']);
+  });
+
+  it('commits while the runner stops until the member left its group (a stop kafkajs makes itself committed nothing)', async () => {
+    const sent: unknown[] = [];
+    const offsetManager = { commitOffsets: async (o: unknown) => void sent.push(o) };
+    await runnerOf({ groupId: 'g', memberId: 'm', offsetManager }, false).runner.commitOffsets(offsets);
+    expect(sent).toEqual([offsets]);
+    await runnerOf({ groupId: 'g', memberId: null, offsetManager }, false).runner.commitOffsets(offsets);
+    expect(sent).toHaveLength(1); // left: nothing to commit with
   });
 });

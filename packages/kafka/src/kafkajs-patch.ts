@@ -12,9 +12,11 @@ import { createRequire } from 'node:module';
 /**
  * The revision this code is written for: per-partition send tracking (3), send deadlines (4),
  * message refusals ending a send and the acknowledged partitions of a failed send (5), the
- * consumer's `settleBatches` before a rejoin or leave (6), no idle request-queue timer (7).
+ * consumer's `settleBatches` before a rejoin or leave (6), no idle request-queue timer (7), rejoins
+ * after a fetch error through the runner and commits until the member leaves, never under a later
+ * generation (8).
  */
-export const KAFKAJS_PATCH_REVISION = 7;
+export const KAFKAJS_PATCH_REVISION = 8;
 
 export function kafkajsPatchRevision(load: (id: string) => unknown = createRequire(import.meta.url)): number | undefined {
   try {

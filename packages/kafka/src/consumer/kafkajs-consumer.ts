@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Consumer, type EachBatchHandler, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type ConsumerConfig, type EachBatchHandler, type KafkaConfig } from 'kafkajs';
 import { reconnectDelayMs, sleep } from '@eventbus/core';
 import { brokersUnreachable, isConnectionFailure, kafkajsConnectionConfig, type KafkaConnectionOptions } from '../connection-options.js';
 import { createTopicsAndWait, retryWhileTopicUnknown } from '../create-topics.js';
@@ -28,6 +28,9 @@ const isRebalancing = (error: unknown) => REBALANCE_TYPES.has((error as { type?:
 /** A partition with this many offsets waiting for copies is paused until they went to the committer (OrderedCommits.backlog). */
 const MAX_OFFSETS_WAITING = 10_000;
 
+/** How long the commit before a rejoin, or before a leave kafkajs makes itself, is waited for (settleDetached). */
+const FINAL_FLUSH_WAIT_MS = 5000;
+
 /** How long stop() waits for offsets whose commit waits for a copy (BatchControl.resolveOffset's `after`) before it commits without them: KafkaPublisher's default publish timeout. */
 const ACK_WAIT_LIMIT_MS = 15_000;
 
@@ -38,6 +41,8 @@ export interface KafkajsConsumerOptions extends ConsumerGroupSettings {
   connection?: KafkaConnectionOptions;
   /** kafkajs settings beyond `connection`, applied last (tests: a socket factory, a log level). Specific to this adapter. */
   kafkajs?: Partial<KafkaConfig>;
+  /** kafkajs consumer settings (tests: a short `metadataMaxAge`, so that partitions added to a topic are noticed at once). Specific to this adapter. */
+  kafkajsConsumer?: Pick<ConsumerConfig, 'metadataMaxAge'>;
 }
 
 /**
@@ -46,8 +51,9 @@ export interface KafkajsConsumerOptions extends ConsumerGroupSettings {
  * caller one message at a time and committed by an `OffsetCommitter` every
  * `COMMIT_INTERVAL_MS`, not by kafkajs after every batch (`autoCommit: false`), so no batch
  * waits for an OffsetCommit round trip. A stop commits everything finished before leaving
- * the group; a rebalance noticed by a heartbeat commits before the batch ends; a crash
- * redelivers about one interval of work at most.
+ * the group; a rebalance noticed by a heartbeat commits before the batch ends, and so does every
+ * rejoin and every leave kafkajs makes (settleDetached); a crash of the process redelivers about
+ * one interval of work at most.
  */
 export class KafkajsConsumerClient implements ConsumerGroupClient {
   private readonly kafka: Kafka;
@@ -174,6 +180,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       // The consumer creates its topics itself (ensureTopics) with the relay's partition
       // count; a broker auto-created topic would silently get the broker default.
       allowAutoTopicCreation: false,
+      ...this.options.kafkajsConsumer,
       // kafkajs' own restart after a retriable crash, as by default (5 retries), but never of a
       // consumer this client replaced or stopped: it would rejoin the group as a zombie member.
       retry: { retries: 5, restartOnFailure: async () => this.consumer === consumer && !this.stopping },
@@ -351,21 +358,34 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
   }
 
   /**
-   * Called by kafkajs (patch revision 6) before the member rejoins its group (a rebalance) or
-   * leaves it (stop, crash): the detached batches end after their current message, and what
+   * Called by kafkajs (patch revision 6) before the member rejoins its group (a rebalance; since
+   * revision 8 also the rejoin after a fetch that found the cluster changed) or leaves it (stop,
+   * crash): the detached batches end after their current message, and what
    * they finished is committed, while the member still holds its partitions. Without this, the
    * group would give a partition to another member while this one still handled it.
    */
   private async settleDetached(committer: OffsetCommitter): Promise<void> {
-    if (this.detached.size === 0) return;
-    this.settling = true;
-    this.endBatches();
-    try {
-      await Promise.all([...this.detached]);
-    } finally {
-      this.settling = false;
+    if (this.detached.size > 0) {
+      this.settling = true;
+      this.endBatches();
+      try {
+        await Promise.all([...this.detached]);
+      } finally {
+        this.settling = false;
+      }
     }
-    await committer.flush().catch((error: unknown) => this.commitFailed(error));
+    // Also with nothing detached: when kafkajs stops its consumer itself (a crash it restarts
+    // from, or one the client restarts from), this is the last moment the member can commit
+    // what its batches finished (patch revision 8 lets that commit through while the runner
+    // stops); the client's own stop() has committed already and finds nothing pending. Bounded:
+    // a coordinator that does not answer must not hold up the rejoin past the rebalance timeout,
+    // nor the restart; what is not committed is delivered again.
+    const settled = new AbortController();
+    const flushed = committer
+      .flush()
+      .catch((error: unknown) => this.commitFailed(error))
+      .finally(() => settled.abort());
+    await Promise.race([flushed, sleep(FINAL_FLUSH_WAIT_MS, settled.signal)]);
   }
 
   /** Aborts the signals of the batches not ended yet (BatchControl.signal), or of one partition's (`topic|partition`). */
