@@ -112,6 +112,7 @@ export class EventConsumer {
         concurrency: o.partitionsConsumedConcurrently,
         sessionTimeoutMs: o.sessionTimeoutMs,
         heartbeatIntervalMs: o.heartbeatIntervalMs,
+        rebalanceTimeoutMs: o.rebalanceTimeoutMs,
         onCommitError: (error) => o.logger.warn({ groupId: o.groupId, err: errorMessage(error) }, 'offset commit failed; the offsets go with the next commit'),
         onCrash: (error, { restartedBy }) =>
           o.logger.warn({ groupId: o.groupId, err: errorMessage(error), restartedBy }, 'Kafka consumer crashed; restarting it'),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RETRY_CONFIG, EventBusError } from '@eventbus/core';
-import { resolveConsumerOptions, resolveSubscription } from './options.js';
+import { rebalanceTimeoutFor, resolveConsumerOptions, resolveSubscription } from './options.js';
 import { topicSafeGroupId } from '@eventbus/core';
 
 const base = { brokers: ['127.0.0.1:19092'], groupId: 'search-indexer' };
@@ -18,6 +18,12 @@ function configError(run: () => unknown): EventBusError {
 }
 
 describe('resolveConsumerOptions', () => {
+  it("sets Kafka's rebalance timeout past the longest handler call, and never under kafkajs' 60 s", () => {
+    expect(resolveConsumerOptions(base).rebalanceTimeoutMs).toBe(60_000);
+    expect(resolveConsumerOptions({ ...base, handlerTimeoutMs: 120_000 }).rebalanceTimeoutMs).toBe(135_000);
+    expect(rebalanceTimeoutFor(3_600_000)).toBe(3_615_000);
+  });
+
   it('applies the defaults and derives the group topics from the routing prefix', () => {
     const o = resolveConsumerOptions(base);
     expect(o).toMatchObject({

@@ -77,6 +77,8 @@ export interface ResolvedConsumerOptions {
   /** Undefined when turned off. */
   tenantCircuitBreaker: TenantCircuitOptions | undefined;
   handlerTimeoutMs: number;
+  /** Kafka's rebalance timeout for the group, from handlerTimeoutMs (rebalanceTimeoutFor). */
+  rebalanceTimeoutMs: number;
   shutdownGraceMs: number;
   fromBeginning: boolean;
   partitionsConsumedConcurrently: number;
@@ -106,6 +108,17 @@ export interface ResolvedSubscription {
 export { resolveBrokers, resolveGroupId };
 
 /** Validates `options` once; every error names the option at fault. */
+/**
+ * Kafka's rebalance timeout for a group whose handler calls may take `handlerTimeoutMs`: at a
+ * rebalance the member rejoins once its calls in progress end (then commits, within 5 s), so
+ * the group must wait that long, or it gives the member's partitions to others while a call
+ * still runs. kafkajs' 60 s default at least; a member that never rejoins holds up the group's
+ * rebalance this long (as Java's `max.poll.interval.ms` does).
+ */
+export function rebalanceTimeoutFor(handlerTimeoutMs: number): number {
+  return Math.max(60_000, handlerTimeoutMs + 15_000);
+}
+
 export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedConsumerOptions {
   if (typeof options !== 'object' || options === null) throw invalidConfig('options', 'an object', options);
   const brokers = options.publisher && !options.brokers ? [] : resolveBrokers(options.brokers);
@@ -128,6 +141,7 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
   if (heartbeatIntervalMs >= sessionTimeoutMs)
     throw invalidConfig('heartbeatIntervalMs', `less than sessionTimeoutMs (${sessionTimeoutMs})`, heartbeatIntervalMs);
   const router = new TopicRouter(options.routing ?? {});
+  const handlerTimeoutMs = int('handlerTimeoutMs', 30_000, 1, 3_600_000);
   return {
     brokers,
     groupId,
@@ -135,7 +149,8 @@ export function resolveConsumerOptions(options: EventConsumerOptions): ResolvedC
     router,
     mode,
     tenantCircuitBreaker: resolveTenantCircuit(options.tenantCircuitBreaker),
-    handlerTimeoutMs: int('handlerTimeoutMs', 30_000, 1, 3_600_000),
+    handlerTimeoutMs,
+    rebalanceTimeoutMs: rebalanceTimeoutFor(handlerTimeoutMs),
     shutdownGraceMs: int('shutdownGraceMs', 10_000, 0, 600_000),
     fromBeginning: options.fromBeginning ?? false,
     partitionsConsumedConcurrently: int('partitionsConsumedConcurrently', 4, 1, 64),

@@ -111,6 +111,13 @@ export interface ConsumerGroupSettings {
   concurrency: number;
   sessionTimeoutMs: number;
   heartbeatIntervalMs: number;
+  /**
+   * How long the group waits for this member to rejoin once a rebalance started (Kafka's
+   * rebalance timeout; 60 s when left out). The member rejoins after its handler calls in
+   * progress end, so it must outlast the longest call: past it, the group gives the member's
+   * partitions to others while the call still runs.
+   */
+  rebalanceTimeoutMs?: number;
   /** A background offset commit failed (the offsets go with the next commit). */
   onCommitError?: (error: unknown) => void;
   /**

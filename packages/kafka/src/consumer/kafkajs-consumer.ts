@@ -176,6 +176,7 @@ export class KafkajsConsumerClient implements ConsumerGroupClient {
       groupId: this.options.groupId,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
+      rebalanceTimeout: this.options.rebalanceTimeoutMs ?? 60_000,
       maxWaitTimeInMs: 100,
       // The consumer creates its topics itself (ensureTopics) with the relay's partition
       // count; a broker auto-created topic would silently get the broker default.
