@@ -3,9 +3,10 @@
 // Postgres and Kafka, because shared machines are noisy. Options: --quick (smaller sizes),
 // --only producer|relay|installed-relay|latency|consumer|replay|isolation|isolation-consumer|isolation-relay|isolation-slow|relay-memory
 // (comma-separated; relay-memory runs only when named), --rows <n> (the relay drain's and
-// relay-memory's backlog), --json <file>. Every measured window prints how busy the machine
-// was outside the bench. For the relay drain: BENCH_LANES=N sets the relay's lanes (default 2);
-// BENCH_PROF=<dir> writes a V8 CPU profile of the relay process there (read it with Chrome
+// relay-memory's backlog), --drain-rounds <n> (the relay drain's rounds), --json <file>. Every
+// measured window prints how busy the machine was outside the bench. For the relay drain:
+// BENCH_LANES=N sets the relay's lanes (default 2);
+// BENCH_PROF=<dir> writes a V8 CPU profile of each relay process there (read it with Chrome
 // DevTools), and for the consumer bench one of each pass (this process); BENCH_HEAP_SNAPSHOT=<dir>
 // a heap snapshot of the relay mid-drain.
 import { parseArgs } from 'node:util';
@@ -46,6 +47,9 @@ const { values } = parseArgs({
     // The backlog of the relay drain (default 200,000, --quick 50,000) and of relay-memory
     // (default 1,000,000).
     rows: { type: 'string' },
+    // The relay drain's rounds (default 3, --quick 2): each runs the claim loop, kafkajs and
+    // both relays on rows / rounds.
+    'drain-rounds': { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -81,6 +85,12 @@ function coresUsed(before, after) {
   const used = { node: (after.node - before.node) / s, postgres: 0, kafka: 0 };
   for (const [pid, { party, seconds }] of after.pids) used[party] += (seconds - (before.pids.get(pid)?.seconds ?? 0)) / s;
   return { ...used, total: used.node + used.postgres + used.kafka };
+}
+/** The median of `xs` (the mean of the middle two for an even count). */
+function median(xs) {
+  const sorted = [...xs].sort((x, y) => x - y);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 const showCores = (c) => `cores used: node ${c.node.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, kafka ${c.kafka.toFixed(2)} = ${c.total.toFixed(2)}`;
 
@@ -301,11 +311,6 @@ async function producerBench() {
   const started = process.hrtime.bigint();
   for (let i = 0; i < checks; i++) await validatePayload(orderPlaced, PAYLOAD);
   const validationUs = Number(process.hrtime.bigint() - started) / 1000 / checks;
-  const median = (xs) => {
-    const sorted = [...xs].sort((x, y) => x - y);
-    const mid = Math.floor(sorted.length / 2);
-    return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  };
   /** The median over the rounds of x / y, each pair from one round. */
   const ratio = (xs, ys) => median(xs.map((x, i) => x / ys[i]));
   const perRound = (xs, ys) => xs.map((x, i) => (x / ys[i]).toFixed(2)).join(' ');
@@ -388,6 +393,20 @@ async function indexCosts({ run, domain, prepared, logRow, seconds }) {
   return out;
 }
 
+/**
+ * Empties the outbox and the event log, so that every drain starts from tables of the same
+ * size: the event log keeps each drain's rows, and a drain that joins a larger event log than
+ * the one before it would be slower for that alone. The event log refuses TRUNCATE
+ * (append-only) but for this throwaway database.
+ */
+async function emptyOutboxAndLog() {
+  await pool.query(`BEGIN;
+    ALTER TABLE eventbus.event_log DISABLE TRIGGER event_log_no_truncate;
+    TRUNCATE eventbus.outbox, eventbus.event_log;
+    ALTER TABLE eventbus.event_log ENABLE TRIGGER event_log_no_truncate;
+    COMMIT`);
+}
+
 /** Fills the outbox with `rows` events over 50 tenants, in one statement per 20k. */
 async function fillBacklog(rows) {
   const round = fillRound++;
@@ -415,10 +434,13 @@ async function fillBacklog(rows) {
  * (`script`: bench/relay-process.mjs, or a copy of it inside an installed service), so the RSS
  * and node CPU measured are the relay's alone (run in the bench's process, its peak RSS of
  * 232-260 MB also held the baselines' leftovers and the bench's own pool).
- * `idempotent` false turns the idempotent producer off. Also returns what the relay process
- * reported about itself: the @eventbus/relay module it loaded and its kafkajs patch revision.
+ * `idempotent` false turns the idempotent producer off. The rate counts from the relay's
+ * first claim to the last event published: the process' start, its connections and the
+ * boot self-test are not in it. Also returns what the relay process reported about itself:
+ * the @eventbus/relay module it loaded and its kafkajs patch revision. `idleSeconds` 0 skips
+ * the idle wait (and the idle RSS figures are undefined).
  */
-async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true, script = RELAY_PROCESS }) {
+async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true, script = RELAY_PROCESS, idleSeconds = RELAY_IDLE_SECONDS }) {
   await fillBacklog(rows);
   const child = fork(script, [database.url, brokers.join(','), prefix, String(batchSize), String(rows)], {
     env: { ...process.env, BENCH_IDEMPOTENT: String(idempotent) },
@@ -443,14 +465,20 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   // Postgres and Kafka from /proc; node from the relay process (this one only waited).
   const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
   const node = drained.cpuSeconds / drained.seconds;
-  const idle = fromChild('idle');
-  child.send({ idleSeconds: RELAY_IDLE_SECONDS });
-  const { idleRssMb, idleRssFileMb, idleHeapUsedMb, idleHeapTotalMb, idleExternalMb } = await idle;
+  let idleReport = {};
+  if (idleSeconds > 0) {
+    const idle = fromChild('idle');
+    child.send({ idleSeconds });
+    idleReport = await idle;
+  }
+  const { idleRssMb, idleRssFileMb, idleHeapUsedMb, idleHeapTotalMb, idleExternalMb } = idleReport;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send({ stop: true });
   await exited;
   return {
     rate,
+    events: drained.drained,
+    seconds: drained.seconds,
     cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare },
     rssPeak: drained.peakRssMb * 2 ** 20,
     idleRssMb,
@@ -526,53 +554,33 @@ async function javaProducerBaseline({ rows, recordSize }) {
   return { recordsPerS, recordSize, summary, machine };
 }
 
+/**
+ * The relay's drain against its baselines, measured in rounds: each round runs (b) a raw
+ * claim-and-delete loop without Kafka, (a) a raw kafkajs producer with the same batches, the
+ * relay (idempotent producer, as deployed) and the relay with it off, each on `rows / rounds`
+ * rows, in an order rotated between rounds. Kafka's Java producer (c) runs once, before them.
+ */
 async function relayDrainBench() {
   const rows = values.rows ? Number(values.rows) : quick ? 50_000 : 200_000;
+  // Rounds, not one drain of each: on this shared machine the baselines moved from 34k to 60k
+  // msgs/s between two runs, so a ratio of drains run one after the other measured that drift. Each ratio is taken within a round; the median over the rounds is the
+  // figure, and the rotation keeps any one variant from always running first (or last).
+  const rounds = values['drain-rounds'] ? Number(values['drain-rounds']) : quick ? 2 : 3;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--drain-rounds must be a positive integer, got ${values['drain-rounds']}`);
+  /** Round r's rows: `rows` split over the rounds, their sizes differing by one at most. */
+  const rowsIn = (r) => Math.floor((rows * (r + 1)) / rounds) - Math.floor((rows * r) / rounds);
+  const sizes = Array.from({ length: rounds }, (_, r) => rowsIn(r));
+  const [fewest, most] = [Math.min(...sizes), Math.max(...sizes)];
   const batchSize = 1000;
-  say(`## relay drain: ${fmt(rows)} pending rows, 512-byte payloads, batches of ${batchSize}, acks=-1`);
+  say(
+    `## relay drain: ${fmt(rows)} pending rows in ${rounds} round(s) of ${fewest === most ? fmt(most) : `${fmt(fewest)}–${fmt(most)}`}, 512-byte payloads, batches of ${batchSize}, acks=-1`,
+  );
 
-  // Baseline (b): the same claim-and-delete statement on the same table, without Kafka.
-  await fillBacklog(rows);
-  const { CLAIM_BATCH_SQL, CLAIM_SESSION_SQL } = await import('../packages/outbox/dist/outbox/claim-batch.js');
-  const client = await pool.connect();
-  await client.query(CLAIM_SESSION_SQL); // the relay's claim connections run with it too
-  const allShards = Array.from({ length: 64 }, (_, i) => i);
-  let cpu0 = cpuSnapshot();
-  let window = machineLoadWindow();
-  let t0 = performance.now();
-  for (;;) {
-    await client.query('BEGIN');
-    const { rowCount } = await client.query(CLAIM_BATCH_SQL, [allShards, batchSize]);
-    await client.query('COMMIT');
-    if (!rowCount) break;
-  }
-  await client.query('RESET ALL');
-  const claimRate = rows / ((performance.now() - t0) / 1000);
-  const claimCores = coresUsed(cpu0, cpuSnapshot());
-  const claimMachine = window.end();
-  client.release();
-  say(`  (b) raw claim-and-delete loop, no Kafka     ${fmt(claimRate).padStart(8)} rows/s    ${showCores(claimCores)}`);
-  say(`      ${showMachineLoad(claimMachine)}`);
-
-  // Baseline (a): a raw kafkajs producer sending the same messages in the same batch sizes.
   const topic = `${uniqueName('bench.')}.order`;
   const prefix = topic.slice(0, topic.length - 'order'.length);
   await createTopics(brokers, [{ topic, numPartitions: 12 }]);
-  const k = new Kafka({ brokers, logLevel: logLevel.NOTHING });
-  const producer = k.producer({ maxInFlightRequests: 1 });
-  await producer.connect();
   const sample = benchEvent('tenant-1', 'k');
   const batch = Array.from({ length: batchSize }, (_, i) => ({ ...sample, key: `tenant-${i % 50}`, headers: { ...sample.headers, ce_id: randomUUID() } }));
-  cpu0 = cpuSnapshot();
-  window = machineLoadWindow();
-  t0 = performance.now();
-  for (let sent = 0; sent < rows; sent += batchSize) await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
-  const kafkaRate = rows / ((performance.now() - t0) / 1000);
-  const kafkaCores = coresUsed(cpu0, cpuSnapshot());
-  const kafkaMachine = window.end();
-  await producer.disconnect();
-  say(`  (a) raw kafkajs producer, same batches      ${fmt(kafkaRate).padStart(8)} msgs/s    ${showCores(kafkaCores)}`);
-  say(`      ${showMachineLoad(kafkaMachine)}`);
 
   // Baseline (c): Kafka's own Java producer tool, records of the same size, on the same broker.
   // The tool's records carry a value only: it gets the bytes of the relay's value, key and
@@ -580,57 +588,206 @@ async function relayDrainBench() {
   const recordSize = [sample.value, sample.key, ...Object.entries(sample.headers).flat()].reduce((n, x) => n + Buffer.byteLength(x), 0);
   const java = await javaProducerBaseline({ rows, recordSize });
 
-  // The relay as deployed (idempotent producer), then the same drain without idempotence:
-  // the cost of broker-side deduplication, measured in this run.
-  const relay = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: true });
-  const { rate: relayRate, cores: relayCores, rssPeak } = relay;
-  const plain = await drainInRelayProcess({ rows, batchSize, prefix, idempotent: false });
-  const slower = Math.min(claimRate, kafkaRate);
-  const toJava = java.recordsPerS ? `, ${(relayRate / java.recordsPerS).toFixed(2)} × Kafka's Java producer` : '';
-  say(
-    `  relay (OutboxRelay, one instance)            ${fmt(relayRate).padStart(8)} events/s  = ${(relayRate / slower).toFixed(2)} × the slower baseline, ${(relayRate / kafkaRate).toFixed(2)} × kafkajs, ${(relayRate / claimRate).toFixed(2)} × claim loop${toJava}`,
-  );
-  say(`      relay drain ${showCores(relayCores)}`);
-  say(`      ${showMachineLoad(relay.machine)}`);
-  say(`  relay without the idempotent producer       ${fmt(plain.rate).padStart(8)} events/s; idempotent / plain = ${(relayRate / plain.rate).toFixed(2)}`);
-  say(`      ${showMachineLoad(plain.machine)}`);
-  // CPU per event of each part: what the drain would reach if it had the cores to itself.
-  const perEvent = (c, rate) => (c.total / rate) * 1e6;
-  say(
-    `  CPU µs per event: raw kafkajs ${perEvent(kafkaCores, kafkaRate).toFixed(0)}, raw claim ${perEvent(claimCores, claimRate).toFixed(0)}, relay ${perEvent(relayCores, relayRate).toFixed(0)}`,
-  );
-  say(
-    `  relay process RSS: peak ${(rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM, start to drained), idle ${relay.idleRssMb.toFixed(0)} MB (${RELAY_IDLE_SECONDS} s after the drain, nothing pending); V8 heap at the peak sample: ${relay.heapUsedMb.toFixed(0)} MB used of ${relay.heapTotalMb.toFixed(0)}, outside it (Buffers) ${relay.externalMb.toFixed(0)} MB`,
-  );
-  // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
+  const { CLAIM_BATCH_SQL, CLAIM_SESSION_SQL } = await import('../packages/outbox/dist/outbox/claim-batch.js');
+  const allShards = Array.from({ length: 64 }, (_, i) => i);
+  /** Baseline (b): the relay's claim-and-delete statement on the same table, without Kafka. */
+  const rawClaim = async (r) => {
+    await emptyOutboxAndLog();
+    await fillBacklog(rowsIn(r));
+    const client = await pool.connect();
+    try {
+      await client.query(CLAIM_SESSION_SQL); // the relay's claim connections run with it too
+      const cpu0 = cpuSnapshot();
+      const window = machineLoadWindow();
+      const t0 = performance.now();
+      let events = 0;
+      for (;;) {
+        await client.query('BEGIN');
+        const { rowCount } = await client.query(CLAIM_BATCH_SQL, [allShards, batchSize]);
+        await client.query('COMMIT');
+        if (!rowCount) break;
+        events += rowCount;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const cores = coresUsed(cpu0, cpuSnapshot());
+      const machine = window.end();
+      await client.query('RESET ALL');
+      return { rate: events / seconds, events, seconds, cores, machine };
+    } finally {
+      client.release();
+    }
+  };
+  // Baseline (a): one producer for all rounds, connected before the first (the relay process
+  // connects its producer before its drain clock starts too).
+  const producer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).producer({ maxInFlightRequests: 1 });
+  await producer.connect();
+  // Not counted: the topic's metadata and the first sends' compilation, which would otherwise
+  // fall in the first round's kafkajs window only, and make it measure something the others do not.
+  for (let i = 0; i < 5; i++) await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages: batch }] });
+  const rawKafka = async (r) => {
+    const n = rowsIn(r);
+    const cpu0 = cpuSnapshot();
+    const window = machineLoadWindow();
+    const t0 = performance.now();
+    for (let sent = 0; sent < n; sent += batchSize) {
+      const messages = n - sent >= batchSize ? batch : batch.slice(0, n - sent);
+      await producer.sendBatch({ acks: -1, topicMessages: [{ topic, messages }] });
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return { rate: n / seconds, events: n, seconds, cores: coresUsed(cpu0, cpuSnapshot()), machine: window.end() };
+  };
+  // Storage, read once: right after the last round's drain by the relay as deployed.
+  let storage;
   const size = async () =>
     (
       await pool.query(`SELECT pg_total_relation_size('eventbus.outbox') AS outbox, pg_total_relation_size('eventbus.event_log') AS log,
       (SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = 'eventbus.outbox'::regclass) AS dead,
       (SELECT count(*) FROM eventbus.event_log) AS events`)
     ).rows[0];
-  const afterDrain = await size();
-  await pool.query('VACUUM eventbus.outbox');
-  const vacuumed = await size();
-  const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
+  /**
+   * The relay in a process of its own, from the moment it runs to the last event published
+   * (its start is not timed); the idle RSS is read once, after the last round's drain.
+   */
+  const relayDrain = (idempotent) => async (round) => {
+    const last = round === rounds - 1;
+    await emptyOutboxAndLog();
+    const d = await drainInRelayProcess({ rows: rowsIn(round), batchSize, prefix, idempotent, idleSeconds: idempotent && last ? RELAY_IDLE_SECONDS : 0 });
+    if (idempotent && last) {
+      const afterDrain = await size();
+      await pool.query('VACUUM eventbus.outbox');
+      storage = { afterDrain, vacuumed: await size() };
+    }
+    return d;
+  };
+  const variants = {
+    rawClaim: { label: '(b) raw claim-and-delete loop, no Kafka', unit: 'rows/s  ', run: rawClaim },
+    rawKafka: { label: '(a) raw kafkajs producer, same batches', unit: 'msgs/s  ', run: rawKafka },
+    relay: { label: 'relay (OutboxRelay, one instance)', unit: 'events/s', run: relayDrain(true) },
+    relayNotIdempotent: { label: 'relay without the idempotent producer', unit: 'events/s', run: relayDrain(false) },
+  };
+  /**
+   * Round r's order: the three slots (claim loop, kafkajs, the two relays) rotated by r, so
+   * each slot runs first in one round of three; the two relays swap places every round.
+   */
+  const orderOf = (r) => {
+    const slots = [['rawClaim'], ['rawKafka'], r % 2 === 0 ? ['relay', 'relayNotIdempotent'] : ['relayNotIdempotent', 'relay']];
+    return [...slots.slice(r % 3), ...slots.slice(0, r % 3)].flat();
+  };
+  const perRoundData = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      say(`  round ${r + 1} of ${rounds}`);
+      const order = orderOf(r);
+      const round = { round: r + 1, order };
+      for (const key of order) {
+        const v = variants[key];
+        const d = await v.run(r);
+        round[key] = d;
+        say(`    ${v.label.padEnd(42)} ${fmt(d.rate).padStart(8)} ${v.unit}  ${showCores(d.cores)}`);
+        say(`        ${showMachineLoad(d.machine)}`);
+      }
+      const slower = Math.min(round.rawClaim.rate, round.rawKafka.rate);
+      round.ratioToSlowerBaseline = round.relay.rate / slower;
+      round.ratioToRawKafka = round.relay.rate / round.rawKafka.rate;
+      round.ratioToRawClaim = round.relay.rate / round.rawClaim.rate;
+      round.idempotentToPlain = round.relay.rate / round.relayNotIdempotent.rate;
+      say(
+        `    relay / slower baseline ${round.ratioToSlowerBaseline.toFixed(2)} (× kafkajs ${round.ratioToRawKafka.toFixed(2)}, × claim loop ${round.ratioToRawClaim.toFixed(2)}); idempotent / plain ${round.idempotentToPlain.toFixed(2)}`,
+      );
+      perRoundData.push(round);
+    }
+  } finally {
+    await producer.disconnect();
+  }
+
+  const of = (key) => perRoundData.map((round) => round[key]);
+  const rates = (key) => of(key).map((d) => d.rate);
+  const spread = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
+  const relayRate = median(rates('relay'));
   say(
-    `  storage after the drain: outbox ${mb(afterDrain.outbox)} MB (${fmt(Number(afterDrain.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(afterDrain.log)} MB for ${fmt(Number(afterDrain.events))} events\n`,
+    `  medians of ${rounds} round(s): relay ${fmt(relayRate)} events/s, without the idempotent producer ${fmt(median(rates('relayNotIdempotent')))}; raw kafkajs ${fmt(median(rates('rawKafka')))} msgs/s; raw claim ${fmt(median(rates('rawClaim')))} rows/s`,
   );
+  const toJava = java.recordsPerS ? `; median relay / Kafka's Java producer ${(relayRate / java.recordsPerS).toFixed(2)}` : '';
+  say(
+    `  relay / slower baseline, median of the rounds' ratios: ${median(of('ratioToSlowerBaseline')).toFixed(2)} (${spread(of('ratioToSlowerBaseline'))}; target ≥ 0.8); × kafkajs ${median(of('ratioToRawKafka')).toFixed(2)} (${spread(of('ratioToRawKafka'))}), × claim loop ${median(of('ratioToRawClaim')).toFixed(2)} (${spread(of('ratioToRawClaim'))})${toJava}`,
+  );
+  say(`  idempotent / plain, median of the rounds' ratios: ${median(of('idempotentToPlain')).toFixed(2)} (${spread(of('idempotentToPlain'))})`);
+  // CPU per event of each part over all its rounds (each round's cores × its seconds, summed,
+  // over the events): what the drain would reach if it had the cores to itself.
+  const cpuUsPerEvent = {};
+  const coresOverRounds = {};
+  for (const key of Object.keys(variants)) {
+    const ds = of(key);
+    const seconds = ds.reduce((n, d) => n + d.seconds, 0);
+    const events = ds.reduce((n, d) => n + d.events, 0);
+    const sum = (party) => ds.reduce((n, d) => n + d.cores[party] * d.seconds, 0);
+    cpuUsPerEvent[key] = Object.fromEntries(['node', 'postgres', 'kafka', 'total'].map((p) => [p, (sum(p) / events) * 1e6]));
+    coresOverRounds[key] = Object.fromEntries(['node', 'postgres', 'kafka', 'total'].map((p) => [p, sum(p) / seconds]));
+  }
+  const showPerEvent = (c) => `${c.total.toFixed(0)} (node ${c.node.toFixed(0)}, postgres ${c.postgres.toFixed(0)}, kafka ${c.kafka.toFixed(0)})`;
+  say(
+    `  CPU µs per event, all rounds: raw kafkajs ${showPerEvent(cpuUsPerEvent.rawKafka)}, raw claim ${showPerEvent(cpuUsPerEvent.rawClaim)}, relay ${showPerEvent(cpuUsPerEvent.relay)}, relay without the idempotent producer ${showPerEvent(cpuUsPerEvent.relayNotIdempotent)}`,
+  );
+  // RSS: the largest peak of the rounds' relay processes (each drains its round's rows) and the
+  // idle figure of the last one.
+  const peak = of('relay').reduce((a, b) => (b.rssPeak > a.rssPeak ? b : a));
+  const idleRssMb = of('relay').at(-1).idleRssMb;
+  say(
+    `  relay process RSS: peak ${(peak.rssPeak / 2 ** 20).toFixed(0)} MB (VmHWM, start to drained, the largest of the ${rounds} round(s)' processes), idle ${idleRssMb.toFixed(0)} MB (the last one, ${RELAY_IDLE_SECONDS} s after its drain, nothing pending); V8 heap at that peak's sample: ${peak.heapUsedMb.toFixed(0)} MB used of ${peak.heapTotalMb.toFixed(0)}, outside it (Buffers) ${peak.externalMb.toFixed(0)} MB`,
+  );
+  // Storage: the drained outbox holds only dead tuples until vacuum; the event log is the history.
+  const mb = (b) => (Number(b) / 2 ** 20).toFixed(1);
+  const { afterDrain, vacuumed } = storage;
+  say(
+    `  storage after the last round's relay drain: outbox ${mb(afterDrain.outbox)} MB (${fmt(Number(afterDrain.dead))} dead tuples), after VACUUM ${mb(vacuumed.outbox)} MB; event_log ${mb(afterDrain.log)} MB for ${fmt(Number(afterDrain.events))} events\n`,
+  );
+  /** A window's machine load averaged over the rounds, each round weighted by its seconds. */
+  const machineOverRounds = (key) => {
+    const ds = of(key);
+    if (ds.some((d) => !d.machine)) return undefined;
+    const seconds = ds.reduce((n, d) => n + d.seconds, 0);
+    const mean = (field) => ds.reduce((n, d) => n + d.machine[field] * d.seconds, 0) / seconds;
+    return { cores: ds[0].machine.cores, busyCores: mean('busyCores'), outsideBenchCores: mean('outsideBenchCores'), stolenCores: mean('stolenCores') };
+  };
+  const roundData = (d) => ({ eventsPerS: d.rate, events: d.events, seconds: d.seconds, coresUsed: d.cores, machine: d.machine });
   results.relayDrain = {
     rows,
+    rounds,
     batchSize,
+    // Rates: the medians of the rounds'; ratios: the medians of the rounds' own ratios.
     relayEventsPerS: relayRate,
-    relayNotIdempotentEventsPerS: plain.rate,
-    idempotentToPlain: relayRate / plain.rate,
-    rawKafkaMsgsPerS: kafkaRate,
-    rawClaimRowsPerS: claimRate,
+    relayNotIdempotentEventsPerS: median(rates('relayNotIdempotent')),
+    idempotentToPlain: median(of('idempotentToPlain')),
+    rawKafkaMsgsPerS: median(rates('rawKafka')),
+    rawClaimRowsPerS: median(rates('rawClaim')),
     javaProducer: java,
-    ratioToSlowerBaseline: relayRate / slower,
+    ratioToSlowerBaseline: median(of('ratioToSlowerBaseline')),
+    ratioToSlowerBaselineRange: [Math.min(...of('ratioToSlowerBaseline')), Math.max(...of('ratioToSlowerBaseline'))],
+    ratioToRawKafka: median(of('ratioToRawKafka')),
+    ratioToRawClaim: median(of('ratioToRawClaim')),
     ...(java.recordsPerS ? { ratioToJavaProducer: relayRate / java.recordsPerS } : {}),
-    rssPeakMb: rssPeak / 2 ** 20,
-    idleRssMb: relay.idleRssMb,
-    machine: { rawClaim: claimMachine, rawKafka: kafkaMachine, javaProducer: java.machine, relay: relay.machine, relayNotIdempotent: plain.machine },
-    coresUsed: { rawKafka: kafkaCores, rawClaim: claimCores, relay: relayCores },
+    rssPeakMb: peak.rssPeak / 2 ** 20,
+    idleRssMb,
+    // Over the rounds, each round weighted by its seconds; each round's own in `perRound`.
+    machine: {
+      rawClaim: machineOverRounds('rawClaim'),
+      rawKafka: machineOverRounds('rawKafka'),
+      javaProducer: java.machine,
+      relay: machineOverRounds('relay'),
+      relayNotIdempotent: machineOverRounds('relayNotIdempotent'),
+    },
+    coresUsed: coresOverRounds,
+    cpuUsPerEvent,
+    perRound: perRoundData.map((round) => ({
+      round: round.round,
+      rows: rowsIn(round.round - 1),
+      order: round.order,
+      ...Object.fromEntries(Object.keys(variants).map((key) => [key, roundData(round[key])])),
+      ratioToSlowerBaseline: round.ratioToSlowerBaseline,
+      ratioToRawKafka: round.ratioToRawKafka,
+      ratioToRawClaim: round.ratioToRawClaim,
+      idempotentToPlain: round.idempotentToPlain,
+    })),
     storage: {
       outboxBytesDrained: Number(afterDrain.outbox),
       deadTuples: Number(afterDrain.dead),
@@ -741,15 +898,8 @@ async function installedRelayBench() {
     ];
     await createTopics(brokers, [{ topic, numPartitions: 12 }]);
     topicCreated = true;
-    // Every drain starts from the same tables: the event log keeps each drain's rows, and a
-    // drain that joins a larger event log than the one before it would be slower for that alone.
-    // The event log refuses TRUNCATE (append-only) but for this throwaway database.
     const drain = async (script, n) => {
-      await pool.query(`BEGIN;
-        ALTER TABLE eventbus.event_log DISABLE TRIGGER event_log_no_truncate;
-        TRUNCATE eventbus.outbox, eventbus.event_log;
-        ALTER TABLE eventbus.event_log ENABLE TRIGGER event_log_no_truncate;
-        COMMIT`);
+      await emptyOutboxAndLog();
       return drainInRelayProcess({ rows: n, batchSize, prefix, script });
     };
     // Not counted: the topic's first writes and the first relay process' cold caches.
@@ -784,11 +934,6 @@ async function installedRelayBench() {
         });
       }
     }
-    const median = (xs) => {
-      const sorted = [...xs].sort((x, y) => x - y);
-      const mid = Math.floor(sorted.length / 2);
-      return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    };
     const of = (key, field) => drains.filter((d) => d.variant === key).map((d) => d[field]);
     const summary = {};
     for (const v of variants) {
