@@ -92,10 +92,10 @@ ORDER BY d.id`;
  * `synchronous_commit = off`: the claim transaction's COMMIT returns without waiting for
  * its WAL to reach disk (1.3–3 ms per commit on a single-disk machine against ~0.4 ms,
  * pgbench), and every event waits for its lane's commit before the lane claims again. What
- * Postgres could lose is the last fraction of a second of these commits, and only if
- * Postgres itself (not the relay) crashes: their deletes come back, so those rows are
- * published again, the same at-least-once duplicate as a relay that dies between Kafka's
- * acknowledgement and its COMMIT. Nothing else a claim transaction writes needs durability
+ * Postgres could lose is up to about 3 × wal_writer_delay (600 ms by default) of these
+ * commits, and only on a crash or failover of Postgres itself (not of the relay): their
+ * deletes come back, so those rows are published again, at-least-once duplicates beside the
+ * batch in flight that a relay dying before its COMMIT re-sends. Nothing else a claim transaction writes needs durability
  * before that commit: the Kafka send happened before it, and a lost failure count or
  * dead-letter move rolls back together with its row's delete (WAL is replayed in order, so
  * a later commit is never kept without an earlier one). Producers' transactions, the
