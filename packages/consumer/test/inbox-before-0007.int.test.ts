@@ -178,6 +178,22 @@ describe('a consumer whose database is not migrated to 0007', () => {
   });
 });
 
+describe('a consumer whose database does not answer', () => {
+  it('refuses to start with a retriable DATABASE_UNAVAILABLE naming the connectionString', async () => {
+    // Port 1: nothing listens, the connection is refused at once.
+    const { consumer, metrics } = inboxConsumer('postgres://eventbus@127.0.0.1:1/none', f.prefix(), f.group('no-db'));
+    const refused = await consumer.start().then(
+      () => 'started',
+      (error: unknown) => error,
+    );
+    await consumer.stop();
+    expect(isEventBusError(refused, 'DATABASE_UNAVAILABLE')).toBe(true);
+    expect((refused as EventBusError).retriable).toBe(true);
+    expect((refused as EventBusError).message).toMatch(/^the consumer's connectionString \(for ctx\.processOnce\): cannot connect to Postgres: /);
+    expect(metrics).toEqual([]);
+  });
+});
+
 describe('a running consumer whose inbox table goes away', () => {
   it('fails the attempt with a retriable MIGRATION_PENDING naming the inbox, and the retry after the table is back succeeds: nothing dead-lettered', async () => {
     const prefix = f.prefix();
