@@ -44,8 +44,6 @@ export class EventConsumer {
   private publisher: MessagePublisher | undefined;
   private processor: BatchProcessor | undefined;
   private inbox: InboxPool | undefined;
-  /** Set once stop() (or a failed start) released the inbox: a handler abandoned earlier that calls processOnce then must not open a new pool. */
-  private inboxClosed = false;
   private readonly stopGrace = new AbortController();
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
@@ -92,8 +90,17 @@ export class EventConsumer {
   private async connectAndRun(): Promise<void> {
     const o = this.options;
     try {
-      // With the inbox configured, drizzle-orm is loaded now, not in the first event's handler.
-      if (o.connectionString !== undefined) await Promise.all([loadDrizzle(), import('drizzle-orm/node-postgres')]);
+      if (o.connectionString !== undefined) {
+        // With the inbox configured, drizzle-orm is loaded now, not in the first event's handler,
+        // and its table is checked before anything is consumed: on a database behind migration
+        // 0007 every ctx.processOnce would fail, and its events be retried, then dead-lettered.
+        this.inbox = new InboxPool({
+          connectionString: o.connectionString,
+          partitionsConsumedConcurrently: o.partitionsConsumedConcurrently,
+          handlerTimeoutMs: o.handlerTimeoutMs,
+        });
+        await Promise.all([loadDrizzle(), import('drizzle-orm/node-postgres'), this.inbox.checkSchema()]);
+      }
       this.publisher =
         o.publisher ?? new KafkaPublisher({ brokers: o.brokers, clientId: `${o.clientId}-dlq`, topicPartitions: o.topicPartitions, connection: o.connection });
       await this.publisher.connect();
@@ -182,7 +189,6 @@ export class EventConsumer {
     this.client = undefined;
     this.publisher = undefined;
     this.inbox = undefined;
-    this.inboxClosed = true;
     try {
       // The client first: its batches in flight may still publish retries and DLQ messages.
       await client?.stop();
@@ -195,11 +201,10 @@ export class EventConsumer {
   }
 
   private async processOnce(call: InboxCall, effect: (tx: InboxTransaction) => Promise<void>): Promise<boolean> {
-    const { connectionString, partitionsConsumedConcurrently, handlerTimeoutMs } = this.options;
-    if (!connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
-    if (this.inboxClosed) throw inboxStopped();
-    // Made on first use: a worker without the inbox never loads drizzle-orm (see inbox.ts).
-    this.inbox ??= new InboxPool({ connectionString, partitionsConsumedConcurrently, handlerTimeoutMs });
+    if (!this.options.connectionString) throw invalidConfig('connectionString', 'a postgres:// URL for context.processOnce', 'nothing');
+    // Opened by start() with the connectionString, released by stop(): a handler abandoned on the
+    // grace period that calls processOnce after that gets STOPPED, not a new pool.
+    if (!this.inbox) throw inboxStopped();
     return this.inbox.processOnce(call, effect);
   }
 }

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { errorMessage, EventBusError, type Logger } from '@eventbus/core';
 import { processOnce, type InboxKey, type InboxTransaction } from './inbox.js';
+import { checkInboxSchema } from './sql/inbox-schema.js';
 
 /**
  * How long `close` lets the inbox's transactions in flight end by themselves after the grace
@@ -56,6 +57,34 @@ export class InboxPool {
     this.pool = new pg.Pool({ connectionString: options.connectionString, max: this.maxConnections, connectionTimeoutMillis: this.acquireTimeoutMs });
     // An idle client's error (server restart) must not crash the process; the next query reconnects.
     this.pool.on('error', () => undefined);
+  }
+
+  /**
+   * At start: connects and checks that eventbus.inbox is migrated (checkInboxSchema: one catalog
+   * query), so a consumer on a database behind migration 0007 refuses to start instead of failing
+   * every processOnce. The connection stays in the pool for the first processOnce.
+   */
+  async checkSchema(): Promise<void> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw new EventBusError(
+        'DATABASE_UNAVAILABLE',
+        `the consumer's connectionString (for ctx.processOnce): cannot connect to Postgres: ${errorMessage(error)}`,
+        {
+          cause: error,
+          retriable: true,
+        },
+      );
+    }
+    client.on('error', ignoreError);
+    try {
+      await checkInboxSchema(client);
+    } finally {
+      client.off('error', ignoreError);
+      client.release();
+    }
   }
 
   /** Runs `effect` once per (group, event, subscription) in a transaction of its own (processOnce in inbox.ts); returns whether it ran. */

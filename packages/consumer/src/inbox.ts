@@ -1,6 +1,7 @@
 import type { PgTransaction } from 'drizzle-orm/pg-core';
 import type { NodePgQueryResultHKT } from 'drizzle-orm/node-postgres';
 import { invalidConfig } from '@eventbus/core';
+import { inboxStatementError } from './sql/inbox-schema.js';
 
 /**
  * drizzle-orm, loaded when processOnce first runs, not when @eventbus/consumer is imported: as ES
@@ -41,6 +42,9 @@ export interface InboxKey {
  *
  * A concurrent delivery of the same event to the same subscription blocks on the inserted key
  * until the first transaction ends, then sees the conflict: effects stay once-only across workers.
+ *
+ * An inbox that is missing, or older than migration 0007, fails it with a retriable
+ * MIGRATION_PENDING that names the migration (sql/inbox-schema.ts).
  */
 export async function processOnce(tx: InboxTransaction, key: InboxKey, effect: () => Promise<void>): Promise<boolean> {
   const { sql, PgTransaction } = await loadDrizzle();
@@ -62,13 +66,19 @@ export async function processOnce(tx: InboxTransaction, key: InboxKey, effect: (
   // to the leaf page the insert then writes to: 50,000 of these into a 1M-row inbox took
   // 3.3-3.9 s against 4.0-5.1 s for the bare insert, on a loaded 2-core machine (no cost beyond
   // the noise).
-  const result = await tx.execute(sql`
+  // Only this statement's error is mapped: the effect's own (a table of the caller's that is
+  // missing) passes through as it is.
+  const result = await tx
+    .execute(sql`
     INSERT INTO eventbus.inbox (group_id, event_id, subscription)
     SELECT ${key.groupId}::text, ${key.eventId}::text, ${subscription}::text
      WHERE NOT EXISTS (SELECT 1 FROM eventbus.inbox i
                         WHERE i.group_id = ${key.groupId} AND i.event_id = ${key.eventId} AND (i.subscription = '' OR ${subscription} = ''))
     ON CONFLICT DO NOTHING
-    RETURNING 1 AS inserted`);
+    RETURNING 1 AS inserted`)
+    .catch((error: unknown) => {
+      throw inboxStatementError(error);
+    });
   if (result.rows.length === 0) return false;
   await effect();
   return true;

@@ -26,6 +26,8 @@ export type EventBusErrorCode =
   // a retry names a subscription that no longer handles its event (renamed, or a positional name now another's): dead-lettered (consumer)
   | 'UNKNOWN_SUBSCRIPTION'
   | 'MIGRATION_FAILED'
+  // the database lacks a migration this code needs (a consumer started before `eventbus migrate`): retriable, once an operator (or a relay migrating at boot) applies it
+  | 'MIGRATION_PENDING'
   // a re-drive that reads the original record from its topic: the record is gone, or another one is there
   | 'ORIGINAL_NOT_RETAINED'
   | 'ORIGINAL_MISMATCH'
