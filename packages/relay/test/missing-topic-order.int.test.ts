@@ -5,11 +5,11 @@ import { KafkaPublisher, PublishError, type MessagePublisher, type OutboundMessa
 import { relayFixture } from './relay-fixture.js';
 
 // The rows a missing topic held back wait in the outbox as rows in backoff (attempts > 0, due
-// after parkDelayMs), and only the relay instance whose in-memory hold sees the topic appear
-// makes them new rows again (wakeRowsThatWaited). design.md promises that they "all wait and
-// then go out in write order". These tests lose the in-memory hold before that wake, the way a
-// deploy (a relay restarted while the topic is created) or a failed send in the same claim does,
-// and check that the tenant's later row does not overtake the rows that waited.
+// after parkDelayMs) until a relay finds the topic exists and makes them new rows again
+// (LaneTopicHolds.endHolds). design.md promises that they "all wait and then go out in write
+// order". These tests take away the in-memory hold of the instance that parked them, the way a
+// deploy (a relay replaced while the topic is created) or a failed send in the claim that found
+// the topic does, and check that the tenant's later row does not overtake the rows that waited.
 
 let f: Awaited<ReturnType<typeof relayFixture>>;
 beforeAll(async () => {
