@@ -93,7 +93,8 @@ export class RelayLane {
     readonly laneId: string,
   ) {
     const { holds, publisher, metrics, options } = ctx;
-    this.topicHolds = new LaneTopicHolds({ holds, publisher, metrics, logger: options.logger, laneId });
+    const { router } = options;
+    this.topicHolds = new LaneTopicHolds({ holds, publisher, topicFor: (eventType) => router.topicFor(eventType), metrics, logger: options.logger, laneId });
   }
 
   get connected(): boolean {
@@ -320,6 +321,9 @@ export class RelayLane {
 
   /** Claims, publishes and acknowledges one batch of `shards`; returns how many rows it claimed and from which shards. */
   private async claimPublishAcknowledge(client: pg.Client, shards: number[]): Promise<{ claimed: number; shardsWithRows: Set<number> }> {
+    // Before the claim's snapshot: a hold another lane ends during this claim still counts for
+    // its rows (LaneTopicHolds.holdBack).
+    const heldAtClaim = this.ctx.holds.heldTopics();
     await client.query('BEGIN');
     let appeared: Set<string>;
     let outcomes: Outcome[];
@@ -331,7 +335,7 @@ export class RelayLane {
         return { claimed: 0, shardsWithRows: new Set() };
       }
       outcomes = rows.map((row) => this.toMessage(row));
-      appeared = await this.topicHolds.holdBack(outcomes);
+      appeared = await this.topicHolds.holdBack(outcomes, heldAtClaim);
       const sendable = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
       const sendStartedAt = Date.now();
       try {
@@ -349,10 +353,14 @@ export class RelayLane {
       await client.query('ROLLBACK').catch(() => undefined);
       throw error;
     }
-    for (const eventType of this.topicHolds.eventTypesOfHoldsEnded(outcomes)) appeared.add(eventType);
-    // The woken rows may be in any of this lane's shards, asleep or not: sweep them all at the
-    // next claim (their notification does the same for the other lanes).
-    if (appeared.size > 0 && (await this.topicHolds.wakeRowsThatWaited(client, appeared))) this.nextSweepAt = 0;
+    for (const topic of this.topicHolds.topicsPublished(outcomes)) appeared.add(topic);
+    if (appeared.size > 0) {
+      // Throws when the wake fails, the holds kept (endHolds): the loop starts over from a new connection.
+      await this.topicHolds.endHolds(client, appeared);
+      // The woken rows may be in any of this lane's shards, asleep or not: sweep them all at the
+      // next claim (their notification does the same for the other lanes).
+      this.nextSweepAt = 0;
+    }
     const shardsWithRows = new Set<number>();
     for (let i = 0; i < outcomes.length; i++) shardsWithRows.add(outcomes[i]!.row.shard);
     return { claimed: outcomes.length, shardsWithRows };
@@ -509,6 +517,9 @@ export class RelayLane {
     } else if (this.owned.size < target) {
       const candidates = shuffle(ALL_SHARDS.filter((s) => !this.owned.has(s)));
       const taken = await tryLockShards(client, candidates, target - this.owned.size);
+      // Before any claim of them (a failure drops the connection, and the shards with it): rows
+      // their previous owner, or this instance before a restart, parked for a missing topic.
+      await this.topicHolds.restoreFromOutbox(client, taken);
       for (const s of taken) this.owned.add(s);
       if (taken.length > 0) {
         log.info({ lane: this.laneId, taken: taken.length, live, owned: this.owned.size }, 'took shards');

@@ -87,6 +87,22 @@ describe('TopicHolds', () => {
     expect(reported).toHaveLength(2);
   });
 
+  it("restores a hold from rows parked in the outbox as run out (the next row asks Kafka), keeping a running hold's timing", () => {
+    const c = clock();
+    const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 }, () => c.now);
+    expect(holds.heldTopics()).toBeUndefined();
+    holds.restore('t', ['t.a', 't.b']);
+    expect(holds.has('t')).toBe(true);
+    expect(holds.heldUntil('t')).toBeUndefined();
+    expect([...(holds.eventTypesOf('t') ?? [])].sort()).toEqual(['t.a', 't.b']);
+    const running = holds.refused('u', 'u.a');
+    holds.restore('u', ['u.b']);
+    expect(holds.heldUntil('u')).toBe(running.until);
+    expect([...(holds.heldTopics() ?? [])].sort()).toEqual(['t', 'u']);
+    expect([...(holds.published('u') ?? [])].sort()).toEqual(['u.a', 'u.b']);
+    expect(holds.eventTypesOf('u')).toBeUndefined();
+  });
+
   it('a topic never refused is not held and has nothing to release', () => {
     const holds = new TopicHolds();
     holds.heldBack('t', 'x.y');

@@ -4,7 +4,7 @@ import { PublishError, type MessagePublisher } from '@eventbus/kafka';
 import type { ClaimedRow, RetryRow } from '@eventbus/outbox';
 import type { RelayMetrics } from './metrics.js';
 import { OUTBOX_CHANNEL } from './notifier/outbox-notifier.js';
-import { wakeHeldRows } from './sql/wake-held-rows.js';
+import { eventTypesParkedForMissingTopic, wakeHeldRows } from './sql/wake-held-rows.js';
 
 /**
  * How long a hold on a missing topic lasts: `initialMs`, doubled on each refusal after a hold ran
@@ -102,6 +102,34 @@ export class TopicHolds {
     return { opened: true, until: hold.until, periodMs: hold.periodMs };
   }
 
+  /**
+   * Rows of `eventTypes`, routed to `topic`, wait in the outbox for it (found there, parked by
+   * this instance before it lost its holds, or by another before this one took their shards):
+   * `topic` is held from now on, its hold run out, so the next row of it asks Kafka whether it
+   * exists before anything of it is sent (LaneTopicHolds.holdBack). A running hold keeps its
+   * timing and gains the event types.
+   */
+  restore(topic: string, eventTypes: Iterable<string>): void {
+    let hold = this.holds.get(topic);
+    if (hold === undefined) {
+      const now = this.now();
+      hold = { until: now, periodMs: this.timing.initialMs, since: now, eventTypes: new Set(), reported: false };
+      this.holds.set(topic, hold);
+    }
+    for (const eventType of eventTypes) hold.eventTypes.add(eventType);
+  }
+
+  /** The topics held now, running or run out; undefined when none is (the common case: nothing to copy). */
+  heldTopics(): ReadonlySet<string> | undefined {
+    return this.holds.size === 0 ? undefined : new Set(this.holds.keys());
+  }
+
+  /** The event types whose rows were held back for `topic` (a copy), or undefined when it is not held. */
+  eventTypesOf(topic: string): Set<string> | undefined {
+    const hold = this.holds.get(topic);
+    return hold === undefined ? undefined : new Set(hold.eventTypes);
+  }
+
   /** A row of `topic` was held back (not offered): its event type is noted for `published`. */
   heldBack(topic: string, eventType: string): void {
     const hold = this.holds.get(topic);
@@ -111,8 +139,9 @@ export class TopicHolds {
   }
 
   /**
-   * Kafka took a message of `topic`: it exists. Ends its hold and returns the event types whose
-   * rows were held back, to wake them; undefined when the topic was not held (the common case).
+   * `topic` exists and the rows that waited for it were woken (LaneTopicHolds.endHolds): ends its
+   * hold and returns the event types whose rows were held back; undefined when the topic was not
+   * held (the common case).
    */
   published(topic: string): ReadonlySet<string> | undefined {
     const hold = this.holds.get(topic);
@@ -126,7 +155,7 @@ export class TopicHolds {
    * has waited already, up to ten longest holds. Each return is a delete and re-insert in a
    * claim transaction; a backlog waiting for a topic is thus touched less and less often
    * (a row is handled about log2(its wait) times), not every hold. The rows do not wait this
-   * out once the topic appears: they are woken (LaneTopicHolds.wakeRowsThatWaited).
+   * out once the topic appears: they are woken (LaneTopicHolds.endHolds).
    */
   parkDelayMs(firstFailedAt: Date | null): number {
     const { maxMs } = this.timing;
@@ -170,8 +199,8 @@ export function logOverdueHold(logger: Logger, alertAfterMs: number): (held: Hel
 /**
  * A claimed row on its way through a lane, as the holds see it. `held`: not offered to Kafka
  * because of its topic's hold, `error` says why: `waiting` (the topic is missing: back to the
- * outbox for later) or `requeued` (the topic appeared: back as a new row, to go out in id order
- * with the rows that waited for it).
+ * outbox for later) or `requeued` (the topic exists: back as a new row, to go out in id order
+ * after the rows that waited for it).
  */
 export interface HoldOutcome {
   row: ClaimedRow;
@@ -180,24 +209,65 @@ export interface HoldOutcome {
   held?: 'waiting' | 'requeued';
 }
 
-/** What one lane's side of the holds uses: the instance's shared holds, its publisher, counters and log. */
+/** What one lane's side of the holds uses: the instance's shared holds, its publisher, the event types' routes, counters and log. */
 export interface LaneTopicHoldsContext {
   holds: TopicHolds;
   publisher: MessagePublisher;
+  /** The topic an event type's rows go to now (the relay's router); may throw for an event type it cannot route. */
+  topicFor: (eventType: string) => string;
   metrics: RelayMetrics;
   logger: Logger;
   laneId: string;
 }
 
 /**
- * One lane's side of the topic holds, in the order a batch meets them: before the send, the
- * rows of held topics are marked and not offered (`holdBack`); in the claim transaction, they
- * and the rows Kafka refused as of a missing topic go back to the outbox without spending
- * their retries (`returnOfHeldRow`); after the commit, a topic found to exist ends its hold and
- * the rows that waited for it are made due (`eventTypesOfHoldsEnded`, `wakeRowsThatWaited`).
+ * One lane's side of the topic holds, in the order a batch meets them: when the lane takes
+ * shards, the holds of the rows parked in them are restored (`restoreFromOutbox`); before the
+ * send, the rows of held topics are marked and not offered (`holdBack`); in the claim
+ * transaction, they and the rows Kafka refused as of a missing topic go back to the outbox
+ * without spending their retries (`returnOfHeldRow`); after the commit, the rows that waited
+ * for a topic found to exist are made due, and only then does its hold end (`endHolds`).
+ *
+ * The order this keeps: a tenant's rows parked for a missing topic go out before its later rows
+ * of that topic. The holds live in memory, but what they stand for lives in the outbox: a parked
+ * row, recognizable by its `last_error` (PARKED_FOR_MISSING_TOPIC). So a hold is never given up
+ * while parked rows may still need it: it ends only after the wake committed durably, stays when
+ * the claim or the wake fails, and a lane that takes shards (at every connect too) holds again
+ * the topics of the rows parked in them before it claims any of their rows.
  */
 export class LaneTopicHolds {
   constructor(private readonly ctx: LaneTopicHoldsContext) {}
+
+  /**
+   * Holds the topics of the rows parked in `shards` for a missing topic (TopicHolds.restore):
+   * called after the lane took the shards' locks and before it claims from them, so it sees
+   * every row their previous owner parked (it committed before it unlocked). The query reads
+   * only rows in backoff (`outbox_retry_due_idx`) and runs when shards change hands, never on
+   * the claim path. A row whose event type has no route is skipped: it fails on its own.
+   */
+  async restoreFromOutbox(client: pg.ClientBase, shards: readonly number[]): Promise<void> {
+    const { holds, topicFor, logger, laneId } = this.ctx;
+    const byTopic = new Map<string, string[]>();
+    for (const eventType of await eventTypesParkedForMissingTopic(client, shards)) {
+      let topic: string;
+      try {
+        topic = topicFor(eventType);
+      } catch {
+        continue;
+      }
+      const types = byTopic.get(topic);
+      if (types) types.push(eventType);
+      else byTopic.set(topic, [eventType]);
+    }
+    for (const [topic, eventTypes] of byTopic) {
+      if (!holds.has(topic))
+        logger.info(
+          { lane: laneId, topic, eventTypes },
+          'rows parked for a missing topic wait in the shards taken; holding the topic until Kafka says it exists',
+        );
+      holds.restore(topic, eventTypes);
+    }
+  }
 
   /**
    * Marks the rows of topics Kafka said do not exist (TopicHolds), so they are not sent:
@@ -205,14 +275,18 @@ export class LaneTopicHolds {
    *   later (parkDelayMs), in the statement that returns the batch's refused rows;
    * - once the hold has run out, Kafka is asked whether the topic exists now, once per hold
    *   and not per row (`missingTopics`, a ListTopics): still missing, a longer hold starts and
-   *   the rows are held back; there, the hold ends, and the rows go back as new rows (attempts
-   *   0, due now) to be claimed in id order with the rows that waited for the topic, which
-   *   wakeRowsThatWaited makes new rows too after the commit. Sending them now would put them
-   *   ahead of their tenant's earlier rows still waiting.
-   * A publisher without `missingTopics`, or a check that fails, leaves the rows to be offered:
-   * Kafka's refusal or acceptance answers instead. Returns the event types to wake.
+   *   the rows are held back; there, the rows go back as new rows (attempts 0, due now) to be
+   *   claimed in id order after the rows that waited for the topic, which endHolds makes new
+   *   rows too after the commit. Sending them now would put them ahead of their tenant's
+   *   earlier rows still waiting. The topic is returned: its hold ends in endHolds. A check
+   *   that fails holds the rows back the same way, without a longer hold: the next row asks again;
+   * - a topic held when the claim began (`heldAtClaim`) whose hold another lane has ended since:
+   *   the claim's snapshot may predate that lane's wake, so these rows may be ahead of parked
+   *   rows of their tenant still unseen; they go back as new rows too, behind those.
+   * A publisher without `missingTopics` leaves the rows to be offered: Kafka's refusal or
+   * acceptance answers instead. Returns the topics found to exist.
    */
-  async holdBack(outcomes: HoldOutcome[]): Promise<Set<string>> {
+  async holdBack(outcomes: HoldOutcome[], heldAtClaim?: ReadonlySet<string>): Promise<Set<string>> {
     const { holds } = this.ctx;
     const appeared = new Set<string>();
     const byTopic = new Map<string, HoldOutcome[]>();
@@ -221,37 +295,33 @@ export class LaneTopicHolds {
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       const topic = outcome.message?.topic;
-      if (topic === undefined || !holds.has(topic)) continue;
+      if (topic === undefined || !(holds.has(topic) || heldAtClaim?.has(topic))) continue;
       const group = byTopic.get(topic);
       if (group) group.push(outcome);
       else byTopic.set(topic, [outcome]);
     }
     for (const [topic, group] of byTopic) {
       let held: HoldOutcome['held'];
-      if (holds.heldUntil(topic) !== undefined) held = 'waiting';
+      if (!holds.has(topic)) held = 'requeued';
+      else if (holds.heldUntil(topic) !== undefined) held = 'waiting';
       else {
         const exists = await this.topicExistsNow(topic);
         if (exists === false) {
           this.logHoldChange(topic, holds.refused(topic, group[0]!.row.eventType));
           held = 'waiting';
         } else if (exists === true) {
-          // Another lane may have asked in the same instant and ended the hold already: these
-          // rows are requeued all the same, and their event types woken once more, harmlessly.
-          const ended = holds.published(topic);
-          for (const eventType of ended ?? []) appeared.add(eventType);
-          if (ended) this.ctx.logger.info({ lane: this.ctx.laneId, topic }, 'topic exists now; its hold ended and its waiting rows are due in order');
+          appeared.add(topic);
           held = 'requeued';
-        }
+        } else if (exists === 'unknown') held = 'waiting';
       }
       if (held === undefined) continue;
       for (const outcome of group) {
         holds.heldBack(topic, outcome.row.eventType);
-        if (held === 'requeued') appeared.add(outcome.row.eventType);
         outcome.held = held;
         outcome.error = new PublishError(
           'rejected',
           held === 'waiting'
-            ? `topic ${topic} does not exist (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`
+            ? `${missingTopicText(topic)} (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`
             : `topic ${topic} did not exist; it does now`,
           { reason: 'missing-topic' },
         );
@@ -263,8 +333,9 @@ export class LaneTopicHolds {
   /**
    * How a failed row held back by its topic's hold, or refused by Kafka as of a missing topic,
    * goes back to the outbox: without spending its retries, logged by its hold (once per hold,
-   * not per claim). Undefined for a row that failed for its own sake (the lane retries it or
-   * moves it to the DLQ table). `attempts` counts the claim that failed it.
+   * not per claim), its `last_error` starting with PARKED_FOR_MISSING_TOPIC's text, which marks
+   * it as parked. Undefined for a row that failed for its own sake (the lane retries it or moves
+   * it to the DLQ table). `attempts` counts the claim that failed it.
    */
   returnOfHeldRow(outcome: HoldOutcome, attempts: number): RetryRow | undefined {
     const { row, message, error, held } = outcome;
@@ -277,60 +348,68 @@ export class LaneTopicHolds {
     if (!message || !missingTopic(error)) return undefined;
     this.ctx.metrics.recordPublishFailure(row.eventType);
     this.logHoldChange(message.topic, this.ctx.holds.refused(message.topic, row.eventType));
-    return { row, attempts, delayMs: this.ctx.holds.parkDelayMs(row.firstFailedAt), error: error.message };
+    const text = missingTopicText(message.topic);
+    return {
+      row,
+      attempts,
+      delayMs: this.ctx.holds.parkDelayMs(row.firstFailedAt),
+      error: error.message.startsWith(text) ? error.message : `${text}: ${error.message}`,
+    };
   }
 
   /**
-   * A held topic whose rows were offered (the publisher cannot say whether a topic exists) and
-   * published: the topic exists, its hold ends; returns the event types whose rows waited.
+   * Held topics whose rows were offered (the publisher cannot say whether a topic exists) and
+   * published: the topic exists; returns them, for endHolds.
    */
-  eventTypesOfHoldsEnded(outcomes: HoldOutcome[]): Set<string> {
-    // A loop, not flatMap: no one-element array per row of every batch.
+  topicsPublished(outcomes: HoldOutcome[]): Set<string> {
     const published = new Set<string>();
+    // A loop, not flatMap: no one-element array per row of every batch.
     for (let i = 0; i < outcomes.length; i++) {
       const { error, message } = outcomes[i]!;
-      if (!error && message) published.add(message.topic);
+      if (!error && message && this.ctx.holds.has(message.topic)) published.add(message.topic);
     }
-    const eventTypes = new Set<string>();
-    for (const topic of published) {
-      const ended = this.ctx.holds.published(topic);
-      if (ended === undefined) continue;
-      this.ctx.logger.info({ lane: this.ctx.laneId, topic }, 'topic exists now; its hold ended and its waiting rows are due');
-      for (const eventType of ended) eventTypes.add(eventType);
-    }
-    return eventTypes;
+    return published;
   }
 
   /**
-   * Makes the rows of `eventTypes` that wait in the outbox new rows again, due now, and wakes
-   * every lane (wakeHeldRows); returns whether it did. After the commit, outside the claim
-   * transaction, so it holds no claimed rows while it waits for another lane's. A failure costs
-   * time only: the rows come due by themselves (parkDelayMs).
+   * `topics` exist: makes the rows that waited for them new rows again, due now, and wakes every
+   * lane (wakeHeldRows, a synchronous commit), then ends their holds. After the claim's commit,
+   * outside its transaction, so it holds no claimed rows while it waits for another lane's. Throws
+   * when the wake fails, and the holds stay: the lane starts over from a new connection, and the
+   * next row of such a topic asks Kafka and wakes again. A hold ended before a wake that did not
+   * last would let the tenants' later rows overtake the rows still parked.
    */
-  async wakeRowsThatWaited(client: pg.Client, eventTypes: Set<string>): Promise<boolean> {
-    const { logger, laneId } = this.ctx;
-    try {
-      const woken = await wakeHeldRows(client, [...eventTypes], OUTBOX_CHANNEL);
-      logger.info({ lane: laneId, eventTypes: [...eventTypes], woken }, 'rows that waited for their topic are due now');
-      return true;
-    } catch (error) {
-      logger.warn(
-        { lane: laneId, eventTypes: [...eventTypes], err: errorMessage(error) },
-        'waking the rows that waited for their topic failed; they come due by themselves',
-      );
-      return false;
+  async endHolds(client: pg.ClientBase, topics: ReadonlySet<string>): Promise<void> {
+    const { holds, logger, laneId } = this.ctx;
+    const eventTypes = new Set<string>();
+    const ending: string[] = [];
+    for (const topic of topics) {
+      const types = holds.eventTypesOf(topic);
+      if (types === undefined) continue; // another lane ended it, after its own wake
+      ending.push(topic);
+      for (const eventType of types) eventTypes.add(eventType);
     }
+    if (ending.length === 0) return;
+    const woken = await wakeHeldRows(client, [...eventTypes], OUTBOX_CHANNEL);
+    for (const topic of ending) holds.published(topic);
+    logger.info(
+      { lane: laneId, topics: ending, eventTypes: [...eventTypes], woken },
+      'topic exists now; its hold ended and the rows that waited for it are due in order',
+    );
   }
 
-  /** Whether `topic` exists, asked of Kafka now; undefined when the publisher cannot tell or Kafka did not answer. */
-  private async topicExistsNow(topic: string): Promise<boolean | undefined> {
+  /**
+   * Whether `topic` exists, asked of Kafka now; undefined when the publisher cannot tell,
+   * 'unknown' when Kafka did not answer.
+   */
+  private async topicExistsNow(topic: string): Promise<boolean | 'unknown' | undefined> {
     const { publisher, logger, laneId } = this.ctx;
     if (!publisher.missingTopics) return undefined;
     try {
       return !(await publisher.missingTopics([topic])).includes(topic);
     } catch (error) {
-      logger.warn({ lane: laneId, topic, err: errorMessage(error) }, 'could not ask Kafka whether a held topic exists; offering its rows');
-      return undefined;
+      logger.warn({ lane: laneId, topic, err: errorMessage(error) }, 'could not ask Kafka whether a held topic exists; its rows keep waiting');
+      return 'unknown';
     }
   }
 
@@ -341,6 +420,11 @@ export class LaneTopicHolds {
       'topic does not exist; its rows wait in the outbox and are not offered to Kafka until the hold ends',
     );
   }
+}
+
+/** How the `last_error` of a row parked for `topic` begins (PARKED_FOR_MISSING_TOPIC matches it). */
+function missingTopicText(topic: string): string {
+  return `topic ${topic} does not exist`;
 }
 
 /**
