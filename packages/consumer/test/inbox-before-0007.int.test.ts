@@ -1,18 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { type EventBusError, isEventBusError } from '@eventbus/core';
 import type { EventMetric } from '@eventbus/monitor';
-import { migrationsFolder, runMigrations } from '@eventbus/schema';
+import { runMigrations } from '@eventbus/schema';
 import { waitFor } from '@eventbus/dev-services';
-import { testServices } from '@eventbus/dev-services/test';
 import { EventConsumer, processOnce } from '../src/index.js';
 import { consumerFixture } from './consumer-fixture.js';
+import { DatabasesBefore0007 } from './databases-before-0007.js';
 
 // A consumer of this version deployed before `eventbus migrate` applied 0007 (the upgrade order
 // the docs ask for, done the other way round): its ctx.processOnce writes a column the inbox
@@ -20,45 +16,20 @@ import { consumerFixture } from './consumer-fixture.js';
 // event whose handler uses the inbox into a dead letter.
 
 let f: Awaited<ReturnType<typeof consumerFixture>>;
-const serverUrl = testServices().databaseUrl;
-let before0007: string;
-/** The journal's tag of migration 0007, which the errors must name. */
-let tag0007: string;
-const created: string[] = [];
+const databases = new DatabasesBefore0007();
 
 beforeAll(async () => {
   f = await consumerFixture('inbox-0006');
-  before0007 = mkdtempSync(join(tmpdir(), 'inbox-0006-'));
-  cpSync(migrationsFolder(), before0007, { recursive: true });
-  const journalPath = join(before0007, 'meta', '_journal.json');
-  const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
-  tag0007 = journal.entries.find((e) => e.tag.startsWith('0007_'))!.tag;
-  journal.entries = journal.entries.filter((e) => e.tag < '0007');
-  writeFileSync(journalPath, JSON.stringify(journal));
+  databases.open();
 });
 afterAll(async () => {
   await f?.reset();
-  rmSync(before0007, { recursive: true, force: true });
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  for (const name of created) await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
+  await databases.close();
   await f?.close();
 });
 
 /** A new database migrated to 0006. */
-async function databaseAt0006(): Promise<string> {
-  const name = `eb_inbox_before_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
-  created.push(name);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  await runMigrations({ connectionString: url.toString(), folder: before0007 });
-  return url.toString();
-}
+const databaseAt0006 = () => databases.create('before');
 
 /** A consumer whose one subscription calls ctx.processOnce, recording what it returned or threw. */
 function inboxConsumer(url: string, prefix: string, groupId: string) {
@@ -105,8 +76,8 @@ describe('a consumer whose database is not migrated to 0007', () => {
     expect(isEventBusError(refused, 'MIGRATION_PENDING')).toBe(true);
     const error = refused as EventBusError;
     expect(error.retriable).toBe(true);
-    expect(error.details).toEqual({ table: 'eventbus.inbox', migration: tag0007, missing: 'column' });
-    expect(error.message).toContain(`eventbus.inbox has no column "subscription": the database is not migrated to ${tag0007}`);
+    expect(error.details).toEqual({ table: 'eventbus.inbox', migration: databases.tag0007, missing: 'column' });
+    expect(error.message).toContain(`eventbus.inbox has no column "subscription": the database is not migrated to ${databases.tag0007}`);
     expect(error.message).toContain('`eventbus migrate`, or the relay with RELAY_MIGRATE=true');
     // Refused before it joined the group: no handler call, no attempt, nothing committed or dead-lettered.
     expect({ outcomes: early.outcomes, metrics: early.metrics, groups: await f.groupsStartingWith(groupId) }).toEqual({
@@ -145,7 +116,7 @@ describe('a consumer whose database is not migrated to 0007', () => {
     );
     await consumer.stop();
     expect(isEventBusError(refused, 'MIGRATION_PENDING')).toBe(true);
-    expect((refused as EventBusError).details).toEqual({ table: 'eventbus.inbox', migration: tag0007, missing: 'key' });
+    expect((refused as EventBusError).details).toEqual({ table: 'eventbus.inbox', migration: databases.tag0007, missing: 'key' });
   });
 
   it('processOnce on it fails with MIGRATION_PENDING (Postgres 42703 named), and an effect’s own missing table passes through as it is', async () => {
@@ -160,7 +131,7 @@ describe('a consumer whose database is not migrated to 0007', () => {
       expect((failed as EventBusError).retriable).toBe(true);
       expect((failed as EventBusError).message).toMatch(
         new RegExp(
-          `^processOnce cannot write to eventbus\\.inbox \\(Postgres 42703: column "subscription" of relation "inbox" does not exist\\): .*${tag0007}.*\`eventbus migrate\``,
+          `^processOnce cannot write to eventbus\\.inbox \\(Postgres 42703: column "subscription" of relation "inbox" does not exist\\): .*${databases.tag0007}.*\`eventbus migrate\``,
         ),
       );
 
@@ -216,7 +187,7 @@ describe('a running consumer whose inbox table goes away', () => {
       expect(isEventBusError(first, 'MIGRATION_PENDING')).toBe(true);
       expect(first.retriable).toBe(true);
       expect(first.message).toContain('processOnce cannot write to eventbus.inbox (Postgres 42P01: relation "eventbus.inbox" does not exist)');
-      expect(first.message).toContain(tag0007);
+      expect(first.message).toContain(databases.tag0007);
       expect({ last: outcomes.at(-1), deadLettered: metrics.filter((m) => m.status === 'dead_lettered').length }).toEqual({ last: true, deadLettered: 0 });
     } finally {
       await consumer.stop();

@@ -1,16 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { uuidv7 } from '@eventbus/core';
-import { migrationsFolder, runMigrations } from '@eventbus/schema';
+import { runMigrations } from '@eventbus/schema';
 import { waitFor } from '@eventbus/dev-services';
-import { testServices } from '@eventbus/dev-services/test';
 import { processOnce, type InboxKey } from '../src/index.js';
 import { consumerFixture } from './consumer-fixture.js';
+import { DatabasesBefore0007 } from './databases-before-0007.js';
 
 // The inbox key is (group, event, subscription); '' is the group-wide key, which every row
 // written before migration 0007 has.
@@ -78,41 +74,11 @@ describe('processOnce: subscription and group-wide keys', () => {
 });
 
 describe('upgrade to migration 0007 (the inbox key gains the subscription)', () => {
-  const serverUrl = testServices().databaseUrl;
-  const created: string[] = [];
-  let before0007: string;
-
-  beforeAll(() => {
-    // The migrations up to 0006: what a database that has not been upgraded yet has.
-    before0007 = mkdtempSync(join(tmpdir(), 'inbox-0006-'));
-    cpSync(migrationsFolder(), before0007, { recursive: true });
-    const journalPath = join(before0007, 'meta', '_journal.json');
-    const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: Array<{ tag: string }> };
-    journal.entries = journal.entries.filter((e) => e.tag < '0007');
-    expect(journal.entries.at(-1)?.tag).toMatch(/^0006_/);
-    writeFileSync(journalPath, JSON.stringify(journal));
-  });
-  afterAll(async () => {
-    rmSync(before0007, { recursive: true, force: true });
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    for (const name of created) await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.end();
-  });
-
-  /** A new database migrated to 0006. */
-  async function databaseAt0006(label: string): Promise<string> {
-    const name = `eb_inbox_${label}_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE "${name}"`);
-    await admin.end();
-    created.push(name);
-    const url = new URL(serverUrl);
-    url.pathname = `/${name}`;
-    await runMigrations({ connectionString: url.toString(), folder: before0007 });
-    return url.toString();
-  }
+  // The migrations up to 0006: what a database that has not been upgraded yet has.
+  const databases = new DatabasesBefore0007();
+  beforeAll(() => databases.open());
+  afterAll(() => databases.close());
+  const databaseAt0006 = (label: string) => databases.create(label);
 
   it.each([
     ['as the migration builds the key', false],
