@@ -12,32 +12,35 @@ afterEach(() => vi.useRealTimers());
 
 const HEARTBEAT_INTERVAL_MS = 1000; // the processor heartbeats every 500 ms
 
-function messages(n: number): InboundMessage[] {
-  return Array.from({ length: n }, (_, i) => {
-    const wire = encodeEvent({
-      id: `e-${i}`,
-      tenantId: 't-1',
-      projectId: null,
-      eventKey: `k-${i}`,
-      eventType: 'order.placed',
-      version: 1,
-      payloadJson: '{}',
-      correlationId: 'c',
-      causationId: null,
-      createdAt: new Date(),
-      traceparent: null,
-      tracestate: null,
-    });
-    return {
-      topic: 'eventbus.order',
-      partition: 0,
-      offset: String(i),
-      timestamp: Date.now(),
-      key: Buffer.from(wire.key),
-      value: Buffer.from(wire.value),
-      headers: wire.headers,
-    };
+/** The wire form of one order.placed event of `tenantId` at `offset` of eventbus.order partition 0. */
+function eventMessage(tenantId: string, offset: number): InboundMessage {
+  const wire = encodeEvent({
+    id: `e-${offset}`,
+    tenantId,
+    projectId: null,
+    eventKey: `k-${offset}`,
+    eventType: 'order.placed',
+    version: 1,
+    payloadJson: '{}',
+    correlationId: 'c',
+    causationId: null,
+    createdAt: new Date(),
+    traceparent: null,
+    tracestate: null,
   });
+  return {
+    topic: 'eventbus.order',
+    partition: 0,
+    offset: String(offset),
+    timestamp: Date.now(),
+    key: Buffer.from(wire.key),
+    value: Buffer.from(wire.value),
+    headers: wire.headers,
+  };
+}
+
+function messages(n: number): InboundMessage[] {
+  return Array.from({ length: n }, (_, i) => eventMessage('t-1', i));
 }
 
 /** A processor whose one subscription waits `handlerMs` per event (on the fake clock; setHandlerMs changes it). */
@@ -594,39 +597,13 @@ describe('BatchProcessor.handleBatch', () => {
       let offset = 0;
       const batch = async (tenants: string[]) => {
         const done = p.handleBatch(
-          tenants.map((tenantId) => eventOf(tenantId, offset++)),
+          tenants.map((tenantId) => eventMessage(tenantId, offset++)),
           control().c,
         );
         await vi.advanceTimersByTimeAsync(50);
         await done;
       };
       return { calls, batch };
-    }
-
-    function eventOf(tenantId: string, offset: number): InboundMessage {
-      const wire = encodeEvent({
-        id: `e-${offset}`,
-        tenantId,
-        projectId: null,
-        eventKey: `k-${offset}`,
-        eventType: 'order.placed',
-        version: 1,
-        payloadJson: '{}',
-        correlationId: 'c',
-        causationId: null,
-        createdAt: new Date(),
-        traceparent: null,
-        tracestate: null,
-      });
-      return {
-        topic: 'eventbus.order',
-        partition: 0,
-        offset: String(offset),
-        timestamp: Date.now(),
-        key: Buffer.from(wire.key),
-        value: Buffer.from(wire.value),
-        headers: wire.headers,
-      };
     }
 
     /** Opens the circuit of `broken`: two counted failures, each after another tenant's success. */

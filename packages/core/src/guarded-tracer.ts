@@ -69,21 +69,11 @@ class GuardedSpan implements Span {
   ) {}
 
   spanContext(): SpanContext {
-    try {
-      return this.span.spanContext();
-    } catch (error) {
-      this.failed('spanContext', error);
-      return INVALID_SPAN_CONTEXT;
-    }
+    return this.call('spanContext', () => this.span.spanContext(), INVALID_SPAN_CONTEXT);
   }
 
   isRecording(): boolean {
-    try {
-      return this.span.isRecording();
-    } catch (error) {
-      this.failed('isRecording', error);
-      return false;
-    }
+    return this.call('isRecording', () => this.span.isRecording(), false);
   }
 
   setAttribute(key: string, value: AttributeValue): this {
@@ -122,12 +112,18 @@ class GuardedSpan implements Span {
     this.guard('end', () => this.span.end(endTime));
   }
 
-  private guard(call: string, run: () => unknown): this {
+  /** `run`'s result, or `fallback` when it throws (reported once through `failed`). */
+  private call<T>(name: string, run: () => T, fallback: T): T {
     try {
-      run();
+      return run();
     } catch (error) {
-      this.failed(call, error);
+      this.failed(name, error);
+      return fallback;
     }
+  }
+
+  private guard(name: string, run: () => unknown): this {
+    this.call(name, run, undefined);
     return this;
   }
 }
