@@ -9,6 +9,8 @@
 // then to the DLQ topic). A raw kafkajs consumer in another process reads the same events:
 // the latency the pipeline up to Kafka had during each case, so a slower case shows whether
 // the consumer or the machine under the extra load made it slower.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { randomUUID } from 'node:crypto';
@@ -127,16 +129,20 @@ async function collectLatencies(consumer, committed, warm) {
   const latencies = [];
   const sharing = [];
   const others = [];
+  /** [commit time, latency ms, partition] of each measured event, for BENCH_ISOLATION_DUMP. */
+  const events = [];
   for (const [key, { at, partition }] of arrived) {
     if (warm.has(key) || !committed.has(key)) continue;
     const latency = at - committed.get(key);
     latencies.push(latency);
+    events.push([committed.get(key), latency, partition]);
     (partition === poisonPartition ? sharing : others).push(latency);
   }
   return {
     received: arrived.size,
     usage: first,
     ...quantiles(latencies),
+    events,
     sharingPoisonPartition: quantiles(sharing),
     onOtherPartitions: quantiles(others),
   };
@@ -165,7 +171,14 @@ export async function runCase(ctx, { label, poisonRate, seconds, warmupSeconds, 
     const measured = await collectLatencies(consumer, committed, warm);
     const raw = await collectLatencies(reference, committed, warm);
     const consumerCores = measured.usage.cpuSeconds / (seconds + warmupSeconds);
-    const { usage, ...figures } = measured;
+    const { usage, events, ...figures } = measured;
+    // BENCH_ISOLATION_DUMP=<dir>: every measured event's commit time, latency and partition, for
+    // both consumers, one JSON file per case: when the slow ones happened, not only how many.
+    if (process.env.BENCH_ISOLATION_DUMP) {
+      mkdirSync(process.env.BENCH_ISOLATION_DUMP, { recursive: true });
+      const file = join(process.env.BENCH_ISOLATION_DUMP, `${label.replace(/[^a-z0-9]+/gi, '-')}-${Date.now()}.json`);
+      writeFileSync(file, JSON.stringify({ label, eventConsumer: events, raw: raw.events, poisonPartition: measured.usage.poisonPartition }));
+    }
     const result = {
       label,
       poisonRate,

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
+import { shardForTenant } from '@eventbus/schema';
 import { KafkaPublisher, PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 import { relayFixture } from './relay-fixture.js';
 
@@ -8,8 +9,9 @@ import { relayFixture } from './relay-fixture.js';
 // after parkDelayMs) until a relay finds the topic exists and makes them new rows again
 // (LaneTopicHolds.endHolds). design.md promises that they "all wait and then go out in write
 // order". These tests take away the in-memory hold of the instance that parked them, the way a
-// deploy (a relay replaced while the topic is created) or a failed send in the claim that found
-// the topic does, and check that the tenant's later row does not overtake the rows that waited.
+// deploy (a relay replaced while the topic is created), a second instance taking over shards
+// while the first still holds the topic, a failed send in the claim that found the topic, or a
+// failed wake of the parked rows does, and check that the tenant's later row does not overtake the rows that waited.
 
 let f: Awaited<ReturnType<typeof relayFixture>>;
 beforeAll(async () => {
@@ -78,6 +80,94 @@ describe('rows that waited for a missing topic keep their tenant order (real Pos
       expect(inversions).toEqual([]);
     } finally {
       await collector.stop();
+    }
+  });
+
+  it('when another instance takes over the shards of parked rows while the first still holds the topic', async () => {
+    const topic = `${f.prefix}moved`;
+    // Tenants on many shards: the instance that joins takes half of them, whichever they are.
+    const tenants = Array.from({ length: 24 }, (_, i) => `moved-tenant-${i}`);
+    const seqs = new Map(tenants.map((t) => [t, 0]));
+    const write = (tenantId: string) => {
+      const seq = seqs.get(tenantId)!;
+      seqs.set(tenantId, seq + 1);
+      return f.write({ tenantId, eventType: 'moved.happened', payload: { seq } });
+    };
+    const first = await f.startRelay({ createTopics: false, lanes: 1, missingTopicHold: HOLD });
+    for (let round = 0; round < 3; round++) for (const tenant of tenants) await write(tenant);
+    await waitUntilParked(3 * tenants.length);
+    expect(first.health().heldTopics).toEqual([topic]);
+
+    // The second instance gets the shards the first gives up at its next rebalance; it never
+    // saw Kafka refuse the topic, and the first keeps holding it meanwhile.
+    const second = await f.startRelay({ createTopics: false, lanes: 1, missingTopicHold: HOLD });
+    await waitFor(() => (first.shards.length === 32 && second.shards.length === 32) || undefined, {
+      timeoutMs: 15_000,
+      message: () => `the shards split between the instances (have ${first.shards.length} and ${second.shards.length})`,
+    });
+    const movedTenants = tenants.filter((t) => second.shards.includes(shardForTenant(t)));
+    expect(movedTenants.length).toBeGreaterThan(0);
+
+    await createTopics(f.brokers, [{ topic }]);
+    const collector = await new KafkaCollector(f.brokers, [topic]).start();
+    try {
+      // Seq 3 of the moved tenants only, after the three that waited: the first instance has no
+      // row of the topic to offer, so only the second can find that the topic exists now.
+      for (const tenant of movedTenants) await write(tenant);
+      const total = 3 * tenants.length + movedTenants.length;
+      await waitFor(() => collector.eventIds().size >= total || undefined, {
+        timeoutMs: 30_000,
+        message: () => `all ${total} rows (have ${collector.eventIds().size})`,
+      });
+      const { inversions } = checkPerTenantOrder(collector.messages, (m) => JSON.parse(m.value!).seq);
+      expect(inversions).toEqual([]);
+    } finally {
+      await collector.stop();
+    }
+  });
+
+  it('when the wake of the parked rows fails after the topic was found', async () => {
+    const topic = `${f.prefix}wakefail`;
+    let seq = 0;
+    const write = () => f.write({ tenantId: 'wake-tenant', eventType: 'wakefail.happened', payload: { seq: seq++ } });
+    const relay = await f.startRelay({ createTopics: false, lanes: 1, missingTopicHold: HOLD });
+    for (let i = 0; i < 3; i++) await write();
+    await waitUntilParked(3);
+    expect(relay.health().heldTopics).toEqual([topic]);
+
+    // Two things keep the order here: the hold stays when its wake fails (endHolds), and the lane,
+    // which starts over from a new connection, holds again the topics of the rows parked in the
+    // shards it takes (restoreFromOutbox). Either alone is enough; without both, seq 3 overtakes.
+    // Postgres refuses the wake (the one statement that makes parked rows new rows again), and
+    // counts the refusals in a sequence, which a rolled-back statement does not take back.
+    await f.pool.query(`
+      CREATE SEQUENCE wake_refusals;
+      CREATE FUNCTION refuse_wake() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM nextval('wake_refusals'); RAISE EXCEPTION 'injected: the wake fails'; END $$;
+      CREATE TRIGGER refuse_wake BEFORE UPDATE ON eventbus.outbox
+        FOR EACH ROW WHEN (OLD.attempts > 0 AND NEW.attempts = 0) EXECUTE FUNCTION refuse_wake();`);
+    await createTopics(f.brokers, [{ topic }]);
+    const collector = await new KafkaCollector(f.brokers, [topic]).start();
+    try {
+      await new Promise((r) => setTimeout(r, 1000)); // past the hold: the next row asks Kafka
+      await write(); // seq 3: finds the topic exists; the wake after its claim fails
+      await waitFor(
+        async () => {
+          const { rows } = await f.pool.query(`SELECT last_value, is_called FROM wake_refusals`);
+          return rows[0].is_called || undefined;
+        },
+        { timeoutMs: 10_000, message: 'the relay tried to wake the parked rows' },
+      );
+      await f.pool.query('DROP TRIGGER refuse_wake ON eventbus.outbox');
+      await waitFor(() => collector.eventIds().size >= seq || undefined, {
+        timeoutMs: 30_000,
+        message: () => `all ${seq} rows (have ${collector.eventIds().size})`,
+      });
+      const { inversions } = checkPerTenantOrder(collector.messages, (m) => JSON.parse(m.value!).seq);
+      expect(inversions).toEqual([]);
+    } finally {
+      await collector.stop();
+      await f.pool.query('DROP TRIGGER IF EXISTS refuse_wake ON eventbus.outbox; DROP FUNCTION refuse_wake(); DROP SEQUENCE wake_refusals');
     }
   });
 
