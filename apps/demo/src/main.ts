@@ -55,7 +55,7 @@ const GROUP_PREFIX = process.env.DEMO_GROUP_PREFIX || 'demo-';
 const TOPIC = `${PREFIX}order`;
 const BILLING = `${GROUP_PREFIX}billing`;
 const SHIPPING = `${GROUP_PREFIX}shipping`;
-/** Short delays so the demo shows retries and dead letters within seconds (the seed's default is 1 s ×2 up to 60 s, 5 retries). */
+/** Short delays so the demo shows retries and dead letters within seconds (the default retryConfig is 1 s ×2 up to 60 s, 5 retries). */
 const SHIPPING_RETRIES = { maxRetries: 3, initialDelayMs: 500, backoffMultiplier: 2, maxDelayMs: 4000 };
 
 /** An order.placed payload, as its contract (./catalog.ts) defines it. */

@@ -211,7 +211,7 @@ describe('BatchProcessor.handleBatch', () => {
     expect(q.resolved).toEqual(['0', '1', '2', '3', '4']);
   });
 
-  it('detaches at most partitionsConsumedConcurrently batches at once; a slow batch past that holds the round as before', async () => {
+  it('detaches at most partitionsConsumedConcurrently batches at once; a slow batch past that holds up the round, as in plain kafkajs', async () => {
     const { p, handled } = processor(1000, 2);
     const controls = [control(), control(), control()];
     const [first, second] = [p.handleBatch(messages(1), controls[0]!.c), p.handleBatch(messages(1), controls[1]!.c)];

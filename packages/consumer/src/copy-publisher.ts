@@ -21,7 +21,7 @@ interface QueuedCopy {
  *
  * A copy is sent at once when no publish is in flight; the copies asked for while one is in
  * flight wait for it and then go together in the next publish (group commit). So a lone failure
- * costs one round trip as before, and a tenant failing at a thousand events a second costs a
+ * costs one round trip, as a copy sent on its own would, and a tenant failing at a thousand events a second costs a
  * few publishes per round trip instead of a thousand serial round trips, which would hold up
  * every other partition's batches behind its own (acks=-1 takes milliseconds per publish).
  *

@@ -1,7 +1,7 @@
 /**
  * Event type naming and matching.
  *
- * Names are lowercase dot-separated segments (the seed's convention):
+ * Names are lowercase dot-separated segments:
  *   `{resource}.{action}` (product.created), `{service}.{resource}.{action}`
  *   (shopify.product.synced), `{domain}.{event}` (pricechange.applied).
  * A segment starts with a letter and holds letters, digits, `_` or `-`; 2 to 8 segments.

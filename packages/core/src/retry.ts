@@ -1,6 +1,6 @@
 import { invalidConfig } from './errors.js';
 
-/** The seed's retry shape, used by the relay (publish failures) and consumers (handler failures). */
+/** Retry and backoff settings, used by the relay (publish failures) and consumers (handler failures). */
 export interface RetryConfig {
   /** Retries after the first attempt; then the event goes to the DLQ. Default 5. */
   maxRetries: number;

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
  * through kafkajs' own decoder over the shapes the relay sends (null key or value, Buffer
  * and string headers, repeated header keys, multi-byte UTF-8, timestamp deltas beyond 32
  * bits). And a key must land in the partition Java clients choose for it. The batch CRC
- * (slicing-by-8 since session 5) is also checked by the broker on every produce of the
+ * (computed slicing-by-8) is also checked by the broker on every produce of the
  * integration tests: Kafka refuses a batch whose CRC is wrong (CORRUPT_MESSAGE).
  */
 const require = createRequire(import.meta.url);
@@ -167,7 +167,7 @@ describe('kafkajs record encoding (patched)', () => {
     });
   });
 
-  it('arms no timer in a request queue with nothing pending (revision 7; plain kafkajs re-armed a 1 ms timer forever)', async () => {
+  it('arms no timer in a request queue with nothing pending (revision 7; plain kafkajs re-arms a 1 ms timer forever)', async () => {
     const silent = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
     const queue = new RequestQueue({ maxInFlightRequests: 1, requestTimeout: 30_000, enforceRequestTimeout: true, clientId: 't', broker: 'b', logger: silent });
     let checks = 0;
@@ -204,7 +204,7 @@ describe('kafkajs consumer offset commits (patched, revision 8)', () => {
   };
   const offsets = { topics: [{ topic: 't', partitions: [{ partition: 0, offset: '5' }] }] };
 
-  it("never retries a commit under the generation the member rejoined in (a retry committed the old generation's offsets with the new one)", async () => {
+  it("never retries a commit under the generation the member rejoined in (plain kafkajs' retry commits the old generation's offsets under the new one)", async () => {
     const sent: string[] = [];
     const rejoined = { commitOffsets: async () => void sent.push('new generation') };
     const { runner, consumerGroup } = runnerOf({ groupId: 'g', memberId: 'm', offsetManager: null }, true);

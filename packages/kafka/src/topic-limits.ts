@@ -113,7 +113,7 @@ export async function describeBrokerMessageMaxBytes(admin: Admin): Promise<numbe
 /**
  * Logs what ensureTopics found about the copy topics: one warning per copy topic whose
  * `max.message.bytes` is below what a copy may need, with the command that raises it, and one
- * when the limits could not be read. A refused copy no longer stalls its partition (the event
+ * when the limits could not be read. A refused copy does not stall its partition (the event
  * goes to the DLQ, or a DLQ record without the value stands for it), but the copy loses what
  * it would have carried: worth fixing before it happens.
  */

@@ -7,12 +7,12 @@ function sharedMetrics(): EventMetrics {
   return (shared ??= new EventMetrics());
 }
 
-/** The seed's API: records into the process-wide EventMetrics (default tiers, Date.now clock). */
+/** Records into the process-wide EventMetrics (default tiers, Date.now clock). */
 export function recordEventMetric(metric: EventMetric): void {
   sharedMetrics().record(metric);
 }
 
-/** The seed's API: stats of the process-wide EventMetrics over the last `windowMs` (max 24 h). */
+/** Stats of the process-wide EventMetrics over the last `windowMs` (max 24 h). */
 export function getEventBusStats(windowMs: number, now?: number): EventBusStats {
   return sharedMetrics().stats(windowMs, now);
 }

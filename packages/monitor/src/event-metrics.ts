@@ -11,7 +11,7 @@ import { BIN_VALUES, LATENCY_BIN_COUNT, OVERFLOW_BIN, latencyBin } from './laten
  */
 export type EventStatus = 'success' | 'failed' | 'retried' | 'dead_lettered';
 
-/** One observation, in the shape of the seed's `recordEventMetric` argument. */
+/** One observation: the argument of `recordEventMetric`. */
 export interface EventMetric {
   /** When it happened, ms since the epoch: it picks the time bucket, not the time of the call. */
   timestamp: number;

@@ -1,6 +1,6 @@
 import type { ContractInput, EventContract } from '@eventbus/contracts';
 
-/** What a domain service writes: the seed's event input. */
+/** What a domain service writes: one event's input. */
 export interface EventInput<Payload = unknown> {
   /** Idempotency key, unique per tenant: the same (tenantId, eventKey) is written once. */
   eventKey: string;

@@ -59,7 +59,7 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** How often shards are rebalanced among instances. Default 2000 ms (100 to 60000). */
   rebalanceIntervalMs?: number;
-  /** Row-level publish failures: retries, then the DLQ table. The seed's defaults (5 retries, 1 s ×2 up to 60 s). */
+  /** Row-level publish failures: retries, then the DLQ table. Default 5 retries, 1 s ×2 up to 60 s. */
   retryConfig?: Partial<RetryConfig>;
   /**
    * Longest backoff while the broker or database is unreachable. Default 5000 ms: a retry is

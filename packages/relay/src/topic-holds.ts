@@ -50,8 +50,8 @@ interface Hold {
  * runs out; the first row offered after that is the probe: refused again, a hold twice as
  * long starts (up to `maxMs`); published, the topic exists and its hold is gone (`published`).
  *
- * Why per topic and not per row: each row of a missing topic used to go back on a backoff of
- * its own, so a tenant writing 100 rows/s to one was refused ~9,000 times in 23 s, each a
+ * Why per topic and not per row: with a backoff per row, a tenant writing 100 rows/s to a
+ * missing topic was refused ~9,000 times in 23 s of a bench phase, each a
  * delete and re-insert inside a claim transaction the lane's other tenants waited behind. One
  * answer from Kafka ("no such topic") is true of all of them at once.
  */

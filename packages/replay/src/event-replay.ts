@@ -23,7 +23,7 @@ export interface ReplayOptions extends ReplayFilter {
 }
 
 /**
- * The seed's in-process replay: reads a tenant's EventLog window in keyset pages and hands
+ * The in-process replay: reads a tenant's EventLog window in keyset pages and hands
  * each event, in (created_at, id) order, to every subscribed handler whose patterns match.
  * No Kafka is involved (for republishing to Kafka, see `republishEvents`).
  *

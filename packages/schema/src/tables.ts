@@ -60,8 +60,8 @@ export const outbox = eventbus.table(
   },
   (t) => [
     uniqueIndex('outbox_event_id_uq').on(t.eventId),
-    // What relays older than migration 0005 claim through; the claim now reads only the two
-    // partial indexes below. Kept one release so that a rolling upgrade's old relays keep their
+    // What relays older than migration 0005 claim through; the current claim reads only the
+    // two partial indexes below. Kept one release so that a rolling upgrade's old relays keep their
     // plan (migrations only add while old instances may run); a later migration drops it.
     index('outbox_shard_id_idx').on(t.shard, t.id),
     // The claim walks each owned shard's rows that never failed in id order, and takes the rows

@@ -19,7 +19,7 @@ export function headerBytes(raw: RawHeaders | undefined): Record<string, string 
 /**
  * The key a copy is sent with: the original bytes, so the copy hashes to the same partition
  * as the original. A record without a key gets an empty one (an outbound message always
- * has a key), as before.
+ * has a key).
  */
 export function keyBytes(key: Buffer | null): Buffer | string {
   return key ?? '';

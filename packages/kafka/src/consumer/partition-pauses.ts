@@ -9,9 +9,9 @@ export class PartitionPauses {
   /**
    * kafkajs restarted its consumer after a crash: the new one has no partition paused, so the
    * pauses taken so far end without a resume of theirs counting any more, and the next pause of
-   * a partition pauses it in the new consumer. (Without this a partition paused before the
-   * restart stayed counted as paused: a later pause did not reach kafkajs, and a retry message
-   * not due yet was fetched again and again until the old pause ended.)
+   * a partition pauses it in the new consumer. (Otherwise a partition paused before the
+   * restart would stay counted as paused: a later pause would not reach kafkajs, and a retry
+   * message not due yet would be fetched again and again until the old pause ended.)
    */
   forgetAll(): void {
     this.paused = new Map();
