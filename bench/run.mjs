@@ -1041,7 +1041,7 @@ async function latencyAt(rate) {
     // The first `warmup` seconds run at the same rate but are reported apart: they hold the
     // cold start (JIT, the pool opening its connections and preparing its statements, the
     // first plans on fresh tables), which put p99 at 160-280 ms for the first second of the
-    // pipeline and 5-24 ms for every later one (measured per second, session 5).
+    // pipeline and 5-24 ms for every later one (measured per second).
     const warmupCount = rate * warmup;
     const window = machineLoadWindow();
     const start = performance.now();
