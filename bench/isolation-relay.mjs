@@ -1,7 +1,11 @@
 // The relay half of the isolation bench: does one failing or noisy tenant raise the other
 // tenants' commit → Kafka latency? Seven phases in one run (a control, then each poisoned phase
 // followed by a control), each on topics of its own and with a relay of its own (same options
-// every phase, topic creation off):
+// every phase, topic creation off), in a process of its own as apps/relay runs (bench/start-relay-process.mjs):
+// in the bench's process its batches waited behind the writers' callbacks on one event loop, so
+// a tenant writing 10× each other slowed the relay by its writes, not by its rows.
+// Its counters (refusals, rows held back, transient failures, published per topic) and its
+// CPU come over IPC; dead-lettered and pending rows from Postgres.
 //   control       20 healthy tenants, 300 events/s in total (15/s each)
 //   too large     the same, plus one tenant writing 100 rows/s that are larger than their topic accepts
 //   missing topic the same, plus one tenant writing 100 rows/s whose event type routes to a topic that does not exist
@@ -14,8 +18,8 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
-import { OutboxRelay } from '@eventbus/relay';
 import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
+import { startRelayProcess } from './start-relay-process.mjs';
 
 const HEALTHY_TENANTS = 20;
 const HEALTHY_RATE = 300;
@@ -88,7 +92,9 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
 }
 
 const show = (r) =>
-  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s); ${showMachineLoad(r.machine)}`;
+  `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s); ${showRelay(r.relayProcess)}; ${showMachineLoad(r.machine)}`;
+const showRelay = (u) =>
+  `relay process ${u.cores.toFixed(2)} cores, event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, ${u.batches} batches of ${u.meanBatchRows.toFixed(1)} rows`;
 
 /** One phase: fresh topics, a relay, a raw consumer of the healthy topic, the writers for its duration. */
 async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup }) {
@@ -101,12 +107,12 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     { topic: tightTopic, numPartitions: 6, configEntries: [{ name: 'max.message.bytes', value: String(TIGHT_TOPIC_LIMIT) }] },
   ]);
   // `${prefix}gone` is never created: with createTopics off the relay may not create it.
-  const relay = new OutboxRelay({ connectionString: databaseUrl, brokers, routing: { prefix }, createTopics: false });
-  await relay.start();
+  const relay = await startRelayProcess({ databaseUrl, brokers, prefix, createTopics: false });
   const observer = await startObserver(brokers, healthyTopic);
   const writer = new EventWriter(db);
   const write = (tenantId, eventKey, eventType, payload) =>
     writer.writeEventWithOutbox({ tenantId, eventKey, eventType, payload }).then(() => performance.now());
+  const relayAtStart = await relay.metrics();
   const start = performance.now() + 100;
   const window = machineLoadWindow();
   const healthy = runAtRate({ rate: HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) =>
@@ -119,6 +125,7 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     : undefined;
   const [written] = await Promise.all([healthy, poison]);
   const machine = window.end();
+  const relayAtEnd = await relay.metrics();
   const warmUntil = start + warmup * 1000;
   const measured = [...written].filter(([, w]) => w.due >= warmUntil);
   const deadline = Date.now() + 20_000;
@@ -134,10 +141,12 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     expected: measured.length,
     fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN },
     machine,
+    relayProcess: relayUse(relayAtStart, relayAtEnd),
   };
-  if (phase.poison) out.poison = await poisonOutcome(pool, relay, phase.poison, (await poison).size);
+  const counters = await relay.metrics();
+  if (phase.poison) out.poison = await poisonOutcome(pool, counters, phase.poison, (await poison).size);
   // Batches rolled back (a publish that timed out, Postgres gone): every tenant of the lane waits.
-  out.transientFailures = relay.metrics.transientFailures;
+  out.transientFailures = counters.transientFailures;
   await relay.stop();
   // Longer than warm-up + measured time when the writers fell behind their schedule (a busy
   // machine): poisoned rows then reach more attempts, and the DLQ, within the phase.
@@ -145,23 +154,38 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   return out;
 }
 
-/** What the relay did with the poisoned tenant's rows during the phase. */
+/**
+ * The relay process over the measured window (the writers' time): cores it used, how busy its
+ * event loop was, and its batches (how many, mean rows each).
+ */
+function relayUse(before, after) {
+  const wallMs = after.eventLoop.idleMs + after.eventLoop.activeMs - (before.eventLoop.idleMs + before.eventLoop.activeMs);
+  const batches = after.batches - before.batches;
+  return {
+    cores: ((after.cpuSeconds - before.cpuSeconds) * 1000) / wallMs,
+    eventLoopUtilization: (after.eventLoop.activeMs - before.eventLoop.activeMs) / wallMs,
+    batches,
+    meanBatchRows: batches > 0 ? (after.batchRows - before.batchRows) / batches : 0,
+  };
+}
+
+/** What the relay did with the poisoned tenant's rows during the phase (`relay`: its counters, relay-process.mjs). */
 async function poisonOutcome(pool, relay, poison, written) {
   const { rows } = await pool.query(
     `SELECT (SELECT count(*)::int FROM eventbus.dead_letters WHERE tenant_id = $1 AND stage = 'relay') AS dead,
             (SELECT count(*)::int FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.tenant_id = $1) AS pending`,
     [poison.tenantId],
   );
-  const published = relay.metrics.publishedByTopic;
+  const published = relay.publishedByTopic;
   return {
     tenantId: poison.tenantId,
     rate: poison.rate,
     written,
     published:
       poison.eventType === 'order.placed' ? written - rows[0].pending : [...published].filter(([t]) => !t.endsWith('order')).reduce((s, [, n]) => s + n, 0),
-    refusals: relay.metrics.publishFailures,
+    refusals: relay.publishFailures,
     // Rows put back unsent while their topic was held (a missing topic): each a delete and re-insert, like a refusal.
-    heldBack: relay.metrics.heldBack ?? 0,
+    heldBack: relay.heldBack,
     deadLettered: rows[0].dead,
     stillPending: rows[0].pending,
   };
