@@ -1,7 +1,9 @@
 // The consumer of the isolation bench, in a process of its own so its CPU (a failing tenant's
 // retries and DLQ copies) is what the bench measures, not the writers' and the relay's event
 // loop. One EventConsumer, default retry settings (non-blocking mode): the handler throws for
-// tenant POISON_TENANT and notes the arrival of every other event.
+// tenant POISON_TENANT and notes the arrival of every other event. In `raw` mode it is also the
+// relay half's observer (isolation-relay.mjs), there noting arrivals at Kafka of the tenants
+// other than the poisoned one.
 //
 // argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant> [raw|EventConsumer] [fail after ms]
 // With `fail after ms`, the poison tenant's handler waits that long before it throws (a

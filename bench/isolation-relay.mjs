@@ -11,14 +11,15 @@
 //   missing topic the same, plus one tenant writing 100 rows/s whose event type routes to a topic that does not exist
 //   hot tenant    the same, plus one tenant writing 10× each healthy tenant (150/s) to the healthy topic
 // Measured: for the healthy tenants only, the time from the writer's commit to the arrival at a
-// raw kafkajs consumer of the topic (as `latencyAt` in run.mjs does), p50 and p99, and each
-// poisoned phase's ratio to the control (the target: p99 ratio <= 1.5).
+// raw kafkajs consumer of the topic, in a process of its own too (bench/isolation-consumer.mjs,
+// the consumer half's reference), p50 and p99, and each poisoned phase's ratio to the control
+// (the target: p99 ratio <= 1.5). Commit and arrival are read on the wall clock of each process.
 import { randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import { Kafka, logLevel } from 'kafkajs';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
+import { startConsumerProcess } from './isolation.mjs';
 import { startRelayProcess } from './start-relay-process.mjs';
 
 const HEALTHY_TENANTS = 20;
@@ -96,6 +97,9 @@ const show = (r) =>
 const showRelay = (u) =>
   `relay process ${u.cores.toFixed(2)} cores, event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, ${u.batches} batches of ${u.meanBatchRows.toFixed(1)} rows`;
 
+/** Wall-clock ms with sub-ms precision, comparable with the observer process' clock. */
+const now = () => performance.timeOrigin + performance.now();
+
 /** One phase: fresh topics, a relay, a raw consumer of the healthy topic, the writers for its duration. */
 async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup }) {
   const startedAt = Date.now();
@@ -108,10 +112,11 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   ]);
   // `${prefix}gone` is never created: with createTopics off the relay may not create it.
   const relay = await startRelayProcess({ databaseUrl, brokers, prefix, createTopics: false });
-  const observer = await startObserver(brokers, healthyTopic);
+  // Arrivals of the healthy tenants' events only (a hot tenant's are left out in its process).
+  const observer = startConsumerProcess(brokers, prefix, phase.poison?.tenantId ?? 'nobody', 'raw');
+  await observer.ready; // it has joined its group: the writers start after it
   const writer = new EventWriter(db);
-  const write = (tenantId, eventKey, eventType, payload) =>
-    writer.writeEventWithOutbox({ tenantId, eventKey, eventType, payload }).then(() => performance.now());
+  const write = (tenantId, eventKey, eventType, payload) => writer.writeEventWithOutbox({ tenantId, eventKey, eventType, payload }).then(now);
   const relayAtStart = await relay.metrics();
   const start = performance.now() + 100;
   const window = machineLoadWindow();
@@ -128,12 +133,11 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const relayAtEnd = await relay.metrics();
   const warmUntil = start + warmup * 1000;
   const measured = [...written].filter(([, w]) => w.due >= warmUntil);
-  const deadline = Date.now() + 20_000;
-  while (measured.some(([id]) => !observer.arrivals.has(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const arrivals = await collectArrivals(observer, measured);
   await observer.stop();
   const latencies = measured
-    .filter(([id]) => observer.arrivals.has(id))
-    .map(([id, w]) => Math.max(0, observer.arrivals.get(id) - w.committedAt))
+    .filter(([id]) => arrivals.has(id))
+    .map(([id, w]) => Math.max(0, arrivals.get(id) - w.committedAt))
     .sort((x, y) => x - y);
   const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
   const out = {
@@ -215,24 +219,13 @@ async function runAtRate({ rate, seconds, start }, send) {
   return written;
 }
 
-/**
- * A raw kafkajs consumer noting when each event key arrives. autoCommit off: kafkajs 2.2.4
- * otherwise awaits an OffsetCommit after every fetched batch, which stalls its fetch loop (see
- * latencyAt in run.mjs). Resolves once the group has joined, so the writers start after it.
- */
-async function startObserver(brokers, topic) {
-  const consumer = new Kafka({ brokers, logLevel: logLevel.NOTHING }).consumer({ groupId: uniqueName('iso-'), maxWaitTimeInMs: 5, minBytes: 1 });
+/** Event key → arrival (wall-clock ms) at the observer, until every `measured` event arrived or 20 s passed. */
+async function collectArrivals(observer, measured) {
   const arrivals = new Map();
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const joined = new Promise((resolve) => consumer.on(consumer.events.GROUP_JOIN, resolve));
-  await consumer.run({
-    autoCommit: false,
-    eachMessage: async ({ message }) => {
-      const key = message.headers.ce_eventkey?.toString();
-      if (key && !arrivals.has(key)) arrivals.set(key, performance.now());
-    },
-  });
-  await joined;
-  return { arrivals, stop: () => consumer.disconnect() };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    for (const [key, at] of (await observer.report()).arrivals) if (!arrivals.has(key)) arrivals.set(key, at);
+    if (measured.every(([id]) => arrivals.has(id)) || Date.now() >= deadline) return arrivals;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
