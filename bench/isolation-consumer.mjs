@@ -9,7 +9,7 @@
 // With `fail after ms`, the poison tenant's handler waits that long before it throws (a
 // downstream timing out) instead of throwing at once.
 // Sends { ready } once running; { measureFromNow } starts its CPU and event-loop clocks; on
-// { report } sends { arrivals: [[eventKey, epochMs, partition], ...], poisonPartition, cpuSeconds,
+// { report } sends { arrivals: [[eventKey, epochMs, partition, record timestamp (raw only: when the producer sent it, epoch ms)], ...], poisonPartition, cpuSeconds,
 // eventLoopUtilization, loopDelayMs: { p99, max } } (since measureFromNow); on { stop } stops the consumer and exits.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
@@ -34,7 +34,8 @@ if (kind === 'raw') {
   await raw.run({
     autoCommit: false,
     eachMessage: async ({ message, partition }) => {
-      if (message.headers.ce_tenantid?.toString() !== poisonTenant) arrivals.push([message.headers.ce_eventkey.toString(), now(), partition]);
+      if (message.headers.ce_tenantid?.toString() !== poisonTenant)
+        arrivals.push([message.headers.ce_eventkey.toString(), now(), partition, Number(message.timestamp)]);
       else poisonPartition = partition;
     },
   });

@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
+import { shardForTenant } from '@eventbus/schema';
 import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
 import { startConsumerProcess } from './isolation.mjs';
 import { startRelayProcess } from './start-relay-process.mjs';
@@ -65,6 +66,7 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
     await pool.query('DELETE FROM eventbus.outbox'); // rows of the previous phase's poison, still in backoff
     const r = await runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup });
     say(`  ${phase.label.padEnd(40)} ${show(r)}`);
+    say(`  ${''.padEnd(40)} ${showSplit(r)}`);
     return r;
   };
   controls.push(await run(control));
@@ -74,26 +76,36 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
     const [before, after] = controls.slice(-2);
     r.control = { p50: (before.fromCommit.p50 + after.fromCommit.p50) / 2, p99: (before.fromCommit.p99 + after.fromCommit.p99) / 2 };
     r.ratio = { p50: r.fromCommit.p50 / r.control.p50, p99: r.fromCommit.p99 / r.control.p99 };
+    // Within the phase, so whatever loaded the machine loaded both lanes alike.
+    r.poisonLaneP99Ratio = (r.byLane.poisonLane?.p99 ?? Number.NaN) / (r.byLane.otherLane?.p99 ?? Number.NaN);
     result[phase.name] = r;
   }
   say(
-    `\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)}  poison`,
+    `\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)} ${"X's lane ×".padStart(10)}  poison`,
   );
   for (const phase of poisoned) {
     const r = result[phase.name];
-    const pair = (p50, p99) => `${p50.toFixed(1)} / ${p99.toFixed(1)}`;
     const poison = `${r.poison.written} written, ${r.poison.published} published, ${r.poison.refusals} refusals, ${r.poison.heldBack} held back, ${r.poison.deadLettered} dead-lettered, phase ${r.wallSeconds.toFixed(0)} s`;
     say(
-      `  ${phase.label.padEnd(40)} ${pair(r.control.p50, r.control.p99).padStart(19)} ${pair(r.fromCommit.p50, r.fromCommit.p99).padStart(20)} ${`${r.ratio.p50.toFixed(2)}×`.padStart(7)} ${`${r.ratio.p99.toFixed(2)}×`.padStart(7)}  ${poison}`,
+      `  ${phase.label.padEnd(40)} ${pair(r.control).padStart(19)} ${pair(r.fromCommit).padStart(20)} ${`${r.ratio.p50.toFixed(2)}×`.padStart(7)} ${`${r.ratio.p99.toFixed(2)}×`.padStart(7)} ${`${r.poisonLaneP99Ratio.toFixed(2)}×`.padStart(10)}  ${poison}`,
     );
   }
   const worst = Math.max(...poisoned.map((p) => result[p.name].ratio.p99));
-  say(`  control: the mean of the controls just before and after each phase; worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×)\n`);
+  say(
+    `  control: the mean of the controls just before and after each phase; worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×); X's lane ×: p99 of the healthy tenants in X's lane / the other lane's, same phase\n`,
+  );
   return { seconds, warmupSeconds: warmup, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, controls, ...result, worstP99Ratio: worst };
 }
 
 const show = (r) =>
   `p50 ${r.fromCommit.p50.toFixed(1)} ms  p99 ${r.fromCommit.p99.toFixed(1)} ms  max ${r.fromCommit.max.toFixed(1)} ms  (${r.received}/${r.expected}; ${r.transientFailures} batches rolled back, phase ${r.wallSeconds.toFixed(0)} s); ${showRelay(r.relayProcess)}; ${showMachineLoad(r.machine)}`;
+const pair = (x) => `${x.p50.toFixed(1)} / ${x.p99.toFixed(1)}`;
+const showSplit = (r) => {
+  const lanes = Object.entries(r.byLane).map(
+    ([lane, x]) => `${lane === 'poisonLane' ? "X's lane" : lane === 'otherLane' ? 'other lane' : lane.replace(/^.*\//, '')} (${x.tenants} tenants) ${pair(x)}`,
+  );
+  return `p50 / p99 ms: commit → send ${pair(r.commitToSend)}, send → observer ${pair(r.sendToObserver)}; by lane: ${lanes.join(', ')}`;
+};
 const showRelay = (u) =>
   `relay process ${u.cores.toFixed(2)} cores, event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, ${u.batches} batches of ${u.meanBatchRows.toFixed(1)} rows`;
 
@@ -120,9 +132,11 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const relayAtStart = await relay.metrics();
   const start = performance.now() + 100;
   const window = machineLoadWindow();
-  const healthy = runAtRate({ rate: HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) =>
-    write(`healthy-${i % HEALTHY_TENANTS}`, id, 'order.placed', PAYLOAD),
-  );
+  const tenantOf = new Map();
+  const healthy = runAtRate({ rate: HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) => {
+    tenantOf.set(id, `healthy-${i % HEALTHY_TENANTS}`);
+    return write(tenantOf.get(id), id, 'order.placed', PAYLOAD);
+  });
   const poison = phase.poison
     ? runAtRate({ rate: phase.poison.rate, seconds: warmup + seconds, start }, (_, id) =>
         write(phase.poison.tenantId, id, phase.poison.eventType, phase.poison.payload),
@@ -131,19 +145,23 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const [written] = await Promise.all([healthy, poison]);
   const machine = window.end();
   const relayAtEnd = await relay.metrics();
+  const laneOf = await lanesByShard(pool, relay.pid);
   const warmUntil = start + warmup * 1000;
   const measured = [...written].filter(([, w]) => w.due >= warmUntil);
   const arrivals = await collectArrivals(observer, measured);
   await observer.stop();
-  const latencies = measured
-    .filter(([id]) => arrivals.has(id))
-    .map(([id, w]) => Math.max(0, arrivals.get(id) - w.committedAt))
-    .sort((x, y) => x - y);
-  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Number.NaN;
+  const arrived = measured.filter(([id]) => arrivals.has(id));
+  const fromCommit = quantiles(arrived.map(([id, w]) => Math.max(0, arrivals.get(id).at - w.committedAt)));
   const out = {
-    received: latencies.length,
+    received: fromCommit.count,
     expected: measured.length,
-    fromCommit: { p50: q(0.5), p99: q(0.99), max: latencies.at(-1) ?? Number.NaN },
+    fromCommit: { p50: fromCommit.p50, p99: fromCommit.p99, max: fromCommit.max },
+    // Split at the record's timestamp (set by the relay's producer as it builds the request, ms
+    // resolution): commit → send is the relay's part (waiting for a claim, the claim, encoding),
+    // send → observer the broker's acknowledgement and the observer's fetch.
+    commitToSend: quantiles(arrived.map(([id, w]) => Math.max(0, arrivals.get(id).sentAt - w.committedAt))),
+    sendToObserver: quantiles(arrived.map(([id]) => Math.max(0, arrivals.get(id).at - arrivals.get(id).sentAt))),
+    byLane: latencyByLane(arrived, arrivals, tenantOf, laneOf, phase.poison?.tenantId),
     machine,
     relayProcess: relayUse(relayAtStart, relayAtEnd),
   };
@@ -155,6 +173,46 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   // Longer than warm-up + measured time when the writers fell behind their schedule (a busy
   // machine): poisoned rows then reach more attempts, and the DLQ, within the phase.
   out.wallSeconds = (Date.now() - startedAt) / 1000;
+  return out;
+}
+
+/** p50, p99, max and count of a list of ms (sorted in place). */
+function quantiles(xs) {
+  xs.sort((x, y) => x - y);
+  const q = (p) => xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] ?? Number.NaN;
+  return { p50: q(0.5), p99: q(0.99), max: xs.at(-1) ?? Number.NaN, count: xs.length };
+}
+
+/** Shard → the relay lane (its instance id) that held it when the writers stopped, from the lanes' heartbeat rows. */
+async function lanesByShard(pool, pid) {
+  const { rows } = await pool.query('SELECT instance_id, shards FROM eventbus.relay_instances WHERE pid = $1', [pid]);
+  const laneOf = new Map();
+  for (const { instance_id, shards } of rows) for (const shard of shards) laneOf.set(shard, instance_id);
+  return laneOf;
+}
+
+/**
+ * The healthy tenants' latency from commit split by relay lane. With a poisoned tenant: those
+ * whose shard is in its lane (they share its batches) against those of the other lane, in the
+ * same phase, on a machine equally busy for both: a product cause shows as a lane slower than the
+ * other, a busier machine as both slower. Without one (a control): lane by lane, which shows how far
+ * apart two lanes are with nothing to tell them apart.
+ */
+function latencyByLane(arrived, arrivals, tenantOf, laneOf, poisonTenant) {
+  const poisonLane = poisonTenant === undefined ? undefined : laneOf.get(shardForTenant(poisonTenant));
+  const groups = new Map();
+  const tenants = new Map();
+  for (const [id, w] of arrived) {
+    const tenant = tenantOf.get(id);
+    const lane = laneOf.get(shardForTenant(tenant)) ?? 'unknown';
+    const group = poisonLane === undefined ? lane : lane === poisonLane ? 'poisonLane' : 'otherLane';
+    if (!groups.has(group)) groups.set(group, []);
+    groups.get(group).push(Math.max(0, arrivals.get(id).at - w.committedAt));
+    if (!tenants.has(group)) tenants.set(group, new Set());
+    tenants.get(group).add(tenant);
+  }
+  const out = {};
+  for (const [group, xs] of [...groups].sort(([a], [b]) => a.localeCompare(b))) out[group] = { tenants: tenants.get(group).size, ...quantiles(xs) };
   return out;
 }
 
@@ -219,12 +277,15 @@ async function runAtRate({ rate, seconds, start }, send) {
   return written;
 }
 
-/** Event key → arrival (wall-clock ms) at the observer, until every `measured` event arrived or 20 s passed. */
+/**
+ * Event key → { at: its arrival at the observer, sentAt: its record's timestamp } (wall-clock
+ * ms), until every `measured` event arrived or 20 s passed.
+ */
 async function collectArrivals(observer, measured) {
   const arrivals = new Map();
   const deadline = Date.now() + 20_000;
   for (;;) {
-    for (const [key, at] of (await observer.report()).arrivals) if (!arrivals.has(key)) arrivals.set(key, at);
+    for (const [key, at, , sentAt] of (await observer.report()).arrivals) if (!arrivals.has(key)) arrivals.set(key, { at, sentAt });
     if (measured.every(([id]) => arrivals.has(id)) || Date.now() >= deadline) return arrivals;
     await new Promise((r) => setTimeout(r, 100));
   }
