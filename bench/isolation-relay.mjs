@@ -1,6 +1,7 @@
 // The relay half of the isolation bench: does one failing or noisy tenant raise the other
-// tenants' commit → Kafka latency? Seven phases in one run (a control, then each poisoned phase
-// followed by a control), each on topics of its own and with a relay of its own (same options
+// tenants' commit → Kafka latency? Ten phases in one run (a control, then each poisoned phase,
+// the same volume written without the trouble, and a control), each on topics of its own and
+// with a relay of its own (same options
 // every phase, topic creation off), in a process of its own as apps/relay runs (bench/start-relay-process.mjs):
 // in the bench's process its batches waited behind the writers' callbacks on one event loop, so
 // a tenant writing 10× each other slowed the relay by its writes, not by its rows.
@@ -10,6 +11,10 @@
 //   too large     the same, plus one tenant writing 100 rows/s that are larger than their topic accepts
 //   missing topic the same, plus one tenant writing 100 rows/s whose event type routes to a topic that does not exist
 //   hot tenant    the same, plus one tenant writing 10× each healthy tenant (150/s) to the healthy topic
+// and after each of the three, its same volume without the trouble: the 10 KB rows to a topic that
+// accepts them, the 100 rows/s to a topic that exists, the 450 events/s spread over the 20 healthy
+// tenants. On a machine where Postgres, Kafka and the relay share 2 cores, more rows load all
+// three whoever writes them: the poisoned phase against its same volume is what the trouble alone costs.
 // Measured: for the healthy tenants only, the time from the writer's commit to the arrival at a
 // raw kafkajs consumer of the topic, in a process of its own too (bench/isolation-consumer.mjs,
 // the consumer half's reference), p50 and p99, and each poisoned phase's ratio to the control
@@ -19,7 +24,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { createTopics, uniqueName } from '@eventbus/dev-services';
 import { EventWriter } from '@eventbus/producer';
 import { shardForTenant } from '@eventbus/schema';
-import { machineLoadWindow, showMachineLoad } from './machine-load.mjs';
+import { machineLoadWindow, processTicks, showMachineLoad, TICKS_PER_SECOND } from './machine-load.mjs';
 import { startConsumerProcess } from './isolation.mjs';
 import { startRelayProcess } from './start-relay-process.mjs';
 
@@ -30,19 +35,36 @@ const PAYLOAD = { text: 'x'.repeat(480), n: 1 }; // ~512 bytes serialized
 const TIGHT_TOPIC_LIMIT = 8192;
 const BIG_PAYLOAD = { blob: 'x'.repeat(10_000) };
 
-/** The poisoned phases: who else writes besides the healthy tenants. */
+/**
+ * The phases: who else writes besides the healthy tenants (`poison`; its event type's family is
+ * its topic: `big` is created with TIGHT_TOPIC_LIMIT, `gone` never, `order` is the healthy
+ * tenants'), and for each poisoned one the same volume without the trouble (`sameVolume`).
+ */
 const PHASES = [
   { name: 'control', label: 'control (20 healthy tenants, 300/s)' },
-  { name: 'tooLarge', label: '+ 1 tenant, 100 too-large rows/s', poison: { tenantId: 'poison-big', rate: 100, eventType: 'big.blob', payload: BIG_PAYLOAD } },
+  {
+    name: 'tooLarge',
+    label: '+ 1 tenant, 100 too-large rows/s',
+    poison: { tenantId: 'poison-big', rate: 100, eventType: 'big.blob', payload: BIG_PAYLOAD },
+    sameVolume: {
+      label: '  same, to a topic that accepts them',
+      poison: { tenantId: 'large-ok', rate: 100, eventType: 'large.blob', payload: BIG_PAYLOAD },
+    },
+  },
   {
     name: 'missingTopic',
     label: '+ 1 tenant, 100/s to a missing topic',
     poison: { tenantId: 'poison-gone', rate: 100, eventType: 'gone.happened', payload: PAYLOAD },
+    sameVolume: {
+      label: '  same, to a topic that exists',
+      poison: { tenantId: 'present-ok', rate: 100, eventType: 'present.happened', payload: PAYLOAD },
+    },
   },
   {
     name: 'hotTenant',
     label: '+ 1 tenant writing 10× each other',
     poison: { tenantId: 'hot-tenant', rate: (HEALTHY_RATE / HEALTHY_TENANTS) * 10, eventType: 'order.placed', payload: PAYLOAD },
+    sameVolume: { label: '  same 450/s, spread over the 20', healthyRate: HEALTHY_RATE * 1.5 },
   },
 ];
 
@@ -50,7 +72,7 @@ const PHASES = [
  * Runs the phases and returns { controls, tooLarge, missingTopic, hotTenant, worstP99Ratio }:
  * each phase with the healthy tenants' latency from commit (p50, p99, max, received/expected),
  * the poisoned ones with their control (the mean of the controls just before and after), the
- * ratios to it, and what the relay did with the poison.
+ * ratios to it, their same-volume phase (`sameVolume`) and what the relay did with the poison.
  */
 export async function relayIsolationBench({ brokers, databaseUrl, pool, say, quick }) {
   const seconds = quick ? 6 : 20;
@@ -72,27 +94,34 @@ export async function relayIsolationBench({ brokers, databaseUrl, pool, say, qui
   controls.push(await run(control));
   for (const phase of poisoned) {
     const r = await run(phase);
+    r.sameVolume = await run({ name: `${phase.name}SameVolume`, ...phase.sameVolume });
     controls.push(await run(control));
     const [before, after] = controls.slice(-2);
     r.control = { p50: (before.fromCommit.p50 + after.fromCommit.p50) / 2, p99: (before.fromCommit.p99 + after.fromCommit.p99) / 2 };
-    r.ratio = { p50: r.fromCommit.p50 / r.control.p50, p99: r.fromCommit.p99 / r.control.p99 };
+    r.ratio = {
+      p50: r.fromCommit.p50 / r.control.p50,
+      p99: r.fromCommit.p99 / r.control.p99,
+      sameVolumeP99: r.sameVolume.fromCommit.p99 / r.control.p99,
+      p99ToSameVolume: r.fromCommit.p99 / r.sameVolume.fromCommit.p99,
+    };
     // Within the phase, so whatever loaded the machine loaded both lanes alike.
     r.poisonLaneP99Ratio = (r.byLane.poisonLane?.p99 ?? Number.NaN) / (r.byLane.otherLane?.p99 ?? Number.NaN);
     result[phase.name] = r;
   }
   say(
-    `\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)} ${"X's lane ×".padStart(10)}  poison`,
+    `\n  ${'phase'.padEnd(40)} ${'control p50/p99 ms'.padStart(19)} ${'poisoned p50/p99 ms'.padStart(20)} ${'p50 ×'.padStart(7)} ${'p99 ×'.padStart(7)} ${'same vol. ×'.padStart(11)} ${'vs same ×'.padStart(9)} ${"X's lane ×".padStart(10)}  poison`,
   );
   for (const phase of poisoned) {
     const r = result[phase.name];
     const poison = `${r.poison.written} written, ${r.poison.published} published, ${r.poison.refusals} refusals, ${r.poison.heldBack} held back, ${r.poison.deadLettered} dead-lettered, phase ${r.wallSeconds.toFixed(0)} s`;
     say(
-      `  ${phase.label.padEnd(40)} ${pair(r.control).padStart(19)} ${pair(r.fromCommit).padStart(20)} ${`${r.ratio.p50.toFixed(2)}×`.padStart(7)} ${`${r.ratio.p99.toFixed(2)}×`.padStart(7)} ${`${r.poisonLaneP99Ratio.toFixed(2)}×`.padStart(10)}  ${poison}`,
+      `  ${phase.label.padEnd(40)} ${pair(r.control).padStart(19)} ${pair(r.fromCommit).padStart(20)} ${`${r.ratio.p50.toFixed(2)}×`.padStart(7)} ${`${r.ratio.p99.toFixed(2)}×`.padStart(7)} ${`${r.ratio.sameVolumeP99.toFixed(2)}×`.padStart(11)} ${`${r.ratio.p99ToSameVolume.toFixed(2)}×`.padStart(9)} ${`${r.poisonLaneP99Ratio.toFixed(2)}×`.padStart(10)}  ${poison}`,
     );
   }
   const worst = Math.max(...poisoned.map((p) => result[p.name].ratio.p99));
   say(
-    `  control: the mean of the controls just before and after each phase; worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×); X's lane ×: p99 of the healthy tenants in X's lane / the other lane's, same phase\n`,
+    `  control: the mean of the controls just before and after each phase; worst p99 ratio ${worst.toFixed(2)}× (target <= 1.5×); same vol. ×: the same-volume phase's p99 / the control's; ` +
+      `vs same ×: the poisoned phase's p99 / the same-volume phase's (what the trouble alone costs); X's lane ×: p99 of the healthy tenants in X's lane / the other lane's, same phase\n`,
   );
   return { seconds, warmupSeconds: warmup, healthyTenants: HEALTHY_TENANTS, healthyRate: HEALTHY_RATE, controls, ...result, worstP99Ratio: worst };
 }
@@ -104,7 +133,11 @@ const showSplit = (r) => {
   const lanes = Object.entries(r.byLane).map(
     ([lane, x]) => `${lane === 'poisonLane' ? "X's lane" : lane === 'otherLane' ? 'other lane' : lane.replace(/^.*\//, '')} (${x.tenants} tenants) ${pair(x)}`,
   );
-  return `p50 / p99 ms: commit → send ${pair(r.commitToSend)}, send → observer ${pair(r.sendToObserver)}; by lane: ${lanes.join(', ')}`;
+  const c = r.cores;
+  return (
+    `p50 / p99 ms: commit → send ${pair(r.commitToSend)}, send → observer ${pair(r.sendToObserver)}; by lane: ${lanes.join(', ')}; ` +
+    `cores: relay ${c.relay.toFixed(2)} + its backends ${c.relayBackends.toFixed(2)}, writers ${c.writers.toFixed(2)} + their backends ${c.writerBackends.toFixed(2)}, observer ${c.observer.toFixed(2)}`
+  );
 };
 const showRelay = (u) =>
   `relay process ${u.cores.toFixed(2)} cores, event loop ${(u.eventLoopUtilization * 100).toFixed(0)}% busy, ${u.batches} batches of ${u.meanBatchRows.toFixed(1)} rows`;
@@ -117,12 +150,14 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const startedAt = Date.now();
   const prefix = `${uniqueName('iso.')}.`;
   const healthyTopic = `${prefix}order`;
-  const tightTopic = `${prefix}big`;
-  await createTopics(brokers, [
-    { topic: healthyTopic, numPartitions: 6 },
-    { topic: tightTopic, numPartitions: 6, configEntries: [{ name: 'max.message.bytes', value: String(TIGHT_TOPIC_LIMIT) }] },
-  ]);
-  // `${prefix}gone` is never created: with createTopics off the relay may not create it.
+  const topics = [{ topic: healthyTopic, numPartitions: 6 }];
+  // The poison's topic: `${prefix}gone` is never created (with createTopics off the relay may
+  // not create it), `${prefix}big` accepts less than its rows.
+  const family = phase.poison?.eventType.split('.')[0];
+  if (family === 'big')
+    topics.push({ topic: `${prefix}big`, numPartitions: 6, configEntries: [{ name: 'max.message.bytes', value: String(TIGHT_TOPIC_LIMIT) }] });
+  else if (family !== undefined && family !== 'gone' && family !== 'order') topics.push({ topic: `${prefix}${family}`, numPartitions: 6 });
+  await createTopics(brokers, topics);
   const relay = await startRelayProcess({ databaseUrl, brokers, prefix, createTopics: false });
   // Arrivals of the healthy tenants' events only (a hot tenant's are left out in its process).
   const observer = startConsumerProcess(brokers, prefix, phase.poison?.tenantId ?? 'nobody', 'raw');
@@ -130,10 +165,11 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const writer = new EventWriter(db);
   const write = (tenantId, eventKey, eventType, payload) => writer.writeEventWithOutbox({ tenantId, eventKey, eventType, payload }).then(now);
   const relayAtStart = await relay.metrics();
+  const partiesAtStart = await partyTicks(pool, relay.pid, observer.pid);
   const start = performance.now() + 100;
   const window = machineLoadWindow();
   const tenantOf = new Map();
-  const healthy = runAtRate({ rate: HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) => {
+  const healthy = runAtRate({ rate: phase.healthyRate ?? HEALTHY_RATE, seconds: warmup + seconds, start }, (i, id) => {
     tenantOf.set(id, `healthy-${i % HEALTHY_TENANTS}`);
     return write(tenantOf.get(id), id, 'order.placed', PAYLOAD);
   });
@@ -145,6 +181,7 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
   const [written] = await Promise.all([healthy, poison]);
   const machine = window.end();
   const relayAtEnd = await relay.metrics();
+  const partiesAtEnd = await partyTicks(pool, relay.pid, observer.pid);
   const laneOf = await lanesByShard(pool, relay.pid);
   const warmUntil = start + warmup * 1000;
   const measured = [...written].filter(([, w]) => w.due >= warmUntil);
@@ -164,6 +201,7 @@ async function runPhase({ phase, brokers, databaseUrl, pool, db, seconds, warmup
     byLane: latencyByLane(arrived, arrivals, tenantOf, laneOf, phase.poison?.tenantId),
     machine,
     relayProcess: relayUse(relayAtStart, relayAtEnd),
+    cores: coresUsed(partiesAtStart, partiesAtEnd),
   };
   const counters = await relay.metrics();
   if (phase.poison) out.poison = await poisonOutcome(pool, counters, phase.poison, (await poison).size);
@@ -214,6 +252,36 @@ function latencyByLane(arrived, arrivals, tenantOf, laneOf, poisonTenant) {
   const out = {};
   for (const [group, xs] of [...groups].sort(([a], [b]) => a.localeCompare(b))) out[group] = { tenants: tenants.get(group).size, ...quantiles(xs) };
   return out;
+}
+
+/**
+ * CPU ticks so far of the phase's parties, from /proc (empty off Linux): the relay process, the
+ * Postgres backends of its lanes (application_name `eventbus-relay …`), the other backends of
+ * the bench's database (the writers' pool), this process (the writers) and the observer.
+ */
+async function partyTicks(pool, relayPid, observerPid) {
+  const { rows } = await pool.query('SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+  const procs = processTicks();
+  const ticks = (pid) => procs.get(pid)?.ticks ?? 0;
+  const sum = (pids) => pids.reduce((n, pid) => n + ticks(pid), 0);
+  const lanes = rows.filter((r) => r.application_name.startsWith('eventbus-relay')).map((r) => r.pid);
+  const others = rows.filter((r) => !r.application_name.startsWith('eventbus-relay')).map((r) => r.pid);
+  return {
+    at: performance.now(),
+    relay: ticks(relayPid),
+    relayBackends: sum(lanes),
+    writerBackends: sum(others),
+    writers: ticks(process.pid),
+    observer: ticks(observerPid),
+  };
+}
+
+/** Cores each party used between two partyTicks (a backend that ended in between is not counted). */
+function coresUsed(before, after) {
+  const seconds = (after.at - before.at) / 1000;
+  const cores = {};
+  for (const key of ['relay', 'relayBackends', 'writers', 'writerBackends', 'observer']) cores[key] = (after[key] - before[key]) / TICKS_PER_SECOND / seconds;
+  return cores;
 }
 
 /**

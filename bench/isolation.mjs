@@ -93,6 +93,7 @@ export function startConsumerProcess(brokers, prefix, poisonTenant, kind, failAf
       child.once('exit', (code) => reject(new Error(`the ${kind} consumer process exited (${code})`)));
     });
   return {
+    pid: child.pid,
     ready: next(),
     measureFromNow: () => child.send({ measureFromNow: true }),
     /** Arrivals since the last report, and CPU and event-loop use since measureFromNow. */
