@@ -335,7 +335,9 @@ export class RelayLane {
         return { claimed: 0, shardsWithRows: new Set() };
       }
       outcomes = rows.map((row) => this.toMessage(row));
-      appeared = await this.topicHolds.holdBack(outcomes, heldAtClaim);
+      // Marks the rows of held topics at once; asking Kafka whether a topic whose hold ran out
+      // exists goes on during the send, which it cannot change (LaneTopicHolds.holdBack).
+      const checked = this.topicHolds.holdBack(outcomes, heldAtClaim);
       const sendable = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
       const sendStartedAt = Date.now();
       try {
@@ -346,6 +348,7 @@ export class RelayLane {
         if (!(error instanceof PublishError) || error.kind === 'transient') this.ctx.failover.failed(sendStartedAt);
         throw this.kafkaFailed(error);
       }
+      appeared = await checked;
       await this.recordFailures(client, outcomes);
       await client.query('COMMIT');
       this.afterCommit(rows, outcomes);

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eventbus/dev-services';
 import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import { EventWriter } from '@eventbus/producer';
 import { relayFixture } from './relay-fixture.js';
 
 // A tenant whose event type routes to a topic that does not exist (topic creation off): once
@@ -33,6 +34,37 @@ class CountingPublisher implements MessagePublisher {
   missingTopics(topics: readonly string[]): Promise<string[]> {
     this.topicChecks.push([...topics]);
     return this.inner.missingTopics(topics);
+  }
+}
+
+/**
+ * A real KafkaPublisher underneath whose answer to "does this topic exist" waits until `answer()`:
+ * a metadata request that takes long (a large cluster, a broker in trouble).
+ */
+class SlowTopicCheckPublisher implements MessagePublisher {
+  readonly published = new Set<string>();
+  checksStarted = 0;
+  private release!: () => void;
+  private readonly released = new Promise<void>((resolve) => (this.release = resolve));
+  constructor(private readonly inner: KafkaPublisher) {}
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    const positions = await this.inner.publish(messages);
+    for (const m of messages) this.published.add(String(m.headers.ce_id));
+    return positions;
+  }
+  async missingTopics(topics: readonly string[]): Promise<string[]> {
+    this.checksStarted++;
+    await this.released;
+    return this.inner.missingTopics(topics);
+  }
+  answer(): void {
+    this.release();
   }
 }
 
@@ -107,6 +139,56 @@ describe('a missing topic is held, not retried row by row (real Postgres, real K
       await waitFor(async () => (await f.pending()) === 0, { timeoutMs: 10_000, message: 'an empty outbox' });
     } finally {
       await goneCollector.stop();
+    }
+  });
+
+  it("does not hold up the other tenants of a batch while it asks Kafka whether a held topic exists (the answer only decides how the topic's rows go back)", async () => {
+    const topic = `${f.prefix}dim`; // never created
+    const publisher = new SlowTopicCheckPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }));
+    // One lane: the two rows written together below are claimed in one batch. A long longest
+    // hold parks the held rows out of the way of the claims.
+    const relay = await f.startRelay({ publisher, createTopics: false, lanes: 1, missingTopicHold: { initialMs: 100, maxMs: 60_000 } });
+    try {
+      // Kafka refuses the first row (the publish finds the topic missing): a 100 ms hold starts.
+      await f.write({ tenantId: 'dim-tenant', eventType: 'dim.happened', payload: { seq: 0 } });
+      const heldAt = await waitFor(() => (relay.health().heldTopics.includes(topic) ? Date.now() : undefined), {
+        timeoutMs: 10_000,
+        message: 'the topic held',
+      });
+      await waitFor(() => Date.now() - heldAt > 500 || undefined, { timeoutMs: 2000, message: 'the hold run out' });
+      // One commit: the tenant's next row, whose claim asks Kafka about the topic, and another tenant's.
+      const [dim, healthy] = await f.db.transaction((tx) =>
+        new EventWriter(tx).writeEventsWithOutbox([
+          { tenantId: 'dim-tenant', eventKey: 'dim-1', eventType: 'dim.happened', payload: { seq: 1 } },
+          { tenantId: 'healthy-0', eventKey: 'healthy-1', eventType: 'order.placed', payload: {} },
+        ]),
+      );
+      await waitFor(() => publisher.checksStarted > 0 || undefined, { timeoutMs: 10_000, message: 'the check of the topic' });
+      // The other tenant's row is published while Kafka has not answered.
+      await waitFor(() => publisher.published.has(healthy!.eventLogId) || undefined, {
+        timeoutMs: 5000,
+        message: "the other tenant's row published before Kafka said whether the topic exists",
+      });
+      expect(publisher.published.has(dim!.eventLogId)).toBe(false);
+      publisher.answer();
+      // Kafka says the topic is still missing: both of its rows wait in the outbox, nothing dead-lettered.
+      await waitFor(async () => ((await f.pending()) === 2 && relay.metrics.heldBack > 0) || undefined, {
+        timeoutMs: 10_000,
+        message: "the tenant's two rows back in the outbox",
+      });
+      const { rows } = await f.pool.query(
+        'SELECT e.event_key FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.tenant_id = $1 ORDER BY o.id',
+        ['dim-tenant'],
+      );
+      expect(rows.map((r) => r.event_key)).toHaveLength(2);
+      expect(relay.health().heldTopics).toEqual([topic]);
+      const { rows: dead } = await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters');
+      expect(dead[0].n).toBe(0);
+    } finally {
+      publisher.answer();
+      // Its parked rows would make the next test's relay hold this topic too (restoreFromOutbox).
+      await relay.stop();
+      await f.pool.query('DELETE FROM eventbus.outbox');
     }
   });
 
