@@ -199,14 +199,15 @@ export function logOverdueHold(logger: Logger, alertAfterMs: number): (held: Hel
 /**
  * A claimed row on its way through a lane, as the holds see it. `held`: not offered to Kafka
  * because of its topic's hold, `error` says why: `waiting` (the topic is missing: back to the
- * outbox for later) or `requeued` (the topic exists: back as a new row, to go out in id order
- * after the rows that waited for it).
+ * outbox for later), `requeued` (the topic exists: back as a new row, to go out in id order
+ * after the rows that waited for it) or `checking` (Kafka is being asked which of the two;
+ * settled by the time holdBack's promise is).
  */
 export interface HoldOutcome {
   row: ClaimedRow;
   message?: { topic: string };
   error?: Error;
-  held?: 'waiting' | 'requeued';
+  held?: 'waiting' | 'requeued' | 'checking';
 }
 
 /** What one lane's side of the holds uses: the instance's shared holds, its publisher, the event types' routes, counters and log. */
@@ -288,11 +289,13 @@ export class LaneTopicHolds {
    * acceptance answers instead.
    *
    * Every row that will not be offered is marked before this returns, so the caller sends the
-   * others at once; the returned promise settles (never rejects) once Kafka answered the checks,
-   * with the topics found to exist. Kafka's answer decides only how a checked topic's rows go
-   * back (held back or requeued), never whether they are sent: the other tenants of the batch
-   * do not wait for it: the check is a metadata round trip of its own, whose answer may be slow
-   * (a large cluster, a broker in trouble: up to the publish timeout) at every hold's end.
+   * others at once (and may return the rows of running holds meanwhile: `returnOfHeldRow`); the
+   * rows of a checked topic are `checking` until the returned promise settles (never rejects),
+   * once Kafka answered, with the topics found to exist. Kafka's answer decides only how a
+   * checked topic's rows go back (held back or requeued), never whether they are sent: the other
+   * tenants of the batch do not wait for it: the check is a metadata round trip of its own,
+   * whose answer may be slow (a large cluster, a broker in trouble: up to the publish timeout)
+   * at every hold's end.
    */
   holdBack(outcomes: HoldOutcome[], heldAtClaim?: ReadonlySet<string>): Promise<Set<string>> {
     const { holds, publisher } = this.ctx;
@@ -315,15 +318,12 @@ export class LaneTopicHolds {
       } else if (holds.heldUntil(topic) !== undefined) {
         markHeld(topic, group, 'waiting');
       } else if (publisher.missingTopics) {
-        // Held back until Kafka answers; requeued instead if the topic exists.
-        markHeld(topic, group, 'waiting');
+        markHeld(topic, group, 'checking');
         checks.push(
           this.topicExistsNow(topic).then((exists) => {
             if (exists === false) this.logHoldChange(topic, holds.refused(topic, group[0]!.row.eventType));
-            else if (exists === true) {
-              appeared.add(topic);
-              markHeld(topic, group, 'requeued');
-            }
+            if (exists === true) appeared.add(topic);
+            markHeld(topic, group, exists === true ? 'requeued' : 'waiting');
           }),
         );
       } else continue;
@@ -343,7 +343,9 @@ export class LaneTopicHolds {
     const { row, message, error, held } = outcome;
     if (!error) return undefined;
     if (held === 'requeued') return { row, attempts: 0, delayMs: 0, error: error.message };
-    if (held === 'waiting') {
+    // `checking` only if asked before holdBack's promise settled: parked is then the safe answer
+    // (a topic that exists wakes its parked rows).
+    if (held === 'waiting' || held === 'checking') {
       this.ctx.metrics.heldBack++;
       return { row, attempts, delayMs: this.ctx.holds.parkDelayMs(row.firstFailedAt), error: error.message };
     }
@@ -421,12 +423,12 @@ export class LaneTopicHolds {
 }
 
 /** Marks `group`, rows of `topic`, as not offered to Kafka and why (`held`, HoldOutcome). */
-function markHeld(topic: string, group: HoldOutcome[], held: 'waiting' | 'requeued'): void {
+function markHeld(topic: string, group: HoldOutcome[], held: NonNullable<HoldOutcome['held']>): void {
   const error = new PublishError(
     'rejected',
-    held === 'waiting'
-      ? `${missingTopicText(topic)} (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`
-      : `topic ${topic} did not exist; it does now`,
+    held === 'requeued'
+      ? `topic ${topic} did not exist; it does now`
+      : `${missingTopicText(topic)} (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`,
     { reason: 'missing-topic' },
   );
   for (const outcome of group) {
