@@ -255,32 +255,38 @@ function latencyByLane(arrived, arrivals, tenantOf, laneOf, poisonTenant) {
 }
 
 /**
- * CPU ticks so far of the phase's parties, from /proc (empty off Linux): the relay process, the
- * Postgres backends of its lanes (application_name `eventbus-relay …`), the other backends of
- * the bench's database (the writers' pool), this process (the writers) and the observer.
+ * CPU ticks so far of the phase's parties, from /proc (empty off Linux), by pid: the relay
+ * process, the Postgres backends of its lanes (application_name `eventbus-relay …`), the other
+ * backends of the bench's database (the writers' pool), this process (the writers) and the observer.
  */
 async function partyTicks(pool, relayPid, observerPid) {
   const { rows } = await pool.query('SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
   const procs = processTicks();
-  const ticks = (pid) => procs.get(pid)?.ticks ?? 0;
-  const sum = (pids) => pids.reduce((n, pid) => n + ticks(pid), 0);
-  const lanes = rows.filter((r) => r.application_name.startsWith('eventbus-relay')).map((r) => r.pid);
-  const others = rows.filter((r) => !r.application_name.startsWith('eventbus-relay')).map((r) => r.pid);
+  const ticks = (pids) => new Map(pids.map((pid) => [pid, procs.get(pid)?.ticks ?? 0]));
+  const lane = (r) => r.application_name.startsWith('eventbus-relay');
   return {
     at: performance.now(),
-    relay: ticks(relayPid),
-    relayBackends: sum(lanes),
-    writerBackends: sum(others),
-    writers: ticks(process.pid),
-    observer: ticks(observerPid),
+    relay: ticks([relayPid]),
+    relayBackends: ticks(rows.filter(lane).map((r) => r.pid)),
+    writerBackends: ticks(rows.filter((r) => !lane(r)).map((r) => r.pid)),
+    writers: ticks([process.pid]),
+    observer: ticks([observerPid]),
   };
 }
 
-/** Cores each party used between two partyTicks (a backend that ended in between is not counted). */
+/**
+ * Cores each party used between two partyTicks: a process there at the end counts from the
+ * start (or from its own start, when it is new, such as a pool connection opened meanwhile);
+ * one that ended in between is not counted.
+ */
 function coresUsed(before, after) {
   const seconds = (after.at - before.at) / 1000;
   const cores = {};
-  for (const key of ['relay', 'relayBackends', 'writers', 'writerBackends', 'observer']) cores[key] = (after[key] - before[key]) / TICKS_PER_SECOND / seconds;
+  for (const key of ['relay', 'relayBackends', 'writers', 'writerBackends', 'observer']) {
+    let used = 0;
+    for (const [pid, t] of after[key]) used += t - (before[key].get(pid) ?? 0);
+    cores[key] = used / TICKS_PER_SECOND / seconds;
+  }
   return cores;
 }
 
