@@ -1,13 +1,15 @@
 // The consumer of the isolation bench, in a process of its own so its CPU (a failing tenant's
 // retries and DLQ copies) is what the bench measures, not the writers' and the relay's event
 // loop. One EventConsumer, default retry settings (non-blocking mode): the handler throws for
-// tenant POISON_TENANT and notes the arrival of every other event.
+// tenant POISON_TENANT and notes the arrival of every other event. In `raw` mode it is also the
+// relay half's observer (isolation-relay.mjs), there noting arrivals at Kafka of the tenants
+// other than the poisoned one.
 //
 // argv: <brokers, comma-separated> <topic prefix> <group id> <poison tenant> [raw|EventConsumer] [fail after ms]
 // With `fail after ms`, the poison tenant's handler waits that long before it throws (a
 // downstream timing out) instead of throwing at once.
 // Sends { ready } once running; { measureFromNow } starts its CPU and event-loop clocks; on
-// { report } sends { arrivals: [[eventKey, epochMs, partition], ...], poisonPartition, cpuSeconds,
+// { report } sends { arrivals: [[eventKey, epochMs, partition, record timestamp (raw only: when the producer sent it, epoch ms)], ...], poisonPartition, cpuSeconds,
 // eventLoopUtilization, loopDelayMs: { p99, max } } (since measureFromNow); on { stop } stops the consumer and exits.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Kafka, logLevel } from 'kafkajs';
@@ -32,7 +34,8 @@ if (kind === 'raw') {
   await raw.run({
     autoCommit: false,
     eachMessage: async ({ message, partition }) => {
-      if (message.headers.ce_tenantid?.toString() !== poisonTenant) arrivals.push([message.headers.ce_eventkey.toString(), now(), partition]);
+      if (message.headers.ce_tenantid?.toString() !== poisonTenant)
+        arrivals.push([message.headers.ce_eventkey.toString(), now(), partition, Number(message.timestamp)]);
       else poisonPartition = partition;
     },
   });

@@ -82,8 +82,8 @@ async function writeLoad(db, { seconds, warmupSeconds, poisonRate }) {
   return { committed, warm };
 }
 
-/** A consumer process of the bench (bench/isolation-consumer.mjs): `kind` EventConsumer or raw. */
-function startConsumerProcess(brokers, prefix, poisonTenant, kind, failAfterMs = 0) {
+/** A consumer process of the bench (bench/isolation-consumer.mjs): `kind` EventConsumer or raw; also the relay half's observer (isolation-relay.mjs). */
+export function startConsumerProcess(brokers, prefix, poisonTenant, kind, failAfterMs = 0) {
   const child = fork(CONSUMER_PROCESS, [brokers.join(','), prefix, uniqueName('iso-'), poisonTenant, kind, String(failAfterMs)], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     // BENCH_PROF=<dir>: a V8 CPU profile of each case's EventConsumer process there.
@@ -95,6 +95,7 @@ function startConsumerProcess(brokers, prefix, poisonTenant, kind, failAfterMs =
       child.once('exit', (code) => reject(new Error(`the ${kind} consumer process exited (${code})`)));
     });
   return {
+    pid: child.pid,
     ready: next(),
     measureFromNow: () => child.send({ measureFromNow: true }),
     /** Arrivals since the last report, and CPU and event-loop use since measureFromNow. */

@@ -4,8 +4,10 @@
 // not the bench process' with the baselines' leftovers and the writers' pool.
 //
 // argv: <connection string> <brokers, comma-separated> <topic prefix> <batch size> <rows>
-// <rows> 0: the latency bench's relay, which relays whatever comes until { stop } (no drain
-// clock, no report); <batch size> 0: the relay's default.
+// <rows> 0: the relay of the latency and isolation benches, which relays whatever comes until
+// { stop } (no drain clock), answering { metrics } with { metrics: <its counters, CPU and event
+// loop so far> } (relayMetricsSnapshot); <batch size> 0: the relay's default.
+// BENCH_CREATE_TOPICS=false: the relay creates no topics (a row whose topic is missing is held).
 // Run from bench/ it is the workspace relay; `--only installed-relay` copies it into an npm
 // install of examples/order-service, where the same imports resolve to the installed packages.
 // Sends { ready, relayModule, kafkajsPatch } once started (the drain clock starts; the other two
@@ -38,15 +40,40 @@ const relay = new OutboxRelay({
   ...(Number(batchSize) > 0 ? { batchSize: Number(batchSize) } : {}),
   ...(process.env.BENCH_LANES ? { lanes: Number(process.env.BENCH_LANES) } : {}),
   kafkaIdempotent: process.env.BENCH_IDEMPOTENT !== 'false',
+  createTopics: process.env.BENCH_CREATE_TOPICS !== 'false',
   routing: { prefix },
 });
 const metricsPool = new pg.Pool({ connectionString, max: 1 });
 const stopGauges = observeRelayGauges({ relay, pool: metricsPool });
 
+/**
+ * What the parent of a relay that runs until { stop } reads of it: the relay's counters, its
+ * published count per topic, and this process' CPU and event loop since it started (cumulative:
+ * the parent subtracts two snapshots for a window).
+ */
+function relayMetricsSnapshot() {
+  const m = relay.metrics;
+  const cpu = process.cpuUsage();
+  const { idle, active } = performance.eventLoopUtilization();
+  return {
+    published: m.published,
+    publishedByTopic: [...m.publishedByTopic],
+    publishFailures: m.publishFailures,
+    heldBack: m.heldBack,
+    deadLettered: m.deadLettered,
+    transientFailures: m.transientFailures,
+    batches: m.batches,
+    batchRows: m.batchSize.sum,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
+    eventLoop: { idleMs: idle, activeMs: active },
+  };
+}
+
 await relay.start();
 if (expected === 0) {
   process.send({ ready: true, relayModule: import.meta.resolve('@eventbus/relay'), kafkajsPatch: kafkajsPatchRevision() ?? null });
   process.on('message', async (m) => {
+    if (m.metrics) process.send({ metrics: relayMetricsSnapshot() });
     if (!m.stop) return;
     await relay.stop();
     stopGauges();

@@ -27,8 +27,11 @@ export interface LaneContext {
 
 /** A message the relay built from an event row: its key and headers are text (encodeEvent). */
 type RelayMessage = OutboundMessage & { key: string; headers: Record<string, string> };
-/** A claimed row, its message once built, and its failure if any (`held`: by its topic's hold, topic-holds.ts). */
-type Outcome = HoldOutcome & { message?: RelayMessage };
+/**
+ * A claimed row, its message once built, and its failure if any (`held`: by its topic's hold,
+ * topic-holds.ts; `returned`: back in the outbox already, returnHeldRows).
+ */
+type Outcome = HoldOutcome & { message?: RelayMessage; returned?: boolean };
 
 /**
  * Longest wait before probing again an awake shard that a producer is writing to (its sleep
@@ -335,17 +338,30 @@ export class RelayLane {
         return { claimed: 0, shardsWithRows: new Set() };
       }
       outcomes = rows.map((row) => this.toMessage(row));
-      appeared = await this.topicHolds.holdBack(outcomes, heldAtClaim);
+      // Marks the rows of held topics at once; asking Kafka whether a topic whose hold ran out
+      // exists goes on during the send, which it cannot change (LaneTopicHolds.holdBack).
+      const checked = this.topicHolds.holdBack(outcomes, heldAtClaim);
       const sendable = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
+      // The claim connection waits for Kafka anyway: the held rows go back meanwhile, so the
+      // batch's commit, and the lane's next claim, do not wait for that statement after the send.
+      // Its failure is a value, not a rejection: nothing awaits it until the send is over.
+      const returnFailed = this.returnHeldRows(client, outcomes).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       const sendStartedAt = Date.now();
       try {
         await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: RelayMessage }>);
         this.kafkaOk = true;
         this.ctx.failover.succeeded();
       } catch (error) {
+        await returnFailed; // rolled back with the batch
         if (!(error instanceof PublishError) || error.kind === 'transient') this.ctx.failover.failed(sendStartedAt);
         throw this.kafkaFailed(error);
       }
+      const failed = await returnFailed;
+      if (failed !== undefined) throw failed;
+      appeared = await checked;
       await this.recordFailures(client, outcomes);
       await client.query('COMMIT');
       this.afterCommit(rows, outcomes);
@@ -379,6 +395,25 @@ export class RelayLane {
   }
 
   /**
+   * Returns to the outbox the rows the topic holds kept from Kafka whose way back is known before
+   * the send (`waiting`: a running hold; `requeued`: a hold another lane ended), in one statement
+   * on the claim transaction, and marks them `returned`. Rows of a topic Kafka is being asked
+   * about (`checking`) go back with the refused rows, in recordFailures.
+   */
+  private returnHeldRows(client: pg.Client, outcomes: Outcome[]): Promise<void> {
+    let held: RetryRow[] | undefined;
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.held !== 'waiting' && outcome.held !== 'requeued') continue;
+      const back = this.topicHolds.returnOfHeldRow(outcome, outcome.row.attempts + 1);
+      if (!back) continue;
+      (held ??= []).push(back);
+      outcome.returned = true;
+    }
+    return held === undefined ? Promise.resolve() : returnForRetry(client, held);
+  }
+
+  /**
    * Rows that failed for their own sake go back with a later due time, or to the DLQ table
    * once their retries are spent or at once when a retry cannot help (refusedForGood).
    * Rows of a missing topic (refused by Kafka, or held back by the topic's hold) go back
@@ -397,7 +432,7 @@ export class RelayLane {
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       const { row, message, error } = outcome;
-      if (!error) continue;
+      if (!error || outcome.returned) continue;
       const attempts = row.attempts + 1;
       const held = this.topicHolds.returnOfHeldRow(outcome, attempts);
       if (held) {

@@ -199,14 +199,15 @@ export function logOverdueHold(logger: Logger, alertAfterMs: number): (held: Hel
 /**
  * A claimed row on its way through a lane, as the holds see it. `held`: not offered to Kafka
  * because of its topic's hold, `error` says why: `waiting` (the topic is missing: back to the
- * outbox for later) or `requeued` (the topic exists: back as a new row, to go out in id order
- * after the rows that waited for it).
+ * outbox for later), `requeued` (the topic exists: back as a new row, to go out in id order
+ * after the rows that waited for it) or `checking` (Kafka is being asked which of the two;
+ * settled by the time holdBack's promise is).
  */
 export interface HoldOutcome {
   row: ClaimedRow;
   message?: { topic: string };
   error?: Error;
-  held?: 'waiting' | 'requeued';
+  held?: 'waiting' | 'requeued' | 'checking';
 }
 
 /** What one lane's side of the holds uses: the instance's shared holds, its publisher, the event types' routes, counters and log. */
@@ -278,16 +279,26 @@ export class LaneTopicHolds {
    *   the rows are held back; there, the rows go back as new rows (attempts 0, due now) to be
    *   claimed in id order after the rows that waited for the topic, which endHolds makes new
    *   rows too after the commit. Sending them now would put them ahead of their tenant's
-   *   earlier rows still waiting. The topic is returned: its hold ends in endHolds. A check
-   *   that fails holds the rows back the same way, without a longer hold: the next row asks again;
+   *   earlier rows still waiting. The topic is in the returned set: its hold ends in endHolds. A
+   *   check that fails holds the rows back the same way, without a longer hold: the next row
+   *   asks again;
    * - a topic held when the claim began (`heldAtClaim`) whose hold another lane has ended since:
    *   the claim's snapshot may predate that lane's wake, so these rows may be ahead of parked
    *   rows of their tenant still unseen; they go back as new rows too, behind those.
    * A publisher without `missingTopics` leaves the rows to be offered: Kafka's refusal or
-   * acceptance answers instead. Returns the topics found to exist.
+   * acceptance answers instead.
+   *
+   * Every row that will not be offered is marked before this returns, so the caller sends the
+   * others at once (and may return the rows of running holds meanwhile: `returnOfHeldRow`); the
+   * rows of a checked topic are `checking` until the returned promise settles (never rejects),
+   * once Kafka answered, with the topics found to exist. Kafka's answer decides only how a
+   * checked topic's rows go back (held back or requeued), never whether they are sent: the other
+   * tenants of the batch do not wait for it: the check is a metadata round trip of its own,
+   * whose answer may be slow (a large cluster, a broker in trouble: up to the publish timeout)
+   * at every hold's end.
    */
-  async holdBack(outcomes: HoldOutcome[], heldAtClaim?: ReadonlySet<string>): Promise<Set<string>> {
-    const { holds } = this.ctx;
+  holdBack(outcomes: HoldOutcome[], heldAtClaim?: ReadonlySet<string>): Promise<Set<string>> {
+    const { holds, publisher } = this.ctx;
     const appeared = new Set<string>();
     const byTopic = new Map<string, HoldOutcome[]>();
     // Indexed: runs once per batch over every row, where a for-of allocates an iterator result
@@ -300,34 +311,25 @@ export class LaneTopicHolds {
       if (group) group.push(outcome);
       else byTopic.set(topic, [outcome]);
     }
+    const checks: Array<Promise<void>> = [];
     for (const [topic, group] of byTopic) {
-      let held: HoldOutcome['held'];
-      if (!holds.has(topic)) held = 'requeued';
-      else if (holds.heldUntil(topic) !== undefined) held = 'waiting';
-      else {
-        const exists = await this.topicExistsNow(topic);
-        if (exists === false) {
-          this.logHoldChange(topic, holds.refused(topic, group[0]!.row.eventType));
-          held = 'waiting';
-        } else if (exists === true) {
-          appeared.add(topic);
-          held = 'requeued';
-        } else if (exists === 'unknown') held = 'waiting';
-      }
-      if (held === undefined) continue;
-      for (const outcome of group) {
-        holds.heldBack(topic, outcome.row.eventType);
-        outcome.held = held;
-        outcome.error = new PublishError(
-          'rejected',
-          held === 'waiting'
-            ? `${missingTopicText(topic)} (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`
-            : `topic ${topic} did not exist; it does now`,
-          { reason: 'missing-topic' },
+      if (!holds.has(topic)) {
+        markHeld(topic, group, 'requeued');
+      } else if (holds.heldUntil(topic) !== undefined) {
+        markHeld(topic, group, 'waiting');
+      } else if (publisher.missingTopics) {
+        markHeld(topic, group, 'checking');
+        checks.push(
+          this.topicExistsNow(topic).then((exists) => {
+            if (exists === false) this.logHoldChange(topic, holds.refused(topic, group[0]!.row.eventType));
+            if (exists === true) appeared.add(topic);
+            markHeld(topic, group, exists === true ? 'requeued' : 'waiting');
+          }),
         );
-      }
+      } else continue;
+      for (const outcome of group) holds.heldBack(topic, outcome.row.eventType);
     }
-    return appeared;
+    return checks.length === 0 ? Promise.resolve(appeared) : Promise.all(checks).then(() => appeared);
   }
 
   /**
@@ -341,7 +343,9 @@ export class LaneTopicHolds {
     const { row, message, error, held } = outcome;
     if (!error) return undefined;
     if (held === 'requeued') return { row, attempts: 0, delayMs: 0, error: error.message };
-    if (held === 'waiting') {
+    // `checking` only if asked before holdBack's promise settled: parked is then the safe answer
+    // (a topic that exists wakes its parked rows).
+    if (held === 'waiting' || held === 'checking') {
       this.ctx.metrics.heldBack++;
       return { row, attempts, delayMs: this.ctx.holds.parkDelayMs(row.firstFailedAt), error: error.message };
     }
@@ -398,15 +402,11 @@ export class LaneTopicHolds {
     );
   }
 
-  /**
-   * Whether `topic` exists, asked of Kafka now; undefined when the publisher cannot tell,
-   * 'unknown' when Kafka did not answer.
-   */
-  private async topicExistsNow(topic: string): Promise<boolean | 'unknown' | undefined> {
+  /** Whether `topic` exists, asked of Kafka now (publisher.missingTopics); 'unknown' when Kafka did not answer. */
+  private async topicExistsNow(topic: string): Promise<boolean | 'unknown'> {
     const { publisher, logger, laneId } = this.ctx;
-    if (!publisher.missingTopics) return undefined;
     try {
-      return !(await publisher.missingTopics([topic])).includes(topic);
+      return !(await publisher.missingTopics!([topic])).includes(topic);
     } catch (error) {
       logger.warn({ lane: laneId, topic, err: errorMessage(error) }, 'could not ask Kafka whether a held topic exists; its rows keep waiting');
       return 'unknown';
@@ -419,6 +419,21 @@ export class LaneTopicHolds {
       { lane: this.ctx.laneId, topic, holdMs: change.periodMs, until: new Date(change.until).toISOString() },
       'topic does not exist; its rows wait in the outbox and are not offered to Kafka until the hold ends',
     );
+  }
+}
+
+/** Marks `group`, rows of `topic`, as not offered to Kafka and why (`held`, HoldOutcome). */
+function markHeld(topic: string, group: HoldOutcome[], held: NonNullable<HoldOutcome['held']>): void {
+  const error = new PublishError(
+    'rejected',
+    held === 'requeued'
+      ? `topic ${topic} did not exist; it does now`
+      : `${missingTopicText(topic)} (Kafka said so; the relay asks again when its hold ends): create the topic or route the event type to one that exists`,
+    { reason: 'missing-topic' },
+  );
+  for (const outcome of group) {
+    outcome.held = held;
+    outcome.error = error;
   }
 }
 

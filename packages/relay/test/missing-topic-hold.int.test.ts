@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eventbus/dev-services';
 import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import { RETURN_FOR_RETRY_SQL } from '@eventbus/outbox';
+import { EventWriter } from '@eventbus/producer';
 import { relayFixture } from './relay-fixture.js';
 
 // A tenant whose event type routes to a topic that does not exist (topic creation off): once
@@ -32,6 +34,58 @@ class CountingPublisher implements MessagePublisher {
   }
   missingTopics(topics: readonly string[]): Promise<string[]> {
     this.topicChecks.push([...topics]);
+    return this.inner.missingTopics(topics);
+  }
+}
+
+/**
+ * A real KafkaPublisher underneath whose answer to "does this topic exist" waits until `answer()`:
+ * a metadata request that takes long (a large cluster, a broker in trouble).
+ */
+class SlowTopicCheckPublisher implements MessagePublisher {
+  readonly published = new Set<string>();
+  checksStarted = 0;
+  private release!: () => void;
+  private readonly released = new Promise<void>((resolve) => (this.release = resolve));
+  constructor(private readonly inner: KafkaPublisher) {}
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    const positions = await this.inner.publish(messages);
+    for (const m of messages) this.published.add(String(m.headers.ce_id));
+    return positions;
+  }
+  async missingTopics(topics: readonly string[]): Promise<string[]> {
+    this.checksStarted++;
+    await this.released;
+    return this.inner.missingTopics(topics);
+  }
+  answer(): void {
+    this.release();
+  }
+}
+
+/** A real KafkaPublisher underneath that runs `beforeSend` on each publish, before the send. */
+class WatchingPublisher implements MessagePublisher {
+  constructor(
+    private readonly inner: KafkaPublisher,
+    private readonly beforeSend: (messages: readonly OutboundMessage[]) => Promise<void>,
+  ) {}
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    await this.beforeSend(messages);
+    return this.inner.publish(messages);
+  }
+  missingTopics(topics: readonly string[]): Promise<string[]> {
     return this.inner.missingTopics(topics);
   }
 }
@@ -107,6 +161,107 @@ describe('a missing topic is held, not retried row by row (real Postgres, real K
       await waitFor(async () => (await f.pending()) === 0, { timeoutMs: 10_000, message: 'an empty outbox' });
     } finally {
       await goneCollector.stop();
+    }
+  });
+
+  it("does not hold up the other tenants of a batch while it asks Kafka whether a held topic exists (the answer only decides how the topic's rows go back)", async () => {
+    const topic = `${f.prefix}dim`; // never created
+    await createTopics(f.brokers, [{ topic: `${f.prefix}order` }]); // the other tenant's
+    const publisher = new SlowTopicCheckPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }));
+    // One lane: the two rows written together below are claimed in one batch. A long longest
+    // hold parks the held rows out of the way of the claims.
+    const relay = await f.startRelay({ publisher, createTopics: false, lanes: 1, missingTopicHold: { initialMs: 100, maxMs: 60_000 } });
+    try {
+      // Kafka refuses the first row (the publish finds the topic missing): a 100 ms hold starts.
+      await f.write({ tenantId: 'dim-tenant', eventType: 'dim.happened', payload: { seq: 0 } });
+      const heldAt = await waitFor(() => (relay.health().heldTopics.includes(topic) ? Date.now() : undefined), {
+        timeoutMs: 10_000,
+        message: 'the topic held',
+      });
+      await waitFor(() => Date.now() - heldAt > 500 || undefined, { timeoutMs: 2000, message: 'the hold run out' });
+      // One commit: the tenant's next row, whose claim asks Kafka about the topic, and another tenant's.
+      const [dim, healthy] = await f.db.transaction((tx) =>
+        new EventWriter(tx).writeEventsWithOutbox([
+          { tenantId: 'dim-tenant', eventKey: 'dim-1', eventType: 'dim.happened', payload: { seq: 1 } },
+          { tenantId: 'healthy-0', eventKey: 'healthy-1', eventType: 'order.placed', payload: {} },
+        ]),
+      );
+      await waitFor(() => publisher.checksStarted > 0 || undefined, { timeoutMs: 10_000, message: 'the check of the topic' });
+      // The other tenant's row is published while Kafka has not answered.
+      await waitFor(() => publisher.published.has(healthy!.eventLogId) || undefined, {
+        timeoutMs: 5000,
+        message: "the other tenant's row published before Kafka said whether the topic exists",
+      });
+      expect(publisher.published.has(dim!.eventLogId)).toBe(false);
+      publisher.answer();
+      // Kafka says the topic is still missing: both of its rows wait in the outbox, nothing dead-lettered.
+      await waitFor(async () => ((await f.pending()) === 2 && relay.metrics.heldBack > 0) || undefined, {
+        timeoutMs: 10_000,
+        message: "the tenant's two rows back in the outbox",
+      });
+      const { rows } = await f.pool.query(
+        'SELECT e.event_key FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.tenant_id = $1 ORDER BY o.id',
+        ['dim-tenant'],
+      );
+      expect(rows.map((r) => r.event_key)).toHaveLength(2);
+      expect(relay.health().heldTopics).toEqual([topic]);
+      const { rows: dead } = await f.pool.query('SELECT count(*)::int AS n FROM eventbus.dead_letters');
+      expect(dead[0].n).toBe(0);
+    } finally {
+      publisher.answer();
+      // Its parked rows would make the next test's relay hold this topic too (restoreFromOutbox).
+      await relay.stop();
+      await f.pool.query('DELETE FROM eventbus.outbox');
+    }
+  });
+
+  it('puts the rows of a held topic back in the outbox while the rest of their batch is sent, not after', async () => {
+    const topic = `${f.prefix}faint`; // never created
+    await createTopics(f.brokers, [{ topic: `${f.prefix}order` }]); // the other tenant's
+    // What the lane's claim connection runs while the batch holding `healthy` is being sent.
+    let watched: string | undefined;
+    let duringSend: string[] | undefined;
+    const publisher = new WatchingPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }), async (messages) => {
+      if (watched === undefined || !messages.some((m) => String(m.headers.ce_id) === watched)) return;
+      // The return is on the wire before the send starts; Postgres shows it once it has read it.
+      const deadline = Date.now() + 5000;
+      do {
+        const { rows } = await f.pool.query(
+          "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'eventbus-relay %'",
+        );
+        duringSend = rows.map((r) => r.query as string);
+        if (duringSend.some((q) => q === RETURN_FOR_RETRY_SQL)) return;
+        await new Promise((r) => setTimeout(r, 20));
+      } while (Date.now() < deadline);
+    });
+    // One lane, so the two rows written together below are one batch; a long hold, so the
+    // second row of the topic is held back by it (not the check when a hold runs out).
+    const relay = await f.startRelay({ publisher, createTopics: false, lanes: 1, missingTopicHold: { initialMs: 30_000, maxMs: 60_000 } });
+    try {
+      await f.write({ tenantId: 'faint-tenant', eventType: 'faint.happened', payload: { seq: 0 } });
+      await waitFor(() => relay.health().heldTopics.includes(topic) || undefined, { timeoutMs: 10_000, message: 'the topic held' });
+      const [, healthy] = await f.db.transaction(async (tx) => {
+        const written = await new EventWriter(tx).writeEventsWithOutbox([
+          { tenantId: 'faint-tenant', eventKey: 'faint-1', eventType: 'faint.happened', payload: { seq: 1 } },
+          { tenantId: 'healthy-0', eventKey: 'healthy-faint', eventType: 'order.placed', payload: {} },
+        ]);
+        watched = written[1]!.eventLogId;
+        return written;
+      });
+      await waitFor(async () => ((await f.pending()) === 2 && relay.metrics.heldBack > 0) || undefined, {
+        timeoutMs: 10_000,
+        message: "the tenant's second row held back",
+      });
+      expect(healthy!.eventLogId).toBe(watched);
+      expect(duringSend).toContain(RETURN_FOR_RETRY_SQL);
+      const { rows } = await f.pool.query(
+        "SELECT o.attempts, o.last_error FROM eventbus.outbox o JOIN eventbus.event_log e ON e.id = o.event_id WHERE e.event_key = 'faint-1'",
+      );
+      expect(rows).toHaveLength(1);
+      expect(rows[0].last_error).toMatch(new RegExp(`^topic ${topic.replaceAll('.', '\\.')} does not exist`));
+    } finally {
+      await relay.stop();
+      await f.pool.query('DELETE FROM eventbus.outbox'); // parked rows would make the next test's relay hold the topic
     }
   });
 
