@@ -1,6 +1,6 @@
 export { DlqMirror, DEFAULT_UNSTORABLE_ATTEMPTS, type DlqMirrorOptions } from './dlq-mirror.js';
 export { consumerDedupeKey, isRecordError, mirrorDeadLetter, skipUnstorable, type MirrorOutcome } from './sql/mirror-dead-letter.js';
-export { recordRelayDeadLetters, type RelayDeadLetter } from './sql/record-relay-dead-letter.js';
+export { RECORD_RELAY_DEAD_LETTERS_SQL, recordRelayDeadLetters, type RelayDeadLetter } from './sql/record-relay-dead-letter.js';
 export { redriveDeadLetter, discardDeadLetter, type DeadLetterActionResult } from './dead-letter-admin.js';
 export {
   listDeadLetters,

@@ -44,6 +44,20 @@ afterEach(async () => {
 });
 
 describe('InstrumentedPublisher', () => {
+  it("passes the inner publisher's refusals before a send on, and ends a failed send span for each refused message (it is not published)", () => {
+    const tooLarge = new PublishError('rejected', 'message too large for topic eventbus.order', { reason: 'too-large' });
+    const inner = Object.assign(new FakePublisher(), {
+      refusalsBeforeSend: (messages: readonly OutboundMessage[]) => messages.map((_, i) => (i === 1 ? tooLarge : undefined)),
+    });
+    const publisher = new InstrumentedPublisher(inner, { stage: 'relay', parent: 'message' });
+    expect(publisher.refusalsBeforeSend!([message(), message({ [HEADER.id]: 'e-2' })])).toEqual([undefined, tooLarge]);
+    const spans = telemetry.spans();
+    expect(spans).toHaveLength(1);
+    expect(spans[0]!.name).toBe('send eventbus.order');
+    expect(spans[0]!.status).toEqual({ code: SpanStatusCode.ERROR, message: tooLarge.message });
+    expect(new InstrumentedPublisher(new FakePublisher(), { stage: 'relay', parent: 'message' }).refusalsBeforeSend).toBeUndefined();
+  });
+
   it('sends each message in a PRODUCER span that continues the stored trace, and injects its traceparent', async () => {
     const inner = new FakePublisher();
     const publisher = new InstrumentedPublisher(inner, { stage: 'relay', parent: 'message' });

@@ -71,6 +71,12 @@ export class InstrumentedPublisher implements MessagePublisher {
   readonly ensureCopyTopics?: (copyTopics: readonly string[], sources: readonly string[]) => Promise<void>;
   /** The inner publisher's record read, when it has one (a re-drive of a DLQ record without the value asks it). */
   readonly readRecordAt?: MessagePublisher['readRecordAt'];
+  /**
+   * The inner publisher's refusals before a send, when it has one (the relay asks it before its
+   * send). A refused message is not published afterwards: its send span ends here, failed with
+   * its refusal, as it would in `publish`.
+   */
+  readonly refusalsBeforeSend?: MessagePublisher['refusalsBeforeSend'];
 
   constructor(
     private readonly inner: MessagePublisher,
@@ -80,6 +86,15 @@ export class InstrumentedPublisher implements MessagePublisher {
     if (inner.missingTopics) this.missingTopics = (topics) => inner.missingTopics!(topics);
     if (inner.ensureCopyTopics) this.ensureCopyTopics = (copyTopics, sources) => inner.ensureCopyTopics!(copyTopics, sources);
     if (inner.readRecordAt) this.readRecordAt = (position, options) => inner.readRecordAt!(position, options);
+    if (inner.refusalsBeforeSend)
+      this.refusalsBeforeSend = (messages) => {
+        const refusals = inner.refusalsBeforeSend!(messages);
+        for (let i = 0; i < refusals.length; i++) {
+          const refusal = refusals[i];
+          if (refusal) endFailed(this.startSendSpan(messages[i]!, messages.length), refusal);
+        }
+        return refusals;
+      };
     // Guarded: a tracer that throws would fail the send, after Kafka took it when `end()` throws (guardedTracer).
     this.tracer = guardedTracer(options.tracer ?? trace.getTracer('@eventbus/kafka'));
     this.published = (options.meter ?? metrics.getMeter('@eventbus/kafka')).createCounter(METRIC.eventsPublished, {

@@ -181,6 +181,15 @@ export class KafkaPublisher implements MessagePublisher {
     for (const t of unchecked) this.ensuredCopyTopics.add(t);
   }
 
+  /** MessagePublisher.refusalsBeforeSend: the refusals `publish` makes before it sends (`refusal`), for the topics the catalog knows without asking Kafka. */
+  refusalsBeforeSend(messages: readonly OutboundMessage[]): Array<PublishError | undefined> {
+    const facts = this.catalog.knownFacts([...new Set(messages.map((m) => m.topic))]);
+    return messages.map((m) => {
+      const known = facts.get(m.topic);
+      return known && refusal(m, known);
+    });
+  }
+
   /**
    * Safe to call while other calls are in flight (the relay's lanes share one publisher):
    * each call sends on a producer of its own. A transient failure marks the producer it

@@ -59,6 +59,17 @@ export interface MessagePublisher {
    */
   missingTopics?(topics: readonly string[]): Promise<string[]>;
   /**
+   * The refusals `publish` would make without a send, one per message, undefined where the
+   * message would be offered to Kafka: a message larger than its topic accepts, a topic that
+   * does not exist and may not be created (`PublishError`, rejected, with its reason). Answers
+   * from what the publisher knows already, never waiting for Kafka: undefined too for a message
+   * of a topic it would have to ask about (not met yet, a check due again), which `publish`
+   * then decides. Optional: the relay asks it before its send, so the rows it refuses go to the
+   * DLQ table (or wait for their topic) while the others are sent, instead of in a statement
+   * after the send that the batch's commit waits for; without it, the refusals come from `publish`.
+   */
+  refusalsBeforeSend?(messages: readonly OutboundMessage[]): Array<PublishError | undefined>;
+  /**
    * Creates those of `copyTopics` (a consumer group's retry or DLQ topics) that do not exist,
    * sized for copies of the messages of `sources` the way the consumer sizes them
    * (createCopyTopics), where a publish would create them with the broker's default size.

@@ -37,6 +37,25 @@ describe('TopicCatalog', () => {
     expect(calls).toEqual({ list: 1, create: 0, describe: 1 });
   });
 
+  it('knownFacts answers from the cache only: the topics it would have to ask about are left out, and nothing is asked', async () => {
+    let now = 1000;
+    const { admin, calls } = memoryAdmin({ a: 4096 });
+    const catalog = new TopicCatalog(async () => admin, { createTopics: false, missingForMs: 5000, limitForMs: 60_000, now: () => now });
+    expect(catalog.knownFacts(['a'])).toEqual(new Map());
+    await catalog.facts(['a', 'gone']);
+    expect(catalog.knownFacts(['a', 'gone', 'new'])).toEqual(
+      new Map([
+        ['a', { exists: true, maxMessageBytes: 4096 }],
+        ['gone', { exists: false, maxMessageBytes: undefined }],
+      ]),
+    );
+    now += 5000; // "missing" is due to be asked again, the limit not yet
+    expect([...catalog.knownFacts(['a', 'gone']).keys()]).toEqual(['a']);
+    now += 55_000; // the limit is due too
+    expect(catalog.knownFacts(['a', 'gone'])).toEqual(new Map());
+    expect(calls).toEqual({ list: 1, create: 0, describe: 1 });
+  });
+
   it('holds "missing" for a while, then sees a topic created meanwhile', async () => {
     let now = 1000;
     const { admin, topics, calls } = memoryAdmin({});

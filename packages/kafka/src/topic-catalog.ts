@@ -58,17 +58,31 @@ export class TopicCatalog {
 
   async facts(topics: readonly string[]): Promise<Map<string, TopicFacts>> {
     const now = this.now();
-    const unchecked = topics.filter((t) => {
-      const entry = this.entries.get(t);
-      return !entry || (!entry.exists && now - entry.checkedAt >= (this.options.missingForMs ?? 5000));
-    });
+    const unchecked = topics.filter((t) => this.existenceDue(t, now));
     if (unchecked.length > 0) await this.checkExistence(unchecked, now);
-    const limitDue = topics.filter((t) => {
-      const entry = this.entries.get(t)!;
-      return entry.exists && (entry.limitCheckedAt === undefined || now - entry.limitCheckedAt >= (this.options.limitForMs ?? 60_000));
-    });
+    const limitDue = topics.filter((t) => this.limitDue(t, now));
     if (limitDue.length > 0) await this.readLimits(limitDue, now);
+    return this.factsOf(topics);
+  }
+
+  /** What `facts` would answer without asking the admin, for the topics it would not have to ask about (known, not due again). */
+  knownFacts(topics: readonly string[]): Map<string, TopicFacts> {
+    const now = this.now();
+    return this.factsOf(topics.filter((t) => !this.existenceDue(t, now) && !this.limitDue(t, now)));
+  }
+
+  private factsOf(topics: readonly string[]): Map<string, TopicFacts> {
     return new Map(topics.map((t) => [t, { exists: this.entries.get(t)!.exists, maxMessageBytes: this.entries.get(t)!.maxMessageBytes }]));
+  }
+
+  private existenceDue(topic: string, now: number): boolean {
+    const entry = this.entries.get(topic);
+    return !entry || (!entry.exists && now - entry.checkedAt >= (this.options.missingForMs ?? 5000));
+  }
+
+  private limitDue(topic: string, now: number): boolean {
+    const entry = this.entries.get(topic)!;
+    return entry.exists && (entry.limitCheckedAt === undefined || now - entry.limitCheckedAt >= (this.options.limitForMs ?? 60_000));
   }
 
   /**

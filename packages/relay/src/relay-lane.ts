@@ -25,6 +25,9 @@ export interface LaneContext {
   holds: TopicHolds;
 }
 
+/** recordFailures' report when nothing failed for its own sake (the common case): no closure per batch. */
+const NOTHING_TO_REPORT = (): void => undefined;
+
 /** A message the relay built from an event row: its key and headers are text (encodeEvent). */
 type RelayMessage = OutboundMessage & { key: string; headers: Record<string, string> };
 /**
@@ -341,13 +344,19 @@ export class RelayLane {
       // Marks the rows of held topics at once; asking Kafka whether a topic whose hold ran out
       // exists goes on during the send, which it cannot change (LaneTopicHolds.holdBack).
       const checked = this.topicHolds.holdBack(outcomes, heldAtClaim);
-      const sendable = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
-      // The claim connection waits for Kafka anyway: the held rows go back meanwhile, so the
-      // batch's commit, and the lane's next claim, do not wait for that statement after the send.
-      // Its failure is a value, not a rejection: nothing awaits it until the send is over.
-      const returnFailed = this.returnHeldRows(client, outcomes).then(
-        () => undefined,
-        (error: unknown) => error,
+      const offered = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
+      const refused = this.refuseBeforeSend(offered);
+      const sendable = refused.length === 0 ? offered : offered.filter((o) => o.error === undefined);
+      // The claim connection waits for Kafka anyway: the held rows go back, and the rows the
+      // publisher refuses without a send go to the DLQ table (or wait for their topic), meanwhile,
+      // so the batch's commit, and the lane's next claim, do not wait for those statements after
+      // the send. Its failure is a value, not a rejection: nothing awaits it until the send is over.
+      const early = Promise.all([this.returnHeldRows(client, outcomes), refused.length === 0 ? NOTHING_TO_REPORT : this.recordFailures(client, refused)]).then(
+        ([, report]) => {
+          for (let i = 0; i < refused.length; i++) refused[i]!.returned = true;
+          return { report };
+        },
+        (error: unknown) => ({ error }),
       );
       const sendStartedAt = Date.now();
       try {
@@ -355,14 +364,16 @@ export class RelayLane {
         this.kafkaOk = true;
         this.ctx.failover.succeeded();
       } catch (error) {
-        await returnFailed; // rolled back with the batch
+        await early; // rolled back with the batch
         if (!(error instanceof PublishError) || error.kind === 'transient') this.ctx.failover.failed(sendStartedAt);
         throw this.kafkaFailed(error);
       }
-      const failed = await returnFailed;
-      if (failed !== undefined) throw failed;
+      const done = await early;
+      if ('error' in done) throw done.error;
       appeared = await checked;
-      await this.recordFailures(client, outcomes);
+      const report = await this.recordFailures(client, outcomes);
+      done.report();
+      report();
       await client.query('COMMIT');
       this.afterCommit(rows, outcomes);
     } catch (error) {
@@ -395,6 +406,26 @@ export class RelayLane {
   }
 
   /**
+   * Marks the rows of `offered` the publisher refuses without a send (too large for their
+   * topic, a topic that does not exist: MessagePublisher.refusalsBeforeSend) with their refusal
+   * and returns them. A row the publisher cannot judge without asking Kafka (a topic it has not
+   * met) is offered: publish refuses it if it must, and it is recorded after the send.
+   */
+  private refuseBeforeSend(offered: Outcome[]): Outcome[] {
+    const { publisher } = this.ctx;
+    if (!publisher.refusalsBeforeSend || offered.length === 0) return [];
+    const refusals = publisher.refusalsBeforeSend(offered.map((o) => o.message!));
+    const refused: Outcome[] = [];
+    for (let i = 0; i < offered.length; i++) {
+      const refusal = refusals[i];
+      if (refusal === undefined) continue;
+      offered[i]!.error = refusal;
+      refused.push(offered[i]!);
+    }
+    return refused;
+  }
+
+  /**
    * Returns to the outbox the rows the topic holds kept from Kafka whose way back is known before
    * the send (`waiting`: a running hold; `requeued`: a hold another lane ended), in one statement
    * on the claim transaction, and marks them `returned`. Rows of a topic Kafka is being asked
@@ -418,11 +449,14 @@ export class RelayLane {
    * once their retries are spent or at once when a retry cannot help (refusedForGood).
    * Rows of a missing topic (refused by Kafka, or held back by the topic's hold) go back
    * without spending their retries (topic-holds.ts, returnOfHeldRow) and are logged by their
-   * hold, once per hold, not per claim. Logged once per distinct error and claim
-   * (summarizeFailures), after both statements ran.
+   * hold, once per hold, not per claim. Returns what reports them (counters, and a log line
+   * per distinct error: summarizeFailures), for the caller to call once the batch is to be
+   * committed: a batch whose send fails rolls these statements back, and its rows are refused
+   * and reported again by the claim that takes them next.
    */
-  private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<void> {
+  private async recordFailures(client: pg.Client, outcomes: Outcome[]): Promise<() => void> {
     const { retryConfig, logger: log } = this.ctx.options;
+    const { metrics } = this.ctx;
     const retries: RetryRow[] = [];
     const waiting: RetryRow[] = [];
     const dead: DeadRow[] = [];
@@ -439,26 +473,32 @@ export class RelayLane {
         waiting.push(held);
         continue;
       }
-      this.ctx.metrics.recordPublishFailure(row.eventType);
       if (attempts > retryConfig.maxRetries || refusedForGood(error)) {
         dead.push({ row, message: { topic: message?.topic ?? '', headers: message?.headers ?? {} }, attempts, error });
-        this.ctx.metrics.recordDeadLettered(row.eventType);
       } else {
         retries.push({ row, attempts, delayMs: backoffDelayMs(retryConfig, attempts), error: error.message });
       }
     }
     await deadLetterRows(client, dead);
     await returnForRetry(client, [...retries, ...waiting]);
-    const refusal = ({ row, attempts }: { row: ClaimedRow; attempts: number }, err: string): FailedEvent => ({
-      eventId: row.id,
-      tenantId: row.tenantId,
-      eventType: row.eventType,
-      attempts,
-      err,
-    });
-    for (const line of summarizeFailures(dead.map((d) => refusal(d, d.error.message)))) log.error(line, 'event moved to the DLQ table (stage relay)');
-    for (const line of summarizeFailures(retries.map((r) => ({ ...refusal(r, r.error), retryInMs: r.delayMs }))))
-      log.warn(line, 'event refused by Kafka; will retry');
+    if (dead.length === 0 && retries.length === 0) return NOTHING_TO_REPORT;
+    return () => {
+      for (const { row } of dead) {
+        metrics.recordPublishFailure(row.eventType);
+        metrics.recordDeadLettered(row.eventType);
+      }
+      for (const { row } of retries) metrics.recordPublishFailure(row.eventType);
+      const refusal = ({ row, attempts }: { row: ClaimedRow; attempts: number }, err: string): FailedEvent => ({
+        eventId: row.id,
+        tenantId: row.tenantId,
+        eventType: row.eventType,
+        attempts,
+        err,
+      });
+      for (const line of summarizeFailures(dead.map((d) => refusal(d, d.error.message)))) log.error(line, 'event moved to the DLQ table (stage relay)');
+      for (const line of summarizeFailures(retries.map((r) => ({ ...refusal(r, r.error), retryInMs: r.delayMs }))))
+        log.warn(line, 'event refused by Kafka; will retry');
+    };
   }
 
   private afterCommit(rows: ClaimedRow[], outcomes: Outcome[]): void {

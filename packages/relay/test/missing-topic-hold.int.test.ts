@@ -3,7 +3,7 @@ import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eve
 import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 import { RETURN_FOR_RETRY_SQL } from '@eventbus/outbox';
 import { EventWriter } from '@eventbus/producer';
-import { relayFixture } from './relay-fixture.js';
+import { relayFixture, WatchingPublisher } from './relay-fixture.js';
 
 // A tenant whose event type routes to a topic that does not exist (topic creation off): once
 // Kafka said so, the relay holds the topic and stops offering its rows, asking Kafka about the
@@ -66,27 +66,6 @@ class SlowTopicCheckPublisher implements MessagePublisher {
   }
   answer(): void {
     this.release();
-  }
-}
-
-/** A real KafkaPublisher underneath that runs `beforeSend` on each publish, before the send. */
-class WatchingPublisher implements MessagePublisher {
-  constructor(
-    private readonly inner: KafkaPublisher,
-    private readonly beforeSend: (messages: readonly OutboundMessage[]) => Promise<void>,
-  ) {}
-  connect(): Promise<void> {
-    return this.inner.connect();
-  }
-  disconnect(): Promise<void> {
-    return this.inner.disconnect();
-  }
-  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
-    await this.beforeSend(messages);
-    return this.inner.publish(messages);
-  }
-  missingTopics(topics: readonly string[]): Promise<string[]> {
-    return this.inner.missingTopics(topics);
   }
 }
 

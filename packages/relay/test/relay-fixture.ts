@@ -2,6 +2,7 @@ import pg from 'pg';
 import { drizzle, type NodePgDatabase } from 'drizzle-orm/node-postgres';
 import { EventWriter, type EventInput } from '@eventbus/producer';
 import { createTopics, KafkaCollector, uniqueName, type TestDatabase } from '@eventbus/dev-services';
+import type { KafkaPublisher, MessagePublisher, OutboundMessage, PublishedPosition, PublishError } from '@eventbus/kafka';
 import { testDatabase, testServices } from '@eventbus/dev-services/test';
 import { OutboxRelay, type OutboxRelayOptions } from '../src/index.js';
 
@@ -71,4 +72,28 @@ export async function relayFixture(label: string) {
       await database.drop();
     },
   };
+}
+
+/** A real KafkaPublisher underneath that runs `beforeSend` on each publish, before the send. */
+export class WatchingPublisher implements MessagePublisher {
+  constructor(
+    private readonly inner: KafkaPublisher,
+    private readonly beforeSend: (messages: readonly OutboundMessage[]) => Promise<void>,
+  ) {}
+  connect(): Promise<void> {
+    return this.inner.connect();
+  }
+  disconnect(): Promise<void> {
+    return this.inner.disconnect();
+  }
+  async publish(messages: readonly OutboundMessage[]): Promise<PublishedPosition[]> {
+    await this.beforeSend(messages);
+    return this.inner.publish(messages);
+  }
+  missingTopics(topics: readonly string[]): Promise<string[]> {
+    return this.inner.missingTopics(topics);
+  }
+  refusalsBeforeSend(messages: readonly OutboundMessage[]): Array<PublishError | undefined> {
+    return this.inner.refusalsBeforeSend(messages);
+  }
 }

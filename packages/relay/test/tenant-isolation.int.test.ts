@@ -2,7 +2,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { createTopics, waitFor } from '@eventbus/dev-services';
 import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
-import { relayFixture } from './relay-fixture.js';
+import { RECORD_RELAY_DEAD_LETTERS_SQL } from '@eventbus/dead-letters';
+import { EventWriter } from '@eventbus/producer';
+import { relayFixture, WatchingPublisher } from './relay-fixture.js';
 
 // One tenant whose rows Kafka refuses must not hold back the other tenants of its batch:
 // a row that is certainly too large is refused without a send and ends in the DLQ table, a
@@ -80,6 +82,46 @@ describe('tenant isolation in the relay (real Postgres, real Kafka)', () => {
     await new Promise((r) => setTimeout(r, 1000)); // past the first retry's 100 ms backoff, were there one
     expect(publisher.calls).toEqual([TENANTS.length + 2]);
     expect(collector.eventIds().has(big.eventLogId)).toBe(false);
+    expect(relay.metrics.deadLettered).toBe(1);
+  });
+
+  it("moves a too-large row to the DLQ table while the rest of its batch is sent, not after: the batch's commit does not wait for that insert", async () => {
+    const tight = `${f.prefix}snug`;
+    await createTopics(f.brokers, [{ topic: tight, configEntries: [{ name: 'max.message.bytes', value: '4096' }] }]);
+    const collector = await f.collect([`${f.prefix}order`, tight]);
+    // What the lane's claim connection runs while the batch holding the watched row is being sent.
+    let watched: string | undefined;
+    let duringSend: string[] | undefined;
+    const publisher = new WatchingPublisher(new KafkaPublisher({ brokers: f.brokers }), async (messages) => {
+      if (watched === undefined || !messages.some((m) => String(m.headers.ce_id) === watched)) return;
+      // The insert is on the wire before the send starts; Postgres shows it once it has read it.
+      const deadline = Date.now() + 5000;
+      do {
+        const { rows } = await f.pool.query(
+          "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'eventbus-relay %'",
+        );
+        duringSend = rows.map((r) => r.query as string);
+        if (duringSend.includes(RECORD_RELAY_DEAD_LETTERS_SQL)) return;
+        await new Promise((r) => setTimeout(r, 20));
+      } while (Date.now() < deadline);
+    });
+    const relay = await f.startRelay({ publisher, lanes: 1, retryConfig: RETRIES, routing: { prefix: f.prefix, routes: { 'snug.*': tight } } });
+    // A row that fits first: the publisher learns the topic's limit (a topic it has not met is
+    // checked within publish, and its refusals come from there).
+    const fits = await f.write({ tenantId: 'snug-tenant', eventType: 'snug.note', payload: { note: 'fits' } });
+    await waitFor(() => collector.eventIds().has(fits.eventLogId) || undefined, { timeoutMs: 15_000, message: 'the row that fits' });
+
+    const [big, healthy] = await f.db.transaction(async (tx) => {
+      const written = await new EventWriter(tx).writeEventsWithOutbox([
+        { tenantId: 'snug-tenant', eventKey: 'snug-big', eventType: 'snug.blob', payload: { blob: 'x'.repeat(8000) } },
+        { tenantId: 'healthy-snug', eventKey: 'healthy-snug', eventType: 'order.placed', payload: {} },
+      ]);
+      watched = written[1]!.eventLogId;
+      return written;
+    });
+    await waitFor(() => collector.eventIds().has(healthy!.eventLogId) || undefined, { timeoutMs: 15_000, message: 'the healthy row' });
+    expect(await deadLetter(big!.eventLogId)).toMatchObject({ stage: 'relay', tenant_id: 'snug-tenant', topic: tight, attempts: 1 });
+    expect(duringSend).toContain(RECORD_RELAY_DEAD_LETTERS_SQL);
     expect(relay.metrics.deadLettered).toBe(1);
   });
 
