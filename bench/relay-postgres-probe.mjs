@@ -14,8 +14,9 @@
 //   claim          the bench's raw claim loop: one connection, all 64 shards, BEGIN/claim/COMMIT
 //   claim-lanes    two connections on disjoint shards (the relay's lanes), each holding its
 //                  transaction open 15 ms after the claim (the relay's Kafka send)
-//   claim-spinner  `claim` beside a process spinning on one core (what the relay's node
-//                  process and Kafka's JVM do to the core next to the backend)
+//   claim-spinner  `claim` beside a process that keeps one core busy walking 64 MB of memory
+//                  (what the relay's node process and Kafka's JVM do to the cores and the
+//                  caches beside its backends)
 //   relay          bench/relay-process.mjs, as the bench runs it (2 lanes, batches of 1,000)
 //   relay-1-lane   the same with BENCH_LANES=1
 // Usage: node bench/relay-postgres-probe.mjs [--rows 60000] [--variants claim,relay] [--reps 2]
@@ -237,9 +238,10 @@ const variants = {
   claim: () => claimLoop('raw claim loop, one connection, 64 shards'),
   'claim-lanes': () => claimLoop('raw claim loop, 2 connections on disjoint shards, each transaction open 15 ms after its claim', { lanes: 2, openMs: 15 }),
   'claim-spinner': async () => {
-    const spinner = spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' });
+    const walk = 'const a = new Int32Array(16 << 20); for (let i = 0; ; i = (i + 16) & (a.length - 1)) a[i]++;';
+    const spinner = spawn(process.execPath, ['-e', walk], { stdio: 'ignore' });
     try {
-      await claimLoop('raw claim loop, one connection, 64 shards, beside a process spinning on one core');
+      await claimLoop('raw claim loop, one connection, 64 shards, beside a process walking 64 MB on one core');
     } finally {
       spinner.kill();
     }
