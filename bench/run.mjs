@@ -33,7 +33,7 @@ import { shardForTenant } from '@eventbus/schema';
 import { consumerThroughputBench } from './consumer-throughput.mjs';
 import { consumerIsolationBench } from './isolation.mjs';
 import { relayIsolationBench } from './isolation-relay.mjs';
-import { machineLoadWindow, processTicks, showMachineLoad, TICKS_PER_SECOND } from './machine-load.mjs';
+import { machineLoadWindow, processTicks, setBenchServices, showMachineLoad, TICKS_PER_SECOND } from './machine-load.mjs';
 import { RELAY_NODE_FLAGS, RELAY_PROCESS, startRelayProcess } from './start-relay-process.mjs';
 
 const { values } = parseArgs({
@@ -67,10 +67,18 @@ const RELAY_IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 5);
 
 /**
  * CPU seconds used so far by the three parties of a drain: this process (relay or baseline
- * client), every Postgres server process and the Kafka broker's JVM, read from /proc (Linux
- * only; elsewhere, or for a broker in a container of another host, the figure is missing).
- * The difference of two snapshots says which resource a phase spent its time on: on a
- * 2-core machine a sum near 2 cores means the phase was CPU-bound, whatever each part did.
+ * client), the backends of the bench's database and the bench's Kafka broker JVM, read from
+ * /proc (machine-load.mjs, partyOf; Linux only, elsewhere the figures are missing). The
+ * difference of two snapshots says which resource a phase spent its time on: on a 2-core
+ * machine a sum near 2 cores means the phase was CPU-bound, whatever each part did.
+ * Kept apart, outside the sum, and printed beside it: the Postgres server's own processes
+ * (postmaster, checkpointer, walwriter, background writer), which serve every database and do
+ * in a window mostly work that is not that window's (a checkpoint writes the pages the
+ * backlog's fill dirtied, in whichever drain it falls); the backends of the server's other
+ * databases and other broker JVMs, which are other programs'. Counting every Postgres process
+ * and every broker charged each phase with that work in proportion to its length, and the
+ * relay's drain, the longest, most: on a shared machine the raw claim loop, which never
+ * touches Kafka, was charged Kafka CPU (docs/performance.md, how the relay drain is measured).
  */
 function cpuSnapshot() {
   const self = process.cpuUsage();
@@ -82,7 +90,7 @@ function cpuSnapshot() {
 /** Cores used between two snapshots, per party (a process that ended in between is not counted). */
 function coresUsed(before, after) {
   const s = (after.at - before.at) / 1000;
-  const used = { node: (after.node - before.node) / s, postgres: 0, kafka: 0 };
+  const used = { node: (after.node - before.node) / s, postgres: 0, kafka: 0, postgresServer: 0, postgresOtherDatabases: 0, kafkaOtherBrokers: 0 };
   for (const [pid, { party, seconds }] of after.pids) used[party] += (seconds - (before.pids.get(pid)?.seconds ?? 0)) / s;
   return { ...used, total: used.node + used.postgres + used.kafka };
 }
@@ -92,12 +100,15 @@ function median(xs) {
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
-const showCores = (c) => `cores used: node ${c.node.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, kafka ${c.kafka.toFixed(2)} = ${c.total.toFixed(2)}`;
+const showCores = (c) =>
+  `cores used: node ${c.node.toFixed(2)}, postgres ${c.postgres.toFixed(2)}, kafka ${c.kafka.toFixed(2)} = ${c.total.toFixed(2)}; not counted: postgres server processes ${c.postgresServer.toFixed(2)}, other databases' backends ${c.postgresOtherDatabases.toFixed(2)}, other brokers ${c.kafkaOtherBrokers.toFixed(2)}`;
 
 const postgres = await ensurePostgres(say);
 const kafka = await ensureKafka(say);
 const brokers = kafka.address.split(',');
 const database = await createTestDatabase(postgres.address, 'bench');
+if (!setBenchServices({ database: database.name, brokers }))
+  say(`no broker JVM found listening on ${kafka.address} on this host: the Kafka CPU figures count every broker JVM here`);
 const pool = new pg.Pool({ connectionString: database.url, max: 12 });
 // An idle connection's error (the database dropped WITH (FORCE) at the end, a server restart)
 // must not end the bench: the pool opens a new connection for the next query.
@@ -463,7 +474,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
   const machine = window.end();
   const rate = drained.drained / drained.seconds;
   // Postgres and Kafka from /proc; node from the relay process (this one only waited).
-  const { postgres: postgresShare, kafka: kafkaShare } = coresUsed(cpuStart, cpuSnapshot());
+  const used = coresUsed(cpuStart, cpuSnapshot());
   const node = drained.cpuSeconds / drained.seconds;
   let idleReport = {};
   if (idleSeconds > 0) {
@@ -479,7 +490,7 @@ async function drainInRelayProcess({ rows, batchSize, prefix, idempotent = true,
     rate,
     events: drained.drained,
     seconds: drained.seconds,
-    cores: { node, postgres: postgresShare, kafka: kafkaShare, total: node + postgresShare + kafkaShare },
+    cores: { ...used, node, total: node + used.postgres + used.kafka },
     rssPeak: drained.peakRssMb * 2 ** 20,
     idleRssMb,
     idle: { rssFileMb: idleRssFileMb, heapUsedMb: idleHeapUsedMb, heapTotalMb: idleHeapTotalMb, externalMb: idleExternalMb },
@@ -721,10 +732,12 @@ async function relayDrainBench() {
     const seconds = ds.reduce((n, d) => n + d.seconds, 0);
     const events = ds.reduce((n, d) => n + d.events, 0);
     const sum = (party) => ds.reduce((n, d) => n + d.cores[party] * d.seconds, 0);
-    cpuUsPerEvent[key] = Object.fromEntries(['node', 'postgres', 'kafka', 'total'].map((p) => [p, (sum(p) / events) * 1e6]));
-    coresOverRounds[key] = Object.fromEntries(['node', 'postgres', 'kafka', 'total'].map((p) => [p, sum(p) / seconds]));
+    const parties = ['node', 'postgres', 'kafka', 'total', 'postgresServer', 'postgresOtherDatabases', 'kafkaOtherBrokers'];
+    cpuUsPerEvent[key] = Object.fromEntries(parties.map((p) => [p, (sum(p) / events) * 1e6]));
+    coresOverRounds[key] = Object.fromEntries(parties.map((p) => [p, sum(p) / seconds]));
   }
-  const showPerEvent = (c) => `${c.total.toFixed(0)} (node ${c.node.toFixed(0)}, postgres ${c.postgres.toFixed(0)}, kafka ${c.kafka.toFixed(0)})`;
+  const showPerEvent = (c) =>
+    `${c.total.toFixed(0)} (node ${c.node.toFixed(0)}, postgres ${c.postgres.toFixed(0)}, kafka ${c.kafka.toFixed(0)}; not counted: postgres server ${c.postgresServer.toFixed(1)}, other databases ${c.postgresOtherDatabases.toFixed(1)}, other brokers ${c.kafkaOtherBrokers.toFixed(1)})`;
   say(
     `  CPU µs per event, all rounds: raw kafkajs ${showPerEvent(cpuUsPerEvent.rawKafka)}, raw claim ${showPerEvent(cpuUsPerEvent.rawClaim)}, relay ${showPerEvent(cpuUsPerEvent.relay)}, relay without the idempotent producer ${showPerEvent(cpuUsPerEvent.relayNotIdempotent)}`,
   );
