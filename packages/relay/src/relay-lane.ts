@@ -333,6 +333,7 @@ export class RelayLane {
     await client.query('BEGIN');
     let appeared: Set<string>;
     let outcomes: Outcome[];
+    let pastHold: Set<string> | undefined;
     try {
       const rows = await claimBatch(client, shards, this.ctx.options.batchSize);
       this.postgresOk = true;
@@ -375,6 +376,8 @@ export class RelayLane {
       done.report();
       report();
       await client.query('COMMIT');
+      // At once: a wake another lane begins from here on sees the rows this batch parked.
+      pastHold = this.topicHolds.parkedPastHold(outcomes);
       this.afterCommit(rows, outcomes);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -386,6 +389,11 @@ export class RelayLane {
       await this.topicHolds.endHolds(client, appeared);
       // The woken rows may be in any of this lane's shards, asleep or not: sweep them all at the
       // next claim (their notification does the same for the other lanes).
+      this.nextSweepAt = 0;
+    }
+    if (pastHold !== undefined) {
+      // Throws when the wake fails: the loop starts over from a new connection (restoreFromOutbox).
+      await this.topicHolds.wakeParkedPastHold(client, pastHold);
       this.nextSweepAt = 0;
     }
     const shardsWithRows = new Set<number>();

@@ -111,6 +111,23 @@ describe('TopicHolds', () => {
     expect(holds.list()).toEqual([]);
   });
 
+  it('a hold stands until a wake of its parked rows begins: not while one is under way, again after one failed, no more once published', () => {
+    const holds = new TopicHolds();
+    expect(holds.standing('t')).toBe(false); // never held
+    holds.refused('t', 'x.y');
+    expect(holds.standing('t')).toBe(true);
+    holds.wakeStarted('t');
+    holds.wakeStarted('t'); // two lanes found the topic
+    holds.wakeEnded('t');
+    expect(holds.standing('t')).toBe(false);
+    holds.wakeEnded('t'); // both failed: the hold stays
+    expect(holds.standing('t')).toBe(true);
+    holds.wakeStarted('t');
+    holds.wakeEnded('t');
+    holds.published('t');
+    expect(holds.standing('t')).toBe(false);
+  });
+
   it('parks a held-back row for the longest hold, or as long as it has waited, up to ten longest holds', () => {
     const c = clock();
     const holds = new TopicHolds({ initialMs: 1000, maxMs: 30_000, alertAfterMs: 300_000 }, () => c.now);

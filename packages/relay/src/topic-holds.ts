@@ -42,6 +42,8 @@ interface Hold {
   eventTypes: Set<string>;
   /** `onOverdue` was called for this hold (once per topic until it is published). */
   reported: boolean;
+  /** Wakes of its parked rows under way (LaneTopicHolds.endHolds): the hold is ending. */
+  waking: number;
 }
 
 /**
@@ -91,7 +93,7 @@ export class TopicHolds {
     const hold = this.holds.get(topic);
     if (hold === undefined) {
       const periodMs = this.timing.initialMs;
-      this.holds.set(topic, { until: now + periodMs, periodMs, since: now, eventTypes: new Set([eventType]), reported: false });
+      this.holds.set(topic, { until: now + periodMs, periodMs, since: now, eventTypes: new Set([eventType]), reported: false, waking: 0 });
       return { opened: true, until: now + periodMs, periodMs };
     }
     hold.eventTypes.add(eventType);
@@ -113,7 +115,7 @@ export class TopicHolds {
     let hold = this.holds.get(topic);
     if (hold === undefined) {
       const now = this.now();
-      hold = { until: now, periodMs: this.timing.initialMs, since: now, eventTypes: new Set(), reported: false };
+      hold = { until: now, periodMs: this.timing.initialMs, since: now, eventTypes: new Set(), reported: false, waking: 0 };
       this.holds.set(topic, hold);
     }
     for (const eventType of eventTypes) hold.eventTypes.add(eventType);
@@ -136,6 +138,27 @@ export class TopicHolds {
     if (hold === undefined) return;
     hold.eventTypes.add(eventType);
     this.reportIfOverdue(topic, hold, this.now());
+  }
+
+  /**
+   * Whether `topic` is held and its hold is not ending: no wake of its parked rows is under way
+   * (`wakeStarted`) and none has ended it (`published`). A wake sees only the rows parked by
+   * transactions that committed before it began.
+   */
+  standing(topic: string): boolean {
+    const hold = this.holds.get(topic);
+    return hold !== undefined && hold.waking === 0;
+  }
+
+  /** A wake of the rows parked for `topic` begins (LaneTopicHolds.endHolds); `wakeEnded` when it is over, done or failed. */
+  wakeStarted(topic: string): void {
+    const hold = this.holds.get(topic);
+    if (hold !== undefined) hold.waking++;
+  }
+
+  wakeEnded(topic: string): void {
+    const hold = this.holds.get(topic);
+    if (hold !== undefined && hold.waking > 0) hold.waking--;
   }
 
   /**
@@ -394,11 +417,54 @@ export class LaneTopicHolds {
       for (const eventType of types) eventTypes.add(eventType);
     }
     if (ending.length === 0) return;
-    const woken = await wakeHeldRows(client, [...eventTypes], OUTBOX_CHANNEL);
+    // Marked as ending before the wake's snapshot: a lane whose batch parks rows of these topics
+    // and commits meanwhile wakes them itself (wakeParkedPastHold), this wake cannot see them.
+    for (const topic of ending) holds.wakeStarted(topic);
+    let woken: number;
+    try {
+      woken = await wakeHeldRows(client, [...eventTypes], OUTBOX_CHANNEL);
+    } finally {
+      for (const topic of ending) holds.wakeEnded(topic);
+    }
     for (const topic of ending) holds.published(topic);
     logger.info(
       { lane: laneId, topics: ending, eventTypes: [...eventTypes], woken },
       'topic exists now; its hold ended and the rows that waited for it are due in order',
+    );
+  }
+
+  /**
+   * The event types of the rows this batch parked for a missing topic (held back, or refused as
+   * of a missing topic) whose hold is no longer standing (TopicHolds.standing): another lane
+   * found the topic exists and ends or ended its hold, after a wake that began before this
+   * batch committed and so could not see these rows. Undefined when there are none (the common
+   * case). Called as soon as the batch committed: a wake that begins after that sees its rows.
+   */
+  parkedPastHold(outcomes: HoldOutcome[]): Set<string> | undefined {
+    const { holds } = this.ctx;
+    let eventTypes: Set<string> | undefined;
+    for (let i = 0; i < outcomes.length; i++) {
+      const { row, message, error, held } = outcomes[i]!;
+      if (!error || !message || held === 'requeued') continue;
+      if (held === undefined && !missingTopic(error)) continue;
+      if (!holds.standing(message.topic)) (eventTypes ??= new Set()).add(row.eventType);
+    }
+    return eventTypes;
+  }
+
+  /**
+   * Wakes the rows of `eventTypes` parked past their hold (`parkedPastHold`), as endHolds would
+   * have had they committed before its wake: otherwise they would wait out their due time while
+   * their tenant's later rows, no longer held, go out. After the commit, outside its
+   * transaction; throws when the wake fails: the lane starts over from a new connection and
+   * holds their topics again (restoreFromOutbox) before it claims from their shards.
+   */
+  async wakeParkedPastHold(client: pg.ClientBase, eventTypes: ReadonlySet<string>): Promise<void> {
+    const { logger, laneId } = this.ctx;
+    const woken = await wakeHeldRows(client, [...eventTypes], OUTBOX_CHANNEL);
+    logger.info(
+      { lane: laneId, eventTypes: [...eventTypes], woken },
+      "rows parked while their topic's hold ended (another lane found the topic) are due in order",
     );
   }
 

@@ -3,15 +3,15 @@ import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eve
 import { EventWriter } from '@eventbus/producer';
 import { shardForTenant } from '@eventbus/schema';
 import { KafkaPublisher, PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
-import { relayFixture } from './relay-fixture.js';
+import { relayFixture, WatchingPublisher } from './relay-fixture.js';
 
 // The rows a missing topic held back wait in the outbox as rows in backoff (attempts > 0, due
 // after parkDelayMs) until a relay finds the topic exists and makes them new rows again
 // (LaneTopicHolds.endHolds). design.md promises that they "all wait and then go out in write
 // order". These tests take away the in-memory hold of the instance that parked them, the way a
 // deploy (a relay replaced while the topic is created), a second instance taking over shards
-// while the first still holds the topic, a failed send in the claim that found the topic, or a
-// failed wake of the parked rows does, and check that the tenant's later row does not overtake the rows that waited.
+// while the first still holds the topic, another lane ending the hold while a batch parks rows,
+// a failed send in the claim that found the topic, or a failed wake of the parked rows does, and check that the tenant's later row does not overtake the rows that waited.
 
 let f: Awaited<ReturnType<typeof relayFixture>>;
 beforeAll(async () => {
@@ -168,6 +168,71 @@ describe('rows that waited for a missing topic keep their tenant order (real Pos
     } finally {
       await collector.stop();
       await f.pool.query('DROP TRIGGER IF EXISTS refuse_wake ON eventbus.outbox; DROP FUNCTION refuse_wake(); DROP SEQUENCE wake_refusals');
+    }
+  });
+
+  it("when another lane ends the topic's hold while a batch that parks the tenant's rows is in flight", async () => {
+    const topic = `${f.prefix}race`;
+    await createTopics(f.brokers, [{ topic: `${f.prefix}order` }]);
+    // Lane 0's send of the batch holding `gate.watched` waits until `open()`: meanwhile the
+    // topic is created and lane 1 finds it, wakes the rows parked so far and ends the hold.
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    const gate = { watched: undefined as string | undefined, entered: false };
+    const publisher = new WatchingPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }), async (messages) => {
+      if (gate.watched === undefined || !messages.some((m) => String(m.headers.ce_id) === gate.watched)) return;
+      gate.entered = true;
+      await opened;
+    });
+    const relay = await f.startRelay({ publisher, createTopics: false, lanes: 2, instanceId: 'race', missingTopicHold: { initialMs: 1500, maxMs: 3000 } });
+    const laneShards = await waitFor(
+      async () => {
+        const { rows } = await f.pool.query(
+          "SELECT instance_id, shards FROM eventbus.relay_instances WHERE instance_id LIKE 'race/lane-%' ORDER BY instance_id",
+        );
+        return rows.length === 2 && rows.every((r) => r.shards.length === 32) ? rows.map((r) => new Set<number>(r.shards)) : undefined;
+      },
+      { timeoutMs: 15_000, message: 'the two lanes holding 32 shards each' },
+    );
+    const tenantOf = (lane: number) => {
+      for (let i = 0; ; i++) if (laneShards[lane]!.has(shardForTenant(`race-${lane}-${i}`))) return `race-${lane}-${i}`;
+    };
+    const [tenant, other] = [tenantOf(0), tenantOf(1)];
+    let seq = 0;
+    const write = () => f.write({ tenantId: tenant, eventType: 'race.happened', payload: { seq: seq++ } });
+    try {
+      await write(); // seq 0: Kafka refuses it, the topic is held (1.5 s) and the row parked
+      await waitUntilParked(1);
+      const heldAt = Date.now();
+      // One batch of lane 0: seq 1, held back by the running hold (parked in the batch's
+      // transaction), and a row of another topic, whose send waits at the gate.
+      await f.db.transaction(async (tx) => {
+        const writer = new EventWriter(tx);
+        await writer.writeEventWithOutbox({ tenantId: tenant, eventKey: 'race-1', eventType: 'race.happened', payload: { seq: seq++ } });
+        gate.watched = (await writer.writeEventWithOutbox({ tenantId: tenant, eventKey: 'race-h', eventType: 'order.placed', payload: {} })).eventLogId;
+      });
+      await waitFor(() => gate.entered || undefined, { timeoutMs: 10_000, message: "lane 0's send at the gate" });
+      await createTopics(f.brokers, [{ topic }]);
+      const collector = await new KafkaCollector(f.brokers, [topic]).start();
+      try {
+        await new Promise((r) => setTimeout(r, Math.max(0, heldAt + 2000 - Date.now()))); // past the hold
+        // Lane 1's row of the topic: its claim asks Kafka, which says the topic exists; lane 1
+        // wakes the parked rows it can see (seq 0, not seq 1: uncommitted) and ends the hold.
+        await f.write({ tenantId: other, eventType: 'race.happened', payload: { seq: 0 } });
+        await waitFor(() => !relay.health().heldTopics.includes(topic) || undefined, { timeoutMs: 10_000, message: 'the hold ended by lane 1' });
+        open();
+        await write(); // seq 2: after the rows that waited
+        await waitFor(() => collector.eventIds().size >= seq + 1 || undefined, {
+          timeoutMs: 30_000,
+          message: () => `all ${seq + 1} rows (have ${collector.eventIds().size})`,
+        });
+        const { inversions } = checkPerTenantOrder(collector.messages, (m) => JSON.parse(m.value!).seq);
+        expect(inversions).toEqual([]);
+      } finally {
+        await collector.stop();
+      }
+    } finally {
+      open();
     }
   });
 
