@@ -353,9 +353,9 @@ export class RelayLane {
       // so the batch's commit, and the lane's next claim, do not wait for those statements after
       // the send. Its failure is a value, not a rejection: nothing awaits it until the send is over.
       const early = Promise.all([this.returnHeldRows(client, outcomes), refused.length === 0 ? NOTHING_TO_REPORT : this.recordFailures(client, refused)]).then(
-        ([, report]) => {
+        ([heldReport, report]) => {
           for (let i = 0; i < refused.length; i++) refused[i]!.returned = true;
-          return { report };
+          return { heldReport, report };
         },
         (error: unknown) => ({ error }),
       );
@@ -373,6 +373,7 @@ export class RelayLane {
       if ('error' in done) throw done.error;
       appeared = await checked;
       const report = await this.recordFailures(client, outcomes);
+      done.heldReport();
       done.report();
       report();
       await client.query('COMMIT');
@@ -437,19 +438,24 @@ export class RelayLane {
    * Returns to the outbox the rows the topic holds kept from Kafka whose way back is known before
    * the send (`waiting`: a running hold; `requeued`: a hold another lane ended), in one statement
    * on the claim transaction, and marks them `returned`. Rows of a topic Kafka is being asked
-   * about (`checking`) go back with the refused rows, in recordFailures.
+   * about (`checking`) go back with the refused rows, in recordFailures. Resolves to what counts
+   * them, for the caller to call once the batch is to be committed (as recordFailures' report).
    */
-  private returnHeldRows(client: pg.Client, outcomes: Outcome[]): Promise<void> {
+  private returnHeldRows(client: pg.Client, outcomes: Outcome[]): Promise<() => void> {
     let held: RetryRow[] | undefined;
+    let parked = 0;
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       if (outcome.held !== 'waiting' && outcome.held !== 'requeued') continue;
       const back = this.topicHolds.returnOfHeldRow(outcome, outcome.row.attempts + 1);
       if (!back) continue;
       (held ??= []).push(back);
+      if (outcome.held === 'waiting') parked++;
       outcome.returned = true;
     }
-    return held === undefined ? Promise.resolve() : returnForRetry(client, held);
+    if (held === undefined) return Promise.resolve(NOTHING_TO_REPORT);
+    const { metrics } = this.ctx;
+    return returnForRetry(client, held).then(() => (parked === 0 ? NOTHING_TO_REPORT : () => void (metrics.heldBack += parked)));
   }
 
   /**
@@ -467,6 +473,7 @@ export class RelayLane {
     const { metrics } = this.ctx;
     const retries: RetryRow[] = [];
     const waiting: RetryRow[] = [];
+    const waited: Outcome[] = [];
     const dead: DeadRow[] = [];
     // Indexed loops over a batch's outcomes, here and below: a for-of allocates an iterator
     // result per row wherever V8 has not optimized the loop away, and these functions run once
@@ -479,6 +486,7 @@ export class RelayLane {
       const held = this.topicHolds.returnOfHeldRow(outcome, attempts);
       if (held) {
         waiting.push(held);
+        waited.push(outcome);
         continue;
       }
       if (attempts > retryConfig.maxRetries || refusedForGood(error)) {
@@ -489,8 +497,9 @@ export class RelayLane {
     }
     await deadLetterRows(client, dead);
     await returnForRetry(client, [...retries, ...waiting]);
-    if (dead.length === 0 && retries.length === 0) return NOTHING_TO_REPORT;
+    if (dead.length === 0 && retries.length === 0 && waited.length === 0) return NOTHING_TO_REPORT;
     return () => {
+      for (let i = 0; i < waited.length; i++) this.topicHolds.countReturned(waited[i]!);
       for (const { row } of dead) {
         metrics.recordPublishFailure(row.eventType);
         metrics.recordDeadLettered(row.eventType);

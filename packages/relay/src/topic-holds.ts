@@ -360,7 +360,8 @@ export class LaneTopicHolds {
    * goes back to the outbox: without spending its retries, logged by its hold (once per hold,
    * not per claim), its `last_error` starting with PARKED_FOR_MISSING_TOPIC's text, which marks
    * it as parked. Undefined for a row that failed for its own sake (the lane retries it or moves
-   * it to the DLQ table). `attempts` counts the claim that failed it.
+   * it to the DLQ table). `attempts` counts the claim that failed it. Counted by `countReturned`,
+   * once its batch is to be committed: a batch whose send fails rolls the return back.
    */
   returnOfHeldRow(outcome: HoldOutcome, attempts: number): RetryRow | undefined {
     const { row, message, error, held } = outcome;
@@ -369,11 +370,9 @@ export class LaneTopicHolds {
     // `checking` only if asked before holdBack's promise settled: parked is then the safe answer
     // (a topic that exists wakes its parked rows).
     if (held === 'waiting' || held === 'checking') {
-      this.ctx.metrics.heldBack++;
       return { row, attempts, delayMs: this.ctx.holds.parkDelayMs(row.firstFailedAt), error: error.message };
     }
     if (!message || !missingTopic(error)) return undefined;
-    this.ctx.metrics.recordPublishFailure(row.eventType);
     this.logHoldChange(message.topic, this.ctx.holds.refused(message.topic, row.eventType));
     const text = missingTopicText(message.topic);
     return {
@@ -382,6 +381,13 @@ export class LaneTopicHolds {
       delayMs: this.ctx.holds.parkDelayMs(row.firstFailedAt),
       error: error.message.startsWith(text) ? error.message : `${text}: ${error.message}`,
     };
+  }
+
+  /** Counts a row `returnOfHeldRow` put back: held back by its topic's hold, or refused by Kafka as of a missing topic (a publish failure). */
+  countReturned(outcome: HoldOutcome): void {
+    const { metrics } = this.ctx;
+    if (outcome.held === undefined) metrics.recordPublishFailure(outcome.row.eventType);
+    else if (outcome.held !== 'requeued') metrics.heldBack++;
   }
 
   /**

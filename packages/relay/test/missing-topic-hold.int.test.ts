@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkPerTenantOrder, createTopics, KafkaCollector, waitFor } from '@eventbus/dev-services';
-import { KafkaPublisher, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
+import { KafkaPublisher, PublishError, type MessagePublisher, type OutboundMessage, type PublishedPosition } from '@eventbus/kafka';
 import { RETURN_FOR_RETRY_SQL } from '@eventbus/outbox';
 import { EventWriter } from '@eventbus/producer';
 import { relayFixture, WatchingPublisher } from './relay-fixture.js';
@@ -238,6 +238,43 @@ describe('a missing topic is held, not retried row by row (real Postgres, real K
       );
       expect(rows).toHaveLength(1);
       expect(rows[0].last_error).toMatch(new RegExp(`^topic ${topic.replaceAll('.', '\\.')} does not exist`));
+    } finally {
+      await relay.stop();
+      await f.pool.query('DELETE FROM eventbus.outbox'); // parked rows would make the next test's relay hold the topic
+    }
+  });
+
+  it('counts a row held back once it is back in the outbox, not again for a claim of it whose send failed and rolled back', async () => {
+    const topic = `${f.prefix}twice`; // never created
+    await createTopics(f.brokers, [{ topic: `${f.prefix}order` }]);
+    // The send of the batch holding `watched` fails once, as a broker that did not answer.
+    let watched: string | undefined;
+    let failed = 0;
+    const publisher = new WatchingPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }), async (messages) => {
+      if (watched === undefined || failed > 0 || !messages.some((m) => String(m.headers.ce_id) === watched)) return;
+      failed++;
+      throw new PublishError('transient', 'injected: the broker did not answer');
+    });
+    // One lane, so the two rows written together below are one batch; a long hold, so the
+    // second row of the topic is held back by it on both claims.
+    const relay = await f.startRelay({ publisher, createTopics: false, lanes: 1, missingTopicHold: { initialMs: 30_000, maxMs: 60_000 } });
+    try {
+      await f.write({ tenantId: 'twice-tenant', eventType: 'twice.happened', payload: { seq: 0 } });
+      await waitFor(async () => ((await f.pending()) === 1 && relay.health().heldTopics.includes(topic)) || undefined, {
+        timeoutMs: 10_000,
+        message: 'the topic held and its first row parked',
+      });
+      const before = relay.metrics.heldBack;
+      await f.db.transaction(async (tx) => {
+        const writer = new EventWriter(tx);
+        await writer.writeEventWithOutbox({ tenantId: 'twice-tenant', eventKey: 'twice-1', eventType: 'twice.happened', payload: { seq: 1 } });
+        watched = (await writer.writeEventWithOutbox({ tenantId: 'healthy-twice', eventKey: 'healthy-twice', eventType: 'order.placed', payload: {} }))
+          .eventLogId;
+      });
+      // Committed: the healthy row gone, the held row parked beside the first.
+      await waitFor(async () => (await f.pending()) === 2 || undefined, { timeoutMs: 10_000, message: 'the batch sent and committed' });
+      expect(failed).toBe(1);
+      expect(relay.metrics.heldBack - before).toBe(1);
     } finally {
       await relay.stop();
       await f.pool.query('DELETE FROM eventbus.outbox'); // parked rows would make the next test's relay hold the topic
