@@ -250,7 +250,9 @@ export interface LaneTopicHoldsContext {
  * send, the rows of held topics are marked and not offered (`holdBack`); in the claim
  * transaction, they and the rows Kafka refused as of a missing topic go back to the outbox
  * without spending their retries (`returnOfHeldRow`); after the commit, the rows that waited
- * for a topic found to exist are made due, and only then does its hold end (`endHolds`).
+ * for a topic found to exist are made due, and only then does its hold end (`endHolds`); rows a
+ * batch parked while another lane's wake was under way, which could not see them, are made due
+ * by their own lane (`parkedPastHold`).
  *
  * The order this keeps: a tenant's rows parked for a missing topic go out before its later rows
  * of that topic. The holds live in memory, but what they stand for lives in the outbox: a parked
