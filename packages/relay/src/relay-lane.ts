@@ -345,6 +345,9 @@ export class RelayLane {
       // Marks the rows of held topics at once; asking Kafka whether a topic whose hold ran out
       // exists goes on during the send, which it cannot change (LaneTopicHolds.holdBack).
       const checked = this.topicHolds.holdBack(outcomes, heldAtClaim);
+      // Awaited only after a send that succeeded: a failure of it after a failed send (a logger
+      // that throws) must not be an unhandled rejection, which ends the process.
+      checked.catch(() => undefined);
       const offered = outcomes.filter((o) => o.message !== undefined && o.held === undefined);
       const refused = this.refuseBeforeSend(offered);
       const sendable = refused.length === 0 ? offered : offered.filter((o) => o.error === undefined);
@@ -352,13 +355,17 @@ export class RelayLane {
       // publisher refuses without a send go to the DLQ table (or wait for their topic), meanwhile,
       // so the batch's commit, and the lane's next claim, do not wait for those statements after
       // the send. Its failure is a value, not a rejection: nothing awaits it until the send is over.
-      const early = Promise.all([this.returnHeldRows(client, outcomes), refused.length === 0 ? NOTHING_TO_REPORT : this.recordFailures(client, refused)]).then(
-        ([heldReport, report]) => {
-          for (let i = 0; i < refused.length; i++) refused[i]!.returned = true;
-          return { heldReport, report };
-        },
-        (error: unknown) => ({ error }),
-      );
+      // allSettled, not all: the batch is rolled back only once both are over, so no statement of
+      // one goes out after the ROLLBACK that the other's failure led to.
+      const early = Promise.allSettled([
+        this.returnHeldRows(client, outcomes),
+        refused.length === 0 ? NOTHING_TO_REPORT : this.recordFailures(client, refused),
+      ]).then(([held, recorded]) => {
+        if (held.status === 'rejected') return { error: held.reason as unknown };
+        if (recorded.status === 'rejected') return { error: recorded.reason as unknown };
+        for (let i = 0; i < refused.length; i++) refused[i]!.returned = true;
+        return { heldReport: held.value, report: recorded.value };
+      });
       const sendStartedAt = Date.now();
       try {
         await publishBisecting(this.ctx.publisher, sendable as Array<Outcome & { message: RelayMessage }>);
