@@ -202,16 +202,7 @@ describe('a missing topic is held, not retried row by row (real Postgres, real K
     let duringSend: string[] | undefined;
     const publisher = new WatchingPublisher(new KafkaPublisher({ brokers: f.brokers, createTopics: false }), async (messages) => {
       if (watched === undefined || !messages.some((m) => String(m.headers.ce_id) === watched)) return;
-      // The return is on the wire before the send starts; Postgres shows it once it has read it.
-      const deadline = Date.now() + 5000;
-      do {
-        const { rows } = await f.pool.query(
-          "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'eventbus-relay %'",
-        );
-        duringSend = rows.map((r) => r.query as string);
-        if (duringSend.some((q) => q === RETURN_FOR_RETRY_SQL)) return;
-        await new Promise((r) => setTimeout(r, 20));
-      } while (Date.now() < deadline);
+      duringSend = await f.relayStatementsUntil(RETURN_FOR_RETRY_SQL);
     });
     // One lane, so the two rows written together below are one batch; a long hold, so the
     // second row of the topic is held back by it (not the check when a hold runs out).

@@ -56,6 +56,22 @@ export async function relayFixture(label: string) {
       collectors.push(collector);
       return collector;
     },
+    /**
+     * The last statement of each relay connection to this database (pg_stat_activity), read
+     * until one of them is `statement` or `ms` passed: what a lane runs while its send is held.
+     * A statement sent before the send shows once Postgres has read it.
+     */
+    async relayStatementsUntil(statement: string, ms = 5000): Promise<string[]> {
+      const deadline = Date.now() + ms;
+      let statements: string[];
+      do {
+        const { rows } = await pool.query("SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'eventbus-relay %'");
+        statements = rows.map((r) => r.query as string);
+        if (statements.includes(statement)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      } while (Date.now() < deadline);
+      return statements;
+    },
     async pending(): Promise<number> {
       const { rows } = await pool.query('SELECT count(*)::int AS n FROM eventbus.outbox');
       return rows[0].n;

@@ -94,16 +94,7 @@ describe('tenant isolation in the relay (real Postgres, real Kafka)', () => {
     let duringSend: string[] | undefined;
     const publisher = new WatchingPublisher(new KafkaPublisher({ brokers: f.brokers }), async (messages) => {
       if (watched === undefined || !messages.some((m) => String(m.headers.ce_id) === watched)) return;
-      // The insert is on the wire before the send starts; Postgres shows it once it has read it.
-      const deadline = Date.now() + 5000;
-      do {
-        const { rows } = await f.pool.query(
-          "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'eventbus-relay %'",
-        );
-        duringSend = rows.map((r) => r.query as string);
-        if (duringSend.includes(RECORD_RELAY_DEAD_LETTERS_SQL)) return;
-        await new Promise((r) => setTimeout(r, 20));
-      } while (Date.now() < deadline);
+      duringSend = await f.relayStatementsUntil(RECORD_RELAY_DEAD_LETTERS_SQL);
     });
     const relay = await f.startRelay({ publisher, lanes: 1, retryConfig: RETRIES, routing: { prefix: f.prefix, routes: { 'snug.*': tight } } });
     // A row that fits first: the publisher learns the topic's limit (a topic it has not met is
